@@ -1,0 +1,122 @@
+# pagemu - a plain Makefile.  `make V=1` shows full commands.
+#
+#   make            build/libpagemu.a, build/libpagemu.so, build/pagemu.pc, tools
+#   make demo       set-up + build + the flagship demo
+#   make check      set-up + build + every test (plain, then ASan/UBSan)
+#   make bench      benchmarks (ratios against baselines in the same run)
+#   make stress     long soaks
+#   make install PREFIX=/usr/local
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+CFLAGS  ?= -O2 -g
+LDFLAGS ?=
+override CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+                    -fPIC -fvisibility=hidden -Iinclude -Ilib -DPAGEMU_BUILD -pthread
+override LDLIBS  += -lsigsegv -luring -lpthread -lm
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+B       ?= build
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/obj/%.o)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+TOOL_SRC  := $(wildcard tools/*.c)
+TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(B)/%)
+DEMO_SRC  := $(wildcard demos/*.c)
+DEMO_BIN  := $(DEMO_SRC:demos/%.c=$(B)/demos/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+HDRS      := $(wildcard include/*.h lib/*.h)
+
+.PHONY: all deps demo check check-plain check-asan bench stress install clean tests
+all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
+
+# ---- set-up: install what the build needs (Debian 12) -----------------------
+DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config
+$(B)/.deps:
+	$(Q)sh tools/deps.sh $(DEB_PKGS)
+	$(Q)mkdir -p $(B) && touch $@
+deps: $(B)/.deps
+
+# ---- the library --------------------------------------------------------------
+$(B)/obj/%.o: lib/%.c $(HDRS) | $(B)/.deps
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libpagemu.a: $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/libpagemu.so: $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/pagemu.pc: Makefile
+	@mkdir -p $(B)
+	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: pagemu\nDescription: demand paging emulated in user space with real faults\nVersion: 0.1.0\nLibs: -L$${libdir} -lpagemu\nLibs.private: -lsigsegv -luring -lpthread -lm\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+
+# ---- programs -------------------------------------------------------------------
+$(B)/%: tools/%.c $(B)/libpagemu.a
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
+
+$(B)/demos/%: demos/%.c $(B)/libpagemu.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
+
+$(B)/bench/%: bench/%.c $(B)/libpagemu.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
+
+$(B)/tests/%: tests/%.c tests/testutil.h $(B)/libpagemu.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
+
+tests: $(TEST_BIN)
+
+# ---- targets a user runs ----------------------------------------------------------
+demo: all
+	$(Q)./$(B)/demos/locality
+
+# Every test, then the same tests built with ASan+UBSan (ASan must leave
+# SIGSEGV to pagemu: handle_segv=0).
+check: check-plain check-asan
+
+check-plain: all $(TEST_BIN)
+	$(Q)sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
+
+check-asan: $(B)/.deps
+	$(Q)$(MAKE) --no-print-directory B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" tests
+	$(Q)ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  sh tests/run.sh build-asan/tests $(TEST_BIN:$(B)/tests/%=%)
+
+bench: all $(BENCH_BIN)
+	$(Q)sh bench/run.sh $(B)
+
+stress: all $(TEST_BIN)
+	$(Q)PAGEMU_STRESS=1 sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/pagemu.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libpagemu.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libpagemu.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(B)/pagemu.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(if $(TOOL_BIN),install -m 755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/)
+
+clean:
+	rm -rf build build-asan

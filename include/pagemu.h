@@ -1,0 +1,238 @@
+/* pagemu.h - demand paging emulated in user space, with real hardware faults.
+ *
+ * The one public header. Read it as the documentation:
+ *
+ *   pagemu_config_t cfg;
+ *   pagemu_config_default(&cfg);           // then set fields, or
+ *   pagemu_config_from_env(&cfg);          // apply PAGEMU_* variables
+ *   pagemu_t *vm;
+ *   int err = pagemu_open(&cfg, &vm);      // 0 or -errno; pagemu_last_error()
+ *   char *p = pagemu_map(vm, 1UL << 30, PROT_READ | PROT_WRITE,
+ *                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+ *   p[12345] = 1;                          // a real SIGSEGV, handled by pagemu
+ *   pagemu_stats_t s; pagemu_get_stats(vm, &s);
+ *   pagemu_close(vm);
+ *
+ * Conventions: functions return 0 or a negative errno and never set errno;
+ * functions that return a pointer (pagemu_map, the malloc family) return
+ * NULL and set errno, as mmap and malloc do. pagemu_strerror() explains a
+ * code; pagemu_last_error() returns the message of the last failed
+ * configuration or open on this thread, naming the field or variable.
+ *
+ * The fault handler: pagemu installs a process-wide SIGSEGV handler through
+ * GNU libsigsegv the first time an instance is opened. Faults at addresses
+ * that belong to no pagemu region, or that the region's protection forbids,
+ * are declined and the program receives the SIGSEGV it would have got.
+ * With AddressSanitizer, run with ASAN_OPTIONS=handle_segv=0.
+ */
+#ifndef PAGEMU_H
+#define PAGEMU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PAGEMU_BUILD)
+#define PAGEMU_API __attribute__((visibility("default")))
+#else
+#define PAGEMU_API
+#endif
+
+#define PAGEMU_VERSION "0.1.0"
+
+typedef struct pagemu pagemu_t;             /* one emulated machine: frames, swap, regions */
+
+/* ---- Replacement policies ---------------------------------------------- */
+
+typedef enum pagemu_policy {
+	PAGEMU_POLICY_CLOCK = 0,            /* second chance (default) */
+	PAGEMU_POLICY_FIFO,                 /* first in, first out */
+	PAGEMU_POLICY_LRU,                  /* least recently used (see README for the engine's approximation) */
+	PAGEMU_POLICY_RANDOM,               /* uniform, seeded */
+	PAGEMU_POLICY_OPT,                  /* Belady's optimal: offline, over a recorded trace only */
+	PAGEMU_POLICY_COUNT
+} pagemu_policy_t;
+
+/* "clock", "fifo", "lru", "random", "opt"; NULL for an unknown value. */
+PAGEMU_API const char *pagemu_policy_name(pagemu_policy_t p);
+/* 0 and *out set, or -EINVAL for a name that is not a policy. */
+PAGEMU_API int pagemu_policy_parse(const char *name, pagemu_policy_t *out);
+
+/* ---- Configuration ------------------------------------------------------ */
+
+typedef struct pagemu_config {
+	size_t   frames;           /* physical frames in the pool; default 16384 (64 MiB of 4 KiB); PAGEMU_FRAMES */
+	size_t   page_size;        /* emulated page, bytes: host page x 2^k; default host page; PAGEMU_PAGE_SIZE */
+	uint64_t swap_size;        /* swap file capacity, bytes; default 4 GiB (sparse); PAGEMU_SWAP_SIZE */
+	char     swap_dir[256];    /* directory of the unlinked swap file; default $TMPDIR or /tmp; PAGEMU_SWAP_DIR */
+	int      swap_direct;      /* 1 = O_DIRECT swap I/O (honest device timing); default 0; PAGEMU_SWAP_DIRECT */
+	pagemu_policy_t policy;    /* replacement policy; default CLOCK; PAGEMU_POLICY */
+	unsigned readahead;        /* max pages per swap-in cluster (1 = none); default 8; PAGEMU_READAHEAD */
+	unsigned reclaim_batch;    /* victims chosen per reclaim, written back as one batch; default 32; PAGEMU_RECLAIM_BATCH */
+	size_t   map_budget;       /* max pages really mapped at once; 0 = derive from vm.max_map_count; PAGEMU_MAP_BUDGET */
+	uint64_t seed;             /* seed of the random policy; default 1; PAGEMU_SEED */
+	int      tlb_exact;        /* 1 = only modeled-TLB translations are mapped (issue: modeled MMU); PAGEMU_TLB_EXACT */
+	unsigned tlb_sets[2];      /* L1, L2 TLB sets; default 16, 128 (0 = no L2); PAGEMU_TLB=SxW[,SxW] */
+	unsigned tlb_ways[2];      /* L1, L2 TLB ways; default 4, 12 */
+	char     trace_path[256];  /* write the event trace here; "" = off; PAGEMU_TRACE */
+	int      verbose;          /* 1 = one line per open/close on stderr; PAGEMU_VERBOSE */
+} pagemu_config_t;
+
+PAGEMU_API void pagemu_config_default(pagemu_config_t *cfg);
+/* Apply every PAGEMU_* variable that is set. Sizes accept K, M, G, T
+ * suffixes. Returns 0, or -EINVAL naming the variable in pagemu_last_error(). */
+PAGEMU_API int pagemu_config_from_env(pagemu_config_t *cfg);
+/* 0, or -EINVAL (or the errno that explains it) naming the field. */
+PAGEMU_API int pagemu_config_validate(const pagemu_config_t *cfg);
+
+/* ---- Instances and regions ---------------------------------------------- */
+
+PAGEMU_API int  pagemu_open(const pagemu_config_t *cfg, pagemu_t **out);
+/* Unmaps every region, removes the swap file, frees the pool. */
+PAGEMU_API void pagemu_close(pagemu_t *vm);
+
+/* Like mmap(2) for anonymous private memory: flags must hold MAP_PRIVATE |
+ * MAP_ANONYMOUS (MAP_NORESERVE is accepted and ignored), fd -1, off 0.
+ * addr-less: the region's address is chosen by the kernel. len is rounded
+ * up to the emulated page size. Returns the region or NULL with errno
+ * (EINVAL, ENOMEM, EOPNOTSUPP for file-backed or shared mappings). */
+PAGEMU_API void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off);
+/* Whole or partial; frees the frames and swap slots of the range. */
+PAGEMU_API int pagemu_unmap(pagemu_t *vm, void *addr, size_t len);
+/* PROT_NONE, PROT_READ or PROT_READ | PROT_WRITE over pages of one region. */
+PAGEMU_API int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot);
+/* Make [addr, addr+len) resident and mapped, and keep it so until unpinned
+ * (for handing emulated memory to system calls). Nests. */
+PAGEMU_API int pagemu_pin(pagemu_t *vm, const void *addr, size_t len);
+PAGEMU_API int pagemu_unpin(pagemu_t *vm, const void *addr, size_t len);
+/* The instance owning addr, or NULL. */
+PAGEMU_API pagemu_t *pagemu_owner(const void *addr);
+
+/* ---- Statistics ---------------------------------------------------------- */
+
+/* One list generates the struct, the JSON writer and the printer.
+ * X(name, kind, description) with kind COUNT (monotonic) or GAUGE. */
+#define PAGEMU_STATS_LIST(X)                                                   \
+	X(faults,         COUNT, "faults handled (all kinds)")                   \
+	X(faults_zero,    COUNT, "demand-zero faults: first touch of a page")    \
+	X(faults_minor,   COUNT, "minor faults: resident page mapped again")     \
+	X(faults_write,   COUNT, "write-protection faults: first write to a clean page") \
+	X(faults_major,   COUNT, "major faults: page read from swap")           \
+	X(faults_declined,COUNT, "faults declined (real SIGSEGV delivered)")     \
+	X(evictions,      COUNT, "pages evicted from their frames")              \
+	X(writebacks,     COUNT, "dirty pages written to swap at eviction")      \
+	X(clean_evictions,COUNT, "clean pages evicted without a write")          \
+	X(swap_reads,     COUNT, "swap read requests (a cluster counts once)")   \
+	X(swap_read_pages,COUNT, "pages read from swap, readahead included")     \
+	X(swap_writes,    COUNT, "swap write requests")                          \
+	X(readahead_pages,COUNT, "pages brought in by readahead")                \
+	X(readahead_hits, COUNT, "readahead pages touched before eviction")      \
+	X(ref_clears,     COUNT, "reference bits cleared by the CLOCK hand")     \
+	X(budget_unmaps,  COUNT, "resident pages unmapped to stay in the mapping budget") \
+	X(reclaim_waits,  COUNT, "faults that waited for a write-back to finish") \
+	X(tlb_hits,       COUNT, "modeled TLB hits (exact-TLB mode)")            \
+	X(tlb_misses_l1,  COUNT, "modeled L1 TLB misses (exact-TLB mode)")       \
+	X(tlb_misses_l2,  COUNT, "modeled L2 TLB misses (exact-TLB mode)")       \
+	X(page_walks,     COUNT, "modeled page-table walks")                     \
+	X(walk_levels,    COUNT, "page-table levels read by the walks")          \
+	X(handler_ns,     COUNT, "nanoseconds spent in the fault handler")       \
+	X(resident,       GAUGE, "pages resident in frames")                     \
+	X(mapped,         GAUGE, "pages mapped in the real MMU")                 \
+	X(frames_free,    GAUGE, "frames on the free list")                      \
+	X(swap_used,      GAUGE, "swap slots in use")                            \
+	X(map_budget,     GAUGE, "max pages mapped at once")
+
+typedef struct pagemu_stats {
+#define PAGEMU_X_FIELD(name, kind, desc) uint64_t name;
+	PAGEMU_STATS_LIST(PAGEMU_X_FIELD)
+#undef PAGEMU_X_FIELD
+} pagemu_stats_t;
+
+PAGEMU_API void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out);
+/* One JSON object, one line. Returns 0 or -EIO. */
+PAGEMU_API int  pagemu_stats_json(pagemu_t *vm, FILE *f);
+/* A readable table, one counter a line. */
+PAGEMU_API int  pagemu_stats_print(pagemu_t *vm, FILE *f);
+PAGEMU_API int  pagemu_stats_write_json(const pagemu_stats_t *s, FILE *f);
+PAGEMU_API int  pagemu_stats_write_text(const pagemu_stats_t *s, FILE *f);
+
+/* ---- Translation (the textbook's steps) ---------------------------------- */
+
+#define PAGEMU_MAX_LEVELS 8
+
+typedef struct pagemu_xlate {
+	uint64_t va;               /* the virtual address translated */
+	uint64_t vpn, vpo;         /* virtual page number and offset */
+	uint64_t tlbi, tlbt;       /* L1 TLB index (set) and tag */
+	int      tlb_hit;          /* 1 = L1 TLB hit; 2 = L2 hit; 0 = miss */
+	int      levels;           /* page-table levels walked (0 on a TLB hit) */
+	uint64_t level_index[PAGEMU_MAX_LEVELS]; /* index read at each level, root first */
+	int      page_fault;       /* 1 = the PTE is not valid: the access faults */
+	int      prot_fault;       /* 1 = valid but the access is not allowed */
+	uint64_t ppn;              /* physical page number (valid unless page_fault) */
+	uint64_t pa;               /* physical address */
+	uint64_t co, ci, ct;       /* cache offset, index, tag (when a cache is modeled) */
+	int      cache_hit;        /* 1 = the physical cache holds the line */
+	uint8_t  byte;             /* the byte returned on a cache hit */
+	int      dirty, accessed;  /* PTE bits after the access */
+	int      swapped;          /* engine: the page is in swap */
+	uint64_t swap_slot;        /* engine: its slot, when swapped */
+} pagemu_xlate_t;
+
+/* Translate va on a live instance without touching it: walks the page table
+ * (and the modeled TLB in exact mode, without changing it). access is
+ * PROT_READ, PROT_WRITE or PROT_EXEC. Returns 0, or -EFAULT when va is in no
+ * region. */
+PAGEMU_API int pagemu_translate(pagemu_t *vm, uintptr_t va, int access, pagemu_xlate_t *out);
+
+/* ---- The standalone model (pure, any geometry) ---------------------------- */
+
+typedef struct pagemu_model pagemu_model_t;
+
+typedef struct pagemu_model_config {
+	unsigned va_bits;          /* virtual address bits; default 48 */
+	unsigned pa_bits;          /* physical address bits; default 52 */
+	unsigned page_bits;        /* log2 page size; default 12 */
+	unsigned pt_levels;        /* page-table levels; default 4 */
+	unsigned pt_bits[PAGEMU_MAX_LEVELS]; /* index bits per level, root first; 0 = derived evenly */
+	unsigned tlb_sets, tlb_ways;         /* L1 TLB; default 16 x 4 (0 sets = no TLB) */
+	unsigned tlb2_sets, tlb2_ways;       /* L2 TLB; default 128 x 12 (0 = none) */
+	unsigned cache_sets, cache_ways, cache_line; /* physical cache; cache_line 0 = none (default) */
+	pagemu_policy_t policy;    /* replacement policy; default CLOCK */
+	uint64_t frames;           /* frames for demand paging in the model; 0 = no paging, faults are reported */
+	uint64_t seed;             /* random policy seed; default 1 */
+} pagemu_model_config_t;
+
+PAGEMU_API void pagemu_model_config_default(pagemu_model_config_t *cfg);
+PAGEMU_API int  pagemu_model_new(const pagemu_model_config_t *cfg, pagemu_model_t **out);
+PAGEMU_API void pagemu_model_free(pagemu_model_t *m);
+PAGEMU_API int  pagemu_model_map(pagemu_model_t *m, uint64_t vpn, uint64_t ppn, int prot);
+PAGEMU_API int  pagemu_model_tlb_load(pagemu_model_t *m, unsigned set, unsigned way, uint64_t tag, uint64_t ppn);
+PAGEMU_API int  pagemu_model_cache_load(pagemu_model_t *m, unsigned set, unsigned way, uint64_t tag, const uint8_t *line);
+PAGEMU_API int  pagemu_model_translate(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *out);
+
+/* ---- Dynamic allocation over emulated memory ------------------------------ */
+
+PAGEMU_API void  *pagemu_malloc(pagemu_t *vm, size_t n);
+PAGEMU_API void   pagemu_free(pagemu_t *vm, void *p);
+PAGEMU_API void  *pagemu_calloc(pagemu_t *vm, size_t nmemb, size_t size);
+PAGEMU_API void  *pagemu_realloc(pagemu_t *vm, void *p, size_t n);
+PAGEMU_API void  *pagemu_memalign(pagemu_t *vm, size_t align, size_t n);
+
+/* ---- Errors ---------------------------------------------------------------- */
+
+/* Text for a code returned by pagemu (negative errno). */
+PAGEMU_API const char *pagemu_strerror(int err);
+/* The detailed message of the last failed config/open/map on this thread
+ * ("PAGEMU_FRAMES: must be at least 1"), or "" when there is none. */
+PAGEMU_API const char *pagemu_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PAGEMU_H */
