@@ -1,0 +1,263 @@
+/* fault.c - a fault, top to bottom.
+ *
+ *   pm_fault_entry          libsigsegv's handler: which region? lock, handle, unlock
+ *   pm_fault_handle         walk the page table and decide:
+ *     mapped, write to RO     do_wp_page         set Dirty, map read-write
+ *     present, not mapped     do_minor_page      map the frame again
+ *     in swap                 do_swap_page       take frames, read a cluster, map
+ *     never touched           do_anonymous_page  take a frame, zero it, map
+ *   then the instruction restarts.
+ *
+ * libsigsegv does not say whether the access was a read or a write. pagemu
+ * learns it the way a kernel learns of the first write to a clean page:
+ * clean pages are mapped read-only, and a fault on a page that is mapped
+ * read-only is a write. Demand-zero pages are dirty from birth and are
+ * mapped read-write at once.
+ *
+ * Everything here runs in signal context: no malloc, no stdio, no lock but
+ * vm->lock; errno is preserved. */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+/* The last address this thread's fault was retried at (see do_wp_page). */
+static __thread uintptr_t retried_va __attribute__((tls_model("initial-exec")));
+
+/* The region's protection for a page, as the real MMU should map it. */
+static int map_prot(const pm_region_t *r, int writable)
+{
+	int prot = r->prot & (PROT_READ | PROT_EXEC);
+
+	if (writable && (r->prot & PROT_WRITE))
+		prot |= PROT_WRITE;
+	return prot;
+}
+
+/* The page could not be served: say why, and make the access raise SIGBUS
+ * as the kernel does when it cannot page in. */
+static enum pm_fault_outcome fail_sigbus(struct pagemu *vm, uintptr_t va, int err, const char *what)
+{
+	char msg[300], *p = msg, *end = msg + sizeof(msg);
+
+	p = pm_fmt_str(p, end, "pagemu: cannot serve the fault at 0x");
+	for (int s = 44; s >= 0; s -= 4)
+		if (p < end - 1)
+			*p++ = "0123456789abcdef"[(va >> s) & 15];
+	p = pm_fmt_str(p, end, ": ");
+	p = pm_fmt_str(p, end, what);
+	p = pm_fmt_str(p, end, err == -ENOSPC ? " (swap full: raise PAGEMU_SWAP_SIZE)\n" :
+			       err == -ENOMEM ? " (no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES)\n" :
+			       " (swap I/O error; check PAGEMU_SWAP_DIR)\n");
+	pm_prim_say(msg);
+	pm_prim_map_sigbus((void *)(va & ~(uintptr_t)(vm->page - 1)), vm->page);
+	return PM_FAULT_SIGBUS;
+}
+
+/* A write to a page mapped read-only. */
+static enum pm_fault_outcome do_wp_page(struct pagemu *vm, pm_region_t *r, uintptr_t va,
+					uint64_t vpn, pm_pte_t *pte)
+{
+	if (pte_write(*pte))
+		return PM_FAULT_SPURIOUS;     /* another thread mapped it meanwhile */
+	if (!(r->prot & PROT_WRITE)) {
+		/* A write the region forbids, or a read that raced with another
+		 * thread mapping the page: retry once, decline the second time. */
+		if (retried_va == va) {
+			retried_va = 0;
+			return PM_FAULT_DECLINE;
+		}
+		retried_va = va;
+		return PM_FAULT_SPURIOUS;
+	}
+	*pte = pte_mkyoung(pte_mkdirty(*pte));
+	if (pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, map_prot(r, 1)) < 0) {
+		pm_unmap_pte(vm, vpn, pte);   /* the next touch maps it afresh */
+		return PM_FAULT_WRITE;
+	}
+	*pte = pte_mkwrite(*pte);
+	return PM_FAULT_WRITE;
+}
+
+/* Resident but not mapped: the reference bit was cleared, the page came in
+ * by readahead, or it was unmapped to stay within the mapping budget. */
+static enum pm_fault_outcome do_minor_page(struct pagemu *vm, pm_region_t *r, uintptr_t va,
+					   uint64_t vpn, pm_pte_t *pte, enum pm_access access)
+{
+	uint64_t ppn = pte_ppn(*pte);
+
+	if (pte_readahead(*pte)) {
+		*pte = pte_clear_readahead(*pte);
+		PM_COUNT(vm, readahead_hits);
+	}
+	if (access == PM_ACCESS_WRITE && (r->prot & PROT_WRITE))
+		*pte = pte_mkdirty(*pte);
+	*pte = pte_mkyoung(*pte);
+	vm->policy->referenced(vm->policy_state, ppn);
+	if (pm_map_pte(vm, vpn, pte, map_prot(r, pte_dirty(*pte))) < 0)
+		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
+	return PM_FAULT_MINOR;
+}
+
+/* First touch: a zero-filled frame. */
+static enum pm_fault_outcome do_anonymous_page(struct pagemu *vm, pm_region_t *r, uintptr_t va, uint64_t vpn)
+{
+	pm_pte_t *pte = pm_pt_ensure(&vm->pt, vpn);
+	uint64_t ppn;
+	int err = -ENOMEM;
+
+	if (!pte)
+		return fail_sigbus(vm, va, -ENOMEM, "page-table memory exhausted");
+	ppn = pm_frame_take(vm, &err);
+	if (ppn == PM_NONE)
+		return fail_sigbus(vm, va, err, "no free frame");
+	/* Fill before mapping: no thread can see the frame's old contents. */
+	__builtin_memset(pm_frame_addr(vm, ppn), 0, vm->page);
+	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
+	vm->frames.f[ppn].vpn = vpn;
+	vm->frames.f[ppn].pte = pte;
+	vm->policy->loaded(vm->policy_state, ppn, 1);
+	vm->stats.resident++;
+	if (pm_map_pte(vm, vpn, pte, map_prot(r, 1)) < 0)
+		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
+	return PM_FAULT_ZERO;
+}
+
+/* How many pages from vpn form a readahead cluster: the following pages
+ * of the region that sit in the following slots, up to the window. */
+static unsigned cluster_len(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uint64_t slot)
+{
+	uint64_t last = pm_va_vpn(vm, r->end - 1);
+	unsigned n = 1;
+
+	while (n < vm->ra_window && vpn + n <= last) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + n, NULL);
+		if (!p || !pte_swapped(*p) || pte_slot(*p) != slot + n)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* Grow the window while readahead pays (hits, or sequential faults),
+ * shrink it while it does not. */
+static void readahead_adapt(struct pagemu *vm, uint64_t vpn)
+{
+	int pays = vm->stats.readahead_hits > vm->ra_hits_seen || vpn == vm->ra_last_vpn + 1;
+
+	if (pays)
+		vm->ra_window = vm->ra_window * 2 > vm->cfg.readahead ? vm->cfg.readahead : vm->ra_window * 2;
+	else if (vm->ra_window > 1)
+		vm->ra_window /= 2;
+	vm->ra_hits_seen = vm->stats.readahead_hits;
+	vm->ra_last_vpn = vpn;
+}
+
+/* The page is in swap: read it (and a cluster after it) into frames. */
+static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uintptr_t va,
+					  uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t slot = pte_slot(*pte), ppns[PM_IO_MAX_RUN];
+	unsigned n, got;
+	int err = 0;
+
+	readahead_adapt(vm, vpn);
+	n = cluster_len(vm, r, vpn, slot);
+	/* Frames first (this may evict, but never a page that is in swap). */
+	for (got = 0; got < n; got++) {
+		ppns[got] = pm_frame_take(vm, &err);
+		if (ppns[got] == PM_NONE)
+			break;
+	}
+	if (got == 0)
+		return fail_sigbus(vm, va, err, "no free frame");
+	err = pm_swapio_read(vm, slot, ppns, got);
+	if (err < 0) {
+		for (unsigned i = 0; i < got; i++)
+			pm_frames_push(&vm->frames, ppns[i]);
+		return fail_sigbus(vm, va, err, "swap read failed");
+	}
+	PM_COUNT(vm, swap_reads);
+	vm->stats.swap_read_pages += got;
+	vm->stats.readahead_pages += got - 1;
+	for (unsigned i = 0; i < got; i++) {
+		pm_pte_t *p = i ? pm_pt_lookup(&vm->pt, vpn + i, NULL) : pte;
+		pm_frame_t *f = &vm->frames.f[ppns[i]];
+		/* Read back and unmodified: the page keeps its slot, so evicting
+		 * it again costs no write. */
+		f->vpn = vpn + i;
+		f->pte = p;
+		f->slot = slot + i;
+		*p = pte_mk_present(ppns[i]);
+		*p = i ? pte_mkreadahead(*p) : pte_mkyoung(*p);
+		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
+		vm->stats.resident++;
+	}
+	if (pm_map_pte(vm, vpn, pte, map_prot(r, 0)) < 0)
+		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
+	return PM_FAULT_MAJOR;
+}
+
+enum pm_fault_outcome pm_fault_handle(struct pagemu *vm, pm_region_t *r, uintptr_t va, enum pm_access access)
+{
+	uint64_t vpn = pm_va_vpn(vm, va);
+	unsigned levels;
+	pm_pte_t *pte;
+
+	if (!(r->prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return PM_FAULT_DECLINE;
+	pm_swapio_reap(vm, 0);                       /* finished writes first */
+	pte = pm_pt_lookup(&vm->pt, vpn, &levels);
+	PM_COUNT(vm, page_walks);
+	vm->stats.walk_levels += levels;
+	if (pte && pte_mapped(*pte))
+		return do_wp_page(vm, r, va, vpn, pte);
+	if (pte && pte_present(*pte))
+		return do_minor_page(vm, r, va, vpn, pte, access);
+	if (pte && pte_swapped(*pte))
+		return do_swap_page(vm, r, va, vpn, pte);
+	return do_anonymous_page(vm, r, va, vpn);
+}
+
+static void count(struct pagemu *vm, enum pm_fault_outcome out)
+{
+	switch (out) {
+	case PM_FAULT_ZERO:    PM_COUNT(vm, faults_zero); break;
+	case PM_FAULT_MINOR:   PM_COUNT(vm, faults_minor); break;
+	case PM_FAULT_WRITE:   PM_COUNT(vm, faults_write); break;
+	case PM_FAULT_MAJOR:   PM_COUNT(vm, faults_major); break;
+	case PM_FAULT_DECLINE: PM_COUNT(vm, faults_declined); return;
+	default: break;
+	}
+	PM_COUNT(vm, faults);
+}
+
+/* libsigsegv's handler: nonzero = handled, the instruction restarts;
+ * 0 = not ours, the program gets the SIGSEGV it would have got. */
+int pm_fault_entry(void *fault_address, int serious)
+{
+	uintptr_t va = (uintptr_t)fault_address;
+	pm_region_t *r = pm_region_dispatch(fault_address);
+	enum pm_fault_outcome out = PM_FAULT_DECLINE;
+	int saved_errno = errno;
+	struct pagemu *vm;
+	uint64_t t0;
+
+	PM_UNUSED(serious);
+	if (!r)
+		return 0;
+	vm = r->vm;
+	t0 = pm_prim_now_ns();
+	pm_lock(vm);
+	/* The region may have been unmapped or split since the dispatch. */
+	if (!r->live || va < r->start || va >= r->end)
+		r = pm_region_find(vm, va);
+	if (r) {
+		out = pm_fault_handle(vm, r, va, PM_ACCESS_UNKNOWN);
+		count(vm, out);
+	}
+	vm->stats.handler_ns += pm_prim_now_ns() - t0;
+	pm_unlock(vm);
+	errno = saved_errno;
+	return out != PM_FAULT_DECLINE;
+}

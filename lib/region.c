@@ -1,0 +1,160 @@
+/* region.c - the region table (VMAs) and the process-wide dispatcher.
+ *
+ * libsigsegv offers one handler per process; its dispatcher routes a fault
+ * address to the area registered for it. pagemu registers every region
+ * there. The dispatcher is not thread-safe, so a spin lock (signal-safe)
+ * guards it: registration happens outside the handler (pagemu_map and
+ * friends), lookups inside it. The region table of an instance is a fixed
+ * array mapped at open: a region pointer read in the handler always points
+ * to valid memory; the handler re-checks the range under vm->lock. */
+#include <errno.h>
+#include <pthread.h>
+#include <sigsegv.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "internal.h"
+
+static sigsegv_dispatcher dispatcher;
+static atomic_flag dispatch_lock = ATOMIC_FLAG_INIT;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_err;
+
+/* The region found by the area handler, for the dispatching thread. */
+static __thread pm_region_t *dispatched __attribute__((tls_model("initial-exec")));
+
+static void dlock(void)
+{
+	while (atomic_flag_test_and_set_explicit(&dispatch_lock, memory_order_acquire))
+		__builtin_ia32_pause();
+}
+
+static void dunlock(void)
+{
+	atomic_flag_clear_explicit(&dispatch_lock, memory_order_release);
+}
+
+/* signal context; called with dispatch_lock held. */
+static int area_handler(void *fault_address, void *user_arg)
+{
+	PM_UNUSED(fault_address);
+	dispatched = user_arg;
+	return 1;
+}
+
+pm_region_t *pm_region_dispatch(void *addr)
+{
+	pm_region_t *r;
+
+	dlock();
+	dispatched = NULL;
+	r = sigsegv_dispatch(&dispatcher, addr) ? dispatched : NULL;
+	dunlock();
+	return r;
+}
+
+int pm_fault_entry(void *fault_address, int serious);   /* fault.c */
+
+static void global_init(void)
+{
+	sigsegv_init(&dispatcher);
+	if (sigsegv_install_handler(pm_fault_entry) < 0)
+		global_err = -ENOTSUP;
+}
+
+int pm_region_global_init(void)
+{
+	pthread_once(&global_once, global_init);
+	return global_err;
+}
+
+static void attach(pm_region_t *r)
+{
+	dlock();
+	r->ticket = sigsegv_register(&dispatcher, (void *)r->start, r->end - r->start, area_handler, r);
+	dunlock();
+}
+
+static void detach(pm_region_t *r)
+{
+	dlock();
+	if (r->ticket)
+		sigsegv_unregister(&dispatcher, r->ticket);
+	r->ticket = NULL;
+	dunlock();
+}
+
+static pm_region_t *slot_new(struct pagemu *vm)
+{
+	for (size_t i = 0; i < vm->nregions_max; i++)
+		if (!vm->regions[i].live)
+			return &vm->regions[i];
+	return NULL;
+}
+
+pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, int prot)
+{
+	pm_region_t *r = slot_new(vm);
+
+	if (!r)
+		return NULL;
+	r->start = start;
+	r->end = end;
+	r->prot = prot;
+	r->vm = vm;
+	r->live = 1;
+	attach(r);
+	if (!r->ticket) {
+		r->live = 0;
+		return NULL;
+	}
+	return r;
+}
+
+void pm_region_delete(struct pagemu *vm, pm_region_t *r)
+{
+	PM_UNUSED(vm);
+	detach(r);
+	r->live = 0;
+}
+
+pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
+{
+	pm_region_t *tail = slot_new(vm);
+
+	if (!tail)
+		return NULL;
+	detach(r);
+	tail->start = addr;
+	tail->end = r->end;
+	tail->prot = r->prot;
+	tail->vm = vm;
+	tail->live = 1;
+	r->end = addr;
+	attach(r);
+	attach(tail);
+	if (!r->ticket || !tail->ticket) {
+		/* Out of memory in the dispatcher: undo. */
+		detach(tail);
+		tail->live = 0;
+		detach(r);
+		r->end = tail->end;
+		attach(r);
+		return NULL;
+	}
+	return tail;
+}
+
+pm_region_t *pm_region_find(struct pagemu *vm, uintptr_t addr)
+{
+	pm_region_t *r = pm_region_dispatch((void *)addr);
+
+	return r && r->live && r->vm == vm && addr >= r->start && addr < r->end ? r : NULL;
+}
+
+pagemu_t *pagemu_owner(const void *addr)
+{
+	pm_region_t *r = pm_region_dispatch((void *)addr);
+
+	return r && r->live ? r->vm : NULL;
+}
