@@ -100,7 +100,7 @@ check-plain: all $(TEST_BIN)
 
 check-asan: $(B)/.deps
 	$(Q)$(MAKE) --no-print-directory B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" tests
-	$(Q)ASAN_OPTIONS=handle_segv=0:allow_user_segv_handler=1:detect_leaks=1 \
+	$(Q)ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1:detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  sh tests/run.sh build-asan/tests $(TEST_BIN:$(B)/tests/%=%)
 

@@ -17,12 +17,15 @@
  * Everything here runs in signal context: no malloc, no stdio, no lock but
  * vm->lock; errno is preserved. */
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
 
 #include "internal.h"
 
-/* The last address this thread's fault was retried at (see do_wp_page). */
+/* The last address this thread's fault was retried at, and the MMU
+ * generation then (see do_wp_page). */
 static __thread uintptr_t retried_va __attribute__((tls_model("initial-exec")));
+static __thread uint64_t retried_gen __attribute__((tls_model("initial-exec")));
 
 /* The region's protection for a page, as the real MMU should map it. */
 static int map_prot(const pm_region_t *r, int writable)
@@ -62,14 +65,18 @@ static enum pm_fault_outcome do_wp_page(struct pagemu *vm, pm_region_t *r, uintp
 		return PM_FAULT_SPURIOUS;     /* another thread mapped it meanwhile */
 	if (!(r->prot & PROT_WRITE)) {
 		/* A write the region forbids, or a read that raced with another
-		 * thread mapping the page: retry once, decline the second time. */
-		if (retried_va == va) {
+		 * thread mapping the page. Retry: a read then succeeds. If the
+		 * same access faults again and nothing in the real MMU changed
+		 * meanwhile, it can only be a write: decline. */
+		if (retried_va == va && retried_gen == vm->map_gen) {
 			retried_va = 0;
 			return PM_FAULT_DECLINE;
 		}
 		retried_va = va;
+		retried_gen = vm->map_gen;
 		return PM_FAULT_SPURIOUS;
 	}
+	vm->map_gen++;
 	*pte = pte_mkyoung(pte_mkdirty(*pte));
 	if (pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, map_prot(r, 1)) < 0) {
 		pm_unmap_pte(vm, vpn, pte);   /* the next touch maps it afresh */
@@ -232,6 +239,17 @@ static void count(struct pagemu *vm, enum pm_fault_outcome out)
 	PM_COUNT(vm, faults);
 }
 
+/* Not ours, or not allowed: restore the default action so that the
+ * restarted access ends the program with the SIGSEGV it would have got.
+ * (libsigsegv 2.14 returns from its handler when we decline, which would
+ * retry the access forever.) */
+static int decline(void)
+{
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	return 0;
+}
+
 /* libsigsegv's handler: nonzero = handled, the instruction restarts;
  * 0 = not ours, the program gets the SIGSEGV it would have got. */
 int pm_fault_entry(void *fault_address, int serious)
@@ -245,7 +263,7 @@ int pm_fault_entry(void *fault_address, int serious)
 
 	PM_UNUSED(serious);
 	if (!r)
-		return 0;
+		return decline();
 	vm = r->vm;
 	t0 = pm_prim_now_ns();
 	pm_lock(vm);
@@ -259,5 +277,5 @@ int pm_fault_entry(void *fault_address, int serious)
 	vm->stats.handler_ns += pm_prim_now_ns() - t0;
 	pm_unlock(vm);
 	errno = saved_errno;
-	return out != PM_FAULT_DECLINE;
+	return out != PM_FAULT_DECLINE ? 1 : decline();
 }

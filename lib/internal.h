@@ -174,6 +174,221 @@ typedef struct pm_policy_ops {
 /* The policy's operations, or NULL (OPT is not an online policy). */
 const pm_policy_ops_t *pm_policy_get(pagemu_policy_t id);
 
+/* ----------------------------------------------------------------------
+ * 1b. model: TLB, cache, OPT, traces
+ * Pure like the rest of section 1. Used by the standalone model
+ * (model.c), the simulator (tools/pagemu-sim.c) and, for the TLB, the
+ * engine's exact-TLB mode.
+ * ---------------------------------------------------------------------- */
+
+/* Access kinds of the model; the same values as PROT_READ, PROT_WRITE and
+ * PROT_EXEC, which model files may not take from <sys/mman.h>. */
+#define PM_PROT_READ  1
+#define PM_PROT_WRITE 2
+#define PM_PROT_EXEC  4
+
+/* log2 of a power of two (0 for 0); geometry is validated before use. */
+static inline unsigned pm_log2(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 0; }
+static inline int pm_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* tlb.c - a set-associative TLB with an optional second level.
+ *
+ * TLBI = the low log2(sets) bits of the VPN, TLBT = the bits above; each
+ * level has its own TLBI/TLBT. LRU within a set; an empty way is used
+ * before any valid one (lowest way first).
+ *
+ * The two levels are neither inclusive nor exclusive (like Intel's STLB):
+ *   - a walk fill goes to L1 and to L2;
+ *   - an L1 miss that hits L2 promotes the entry to L1 (it stays in L2);
+ *   - the entry an L1 fill pushes out is written into L2 (a victim
+ *     write-back; a no-op when L2 still holds it);
+ *   - an L2 eviction never removes anything from L1.
+ * So every L1 entry was in L2 when it was filled, but may since have left.
+ * In the engine's exact-TLB mode only L1 entries are mapped in the real
+ * MMU: every function that changes L1 reports the VPN it pushed out of L1
+ * (PM_NONE when none), and the caller unmaps that page. */
+typedef struct pm_tlb_entry {
+	uint64_t tag;                     /* TLBT of the level; PM_NONE = invalid way */
+	uint64_t ppn;                     /* the translation */
+	uint64_t used;                    /* LRU stamp: tlb->tick at the last use */
+} pm_tlb_entry_t;
+
+typedef struct pm_tlb_level {
+	unsigned sets;                    /* power of two; 0 = level absent */
+	unsigned ways;                    /* entries per set */
+	unsigned set_bits;                /* log2(sets): TLBI width */
+	pm_tlb_entry_t *e;                /* sets x ways, set-major */
+} pm_tlb_level_t;
+
+typedef struct pm_tlb {
+	pm_tlb_level_t lv[2];             /* L1, L2 */
+	uint64_t tick;                    /* LRU clock, one tick per use */
+} pm_tlb_t;
+
+enum pm_tlb_result {
+	PM_TLB_MISS = 0,                  /* in no level: walk, then pm_tlb_fill */
+	PM_TLB_HIT_L1 = 1,
+	PM_TLB_HIT_L2 = 2,                /* promoted to L1 */
+};
+
+/* Bytes of memory for the entries (sets2 = 0: no L2). */
+size_t   pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2);
+/* mem: pm_tlb_mem_size bytes, any content. Every entry starts invalid.
+ * 0, or -EINVAL when sets is not a power of two or ways is 0. */
+int      pm_tlb_init(pm_tlb_t *t, unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, void *mem);
+static inline uint64_t pm_tlb_index(const pm_tlb_t *t, uint64_t vpn) { return vpn & (t->lv[0].sets - 1); }
+static inline uint64_t pm_tlb_tag(const pm_tlb_t *t, uint64_t vpn)   { return vpn >> t->lv[0].set_bits; }
+/* Where vpn is, without changing anything (pagemu_translate); *ppn set on a hit. */
+enum pm_tlb_result pm_tlb_probe(const pm_tlb_t *t, uint64_t vpn, uint64_t *ppn);
+/* A reference through the TLB: updates LRU; an L2 hit is promoted to L1
+ * and *l1_evicted (may be NULL) receives the VPN pushed out of L1 or
+ * PM_NONE. *ppn set on a hit. */
+enum pm_tlb_result pm_tlb_lookup(pm_tlb_t *t, uint64_t vpn, uint64_t *ppn, uint64_t *l1_evicted);
+/* After a walk: vpn -> ppn into L1 and L2 (updated in place where already
+ * present). Returns the VPN pushed out of L1, or PM_NONE. */
+uint64_t pm_tlb_fill(pm_tlb_t *t, uint64_t vpn, uint64_t ppn);
+/* Drop vpn from both levels (the page was evicted or unmapped). Returns a
+ * mask of the levels that held it: 1 = L1, 2 = L2. */
+int      pm_tlb_invalidate(pm_tlb_t *t, uint64_t vpn);
+void     pm_tlb_flush(pm_tlb_t *t);
+/* Load an entry directly (textbook tables): level 0 = L1, 1 = L2.
+ * 0, or -EINVAL when set, way or level is out of range. */
+int      pm_tlb_load(pm_tlb_t *t, unsigned level, unsigned set, unsigned way, uint64_t tag, uint64_t ppn);
+
+/* cache.c - a physically addressed set-associative cache with line data.
+ * CO = the low log2(line) bits of the PA, CI = the next log2(sets) bits,
+ * CT = the rest. LRU within a set; a miss allocates the line (read and
+ * write allocate) with zero data: the model has no memory contents, only
+ * what a test loads. */
+typedef struct pm_cache_line {
+	uint64_t tag;                     /* CT; PM_NONE = invalid */
+	uint64_t used;                    /* LRU stamp */
+} pm_cache_line_t;
+
+typedef struct pm_cache {
+	unsigned sets, ways, line;        /* geometry; sets and line powers of two */
+	unsigned set_bits, off_bits;      /* log2(sets), log2(line) */
+	pm_cache_line_t *l;               /* sets x ways */
+	uint8_t *data;                    /* sets x ways x line bytes */
+	uint64_t tick;                    /* LRU clock */
+} pm_cache_t;
+
+size_t pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line);
+/* 0, or -EINVAL for a geometry that is not powers of two. */
+int    pm_cache_init(pm_cache_t *c, unsigned sets, unsigned ways, unsigned line, void *mem);
+static inline uint64_t pm_cache_co(const pm_cache_t *c, uint64_t pa) { return pa & (c->line - 1); }
+static inline uint64_t pm_cache_ci(const pm_cache_t *c, uint64_t pa) { return (pa >> c->off_bits) & (c->sets - 1); }
+static inline uint64_t pm_cache_ct(const pm_cache_t *c, uint64_t pa) { return pa >> (c->off_bits + c->set_bits); }
+/* 1 = hit (*byte, may be NULL, gets the byte at pa), 0 = miss (allocated). */
+int    pm_cache_access(pm_cache_t *c, uint64_t pa, uint8_t *byte);
+/* Load a valid line directly; bytes (may be NULL = zeros) holds `line` bytes. */
+int    pm_cache_load(pm_cache_t *c, unsigned set, unsigned way, uint64_t tag, const uint8_t *bytes);
+/* Invalidate every line of [pa, pa + len) (a frame was refilled). */
+void   pm_cache_invalidate(pm_cache_t *c, uint64_t pa, uint64_t len);
+
+/* opt.c - offline analyses of a whole reference string of page numbers.
+ * Each returns 0 or -ENOMEM (they allocate work arrays with malloc). */
+/* Faults of Belady's OPT (MIN) with `frames` frames. */
+int pm_opt_faults(const uint64_t *pages, size_t n, uint64_t frames, uint64_t *faults);
+/* faults[i] = OPT faults with frames[i] frames, for i < k. */
+int pm_opt_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
+/* faults[i] = LRU faults with frames[i] frames, all from one pass
+ * (Mattson's stack algorithm: a reference faults exactly when its LRU stack
+ * distance exceeds the frame count). */
+int pm_lru_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
+/* Distinct pages of the string (the cold misses of any policy). */
+int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
+
+/* trace.c - traces: pagemu's binary event format (doc/TRACE.md) and the
+ * text formats the simulator reads. All little-endian, fixed size:
+ *   header  32 bytes: "PAGEMUTR", u32 version, u32 record size,
+ *           u32 page size, u32 flags, u64 start time (ns)
+ *   record  32 bytes: u64 time_ns, u64 va, u32 ppn, u8 kind, u8 access,
+ *           u16 flags, u32 slot, u32 ns (handler time, saturated) */
+#define PM_TRACE_MAGIC     "PAGEMUTR"
+#define PM_TRACE_VERSION   1
+#define PM_TRACE_HDR_SIZE  32
+#define PM_TRACE_REC_SIZE  32
+#define PM_TRACE_NO_PPN    UINT32_MAX /* ppn / slot field: none */
+
+enum pm_trace_kind {
+	PM_TRACE_REF = 0,                 /* a plain reference (converted traces) */
+	PM_TRACE_ZERO,                    /* demand-zero fault */
+	PM_TRACE_MINOR,                   /* minor fault */
+	PM_TRACE_WRITE,                   /* write-protection fault */
+	PM_TRACE_MAJOR,                   /* major fault (swap-in) */
+	PM_TRACE_EVICT,                   /* page evicted: not a reference */
+	PM_TRACE_TLB_MISS,                /* modeled TLB miss (exact-TLB mode) */
+	PM_TRACE_KIND_COUNT
+};
+
+typedef struct pm_trace_hdr {
+	uint32_t version;                 /* PM_TRACE_VERSION */
+	uint32_t page_size;               /* emulated page, bytes */
+	uint32_t flags;                   /* 0 */
+	uint64_t start_ns;                /* monotonic clock at open */
+} pm_trace_hdr_t;
+
+typedef struct pm_trace_rec {
+	uint64_t time_ns;                 /* monotonic clock */
+	uint64_t va;                      /* faulting or evicted address */
+	uint32_t ppn;                     /* frame, PM_TRACE_NO_PPN = none */
+	uint8_t  kind;                    /* enum pm_trace_kind */
+	uint8_t  access;                  /* PM_PROT_READ/WRITE/EXEC, 0 = unknown */
+	uint16_t flags;                   /* 0 */
+	uint32_t slot;                    /* swap slot, PM_TRACE_NO_PPN = none */
+	uint32_t ns;                      /* handler time, ns, saturated */
+} pm_trace_rec_t;
+
+/* Encoders write exactly PM_TRACE_HDR_SIZE / PM_TRACE_REC_SIZE bytes;
+ * signal-safe (no calls). */
+void pm_trace_encode_header(const pm_trace_hdr_t *h, uint8_t *buf);
+void pm_trace_encode(const pm_trace_rec_t *r, uint8_t *buf);
+/* 0, -EINVAL (not a pagemu trace) or -EPROTONOSUPPORT (other version). */
+int  pm_trace_decode_header(const uint8_t *buf, size_t len, pm_trace_hdr_t *h);
+/* 0 or -EINVAL (unknown kind). */
+int  pm_trace_decode(const uint8_t *buf, pm_trace_rec_t *r);
+/* "ref", "zero", ...; NULL for an unknown kind. */
+const char *pm_trace_kind_name(unsigned kind);
+/* 1 when a record of this kind is a memory reference (all but evict). */
+static inline int pm_trace_is_ref(unsigned kind) { return kind != PM_TRACE_EVICT && kind < PM_TRACE_KIND_COUNT; }
+
+/* One line of `valgrind --tool=lackey --trace-mem=yes`: "I  04016e0,3",
+ * " L 04222cac,4", " S ...", " M ..." (modify: one write reference).
+ * Returns 1 with *va and *access set, 0 for a line that is no reference
+ * (blank, "==pid==" banner), -EINVAL when malformed. */
+int  pm_trace_parse_lackey(const char *line, uint64_t *va, int *access);
+/* The next number of a list ("0x1f", "31"; separated by blanks or commas;
+ * '#' starts a comment): 1 and *v set, 0 at the end of the line, -EINVAL. */
+int  pm_trace_next_number(const char **p, uint64_t *v);
+
+enum pm_trace_fmt {
+	PM_FMT_AUTO = 0,                  /* binary if the magic is there, else lackey if it looks so, else addrs */
+	PM_FMT_PAGEMU,                    /* binary event trace */
+	PM_FMT_LACKEY,                    /* valgrind lackey output */
+	PM_FMT_ADDRS,                     /* addresses, one or more a line */
+	PM_FMT_PAGES,                     /* page numbers, one or more a line */
+};
+
+/* A reference string in memory. */
+typedef struct pm_refs {
+	uint64_t *va;                     /* addresses */
+	uint8_t  *access;                 /* PM_PROT_* per reference */
+	size_t    n, cap;
+	uint32_t  page_size;              /* from a binary header; 0 = unknown */
+} pm_refs_t;
+
+int  pm_refs_push(pm_refs_t *r, uint64_t va, int access);
+void pm_refs_free(pm_refs_t *r);
+/* "pagemu", "lackey", "addrs", "pages" (or "auto"): 0 or -EINVAL. */
+int  pm_trace_fmt_parse(const char *name, enum pm_trace_fmt *out);
+/* Read a whole trace from f (name for messages). Page numbers become
+ * addresses << page_bits. With skip_instr, lackey "I" lines are skipped.
+ * 0, or -errno with a message "name:LINE: what" in err (records count as
+ * lines for the binary format). */
+int  pm_trace_load(FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
+		   int skip_instr, pm_refs_t *out, char *err, size_t errlen);
+
 /* ======================================================================
  * 2. prim - every system call of the engine (prim.c)
  * Each returns 0 or -errno unless said otherwise, and preserves errno.
@@ -334,6 +549,7 @@ typedef struct pagemu {
 	unsigned      ra_window;          /* current readahead window, pages */
 	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
+	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 
 	void         *tables_mem;         /* one mapping for all tables */
 	size_t        tables_len;

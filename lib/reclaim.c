@@ -52,6 +52,7 @@ int pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
 	}
 	if (rc < 0)
 		return rc;
+	vm->map_gen++;
 	*pte = pte_mkmapped(*pte);
 	*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
 	vm->stats.mapped++;
@@ -63,6 +64,7 @@ void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 	if (!pte_mapped(*pte))
 		return;
 	pm_prim_unmap_page((void *)pm_vpn_va(vm, vpn), vm->page);
+	vm->map_gen++;
 	*pte = pte_mkunmapped(*pte);
 	vm->stats.mapped--;
 }
@@ -151,6 +153,7 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 		 * marks the page dirty again: the swap copy is then not trusted. */
 		if (pte_write(*f->pte)) {
 			pm_prim_protect((void *)pm_vpn_va(vm, f->vpn), vm->page, PROT_READ);
+			vm->map_gen++;
 			*f->pte = pte_wrprotect(*f->pte);
 		}
 		*f->pte = pte_mkclean(*f->pte);

@@ -335,6 +335,7 @@ static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 		if (!pte_dirty(*pte))
 			prot &= ~PROT_WRITE;
 		pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, prot);
+		vm->map_gen++;
 		*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
 		return;
 	}

@@ -1,0 +1,385 @@
+/* test_paging.c - real faults over a small frame pool: contents survive
+ * eviction and swap-in, statistics add up, CLOCK is exact, the mapping
+ * budget holds. */
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+static pagemu_t *open_vm(size_t frames, unsigned readahead)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm = NULL;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = frames;
+	cfg.readahead = readahead;
+	cfg.swap_size = 256ULL << 20;
+	ck_assert_msg(pagemu_open(&cfg, &vm) == 0, "open: %s", pagemu_last_error());
+	return vm;
+}
+
+static uint64_t *map_pages(pagemu_t *vm, size_t pages)
+{
+	void *p = pagemu_map(vm, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+#define WORDS 512   /* uint64_t per 4 KiB page */
+
+static void fill(volatile uint64_t *a, size_t pages, uint64_t round)
+{
+	for (size_t p = 0; p < pages; p++) {
+		a[p * WORDS] = pm_test_pattern(p, round);
+		a[p * WORDS + WORDS - 1] = ~pm_test_pattern(p, round);
+	}
+}
+
+static void verify_page(volatile uint64_t *a, size_t p, uint64_t round)
+{
+	ck_assert_msg(a[p * WORDS] == pm_test_pattern(p, round), "page %zu head", p);
+	ck_assert_msg(a[p * WORDS + WORDS - 1] == ~pm_test_pattern(p, round), "page %zu tail", p);
+	ck_assert_msg(a[p * WORDS + 7] == 0, "page %zu: untouched word not zero", p);
+}
+
+static void check_stats_consistent(pagemu_t *vm, size_t frames)
+{
+	pagemu_stats_t s;
+
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_le(s.resident, frames);
+	ck_assert_uint_le(s.mapped, s.resident);
+	ck_assert_uint_eq(s.resident + s.frames_free, frames);
+	ck_assert_uint_eq(s.faults, s.faults_zero + s.faults_minor + s.faults_write + s.faults_major);
+	ck_assert_uint_le(s.readahead_hits, s.readahead_pages);
+	ck_assert_uint_eq(s.swap_read_pages, s.faults_major + s.readahead_pages);
+}
+
+/* A region 16x the pool: sequential, random, partial rewrite, verify. */
+START_TEST(test_fill_verify_16x)
+{
+	const size_t frames = 256, pages = 16 * frames;
+	pagemu_t *vm = open_vm(frames, 8);
+	volatile uint64_t *a = map_pages(vm, pages);
+	pagemu_stats_t s;
+
+	fill(a, pages, 0);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.faults_zero, pages);
+	ck_assert_uint_ge(s.evictions, pages - frames);
+	ck_assert_uint_eq(s.faults_major, 0);
+
+	for (size_t p = 0; p < pages; p++)               /* sequential */
+		verify_page(a, p, 0);
+	uint64_t x = 12345;
+	for (size_t i = 0; i < pages; i++) {              /* random order */
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		verify_page(a, (x >> 33) % pages, 0);
+	}
+	for (size_t p = 0; p < pages; p += 3) {           /* rewrite a third */
+		a[p * WORDS] = pm_test_pattern(p, 1);
+		a[p * WORDS + WORDS - 1] = ~pm_test_pattern(p, 1);
+	}
+	for (size_t p = pages; p-- > 0;)                  /* backwards */
+		verify_page(a, p, p % 3 == 0 ? 1 : 0);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_gt(s.faults_major, 0);
+	ck_assert_uint_gt(s.faults_write, 0);
+	check_stats_consistent(vm, frames);
+	pagemu_close(vm);
+}
+END_TEST
+
+/* Pages read back and not modified keep their slot: evicting them again
+ * costs no write. */
+START_TEST(test_clean_eviction_costs_no_write)
+{
+	const size_t frames = 128, pages = 8 * frames;
+	pagemu_t *vm = open_vm(frames, 1);
+	volatile uint64_t *a = map_pages(vm, pages);
+	pagemu_stats_t s1, s2;
+
+	fill(a, pages, 0);
+	for (size_t p = 0; p < pages; p++)     /* everything written once */
+		verify_page(a, p, 0);
+	pagemu_get_stats(vm, &s1);
+	for (int pass = 0; pass < 2; pass++)   /* read-only passes */
+		for (size_t p = 0; p < pages; p++)
+			verify_page(a, p, 0);
+	pagemu_get_stats(vm, &s2);
+	ck_assert_uint_gt(s2.evictions - s1.evictions, pages);
+	ck_assert_uint_eq(s2.writebacks, s1.writebacks);
+	ck_assert_uint_eq(s2.swap_writes, s1.swap_writes);
+	ck_assert_uint_eq(s2.faults_write, s1.faults_write);
+	/* Each page was written to swap once in all: dirty pages only. */
+	ck_assert_uint_eq(s2.writebacks, pages);
+	ck_assert_uint_eq(s2.swap_used, pages);
+	pagemu_close(vm);
+}
+END_TEST
+
+/* Touch pages in the order of a reference string, one access each. */
+static uint64_t run_string(const int *ref, size_t n, size_t frames)
+{
+	pagemu_t *vm = open_vm(frames, 1);
+	volatile char *a = (volatile char *)map_pages(vm, 16);
+	pagemu_stats_t s;
+
+	for (size_t i = 0; i < n; i++)
+		a[(size_t)ref[i] * 4096] = (char)i;
+	pagemu_get_stats(vm, &s);
+	pagemu_close(vm);
+	return s.faults_zero + s.faults_major;
+}
+
+/* The same string through the pure CLOCK policy. */
+static uint64_t model_clock(const int *ref, size_t n, size_t frames)
+{
+	const pm_policy_ops_t *ops = pm_policy_get(PAGEMU_POLICY_CLOCK);
+	void *st = calloc(1, ops->state_size(frames));
+	int owner[64];
+	uint64_t faults = 0, used = 0;
+	pm_policy_env_t env = { 0 };
+
+	ops->init(st, frames, 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t f;
+		for (f = 0; f < used && owner[f] != ref[i]; f++)
+			;
+		if (f < used) {
+			ops->referenced(st, f);
+			continue;
+		}
+		faults++;
+		f = used < frames ? used++ : ops->victim(st, &env);
+		if (used > frames || f >= frames)
+			ck_abort_msg("no victim");
+		ops->freed(st, f);
+		owner[f] = ref[i];
+		ops->loaded(st, f, 1);
+	}
+	free(st);
+	return faults;
+}
+
+/* CLOCK on real faults is exact: the textbook strings fault exactly as the
+ * pure model (and the hand trace in test_policy.c) says. */
+START_TEST(test_clock_exact_on_real_faults)
+{
+	static const int belady[] = { 1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5 };
+	static const int silb[] = { 7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1 };
+	const size_t nb = PM_ARRAY_LEN(belady), ns = PM_ARRAY_LEN(silb);
+
+	ck_assert_uint_eq(run_string(belady, nb, 3), 9);
+	ck_assert_uint_eq(run_string(belady, nb, 4), 10);
+	ck_assert_uint_eq(model_clock(belady, nb, 3), 9);
+	ck_assert_uint_eq(model_clock(belady, nb, 4), 10);
+	for (size_t f = 1; f <= 6; f++) {
+		ck_assert_uint_eq(run_string(belady, nb, f), model_clock(belady, nb, f));
+		ck_assert_uint_eq(run_string(silb, ns, f), model_clock(silb, ns, f));
+	}
+}
+END_TEST
+
+/* More distinct pages mapped than vm.max_map_count allows scattered
+ * mappings: the budget unmaps resident pages, which come back as minor
+ * faults, and nothing fails. */
+START_TEST(test_mapping_budget)
+{
+	const size_t frames = 70000, pages = 2 * frames;   /* every other page: no merging */
+	pagemu_config_t cfg;
+	pagemu_t *vm;
+	pagemu_stats_t s;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = frames;
+	cfg.swap_size = 64ULL << 20;
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+	volatile uint64_t *a = map_pages(vm, pages);
+	for (size_t p = 0; p < pages; p += 2)
+		a[p * WORDS] = pm_test_pattern(p, 0);
+	for (size_t p = 0; p < pages; p += 2)
+		ck_assert_msg(a[p * WORDS] == pm_test_pattern(p, 0), "page %zu", p);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.faults_zero, frames);
+	ck_assert_uint_eq(s.evictions, 0);               /* all resident */
+	ck_assert_uint_gt(s.budget_unmaps, 0);
+	ck_assert_uint_gt(s.faults_minor, 0);
+	ck_assert_uint_le(s.mapped, s.map_budget);
+	ck_assert_uint_lt(s.map_budget, 65530 / 2);
+	pagemu_close(vm);
+}
+END_TEST
+
+/* Emulated pages larger than the host's are mapped and paged as one unit. */
+START_TEST(test_large_pages)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm;
+	pagemu_stats_t s;
+	const size_t page = 4 * 4096, pages = 512;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.page_size = page;
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+	volatile uint64_t *a = (volatile uint64_t *)pagemu_map(vm, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull((const void *)a);
+	ck_assert_uint_eq((uintptr_t)a % page, 0);
+	for (size_t i = 0; i < pages * page / 8; i += 256)
+		a[i] = pm_test_pattern(i, 3);
+	for (size_t i = 0; i < pages * page / 8; i += 256)
+		ck_assert(a[i] == pm_test_pattern(i, 3));
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.faults_zero, pages);          /* one fault per 16 KiB page */
+	ck_assert_uint_gt(s.faults_major, 0);
+	pagemu_close(vm);
+}
+END_TEST
+
+/* O_DIRECT swap on a disk filesystem (skipped where there is none). */
+START_TEST(test_direct_swap)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.swap_direct = 1;
+	snprintf(cfg.swap_dir, sizeof(cfg.swap_dir), "/var/tmp");
+	if (pagemu_open(&cfg, &vm) < 0) {
+		fprintf(stderr, "test_direct_swap: skipped: %s\n", pagemu_last_error());
+		return;
+	}
+	volatile uint64_t *a = map_pages(vm, 1024);
+	fill(a, 1024, 7);
+	for (size_t p = 0; p < 1024; p++)
+		verify_page(a, p, 7);
+	check_stats_consistent(vm, 64);
+	pagemu_close(vm);
+}
+END_TEST
+
+/* Partial unmap frees frames and slots; the rest of the region is intact. */
+START_TEST(test_partial_unmap)
+{
+	const size_t frames = 32, pages = 256;
+	pagemu_t *vm = open_vm(frames, 4);
+	volatile uint64_t *a = map_pages(vm, pages);
+	pagemu_stats_t s;
+
+	fill(a, pages, 2);
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)(a + 64 * WORDS), 64 * 4096), 0);
+	for (size_t p = 0; p < pages; p++)
+		if (p < 64 || p >= 128)
+			verify_page(a, p, 2);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_le(s.swap_used, pages - 64);   /* slots of the hole freed */
+	ck_assert_uint_eq(s.resident + s.frames_free, frames);
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)a, pages * 4096), 0);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.swap_used, 0);
+	ck_assert_uint_eq(s.resident, 0);
+	ck_assert_uint_eq(s.frames_free, frames);
+	ck_assert_int_eq(pm_pt_check(&((struct pagemu *)vm)->pt), 0);
+	ck_assert_uint_eq(((struct pagemu *)vm)->pt.nodes, 1);   /* only the root is left */
+	pagemu_close(vm);
+}
+END_TEST
+
+/* pin: the kernel can read and write pinned emulated memory; pinned pages
+ * are never evicted. */
+START_TEST(test_pin_for_syscalls)
+{
+	const size_t frames = 16;
+	pagemu_t *vm = open_vm(frames, 1);
+	char *buf = (char *)map_pages(vm, 64);
+	int fds[2];
+	pagemu_stats_t s;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(write(fds[1], "hello, paging", 13), 13);
+	/* Unpinned and never touched: the kernel does not fault it in. */
+	ck_assert_int_eq(read(fds[0], buf + 8 * 4096, 13), -1);
+	ck_assert_int_eq(pagemu_pin(vm, buf + 8 * 4096, 13), 0);
+	ck_assert_int_eq(read(fds[0], buf + 8 * 4096, 13), 13);
+	for (size_t p = 16; p < 64; p++)       /* pressure: the pinned page stays */
+		buf[p * 4096] = 1;
+	ck_assert_int_eq(write(fds[1], buf + 8 * 4096, 13), 13);
+	ck_assert_int_eq(memcmp(buf + 8 * 4096, "hello, paging", 13), 0);
+	ck_assert_int_eq(pagemu_unpin(vm, buf + 8 * 4096, 13), 0);
+	ck_assert_int_eq(pagemu_unpin(vm, buf + 8 * 4096, 13), -EINVAL);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_gt(s.evictions, 0);
+	close(fds[0]);
+	close(fds[1]);
+	pagemu_close(vm);
+}
+END_TEST
+
+/* Two instances side by side, each with its own pool and swap. */
+START_TEST(test_two_instances)
+{
+	pagemu_t *v1 = open_vm(32, 2), *v2 = open_vm(48, 2);
+	volatile uint64_t *a = map_pages(v1, 300), *b = map_pages(v2, 300);
+	pagemu_stats_t s1, s2;
+
+	fill(a, 300, 1);
+	fill(b, 300, 2);
+	for (size_t p = 0; p < 300; p++) {
+		verify_page(a, p, 1);
+		verify_page(b, p, 2);
+	}
+	pagemu_get_stats(v1, &s1);
+	pagemu_get_stats(v2, &s2);
+	ck_assert_uint_eq(s1.faults_zero, 300);
+	ck_assert_uint_eq(s2.faults_zero, 300);
+	ck_assert_ptr_eq(pagemu_owner((void *)a), v1);
+	ck_assert_ptr_eq(pagemu_owner((void *)(b + 5)), v2);
+	ck_assert_ptr_null(pagemu_owner(&s1));
+	pagemu_close(v1);
+	pagemu_close(v2);
+}
+END_TEST
+
+START_TEST(test_stats_json)
+{
+	pagemu_t *vm = open_vm(8, 1);
+	volatile uint64_t *a = map_pages(vm, 20);
+	char buf[4096] = { 0 };
+	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
+
+	fill(a, 20, 0);
+	ck_assert_int_eq(pagemu_stats_json(vm, f), 0);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(buf, "\"faults_zero\":20,"));
+	ck_assert_ptr_nonnull(strstr(buf, "\"resident\":8,"));
+	ck_assert(buf[0] == '{' && strchr(buf, '}'));
+	pagemu_close(vm);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("paging");
+	TCase *tc = tcase_create("real faults");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_fill_verify_16x);
+	tcase_add_test(tc, test_clean_eviction_costs_no_write);
+	tcase_add_test(tc, test_clock_exact_on_real_faults);
+	tcase_add_test(tc, test_mapping_budget);
+	tcase_add_test(tc, test_large_pages);
+	tcase_add_test(tc, test_direct_swap);
+	tcase_add_test(tc, test_partial_unmap);
+	tcase_add_test(tc, test_pin_for_syscalls);
+	tcase_add_test(tc, test_two_instances);
+	tcase_add_test(tc, test_stats_json);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)
