@@ -208,6 +208,16 @@ typedef struct pagemu_model_config {
 	uint64_t seed;             /* random policy seed; default 1 */
 } pagemu_model_config_t;
 
+/* The model answers "what would the MMU and the OS do" for any geometry,
+ * with no real memory: pagemu_model_translate fills every textbook step of
+ * one access (VPN/VPO, TLBI/TLBT, TLB hit, the walk's level indexes, PPN,
+ * PA, CO/CI/CT, cache hit, byte). With cfg.frames = 0 the page table holds
+ * only what pagemu_model_map put there and a missing PTE is reported as a
+ * page fault; with cfg.frames > 0 the model also demand-pages: a fault takes
+ * a frame (frames fill in order 0, 1, ...; then the policy picks a victim,
+ * whose TLB entries and cache lines are invalidated) and the access
+ * completes. OPT is offline and is not accepted here (see pagemu-sim).
+ * pagemu_model_new names the bad field in pagemu_last_error(). */
 PAGEMU_API void pagemu_model_config_default(pagemu_model_config_t *cfg);
 PAGEMU_API int  pagemu_model_new(const pagemu_model_config_t *cfg, pagemu_model_t **out);
 PAGEMU_API void pagemu_model_free(pagemu_model_t *m);
@@ -215,6 +225,47 @@ PAGEMU_API int  pagemu_model_map(pagemu_model_t *m, uint64_t vpn, uint64_t ppn, 
 PAGEMU_API int  pagemu_model_tlb_load(pagemu_model_t *m, unsigned set, unsigned way, uint64_t tag, uint64_t ppn);
 PAGEMU_API int  pagemu_model_cache_load(pagemu_model_t *m, unsigned set, unsigned way, uint64_t tag, const uint8_t *line);
 PAGEMU_API int  pagemu_model_translate(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *out);
+
+/* One reference of a stream (the simulator's hot path): the same steps as
+ * pagemu_model_translate, counted in the statistics, without the report.
+ * access is PROT_READ, PROT_WRITE or PROT_EXEC (1, 2, 4). Returns 0, 1 when
+ * the reference page-faulted (served when cfg.frames > 0), or -EINVAL for a
+ * va beyond va_bits. */
+PAGEMU_API int  pagemu_model_access(pagemu_model_t *m, uint64_t va, int access);
+
+/* Counters of a model, from one list as for the engine.
+ * X(name, kind, description), kind COUNT or GAUGE. */
+#define PAGEMU_MODEL_STATS_LIST(X)                                             \
+	X(refs,          COUNT, "references (translate and access calls)")      \
+	X(writes,        COUNT, "write references")                              \
+	X(faults,        COUNT, "page faults (PTE not valid)")                   \
+	X(faults_zero,   COUNT, "faults on pages never touched (demand-zero)")   \
+	X(faults_major,  COUNT, "faults on pages evicted before (swap-in)")      \
+	X(prot_faults,   COUNT, "valid pages accessed against their protection") \
+	X(evictions,     COUNT, "pages evicted from their frames")               \
+	X(writebacks,    COUNT, "evicted pages that were dirty")                 \
+	X(tlb_hits_l1,   COUNT, "L1 TLB hits")                                   \
+	X(tlb_hits_l2,   COUNT, "L2 TLB hits (L1 misses)")                       \
+	X(tlb_misses,    COUNT, "references that missed every TLB level")        \
+	X(page_walks,    COUNT, "page-table walks")                              \
+	X(walk_levels,   COUNT, "page-table levels read by the walks")           \
+	X(cache_hits,    COUNT, "physical cache hits")                           \
+	X(cache_misses,  COUNT, "physical cache misses")                         \
+	X(resident,      GAUGE, "pages in frames (paging mode)")
+
+typedef struct pagemu_model_stats {
+#define PAGEMU_X_FIELD(name, kind, desc) uint64_t name;
+	PAGEMU_MODEL_STATS_LIST(PAGEMU_X_FIELD)
+#undef PAGEMU_X_FIELD
+} pagemu_model_stats_t;
+
+PAGEMU_API void pagemu_model_get_stats(const pagemu_model_t *m, pagemu_model_stats_t *out);
+/* Zero the COUNT counters (gauges keep their value). */
+PAGEMU_API void pagemu_model_reset_stats(pagemu_model_t *m);
+/* The counters as JSON members ("refs":1,"writes":0,...) without braces, so
+ * a caller can embed them; and as a readable table. 0 or -EIO. */
+PAGEMU_API int  pagemu_model_stats_write_json(const pagemu_model_stats_t *s, FILE *f);
+PAGEMU_API int  pagemu_model_stats_write_text(const pagemu_model_stats_t *s, FILE *f);
 
 /* ---- Dynamic allocation over emulated memory ------------------------------ */
 

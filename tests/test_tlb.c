@@ -1,0 +1,154 @@
+/* test_tlb.c - the modeled TLB (lib/tlb.c): geometry, LRU within a set,
+ * the two-level policy (fills to both, L2 promotion, L1 victims written
+ * back into L2) and the L1 evictions the engine's exact-TLB mode unmaps. */
+#include <errno.h>
+
+#include "testutil.h"
+#include "internal.h"
+
+static pm_tlb_t tlb;
+static pm_tlb_entry_t mem[4096];
+
+static void make(unsigned s1, unsigned w1, unsigned s2, unsigned w2)
+{
+	ck_assert_uint_le(pm_tlb_mem_size(s1, w1, s2, w2), sizeof(mem));
+	ck_assert_int_eq(pm_tlb_init(&tlb, s1, w1, s2, w2, mem), 0);
+}
+
+START_TEST(geometry)
+{
+	ck_assert_int_eq(pm_tlb_init(&tlb, 3, 4, 0, 0, mem), -EINVAL);
+	ck_assert_int_eq(pm_tlb_init(&tlb, 4, 0, 0, 0, mem), -EINVAL);
+	ck_assert_int_eq(pm_tlb_init(&tlb, 0, 4, 0, 0, mem), -EINVAL);
+	ck_assert_int_eq(pm_tlb_init(&tlb, 4, 4, 6, 2, mem), -EINVAL);
+	ck_assert_uint_eq(pm_tlb_mem_size(16, 4, 128, 12), (64 + 1536) * sizeof(pm_tlb_entry_t));
+	make(4, 4, 0, 0);
+	/* CSAPP: VPN 0x0F -> TLBI 3, TLBT 3 */
+	ck_assert_uint_eq(pm_tlb_index(&tlb, 0x0F), 3);
+	ck_assert_uint_eq(pm_tlb_tag(&tlb, 0x0F), 3);
+	ck_assert_uint_eq(pm_tlb_index(&tlb, 0x09), 1);
+	ck_assert_uint_eq(pm_tlb_tag(&tlb, 0x09), 2);
+}
+END_TEST
+
+START_TEST(miss_fill_hit)
+{
+	uint64_t ppn = 0, ev = 0;
+
+	make(4, 2, 0, 0);
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 0x10, &ppn, &ev), PM_TLB_MISS);
+	ck_assert_uint_eq(ev, PM_NONE);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 0x10, 7), PM_NONE);
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 0x10, &ppn, &ev), PM_TLB_HIT_L1);
+	ck_assert_uint_eq(ppn, 7);
+	/* refill in place: new PPN, nothing evicted */
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 0x10, 9), PM_NONE);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0x10, &ppn), PM_TLB_HIT_L1);
+	ck_assert_uint_eq(ppn, 9);
+}
+END_TEST
+
+START_TEST(lru_within_set)
+{
+	uint64_t ppn;
+
+	make(4, 2, 0, 0);
+	/* VPNs 0, 4, 8 share set 0 of a 2-way TLB */
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 0, 100), PM_NONE);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 4, 104), PM_NONE);
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 0, &ppn, NULL), PM_TLB_HIT_L1);   /* 4 is now LRU */
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 8, 108), 4);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 4, &ppn), PM_TLB_MISS);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0, &ppn), PM_TLB_HIT_L1);
+	/* other sets untouched */
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 1, 101), PM_NONE);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 0, 200), PM_NONE);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 12, 112), 8);
+}
+END_TEST
+
+START_TEST(probe_changes_nothing)
+{
+	uint64_t ppn;
+
+	make(1, 2, 0, 0);
+	pm_tlb_fill(&tlb, 1, 1);
+	pm_tlb_fill(&tlb, 2, 2);
+	/* a probe of 1 must not make 2 the LRU entry */
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 1, &ppn), PM_TLB_HIT_L1);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 3, 3), 1);
+}
+END_TEST
+
+START_TEST(two_levels)
+{
+	uint64_t ppn = 0, ev = 0;
+
+	/* L1: 1 set x 2 ways; L2: 4 sets x 2 ways */
+	make(1, 2, 4, 2);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 1, 11), PM_NONE);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 2, 12), PM_NONE);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 3, 13), 1);     /* 1 leaves L1 ... */
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 1, &ppn), PM_TLB_HIT_L2); /* ... stays in L2 */
+	/* an L2 hit is promoted to L1, pushing out L1's LRU (2) */
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 1, &ppn, &ev), PM_TLB_HIT_L2);
+	ck_assert_uint_eq(ppn, 11);
+	ck_assert_uint_eq(ev, 2);
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 1, &ppn, &ev), PM_TLB_HIT_L1);
+	ck_assert_uint_eq(ev, PM_NONE);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 2, &ppn), PM_TLB_HIT_L2);
+	ck_assert_uint_eq(ppn, 12);
+	/* invalidate reports the levels that held the VPN */
+	ck_assert_int_eq(pm_tlb_invalidate(&tlb, 1), 3);
+	ck_assert_int_eq(pm_tlb_invalidate(&tlb, 2), 2);
+	ck_assert_int_eq(pm_tlb_invalidate(&tlb, 2), 0);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 1, &ppn), PM_TLB_MISS);
+	/* an L1 victim that L2 lost is written back into L2 */
+	make(1, 1, 1, 1);
+	pm_tlb_fill(&tlb, 5, 55);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 6, 66), 5);      /* L1 {6}; L2 got 6, then 5 back */
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 5, &ppn), PM_TLB_HIT_L2);
+	ck_assert_uint_eq(ppn, 55);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 6, &ppn), PM_TLB_HIT_L1);
+}
+END_TEST
+
+START_TEST(flush_and_load)
+{
+	uint64_t ppn;
+
+	make(4, 4, 8, 2);
+	pm_tlb_fill(&tlb, 0x0F, 0x0D);
+	pm_tlb_flush(&tlb);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0x0F, &ppn), PM_TLB_MISS);
+	/* CSAPP table: set 3, way 1, tag 03, PPN 0D */
+	ck_assert_int_eq(pm_tlb_load(&tlb, 0, 3, 1, 0x03, 0x0D), 0);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0x0F, &ppn), PM_TLB_HIT_L1);
+	ck_assert_uint_eq(ppn, 0x0D);
+	/* L2 has its own TLBI/TLBT: 8 sets, so VPN 0x17 = tag 2, set 7 */
+	ck_assert_int_eq(pm_tlb_load(&tlb, 1, 7, 1, 0x2, 0x2), 0);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0x17, &ppn), PM_TLB_HIT_L2);
+	ck_assert_uint_eq(ppn, 0x2);
+	ck_assert_int_eq(pm_tlb_load(&tlb, 0, 4, 0, 1, 1), -EINVAL);
+	ck_assert_int_eq(pm_tlb_load(&tlb, 0, 0, 4, 1, 1), -EINVAL);
+	ck_assert_int_eq(pm_tlb_load(&tlb, 2, 0, 0, 1, 1), -EINVAL);
+	ck_assert_int_eq(pm_tlb_load(&tlb, 0, 0, 0, PM_NONE, 1), -EINVAL);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("tlb");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, geometry);
+	tcase_add_test(tc, miss_fill_hit);
+	tcase_add_test(tc, lru_within_set);
+	tcase_add_test(tc, probe_changes_nothing);
+	tcase_add_test(tc, two_levels);
+	tcase_add_test(tc, flush_and_load);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)
