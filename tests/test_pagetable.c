@@ -1,0 +1,189 @@
+/* test_pagetable.c - model units shared with the engine: the radix page
+ * table (insert, walk, remove, pruning, pm_pt_check), the swap map
+ * (next-fit and hint) and the frame table (fill order). */
+#include <errno.h>
+
+#include "testutil.h"
+#include "internal.h"
+
+static pm_arena_t arena;
+static pm_pt_t pt;
+static uint64_t *arena_mem;
+
+static void setup(unsigned vpn_bits, unsigned levels)
+{
+	pm_pt_geom_t g;
+
+	ck_assert_int_eq(pm_pt_geom_init(&g, vpn_bits, levels, NULL), 0);
+	arena_mem = calloc(1, 64 * pm_pt_node_size(&g));
+	pm_arena_init(&arena, arena_mem, 64 * pm_pt_node_size(&g), pm_pt_node_size(&g));
+	ck_assert_int_eq(pm_pt_init(&pt, &g, &arena), 0);
+}
+
+static void teardown(void)
+{
+	free(arena_mem);
+}
+
+START_TEST(geometry)
+{
+	pm_pt_geom_t g;
+	unsigned bits[4] = { 3, 9, 9, 9 };
+
+	ck_assert_int_eq(pm_pt_geom_init(&g, 36, 4, NULL), 0);
+	ck_assert_uint_eq(g.bits[0], 9);
+	ck_assert_uint_eq(g.shift[0], 27);
+	ck_assert_uint_eq(g.shift[3], 0);
+	ck_assert_uint_eq(pm_pt_node_size(&g), 4096);
+	ck_assert_int_eq(pm_pt_geom_init(&g, 38, 4, NULL), 0);
+	ck_assert_uint_eq(g.bits[0], 11);                 /* the root takes the remainder */
+	ck_assert_int_eq(pm_pt_geom_init(&g, 30, 4, bits), 0);
+	ck_assert_int_eq(pm_pt_geom_init(&g, 36, 4, bits), -EINVAL);
+	ck_assert_int_eq(pm_pt_geom_init(&g, 36, 0, NULL), -EINVAL);
+	ck_assert_int_eq(pm_pt_geom_init(&g, 36, 9, NULL), -EINVAL);
+}
+END_TEST
+
+static void count_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t *seen = ctx;
+
+	ck_assert_uint_eq(pte_ppn(*pte), vpn & 0xffff);
+	seen[0]++;
+	seen[1] = vpn;
+}
+
+static void clear_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	PM_UNUSED(ctx);
+	PM_UNUSED(vpn);
+	*pte = 0;
+}
+
+START_TEST(insert_walk_remove)
+{
+	uint64_t seen[2] = { 0, 0 };
+	unsigned levels = 0;
+	pm_pte_t *pte;
+
+	setup(36, 4);
+	ck_assert_ptr_null(pm_pt_lookup(&pt, 0x12345, &levels));
+	ck_assert_uint_eq(levels, 1);
+	/* three pages: two share every interior node, one is far away */
+	*pm_pt_ensure(&pt, 0x12345) = pte_mk_present(0x2345);
+	*pm_pt_ensure(&pt, 0x12346) = pte_mk_present(0x2346);
+	*pm_pt_ensure(&pt, 0x800000001ULL) = pte_mk_present(0x1);
+	ck_assert_uint_eq(pt.nodes, 1 + 3 + 3);
+	ck_assert_int_eq(pm_pt_check(&pt), 0);
+	pte = pm_pt_lookup(&pt, 0x12345, &levels);
+	ck_assert_ptr_nonnull(pte);
+	ck_assert_uint_eq(levels, 4);
+	ck_assert(pte_present(*pte));
+	ck_assert_uint_eq(pte_ppn(*pte), 0x2345);
+	/* a page next to the others: its leaf node exists, its PTE is none */
+	pte = pm_pt_lookup(&pt, 0x12347, &levels);
+	ck_assert_ptr_nonnull(pte);
+	ck_assert(pte_none(*pte));
+	/* visit in VPN order */
+	pm_pt_walk_range(&pt, 0, UINT64_MAX >> 28, count_visit, seen, 0);
+	ck_assert_uint_eq(seen[0], 3);
+	ck_assert_uint_eq(seen[1], 0x800000001ULL);
+	/* remove the far page and prune: its three nodes go back */
+	pm_pt_walk_range(&pt, 0x800000000ULL, 0x800000fffULL, clear_visit, NULL, 1);
+	ck_assert_uint_eq(pt.nodes, 1 + 3);
+	ck_assert_int_eq(pm_pt_check(&pt), 0);
+	ck_assert_uint_eq(arena.live, pt.nodes);
+	ck_assert_ptr_null(pm_pt_lookup(&pt, 0x800000001ULL, &levels));
+	ck_assert_uint_eq(levels, 1);
+	/* the checker notices a miscount */
+	pt.nodes++;
+	ck_assert_int_eq(pm_pt_check(&pt), -1);
+	pt.nodes--;
+	teardown();
+}
+END_TEST
+
+START_TEST(arena_exhaustion)
+{
+	pm_pte_t *pte = NULL;
+	uint64_t i;
+
+	setup(36, 4);
+	/* 64 nodes: 1 root + 3 per far-apart page: 21 pages fit */
+	for (i = 0; i < 64; i++) {
+		pte = pm_pt_ensure(&pt, i << 27);
+		if (!pte)
+			break;
+	}
+	ck_assert_uint_eq(i, 21);
+	ck_assert_int_eq(pm_pt_check(&pt), 0);
+	teardown();
+}
+END_TEST
+
+START_TEST(swapmap_next_fit_and_hint)
+{
+	static uint64_t mem[4];
+	pm_swapmap_t s;
+
+	ck_assert_uint_eq(pm_swapmap_mem_size(200), 32);
+	pm_swapmap_init(&s, 200, mem);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 0);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 1);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, 100), 100);   /* a free hint wins */
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 101); /* next fit after it */
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, 0), 102);      /* a used hint falls back */
+	pm_swapmap_free(&s, 1);
+	ck_assert(!pm_swapmap_test(&s, 1));
+	ck_assert_uint_eq(s.used, 4);
+	/* fill to the end, then wrap to the hole at 1 */
+	for (uint64_t i = 103; i < 200; i++)
+		ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), i);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 1);
+	for (uint64_t i = 2; i < 100; i++)
+		ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), i);
+	ck_assert_uint_eq(s.used, 200);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), PM_NONE);
+	pm_swapmap_free(&s, 150);
+	pm_swapmap_free(&s, 150);                            /* double free is a no-op */
+	ck_assert_uint_eq(s.used, 199);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, 7), 150);
+}
+END_TEST
+
+START_TEST(frames_fill_in_order)
+{
+	static uint64_t mem[64];
+	pm_frames_t ft;
+
+	ck_assert_uint_le(pm_frames_mem_size(4), sizeof(mem));
+	pm_frames_init(&ft, 4, mem);
+	ck_assert_int_eq(pm_frames_check(&ft), 0);
+	for (uint64_t i = 0; i < 4; i++)
+		ck_assert_uint_eq(pm_frames_pop(&ft), i);
+	ck_assert_uint_eq(pm_frames_pop(&ft), PM_NONE);
+	ck_assert_int_eq(pm_frames_check(&ft), 0);
+	pm_frames_push(&ft, 2);
+	ck_assert_uint_eq(ft.f[2].state, PM_FRAME_FREE);
+	ck_assert_uint_eq(pm_frames_pop(&ft), 2);
+	ck_assert_uint_eq(ft.f[2].state, PM_FRAME_USED);
+	ft.f[3].state = PM_FRAME_FREE;                       /* corrupt: checker notices */
+	ck_assert_int_eq(pm_frames_check(&ft), -1);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("pagetable");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, geometry);
+	tcase_add_test(tc, insert_walk_remove);
+	tcase_add_test(tc, arena_exhaustion);
+	tcase_add_test(tc, swapmap_next_fit_and_hint);
+	tcase_add_test(tc, frames_fill_in_order);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)
