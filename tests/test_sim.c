@@ -1,0 +1,371 @@
+/* test_sim.c - traces (lib/trace.c) and the simulator (tools/pagemu-sim),
+ * which runs as a subprocess: a lackey trace of a real program (generated
+ * with valgrind when it is installed, else tests/data/lackey-true.txt),
+ * sweep properties (LRU and OPT monotone, OPT never worse), textbook
+ * numbers from the command line, and errors that name the line. */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "internal.h"
+
+/* ---- the binary format ---------------------------------------------------- */
+
+START_TEST(binary_roundtrip)
+{
+	pm_trace_hdr_t h = { PM_TRACE_VERSION, 4096, 0, 123456789 }, h2;
+	pm_trace_rec_t r = { 987654321, 0x7fff12345678ULL, 42, PM_TRACE_MAJOR, PM_PROT_WRITE, 0, 77, 1500 }, r2;
+	uint8_t buf[PM_TRACE_HDR_SIZE];
+
+	pm_trace_encode_header(&h, buf);
+	ck_assert_int_eq(memcmp(buf, "PAGEMUTR", 8), 0);
+	ck_assert_uint_eq(buf[8], 1);                   /* little-endian version */
+	ck_assert_uint_eq(buf[12], 32);                 /* record size */
+	ck_assert_uint_eq(buf[17], 0x10);               /* 4096 = 0x1000 */
+	ck_assert_int_eq(pm_trace_decode_header(buf, sizeof(buf), &h2), 0);
+	ck_assert_uint_eq(h2.page_size, 4096);
+	ck_assert_uint_eq(h2.start_ns, 123456789);
+	ck_assert_int_eq(pm_trace_decode_header(buf, 31, &h2), -EINVAL);
+	buf[8] = 2;
+	ck_assert_int_eq(pm_trace_decode_header(buf, sizeof(buf), &h2), -EPROTONOSUPPORT);
+	buf[0] = 'X';
+	ck_assert_int_eq(pm_trace_decode_header(buf, sizeof(buf), &h2), -EINVAL);
+
+	pm_trace_encode(&r, buf);
+	ck_assert_uint_eq(buf[8], 0x78);                /* va, low byte first */
+	ck_assert_uint_eq(buf[20], PM_TRACE_MAJOR);
+	ck_assert_int_eq(pm_trace_decode(buf, &r2), 0);
+	ck_assert_int_eq(memcmp(&r, &r2, sizeof(r)), 0);
+	buf[20] = 200;
+	ck_assert_int_eq(pm_trace_decode(buf, &r2), -EINVAL);
+	ck_assert_str_eq(pm_trace_kind_name(PM_TRACE_TLB_MISS), "tlb_miss");
+	ck_assert_ptr_null(pm_trace_kind_name(99));
+	ck_assert(!pm_trace_is_ref(PM_TRACE_EVICT));
+	ck_assert(pm_trace_is_ref(PM_TRACE_ZERO));
+}
+END_TEST
+
+/* ---- text parsers ------------------------------------------------------------ */
+
+START_TEST(lackey_lines)
+{
+	uint64_t va = 0;
+	int a = 0;
+
+	ck_assert_int_eq(pm_trace_parse_lackey(" L 04222cac,4", &va, &a), 1);
+	ck_assert_uint_eq(va, 0x04222cac);
+	ck_assert_int_eq(a, PM_PROT_READ);
+	ck_assert_int_eq(pm_trace_parse_lackey(" S 1fff000708,8\n", &va, &a), 1);
+	ck_assert_uint_eq(va, 0x1fff000708ULL);
+	ck_assert_int_eq(a, PM_PROT_WRITE);
+	ck_assert_int_eq(pm_trace_parse_lackey(" M 0421f2c0,4", &va, &a), 1);
+	ck_assert_int_eq(a, PM_PROT_WRITE);
+	ck_assert_int_eq(pm_trace_parse_lackey("I  0401ab70,3", &va, &a), 1);
+	ck_assert_int_eq(a, PM_PROT_EXEC);
+	ck_assert_int_eq(pm_trace_parse_lackey("==6981== Lackey, an example Valgrind tool", &va, &a), 0);
+	ck_assert_int_eq(pm_trace_parse_lackey("", &va, &a), 0);
+	ck_assert_int_eq(pm_trace_parse_lackey(" X 0400,4", &va, &a), -EINVAL);
+	ck_assert_int_eq(pm_trace_parse_lackey(" L 04g0,4", &va, &a), -EINVAL);
+	ck_assert_int_eq(pm_trace_parse_lackey(" L 0400", &va, &a), -EINVAL);
+	ck_assert_int_eq(pm_trace_parse_lackey(" L 0400,4 junk", &va, &a), -EINVAL);
+	ck_assert_int_eq(pm_trace_parse_lackey(" L 1ffffffffffffffff,4", &va, &a), -EINVAL);
+}
+END_TEST
+
+START_TEST(number_lists)
+{
+	const char *p = " 0x1f, 31 7 # comment";
+	uint64_t v;
+
+	ck_assert_int_eq(pm_trace_next_number(&p, &v), 1);
+	ck_assert_uint_eq(v, 31);
+	ck_assert_int_eq(pm_trace_next_number(&p, &v), 1);
+	ck_assert_uint_eq(v, 31);
+	ck_assert_int_eq(pm_trace_next_number(&p, &v), 1);
+	ck_assert_uint_eq(v, 7);
+	ck_assert_int_eq(pm_trace_next_number(&p, &v), 0);
+	p = "12ab";
+	ck_assert_int_eq(pm_trace_next_number(&p, &v), -EINVAL);
+	p = "0x";
+	ck_assert_int_eq(pm_trace_next_number(&p, &v), -EINVAL);
+}
+END_TEST
+
+static int load_string(const char *text, size_t len, enum pm_trace_fmt fmt, pm_refs_t *refs, char *err)
+{
+	FILE *f = fmemopen((void *)text, len, "r");
+	int e;
+
+	ck_assert_ptr_nonnull(f);
+	e = pm_trace_load(f, "t", fmt, 12, 0, refs, err, 256);
+	fclose(f);
+	return e;
+}
+
+START_TEST(load_formats)
+{
+	pm_refs_t refs = { 0 };
+	char err[256];
+	static const char lackey[] = "==1== hi\nI  0401ab70,3\n L 04222cac,4\n";
+	static const char addrs[] = "0x1000\n# c\n8192 0x3000\n";
+	uint8_t bin[PM_TRACE_HDR_SIZE + 3 * PM_TRACE_REC_SIZE];
+	pm_trace_hdr_t h = { PM_TRACE_VERSION, 8192, 0, 0 };
+	pm_trace_rec_t r = { 0, 0x4000, 1, PM_TRACE_ZERO, PM_PROT_WRITE, 0, PM_TRACE_NO_PPN, 0 };
+
+	ck_assert_int_eq(load_string(lackey, sizeof(lackey) - 1, PM_FMT_AUTO, &refs, err), 0);
+	ck_assert_uint_eq(refs.n, 2);
+	ck_assert_uint_eq(refs.va[1], 0x04222cac);
+	pm_refs_free(&refs);
+	ck_assert_int_eq(load_string(addrs, sizeof(addrs) - 1, PM_FMT_AUTO, &refs, err), 0);
+	ck_assert_uint_eq(refs.n, 3);
+	ck_assert_uint_eq(refs.va[1], 0x2000);
+	pm_refs_free(&refs);
+	ck_assert_int_eq(load_string("3 4\n", 4, PM_FMT_PAGES, &refs, err), 0);
+	ck_assert_uint_eq(refs.va[1], 4 << 12);
+	pm_refs_free(&refs);
+	/* malformed: the error names the line */
+	ck_assert_int_eq(load_string("1\n2\nthree\n", 10, PM_FMT_PAGES, &refs, err), -EINVAL);
+	ck_assert_msg(strstr(err, "t:3:"), "%s", err);
+	pm_refs_free(&refs);
+	ck_assert_int_eq(load_string("1\0 2", 4, PM_FMT_ADDRS, &refs, err), -EINVAL);
+	pm_refs_free(&refs);
+	/* binary: an evict record is no reference; a torn record is an error */
+	pm_trace_encode_header(&h, bin);
+	pm_trace_encode(&r, bin + PM_TRACE_HDR_SIZE);
+	r.kind = PM_TRACE_EVICT;
+	pm_trace_encode(&r, bin + PM_TRACE_HDR_SIZE + PM_TRACE_REC_SIZE);
+	r.kind = PM_TRACE_MINOR;
+	r.va = 0x6000;
+	pm_trace_encode(&r, bin + PM_TRACE_HDR_SIZE + 2 * PM_TRACE_REC_SIZE);
+	ck_assert_int_eq(load_string((char *)bin, sizeof(bin), PM_FMT_AUTO, &refs, err), 0);
+	ck_assert_uint_eq(refs.n, 2);
+	ck_assert_uint_eq(refs.page_size, 8192);
+	ck_assert_uint_eq(refs.va[1], 0x6000);
+	ck_assert_uint_eq(refs.access[0], PM_PROT_WRITE);
+	pm_refs_free(&refs);
+	ck_assert_int_eq(load_string((char *)bin, sizeof(bin) - 5, PM_FMT_PAGEMU, &refs, err), -EINVAL);
+	ck_assert_msg(strstr(err, "record 3"), "%s", err);
+	pm_refs_free(&refs);
+}
+END_TEST
+
+/* ---- the simulator as a subprocess ----------------------------------------- */
+
+static char sim_path[4096];
+static char tmpdir[] = "/tmp/pagemu-test-sim-XXXXXX";
+
+/* build/pagemu-sim next to build/tests/, else the plain build's. */
+static int find_sim(void)
+{
+	char exe[2048];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(sim_path, sizeof(sim_path), "%s/../pagemu-sim", exe);
+			if (access(sim_path, X_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(sim_path, sizeof(sim_path), "build/pagemu-sim");
+	return access(sim_path, X_OK);
+}
+
+/* Run the simulator with args; stdout into out, stderr into err. Returns
+ * the exit status. */
+static int sim(const char *args, char *out, size_t outlen, char *err, size_t errlen)
+{
+	char cmd[8192], errfile[256];
+	FILE *p, *e;
+	size_t n;
+	int st;
+
+	snprintf(errfile, sizeof(errfile), "%s/stderr", tmpdir);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>%s", sim_path, args, errfile);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, outlen - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	e = fopen(errfile, "r");
+	ck_assert_ptr_nonnull(e);
+	n = fread(err, 1, errlen - 1, e);
+	err[n] = '\0';
+	fclose(e);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char trace_path[512];
+
+static void sim_setup(void)
+{
+	char cmd[1024];
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(trace_path, sizeof(trace_path), "%s/lackey.txt", tmpdir);
+	snprintf(cmd, sizeof(cmd), "valgrind --tool=lackey --trace-mem=yes --log-file=%s /bin/ls / >/dev/null 2>&1",
+		 trace_path);
+	if (system("valgrind --version >/dev/null 2>&1") == 0 && system(cmd) == 0)
+		return;
+	fprintf(stderr, "test_sim: valgrind not available; using tests/data/lackey-true.txt\n");
+	snprintf(trace_path, sizeof(trace_path), "tests/data/lackey-true.txt");
+}
+
+static void sim_teardown(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+#define NCOUNTS 7
+static const unsigned counts[NCOUNTS] = { 1, 2, 4, 8, 16, 32, 64 };
+static const char *const policies[] = { "opt", "lru", "fifo", "clock", "random" };
+
+/* Faults of one policy at every count, from --json. */
+static void sweep(const char *policy, uint64_t *faults)
+{
+	static char out[1 << 16], err[4096];
+	char args[1024];
+	const char *p = out;
+
+	snprintf(args, sizeof(args), "--json --policy %s --frames 1,2,4,8,16,32,64 %s", policy, trace_path);
+	ck_assert_msg(sim(args, out, sizeof(out), err, sizeof(err)) == 0, "%s: %s", policy, err);
+	ck_assert_int_eq(out[0], '[');
+	for (int i = 0; i < NCOUNTS; i++) {
+		unsigned long long fr, f;
+		p = strstr(p, "\"frames\":");
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_eq(sscanf(p, "\"frames\":%llu,\"refs\":%*u,\"faults\":%llu", &fr, &f), 2);
+		ck_assert_uint_eq(fr, counts[i]);
+		faults[i] = f;
+		p++;
+	}
+}
+
+START_TEST(sim_sweeps_on_a_real_trace)
+{
+	uint64_t f[PM_ARRAY_LEN(policies)][NCOUNTS];
+
+	if (find_sim() != 0) {
+		fprintf(stderr, "test_sim: build/pagemu-sim not built; skipped\n");
+		return;
+	}
+	for (size_t p = 0; p < PM_ARRAY_LEN(policies); p++)
+		sweep(policies[p], f[p]);
+	for (int i = 0; i < NCOUNTS; i++) {
+		ck_assert_uint_gt(f[0][i], 0);
+		for (size_t p = 1; p < PM_ARRAY_LEN(policies); p++)
+			ck_assert_msg(f[0][i] <= f[p][i], "opt %llu > %s %llu at %u frames",
+				      (unsigned long long)f[0][i], policies[p], (unsigned long long)f[p][i], counts[i]);
+		if (i) {
+			ck_assert_uint_le(f[0][i], f[0][i - 1]);      /* OPT and LRU: stack algorithms */
+			ck_assert_uint_le(f[1][i], f[1][i - 1]);
+		}
+	}
+	/* the one-pass LRU sweep equals a model run per count */
+	{
+		static char out[1 << 16], err[4096];
+		char args[1024];
+		unsigned long long fr, faults;
+		snprintf(args, sizeof(args), "--json --policy lru --frames 8 %s", trace_path);
+		ck_assert_int_eq(sim(args, out, sizeof(out), err, sizeof(err)), 0);
+		ck_assert_int_eq(sscanf(out, "{\"policy\":\"lru\",\"frames\":%llu,\"refs\":%*u,\"faults\":%llu", &fr, &faults), 2);
+		ck_assert_uint_eq(faults, f[1][3]);
+		ck_assert_ptr_nonnull(strstr(out, "\"tlb_misses\":"));
+	}
+}
+END_TEST
+
+START_TEST(sim_textbook_numbers)
+{
+	static char out[1 << 14], err[4096];
+
+	if (find_sim() != 0)
+		return;
+	ck_assert_int_eq(sim("--refs 1,2,3,4,1,2,5,1,2,3,4,5 --policy fifo --frames 3,4 --json",
+			     out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"frames\":3,\"refs\":12,\"faults\":9,"));
+	ck_assert_ptr_nonnull(strstr(out, "\"frames\":4,\"refs\":12,\"faults\":10,"));
+	ck_assert_int_eq(sim("--refs 7,0,1,2,0,3,0,4,2,3,0,3,2,1,2,0,1,7,0,1 --policy opt --frames 3 --json",
+			     out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"faults\":9,"));
+	ck_assert_int_eq(sim("--refs 7,0,1,2,0,3,0,4,2,3,0,3,2,1,2,0,1,7,0,1 --policy clock --frames 3",
+			     out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(out, "      14 "));
+	ck_assert_int_eq(sim("--help", out, sizeof(out), err, sizeof(err)), 0);
+	for (const char *o = "--refs\0--format\0--policy\0--frames\0--seed\0--full\0--page-bits\0--va-bits\0"
+			     "--pa-bits\0--levels\0--tlb\0--cache\0--json\0--data-only\0--help\0"; *o; o += strlen(o) + 1)
+		ck_assert_msg(strstr(out, o), "--help does not document %s", o);
+}
+END_TEST
+
+START_TEST(sim_errors)
+{
+	static char out[1 << 14], err[4096];
+	char args[1024], bad[600];
+	FILE *f;
+
+	if (find_sim() != 0)
+		return;
+	/* a malformed line: exit 1, the line number in the message */
+	snprintf(bad, sizeof(bad), "%s/bad.txt", tmpdir);
+	f = fopen(bad, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("I  0401ab70,3\n L 04222cac,4\n L 0422zz,4\n", f);
+	fclose(f);
+	snprintf(args, sizeof(args), "%s", bad);
+	ck_assert_int_eq(sim(args, out, sizeof(out), err, sizeof(err)), 1);
+	ck_assert_msg(strstr(err, "bad.txt:3:"), "%s", err);
+	/* garbage bytes */
+	f = fopen(bad, "w");
+	fwrite("PAGEMUTR\x01\0\0\0\x20\0\0\0", 1, 16, f);
+	fclose(f);
+	ck_assert_int_eq(sim(args, out, sizeof(out), err, sizeof(err)), 1);
+	ck_assert_msg(strstr(err, "not a pagemu trace"), "%s", err);
+	/* bad options name the option */
+	ck_assert_int_eq(sim("--frames 0 --refs 1", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--frames"));
+	ck_assert_int_eq(sim("--tlb 4y4 --refs 1", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--tlb"));
+	ck_assert_int_eq(sim("--cache 3x1x4 --refs 1", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "cache_sets"));
+	ck_assert_int_eq(sim("--policy belady --refs 1", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--policy"));
+	ck_assert_int_eq(sim("--refs 1,x", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--refs"));
+	ck_assert_int_eq(sim("--va-bits 20 --refs 1,300", out, sizeof(out), err, sizeof(err)), 1);
+	ck_assert_ptr_nonnull(strstr(err, "reference 2"));
+	ck_assert_int_eq(sim("/nonexistent/trace", out, sizeof(out), err, sizeof(err)), 1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/trace"));
+	ck_assert_int_eq(sim("--frames", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--frames"));
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("sim");
+	TCase *tc = tcase_create("trace");
+	TCase *ts = tcase_create("tool");
+
+	tcase_add_test(tc, binary_roundtrip);
+	tcase_add_test(tc, lackey_lines);
+	tcase_add_test(tc, number_lists);
+	tcase_add_test(tc, load_formats);
+	suite_add_tcase(s, tc);
+	tcase_add_unchecked_fixture(ts, sim_setup, sim_teardown);
+	tcase_set_timeout(ts, 120);
+	tcase_add_test(ts, sim_sweeps_on_a_real_trace);
+	tcase_add_test(ts, sim_textbook_numbers);
+	tcase_add_test(ts, sim_errors);
+	suite_add_tcase(s, ts);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)

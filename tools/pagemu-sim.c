@@ -1,0 +1,457 @@
+/* pagemu-sim - replay an address trace through the model.
+ *
+ *   pagemu-sim [options] [TRACE | -]
+ *   pagemu-sim --refs 1,2,3,4,1,2,5,1,2,3,4,5 --policy fifo --frames 3,4
+ *
+ * Any geometry, policy and frame count; a list of frame counts is a sweep.
+ * LRU and OPT sweeps take one pass over the trace (stack algorithms: see
+ * lib/opt.c) and report faults only; other policies, or --full, run the
+ * model once per frame count and also report TLB and cache behaviour.
+ * Exit status: 0 ok, 1 bad trace or failure, 2 bad usage. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_COUNTS 256
+
+typedef struct sim {
+	pagemu_model_config_t cfg;        /* geometry, policy, seed */
+	uint64_t frames[MAX_COUNTS];      /* frame counts to run */
+	size_t   nframes;
+	const char *refs_inline;          /* --refs */
+	const char *path;                 /* trace file, "-" = stdin */
+	enum pm_trace_fmt fmt;            /* --format */
+	int      page_bits_set;           /* --page-bits given */
+	int      data_only;               /* skip lackey instruction fetches */
+	int      json;                    /* --json */
+	int      full;                    /* --full: model run per count even for lru */
+} sim_t;
+
+typedef struct result {
+	uint64_t frames, refs, faults, evictions;
+	int      has_stats;               /* 1 = a model run: stats valid */
+	pagemu_model_stats_t stats;
+} result_t;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: pagemu-sim [options] [TRACE | -]\n"
+"Replay a reference trace through pagemu's model (page table, TLB, cache,\n"
+"replacement) and report faults for one or several frame counts.\n"
+"\n"
+"Input (one of):\n"
+"  TRACE, -              a trace file, or standard input\n"
+"  --refs LIST           page numbers inline: 1,2,3,4,1,2,5\n"
+"  --format F            pagemu   binary event trace (doc/TRACE.md)\n"
+"                        lackey   valgrind --tool=lackey --trace-mem=yes output\n"
+"                        addrs    addresses (0x... hex or decimal), blank/comma separated\n"
+"                        pages    page numbers, same syntax\n"
+"                        auto     (default) pagemu if the magic is there, lackey if\n"
+"                                 the first line looks so, else addrs\n"
+"  --data-only           lackey: skip instruction fetches (I lines)\n"
+"\n"
+"Replacement:\n"
+"  --policy P            clock (default), fifo, lru, random, opt\n"
+"  --frames LIST         frame counts: 64 or 1,2,4,8 or 1-16 (default 64)\n"
+"  --seed N              seed of the random policy (default 1)\n"
+"  --full                run the model per frame count even where one pass\n"
+"                        suffices (lru sweeps), to get TLB and cache columns\n"
+"\n"
+"Geometry (defaults: x86-64-like):\n"
+"  --page-bits N         log2 page size (default 12; a pagemu trace sets it)\n"
+"  --va-bits N           virtual address bits (default 48)\n"
+"  --pa-bits N           physical address bits (default 52)\n"
+"  --levels N            page-table levels (default 4)\n"
+"  --tlb SxW[,SxW]       L1 [and L2] TLB sets x ways (default 16x4,128x12);\n"
+"                        none = no TLB\n"
+"  --cache SxWxL         physical cache sets x ways x line bytes (default none)\n"
+"\n"
+"Output:\n"
+"  --json                one JSON object per frame count (an array for several):\n"
+"                        policy, frames, refs, faults, fault_rate, evictions, and\n"
+"                        the model counters when the model ran\n"
+"  --help                this text\n"
+"\n"
+"Text output is a table: frames, refs, faults, fault rate, evictions, TLB\n"
+"misses ('-' where a one-pass sweep does not model the TLB).\n");
+}
+
+static int die_usage(const char *opt, const char *val, const char *why)
+{
+	fprintf(stderr, "pagemu-sim: %s%s%s%s: %s (see --help)\n", opt, val ? " '" : "", val ? val : "",
+		val ? "'" : "", why);
+	return 2;
+}
+
+/* A whole unsigned number, decimal or 0x hex. */
+static int parse_u64(const char *s, uint64_t *v)
+{
+	const char *p = s;
+
+	return pm_trace_next_number(&p, v) == 1 && *p == '\0' ? 0 : -EINVAL;
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v) < 0 || v < lo || v > hi)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* "64", "1,2,4", "1-16", mixed. */
+static int parse_frames(const char *s, sim_t *sim)
+{
+	char buf[1024], *tok, *save;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	sim->nframes = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		uint64_t a, b;
+		if (dash) {
+			*dash = '\0';
+			if (parse_u64(tok, &a) < 0 || parse_u64(dash + 1, &b) < 0 || a > b)
+				return -EINVAL;
+		} else if (parse_u64(tok, &a) < 0) {
+			return -EINVAL;
+		} else {
+			b = a;
+		}
+		for (; a <= b; a++) {
+			if (a == 0 || sim->nframes == MAX_COUNTS)
+				return -EINVAL;
+			sim->frames[sim->nframes++] = a;
+		}
+	}
+	return sim->nframes ? 0 : -EINVAL;
+}
+
+/* "SxW" -> sets, ways */
+static int parse_geom(const char *s, unsigned *v, int n)
+{
+	char buf[64], *tok, *save;
+	int i = 0;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, "x", &save); tok; tok = strtok_r(NULL, "x", &save)) {
+		if (i == n || parse_uint(tok, 1, 1u << 30, &v[i]) < 0)
+			return -EINVAL;
+		i++;
+	}
+	return i == n ? 0 : -EINVAL;
+}
+
+static int parse_tlb(const char *s, pagemu_model_config_t *c)
+{
+	char buf[128], *comma;
+	unsigned l1[2], l2[2] = { 0, 0 };
+
+	if (strcmp(s, "none") == 0) {
+		c->tlb_sets = c->tlb_ways = c->tlb2_sets = c->tlb2_ways = 0;
+		return 0;
+	}
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	if ((comma = strchr(buf, ',')))
+		*comma = '\0';
+	if (parse_geom(buf, l1, 2) < 0 || (comma && parse_geom(comma + 1, l2, 2) < 0))
+		return -EINVAL;
+	c->tlb_sets = l1[0];
+	c->tlb_ways = l1[1];
+	c->tlb2_sets = l2[0];
+	c->tlb2_ways = l2[1];
+	return 0;
+}
+
+enum { OPT_REFS = 256, OPT_FORMAT, OPT_POLICY, OPT_FRAMES, OPT_SEED, OPT_PAGE_BITS, OPT_VA_BITS,
+       OPT_PA_BITS, OPT_LEVELS, OPT_TLB, OPT_CACHE, OPT_JSON, OPT_FULL, OPT_DATA_ONLY, OPT_HELP };
+
+static const struct option options[] = {
+	{ "refs", required_argument, NULL, OPT_REFS },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "frames", required_argument, NULL, OPT_FRAMES },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "page-bits", required_argument, NULL, OPT_PAGE_BITS },
+	{ "va-bits", required_argument, NULL, OPT_VA_BITS },
+	{ "pa-bits", required_argument, NULL, OPT_PA_BITS },
+	{ "levels", required_argument, NULL, OPT_LEVELS },
+	{ "tlb", required_argument, NULL, OPT_TLB },
+	{ "cache", required_argument, NULL, OPT_CACHE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "full", no_argument, NULL, OPT_FULL },
+	{ "data-only", no_argument, NULL, OPT_DATA_ONLY },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* 0 = go on, else the exit status. */
+static int parse_args(int argc, char **argv, sim_t *sim)
+{
+	pagemu_model_config_t *c = &sim->cfg;
+	unsigned cache[3];
+	int o;
+
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+		switch (o) {
+		case OPT_REFS: sim->refs_inline = optarg; break;
+		case OPT_FORMAT:
+			if (pm_trace_fmt_parse(optarg, &sim->fmt) < 0)
+				return die_usage("--format", optarg, "expected pagemu, lackey, addrs, pages or auto");
+			break;
+		case OPT_POLICY:
+			if (pagemu_policy_parse(optarg, &c->policy) < 0)
+				return die_usage("--policy", optarg, "expected clock, fifo, lru, random or opt");
+			break;
+		case OPT_FRAMES:
+			if (parse_frames(optarg, sim) < 0)
+				return die_usage("--frames", optarg, "expected counts >= 1 like 64, 1,2,4 or 1-16 (at most 256)");
+			break;
+		case OPT_SEED:
+			if (parse_u64(optarg, &c->seed) < 0)
+				return die_usage("--seed", optarg, "expected a number");
+			break;
+		case OPT_PAGE_BITS:
+			if (parse_uint(optarg, 1, 30, &c->page_bits) < 0)
+				return die_usage("--page-bits", optarg, "expected 1..30");
+			sim->page_bits_set = 1;
+			break;
+		case OPT_VA_BITS:
+			if (parse_uint(optarg, 2, 64, &c->va_bits) < 0)
+				return die_usage("--va-bits", optarg, "expected 2..64");
+			break;
+		case OPT_PA_BITS:
+			if (parse_uint(optarg, 2, 64, &c->pa_bits) < 0)
+				return die_usage("--pa-bits", optarg, "expected 2..64");
+			break;
+		case OPT_LEVELS:
+			if (parse_uint(optarg, 1, PAGEMU_MAX_LEVELS, &c->pt_levels) < 0)
+				return die_usage("--levels", optarg, "expected 1..8");
+			break;
+		case OPT_TLB:
+			if (parse_tlb(optarg, c) < 0)
+				return die_usage("--tlb", optarg, "expected SETSxWAYS[,SETSxWAYS] or none");
+			break;
+		case OPT_CACHE:
+			if (parse_geom(optarg, cache, 3) < 0)
+				return die_usage("--cache", optarg, "expected SETSxWAYSxLINE");
+			c->cache_sets = cache[0];
+			c->cache_ways = cache[1];
+			c->cache_line = cache[2];
+			break;
+		case OPT_JSON: sim->json = 1; break;
+		case OPT_FULL: sim->full = 1; break;
+		case OPT_DATA_ONLY: sim->data_only = 1; break;
+		case OPT_HELP: usage(stdout); return -1;
+		case ':': return die_usage(name, NULL, "needs a value");
+		default: return die_usage(name, NULL, "unknown option");
+		}
+	}
+	if (optind < argc)
+		sim->path = argv[optind++];
+	if (optind < argc)
+		return die_usage(argv[optind], NULL, "only one trace file");
+	if (!sim->path == !sim->refs_inline)
+		return die_usage(sim->path ? "--refs" : "TRACE", NULL, "give either a trace file or --refs");
+	return 0;
+}
+
+static int load(sim_t *sim, pm_refs_t *refs)
+{
+	char err[512];
+	FILE *f;
+	int e;
+
+	if (sim->refs_inline) {
+		const char *p = sim->refs_inline;
+		uint64_t page;
+		while ((e = pm_trace_next_number(&p, &page)) > 0)
+			if (page > (UINT64_MAX >> sim->cfg.page_bits) ||
+			    pm_refs_push(refs, page << sim->cfg.page_bits, PM_PROT_READ) < 0)
+				break;
+		if (e != 0) {
+			fprintf(stderr, "pagemu-sim: --refs '%s': expected page numbers separated by commas\n",
+				sim->refs_inline);
+			return 2;
+		}
+		return 0;
+	}
+	f = strcmp(sim->path, "-") == 0 ? stdin : fopen(sim->path, "rb");
+	if (!f) {
+		fprintf(stderr, "pagemu-sim: %s: %s\n", sim->path, strerror(errno));
+		return 1;
+	}
+	e = pm_trace_load(f, sim->path, sim->fmt, sim->cfg.page_bits, sim->data_only, refs, err, sizeof(err));
+	if (f != stdin)
+		fclose(f);
+	if (e < 0) {
+		fprintf(stderr, "pagemu-sim: %s\n", err);
+		return 1;
+	}
+	/* A pagemu trace knows its page size. */
+	if (refs->page_size && !sim->page_bits_set) {
+		if (!pm_is_pow2(refs->page_size)) {
+			fprintf(stderr, "pagemu-sim: %s: page size %u in the header is not a power of two\n",
+				sim->path, refs->page_size);
+			return 1;
+		}
+		sim->cfg.page_bits = pm_log2(refs->page_size);
+	}
+	return 0;
+}
+
+/* One model run at frames[i]. */
+static int run_model(const sim_t *sim, const pm_refs_t *refs, uint64_t frames, result_t *r)
+{
+	pagemu_model_config_t c = sim->cfg;
+	pagemu_model_t *m;
+	int e;
+
+	c.frames = frames;
+	if ((e = pagemu_model_new(&c, &m)) < 0) {
+		fprintf(stderr, "pagemu-sim: %s\n", pagemu_last_error());
+		return 2;
+	}
+	for (size_t i = 0; i < refs->n; i++)
+		if ((e = pagemu_model_access(m, refs->va[i], refs->access[i])) < 0) {
+			fprintf(stderr, "pagemu-sim: reference %zu: address 0x%llx %s\n", i + 1,
+				(unsigned long long)refs->va[i],
+				e == -EINVAL ? "is beyond --va-bits" : "could not be modeled (out of memory)");
+			pagemu_model_free(m);
+			return 1;
+		}
+	pagemu_model_get_stats(m, &r->stats);
+	pagemu_model_free(m);
+	r->frames = frames;
+	r->refs = r->stats.refs;
+	r->faults = r->stats.faults;
+	r->evictions = r->stats.evictions;
+	r->has_stats = 1;
+	return 0;
+}
+
+/* One pass for every frame count (LRU, OPT): faults only. */
+static int run_sweep(const sim_t *sim, const pm_refs_t *refs, result_t *res)
+{
+	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages));
+	uint64_t faults[MAX_COUNTS];
+	int e;
+
+	if (!pages)
+		return -ENOMEM;
+	for (size_t i = 0; i < refs->n; i++)
+		pages[i] = refs->va[i] >> sim->cfg.page_bits;
+	e = sim->cfg.policy == PAGEMU_POLICY_OPT
+	    ? pm_opt_sweep(pages, refs->n, sim->frames, sim->nframes, faults)
+	    : pm_lru_sweep(pages, refs->n, sim->frames, sim->nframes, faults);
+	free(pages);
+	for (size_t j = 0; j < sim->nframes && e == 0; j++) {
+		res[j].frames = sim->frames[j];
+		res[j].refs = refs->n;
+		res[j].faults = faults[j];
+		/* frames fill first and stay full: every later fault evicts */
+		res[j].evictions = faults[j] > sim->frames[j] ? faults[j] - sim->frames[j] : 0;
+	}
+	return e;
+}
+
+static double rate(const result_t *r)
+{
+	return r->refs ? (double)r->faults / (double)r->refs : 0.0;
+}
+
+static void print_json(const sim_t *sim, const result_t *res)
+{
+	if (sim->nframes > 1)
+		printf("[");
+	for (size_t j = 0; j < sim->nframes; j++) {
+		const result_t *r = &res[j];
+		printf("%s{\"policy\":\"%s\",\"frames\":%llu,\"refs\":%llu,\"faults\":%llu,"
+		       "\"fault_rate\":%.6f,\"evictions\":%llu", j ? ",\n " : "",
+		       pagemu_policy_name(sim->cfg.policy), (unsigned long long)r->frames,
+		       (unsigned long long)r->refs, (unsigned long long)r->faults, rate(r),
+		       (unsigned long long)r->evictions);
+		if (r->has_stats) {
+			printf(",\"stats\":{");
+			pagemu_model_stats_write_json(&r->stats, stdout);
+			printf("}");
+		}
+		printf("}");
+	}
+	printf("%s\n", sim->nframes > 1 ? "]" : "");
+}
+
+static void print_text(const sim_t *sim, const pm_refs_t *refs, const result_t *res)
+{
+	const pagemu_model_config_t *c = &sim->cfg;
+
+	printf("pagemu-sim: %zu references, policy %s, page %llu B, %u-bit VA, %u levels",
+	       refs->n, pagemu_policy_name(c->policy), 1ULL << c->page_bits, c->va_bits, c->pt_levels);
+	if (c->tlb_sets)
+		printf(", TLB %ux%u", c->tlb_sets, c->tlb_ways);
+	if (c->tlb2_sets)
+		printf(" + %ux%u", c->tlb2_sets, c->tlb2_ways);
+	if (c->cache_line)
+		printf(", cache %ux%ux%u", c->cache_sets, c->cache_ways, c->cache_line);
+	printf("\n%10s %14s %12s %10s %12s %12s\n", "frames", "refs", "faults", "fault rate", "evictions",
+	       "TLB misses");
+	for (size_t j = 0; j < sim->nframes; j++) {
+		const result_t *r = &res[j];
+		char tlb[32] = "-";
+		if (r->has_stats && c->tlb_sets)
+			snprintf(tlb, sizeof(tlb), "%llu", (unsigned long long)r->stats.tlb_misses);
+		printf("%10llu %14llu %12llu %9.2f%% %12llu %12s\n", (unsigned long long)r->frames,
+		       (unsigned long long)r->refs, (unsigned long long)r->faults, 100.0 * rate(r),
+		       (unsigned long long)r->evictions, tlb);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static sim_t sim;
+	static result_t res[MAX_COUNTS];
+	pm_refs_t refs = { 0 };
+	int st, opt;
+
+	pagemu_model_config_default(&sim.cfg);
+	sim.frames[0] = 64;
+	sim.nframes = 1;
+	if ((st = parse_args(argc, argv, &sim)) != 0)
+		return st < 0 ? 0 : st;
+	if ((st = load(&sim, &refs)) != 0)
+		goto free_refs;
+	opt = sim.cfg.policy == PAGEMU_POLICY_OPT;
+	if (opt || (sim.cfg.policy == PAGEMU_POLICY_LRU && sim.nframes > 1 && !sim.full)) {
+		if (run_sweep(&sim, &refs, res) < 0) {
+			fprintf(stderr, "pagemu-sim: out of memory\n");
+			st = 1;
+			goto free_refs;
+		}
+	} else {
+		for (size_t j = 0; j < sim.nframes; j++)
+			if ((st = run_model(&sim, &refs, sim.frames[j], &res[j])) != 0)
+				goto free_refs;
+	}
+	if (sim.json)
+		print_json(&sim, res);
+	else
+		print_text(&sim, &refs, res);
+free_refs:
+	pm_refs_free(&refs);
+	return st;
+}
