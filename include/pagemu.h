@@ -135,9 +135,9 @@ PAGEMU_API pagemu_t *pagemu_owner(const void *addr);
 	X(ref_clears,     COUNT, "reference bits cleared by the CLOCK hand")     \
 	X(budget_unmaps,  COUNT, "resident pages unmapped to stay in the mapping budget") \
 	X(reclaim_waits,  COUNT, "faults that waited for a write-back to finish") \
-	X(tlb_hits,       COUNT, "modeled TLB hits (exact-TLB mode)")            \
-	X(tlb_misses_l1,  COUNT, "modeled L1 TLB misses (exact-TLB mode)")       \
-	X(tlb_misses_l2,  COUNT, "modeled L2 TLB misses (exact-TLB mode)")       \
+	X(tlb_misses_l1,  COUNT, "modeled L1 TLB misses (exact-TLB mode; each is a real fault)") \
+	X(tlb_hits_l2,    COUNT, "L1 misses that hit the L2 TLB (exact-TLB mode)") \
+	X(tlb_misses_l2,  COUNT, "L1 misses that missed L2 too: page walks (exact-TLB mode)") \
 	X(page_walks,     COUNT, "modeled page-table walks")                     \
 	X(walk_levels,    COUNT, "page-table levels read by the walks")          \
 	X(handler_ns,     COUNT, "nanoseconds spent in the fault handler")       \
@@ -274,6 +274,42 @@ PAGEMU_API void   pagemu_free(pagemu_t *vm, void *p);
 PAGEMU_API void  *pagemu_calloc(pagemu_t *vm, size_t nmemb, size_t size);
 PAGEMU_API void  *pagemu_realloc(pagemu_t *vm, void *p, size_t n);
 PAGEMU_API void  *pagemu_memalign(pagemu_t *vm, size_t align, size_t n);
+/* The rest of the malloc family, as in C and POSIX. posix_memalign
+ * returns 0 or EINVAL / ENOMEM (positive, as POSIX says) and does not
+ * set errno. usable_size: bytes the block can hold (>= what was asked). */
+PAGEMU_API int    pagemu_posix_memalign(pagemu_t *vm, void **out, size_t align, size_t n);
+PAGEMU_API void  *pagemu_aligned_alloc(pagemu_t *vm, size_t align, size_t n);
+PAGEMU_API size_t pagemu_malloc_usable_size(pagemu_t *vm, void *p);
+/*
+ * The allocator is CSAPP 9.9's: segregated free lists, boundary tags,
+ * immediate coalescing, splitting, 16-byte alignment, and a break that
+ * grows inside one large reserved region (the heap of an instance is made
+ * on its first allocation); blocks of 128 KiB and more get a region of
+ * their own. Thread-safe. Its own metadata lives in emulated memory, so it
+ * faults like the program does. A user error -- freeing a pointer pagemu
+ * did not return, a double free, a boundary tag overwritten by a heap
+ * overflow -- prints a message on stderr and aborts.
+ */
+typedef struct pagemu_heap_stats {
+	uint64_t heap_size;        /* H: bytes the heap spans: the break heap + large regions */
+	uint64_t break_size;       /* bytes below the break */
+	uint64_t allocated;        /* P: payload bytes the program holds (sizes it asked for) */
+	uint64_t peak;             /* max P so far */
+	uint64_t blocks;           /* live allocations */
+	uint64_t large_blocks;     /* of which in a region of their own */
+	uint64_t large_bytes;      /* bytes of those regions */
+	uint64_t free_blocks;      /* blocks on the free lists */
+	uint64_t free_bytes;       /* bytes of those blocks */
+	uint64_t largest_free;     /* the largest free block, bytes */
+	uint64_t internal_frag;    /* bytes of allocated blocks that are not payload */
+	double   utilization;      /* peak utilization: peak / heap_size */
+	double   external_frag;    /* 1 - largest_free / free_bytes (0 = one free block) */
+	uint64_t mallocs, frees;   /* allocations and frees so far */
+	uint64_t grows;            /* times the break moved */
+} pagemu_heap_stats_t;
+
+/* 0 (all zero before the first allocation), or -EINVAL. */
+PAGEMU_API int    pagemu_heap_stats(pagemu_t *vm, pagemu_heap_stats_t *out);
 
 /* ---- Errors ---------------------------------------------------------------- */
 

@@ -6,6 +6,9 @@
  *     present, not mapped     do_minor_page      map the frame again
  *     in swap                 do_swap_page       take frames, read a cluster, map
  *     never touched           do_anonymous_page  take a frame, zero it, map
+ *   install                 (exact-TLB mode: the access missed L1; look up L2,
+ *                           walk and fill, unmap the page L1 pushed out), then
+ *                           map the frame in the real MMU
  *   then the instruction restarts.
  *
  * libsigsegv does not say whether the access was a read or a write. pagemu
@@ -57,6 +60,40 @@ static enum pm_fault_outcome fail_sigbus(struct pagemu *vm, uintptr_t va, int er
 	return PM_FAULT_SIGBUS;
 }
 
+/* Exact-TLB mode: the access missed the L1 TLB (only L1 entries are mapped
+ * in the real MMU). An L2 hit is promoted; a miss walks the page table and
+ * fills both levels. The page L1 pushes out loses its real mapping. */
+static void tlb_refill(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t ppn, out = PM_NONE;
+	unsigned levels;
+
+	PM_COUNT(vm, tlb_misses_l1);
+	if (pm_tlb_lookup(&vm->tlb, vpn, &ppn, &out) == PM_TLB_HIT_L2) {
+		PM_COUNT(vm, tlb_hits_l2);
+	} else {
+		PM_COUNT(vm, tlb_misses_l2);
+		PM_COUNT(vm, page_walks);
+		pm_pt_lookup(&vm->pt, vpn, &levels);
+		vm->stats.walk_levels += levels;
+		out = pm_tlb_fill(&vm->tlb, vpn, pte_ppn(*pte));
+	}
+	if (out != PM_NONE && out != vpn) {
+		pm_pte_t *victim = pm_pt_lookup(&vm->pt, out, NULL);
+		if (victim && pte_mapped(*victim))
+			pm_unmap_pte(vm, out, victim);
+	}
+}
+
+/* Make the resident page vpn reachable: the TLB model (exact mode), then
+ * the real MMU. 0 or -errno. */
+static int install(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
+{
+	if (vm->cfg.tlb_exact)
+		tlb_refill(vm, vpn, pte);
+	return pm_map_pte(vm, vpn, pte, prot);
+}
+
 /* A write to a page mapped read-only. */
 static enum pm_fault_outcome do_wp_page(struct pagemu *vm, pm_region_t *r, uintptr_t va,
 					uint64_t vpn, pm_pte_t *pte)
@@ -79,7 +116,7 @@ static enum pm_fault_outcome do_wp_page(struct pagemu *vm, pm_region_t *r, uintp
 	vm->map_gen++;
 	*pte = pte_mkyoung(pte_mkdirty(*pte));
 	if (pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, map_prot(r, 1)) < 0) {
-		pm_unmap_pte(vm, vpn, pte);   /* the next touch maps it afresh */
+		pm_shootdown(vm, vpn, pte);   /* the next touch maps it afresh */
 		return PM_FAULT_WRITE;
 	}
 	*pte = pte_mkwrite(*pte);
@@ -101,7 +138,7 @@ static enum pm_fault_outcome do_minor_page(struct pagemu *vm, pm_region_t *r, ui
 		*pte = pte_mkdirty(*pte);
 	*pte = pte_mkyoung(*pte);
 	vm->policy->referenced(vm->policy_state, ppn);
-	if (pm_map_pte(vm, vpn, pte, map_prot(r, pte_dirty(*pte))) < 0)
+	if (install(vm, vpn, pte, map_prot(r, pte_dirty(*pte))) < 0)
 		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
 	return PM_FAULT_MINOR;
 }
@@ -125,7 +162,7 @@ static enum pm_fault_outcome do_anonymous_page(struct pagemu *vm, pm_region_t *r
 	vm->frames.f[ppn].pte = pte;
 	vm->policy->loaded(vm->policy_state, ppn, 1);
 	vm->stats.resident++;
-	if (pm_map_pte(vm, vpn, pte, map_prot(r, 1)) < 0)
+	if (install(vm, vpn, pte, map_prot(r, 1)) < 0)
 		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
 	return PM_FAULT_ZERO;
 }
@@ -200,7 +237,7 @@ static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uin
 		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
 		vm->stats.resident++;
 	}
-	if (pm_map_pte(vm, vpn, pte, map_prot(r, 0)) < 0)
+	if (install(vm, vpn, pte, map_prot(r, 0)) < 0)
 		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
 	return PM_FAULT_MAJOR;
 }
@@ -215,8 +252,10 @@ enum pm_fault_outcome pm_fault_handle(struct pagemu *vm, pm_region_t *r, uintptr
 		return PM_FAULT_DECLINE;
 	pm_swapio_reap(vm, 0);                       /* finished writes first */
 	pte = pm_pt_lookup(&vm->pt, vpn, &levels);
-	PM_COUNT(vm, page_walks);
-	vm->stats.walk_levels += levels;
+	if (!vm->cfg.tlb_exact) {        /* exact mode counts the walks of TLB misses */
+		PM_COUNT(vm, page_walks);
+		vm->stats.walk_levels += levels;
+	}
 	if (pte && pte_mapped(*pte))
 		return do_wp_page(vm, r, va, vpn, pte);
 	if (pte && pte_present(*pte))

@@ -501,6 +501,9 @@ void pm_budget_make_room(struct pagemu *vm);
 int  pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
 /* Drop vpn's real translation; the page stays resident. */
 void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* The translation of vpn is gone (eviction, unmap, protection change):
+ * drop it from the modeled TLB (exact-TLB mode) and the real MMU. */
+void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 /* Forget a page's frame or slot (pagemu_unmap). */
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 
@@ -550,6 +553,7 @@ typedef struct pagemu {
 	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
+	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */
 
 	void         *tables_mem;         /* one mapping for all tables */
 	size_t        tables_len;
@@ -567,5 +571,20 @@ static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { r
 
 /* stats.c */
 #define PM_COUNT(vm, name) ((vm)->stats.name++)
+
+/* heap.c - the malloc family over emulated memory (pagemu_malloc & co.).
+ * The heap of an instance is made on its first allocation. */
+/* Forget vm's heap: give back its regions and its control block. For
+ * pagemu_close, before the regions go; until it calls this, a closed
+ * instance's heap stays in heap.c's table (call it before pagemu_close). */
+void pm_heap_close(struct pagemu *vm);
+/* 1 when p lies in vm's heap (the break reservation or a large block). */
+int  pm_heap_owns(struct pagemu *vm, const void *p);
+/* Pin block p (pagemu_pin over its whole payload) until it is freed.
+ * 0 or -errno. */
+int  pm_heap_pin(struct pagemu *vm, void *p);
+/* Invariant checker for tests: tags, coalescing, free lists and counters
+ * agree. 0, or -1. */
+int  pm_heap_check(struct pagemu *vm);
 
 #endif

@@ -23,7 +23,7 @@ static void budget_sweep(struct pagemu *vm, uint64_t target)
 		pm_frame_t *f = &vm->frames.f[vm->budget_hand];
 		vm->budget_hand = vm->budget_hand + 1 == vm->nframes ? 0 : vm->budget_hand + 1;
 		if (f->state == PM_FRAME_USED && !f->pins && pte_mapped(*f->pte)) {
-			pm_unmap_pte(vm, f->vpn, f->pte);
+			pm_shootdown(vm, f->vpn, f->pte);
 			PM_COUNT(vm, budget_unmaps);
 		}
 	}
@@ -69,6 +69,13 @@ void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 	vm->stats.mapped--;
 }
 
+void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	if (vm->cfg.tlb_exact)
+		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_unmap_pte(vm, vpn, pte);
+}
+
 /* ---- the policy's view of the frames ---------------------------------- */
 
 static int env_evictable(void *ctx, uint64_t ppn)
@@ -79,15 +86,18 @@ static int env_evictable(void *ctx, uint64_t ppn)
 	return f->state == PM_FRAME_USED && !f->pins;
 }
 
-/* The hand cleared ppn's reference bit: unmap the page so that its next
- * touch faults and sets the bit again (fast mode's emulated A bit). */
+/* The hand cleared ppn's reference bit. Fast mode: unmap the page so that
+ * its next touch faults and sets the bit again (the emulated A bit).
+ * Exact-TLB mode: as on x86, clearing A does not flush the TLB; A is set
+ * again only when a TLB miss walks to the PTE. */
 static void env_ref_cleared(void *ctx, uint64_t ppn)
 {
 	struct pagemu *vm = ctx;
 	pm_frame_t *f = &vm->frames.f[ppn];
 
 	*f->pte = pte_mkold(*f->pte);
-	pm_unmap_pte(vm, f->vpn, f->pte);
+	if (!vm->cfg.tlb_exact)
+		pm_unmap_pte(vm, f->vpn, f->pte);
 	PM_COUNT(vm, ref_clears);
 }
 
@@ -228,7 +238,7 @@ static int evict(struct pagemu *vm, uint64_t ppn)
 	int rc;
 
 	wait_io(vm, f);
-	pm_unmap_pte(vm, f->vpn, pte);
+	pm_shootdown(vm, f->vpn, pte);
 	if (pte_dirty(*pte)) {
 		rc = writeback_start(vm, &ppn, 1);
 		if (rc < 0)
@@ -292,7 +302,8 @@ uint64_t pm_frame_take(struct pagemu *vm, int *err)
 
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
-	PM_UNUSED(vpn);
+	if (vm->cfg.tlb_exact)
+		pm_tlb_invalidate(&vm->tlb, vpn);
 	if (pte_present(*pte)) {
 		uint64_t ppn = pte_ppn(*pte);
 		pm_frame_t *f = &vm->frames.f[ppn];

@@ -75,7 +75,8 @@ static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 static int tables_init(struct pagemu *vm)
 {
 	pm_pt_geom_t g;
-	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_arena, arena_len;
+	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_tlb, o_arena, arena_len;
+	const pagemu_config_t *c = &vm->cfg;
 	char *mem;
 
 	if (pm_pt_geom_init(&g, VA_BITS - vm->page_shift, PT_LEVELS, NULL) < 0)
@@ -88,7 +89,8 @@ static int tables_init(struct pagemu *vm)
 	o_frames = off;  off = align_up(off + pm_frames_mem_size(vm->nframes), 64);
 	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
 	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots), 64);
-	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), node);
+	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
+	o_tlb = off;     off = align_up(off + pm_tlb_mem_size(c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1]), node);
 	o_arena = off;   off += arena_len;
 	mem = pm_prim_alloc_tables(off);
 	if (!mem)
@@ -101,6 +103,8 @@ static int tables_init(struct pagemu *vm)
 	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap);
 	vm->regions = (pm_region_t *)(mem + o_regions);
 	vm->nregions_max = REGIONS_MAX;
+	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0)
+		return -EINVAL;
 	pm_arena_init(&vm->arena, mem + o_arena, arena_len, node);
 	return pm_pt_init(&vm->pt, &g, &vm->arena);
 }
@@ -339,7 +343,7 @@ static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 		*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
 		return;
 	}
-	pm_unmap_pte(vm, vpn, pte);   /* the next touch maps it with the new protection */
+	pm_shootdown(vm, vpn, pte);   /* the next touch maps it with the new protection */
 }
 
 static int protect_region(struct pagemu *vm, pm_region_t *r, void *arg)
@@ -457,6 +461,10 @@ int pagemu_translate(pagemu_t *vm, uintptr_t va, int access, pagemu_xlate_t *out
 	out->tlbi = out->vpn & (vm->cfg.tlb_sets[0] - 1);
 	out->tlbt = out->vpn >> tlb_bits;
 	pm_lock(vm);
+	if (vm->cfg.tlb_exact) {
+		uint64_t ppn;
+		out->tlb_hit = (int)pm_tlb_probe(&vm->tlb, out->vpn, &ppn);
+	}
 	r = pm_region_find(vm, va);
 	if (!r) {
 		pm_unlock(vm);
