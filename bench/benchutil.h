@@ -1,0 +1,248 @@
+/* benchutil.h - shared by the benchmark programs in bench/.
+ *
+ * Every benchmark measures its baseline in the same process (or the same
+ * script) as the thing it judges, and prints ratios. Times are medians over
+ * several runs: the machine is a noisy 2-vCPU VM and absolute numbers drift.
+ *
+ * Output convention, read by bench/run.sh:
+ *   SUMMARY <bench> <metric> <value> <op> <target> <met|MISSED|info>
+ * one line per ratio that has a target (or "info" when it has none). */
+#ifndef PAGEMU_BENCHUTIL_H
+#define PAGEMU_BENCHUTIL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include "pagemu.h"
+
+#define BU_TMPFS_MAGIC 0x01021994
+#define BU_EXT4_MAGIC  0xEF53
+#define BU_MAX_RUNS    64
+
+static inline uint64_t bu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline double bu_secs_since(uint64_t t0)
+{
+	return (double)(bu_now_ns() - t0) / 1e9;
+}
+
+static inline int bu_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of v[0..n) (v is reordered). */
+static inline double bu_median(double *v, int n)
+{
+	if (n <= 0)
+		return 0;
+	qsort(v, (size_t)n, sizeof(*v), bu_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* A seeded PRNG (splitmix64): the same sequence in every process. */
+static inline uint64_t bu_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+/* One volatile write (or read) per page, in order: each is one fault when
+ * the page is not mapped. Returns the elapsed nanoseconds. */
+static inline uint64_t bu_write_pages(char *p, size_t npages, size_t page)
+{
+	uint64_t t0 = bu_now_ns();
+
+	for (size_t i = 0; i < npages; i++)
+		((volatile char *)p)[i * page] = (char)i;
+	return bu_now_ns() - t0;
+}
+
+static inline uint64_t bu_read_pages(const char *p, size_t npages, size_t page)
+{
+	uint64_t t0 = bu_now_ns();
+	unsigned sum = 0;
+
+	for (size_t i = 0; i < npages; i++)
+		sum += ((const volatile char *)p)[i * page];
+	__asm__ volatile("" : : "r"(sum));
+	return bu_now_ns() - t0;
+}
+
+/* Anonymous memory in 4 KiB pages (no THP), not yet touched. */
+static inline char *bu_anon(size_t len, int nohuge)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	if (nohuge)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/* 1 when dir is on tmpfs (no O_DIRECT; a "swap" there is just RAM). */
+static inline int bu_is_tmpfs(const char *dir)
+{
+	struct statfs s;
+
+	return statfs(dir, &s) == 0 && (unsigned long)s.f_type == BU_TMPFS_MAGIC;
+}
+
+/* The first directory of the list that exists and is not tmpfs, else NULL. */
+static inline const char *bu_disk_dir(const char *const *dirs)
+{
+	struct statfs s;
+
+	for (; *dirs; dirs++)
+		if (**dirs && statfs(*dirs, &s) == 0 && (unsigned long)s.f_type != BU_TMPFS_MAGIC)
+			return *dirs;
+	return NULL;
+}
+
+static inline const char *bu_fs_name(const char *dir)
+{
+	struct statfs s;
+
+	if (statfs(dir, &s) < 0)
+		return "?";
+	switch ((unsigned long)s.f_type) {
+	case BU_EXT4_MAGIC:  return "ext4";
+	case BU_TMPFS_MAGIC: return "tmpfs";
+	case 0x58465342:     return "xfs";
+	case 0x9123683E:     return "btrfs";
+	default:             return "other";
+	}
+}
+
+/* Open an instance or exit with pagemu's own explanation. */
+static inline pagemu_t *bu_open(const pagemu_config_t *cfg)
+{
+	pagemu_t *vm;
+	int rc = pagemu_open(cfg, &vm);
+
+	if (rc < 0) {
+		fprintf(stderr, "pagemu_open: %s: %s\n", pagemu_strerror(rc), pagemu_last_error());
+		exit(1);
+	}
+	return vm;
+}
+
+static inline char *bu_map(pagemu_t *vm, size_t len)
+{
+	char *p = pagemu_map(vm, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (!p) {
+		fprintf(stderr, "pagemu_map(%zu): %s: %s\n", len, strerror(errno), pagemu_last_error());
+		exit(1);
+	}
+	return p;
+}
+
+static inline uint64_t bu_majflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_majflt;
+}
+
+static inline uint64_t bu_minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_minflt;
+}
+
+/* Lines of /proc/self/maps: the process's mappings (VMAs). */
+static inline long bu_map_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	long n = 0;
+	int ch;
+
+	if (!f)
+		return -1;
+	while ((ch = getc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+/* "--name=value" or "--name value": the value, or NULL. */
+static inline const char *bu_opt(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n))
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] == 0 && *i + 1 < argc)
+		return argv[++*i];
+	return NULL;
+}
+
+/* Common options: --runs N, --quick, --full; returns 1 when argv[*i] was one. */
+typedef struct bu_common {
+	int runs;        /* repetitions; the median is reported */
+	int quick;       /* 1 = small sizes */
+} bu_common_t;
+
+static inline int bu_common_opt(bu_common_t *c, int argc, char **argv, int *i)
+{
+	const char *v;
+
+	if (!strcmp(argv[*i], "--quick")) {
+		c->quick = 1;
+		return 1;
+	}
+	if (!strcmp(argv[*i], "--full")) {
+		c->quick = 0;
+		return 1;
+	}
+	if ((v = bu_opt(argc, argv, i, "--runs"))) {
+		c->runs = atoi(v);
+		if (c->runs < 1 || c->runs > BU_MAX_RUNS) {
+			fprintf(stderr, "--runs: 1..%d\n", BU_MAX_RUNS);
+			exit(2);
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* One summary line (see the top of this file). op is "<=" or ">=". */
+static inline void bu_summary(const char *bench, const char *metric, double value, const char *op, double target)
+{
+	const char *verdict = "info";
+
+	if (op && *op != '-')
+		verdict = (op[0] == '<' ? value <= target : value >= target) ? "met" : "MISSED";
+	printf("SUMMARY %s %s %.3f %s %.2f %s\n", bench, metric, value, op ? op : "-", target, verdict);
+}
+
+#define BU_DIE(...) do { fprintf(stderr, __VA_ARGS__); exit(1); } while (0)
+
+#endif

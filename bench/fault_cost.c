@@ -1,0 +1,386 @@
+/* fault_cost.c - what one pagemu fault costs, against two floors measured
+ * in the same run:
+ *
+ *   floor  a raw SIGSEGV handler that mprotects a populated page RW
+ *          (the least any user-space pager built on SIGSEGV can cost);
+ *          measured in a forked child, so that libsigsegv's handler in
+ *          this process is never replaced;
+ *   kernel the kernel's own first-touch fault: a write to fresh
+ *          anonymous memory (4 KiB pages, no THP).
+ *
+ * Cases, per fault:
+ *   demand-zero   first write to a page, frames >= pages (no eviction)
+ *   minor         re-touch of resident pages unmapped by a small map
+ *                 budget (cfg.map_budget = frames / 4)
+ *   major-pc      sequential read pass over a region 4x the frames whose
+ *                 pages are all in swap; swap file buffered (page cache),
+ *                 readahead 1: one swap read and one clean eviction a fault
+ *   major-direct  the same with an O_DIRECT swap file on disk
+ *
+ * usage: fault_cost [--quick|--full] [--runs N] [--pages N] [--direct-pages N]
+ *                   [--swap-dir DIR] [--direct-dir DIR] [--cases LIST]
+ * Target (issue): demand-zero <= 2.0x the floor. */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "benchutil.h"
+
+#define CHUNK_MAX 16384              /* pages per instance: stays inside the map budget */
+
+enum { C_FLOOR, C_FLOOR_ZERO, C_KERNEL, C_ZERO, C_ZERO_BIG, C_MINOR, C_MAJOR_PC, C_MAJOR_DIRECT, C_N };
+
+static const char *const case_name[C_N] = {
+	"floor: SIGSEGV + mprotect RW (populated)",
+	"floor + kernel zero-fill (unpopulated)",
+	"kernel first-touch write fault",
+	"pagemu demand-zero",
+	"pagemu demand-zero, region > map budget",
+	"pagemu minor (map budget = frames/4)",
+	"pagemu major, page-cache swap, ra=1",
+	"pagemu major, O_DIRECT swap, ra=1",
+};
+
+static double us[C_N][BU_MAX_RUNS];        /* us per fault, per run */
+static double in_handler[C_N][BU_MAX_RUNS]; /* share of the time inside pagemu's handler */
+
+/* ---- the floor, in a forked child ------------------------------------------ */
+
+static size_t host_page;
+
+static void floor_handler(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr & ~(uintptr_t)(host_page - 1);
+
+	(void)sig;
+	(void)uc;
+	if (mprotect((void *)a, host_page, PROT_READ | PROT_WRITE) < 0)
+		_exit(3);
+}
+
+/* us per SIGSEGV + mprotect over npages; populated = 1 when the pages
+ * were written before being made PROT_NONE. */
+static double floor_in_child_body(size_t npages, int populated)
+{
+	size_t len = npages * host_page;
+	char *p = bu_anon(len, 1);
+	struct sigaction sa = { 0 };
+	uint64_t ns;
+
+	if (populated)
+		bu_write_pages(p, npages, host_page);
+	mprotect(p, len, PROT_NONE);
+	sa.sa_sigaction = floor_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	ns = bu_write_pages(p, npages, host_page);
+	munmap(p, len);
+	return (double)ns / 1e3 / (double)npages;
+}
+
+static void floor_in_child(size_t npages, double *floor_us, double *floor_zero_us)
+{
+	double r[2] = { 0, 0 };
+	int fds[2], status;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		BU_DIE("pipe: %s\n", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		BU_DIE("fork: %s\n", strerror(errno));
+	if (pid == 0) {
+		close(fds[0]);
+		r[0] = floor_in_child_body(npages, 1);
+		r[1] = floor_in_child_body(npages, 0);
+		if (write(fds[1], r, sizeof(r)) != sizeof(r))
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], r, sizeof(r)) != sizeof(r))
+		BU_DIE("floor child: no result\n");
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	*floor_us = r[0];
+	*floor_zero_us = r[1];
+}
+
+/* ---- the kernel's first touch --------------------------------------------- */
+
+static double kernel_first_touch(size_t npages)
+{
+	size_t len = npages * host_page;
+	char *p;
+	uint64_t ns;
+
+	/* Warm-up: make the guest's free memory host-backed first (a first
+	 * touch of host-reclaimed memory costs several us more). */
+	p = bu_anon(len, 1);
+	bu_write_pages(p, npages, host_page);
+	munmap(p, len);
+	p = bu_anon(len, 1);
+	ns = bu_write_pages(p, npages, host_page);
+	munmap(p, len);
+	return (double)ns / 1e3 / (double)npages;
+}
+
+/* ---- pagemu cases ------------------------------------------------------------ */
+
+typedef struct fc_opts {
+	bu_common_t c;
+	size_t pages;            /* faults per run (demand-zero, minor, major-pc region) */
+	size_t direct_pages;     /* region of the O_DIRECT case */
+	const char *swap_dir;    /* buffered swap: a disk file system */
+	const char *direct_dir;  /* O_DIRECT swap: a disk file system */
+	unsigned cases;          /* bit c: run case c (the floors always run) */
+} fc_opts_t;
+
+/* --cases zero,minor,... (for profiling one path). */
+static const char *const case_key[C_N] = { "floor", "floor-zero", "kernel", "zero", "zero-big", "minor",
+					   "major-pc", "major-direct" };
+
+static unsigned parse_cases(const char *list)
+{
+	unsigned mask = (1u << C_FLOOR) | (1u << C_FLOOR_ZERO) | (1u << C_KERNEL);
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int c = 0;
+		while (c < C_N && strcmp(t, case_key[c]))
+			c++;
+		if (c == C_N)
+			BU_DIE("--cases: unknown case \"%s\"\n", t);
+		mask |= 1u << c;
+	}
+	return mask;
+}
+
+static pagemu_config_t base_config(size_t frames)
+{
+	pagemu_config_t cfg;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = frames;
+	return cfg;
+}
+
+static void record(int c, int run, uint64_t ns, uint64_t faults, const pagemu_stats_t *a, const pagemu_stats_t *b)
+{
+	if (!faults)
+		BU_DIE("%s: no faults counted\n", case_name[c]);
+	us[c][run] = (double)ns / 1e3 / (double)faults;
+	in_handler[c][run] = (double)(b->handler_ns - a->handler_ns) / (double)ns;
+}
+
+/* Demand-zero: chunks of at most CHUNK_MAX pages, each region unmapped
+ * (frames freed) before the next, so every touch is a first touch with a
+ * free frame and no budget sweep. */
+static void case_zero(const fc_opts_t *o, int run)
+{
+	size_t chunk = o->pages < CHUNK_MAX ? o->pages : CHUNK_MAX;
+	pagemu_config_t cfg = base_config(chunk);
+	pagemu_t *vm = bu_open(&cfg);
+	pagemu_stats_t a, b;
+	uint64_t ns = 0;
+
+	pagemu_get_stats(vm, &a);
+	for (size_t done = 0; done < o->pages; done += chunk) {
+		char *p = bu_map(vm, chunk * host_page);
+		ns += bu_write_pages(p, chunk, host_page);
+		pagemu_unmap(vm, p, chunk * host_page);
+	}
+	pagemu_get_stats(vm, &b);
+	if (b.faults - a.faults != b.faults_zero - a.faults_zero)
+		fprintf(stderr, "demand-zero: %llu faults of other kinds\n",
+			(unsigned long long)((b.faults - a.faults) - (b.faults_zero - a.faults_zero)));
+	record(C_ZERO, run, ns, b.faults_zero - a.faults_zero, &a, &b);
+	pagemu_close(vm);
+}
+
+/* Demand-zero as a user with a big pool sees it: one region of all the
+ * pages, frames for all of them; past the map budget the engine sweeps. */
+static void case_zero_big(const fc_opts_t *o, int run)
+{
+	pagemu_config_t cfg = base_config(o->pages);
+	pagemu_t *vm = bu_open(&cfg);
+	pagemu_stats_t a, b;
+	char *p = bu_map(vm, o->pages * host_page);
+	uint64_t ns;
+
+	pagemu_get_stats(vm, &a);
+	ns = bu_write_pages(p, o->pages, host_page);
+	pagemu_get_stats(vm, &b);
+	record(C_ZERO_BIG, run, ns, b.faults_zero - a.faults_zero, &a, &b);
+	if (run == 0)
+		printf("  (demand-zero, one region of %zu pages: map budget %llu, %llu budget unmaps)\n", o->pages,
+		       (unsigned long long)b.map_budget, (unsigned long long)(b.budget_unmaps - a.budget_unmaps));
+	pagemu_close(vm);
+}
+
+/* Minor: a budget of a quarter of the frames; after a first pass every
+ * re-touch finds its page resident but (mostly) unmapped. */
+static void case_minor(const fc_opts_t *o, int run)
+{
+	size_t chunk = o->pages < CHUNK_MAX ? o->pages : CHUNK_MAX;
+	pagemu_config_t cfg = base_config(chunk);
+	pagemu_t *vm;
+	pagemu_stats_t a, b;
+	uint64_t ns = 0;
+	char *p;
+
+	cfg.map_budget = chunk / 4 < 16 ? 16 : chunk / 4;
+	vm = bu_open(&cfg);
+	p = bu_map(vm, chunk * host_page);
+	bu_write_pages(p, chunk, host_page);
+	pagemu_get_stats(vm, &a);
+	for (size_t done = 0; done < o->pages; done += chunk)
+		ns += bu_write_pages(p, chunk, host_page);
+	pagemu_get_stats(vm, &b);
+	if (b.faults - a.faults != b.faults_minor - a.faults_minor)
+		fprintf(stderr, "minor: %llu faults of other kinds\n",
+			(unsigned long long)((b.faults - a.faults) - (b.faults_minor - a.faults_minor)));
+	record(C_MINOR, run, ns, b.faults_minor - a.faults_minor, &a, &b);
+	if (run == 0)
+		printf("  (minor: %llu faults, %llu budget unmaps)\n", (unsigned long long)(b.faults_minor - a.faults_minor),
+		       (unsigned long long)(b.budget_unmaps - a.budget_unmaps));
+	pagemu_close(vm);
+}
+
+/* Major: region = 4 x frames. Pass 1 writes every page (3/4 go to swap),
+ * pass 2 reads them all (now clean in swap), pass 3 - timed - reads them
+ * all again: every touch is a swap-in with a clean eviction. */
+static void case_major(int c, size_t region_pages, const char *dir, int direct, int run)
+{
+	pagemu_config_t cfg = base_config(region_pages / 4);
+	pagemu_t *vm;
+	pagemu_stats_t a, b;
+	uint64_t ns;
+	char *p;
+
+	snprintf(cfg.swap_dir, sizeof(cfg.swap_dir), "%s", dir);
+	cfg.swap_direct = direct;
+	cfg.readahead = 1;
+	cfg.swap_size = (uint64_t)region_pages * host_page * 2;
+	vm = bu_open(&cfg);
+	p = bu_map(vm, region_pages * host_page);
+	bu_write_pages(p, region_pages, host_page);
+	bu_read_pages(p, region_pages, host_page);
+	pagemu_get_stats(vm, &a);
+	ns = bu_read_pages(p, region_pages, host_page);
+	pagemu_get_stats(vm, &b);
+	record(c, run, ns, b.faults_major - a.faults_major, &a, &b);
+	if (run == 0)
+		printf("  (%s: %llu faults, %llu major, %llu evictions, %llu writebacks, %llu ref clears)\n", case_name[c],
+		       (unsigned long long)(b.faults - a.faults), (unsigned long long)(b.faults_major - a.faults_major),
+		       (unsigned long long)(b.evictions - a.evictions), (unsigned long long)(b.writebacks - a.writebacks),
+		       (unsigned long long)(b.ref_clears - a.ref_clears));
+	pagemu_close(vm);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static void parse(fc_opts_t *o, int argc, char **argv)
+{
+	static const char *const disk_dirs[] = { "/var/tmp", "/tmp", ".", NULL };
+	const char *v;
+
+	o->c.runs = 5;
+	o->c.quick = 0;
+	o->pages = 0;
+	o->direct_pages = 0;
+	o->swap_dir = o->direct_dir = NULL;
+	o->cases = ~0u;
+	for (int i = 1; i < argc; i++) {
+		if (bu_common_opt(&o->c, argc, argv, &i))
+			continue;
+		if ((v = bu_opt(argc, argv, &i, "--pages")))
+			o->pages = strtoull(v, NULL, 0);
+		else if ((v = bu_opt(argc, argv, &i, "--direct-pages")))
+			o->direct_pages = strtoull(v, NULL, 0);
+		else if ((v = bu_opt(argc, argv, &i, "--swap-dir")))
+			o->swap_dir = v;
+		else if ((v = bu_opt(argc, argv, &i, "--direct-dir")))
+			o->direct_dir = v;
+		else if ((v = bu_opt(argc, argv, &i, "--cases")))
+			o->cases = parse_cases(v);
+		else
+			BU_DIE("usage: %s [--quick|--full] [--runs N] [--pages N] [--direct-pages N] "
+			       "[--swap-dir DIR] [--direct-dir DIR] [--cases zero,zero-big,minor,major-pc,major-direct]\n",
+			       argv[0]);
+	}
+	if (!o->pages)
+		o->pages = o->c.quick ? 65536 : 262144;
+	if (!o->direct_pages)
+		o->direct_pages = o->c.quick ? 4096 : 16384;
+	if (o->pages < 64 || o->direct_pages < 64)
+		BU_DIE("--pages and --direct-pages: at least 64\n");
+	if (!o->swap_dir)
+		o->swap_dir = bu_disk_dir((const char *const[]){ "/tmp", "/var/tmp", ".", NULL });
+	if (!o->direct_dir)
+		o->direct_dir = bu_disk_dir(disk_dirs);
+	if (!o->swap_dir || !o->direct_dir)
+		BU_DIE("no directory on a disk file system (not tmpfs) for the swap file: use --swap-dir/--direct-dir\n");
+	if (bu_is_tmpfs(o->swap_dir) || bu_is_tmpfs(o->direct_dir))
+		BU_DIE("swap directory on tmpfs: the swap would be RAM (and tmpfs has no O_DIRECT)\n");
+}
+
+int main(int argc, char **argv)
+{
+	fc_opts_t o;
+	double med[C_N], hmed[C_N];
+
+	host_page = (size_t)sysconf(_SC_PAGESIZE);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	parse(&o, argc, argv);
+	printf("fault_cost: %d runs; %zu faults per case per run (O_DIRECT: region %zu pages); "
+	       "page-cache swap in %s (%s), O_DIRECT swap in %s (%s)\n",
+	       o.c.runs, o.pages, o.direct_pages, o.swap_dir, bu_fs_name(o.swap_dir), o.direct_dir,
+	       bu_fs_name(o.direct_dir));
+	for (int run = 0; run < o.c.runs; run++) {
+		floor_in_child(o.pages, &us[C_FLOOR][run], &us[C_FLOOR_ZERO][run]);
+		us[C_KERNEL][run] = kernel_first_touch(o.pages);
+		if (o.cases & (1u << C_ZERO))
+			case_zero(&o, run);
+		if (o.cases & (1u << C_ZERO_BIG))
+			case_zero_big(&o, run);
+		if (o.cases & (1u << C_MINOR))
+			case_minor(&o, run);
+		if (o.cases & (1u << C_MAJOR_PC))
+			case_major(C_MAJOR_PC, o.pages, o.swap_dir, 0, run);
+		if (o.cases & (1u << C_MAJOR_DIRECT))
+			case_major(C_MAJOR_DIRECT, o.direct_pages, o.direct_dir, 1, run);
+		printf("run %d:", run + 1);
+		for (int c = 0; c < C_N; c++)
+			if (o.cases & (1u << c))
+				printf(" %s %.2f", case_key[c], us[c][run]);
+		printf(" us\n");
+	}
+	for (int c = 0; c < C_N; c++) {
+		med[c] = bu_median(us[c], o.c.runs);
+		hmed[c] = bu_median(in_handler[c], o.c.runs);
+	}
+	printf("\n%-44s %10s %9s %9s %11s\n", "median per fault", "us", "x floor", "x kernel", "in handler");
+	for (int c = 0; c < C_N; c++) {
+		if (!(o.cases & (1u << c)))
+			continue;
+		printf("%-44s %10.2f %9.2f %9.2f", case_name[c], med[c], med[c] / med[C_FLOOR], med[c] / med[C_KERNEL]);
+		if (c >= C_ZERO)
+			printf(" %10.0f%%", 100 * hmed[c]);
+		printf("\n");
+	}
+	printf("\n");
+	for (int c = C_ZERO; c < C_N; c++) {
+		char metric[64];
+		if (!(o.cases & (1u << c)))
+			continue;
+		snprintf(metric, sizeof(metric), "%s/floor", case_key[c]);
+		bu_summary("fault_cost", metric, med[c] / med[C_FLOOR], c == C_ZERO ? "<=" : "-", c == C_ZERO ? 2.0 : 0);
+		if (c == C_ZERO)
+			bu_summary("fault_cost", "zero/kernel", med[c] / med[C_KERNEL], "-", 0);
+	}
+	return 0;
+}
