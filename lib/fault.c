@@ -69,6 +69,8 @@ static void tlb_refill(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 	unsigned levels;
 
 	PM_COUNT(vm, tlb_misses_l1);
+	if (vm->trace_fd >= 0)
+		pm_tracefile_event(vm, PM_TRACE_TLB_MISS, pm_vpn_va(vm, vpn), pte_ppn(*pte), PM_NONE, 0);
 	if (pm_tlb_lookup(&vm->tlb, vpn, &ppn, &out) == PM_TLB_HIT_L2) {
 		PM_COUNT(vm, tlb_hits_l2);
 	} else {
@@ -265,6 +267,21 @@ enum pm_fault_outcome pm_fault_handle(struct pagemu *vm, pm_region_t *r, uintptr
 	return do_anonymous_page(vm, r, va, vpn);
 }
 
+/* PAGEMU_TRACE: one record per handled fault. */
+static void trace(struct pagemu *vm, uintptr_t va, enum pm_fault_outcome out, uint64_t ns)
+{
+	static const uint8_t kinds[] = {
+		[PM_FAULT_ZERO] = PM_TRACE_ZERO, [PM_FAULT_MINOR] = PM_TRACE_MINOR,
+		[PM_FAULT_WRITE] = PM_TRACE_WRITE, [PM_FAULT_MAJOR] = PM_TRACE_MAJOR,
+	};
+	pm_pte_t *pte;
+
+	if (out != PM_FAULT_ZERO && out != PM_FAULT_MINOR && out != PM_FAULT_WRITE && out != PM_FAULT_MAJOR)
+		return;
+	pte = pm_pt_lookup(&vm->pt, pm_va_vpn(vm, va), NULL);
+	pm_tracefile_event(vm, kinds[out], va, pte && pte_present(*pte) ? pte_ppn(*pte) : PM_NONE, PM_NONE, ns);
+}
+
 static void count(struct pagemu *vm, enum pm_fault_outcome out)
 {
 	switch (out) {
@@ -313,7 +330,10 @@ int pm_fault_entry(void *fault_address, int serious)
 		out = pm_fault_handle(vm, r, va, PM_ACCESS_UNKNOWN);
 		count(vm, out);
 	}
-	vm->stats.handler_ns += pm_prim_now_ns() - t0;
+	uint64_t ns = pm_prim_now_ns() - t0;
+	vm->stats.handler_ns += ns;
+	if (vm->trace_fd >= 0)
+		trace(vm, va, out, ns);
 	pm_unlock(vm);
 	errno = saved_errno;
 	return out != PM_FAULT_DECLINE ? 1 : decline();

@@ -554,6 +554,9 @@ typedef struct pagemu {
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */
+	int           trace_fd;           /* PAGEMU_TRACE file, -1 = off */
+	uint8_t      *trace_buf;          /* records not yet written */
+	size_t        trace_len;          /* bytes in trace_buf */
 
 	void         *tables_mem;         /* one mapping for all tables */
 	size_t        tables_len;
@@ -568,6 +571,12 @@ void pm_unlock(struct pagemu *vm);
 static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }
 static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
 static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }
+
+/* tracefile.c - the event trace of a live instance (PAGEMU_TRACE). */
+int  pm_tracefile_open(struct pagemu *vm);
+/* signal context; called with vm->lock held. */
+void pm_tracefile_event(struct pagemu *vm, unsigned kind, uint64_t va, uint64_t ppn, uint64_t slot, uint64_t ns);
+void pm_tracefile_close(struct pagemu *vm);
 
 /* stats.c */
 #define PM_COUNT(vm, name) ((vm)->stats.name++)

@@ -252,6 +252,8 @@ static int evict(struct pagemu *vm, uint64_t ppn)
 		PM_COUNT(vm, clean_evictions);
 	}
 	*pte = pte_mk_swapped(f->slot);
+	if (vm->trace_fd >= 0)
+		pm_tracefile_event(vm, PM_TRACE_EVICT, pm_vpn_va(vm, f->vpn), ppn, f->slot, 0);
 	vm->policy->freed(vm->policy_state, ppn);
 	pm_frames_push(&vm->frames, ppn);
 	PM_COUNT(vm, evictions);

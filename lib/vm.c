@@ -141,6 +141,7 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	vm->policy = pm_policy_get(cfg->policy);
 	vm->ra_window = cfg->readahead;
 	vm->pool_fd = -1;
+	vm->trace_fd = -1;
 	pm_reclaim_env_init(vm);
 
 	rc = tables_init(vm);
@@ -164,11 +165,16 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	rc = pm_swapio_open(vm);
 	if (rc < 0)
 		goto err_physmap;
+	rc = pm_tracefile_open(vm);
+	if (rc < 0)
+		goto err_swapio;
 	vm->map_budget = budget_take(cfg->map_budget ? cfg->map_budget : vm->nframes);
 	vm->stats.map_budget = vm->map_budget;
 	*out = vm;
 	return 0;
 
+err_swapio:
+	pm_swapio_close(vm);
 err_physmap:
 	pm_prim_release(vm->physmap, vm->nframes * vm->page);
 err_pool:
@@ -202,6 +208,7 @@ void pagemu_close(pagemu_t *vm)
 	}
 	pm_unlock(vm);
 	budget_give(vm->map_budget);
+	pm_tracefile_close(vm);
 	pm_swapio_close(vm);
 	pm_prim_release(vm->physmap, vm->nframes * vm->page);
 	close(vm->pool_fd);
