@@ -207,17 +207,13 @@ static inline int pm_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
  * In the engine's exact-TLB mode only L1 entries are mapped in the real
  * MMU: every function that changes L1 reports the VPN it pushed out of L1
  * (PM_NONE when none), and the caller unmaps that page. */
-typedef struct pm_tlb_entry {
-	uint64_t tag;                     /* TLBT of the level; PM_NONE = invalid way */
-	uint64_t ppn;                     /* the translation */
-	uint64_t used;                    /* LRU stamp: tlb->tick at the last use */
-} pm_tlb_entry_t;
-
 typedef struct pm_tlb_level {
-	unsigned sets;                    /* power of two; 0 = level absent */
-	unsigned ways;                    /* entries per set */
-	unsigned set_bits;                /* log2(sets): TLBI width */
-	pm_tlb_entry_t *e;                /* sets x ways, set-major */
+	unsigned  sets;                   /* power of two; 0 = level absent */
+	unsigned  ways;                   /* entries per set */
+	unsigned  set_bits;               /* log2(sets): TLBI width */
+	uint64_t *tag;                    /* sets x ways, set-major: TLBT, PM_NONE = invalid way */
+	uint64_t *ppn;                    /* the translations, same layout */
+	uint64_t *used;                   /* LRU stamps: tlb->tick at the last use */
 } pm_tlb_level_t;
 
 typedef struct pm_tlb {

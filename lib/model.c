@@ -21,6 +21,8 @@
 #include "internal.h"
 
 #define ARENA_CHUNK (256u * 1024)         /* bytes per arena chunk (at least 16 nodes) */
+#define FB_W 1                            /* fbits: the page is writable */
+#define FB_D 2                            /* fbits: the page is dirty */
 
 struct pagemu_model {
 	pagemu_model_config_t cfg;        /* as validated */
@@ -44,6 +46,7 @@ struct pagemu_model {
 
 	pm_frames_t frames;               /* paging mode: the frame table */
 	void    *frames_mem;
+	uint8_t *fbits;                   /* paging mode: per frame, FB_W and FB_D mirrored from its PTE */
 	const pm_policy_ops_t *policy;    /* paging mode: replacement */
 	void    *policy_state;
 	pm_policy_env_t env;              /* everything is evictable: no pins, no I/O */
@@ -155,7 +158,8 @@ static int paging_init(pagemu_model_t *m)
 	m->frames_mem = calloc(1, pm_frames_mem_size(c->frames));
 	m->policy = pm_policy_get(c->policy);
 	m->policy_state = calloc(1, m->policy->state_size(c->frames));
-	if (!m->frames_mem || !m->policy_state)
+	m->fbits = calloc(c->frames, 1);
+	if (!m->frames_mem || !m->policy_state || !m->fbits)
 		return -ENOMEM;
 	pm_frames_init(&m->frames, c->frames, m->frames_mem);
 	m->policy->init(m->policy_state, c->frames, c->seed);
@@ -227,6 +231,7 @@ void pagemu_model_free(pagemu_model_t *m)
 	free(m->tlb_mem);
 	free(m->cache_mem);
 	free(m->frames_mem);
+	free(m->fbits);
 	free(m->policy_state);
 	free(m);
 }
@@ -331,12 +336,14 @@ static pm_pte_t *page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
 		ppn = evict(m);
 	/* Demand-zero pages have no backing copy: dirty from birth. A page
 	 * read back from swap is clean until written. */
-	*pte = pte_mkwrite(pte_mk_present(ppn));
+	*pte = pte_mkyoung(pte_mkwrite(pte_mk_present(ppn)));
+	m->fbits[ppn] = FB_W;
 	if (major)
 		m->stats.faults_major++;
 	else {
 		m->stats.faults_zero++;
 		*pte = pte_mkdirty(*pte);
+		m->fbits[ppn] |= FB_D;
 	}
 	m->frames.f[ppn].vpn = vpn;
 	m->frames.f[ppn].pte = pte;
@@ -350,6 +357,47 @@ static void report_cache(pagemu_model_t *m, uint64_t pa, pagemu_xlate_t *x)
 	x->co = pm_cache_co(&m->cache, pa);
 	x->ci = pm_cache_ci(&m->cache, pa);
 	x->ct = pm_cache_ct(&m->cache, pa);
+}
+
+/* Access rights and Dirty of a page whose PTE is pte. */
+static void touch_pte(pagemu_model_t *m, pm_pte_t *pte, int access, pagemu_xlate_t *x)
+{
+	if ((access & PM_PROT_WRITE) && !pte_write(*pte)) {
+		m->stats.prot_faults++;
+		if (x)
+			x->prot_fault = 1;
+	} else {
+		*pte = pte_mkyoung(*pte);
+		if (access & PM_PROT_WRITE)
+			*pte = pte_mkdirty(*pte);
+	}
+	if (x) {
+		x->accessed = pte_young(*pte);
+		x->dirty = pte_dirty(*pte);
+	}
+}
+
+/* The same in paging mode, from the frame's copy of W and D: like the
+ * hardware's TLB entry, it spares a TLB hit the trip to the PTE (a host
+ * cache miss) unless the page is written for the first time. */
+static inline void touch_frame(pagemu_model_t *m, uint64_t ppn, int access, pagemu_xlate_t *x)
+{
+	uint8_t fb = m->fbits[ppn];
+
+	if (access & PM_PROT_WRITE) {
+		if (!(fb & FB_W)) {
+			m->stats.prot_faults++;
+			if (x)
+				x->prot_fault = 1;
+		} else if (!(fb & FB_D)) {
+			m->fbits[ppn] = fb | FB_D;
+			*m->frames.f[ppn].pte = pte_mkdirty(*m->frames.f[ppn].pte);
+		}
+	}
+	if (x) {
+		x->accessed = pte_young(*m->frames.f[ppn].pte);
+		x->dirty = pte_dirty(*m->frames.f[ppn].pte);
+	}
 }
 
 /* The one access of translate and access; x may be NULL (no report). */
@@ -399,10 +447,11 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 			m->policy->referenced(m->policy_state, pte_ppn(*pte));
 		}
 		ppn = pte_ppn(*pte);
+		/* The walker sets Accessed; the PTE is in hand here. */
+		*pte = pte_mkyoung(*pte);
 		if (m->has_tlb)
 			pm_tlb_fill(&m->tlb, vpn, ppn);
 	} else if (m->paging) {
-		pte = m->frames.f[ppn].pte;
 		m->policy->referenced(m->policy_state, ppn);
 	} else {
 		/* Only for the PTE bits, not a walk. A TLB entry loaded from a
@@ -411,21 +460,10 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 		if (pte && !pte_present(*pte))
 			pte = NULL;
 	}
-	if (pte) {
-		if ((access & PM_PROT_WRITE) && !pte_write(*pte)) {
-			m->stats.prot_faults++;
-			if (x)
-				x->prot_fault = 1;
-		} else {
-			*pte = pte_mkyoung(*pte);
-			if (access & PM_PROT_WRITE)
-				*pte = pte_mkdirty(*pte);
-		}
-		if (x) {
-			x->accessed = pte_young(*pte);
-			x->dirty = pte_dirty(*pte);
-		}
-	}
+	if (m->paging)
+		touch_frame(m, ppn, access, x);
+	else if (pte)
+		touch_pte(m, pte, access, x);
 	pa = ppn << m->page_bits | (va & m->page_mask);
 	if (x) {
 		x->ppn = ppn;

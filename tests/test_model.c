@@ -57,135 +57,100 @@ static pagemu_model_t *csapp(void)
 	return m;
 }
 
+/* One translation of the small system, every textbook step compared. */
+typedef struct step {
+	uint64_t va, vpn, vpo, tlbi, tlbt;
+	int      tlb_hit, page_fault;
+	uint64_t ppn, pa, co, ci, ct;
+	int      cache_hit;
+	uint8_t  byte;
+} step_t;
+
+static void expect(pagemu_model_t *m, const step_t *e, pagemu_xlate_t *x)
+{
+	ck_assert_int_eq(pagemu_model_translate(m, e->va, PROT_READ, x), 0);
+	ck_assert_uint_eq(x->va, e->va);
+	ck_assert_uint_eq(x->vpn, e->vpn);
+	ck_assert_uint_eq(x->vpo, e->vpo);
+	ck_assert_uint_eq(x->tlbi, e->tlbi);
+	ck_assert_uint_eq(x->tlbt, e->tlbt);
+	ck_assert_int_eq(x->tlb_hit, e->tlb_hit);
+	ck_assert_int_eq(x->levels, e->tlb_hit ? 0 : 1);
+	if (!e->tlb_hit)
+		ck_assert_uint_eq(x->level_index[0], e->vpn);
+	ck_assert_int_eq(x->page_fault, e->page_fault);
+	if (e->page_fault)
+		return;
+	ck_assert_uint_eq(x->ppn, e->ppn);
+	ck_assert_uint_eq(x->pa, e->pa);
+	ck_assert_uint_eq(x->co, e->co);
+	ck_assert_uint_eq(x->ci, e->ci);
+	ck_assert_uint_eq(x->ct, e->ct);
+	ck_assert_int_eq(x->cache_hit, e->cache_hit);
+	ck_assert_uint_eq(x->byte, e->byte);
+}
+
+/* The worked example: load of the byte at 0x03d4. */
 START_TEST(csapp_worked_example)
 {
 	pagemu_model_t *m = csapp();
 	pagemu_xlate_t x;
+	const step_t e = { .va = 0x03d4, .vpn = 0x0F, .vpo = 0x14, .tlbi = 0x3, .tlbt = 0x03, .tlb_hit = 1,
+			   .ppn = 0x0D, .pa = 0x354, .co = 0x0, .ci = 0x5, .ct = 0x0D, .cache_hit = 1, .byte = 0x36 };
 
-	/* Load of the byte at 0x03d4 */
-	ck_assert_int_eq(pagemu_model_translate(m, 0x03d4, PROT_READ, &x), 0);
-	ck_assert_uint_eq(x.va, 0x03d4);
-	ck_assert_uint_eq(x.vpn, 0x0F);
-	ck_assert_uint_eq(x.vpo, 0x14);
-	ck_assert_uint_eq(x.tlbi, 0x3);
-	ck_assert_uint_eq(x.tlbt, 0x03);
-	ck_assert_int_eq(x.tlb_hit, 1);
-	ck_assert_int_eq(x.levels, 0);
-	ck_assert_int_eq(x.page_fault, 0);
-	ck_assert_uint_eq(x.ppn, 0x0D);
-	ck_assert_uint_eq(x.pa, 0x354);
-	ck_assert_uint_eq(x.co, 0x0);
-	ck_assert_uint_eq(x.ci, 0x5);
-	ck_assert_uint_eq(x.ct, 0x0D);
-	ck_assert_int_eq(x.cache_hit, 1);
-	ck_assert_uint_eq(x.byte, 0x36);
+	expect(m, &e, &x);
 	pagemu_model_free(m);
 }
 END_TEST
 
-/* Practice problem 9.11: VA 0x027c. VPN = 0x27c >> 6 = 0x09, VPO = 0x3C,
- * TLBI = 0x09 & 3 = 1, TLBT = 0x09 >> 2 = 0x02. TLB set 1 holds one valid
- * entry, tag 03: a miss. PTE 0x09 is valid, PPN 0x17 -> PA = 0x17 << 6 |
- * 0x3C = 0x5FC: CO 0, CI (0x5FC >> 2) & 0xF = 0xF, CT 0x5FC >> 6 = 0x17;
- * cache line 0xF is not valid: a miss. */
-START_TEST(csapp_practice_9_11)
+/* Practice problems on the same system, worked by hand:
+ *
+ * 9.11, VA 0x027c: VPN = 0x27c >> 6 = 0x09, VPO = 0x3C, TLBI = 0x09 & 3 = 1,
+ * TLBT = 0x09 >> 2 = 0x02. TLB set 1 holds one valid entry, tag 03: a miss.
+ * PTE 0x09 is valid, PPN 0x17 -> PA = 0x17 << 6 | 0x3C = 0x5FC: CO 0,
+ * CI (0x5FC >> 2) & 0xF = 0xF, CT 0x5FC >> 6 = 0x17; line 0xF is not
+ * valid: a miss.
+ *
+ * 9.12, VA 0x03a9: VPN 0x0E, VPO 0x29, TLBI 2, TLBT 0x03; TLB set 2 has no
+ * valid entry: a miss. PTE 0x0E: PPN 0x11 -> PA 0x469: CO 1,
+ * CI (0x469 >> 2) & 0xF = 0xA, CT 0x11; line 0xA holds tag 0x2D: a miss.
+ *
+ * 9.13, VA 0x0040: VPN 0x01, VPO 0, TLBI 1, TLBT 0: a TLB miss; PTE 0x01
+ * is not valid: a page fault.
+ *
+ * A TLB entry of the table with no PTE given: set 0, way 1, tag 0x09 is
+ * VPN 0x09 << 2 | 0 = 0x24 -> PPN 0x0D. VA 0x24 << 6 | 0x05 = 0x905 -> PA
+ * 0x345: CO 1, CI 0x1, CT 0x0D; line 1 is not valid: a miss. */
+START_TEST(csapp_practice)
 {
-	pagemu_model_t *m = csapp();
-	pagemu_xlate_t x;
-
-	ck_assert_int_eq(pagemu_model_translate(m, 0x027c, PROT_READ, &x), 0);
-	ck_assert_uint_eq(x.vpn, 0x09);
-	ck_assert_uint_eq(x.vpo, 0x3C);
-	ck_assert_uint_eq(x.tlbi, 0x1);
-	ck_assert_uint_eq(x.tlbt, 0x02);
-	ck_assert_int_eq(x.tlb_hit, 0);
-	ck_assert_int_eq(x.levels, 1);
-	ck_assert_uint_eq(x.level_index[0], 0x09);
-	ck_assert_int_eq(x.page_fault, 0);
-	ck_assert_uint_eq(x.ppn, 0x17);
-	ck_assert_uint_eq(x.pa, 0x5FC);
-	ck_assert_uint_eq(x.co, 0x0);
-	ck_assert_uint_eq(x.ci, 0xF);
-	ck_assert_uint_eq(x.ct, 0x17);
-	ck_assert_int_eq(x.cache_hit, 0);
-	/* the walk filled the TLB, the miss filled the line */
-	ck_assert_int_eq(pagemu_model_translate(m, 0x027c, PROT_READ, &x), 0);
-	ck_assert_int_eq(x.tlb_hit, 1);
-	ck_assert_int_eq(x.cache_hit, 1);
-	pagemu_model_free(m);
-}
-END_TEST
-
-/* Practice problem 9.12: VA 0x03a9. VPN 0x0E, VPO 0x29, TLBI 2, TLBT 0x03;
- * TLB set 2 has no valid entry: a miss. PTE 0x0E: PPN 0x11 -> PA 0x469:
- * CO 1, CI (0x469 >> 2) & 0xF = 0xA, CT 0x11; line 0xA holds tag 0x2D: a
- * miss. */
-START_TEST(csapp_practice_9_12)
-{
-	pagemu_model_t *m = csapp();
-	pagemu_xlate_t x;
-
-	ck_assert_int_eq(pagemu_model_translate(m, 0x03a9, PROT_READ, &x), 0);
-	ck_assert_uint_eq(x.vpn, 0x0E);
-	ck_assert_uint_eq(x.vpo, 0x29);
-	ck_assert_uint_eq(x.tlbi, 0x2);
-	ck_assert_uint_eq(x.tlbt, 0x03);
-	ck_assert_int_eq(x.tlb_hit, 0);
-	ck_assert_int_eq(x.page_fault, 0);
-	ck_assert_uint_eq(x.ppn, 0x11);
-	ck_assert_uint_eq(x.pa, 0x469);
-	ck_assert_uint_eq(x.co, 0x1);
-	ck_assert_uint_eq(x.ci, 0xA);
-	ck_assert_uint_eq(x.ct, 0x11);
-	ck_assert_int_eq(x.cache_hit, 0);
-	pagemu_model_free(m);
-}
-END_TEST
-
-/* Practice problem 9.13: VA 0x0040. VPN 0x01, VPO 0, TLBI 1, TLBT 0: a
- * TLB miss; PTE 0x01 is not valid: a page fault. */
-START_TEST(csapp_practice_9_13)
-{
+	static const step_t steps[] = {
+		{ .va = 0x027c, .vpn = 0x09, .vpo = 0x3C, .tlbi = 0x1, .tlbt = 0x02, .tlb_hit = 0,
+		  .ppn = 0x17, .pa = 0x5FC, .co = 0x0, .ci = 0xF, .ct = 0x17, .cache_hit = 0 },
+		{ .va = 0x03a9, .vpn = 0x0E, .vpo = 0x29, .tlbi = 0x2, .tlbt = 0x03, .tlb_hit = 0,
+		  .ppn = 0x11, .pa = 0x469, .co = 0x1, .ci = 0xA, .ct = 0x11, .cache_hit = 0 },
+		{ .va = 0x0040, .vpn = 0x01, .vpo = 0x00, .tlbi = 0x1, .tlbt = 0x00, .tlb_hit = 0,
+		  .page_fault = 1 },
+		{ .va = 0x0905, .vpn = 0x24, .vpo = 0x05, .tlbi = 0x0, .tlbt = 0x09, .tlb_hit = 1,
+		  .ppn = 0x0D, .pa = 0x345, .co = 0x1, .ci = 0x1, .ct = 0x0D, .cache_hit = 0 },
+		/* 9.11 again: the walk filled the TLB, the miss filled the line */
+		{ .va = 0x027c, .vpn = 0x09, .vpo = 0x3C, .tlbi = 0x1, .tlbt = 0x02, .tlb_hit = 1,
+		  .ppn = 0x17, .pa = 0x5FC, .co = 0x0, .ci = 0xF, .ct = 0x17, .cache_hit = 1 },
+	};
 	pagemu_model_t *m = csapp();
 	pagemu_xlate_t x;
 	pagemu_model_stats_t s;
 
-	ck_assert_int_eq(pagemu_model_translate(m, 0x0040, PROT_READ, &x), 0);
-	ck_assert_uint_eq(x.vpn, 0x01);
-	ck_assert_uint_eq(x.vpo, 0x00);
-	ck_assert_uint_eq(x.tlbi, 0x1);
-	ck_assert_uint_eq(x.tlbt, 0x00);
-	ck_assert_int_eq(x.tlb_hit, 0);
-	ck_assert_int_eq(x.levels, 1);
-	ck_assert_int_eq(x.page_fault, 1);
+	for (size_t i = 0; i < PM_ARRAY_LEN(steps); i++)
+		expect(m, &steps[i], &x);
 	ck_assert_int_eq(pagemu_model_access(m, 0x0040, PROT_READ), 1);
 	pagemu_model_get_stats(m, &s);
-	ck_assert_uint_eq(s.refs, 2);
+	ck_assert_uint_eq(s.refs, 6);
 	ck_assert_uint_eq(s.faults, 2);
-	ck_assert_uint_eq(s.tlb_misses, 2);
-	ck_assert_uint_eq(s.page_walks, 2);
-	pagemu_model_free(m);
-}
-END_TEST
-
-/* A TLB entry of the table with no PTE given: set 0, way 1, tag 0x09 is
- * VPN 0x09 << 2 | 0 = 0x24 -> PPN 0x0D. VA 0x24 << 6 | 0x05 = 0x905 -> PA
- * 0x345: CO 1, CI 0x1, CT 0x0D; line 1 is not valid: a miss. */
-START_TEST(csapp_tlb_only_entry)
-{
-	pagemu_model_t *m = csapp();
-	pagemu_xlate_t x;
-
-	ck_assert_int_eq(pagemu_model_translate(m, 0x905, PROT_READ, &x), 0);
-	ck_assert_uint_eq(x.vpn, 0x24);
-	ck_assert_uint_eq(x.tlbi, 0);
-	ck_assert_uint_eq(x.tlbt, 0x09);
-	ck_assert_int_eq(x.tlb_hit, 1);
-	ck_assert_uint_eq(x.pa, 0x345);
-	ck_assert_uint_eq(x.co, 1);
-	ck_assert_uint_eq(x.ci, 1);
-	ck_assert_uint_eq(x.ct, 0x0D);
-	ck_assert_int_eq(x.cache_hit, 0);
+	ck_assert_uint_eq(s.tlb_misses, 4);
+	ck_assert_uint_eq(s.tlb_hits_l1, 2);
+	ck_assert_uint_eq(s.page_walks, 4);
+	ck_assert_uint_eq(s.cache_hits, 1);
+	ck_assert_uint_eq(s.cache_misses, 3);
 	/* beyond the 14-bit VA */
 	ck_assert_int_eq(pagemu_model_translate(m, 1 << 14, PROT_READ, &x), -EINVAL);
 	pagemu_model_free(m);
@@ -372,10 +337,7 @@ static Suite *make_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, csapp_worked_example);
-	tcase_add_test(tc, csapp_practice_9_11);
-	tcase_add_test(tc, csapp_practice_9_12);
-	tcase_add_test(tc, csapp_practice_9_13);
-	tcase_add_test(tc, csapp_tlb_only_entry);
+	tcase_add_test(tc, csapp_practice);
 	tcase_add_test(tc, core_i7_walk);
 	tcase_add_test(tc, paging);
 	tcase_add_test(tc, cache_lru);

@@ -7,7 +7,7 @@
 #include "internal.h"
 
 static pm_tlb_t tlb;
-static pm_tlb_entry_t mem[4096];
+static uint64_t mem[3 * 4096];
 
 static void make(unsigned s1, unsigned w1, unsigned s2, unsigned w2)
 {
@@ -21,7 +21,7 @@ START_TEST(geometry)
 	ck_assert_int_eq(pm_tlb_init(&tlb, 4, 0, 0, 0, mem), -EINVAL);
 	ck_assert_int_eq(pm_tlb_init(&tlb, 0, 4, 0, 0, mem), -EINVAL);
 	ck_assert_int_eq(pm_tlb_init(&tlb, 4, 4, 6, 2, mem), -EINVAL);
-	ck_assert_uint_eq(pm_tlb_mem_size(16, 4, 128, 12), (64 + 1536) * sizeof(pm_tlb_entry_t));
+	ck_assert_uint_eq(pm_tlb_mem_size(16, 4, 128, 12), (64 + 1536) * 3 * sizeof(uint64_t));
 	make(4, 4, 0, 0);
 	/* CSAPP: VPN 0x0F -> TLBI 3, TLBT 3 */
 	ck_assert_uint_eq(pm_tlb_index(&tlb, 0x0F), 3);
