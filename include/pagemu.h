@@ -74,7 +74,7 @@ typedef struct pagemu_config {
 	pagemu_policy_t policy;    /* replacement policy; default CLOCK; PAGEMU_POLICY */
 	unsigned readahead;        /* max pages per swap-in cluster (1 = none); default 8; PAGEMU_READAHEAD */
 	unsigned reclaim_batch;    /* victims chosen per reclaim, written back as one batch; default 32; PAGEMU_RECLAIM_BATCH */
-	size_t   map_budget;       /* max pages really mapped at once; 0 = derive from vm.max_map_count; PAGEMU_MAP_BUDGET */
+	size_t   map_budget;       /* max kernel mappings (VMAs) to use; 0 = derive from vm.max_map_count; PAGEMU_MAP_BUDGET */
 	uint64_t seed;             /* seed of the random policy; default 1; PAGEMU_SEED */
 	int      tlb_exact;        /* 1 = only modeled-TLB translations are mapped (issue: modeled MMU); PAGEMU_TLB_EXACT */
 	unsigned tlb_sets[2];      /* L1, L2 TLB sets; default 16, 128 (0 = no L2); PAGEMU_TLB=SxW[,SxW] */
@@ -145,7 +145,9 @@ PAGEMU_API pagemu_t *pagemu_owner(const void *addr);
 	X(mapped,         GAUGE, "pages mapped in the real MMU")                 \
 	X(frames_free,    GAUGE, "frames on the free list")                      \
 	X(swap_used,      GAUGE, "swap slots in use")                            \
-	X(map_budget,     GAUGE, "max pages mapped at once")
+	X(reserved,       GAUGE, "untouched pages with a frame reserved (sequential first touch)") \
+	X(vmas,           GAUGE, "kernel mappings (VMAs) the regions use now")    \
+	X(map_budget,     GAUGE, "max kernel mappings pagemu may use (from vm.max_map_count)")
 
 typedef struct pagemu_stats {
 #define PAGEMU_X_FIELD(name, kind, desc) uint64_t name;
@@ -292,6 +294,7 @@ PAGEMU_API size_t pagemu_malloc_usable_size(pagemu_t *vm, void *p);
  */
 typedef struct pagemu_heap_stats {
 	uint64_t heap_size;        /* H: bytes the heap spans: the break heap + large regions */
+	uint64_t heap_peak;        /* max H so far (large regions come and go) */
 	uint64_t break_size;       /* bytes below the break */
 	uint64_t allocated;        /* P: payload bytes the program holds (sizes it asked for) */
 	uint64_t peak;             /* max P so far */
@@ -302,7 +305,7 @@ typedef struct pagemu_heap_stats {
 	uint64_t free_bytes;       /* bytes of those blocks */
 	uint64_t largest_free;     /* the largest free block, bytes */
 	uint64_t internal_frag;    /* bytes of allocated blocks that are not payload */
-	double   utilization;      /* peak utilization: peak / heap_size */
+	double   utilization;      /* peak utilization: peak / heap_peak */
 	double   external_frag;    /* 1 - largest_free / free_bytes (0 = one free block) */
 	uint64_t mallocs, frees;   /* allocations and frees so far */
 	uint64_t grows;            /* times the break moved */

@@ -115,13 +115,9 @@ static enum pm_fault_outcome do_wp_page(struct pagemu *vm, pm_region_t *r, uintp
 		retried_gen = vm->map_gen;
 		return PM_FAULT_SPURIOUS;
 	}
-	vm->map_gen++;
 	*pte = pte_mkyoung(pte_mkdirty(*pte));
-	if (pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, map_prot(r, 1)) < 0) {
+	if (pm_protect_pte(vm, vpn, pte, map_prot(r, 1)) < 0)
 		pm_shootdown(vm, vpn, pte);   /* the next touch maps it afresh */
-		return PM_FAULT_WRITE;
-	}
-	*pte = pte_mkwrite(*pte);
 	return PM_FAULT_WRITE;
 }
 
@@ -145,6 +141,41 @@ static enum pm_fault_outcome do_minor_page(struct pagemu *vm, pm_region_t *r, ui
 	return PM_FAULT_MINOR;
 }
 
+#define WINDOW 64                        /* pages per reservation window */
+
+/* A first touch right after the previous page's: reserve the free frames
+ * that follow ppn for the pages that follow vpn, with one PROT_NONE mmap,
+ * so that their first touches map with an mprotect (as FreeBSD reserves
+ * frames for superpages). Only while the mapping budget has ample room.
+ * A reserved frame stays free: if it goes to another page first, the
+ * reservation is void and the first touch maps afresh. */
+static void reserve_window(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uint64_t ppn)
+{
+	uint64_t last = pm_va_vpn(vm, r->end - 1), k = 0;
+	int sequential = vpn == vm->zero_last_vpn + 1;
+
+	vm->zero_last_vpn = vpn;
+	if (!sequential || !pm_budget_room(vm, 2))
+		return;
+	while (k < WINDOW && vpn + 1 + k <= last && ppn + 1 + k < vm->nframes &&
+	       vm->frames.f[ppn + 1 + k].state == PM_FRAME_FREE) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + 1 + k, NULL);
+		if (p && !pte_none(*p))
+			break;
+		k++;
+	}
+	if (k >= 2)
+		pm_reserve_frames(vm, vpn + 1, ppn + 1, k);
+}
+
+/* A frame for a first touch: the reserved one when it is still free. */
+static uint64_t zero_frame(struct pagemu *vm, pm_pte_t *pte, int *err)
+{
+	if (pte_reserved(*pte) && pm_frames_take(&vm->frames, pte_ppn(*pte)) == 0)
+		return pte_ppn(*pte);
+	return pm_frame_take(vm, err);
+}
+
 /* First touch: a zero-filled frame. */
 static enum pm_fault_outcome do_anonymous_page(struct pagemu *vm, pm_region_t *r, uintptr_t va, uint64_t vpn)
 {
@@ -154,18 +185,26 @@ static enum pm_fault_outcome do_anonymous_page(struct pagemu *vm, pm_region_t *r
 
 	if (!pte)
 		return fail_sigbus(vm, va, -ENOMEM, "page-table memory exhausted");
-	ppn = pm_frame_take(vm, &err);
+	ppn = zero_frame(vm, pte, &err);
 	if (ppn == PM_NONE)
 		return fail_sigbus(vm, va, err, "no free frame");
 	/* Fill before mapping: no thread can see the frame's old contents. */
 	__builtin_memset(pm_frame_addr(vm, ppn), 0, vm->page);
-	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
+	/* K stays set when ppn is the reserved frame: pm_map_pte then maps it
+	 * with an mprotect. A reservation whose frame went elsewhere is void:
+	 * the mmap replaces the stale PROT_NONE mapping. */
+	int keep_k = pte_reserved(*pte) && pte_ppn(*pte) == ppn;
+	if (pte_reserved(*pte) && !keep_k)
+		vm->reserved--;
+	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn))) | (keep_k ? PM_PTE_K : 0);
 	vm->frames.f[ppn].vpn = vpn;
 	vm->frames.f[ppn].pte = pte;
 	vm->policy->loaded(vm->policy_state, ppn, 1);
 	vm->stats.resident++;
 	if (install(vm, vpn, pte, map_prot(r, 1)) < 0)
 		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
+	if (!vm->cfg.tlb_exact)
+		reserve_window(vm, r, vpn, ppn);
 	return PM_FAULT_ZERO;
 }
 

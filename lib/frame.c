@@ -5,7 +5,7 @@
 
 size_t pm_frames_mem_size(uint64_t n)
 {
-	return n * sizeof(pm_frame_t) + n * sizeof(uint32_t);
+	return n * sizeof(pm_frame_t) + 2 * n * sizeof(uint32_t);
 }
 
 void pm_frames_init(pm_frames_t *ft, uint64_t n, void *mem)
@@ -14,6 +14,7 @@ void pm_frames_init(pm_frames_t *ft, uint64_t n, void *mem)
 
 	ft->f = mem;
 	ft->free = (uint32_t *)(ft->f + n);
+	ft->pos = ft->free + n;
 	ft->nframes = n;
 	memset(ft->f, 0, n * sizeof(pm_frame_t));
 	/* The stack pops from the end: push high frames first so that frames
@@ -22,6 +23,7 @@ void pm_frames_init(pm_frames_t *ft, uint64_t n, void *mem)
 		ft->f[i].slot = PM_NONE;
 		ft->f[i].vpn = PM_NONE;
 		ft->free[i] = (uint32_t)(n - 1 - i);
+		ft->pos[n - 1 - i] = (uint32_t)i;
 	}
 	ft->nfree = n;
 }
@@ -47,7 +49,24 @@ void pm_frames_push(pm_frames_t *ft, uint64_t ppn)
 	f->pte = NULL;
 	f->pins = 0;
 	f->io = 0;
+	ft->pos[ppn] = (uint32_t)ft->nfree;
 	ft->free[ft->nfree++] = (uint32_t)ppn;
+}
+
+int pm_frames_take(pm_frames_t *ft, uint64_t ppn)
+{
+	uint32_t at, top;
+
+	if (ppn >= ft->nframes || ft->f[ppn].state != PM_FRAME_FREE)
+		return -1;
+	/* Move the top of the stack into ppn's place, then pop ppn. */
+	at = ft->pos[ppn];
+	top = ft->free[ft->nfree - 1];
+	ft->free[at] = top;
+	ft->pos[top] = at;
+	ft->nfree--;
+	ft->f[ppn].state = PM_FRAME_USED;
+	return 0;
 }
 
 int pm_frames_check(const pm_frames_t *ft)
@@ -60,7 +79,7 @@ int pm_frames_check(const pm_frames_t *ft)
 	if (nfree != ft->nfree)
 		return -1;
 	for (i = 0; i < ft->nfree; i++)
-		if (ft->free[i] >= ft->nframes || ft->f[ft->free[i]].state != PM_FRAME_FREE)
+		if (ft->free[i] >= ft->nframes || ft->f[ft->free[i]].state != PM_FRAME_FREE || ft->pos[ft->free[i]] != i)
 			return -1;
 	return 0;
 }

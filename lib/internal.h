@@ -108,6 +108,7 @@ typedef struct pm_frame {
 typedef struct pm_frames {
 	pm_frame_t *f;                    /* nframes entries */
 	uint32_t   *free;                 /* stack of free frame numbers */
+	uint32_t   *pos;                  /* per frame: its index in free[] when free */
 	uint64_t    nframes;
 	uint64_t    nfree;
 } pm_frames_t;
@@ -119,6 +120,8 @@ void     pm_frames_init(pm_frames_t *ft, uint64_t n, void *mem);
  * order); PM_NONE when none is free. */
 uint64_t pm_frames_pop(pm_frames_t *ft);
 void     pm_frames_push(pm_frames_t *ft, uint64_t ppn);
+/* Take the free frame ppn itself: 0, or -1 when it is not free. */
+int      pm_frames_take(pm_frames_t *ft, uint64_t ppn);
 int      pm_frames_check(const pm_frames_t *ft);
 
 /* swapmap.c - swap slot allocator: a bitmap with a next-fit cursor and a
@@ -478,7 +481,30 @@ int  pm_swapio_reap(struct pagemu *vm, int wait);
 /* Frames whose write is in flight. */
 unsigned pm_swapio_inflight(struct pagemu *vm);
 
-/* reclaim.c - taking a frame, eviction, pre-cleaning, the mapping budget. */
+/* mmu.c - the real MMU: translations and the mapping budget (in VMAs).
+ * signal context; called with vm->lock held. */
+/* Before one more change: keep the VMAs within budget. */
+void pm_budget_make_room(struct pagemu *vm);
+/* 1 when `vmas` more VMAs leave ample room. */
+int  pm_budget_room(struct pagemu *vm, uint64_t vmas);
+/* Install the translation of vpn -> its frame in the real MMU with prot;
+ * updates the PTE (M, and W when prot allows writing). 0 or -errno. */
+int  pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
+/* Drop vpn's real translation; the page stays resident. */
+void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Change the protection of a mapped page. 0 or -errno. */
+int  pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
+/* The translation of vpn is gone (eviction, unmap, protection change):
+ * drop it from the modeled TLB (exact-TLB mode) and the real MMU. */
+void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Premap frames ppn.. PROT_NONE at the k untouched pages from vpn (a
+ * reservation window, k <= 64). 0 or -errno. */
+int  pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k);
+/* A region was reserved; the pages [lo, hi] are about to be unmapped. */
+void pm_mmu_region_added(struct pagemu *vm);
+void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi);
+
+/* reclaim.c - taking a frame, eviction, pre-cleaning. */
 /* A write of frame ppn finished (res = 0) or failed (-errno). */
 void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res);
 /* Point the policy environment at vm (open time). */
@@ -490,16 +516,6 @@ uint64_t pm_frame_take(struct pagemu *vm, int *err);
 /* Write back, ahead of the hand, the dirty pages the policy will evict
  * next, so that evictions find clean pages (one batch at a time). */
 void pm_reclaim_preclean(struct pagemu *vm);
-/* Before mapping one more page: keep the real mappings within budget. */
-void pm_budget_make_room(struct pagemu *vm);
-/* Install the translation of vpn -> its frame in the real MMU with prot;
- * updates the PTE (M, and W when prot allows writing). 0 or -errno. */
-int  pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
-/* Drop vpn's real translation; the page stays resident. */
-void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
-/* The translation of vpn is gone (eviction, unmap, protection change):
- * drop it from the modeled TLB (exact-TLB mode) and the real MMU. */
-void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 /* Forget a page's frame or slot (pagemu_unmap). */
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 
@@ -548,6 +564,9 @@ typedef struct pagemu {
 	unsigned      ra_window;          /* current readahead window, pages */
 	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
+	uint64_t      zero_last_vpn;      /* VPN of the last demand-zero fault */
+	uint64_t      reserved;           /* PTEs with K (reservation windows) */
+	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */
 	int           trace_fd;           /* PAGEMU_TRACE file, -1 = off */
@@ -583,7 +602,8 @@ void pm_tracefile_close(struct pagemu *vm);
  * pagemu_close, before the regions go; until it calls this, a closed
  * instance's heap stays in heap.c's table (call it before pagemu_close). */
 void pm_heap_close(struct pagemu *vm);
-/* 1 when p lies in vm's heap (the break reservation or a large block). */
+/* 1 when p lies in vm's break reservation or in any region of vm (large
+ * blocks are regions). Takes no heap lock. */
 int  pm_heap_owns(struct pagemu *vm, const void *p);
 /* Pin block p (pagemu_pin over its whole payload) until it is freed.
  * 0 or -errno. */

@@ -76,7 +76,11 @@ int pm_prim_memfd(const char *name, uint64_t size)
 
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0) {
+	/* Allocate every page now: the pool is the machine's DRAM, there from
+	 * the start (a shared mapping's MAP_POPULATE would not allocate shmem
+	 * pages, and each first map of a frame would pay the kernel's
+	 * clear_page). */
+	if (ftruncate(fd, (off_t)size) < 0 || fallocate(fd, 0, 0, (off_t)size) < 0) {
 		int err = -errno;
 		close(fd);
 		return err;

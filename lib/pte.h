@@ -14,7 +14,10 @@
  *   bit 8  S  swapped: not present, the page is in swap slot SLOT
  *   bit 9  C  copy-on-write / shared marker
  *   bit 10 R  readahead: brought in by readahead and not touched yet
- *   bits 12..62  PPN when P, SLOT when S
+ *   bit 11 K  reserved: never touched, but the real MMU already maps the
+ *             page PROT_NONE to frame PFN (a reservation window): the first
+ *             touch takes that frame with an mprotect instead of an mmap
+ *   bits 12..62  PPN when P or K, SLOT when S
  * A PTE of 0 is a page never touched (demand-zero on first access).
  */
 #ifndef PAGEMU_PTE_H
@@ -33,6 +36,7 @@ typedef uint64_t pm_pte_t;
 #define PM_PTE_S  (1ULL << 8)
 #define PM_PTE_C  (1ULL << 9)
 #define PM_PTE_R  (1ULL << 10)
+#define PM_PTE_K  (1ULL << 11)
 #define PM_PTE_SHIFT 12
 #define PM_PTE_PFN_MASK (((1ULL << 51) - 1) << PM_PTE_SHIFT)
 
@@ -44,6 +48,7 @@ static inline int pte_write(pm_pte_t p)     { return (p & PM_PTE_W) != 0; }
 static inline int pte_young(pm_pte_t p)     { return (p & PM_PTE_A) != 0; }
 static inline int pte_dirty(pm_pte_t p)     { return (p & PM_PTE_D) != 0; }
 static inline int pte_readahead(pm_pte_t p) { return (p & PM_PTE_R) != 0; }
+static inline int pte_reserved(pm_pte_t p)  { return (p & PM_PTE_K) != 0; }
 static inline uint64_t pte_pfn(pm_pte_t p)  { return (p & PM_PTE_PFN_MASK) >> PM_PTE_SHIFT; }
 static inline uint64_t pte_ppn(pm_pte_t p)  { return pte_pfn(p); }
 static inline uint64_t pte_slot(pm_pte_t p) { return pte_pfn(p); }
@@ -68,5 +73,11 @@ static inline pm_pte_t pte_mkmapped(pm_pte_t p)   { return p | PM_PTE_M; }
 static inline pm_pte_t pte_mkunmapped(pm_pte_t p) { return p & ~(PM_PTE_M | PM_PTE_W); }
 static inline pm_pte_t pte_mkreadahead(pm_pte_t p){ return p | PM_PTE_R; }
 static inline pm_pte_t pte_clear_readahead(pm_pte_t p) { return p & ~PM_PTE_R; }
+/* Never touched; the VA is premapped PROT_NONE to frame ppn. */
+static inline pm_pte_t pte_mk_reserved(uint64_t ppn)
+{
+	return PM_PTE_K | ((ppn << PM_PTE_SHIFT) & PM_PTE_PFN_MASK);
+}
+static inline pm_pte_t pte_clear_reserved(pm_pte_t p) { return p & ~PM_PTE_K; }
 
 #endif

@@ -9,72 +9,12 @@
  * them they are clean and their frame is reused at once. A page written
  * while its write is in flight is simply dirty again.
  *
- * Everything here: signal context; called with vm->lock held. */
+ * Everything here: signal context; called with vm->lock held. The real
+ * MMU's side (mmap, mprotect, the mapping budget) is mmu.c. */
 #include <errno.h>
 #include <sys/mman.h>
 
 #include "internal.h"
-
-/* ---- real MMU translations -------------------------------------------- */
-
-static void budget_sweep(struct pagemu *vm, uint64_t target)
-{
-	for (uint64_t i = 0; i < vm->nframes && vm->stats.mapped > target; i++) {
-		pm_frame_t *f = &vm->frames.f[vm->budget_hand];
-		vm->budget_hand = vm->budget_hand + 1 == vm->nframes ? 0 : vm->budget_hand + 1;
-		if (f->state == PM_FRAME_USED && !f->pins && pte_mapped(*f->pte)) {
-			pm_shootdown(vm, f->vpn, f->pte);
-			PM_COUNT(vm, budget_unmaps);
-		}
-	}
-}
-
-void pm_budget_make_room(struct pagemu *vm)
-{
-	/* Unmap a sixteenth at a time: one sweep pays for many faults. */
-	if (vm->stats.mapped >= vm->map_budget)
-		budget_sweep(vm, vm->map_budget - vm->map_budget / 16 - 1);
-}
-
-int pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
-{
-	uint64_t ppn = pte_ppn(*pte);
-	int rc;
-
-	pm_budget_make_room(vm);
-	rc = pm_prim_map_frame((void *)pm_vpn_va(vm, vpn), vm->page, prot, vm->pool_fd, ppn * vm->page);
-	if (rc == -ENOMEM) {
-		/* The kernel ran out of mappings before our budget did (other
-		 * code in the process maps too): shrink and retry once. */
-		vm->map_budget = vm->map_budget > 64 ? vm->map_budget * 3 / 4 : vm->map_budget;
-		budget_sweep(vm, vm->map_budget / 2);
-		rc = pm_prim_map_frame((void *)pm_vpn_va(vm, vpn), vm->page, prot, vm->pool_fd, ppn * vm->page);
-	}
-	if (rc < 0)
-		return rc;
-	vm->map_gen++;
-	*pte = pte_mkmapped(*pte);
-	*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
-	vm->stats.mapped++;
-	return 0;
-}
-
-void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
-{
-	if (!pte_mapped(*pte))
-		return;
-	pm_prim_unmap_page((void *)pm_vpn_va(vm, vpn), vm->page);
-	vm->map_gen++;
-	*pte = pte_mkunmapped(*pte);
-	vm->stats.mapped--;
-}
-
-void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
-{
-	if (vm->cfg.tlb_exact)
-		pm_tlb_invalidate(&vm->tlb, vpn);
-	pm_unmap_pte(vm, vpn, pte);
-}
 
 /* ---- the policy's view of the frames ---------------------------------- */
 
@@ -161,11 +101,8 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 			continue;
 		/* Write-protect first, so that a write during the I/O faults and
 		 * marks the page dirty again: the swap copy is then not trusted. */
-		if (pte_write(*f->pte)) {
-			pm_prim_protect((void *)pm_vpn_va(vm, f->vpn), vm->page, PROT_READ);
-			vm->map_gen++;
-			*f->pte = pte_wrprotect(*f->pte);
-		}
+		if (pte_write(*f->pte))
+			pm_protect_pte(vm, f->vpn, f->pte, PROT_READ);
 		*f->pte = pte_mkclean(*f->pte);
 		f->io = 1;
 		if (!nrun)
@@ -306,11 +243,13 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
 	if (vm->cfg.tlb_exact)
 		pm_tlb_invalidate(&vm->tlb, vpn);
+	if (pte_reserved(*pte))
+		vm->reserved--;
+	if (pte_mapped(*pte))
+		vm->stats.mapped--;                /* the caller drops the mapping */
 	if (pte_present(*pte)) {
 		uint64_t ppn = pte_ppn(*pte);
 		pm_frame_t *f = &vm->frames.f[ppn];
-		if (pte_mapped(*pte))
-			vm->stats.mapped--;        /* the caller drops the mapping */
 		if (f->slot != PM_NONE)
 			pm_swapmap_free(&vm->swapmap, f->slot);
 		vm->policy->freed(vm->policy_state, ppn);

@@ -44,10 +44,9 @@ static size_t budget_take(size_t want)
 	long left = atomic_load(&budget_left);
 
 	if (left < 0) {
-		/* Each page mapped in the middle of a reservation can cost two
-		 * mappings (it splits the reservation); keep a slack for the rest
-		 * of the program (libraries, malloc arenas, thread stacks). */
-		long total = (pm_prim_max_map_count() - pm_prim_map_count() - 4096) / 2;
+		/* The VMAs the process does not use yet, less a slack for the
+		 * rest of the program (libraries, malloc arenas, thread stacks). */
+		long total = pm_prim_max_map_count() - pm_prim_map_count() - 4096;
 		long expect = -1;
 		atomic_compare_exchange_strong(&budget_left, &expect, total < 64 ? 64 : total);
 	}
@@ -168,7 +167,8 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	rc = pm_tracefile_open(vm);
 	if (rc < 0)
 		goto err_swapio;
-	vm->map_budget = budget_take(cfg->map_budget ? cfg->map_budget : vm->nframes);
+	/* Two VMAs per frame is the most scattered pages can use. */
+	vm->map_budget = budget_take(cfg->map_budget ? cfg->map_budget : 2 * vm->nframes + 1024);
 	vm->stats.map_budget = vm->map_budget;
 	*out = vm;
 	return 0;
@@ -257,6 +257,8 @@ void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t of
 		pm_prim_release((void *)(start + rlen), base + rlen + extra - (start + rlen));
 	pm_lock(vm);
 	r = pm_region_new(vm, start, start + rlen, prot);
+	if (r)
+		pm_mmu_region_added(vm);
 	pm_unlock(vm);
 	if (!r) {
 		pm_prim_release((void *)start, rlen);
@@ -298,6 +300,7 @@ static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 	uintptr_t start = r->start, end = r->end;
 
 	PM_UNUSED(arg);
+	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
 	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1), release_visit, vm, 1);
 	pm_region_delete(vm, r);
 	pm_prim_release((void *)start, end - start);
@@ -345,9 +348,7 @@ static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 		int prot = r ? r->prot : PROT_NONE;
 		if (!pte_dirty(*pte))
 			prot &= ~PROT_WRITE;
-		pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, prot);
-		vm->map_gen++;
-		*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
+		pm_protect_pte(vm, vpn, pte, prot);
 		return;
 	}
 	pm_shootdown(vm, vpn, pte);   /* the next touch maps it with the new protection */
@@ -451,6 +452,8 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	vm->stats.frames_free = vm->frames.nfree;
 	vm->stats.swap_used = vm->swapmap.used;
 	vm->stats.map_budget = vm->map_budget;
+	vm->stats.reserved = vm->reserved;
+	vm->stats.vmas = vm->vmas;
 	*out = vm->stats;
 	pm_unlock(vm);
 }
