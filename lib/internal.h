@@ -605,9 +605,10 @@ void pm_heap_close(struct pagemu *vm);
 /* 1 when p lies in vm's break reservation or in any region of vm (large
  * blocks are regions). Takes no heap lock. */
 int  pm_heap_owns(struct pagemu *vm, const void *p);
-/* Pin block p (pagemu_pin over its whole payload) until it is freed.
- * 0 or -errno. */
-int  pm_heap_pin(struct pagemu *vm, void *p);
+/* Pin block p (pagemu_pin over its whole payload) until it is freed,
+ * unless the heap's pinned blocks would then exceed limit bytes.
+ * 0, -ENOSPC (over the limit) or -errno. */
+int  pm_heap_pin(struct pagemu *vm, void *p, size_t limit);
 /* Invariant checker for tests: tags, coalescing, free lists and counters
  * agree. 0, or -1. */
 int  pm_heap_check(struct pagemu *vm);
