@@ -38,7 +38,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*.h)
 
 .PHONY: all deps demo check check-plain check-asan bench stress install clean tests
-all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
+all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
 DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config
@@ -60,6 +60,11 @@ $(B)/libpagemu.a: $(LIB_OBJ)
 $(B)/libpagemu.so: $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The LD_PRELOAD shim: the process's malloc on a pagemu heap (preload/).
+$(B)/libpagemu-preload.so: preload/preload.c $(LIB_OBJ) $(HDRS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ preload/preload.c $(LIB_OBJ) $(LDLIBS) -ldl
 
 $(B)/pagemu.pc: Makefile
 	@mkdir -p $(B)
