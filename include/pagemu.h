@@ -146,6 +146,7 @@ PAGEMU_API pagemu_t *pagemu_owner(const void *addr);
 	X(frames_free,    GAUGE, "frames on the free list")                      \
 	X(swap_used,      GAUGE, "swap slots in use")                            \
 	X(reserved,       GAUGE, "untouched pages with a frame reserved (sequential first touch)") \
+	X(parked,         GAUGE, "resident pages kept mapped PROT_NONE until their next touch") \
 	X(vmas,           GAUGE, "kernel mappings (VMAs) the regions use now")    \
 	X(map_budget,     GAUGE, "max kernel mappings pagemu may use (from vm.max_map_count)")
 

@@ -83,7 +83,7 @@ static void tlb_refill(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 	if (out != PM_NONE && out != vpn) {
 		pm_pte_t *victim = pm_pt_lookup(&vm->pt, out, NULL);
 		if (victim && pte_mapped(*victim))
-			pm_unmap_pte(vm, out, victim);
+			pm_park_pte(vm, out, victim);
 	}
 }
 

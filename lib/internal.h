@@ -490,8 +490,12 @@ int  pm_budget_room(struct pagemu *vm, uint64_t vmas);
 /* Install the translation of vpn -> its frame in the real MMU with prot;
  * updates the PTE (M, and W when prot allows writing). 0 or -errno. */
 int  pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
-/* Drop vpn's real translation; the page stays resident. */
+/* Drop vpn's real translation (and any kept PROT_NONE mapping of its
+ * frame): the VA is a plain reservation again; the page stays resident. */
 void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Make the mapped page inaccessible but keep its mapping (PROT_NONE, K):
+ * the next touch faults and maps it again with an mprotect. */
+void pm_park_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 /* Change the protection of a mapped page. 0 or -errno. */
 int  pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
 /* The translation of vpn is gone (eviction, unmap, protection change):
@@ -565,7 +569,8 @@ typedef struct pagemu {
 	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
 	uint64_t      zero_last_vpn;      /* VPN of the last demand-zero fault */
-	uint64_t      reserved;           /* PTEs with K (reservation windows) */
+	uint64_t      reserved;           /* PTEs with K, not present (reservation windows) */
+	uint64_t      parked;             /* PTEs with K, present (parked pages) */
 	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */

@@ -69,6 +69,13 @@ static void account(struct pagemu *vm, uint64_t before, uint64_t after)
 
 /* ---- the budget ------------------------------------------------------------ */
 
+/* A resident page whose VA holds a mapping of its frame (mapped or
+ * parked) that the budget may take away. */
+static int sweepable(const pm_frame_t *f)
+{
+	return f->state == PM_FRAME_USED && !f->pins && (pte_mapped(*f->pte) || pte_reserved(*f->pte));
+}
+
 /* Unmap runs of mapped pages (consecutive pages in consecutive frames, so
  * one call each) in frame order until the count is down to target. */
 static void budget_sweep(struct pagemu *vm, uint64_t target)
@@ -77,24 +84,23 @@ static void budget_sweep(struct pagemu *vm, uint64_t target)
 		uint64_t f0 = vm->budget_hand, k = 0;
 		pm_frame_t *f = &vm->frames.f[f0];
 		vm->budget_hand = f0 + 1 == vm->nframes ? 0 : f0 + 1;
-		if (f->state != PM_FRAME_USED || f->pins || !pte_mapped(*f->pte))
+		if (!sweepable(f))
 			continue;
-		while (f0 + k < vm->nframes && k < 512) {
-			pm_frame_t *g = &vm->frames.f[f0 + k];
-			if (g->state != PM_FRAME_USED || g->pins || !pte_mapped(*g->pte) || g->vpn != f->vpn + k ||
-			    pte_write(*g->pte) != pte_write(*f->pte))
-				break;
+		while (f0 + k < vm->nframes && k < 512 && sweepable(&vm->frames.f[f0 + k]) &&
+		       vm->frames.f[f0 + k].vpn == f->vpn + k)
 			k++;
-		}
 		uint64_t before = boundaries(vm, f->vpn, f->vpn + k - 1);
 		pm_prim_unmap_page((void *)pm_vpn_va(vm, f->vpn), k * vm->page);
 		for (uint64_t j = 0; j < k; j++) {
 			pm_frame_t *g = &vm->frames.f[f0 + j];
 			if (vm->cfg.tlb_exact)
 				pm_tlb_invalidate(&vm->tlb, g->vpn);
-			*g->pte = pte_mkunmapped(*g->pte);
+			if (pte_mapped(*g->pte))
+				vm->stats.mapped--;
+			else
+				vm->parked--;
+			*g->pte = pte_clear_reserved(pte_mkunmapped(*g->pte));
 		}
-		vm->stats.mapped -= k;
 		vm->map_gen++;
 		account(vm, before, boundaries(vm, f->vpn, f->vpn + k - 1));
 		vm->stats.budget_unmaps += k;
@@ -125,11 +131,14 @@ int pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
 
 	pm_budget_make_room(vm);
 	before = boundaries(vm, vpn, vpn);
-	/* A first touch that finds its frame reserved: the VA already maps
-	 * it (PROT_NONE), so an mprotect is enough. */
+	/* A first touch that finds its frame reserved, or a parked page: the
+	 * VA already maps the frame (PROT_NONE), so an mprotect is enough. */
 	if (pte_reserved(*pte)) {
+		if (pte_present(*pte))
+			vm->parked--;
+		else
+			vm->reserved--;
 		*pte = pte_clear_reserved(*pte);
-		vm->reserved--;
 		rc = pm_prim_protect(va, vm->page, prot);
 	}
 	if (rc < 0)
@@ -156,13 +165,34 @@ void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
 	uint64_t before;
 
-	if (!pte_mapped(*pte))
+	if (!pte_mapped(*pte) && !(pte_present(*pte) && pte_reserved(*pte)))
 		return;
 	before = boundaries(vm, vpn, vpn);
 	pm_prim_unmap_page((void *)pm_vpn_va(vm, vpn), vm->page);
 	vm->map_gen++;
-	*pte = pte_mkunmapped(*pte);
+	if (pte_mapped(*pte))
+		vm->stats.mapped--;
+	else
+		vm->parked--;
+	*pte = pte_clear_reserved(pte_mkunmapped(*pte));
+	account(vm, before, boundaries(vm, vpn, vpn));
+}
+
+void pm_park_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t before;
+
+	if (!pte_mapped(*pte))
+		return;
+	before = boundaries(vm, vpn, vpn);
+	if (pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, PROT_NONE) < 0) {
+		pm_unmap_pte(vm, vpn, pte);
+		return;
+	}
+	vm->map_gen++;
+	*pte = pte_mkunmapped(*pte) | PM_PTE_K;
 	vm->stats.mapped--;
+	vm->parked++;
 	account(vm, before, boundaries(vm, vpn, vpn));
 }
 

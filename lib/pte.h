@@ -14,9 +14,11 @@
  *   bit 8  S  swapped: not present, the page is in swap slot SLOT
  *   bit 9  C  copy-on-write / shared marker
  *   bit 10 R  readahead: brought in by readahead and not touched yet
- *   bit 11 K  reserved: never touched, but the real MMU already maps the
- *             page PROT_NONE to frame PFN (a reservation window): the first
- *             touch takes that frame with an mprotect instead of an mmap
+ *   bit 11 K  kept: the real MMU still maps the VA to frame PFN, PROT_NONE.
+ *             Without P: a reservation window (never touched; the first
+ *             touch takes that frame with an mprotect instead of an mmap).
+ *             With P: a parked page (its reference bit was cleared, or the
+ *             TLB model evicted it): the next touch is an mprotect too.
  *   bits 12..62  PPN when P or K, SLOT when S
  * A PTE of 0 is a page never touched (demand-zero on first access).
  */

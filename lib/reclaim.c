@@ -37,7 +37,7 @@ static void env_ref_cleared(void *ctx, uint64_t ppn)
 
 	*f->pte = pte_mkold(*f->pte);
 	if (!vm->cfg.tlb_exact)
-		pm_unmap_pte(vm, f->vpn, f->pte);
+		pm_park_pte(vm, f->vpn, f->pte);
 	PM_COUNT(vm, ref_clears);
 }
 
@@ -243,7 +243,9 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
 	if (vm->cfg.tlb_exact)
 		pm_tlb_invalidate(&vm->tlb, vpn);
-	if (pte_reserved(*pte))
+	if (pte_reserved(*pte) && pte_present(*pte))
+		vm->parked--;
+	else if (pte_reserved(*pte))
 		vm->reserved--;
 	if (pte_mapped(*pte))
 		vm->stats.mapped--;                /* the caller drops the mapping */

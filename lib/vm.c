@@ -197,6 +197,7 @@ void pagemu_close(pagemu_t *vm)
 {
 	if (!vm)
 		return;
+	pm_heap_close(vm);      /* before its regions go */
 	pm_lock(vm);
 	drain_writes(vm);
 	for (size_t i = 0; i < vm->nregions_max; i++) {
@@ -454,6 +455,7 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	vm->stats.map_budget = vm->map_budget;
 	vm->stats.reserved = vm->reserved;
 	vm->stats.vmas = vm->vmas;
+	vm->stats.parked = vm->parked;
 	*out = vm->stats;
 	pm_unlock(vm);
 }
