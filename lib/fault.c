@@ -291,6 +291,8 @@ enum pm_fault_outcome pm_fault_handle(struct pagemu *vm, pm_region_t *r, uintptr
 
 	if (!(r->prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
 		return PM_FAULT_DECLINE;
+	if (vm->broken)
+		return fail_sigbus(vm, va, -EIO, "this process forked and its copy of emulated memory failed");
 	pm_swapio_reap(vm, 0);                       /* finished writes first */
 	pte = pm_pt_lookup(&vm->pt, vpn, &levels);
 	if (!vm->cfg.tlb_exact) {        /* exact mode counts the walks of TLB misses */

@@ -480,6 +480,9 @@ int  pm_swapio_submit(struct pagemu *vm);
 int  pm_swapio_reap(struct pagemu *vm, int wait);
 /* Frames whose write is in flight. */
 unsigned pm_swapio_inflight(struct pagemu *vm);
+/* After fork, in the child: a private swap file (used slots copied) and a
+ * new ring. 0 or -errno. */
+int  pm_swapio_fork_child(struct pagemu *vm);
 
 /* mmu.c - the real MMU: translations and the mapping budget (in VMAs).
  * signal context; called with vm->lock held. */
@@ -572,6 +575,7 @@ typedef struct pagemu {
 	uint64_t      reserved;           /* PTEs with K, not present (reservation windows) */
 	uint64_t      parked;             /* PTEs with K, present (parked pages) */
 	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */
+	int           broken;             /* a fork could not copy emulated memory: faults get SIGBUS */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */
 	int           trace_fd;           /* PAGEMU_TRACE file, -1 = off */
@@ -597,6 +601,12 @@ int  pm_tracefile_open(struct pagemu *vm);
 /* signal context; called with vm->lock held. */
 void pm_tracefile_event(struct pagemu *vm, unsigned kind, uint64_t va, uint64_t ppn, uint64_t slot, uint64_t ns);
 void pm_tracefile_close(struct pagemu *vm);
+
+/* fork.c - fork(): each side keeps a private view of emulated memory.
+ * Instances register at open so the atfork handlers can find them. */
+void pm_fork_register(struct pagemu *vm);
+void pm_fork_unregister(struct pagemu *vm);
+void pm_fork_install(void);
 
 /* stats.c */
 #define PM_COUNT(vm, name) ((vm)->stats.name++)

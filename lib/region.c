@@ -60,6 +60,7 @@ static void global_init(void)
 	sigsegv_init(&dispatcher);
 	if (sigsegv_install_handler(pm_fault_entry) < 0)
 		global_err = -ENOTSUP;
+	pm_fork_install();
 }
 
 int pm_region_global_init(void)

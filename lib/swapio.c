@@ -113,6 +113,46 @@ void pm_swapio_close(struct pagemu *vm)
 	vm->io = NULL;
 }
 
+/* After fork, in the child: a swap file and ring of its own. The used
+ * slots are copied in the kernel (copy_file_range), so every PTE's slot
+ * number stays valid. Writes were drained before the fork. */
+int pm_swapio_fork_child(struct pagemu *vm)
+{
+	struct pm_swapio *io = vm->io;
+	int fd = open_swap_file(&vm->cfg), rc;
+	uint64_t s = 0;
+
+	if (fd < 0 || ftruncate(fd, (off_t)(vm->nslots * vm->page)) < 0)
+		return -errno;
+	while (s < vm->nslots) {
+		uint64_t run = 0;
+		while (s < vm->nslots && !pm_swapmap_test(&vm->swapmap, s))
+			s++;
+		while (s + run < vm->nslots && pm_swapmap_test(&vm->swapmap, s + run))
+			run++;
+		loff_t in = (loff_t)(s * vm->page), out = in;
+		size_t len = run * vm->page;
+		while (len) {
+			ssize_t n = copy_file_range(io->fd, &in, fd, &out, len, 0);
+			if (n <= 0) {
+				rc = n < 0 ? -errno : -EIO;
+				close(fd);
+				return rc;
+			}
+			len -= (size_t)n;
+		}
+		s += run;
+	}
+	/* The inherited ring is the parent's: let go of our mappings of it. */
+	io_uring_queue_exit(&io->ring);
+	close(io->fd);
+	io->fd = fd;
+	io->inflight = io->queued = io->reqs_busy = 0;
+	memset(io->wreq, 0, sizeof(io->wreq));
+	rc = io_uring_queue_init(RING_ENTRIES, &io->ring, 0);
+	return rc < 0 ? rc : 0;
+}
+
 /* signal context; called with vm->lock held. */
 static void complete(struct pagemu *vm, struct io_uring_cqe *cqe)
 {

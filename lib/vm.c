@@ -170,6 +170,7 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	/* Two VMAs per frame is the most scattered pages can use. */
 	vm->map_budget = budget_take(cfg->map_budget ? cfg->map_budget : 2 * vm->nframes + 1024);
 	vm->stats.map_budget = vm->map_budget;
+	pm_fork_register(vm);
 	*out = vm;
 	return 0;
 
@@ -197,6 +198,7 @@ void pagemu_close(pagemu_t *vm)
 {
 	if (!vm)
 		return;
+	pm_fork_unregister(vm);
 	pm_heap_close(vm);      /* before its regions go */
 	pm_lock(vm);
 	drain_writes(vm);

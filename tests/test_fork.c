@@ -1,0 +1,137 @@
+/* test_fork.c - after fork() parent and child each see a private, correct
+ * copy of emulated memory, including pages that were in swap at the fork
+ * and pages the other side writes later. */
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define WORDS 512
+enum { FRAMES = 64, PAGES = 512 };
+
+static pagemu_t *vm;
+static volatile uint64_t *a;
+
+static void setup(void)
+{
+	pagemu_config_t cfg;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = FRAMES;
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+	a = pagemu_map(vm, PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull((const void *)a);
+	for (size_t p = 0; p < PAGES; p++)          /* most pages end up in swap */
+		a[p * WORDS] = pm_test_pattern(p, 0);
+}
+
+static int all_are(uint64_t round)
+{
+	for (size_t p = 0; p < PAGES; p++)
+		if (a[p * WORDS] != pm_test_pattern(p, round))
+			return 0;
+	return 1;
+}
+
+static int wait_child(pid_t pid)
+{
+	int st = 0;
+
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The child sees everything the parent wrote, then writes its own: the
+ * parent sees none of it. */
+START_TEST(test_child_writes_parent_checks)
+{
+	pid_t pid;
+
+	setup();
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (!all_are(0))
+			_exit(1);
+		for (size_t p = 0; p < PAGES; p++)
+			a[p * WORDS] = pm_test_pattern(p, 1);
+		_exit(all_are(1) ? 0 : 2);
+	}
+	ck_assert_int_eq(wait_child(pid), 0);
+	ck_assert(all_are(0));
+	pagemu_close(vm);
+}
+END_TEST
+
+/* The parent writes after the fork while the child waits; the child still
+ * sees the values of the fork. */
+START_TEST(test_parent_writes_child_checks)
+{
+	int go[2];
+	pid_t pid;
+	char c = 0;
+
+	setup();
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(3);
+		_exit(all_are(0) ? 0 : 1);
+	}
+	close(go[0]);
+	for (size_t p = 0; p < PAGES; p++)
+		a[p * WORDS] = pm_test_pattern(p, 2);
+	ck_assert(all_are(2));
+	ck_assert_int_eq(write(go[1], "x", 1), 1);
+	close(go[1]);
+	ck_assert_int_eq(wait_child(pid), 0);
+	ck_assert(all_are(2));
+	pagemu_close(vm);
+}
+END_TEST
+
+/* A child that forks again, and two children at once. */
+START_TEST(test_fork_twice)
+{
+	pid_t p1, p2;
+
+	setup();
+	p1 = fork();
+	if (p1 == 0) {
+		for (size_t p = 0; p < PAGES; p += 2)
+			a[p * WORDS] = pm_test_pattern(p, 5);
+		pid_t g = fork();
+		if (g == 0)
+			_exit(a[2 * WORDS] == pm_test_pattern(2, 5) && a[WORDS] == pm_test_pattern(1, 0) ? 0 : 1);
+		int st;
+		waitpid(g, &st, 0);
+		_exit(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 4);
+	}
+	p2 = fork();
+	if (p2 == 0)
+		_exit(all_are(0) ? 0 : 1);
+	ck_assert_int_eq(wait_child(p1), 0);
+	ck_assert_int_eq(wait_child(p2), 0);
+	ck_assert(all_are(0));
+	pagemu_close(vm);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("fork");
+	TCase *tc = tcase_create("fork");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_child_writes_parent_checks);
+	tcase_add_test(tc, test_parent_writes_child_checks);
+	tcase_add_test(tc, test_fork_twice);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)
