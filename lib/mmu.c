@@ -73,7 +73,9 @@ static void account(struct pagemu *vm, uint64_t before, uint64_t after)
  * parked) that the budget may take away. */
 static int sweepable(const pm_frame_t *f)
 {
-	return f->state == PM_FRAME_USED && !f->pins && (pte_mapped(*f->pte) || pte_reserved(*f->pte));
+	/* A frame taken moments ago (a swap-in cluster being read) has no
+	 * PTE yet. */
+	return f->state == PM_FRAME_USED && f->pte && !f->pins && (pte_mapped(*f->pte) || pte_reserved(*f->pte));
 }
 
 /* Unmap runs of mapped pages (consecutive pages in consecutive frames, so
