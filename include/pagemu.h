@@ -125,8 +125,8 @@ PAGEMU_API pagemu_t *pagemu_owner(const void *addr);
 	X(faults_major,   COUNT, "major faults: page read from swap")           \
 	X(faults_declined,COUNT, "faults declined (real SIGSEGV delivered)")     \
 	X(evictions,      COUNT, "pages evicted from their frames")              \
-	X(writebacks,     COUNT, "dirty pages written to swap at eviction")      \
-	X(clean_evictions,COUNT, "clean pages evicted without a write")          \
+	X(writebacks,     COUNT, "dirty pages written to swap (pre-cleaned ahead of the hand, or at eviction)") \
+	X(clean_evictions,COUNT, "evictions that needed no write then (pre-cleaned, or read back unmodified)") \
 	X(swap_reads,     COUNT, "swap read requests (a cluster counts once)")   \
 	X(swap_read_pages,COUNT, "pages read from swap, readahead included")     \
 	X(swap_writes,    COUNT, "swap write requests")                          \
