@@ -37,7 +37,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*.h)
 
-.PHONY: all deps demo check check-plain check-asan bench stress install clean tests
+.PHONY: all deps demo check check-plain check-asan bench stress install clean tests accept
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
@@ -114,6 +114,11 @@ bench: all $(BENCH_BIN)
 
 stress: all $(TEST_BIN)
 	$(Q)PAGEMU_STRESS=1 sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
+
+# Real programs (uthash tests, speedtest1, sort, jq) under pagemu run, output
+# compared with a native run (tests/accept/; installs what they need as root).
+accept: all
+	$(Q)B=$(B) sh tests/accept/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
