@@ -26,6 +26,8 @@
 #define BU_EXT4_MAGIC  0xEF53
 #define BU_MAX_RUNS    64
 
+#define BU_DIE(...) do { fprintf(stderr, __VA_ARGS__); exit(1); } while (0)
+
 static inline uint64_t bu_now_ns(void)
 {
 	struct timespec ts;
@@ -46,13 +48,32 @@ static inline int bu_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median of v[0..n) (v is reordered). */
-static inline double bu_median(double *v, int n)
+/* Median of v[0..n); v is left as it is (runs stay paired). */
+static inline double bu_median(const double *v, int n)
 {
+	double *s, m;
+
 	if (n <= 0)
 		return 0;
-	qsort(v, (size_t)n, sizeof(*v), bu_cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	s = malloc((size_t)n * sizeof(*s));
+	if (!s)
+		BU_DIE("out of memory\n");
+	memcpy(s, v, (size_t)n * sizeof(*s));
+	qsort(s, (size_t)n, sizeof(*s), bu_cmp_double);
+	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+	return m;
+}
+
+/* Median over runs of num[r] / den[r]: each run's ratio pairs two
+ * measurements taken moments apart, so the VM's drift cancels. */
+static inline double bu_median_ratio(const double *num, const double *den, int n)
+{
+	double r[BU_MAX_RUNS];
+
+	for (int i = 0; i < n && i < BU_MAX_RUNS; i++)
+		r[i] = num[i] / den[i];
+	return bu_median(r, n < BU_MAX_RUNS ? n : BU_MAX_RUNS);
 }
 
 /* A seeded PRNG (splitmix64): the same sequence in every process. */
@@ -242,7 +263,5 @@ static inline void bu_summary(const char *bench, const char *metric, double valu
 		verdict = (op[0] == '<' ? value <= target : value >= target) ? "met" : "MISSED";
 	printf("SUMMARY %s %s %.3f %s %.2f %s\n", bench, metric, value, op ? op : "-", target, verdict);
 }
-
-#define BU_DIE(...) do { fprintf(stderr, __VA_ARGS__); exit(1); } while (0)
 
 #endif

@@ -27,27 +27,50 @@ typedef struct res_opts {
 	uint64_t rand;
 } res_opts_t;
 
-/* Sequential passes: returns seconds. */
-static double seq_passes(uint64_t *a, size_t n, int passes)
+/* One sequential pass incrementing every word: returns seconds. */
+static double seq_pass(uint64_t *a, size_t n, uint64_t add)
 {
 	uint64_t t0 = bu_now_ns();
 
-	for (int p = 0; p < passes; p++)
-		for (size_t i = 0; i < n; i++)
-			a[i] += (uint64_t)p;
+	for (size_t i = 0; i < n; i++)
+		a[i] += add;
 	__asm__ volatile("" : : "r"(a) : "memory");
 	return bu_secs_since(t0);
 }
 
-/* Random increments, the same sequence for every memory. */
-static double rand_pass(uint64_t *a, size_t n, uint64_t touches)
+/* touches random increments continuing the sequence in *s: seconds. */
+static double rand_chunk(uint64_t *a, size_t n, uint64_t touches, uint64_t *s)
 {
-	uint64_t t0 = bu_now_ns(), s = 42;
+	uint64_t t0 = bu_now_ns();
 
 	for (uint64_t k = 0; k < touches; k++)
-		a[bu_rand(&s) % n]++;
+		a[bu_rand(s) % n]++;
 	__asm__ volatile("" : : "r"(a) : "memory");
 	return bu_secs_since(t0);
+}
+
+#define RAND_CHUNKS 16
+
+/* One run: the memories take turns pass by pass (and chunk by chunk), so
+ * that the VM's drift hits them alike; times summed per memory. */
+static void one_run(uint64_t *const *mem, size_t n, const res_opts_t *o, int run, double *seq, double *rnd)
+{
+	uint64_t s[M_N];
+
+	for (int m = 0; m < M_N; m++) {
+		seq[m] = rnd[m] = 0;
+		s[m] = 42;                      /* the same sequence for every memory */
+	}
+	for (int p = 0; p < o->passes; p++)
+		for (int k = 0; k < M_N; k++) {
+			int m = (run + p + k) % M_N;
+			seq[m] += seq_pass(mem[m], n, (uint64_t)p + 1);
+		}
+	for (int c = 0; c < RAND_CHUNKS; c++)
+		for (int k = 0; k < M_N; k++) {
+			int m = (run + c + k) % M_N;
+			rnd[m] += rand_chunk(mem[m], n, o->rand / RAND_CHUNKS, &s[m]);
+		}
 }
 
 int main(int argc, char **argv)
@@ -60,7 +83,7 @@ int main(int argc, char **argv)
 	pagemu_stats_t a, b;
 	pagemu_t *vm;
 	const char *v;
-	double ms[M_N], mr[M_N], rs[M_N], rr[M_N], tmp[BU_MAX_RUNS];
+	double ms[M_N], mr[M_N], rs[M_N], rr[M_N];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 1; i < argc; i++) {
@@ -92,17 +115,18 @@ int main(int argc, char **argv)
 	mem[M_ANONTHP] = (uint64_t *)bu_anon(len, 0);
 	for (int m = 0; m < M_N; m++) {         /* warm-up: every page resident and mapped */
 		bu_write_pages((char *)mem[m], len / page, page);
-		seq_passes(mem[m], n, 1);
+		seq_pass(mem[m], n, 1);
 	}
 	printf("resident: %zu MiB, %d runs of %d sequential passes + %llu random increments\n", o.mib, o.c.runs,
 	       o.passes, (unsigned long long)o.rand);
 
 	pagemu_get_stats(vm, &a);
 	for (int run = 0; run < o.c.runs; run++) {
-		for (int k = 0; k < M_N; k++) {     /* rotate the order: drift hits all alike */
-			int m = (run + k) % M_N;
-			seq[m][run] = seq_passes(mem[m], n, o.passes);
-			rnd[m][run] = rand_pass(mem[m], n, o.rand);
+		double sq[M_N], rd[M_N];
+		one_run(mem, n, &o, run, sq, rd);
+		for (int m = 0; m < M_N; m++) {
+			seq[m][run] = sq[m];
+			rnd[m][run] = rd[m];
 		}
 		printf("run %d: seq %.3f %.3f %.3f s, rand %.3f %.3f %.3f s\n", run + 1, seq[0][run], seq[1][run],
 		       seq[2][run], rnd[0][run], rnd[1][run], rnd[2][run]);
@@ -117,12 +141,8 @@ int main(int argc, char **argv)
 	printf("\n%-40s %10s %10s %12s %12s\n", "median", "seq s", "rand s", "seq ratio", "rand ratio");
 	/* Ratios per run (measured moments apart), then their median. */
 	for (int m = 0; m < M_N; m++) {
-		for (int r = 0; r < o.c.runs; r++)
-			tmp[r] = seq[m][r] / seq[M_PAGEMU][r];
-		rs[m] = bu_median(tmp, o.c.runs);
-		for (int r = 0; r < o.c.runs; r++)
-			tmp[r] = rnd[m][r] / rnd[M_PAGEMU][r];
-		rr[m] = bu_median(tmp, o.c.runs);
+		rs[m] = bu_median_ratio(seq[m], seq[M_PAGEMU], o.c.runs);
+		rr[m] = bu_median_ratio(rnd[m], rnd[M_PAGEMU], o.c.runs);
 		ms[m] = bu_median(seq[m], o.c.runs);
 		mr[m] = bu_median(rnd[m], o.c.runs);
 	}

@@ -47,10 +47,11 @@ static void print_pagemu_stats(const char *what, const pagemu_stats_t *a, const 
 {
 #define D(f) (unsigned long long)(b->f - a->f)
 	printf("  pagemu %s: faults %llu (zero %llu, minor %llu, write %llu, major %llu); swap reads %llu (%llu pages, "
-	       "readahead hits %llu); writebacks %llu, clean evictions %llu, reclaim waits %llu; handler %.2f s\n",
+	       "readahead hits %llu); writebacks %llu (%llu requests), clean evictions %llu, reclaim waits %llu; ref clears %llu, "
+	       "budget unmaps %llu; handler %.2f s\n",
 	       what, D(faults), D(faults_zero), D(faults_minor), D(faults_write), D(faults_major), D(swap_reads),
-	       D(swap_read_pages), D(readahead_hits), D(writebacks), D(clean_evictions), D(reclaim_waits),
-	       (double)(b->handler_ns - a->handler_ns) / 1e9);
+	       D(swap_read_pages), D(readahead_hits), D(writebacks), D(swap_writes), D(clean_evictions), D(reclaim_waits),
+	       D(ref_clears), D(budget_unmaps), (double)(b->handler_ns - a->handler_ns) / 1e9);
 #undef D
 }
 
