@@ -11,11 +11,13 @@
  *                           map the frame in the real MMU
  *   then the instruction restarts.
  *
- * libsigsegv does not say whether the access was a read or a write. pagemu
- * learns it the way a kernel learns of the first write to a clean page:
- * clean pages are mapped read-only, and a fault on a page that is mapped
- * read-only is a write. Demand-zero pages are dirty from birth and are
- * mapped read-write at once.
+ * libsigsegv does not say whether the access was a read or a write; on
+ * x86-64 region.c reads it from the signal context (the page-fault error
+ * code). Clean pages are mapped read-only so that their first write faults
+ * and sets Dirty; a write that faults on a page not mapped at all maps it
+ * read-write and dirty at once. Where the access is unknown, a fault on a
+ * page mapped read-only is taken for a write. Demand-zero pages are dirty
+ * from birth and are mapped read-write at once.
  *
  * Everything here runs in signal context: no malloc, no stdio, no lock but
  * vm->lock; errno is preserved. */
@@ -98,10 +100,12 @@ static int install(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
 
 /* A write to a page mapped read-only. */
 static enum pm_fault_outcome do_wp_page(struct pagemu *vm, pm_region_t *r, uintptr_t va,
-					uint64_t vpn, pm_pte_t *pte)
+					uint64_t vpn, pm_pte_t *pte, enum pm_access access)
 {
-	if (pte_write(*pte))
+	if (pte_write(*pte) || access == PM_ACCESS_READ)
 		return PM_FAULT_SPURIOUS;     /* another thread mapped it meanwhile */
+	if (!(r->prot & PROT_WRITE) && access == PM_ACCESS_WRITE)
+		return PM_FAULT_DECLINE;
 	if (!(r->prot & PROT_WRITE)) {
 		/* A write the region forbids, or a read that raced with another
 		 * thread mapping the page. Retry: a read then succeeds. If the
@@ -240,7 +244,7 @@ static void readahead_adapt(struct pagemu *vm, uint64_t vpn)
 
 /* The page is in swap: read it (and a cluster after it) into frames. */
 static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uintptr_t va,
-					  uint64_t vpn, pm_pte_t *pte)
+					  uint64_t vpn, pm_pte_t *pte, enum pm_access access)
 {
 	uint64_t slot = pte_slot(*pte), ppns[PM_IO_MAX_RUN];
 	unsigned n, got;
@@ -278,7 +282,10 @@ static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uin
 		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
 		vm->stats.resident++;
 	}
-	if (install(vm, vpn, pte, map_prot(r, 0)) < 0)
+	/* A write maps read-write and dirty at once; a read keeps it clean. */
+	if (access == PM_ACCESS_WRITE && (r->prot & PROT_WRITE))
+		*pte = pte_mkdirty(*pte);
+	if (install(vm, vpn, pte, map_prot(r, pte_dirty(*pte))) < 0)
 		return fail_sigbus(vm, va, -ENOMEM, "mmap of a frame failed");
 	return PM_FAULT_MAJOR;
 }
@@ -300,11 +307,11 @@ enum pm_fault_outcome pm_fault_handle(struct pagemu *vm, pm_region_t *r, uintptr
 		vm->stats.walk_levels += levels;
 	}
 	if (pte && pte_mapped(*pte))
-		return do_wp_page(vm, r, va, vpn, pte);
+		return do_wp_page(vm, r, va, vpn, pte, access);
 	if (pte && pte_present(*pte))
 		return do_minor_page(vm, r, va, vpn, pte, access);
 	if (pte && pte_swapped(*pte))
-		return do_swap_page(vm, r, va, vpn, pte);
+		return do_swap_page(vm, r, va, vpn, pte, access);
 	return do_anonymous_page(vm, r, va, vpn);
 }
 
@@ -368,7 +375,7 @@ int pm_fault_entry(void *fault_address, int serious)
 	if (!r->live || va < r->start || va >= r->end)
 		r = pm_region_find(vm, va);
 	if (r) {
-		out = pm_fault_handle(vm, r, va, PM_ACCESS_UNKNOWN);
+		out = pm_fault_handle(vm, r, va, (enum pm_access)pm_region_fault_access());
 		count(vm, out);
 	}
 	uint64_t ns = pm_prim_now_ns() - t0;

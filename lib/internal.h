@@ -459,6 +459,9 @@ pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr);
 pm_region_t *pm_region_find(struct pagemu *vm, uintptr_t addr);
 /* The region holding addr in any instance: signal context, no lock. */
 pm_region_t *pm_region_dispatch(void *addr);
+/* The access type of this thread's current fault (enum pm_access), from
+ * the signal context where the architecture says it (x86-64). */
+int pm_region_fault_access(void);
 
 /* swapio.c - the swap file and its io_uring. All but open/close:
  * signal context; called with vm->lock held. */
@@ -611,8 +614,10 @@ void pm_fork_install(void);
 /* stats.c */
 #define PM_COUNT(vm, name) ((vm)->stats.name++)
 
-/* heap.c - the malloc family over emulated memory (pagemu_malloc & co.).
- * The heap of an instance is made on its first allocation. */
+/* heap.c, heapcache.c - the malloc family over emulated memory
+ * (pagemu_malloc & co.): arenas in heap.c, per-thread caches in front of
+ * them in heapcache.c, their shared definitions in heap.h. The heap of an
+ * instance is made on its first allocation. */
 /* Forget vm's heap: give back its regions and its control block. For
  * pagemu_close, before the regions go; until it calls this, a closed
  * instance's heap stays in heap.c's table (call it before pagemu_close). */

@@ -50,26 +50,14 @@ void pm_reclaim_env_init(struct pagemu *vm)
 
 /* ---- write-back -------------------------------------------------------- */
 
-/* The slot after a virtual neighbour's, so that runs of pages land in runs
- * of slots; PM_NONE when the neighbour has none. */
-static uint64_t slot_hint(struct pagemu *vm, uint64_t vpn)
-{
-	pm_pte_t *n = vpn ? pm_pt_lookup(&vm->pt, vpn - 1, NULL) : NULL;
-
-	if (!n || pte_none(*n))
-		return PM_NONE;
-	if (pte_swapped(*n))
-		return pte_slot(*n) + 1;
-	if (pte_present(*n)) {
-		uint64_t s = vm->frames.f[pte_ppn(*n)].slot;
-		return s == PM_NONE ? PM_NONE : s + 1;
-	}
-	return PM_NONE;
-}
-
-/* Start writing the dirty frames ppns[0..n) to their slots (allocating
- * slots where needed), in runs of consecutive slots. Returns frames whose
- * write started, or -ENOSPC when the swap is full before the first. */
+/* Start writing the dirty frames ppns[0..n) to swap, in runs of
+ * consecutive slots. Write-back is log-structured: a dirty page gives up
+ * its old slot (its copy there is stale) and takes the next free slot from
+ * the allocator's cursor, so that a batch becomes one run and one writev
+ * whatever the pages' addresses; pages written in address order (a
+ * sequential pass) land in address order, ready for readahead. Returns
+ * frames whose write started, or -ENOSPC when the swap is full before the
+ * first. */
 static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 {
 	uint64_t run[PM_IO_MAX_RUN], run_slot = 0;
@@ -79,12 +67,12 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 	for (unsigned i = 0; i <= n; i++) {
 		pm_frame_t *f = i < n ? &vm->frames.f[ppns[i]] : NULL;
 		if (f) {
+			if (f->slot != PM_NONE)
+				pm_swapmap_free(&vm->swapmap, f->slot);
+			f->slot = pm_swapmap_alloc(&vm->swapmap, PM_NONE);
 			if (f->slot == PM_NONE) {
-				f->slot = pm_swapmap_alloc(&vm->swapmap, slot_hint(vm, f->vpn));
-				if (f->slot == PM_NONE) {
-					rc = -ENOSPC;
-					f = NULL;
-				}
+				rc = -ENOSPC;
+				f = NULL;
 			}
 		}
 		/* Close the current run when this frame does not extend it. */
@@ -137,17 +125,26 @@ void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res)
 
 void pm_reclaim_preclean(struct pagemu *vm)
 {
-	uint64_t cand[256];
+	uint64_t cand[512], n, i, ready = 0;
 	unsigned batch = vm->cfg.reclaim_batch, k = 0;
-	uint64_t n;
 
-	if (!vm->policy->upcoming || pm_swapio_inflight(vm) >= batch / 2 + 1)
+	/* Keep a lead of at least one batch of clean (or in-flight) pages
+	 * ahead of the hand; when it runs short, write a whole batch. Without
+	 * this, the window ahead slides one frame per eviction and every call
+	 * would write the one page that just entered it. */
+	if (!vm->policy->upcoming)
 		return;
-	n = vm->policy->upcoming(vm->policy_state, cand, batch, 8ULL * batch);
-	for (uint64_t i = 0; i < n; i++) {
+	n = vm->policy->upcoming(vm->policy_state, cand, PM_ARRAY_LEN(cand), 4 * PM_ARRAY_LEN(cand));
+	for (i = 0; i < n && k < batch; i++) {
 		pm_frame_t *f = &vm->frames.f[cand[i]];
-		if (f->state == PM_FRAME_USED && !f->io && !f->pins && pte_dirty(*f->pte))
-			cand[k++] = cand[i];
+		if (f->state != PM_FRAME_USED || f->pins)
+			continue;
+		if (f->io || !pte_dirty(*f->pte)) {
+			if (++ready >= batch && !k)
+				return;        /* lead long enough: nothing to do */
+		} else {
+			cand[k++] = cand[i];   /* k <= i: overwrites only what was read */
+		}
 	}
 	if (k && writeback_start(vm, cand, k) > 0)
 		pm_swapio_submit(vm);

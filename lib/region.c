@@ -9,7 +9,9 @@
  * to valid memory; the handler re-checks the range under vm->lock. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sigsegv.h>
+#include <ucontext.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -55,11 +57,48 @@ pm_region_t *pm_region_dispatch(void *addr)
 
 int pm_fault_entry(void *fault_address, int serious);   /* fault.c */
 
+/* libsigsegv passes the handler no access type. On x86-64 the page-fault
+ * error code in the signal context has it (bit 1: write), so a thin
+ * SA_SIGINFO wrapper records it for this thread and hands the signal on to
+ * libsigsegv's own handler, which dispatches as usual. */
+static struct sigaction libsigsegv_action;
+static __thread int fault_access __attribute__((tls_model("initial-exec")));
+
+int pm_region_fault_access(void)
+{
+	return fault_access;
+}
+
+/* signal context */
+static void access_wrapper(int sig, siginfo_t *si, void *ctx)
+{
+#if defined(__x86_64__)
+	const ucontext_t *uc = ctx;
+	fault_access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? PM_ACCESS_WRITE : PM_ACCESS_READ;
+#else
+	fault_access = PM_ACCESS_UNKNOWN;
+#endif
+	libsigsegv_action.sa_sigaction(sig, si, ctx);
+}
+
+static void wrap_handler(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGSEGV, NULL, &libsigsegv_action) < 0 || !(libsigsegv_action.sa_flags & SA_SIGINFO))
+		return;         /* not what we expect: libsigsegv alone, access unknown */
+	sa = libsigsegv_action;
+	sa.sa_sigaction = access_wrapper;
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
 static void global_init(void)
 {
 	sigsegv_init(&dispatcher);
 	if (sigsegv_install_handler(pm_fault_entry) < 0)
 		global_err = -ENOTSUP;
+	else
+		wrap_handler();
 	pm_fork_install();
 }
 
