@@ -72,7 +72,7 @@ typedef struct pagemu_config {
 	char     swap_dir[256];    /* directory of the unlinked swap file; default $TMPDIR or /tmp; PAGEMU_SWAP_DIR */
 	int      swap_direct;      /* 1 = O_DIRECT swap I/O (honest device timing); default 0; PAGEMU_SWAP_DIRECT */
 	pagemu_policy_t policy;    /* replacement policy; default CLOCK; PAGEMU_POLICY */
-	unsigned readahead;        /* max pages per swap-in cluster (1 = none); default 8; PAGEMU_READAHEAD */
+	unsigned readahead;        /* max pages per swap-in cluster (1 = none); default 32, adaptive; PAGEMU_READAHEAD */
 	unsigned reclaim_batch;    /* victims chosen per reclaim, written back as one batch; default 32; PAGEMU_RECLAIM_BATCH */
 	size_t   map_budget;       /* max kernel mappings (VMAs) to use; 0 = derive from vm.max_map_count; PAGEMU_MAP_BUDGET */
 	uint64_t seed;             /* seed of the random policy; default 1; PAGEMU_SEED */

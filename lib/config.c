@@ -46,7 +46,7 @@ void pagemu_config_default(pagemu_config_t *cfg)
 	snprintf(cfg->swap_dir, sizeof(cfg->swap_dir), "%s", tmp && *tmp ? tmp : "/tmp");
 	cfg->swap_direct = 0;
 	cfg->policy = PAGEMU_POLICY_CLOCK;
-	cfg->readahead = 8;
+	cfg->readahead = 32;
 	cfg->reclaim_batch = 32;
 	cfg->map_budget = 0;
 	cfg->seed = 1;

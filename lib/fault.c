@@ -252,6 +252,16 @@ static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uin
 
 	readahead_adapt(vm, vpn);
 	n = cluster_len(vm, r, vpn, slot);
+	/* Pages of the cluster may still hold stale mappings of frames they
+	 * left (every such page is in the stale queue): unmap them first, so
+	 * that the mapping count stays exact. */
+	for (unsigned i = 0; i < n && vm->nstale; i++) {
+		pm_pte_t *p = i ? pm_pt_lookup(&vm->pt, vpn + i, NULL) : pte;
+		if (pte_reserved(*p)) {
+			pm_mmu_flush_stale(vm);
+			break;
+		}
+	}
 	/* Frames first (this may evict, but never a page that is in swap). */
 	for (got = 0; got < n; got++) {
 		ppns[got] = pm_frame_take(vm, &err);
@@ -281,6 +291,16 @@ static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uin
 		*p = i ? pte_mkreadahead(*p) : pte_mkyoung(*p);
 		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
 		vm->stats.resident++;
+	}
+	/* The readahead pages sit in consecutive frames (taken in the hand's
+	 * order) more often than not: park them with one mmap, so that each
+	 * first touch costs an mprotect rather than an mmap. */
+	if (got > 2 && ppns[got - 1] == ppns[1] + got - 2 && pm_budget_room(vm, 2)) {
+		unsigned i = 2;
+		while (i < got && ppns[i] == ppns[i - 1] + 1)
+			i++;
+		if (i == got)
+			pm_reserve_frames(vm, vpn + 1, ppns[1], got - 1);
 	}
 	/* A write maps read-write and dirty at once; a read keeps it clean. */
 	if (access == PM_ACCESS_WRITE && (r->prot & PROT_WRITE))

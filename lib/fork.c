@@ -73,7 +73,7 @@ static void drop_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 {
 	PM_UNUSED(ctx);
 	PM_UNUSED(vpn);
-	if (pte_present(*pte))
+	if (pte_present(*pte) || pte_swapped(*pte))
 		*pte = pte_clear_reserved(pte_mkunmapped(*pte));
 	else if (pte_reserved(*pte))
 		*pte = 0;                  /* a reservation window of the parent's pool */
@@ -119,6 +119,7 @@ static int fork_child(struct pagemu *vm)
 	vm->parked = 0;
 	vm->reserved = 0;
 	vm->vmas = 0;
+	vm->nstale = 0;
 	vm->map_gen++;
 	pm_tlb_flush(&vm->tlb);
 	for (size_t i = 0; i < vm->nregions_max; i++)

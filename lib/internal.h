@@ -507,9 +507,17 @@ int  pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
 /* The translation of vpn is gone (eviction, unmap, protection change):
  * drop it from the modeled TLB (exact-TLB mode) and the real MMU. */
 void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
-/* Premap frames ppn.. PROT_NONE at the k untouched pages from vpn (a
- * reservation window, k <= 64). 0 or -errno. */
+/* Premap frames ppn.. PROT_NONE at the k pages from vpn (k <= 64), in
+ * one mmap: untouched pages become a reservation window, resident pages
+ * in exactly those frames become parked (readahead). 0 or -errno. */
 int  pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k);
+/* Eviction: revoke access to the page (TLB model, real MMU) before its
+ * frame is written out; once out, point its PTE at swap (`swapped`). The
+ * page's PROT_NONE mapping may stay as a stale one, queued for a batched
+ * unmap (pm_mmu_flush_stale). */
+void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped);
+void pm_mmu_flush_stale(struct pagemu *vm);
 /* A region was reserved; the pages [lo, hi] are about to be unmapped. */
 void pm_mmu_region_added(struct pagemu *vm);
 void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi);
@@ -578,6 +586,8 @@ typedef struct pagemu {
 	uint64_t      reserved;           /* PTEs with K, not present (reservation windows) */
 	uint64_t      parked;             /* PTEs with K, present (parked pages) */
 	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */
+	uint64_t      stale[64];          /* evicted pages whose stale mapping awaits unmap */
+	uint64_t      nstale;             /* entries in stale[] */
 	int           broken;             /* a fork could not copy emulated memory: faults get SIGBUS */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */

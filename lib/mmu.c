@@ -36,8 +36,8 @@ static vma_key_t key_of(struct pagemu *vm, uint64_t vpn)
 
 	if (p && pte_mapped(*p))
 		k = (vma_key_t){ VMA_M, pte_write(*p), pte_ppn(*p) };
-	else if (p && pte_reserved(*p))
-		k = (vma_key_t){ VMA_W, 0, pte_ppn(*p) };
+	else if (p && pte_reserved(*p))      /* stale (swapped): frame unknown */
+		k = (vma_key_t){ VMA_W, 0, pte_swapped(*p) ? PM_NONE : pte_ppn(*p) };
 	return k;
 }
 
@@ -46,7 +46,9 @@ static int joined(vma_key_t a, vma_key_t b)
 {
 	if (a.kind != b.kind)
 		return 0;
-	return a.kind == VMA_R || (b.ppn == a.ppn + 1 && a.write == b.write);
+	if (a.kind == VMA_R)
+		return 1;
+	return a.ppn != PM_NONE && b.ppn != PM_NONE && b.ppn == a.ppn + 1 && a.write == b.write;
 }
 
 /* VMA boundaries at the edges of and inside [lo, hi]. */
@@ -114,6 +116,8 @@ void pm_budget_make_room(struct pagemu *vm)
 {
 	/* A change adds at most two VMAs. Free a sixteenth at a time: one
 	 * sweep pays for many faults. */
+	if (vm->vmas + 2 >= vm->map_budget)
+		pm_mmu_flush_stale(vm);
 	if (vm->vmas + 2 >= vm->map_budget)
 		budget_sweep(vm, vm->map_budget - vm->map_budget / 16 - 2);
 }
@@ -231,11 +235,78 @@ int pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k)
 	before = boundaries(vm, vpn, vpn + k - 1);
 	if (pm_prim_map_frame((void *)pm_vpn_va(vm, vpn), k * vm->page, PROT_NONE, vm->pool_fd, ppn * vm->page) < 0)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < k; i++)
-		*ptes[i] = pte_mk_reserved(ppn + i);
-	vm->reserved += k;
+	for (uint64_t i = 0; i < k; i++) {
+		if (pte_present(*ptes[i])) {          /* a resident page: parked */
+			*ptes[i] |= PM_PTE_K;
+			vm->parked++;
+		} else {                              /* never touched: reserved */
+			*ptes[i] = pte_mk_reserved(ppn + i);
+			vm->reserved++;
+		}
+	}
 	account(vm, before, boundaries(vm, vpn, vpn + k - 1));
 	return 0;
+}
+
+/* ---- eviction: stale mappings, unmapped in runs ---------------------------------- */
+
+void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	if (vm->cfg.tlb_exact)
+		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_park_pte(vm, vpn, pte);
+}
+
+/* The page left its frame. A parked mapping is not unmapped now: it stays,
+ * PROT_NONE, as a stale mapping of a frame that is no longer the page's (no
+ * access can reach the frame through it; a fault on the page maps afresh,
+ * replacing it). Stale mappings are queued and unmapped in runs of
+ * consecutive pages, one mmap a run: evictions follow the hand, so
+ * neighbouring pages tend to leave together. */
+void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped)
+{
+	uint64_t before = boundaries(vm, vpn, vpn);
+	int stale = pte_present(*pte) && pte_reserved(*pte);
+
+	if (stale) {
+		vm->parked--;
+		if (vm->nstale == PM_ARRAY_LEN(vm->stale))
+			pm_mmu_flush_stale(vm);
+		vm->stale[vm->nstale++] = vpn;
+		swapped |= PM_PTE_K;
+	}
+	*pte = swapped;
+	account(vm, before, boundaries(vm, vpn, vpn));
+}
+
+static int is_stale(struct pagemu *vm, uint64_t vpn)
+{
+	pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn, NULL);
+
+	return p && pte_swapped(*p) && pte_reserved(*p);
+}
+
+void pm_mmu_flush_stale(struct pagemu *vm)
+{
+	uint64_t n = vm->nstale, i = 0;
+
+	vm->nstale = 0;
+	while (i < n) {
+		uint64_t lo = vm->stale[i++], k = 1, before;
+		/* Entries whose page came back (or went) since are not stale. */
+		if (!is_stale(vm, lo))
+			continue;
+		while (i < n && vm->stale[i] == lo + k && is_stale(vm, lo + k))
+			i++, k++;
+		before = boundaries(vm, lo, lo + k - 1);
+		pm_prim_unmap_page((void *)pm_vpn_va(vm, lo), k * vm->page);
+		for (uint64_t v = lo; v < lo + k; v++) {
+			pm_pte_t *p = pm_pt_lookup(&vm->pt, v, NULL);
+			*p = pte_clear_reserved(*p);
+		}
+		vm->map_gen++;
+		account(vm, before, boundaries(vm, lo, lo + k - 1));
+	}
 }
 
 /* ---- regions ------------------------------------------------------------------- */

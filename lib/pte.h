@@ -19,6 +19,8 @@
  *             touch takes that frame with an mprotect instead of an mmap).
  *             With P: a parked page (its reference bit was cleared, or the
  *             TLB model evicted it): the next touch is an mprotect too.
+ *             With S: a stale mapping of the frame the page left (queued
+ *             for unmapping; a fault maps the page afresh over it).
  *   bits 12..62  PPN when P or K, SLOT when S
  * A PTE of 0 is a page never touched (demand-zero on first access).
  */

@@ -172,7 +172,7 @@ static int evict(struct pagemu *vm, uint64_t ppn)
 	int rc;
 
 	wait_io(vm, f);
-	pm_shootdown(vm, f->vpn, pte);
+	pm_mmu_revoke(vm, f->vpn, pte);       /* no access while it is written out */
 	if (pte_dirty(*pte)) {
 		rc = writeback_start(vm, &ppn, 1);
 		if (rc < 0)
@@ -185,7 +185,7 @@ static int evict(struct pagemu *vm, uint64_t ppn)
 	} else {
 		PM_COUNT(vm, clean_evictions);
 	}
-	*pte = pte_mk_swapped(f->slot);
+	pm_mmu_evicted(vm, f->vpn, pte, pte_mk_swapped(f->slot));
 	if (vm->trace_fd >= 0)
 		pm_tracefile_event(vm, PM_TRACE_EVICT, pm_vpn_va(vm, f->vpn), ppn, f->slot, 0);
 	vm->policy->freed(vm->policy_state, ppn);
@@ -242,8 +242,8 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 		pm_tlb_invalidate(&vm->tlb, vpn);
 	if (pte_reserved(*pte) && pte_present(*pte))
 		vm->parked--;
-	else if (pte_reserved(*pte))
-		vm->reserved--;
+	else if (pte_reserved(*pte) && !pte_swapped(*pte))
+		vm->reserved--;           /* (a stale mapping goes with the region) */
 	if (pte_mapped(*pte))
 		vm->stats.mapped--;                /* the caller drops the mapping */
 	if (pte_present(*pte)) {
