@@ -1,0 +1,177 @@
+#!/bin/sh
+# accept_speed.sh - SQLite's speedtest1 --memdb (the acceptance program of
+# tests/accept/speedtest1.sh) timed natively and under pagemu run:
+#
+#   roomy:   pool >= the program's native peak RSS (nothing is evicted):
+#            ratio pagemu / native, target <= 1.3
+#   quarter: pool = 1/4 of the native peak RSS, beside the kernel's own
+#            paging: the same program in a memory cgroup (v1) limited to
+#            the same size, with a swap file made for the run.
+#
+# usage: sh bench/accept_speed.sh [BUILD_DIR] [--size N] [--runs N]
+#                                 [--swap-dir DIR] [--no-kernel]
+#   default: --size 30, 3 runs of each (medians), swap dir /var/tmp.
+# The kernel baseline needs root, mkswap/swapon and the cgroup v1 memory
+# controller; without them it is skipped (said so). The swap file, swapon
+# and the cgroup are undone on exit, failure included.
+set -u
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+SIZE=30
+RUNS=3
+SWAPDIR=/var/tmp
+KERNEL=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--size) SIZE=$2; shift ;;
+	--runs) RUNS=$2; shift ;;
+	--swap-dir) SWAPDIR=$2; shift ;;
+	--no-kernel) KERNEL=0 ;;
+	-*) echo "accept_speed.sh: unknown option $1" >&2; exit 2 ;;
+	*) B=$1 ;;
+	esac
+	shift
+done
+export B=${B:-build}
+. "$TOP/tests/accept/common.sh"
+
+need_pkgs cc /usr/bin/time xz /usr/include/sqlite3.h -- gcc libc6-dev time xz-utils libsqlite3-dev
+tarball=$(need_source sqlite3 'sqlite3_*.orig.tar.xz') || exit $?
+
+WORK=$(mktemp -d /tmp/pagemu-accept-speed.XXXXXX) || exit 1
+CG=
+SWAPFILE=
+SWAPON=0
+cleanup() {
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do
+			echo "$p" > "$(dirname "$CG")/cgroup.procs" 2>/dev/null
+		done
+		rmdir "$CG" 2>/dev/null || echo "accept_speed.sh: could not remove $CG" >&2
+	fi
+	if [ $SWAPON = 1 ]; then
+		swapoff "$SWAPFILE" || echo "accept_speed.sh: swapoff $SWAPFILE failed" >&2
+	fi
+	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+tar xJf "$tarball" -C "$WORK" --wildcards '*/test/speedtest1.c' || fail "no speedtest1.c in $tarball"
+cc -O2 -o "$WORK/speedtest1" "$WORK"/*/test/speedtest1.c -lsqlite3 || fail "speedtest1 does not build"
+ST1="$WORK/speedtest1 --memdb --verify --size $SIZE"
+
+# ---- sizes -------------------------------------------------------------------
+kb=$(peak_kb $ST1)
+roomy=$(( (kb + 1023) / 1024 + 8 ))M		# peak RSS rounded up, + 8 MiB
+quarter=$(( kb / 4 ))K
+qbytes=$(( kb / 4 * 1024 ))
+echo "speedtest1 --memdb --verify --size $SIZE: native peak RSS $kb KiB; roomy pool $roomy, quarter pool $quarter"
+
+# ---- the kernel baseline's set-up ---------------------------------------------
+why=
+fstype=$(stat -f -c %T "$SWAPDIR" 2>/dev/null || echo missing)
+if [ $KERNEL = 0 ]; then
+	why="--no-kernel"
+elif [ "$(id -u)" != 0 ]; then
+	why="not root (needs a memory cgroup and swapon)"
+elif ! command -v mkswap >/dev/null || ! command -v swapon >/dev/null; then
+	why="mkswap/swapon not found"
+elif [ ! -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
+	why="no cgroup v1 memory controller at /sys/fs/cgroup/memory"
+else
+	case $fstype in tmpfs|ramfs|missing) why="swap directory $SWAPDIR is $fstype (need a disk file system: --swap-dir)" ;; esac
+fi
+if [ -z "$why" ]; then
+	SWAPFILE=$SWAPDIR/pagemu-accept-speed.swap
+	rm -f "$SWAPFILE"
+	if dd if=/dev/zero of="$SWAPFILE" bs=1M count=512 status=none && chmod 600 "$SWAPFILE" &&
+	   mkswap -q "$SWAPFILE" >/dev/null && swapon "$SWAPFILE"; then
+		SWAPON=1
+		CG=/sys/fs/cgroup/memory/pagemu-accept-speed
+		if mkdir "$CG" && echo "$qbytes" > "$CG/memory.limit_in_bytes"; then
+			[ -f "$CG/memory.swappiness" ] && echo 60 > "$CG/memory.swappiness"
+			echo "kernel: swap file $SWAPFILE (512 MiB, $fstype), cgroup v1 $CG limit $qbytes bytes"
+		else
+			why="could not make the cgroup"
+		fi
+	else
+		why="could not make or enable the swap file"
+	fi
+fi
+[ -n "$why" ] && echo "accept_speed.sh: kernel baseline skipped: $why"
+
+vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+# one LABEL CMD...: time CMD (wall clock), record "LABEL seconds" and the hash.
+one() {
+	label=$1
+	shift
+	t0=$(now)
+	"$@" > "$WORK/out" 2>"$WORK/err"
+	st=$?
+	t1=$(now)
+	if [ $st != 0 ]; then
+		# The kernel may OOM-kill the program in a small cgroup even with
+		# swap (swap-cache pages are charged too): a result, not an error.
+		[ "$label" = kernel ] || { tail -n 5 "$WORK/err"; fail "$label: exit status $st"; }
+		printf '  %-8s killed after %s s (exit %s; cgroup memory.failcnt %s, oom_kill %s)' "$label" \
+			"$(elapsed "$t0" "$t1")" $st "$(cat "$CG/memory.failcnt")" \
+			"$(awk '$1 == "oom_kill" { print $2 }' "$CG/memory.oom_control")"
+		echo "kernel" >> "$WORK/killed"
+		return 1
+	fi
+	h=$(grep '^Verification Hash' "$WORK/out")
+	[ -n "$h" ] || fail "$label: no verification hash"
+	echo "$h" >> "$WORK/hashes"
+	s=$(elapsed "$t0" "$t1")
+	echo "$label $s" >> "$WORK/times"
+	printf '  %-8s %7s s' "$label" "$s"
+}
+
+in_cgroup() { sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG" "$@"; }
+
+r=1
+while [ "$r" -le "$RUNS" ]; do
+	echo "--- run $r"
+	one native $ST1; echo
+	one roomy "$PAGEMU" run --memory "$roomy" --report "$WORK/roomy.json" -- $ST1
+	echo "  ($(report_sum "$WORK/roomy.json" evictions) evictions)"
+	one quarter "$PAGEMU" run --memory "$quarter" --report "$WORK/quarter.json" -- $ST1
+	echo "  ($(report_sum "$WORK/quarter.json" evictions) evictions, $(report_sum "$WORK/quarter.json" faults_major) major faults)"
+	if [ -z "$why" ]; then
+		in0=$(vmstat_get pswpin); out0=$(vmstat_get pswpout)
+		one kernel in_cgroup $ST1
+		echo "  (pswpin $(( $(vmstat_get pswpin) - in0 )), pswpout $(( $(vmstat_get pswpout) - out0 )) pages, system-wide)"
+	fi
+	r=$((r + 1))
+done
+
+n=$(sort -u "$WORK/hashes" | wc -l)
+[ "$n" = 1 ] || { sort "$WORK/hashes" | uniq -c; fail "verification hashes differ between runs"; }
+echo "every run: $(head -n 1 "$WORK/hashes")"
+echo
+killed=$(cat "$WORK/killed" 2>/dev/null | wc -l)
+[ -z "$why" ] && [ "$killed" -ge "$RUNS" ] && why="the kernel OOM-killed speedtest1 in every run at this limit"
+awk -v why="$why" -v killed="$killed" '
+function median(k,    n, i, j, t, v) {
+	n = cnt[k]
+	if (!n) return -1
+	for (i = 1; i <= n; i++) v[i] = val[k, i]
+	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+{ cnt[$1]++; val[$1, cnt[$1]] = $2 }
+END {
+	nat = median("native"); ro = median("roomy"); q = median("quarter"); k = median("kernel")
+	printf "median s: native %.2f, pagemu roomy %.2f, pagemu quarter %.2f, kernel quarter %s%s\n", nat, ro, q,
+	       k < 0 ? "-" : sprintf("%.2f", k), killed ? sprintf(" (%d kernel run(s) OOM-killed, not counted)", killed) : ""
+	printf "SUMMARY accept speedtest1-memdb-roomy-pagemu/native %.3f <= 1.30 %s\n", ro / nat, ro / nat <= 1.3 ? "met" : "MISSED"
+	printf "SUMMARY accept speedtest1-memdb-quarter-pagemu/native %.3f\n", q / nat
+	if (k > 0) {
+		printf "SUMMARY accept speedtest1-memdb-quarter-kernel/native %.3f\n", k / nat
+		printf "SUMMARY accept speedtest1-memdb-quarter-pagemu/kernel %.3f\n", q / k
+	} else
+		printf "SUMMARY accept speedtest1-memdb-quarter-pagemu/kernel - skipped (%s)\n", why
+}' "$WORK/times"
