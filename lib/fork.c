@@ -4,15 +4,17 @@
  * A forked child inherits the pool memfd and the swap file as *shared*
  * files, and the io_uring ring: used as they are, each side would see and
  * overwrite the other's frames and slots. So, in pthread_atfork handlers:
- *   prepare  every instance is locked with its write-backs drained;
- *   parent   unlocked, nothing else changes;
- *   child    a new pool with the used frames copied, every real mapping
- *            dropped (they map the parent's pool; pinned pages are mapped
- *            again), a new swap file with the used slots copied in the
- *            kernel, a new ring; then unlocked.
- * posix_spawn and vfork do not run atfork handlers: they stay cheap. The
- * cost is in the child of a real fork: a copy of the frames in use and of
- * the swap in use. */
+ *   prepare  every instance is locked with its write-backs drained, and a
+ *            copy is made for the child: a new pool holding the frames in
+ *            use, a new swap file holding the slots in use (copied in the
+ *            kernel). Copying before the fork means the parent cannot
+ *            change what the child copies once it runs again.
+ *   parent   closes its references to the copies and unlocks.
+ *   child    adopts the copies (a new physmap, a new ring), drops every
+ *            real mapping (they map the parent's pool; pinned pages are
+ *            mapped again) and unlocks.
+ * posix_spawn and vfork do not run atfork handlers: they stay cheap. A
+ * real fork costs a copy of the frames and the swap in use. */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -28,6 +30,7 @@ static struct pagemu *instances[MAX_INSTANCES];
 
 void pm_fork_register(struct pagemu *vm)
 {
+	vm->fork_pool_fd = vm->fork_swap_fd = -1;
 	pthread_mutex_lock(&list_lock);
 	for (int i = 0; i < MAX_INSTANCES; i++)
 		if (!instances[i]) {
@@ -46,6 +49,36 @@ void pm_fork_unregister(struct pagemu *vm)
 	pthread_mutex_unlock(&list_lock);
 }
 
+/* A new pool holding a copy of the frames in use: its fd, or -errno. */
+static int copy_pool(struct pagemu *vm)
+{
+	uint64_t size = vm->nframes * vm->page;
+	int fd = pm_prim_memfd("pagemu-pool", size);
+	char *copy;
+
+	if (fd < 0)
+		return fd;
+	copy = pm_prim_map_pool(fd, size);
+	if (!copy) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (uint64_t f = 0; f < vm->nframes; f++)
+		if (vm->frames.f[f].state == PM_FRAME_USED)
+			memcpy(copy + f * vm->page, vm->physmap + f * vm->page, vm->page);
+	pm_prim_release(copy, size);
+	return fd;
+}
+
+static void close_copies(struct pagemu *vm)
+{
+	if (vm->fork_pool_fd >= 0)
+		close(vm->fork_pool_fd);
+	if (vm->fork_swap_fd >= 0)
+		close(vm->fork_swap_fd);
+	vm->fork_pool_fd = vm->fork_swap_fd = -1;
+}
+
 static void prepare(void)
 {
 	pthread_mutex_lock(&list_lock);
@@ -57,14 +90,20 @@ static void prepare(void)
 		while (pm_swapio_inflight(vm))
 			if (pm_swapio_reap(vm, 1) < 0)
 				break;
+		vm->fork_pool_fd = copy_pool(vm);
+		vm->fork_swap_fd = vm->fork_pool_fd >= 0 ? pm_swapio_copy(vm) : -1;
+		if (vm->fork_swap_fd < 0)
+			close_copies(vm);     /* the child will report it */
 	}
 }
 
 static void parent(void)
 {
 	for (int i = 0; i < MAX_INSTANCES; i++)
-		if (instances[i])
+		if (instances[i]) {
+			close_copies(instances[i]);
 			pm_unlock(instances[i]);
+		}
 	pthread_mutex_unlock(&list_lock);
 }
 
@@ -79,36 +118,21 @@ static void drop_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 		*pte = 0;                  /* a reservation window of the parent's pool */
 }
 
-/* A private pool with the frames in use copied. */
-static int copy_pool(struct pagemu *vm)
+static int adopt(struct pagemu *vm)
 {
 	uint64_t size = vm->nframes * vm->page;
-	int fd = pm_prim_memfd("pagemu-pool", size);
 	char *phys;
 
-	if (fd < 0)
-		return fd;
-	phys = pm_prim_map_pool(fd, size);
-	if (!phys) {
-		close(fd);
+	if (vm->fork_pool_fd < 0 || vm->fork_swap_fd < 0)
 		return -ENOMEM;
-	}
-	for (uint64_t f = 0; f < vm->nframes; f++)
-		if (vm->frames.f[f].state == PM_FRAME_USED)
-			memcpy(phys + f * vm->page, vm->physmap + f * vm->page, vm->page);
+	phys = pm_prim_map_pool(vm->fork_pool_fd, size);
+	if (!phys)
+		return -ENOMEM;
 	pm_prim_release(vm->physmap, size);
 	close(vm->pool_fd);
-	vm->pool_fd = fd;
+	vm->pool_fd = vm->fork_pool_fd;
 	vm->physmap = phys;
-	return 0;
-}
-
-static int fork_child(struct pagemu *vm)
-{
-	int rc = copy_pool(vm);
-
-	if (rc < 0)
-		return rc;
+	vm->fork_pool_fd = -1;
 	for (size_t i = 0; i < vm->nregions_max; i++) {
 		pm_region_t *r = &vm->regions[i];
 		if (r->live)
@@ -135,7 +159,9 @@ static int fork_child(struct pagemu *vm)
 		if (r)
 			pm_map_pte(vm, fr->vpn, fr->pte, r->prot & (pte_dirty(*fr->pte) ? ~0 : ~PROT_WRITE));
 	}
-	return pm_swapio_fork_child(vm);
+	int fd = vm->fork_swap_fd;
+	vm->fork_swap_fd = -1;
+	return pm_swapio_adopt(vm, fd);
 }
 
 static void child(void)
@@ -144,7 +170,7 @@ static void child(void)
 		struct pagemu *vm = instances[i];
 		if (!vm)
 			continue;
-		if (fork_child(vm) < 0) {
+		if (adopt(vm) < 0) {
 			pm_prim_say("pagemu: fork: could not copy emulated memory for the child; its faults get SIGBUS\n");
 			vm->broken = 1;
 		}

@@ -483,9 +483,10 @@ int  pm_swapio_submit(struct pagemu *vm);
 int  pm_swapio_reap(struct pagemu *vm, int wait);
 /* Frames whose write is in flight. */
 unsigned pm_swapio_inflight(struct pagemu *vm);
-/* After fork, in the child: a private swap file (used slots copied) and a
- * new ring. 0 or -errno. */
-int  pm_swapio_fork_child(struct pagemu *vm);
+/* fork: before, a copy of the swap file (used slots) for the child: the
+ * new fd or -errno; in the child, adopt it with a new ring: 0 or -errno. */
+int  pm_swapio_copy(struct pagemu *vm);
+int  pm_swapio_adopt(struct pagemu *vm, int fd);
 
 /* mmu.c - the real MMU: translations and the mapping budget (in VMAs).
  * signal context; called with vm->lock held. */
@@ -589,6 +590,8 @@ typedef struct pagemu {
 	uint64_t      stale[64];          /* evicted pages whose stale mapping awaits unmap */
 	uint64_t      nstale;             /* entries in stale[] */
 	int           broken;             /* a fork could not copy emulated memory: faults get SIGBUS */
+	int           fork_pool_fd;       /* during a fork: the child's copy of the pool, -1 = none */
+	int           fork_swap_fd;       /* during a fork: the child's copy of the swap file */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */
 	int           trace_fd;           /* PAGEMU_TRACE file, -1 = off */

@@ -113,17 +113,19 @@ void pm_swapio_close(struct pagemu *vm)
 	vm->io = NULL;
 }
 
-/* After fork, in the child: a swap file and ring of its own. The used
- * slots are copied in the kernel (copy_file_range), so every PTE's slot
- * number stays valid. Writes were drained before the fork. */
-int pm_swapio_fork_child(struct pagemu *vm)
+/* Before a fork: a copy of the swap file for the child. The used slots
+ * are copied in the kernel (copy_file_range), so every PTE's slot number
+ * stays valid. Writes were drained. Returns the new fd or -errno. */
+int pm_swapio_copy(struct pagemu *vm)
 {
 	struct pm_swapio *io = vm->io;
 	int fd = open_swap_file(&vm->cfg), rc;
 	uint64_t s = 0;
 
-	if (fd < 0 || ftruncate(fd, (off_t)(vm->nslots * vm->page)) < 0)
+	if (fd < 0)
 		return -errno;
+	if (ftruncate(fd, (off_t)(vm->nslots * vm->page)) < 0)
+		goto err;
 	while (s < vm->nslots) {
 		uint64_t run = 0;
 		while (s < vm->nslots && !pm_swapmap_test(&vm->swapmap, s))
@@ -135,15 +137,27 @@ int pm_swapio_fork_child(struct pagemu *vm)
 		while (len) {
 			ssize_t n = copy_file_range(io->fd, &in, fd, &out, len, 0);
 			if (n <= 0) {
-				rc = n < 0 ? -errno : -EIO;
-				close(fd);
-				return rc;
+				errno = n < 0 ? errno : EIO;
+				goto err;
 			}
 			len -= (size_t)n;
 		}
 		s += run;
 	}
-	/* The inherited ring is the parent's: let go of our mappings of it. */
+	return fd;
+err:
+	rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* In the child: the copied swap file and a ring of its own (the inherited
+ * ring is the parent's: let go of our mappings of it). */
+int pm_swapio_adopt(struct pagemu *vm, int fd)
+{
+	struct pm_swapio *io = vm->io;
+	int rc;
+
 	io_uring_queue_exit(&io->ring);
 	close(io->fd);
 	io->fd = fd;
