@@ -58,10 +58,11 @@ static void check_stats_consistent(pagemu_t *vm, size_t frames)
 	ck_assert_uint_eq(s.swap_read_pages, s.faults_major + s.readahead_pages);
 }
 
-/* A region 16x the pool: sequential, random, partial rewrite, verify. */
+/* A region 16x the pool (64x a larger pool under make stress):
+ * sequential, random, partial rewrite, verify. */
 START_TEST(test_fill_verify_16x)
 {
-	const size_t frames = 256, pages = 16 * frames;
+	const size_t frames = pm_test_stress() ? 2048 : 256, pages = (pm_test_stress() ? 64 : 16) * frames;
 	pagemu_t *vm = open_vm(frames, 8);
 	volatile uint64_t *a = map_pages(vm, pages);
 	pagemu_stats_t s;
@@ -411,7 +412,7 @@ static Suite *make_suite(void)
 	Suite *s = suite_create("paging");
 	TCase *tc = tcase_create("real faults");
 
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, pm_test_stress() ? 1800 : 120);
 	tcase_add_test(tc, test_fill_verify_16x);
 	tcase_add_test(tc, test_clean_eviction_costs_no_write);
 	tcase_add_test(tc, test_clock_exact_on_real_faults);

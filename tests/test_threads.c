@@ -118,9 +118,10 @@ static Suite *make_suite(void)
 	Suite *s = suite_create("threads");
 	TCase *tc = tcase_create("concurrent faults");
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_threads_shared_and_private);
-	tcase_add_test(tc, test_threads_race_same_pages);
+	tcase_set_timeout(tc, pm_test_stress() ? 1800 : 120);
+	/* make stress: the same races, many times over. */
+	tcase_add_loop_test(tc, test_threads_shared_and_private, 0, pm_test_stress() ? 20 : 1);
+	tcase_add_loop_test(tc, test_threads_race_same_pages, 0, pm_test_stress() ? 20 : 1);
 	suite_add_tcase(s, tc);
 	return s;
 }
