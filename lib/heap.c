@@ -1,21 +1,31 @@
-/* heap.c - malloc, free, calloc, realloc and memalign over emulated memory.
+/* heap.c - the backing allocator of the malloc family over emulated memory.
  *
  * CSAPP 9.9's allocator, as the book builds it:
  *   - the heap is one large pagemu region reserved at first use (HEAP_RESERVE
- *     bytes of address space, nothing committed); a break moves up inside it
- *     as the heap grows, like brk(2): pages below the break fault in (as
- *     demand-zero pages) when they are first touched;
+ *     bytes of address space, nothing committed), cut into NARENAS arenas;
+ *     each arena is a heap of its own with its own lock, free lists and
+ *     break, which moves up inside the arena's span as it grows, like brk(2):
+ *     pages below the break fault in (as demand-zero pages) when first
+ *     touched. A thread allocates from one pair of arenas (the pair with
+ *     the fewest threads): blocks up to CACHE_MAX from the first, larger
+ *     ones from the second; a block goes back to the arena its address
+ *     lies in, whoever frees it;
  *   - every block carries a boundary tag at both ends (header and footer:
  *     size, allocated bit, a magic byte), so free coalesces with both
  *     neighbours at once (immediate coalescing), and both tags are checked
- *     on free (an overwritten footer is a heap overflow);
+ *     when a block comes back (an overwritten footer is a heap overflow);
  *   - free blocks sit in segregated lists by size class: one class per
  *     16 bytes up to 1 KiB (any block there fits exactly), then one per
  *     power of two (first fit inside the class); a bitmap of non-empty
  *     classes finds the next class holding a block in one instruction; a
  *     block bigger than the request is split;
  *   - blocks of LARGE_MIN bytes and more get a pagemu region of their own,
- *     given back with pagemu_unmap at free (as glibc does with mmap).
+ *     given back with pagemu_unmap at free, as glibc does with mmap
+ *     (heaplarge.c).
+ * In front of the arenas, each thread keeps a cache of small blocks
+ * (heapcache.c): most malloc and free calls take no lock at all. The
+ * counters and statistics are in heapstats.c, the heap of each instance
+ * in heaptable.c, the definitions they share in heap.h.
  *
  * Block layout (bp = the payload pointer, 16-byte aligned):
  *
@@ -24,14 +34,16 @@
  *
  * The headers and the free-list links live in emulated memory, so the
  * allocator itself takes page faults: that is the point. The heap's control
- * block (lock, list heads, statistics, the table of large blocks) lives in
+ * block (locks, list heads, statistics, the table of large blocks) lives in
  * real memory from pm_prim_alloc_tables, never from malloc, because the
- * LD_PRELOAD shim builds the process's malloc on this file.
+ * LD_PRELOAD shim builds the process's malloc on these files.
  *
- * Locking: one mutex per heap. pagemu's own code never touches emulated
- * memory with vm->lock held; the heap lock is a different lock, and when
- * both are held the heap lock is taken first (pagemu_map, pagemu_pin and
- * pagemu_unmap take vm->lock inside).
+ * Locking: an arena lock per arena, and the heap lock (large blocks, the
+ * counters, the peaks, the list of caches). Order: the table's lock, an
+ * arena lock, the heap lock, vm->lock (pagemu_map, pagemu_pin and
+ * pagemu_unmap take it inside); two arena locks at once only in fork's
+ * prepare handler, in index order. pagemu's own code never touches
+ * emulated memory with vm->lock held.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,110 +53,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
-
-#define HEAP_RESERVE  (1ULL << 40)        /* address space of the break heap */
-#define LARGE_MIN     (128u * 1024)       /* blocks this big get their own region */
-#define ALIGN         16u                 /* payload alignment */
-#define WSIZE         8u                  /* a boundary tag */
-#define OVERHEAD      16u                 /* header + footer */
-#define MIN_BLOCK     32u                 /* header, two list links, footer */
-#define EXACT_MAX     1024u               /* largest size of an exact class */
-#define NEXACT        (EXACT_MAX / ALIGN - 1)   /* classes 32, 48, ..., 1024 */
-#define NCLASSES      128u
-#define HEAPS_MAX     64u                 /* instances with a heap at once */
-
-/* ---- boundary tags ----------------------------------------------------------
- * One 64-bit word, the same in header and footer:
- *   bit 0       allocated
- *   bit 1       pinned (pm_heap_pin): unpinned at free
- *   bits 4-43   block size in bytes (a multiple of 16, < 16 TiB)
- *   bits 44-55  slack: block size - 16 - requested size (for the statistics)
- *   bits 56-63  magic: TAG_USED or TAG_FREE, so that a stray pointer or an
- *               overwrite is recognised. */
-#define TAG_ALLOC     1ULL
-#define TAG_PINNED    2ULL
-#define TAG_SIZE_MASK 0x00000FFFFFFFFFF0ULL
-#define TAG_SLACK_SHIFT 44
-#define TAG_SLACK_MAX 0xFFFULL
-#define TAG_MAGIC_SHIFT 56
-#define TAG_USED      0xA5ULL
-#define TAG_FREE      0x5EULL
-
-typedef uint64_t tag_t;
-
-static inline tag_t tag_make(size_t size, int alloc, size_t slack)
-{
-	return ((alloc ? TAG_USED : TAG_FREE) << TAG_MAGIC_SHIFT) | ((uint64_t)slack << TAG_SLACK_SHIFT) |
-	       ((uint64_t)size & TAG_SIZE_MASK) | (alloc ? TAG_ALLOC : 0);
-}
-static inline size_t tag_size(tag_t t)   { return (size_t)(t & TAG_SIZE_MASK); }
-static inline int    tag_alloc(tag_t t)  { return (int)(t & TAG_ALLOC); }
-static inline size_t tag_slack(tag_t t)  { return (size_t)((t >> TAG_SLACK_SHIFT) & TAG_SLACK_MAX); }
-static inline unsigned tag_magic(tag_t t){ return (unsigned)(t >> TAG_MAGIC_SHIFT); }
-static inline int    tag_valid(tag_t t)
-{
-	return (tag_magic(t) == TAG_USED && tag_alloc(t)) || (tag_magic(t) == TAG_FREE && !tag_alloc(t));
-}
-
-static inline tag_t *hdrp(char *bp)            { return (tag_t *)(bp - WSIZE); }
-static inline tag_t *ftrp(char *bp, size_t sz) { return (tag_t *)(bp + sz - OVERHEAD); }
-static inline char  *next_blkp(char *bp, size_t sz) { return bp + sz; }
-static inline void   set_tags(char *bp, tag_t t)    { *hdrp(bp) = t; *ftrp(bp, tag_size(t)) = t; }
-
-/* Free-list links, in the first 16 bytes of a free block's payload. */
-static inline char **link_next(char *bp) { return (char **)bp; }
-static inline char **link_prev(char *bp) { return (char **)(bp + 8); }
-
-/* ---- large blocks: an open-addressing table in real memory ------------------- */
-
-typedef struct large_ent {
-	uintptr_t p;                      /* payload; 0 = empty, 1 = deleted */
-	uintptr_t base;                   /* region start */
-	size_t    maplen;                 /* region length */
-	size_t    req;                    /* bytes requested */
-	int       pinned;                 /* 1 = pm_heap_pin'ed */
-} large_ent_t;
-
-#define LARGE_DELETED ((uintptr_t)1)
-
-/* ---- the heap ---------------------------------------------------------------- */
-
-struct pm_heap {
-	struct pagemu  *vm;               /* owner */
-	pthread_mutex_t lock;             /* the heap lock (never vm->lock) */
-	char           *base;             /* start of the reservation */
-	char           *first;            /* payload of the first block */
-	char           *brk;              /* the break: end of the epilogue header */
-	char           *lists[NCLASSES];  /* free-list heads, by class */
-	uint64_t        nonempty[NCLASSES / 64]; /* bit c = lists[c] non-empty */
-
-	large_ent_t    *large;            /* large-block table */
-	size_t          large_cap;        /* slots (power of two) */
-	size_t          large_used;       /* live + deleted slots */
-
-	/* Statistics, under the lock (see pagemu_heap_stats). */
-	uint64_t payload;                 /* P: bytes requested and not freed */
-	uint64_t peak;                    /* max P */
-	uint64_t heap_peak;               /* max H: break bytes + large bytes */
-	uint64_t block_bytes;             /* sizes of allocated break blocks */
-	uint64_t blocks;                  /* live allocations (break + large) */
-	uint64_t free_bytes, free_blocks; /* in the free lists */
-	uint64_t large_blocks, large_bytes; /* live large blocks, their mapped bytes */
-	uint64_t mallocs, frees, grows;   /* counters */
-	uint64_t pinned;                  /* bytes of blocks pinned by pm_heap_pin */
-};
-
-static struct {
-	pthread_mutex_t lock;             /* creation and removal */
-	struct pagemu *_Atomic vm[HEAPS_MAX];
-	struct pm_heap *heap[HEAPS_MAX];
-} heaps = { .lock = PTHREAD_MUTEX_INITIALIZER };
+#include "heap.h"
 
 /* ---- user errors: a message, then abort --------------------------------------- */
 
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void die(const char *fmt, ...)
+void pm_heap_die(const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -159,75 +72,64 @@ static void die(const char *fmt, ...)
 	abort();
 }
 
-/* ---- size classes -------------------------------------------------------------- */
+/* ---- size classes of the free lists --------------------------------------------- */
 
-static inline unsigned size_class(size_t size)
-{
-	unsigned c;
-
-	if (size <= EXACT_MAX)
-		return (unsigned)(size / ALIGN) - 2;
-	/* (1K, 2K] -> NEXACT, (2K, 4K] -> NEXACT + 1, ... */
-	c = NEXACT + (unsigned)(63 - __builtin_clzll((uint64_t)size - 1)) - 10;
-	return c < NCLASSES ? c : NCLASSES - 1;
-}
-
-static inline void mark(struct pm_heap *h, unsigned c)   { h->nonempty[c / 64] |= 1ULL << (c % 64); }
-static inline void unmark(struct pm_heap *h, unsigned c) { h->nonempty[c / 64] &= ~(1ULL << (c % 64)); }
+static inline void mark(struct arena *a, unsigned c)   { a->nonempty[c / 64] |= 1ULL << (c % 64); }
+static inline void unmark(struct arena *a, unsigned c) { a->nonempty[c / 64] &= ~(1ULL << (c % 64)); }
 
 /* The first non-empty class >= c, or NCLASSES. */
-static unsigned next_class(const struct pm_heap *h, unsigned c)
+static unsigned next_class(const struct arena *a, unsigned c)
 {
 	for (unsigned w = c / 64; w < NCLASSES / 64; w++) {
-		uint64_t bits = h->nonempty[w] & (w == c / 64 ? ~0ULL << (c % 64) : ~0ULL);
+		uint64_t bits = a->nonempty[w] & (w == c / 64 ? ~0ULL << (c % 64) : ~0ULL);
 		if (bits)
 			return w * 64 + (unsigned)__builtin_ctzll(bits);
 	}
 	return NCLASSES;
 }
 
-/* Called with the heap lock held (all list and block functions below). */
-static void list_insert(struct pm_heap *h, char *bp, size_t size)
+/* Called with the arena lock held (all list and block functions below). */
+static void list_insert(struct arena *a, char *bp, size_t size)
 {
 	unsigned c = size_class(size);
-	char *head = h->lists[c];
+	char *head = a->lists[c];
 
 	*link_next(bp) = head;
 	*link_prev(bp) = NULL;
 	if (head)
 		*link_prev(head) = bp;
-	h->lists[c] = bp;
-	mark(h, c);
-	h->free_bytes += size;
-	h->free_blocks++;
+	a->lists[c] = bp;
+	mark(a, c);
+	a->free_bytes += size;
+	a->free_blocks++;
 }
 
-static void list_remove(struct pm_heap *h, char *bp, size_t size)
+static void list_remove(struct arena *a, char *bp, size_t size)
 {
 	unsigned c = size_class(size);
 	char *next = *link_next(bp), *prev = *link_prev(bp);
 
 	if (prev)
 		*link_next(prev) = next;
-	else if ((h->lists[c] = next) == NULL)
-		unmark(h, c);
+	else if ((a->lists[c] = next) == NULL)
+		unmark(a, c);
 	if (next)
 		*link_prev(next) = prev;
-	h->free_bytes -= size;
-	h->free_blocks--;
+	a->free_bytes -= size;
+	a->free_blocks--;
 }
 
 /* A free block of at least asize bytes, taken off its list; NULL if none. */
-static char *find_fit(struct pm_heap *h, size_t asize)
+static char *find_fit(struct arena *a, size_t asize)
 {
 	unsigned c = size_class(asize);
 
 	if (c >= NEXACT) {
 		/* A range class: first fit inside it. */
-		for (char *bp = h->lists[c]; bp; bp = *link_next(bp)) {
+		for (char *bp = a->lists[c]; bp; bp = *link_next(bp)) {
 			size_t sz = tag_size(*hdrp(bp));
 			if (sz >= asize) {
-				list_remove(h, bp, sz);
+				list_remove(a, bp, sz);
 				return bp;
 			}
 		}
@@ -235,44 +137,63 @@ static char *find_fit(struct pm_heap *h, size_t asize)
 	}
 	/* Exact classes, and every class above a range class, fit whatever
 	 * block they hold: take the head. */
-	c = c < NCLASSES ? next_class(h, c) : NCLASSES;
+	c = c < NCLASSES ? next_class(a, c) : NCLASSES;
 	if (c == NCLASSES)
 		return NULL;
-	char *bp = h->lists[c];
-	list_remove(h, bp, tag_size(*hdrp(bp)));
+	char *bp = a->lists[c];
+	list_remove(a, bp, tag_size(*hdrp(bp)));
 	return bp;
 }
 
-static inline void heap_grew(struct pm_heap *h)
+/* The heap grew by bytes; keeps its peak size. Takes the heap lock
+ * (called with an arena lock held, or none). */
+static void heap_grew(struct pm_heap *h, size_t bytes)
 {
-	uint64_t size = (uint64_t)(h->brk - h->base) + h->large_bytes;
+	pthread_mutex_lock(&h->lock);
+	h->break_bytes += bytes;
+	if (h->break_bytes + h->large_bytes > h->heap_peak)
+		h->heap_peak = h->break_bytes + h->large_bytes;
+	pthread_mutex_unlock(&h->lock);
+}
 
-	if (size > h->heap_peak)
-		h->heap_peak = size;
+/* Lay down the arena's padding word, prologue block and epilogue header
+ * on its first use. Called with the arena lock held. */
+static void arena_ready(struct pm_heap *h, struct arena *a)
+{
+	tag_t *w = (tag_t *)a->base;
+
+	if (a->first)
+		return;
+	w[1] = w[2] = tag_make(OVERHEAD, 1, 0);
+	w[3] = tag_make(0, 1, 0);
+	a->first = a->base + 4 * WSIZE;
+	a->brk = a->first;
+	heap_grew(h, 4 * WSIZE);
 }
 
 /* Move the break up so that a free block of at least asize bytes ends at it;
  * the block is returned off the lists (merged with a free last block).
- * NULL when the reservation is used up. */
-static char *extend(struct pm_heap *h, size_t asize)
+ * NULL when the arena's span is used up. */
+static char *extend(struct pm_heap *h, struct arena *a, size_t asize)
 {
-	char *bp = h->brk, *last = NULL;
-	tag_t lastf = *(tag_t *)(h->brk - 2 * WSIZE);     /* footer of the last block */
+	char *bp = a->brk, *last = NULL;
+	tag_t lastf = *(tag_t *)(a->brk - 2 * WSIZE);     /* footer of the last block */
 	size_t have = 0, grow;
 
 	if (!tag_alloc(lastf)) {
 		have = tag_size(lastf);
-		last = h->brk - WSIZE - have + WSIZE;        /* its payload */
-		list_remove(h, last, have);
+		last = a->brk - have;                        /* its payload */
 	}
 	grow = asize - have;
-	if ((size_t)(h->base + HEAP_RESERVE - h->brk) < grow)
+	if ((size_t)(a->base + ARENA_SPAN - a->brk) < grow)
 		return NULL;
+	if (last)
+		list_remove(a, last, have);
 	/* The old epilogue header becomes the new block's header. */
-	h->brk += grow;
-	h->grows++;
-	heap_grew(h);
-	*(tag_t *)(h->brk - WSIZE) = tag_make(0, 1, 0);  /* new epilogue */
+	a->brk += grow;
+	a->grows++;
+	heap_grew(h, grow);
+	*(tag_t *)(a->brk - WSIZE) = tag_make(0, 1, 0);  /* new epilogue */
 	if (last) {
 		set_tags(last, tag_make(asize, 0, 0));
 		return last;
@@ -282,28 +203,25 @@ static char *extend(struct pm_heap *h, size_t asize)
 }
 
 /* Allocate n bytes in the free block bp (off the lists) as a block of
- * asize bytes, splitting off the rest when it can make a block. */
-static void place(struct pm_heap *h, char *bp, size_t asize, size_t n)
+ * asize bytes, splitting off the rest when it can make a block; bits are
+ * or'ed into the header (TAG_CACHED). Returns the block's size. */
+static size_t place(struct arena *a, char *bp, size_t asize, size_t n, tag_t bits)
 {
 	size_t csize = tag_size(*hdrp(bp));
 
 	if (csize - asize >= MIN_BLOCK) {
 		char *rest = next_blkp(bp, asize);
 		set_tags(rest, tag_make(csize - asize, 0, 0));
-		list_insert(h, rest, csize - asize);   /* its right neighbour is allocated */
+		list_insert(a, rest, csize - asize);   /* its right neighbour is allocated */
 		csize = asize;
 	}
-	set_tags(bp, tag_make(csize, 1, csize - OVERHEAD - n));
-	h->block_bytes += csize;
-	h->blocks++;
-	h->payload += n;
-	if (h->payload > h->peak)
-		h->peak = h->payload;
-	h->mallocs++;
+	set_tags(bp, tag_make(csize, 1, csize - OVERHEAD - n) | bits);
+	a->block_bytes += csize;
+	return csize;
 }
 
 /* Free bp (tags already checked), coalescing with free neighbours. */
-static void release(struct pm_heap *h, char *bp)
+static void release(struct arena *a, char *bp)
 {
 	size_t size = tag_size(*hdrp(bp));
 	tag_t prevf = *(tag_t *)(bp - OVERHEAD);
@@ -311,9 +229,10 @@ static void release(struct pm_heap *h, char *bp)
 	tag_t nexth = *hdrp(next);
 
 	if (!tag_valid(nexth) || !tag_valid(prevf))
-		die("heap corruption next to %p: a neighbour's boundary tag is overwritten (heap overflow?)", (void *)bp);
+		pm_heap_die("heap corruption next to %p: a neighbour's boundary tag is overwritten (heap overflow?)",
+			    (void *)bp);
 	if (!tag_alloc(nexth)) {
-		list_remove(h, next, tag_size(nexth));
+		list_remove(a, next, tag_size(nexth));
 		size += tag_size(nexth);
 	}
 	if (!tag_alloc(prevf)) {
@@ -323,396 +242,279 @@ static void release(struct pm_heap *h, char *bp)
 		 * until its memory is handed out again. */
 		*hdrp(bp) = tag_make(tag_size(*hdrp(bp)), 0, 0);
 		bp -= psize;
-		list_remove(h, bp, psize);
+		list_remove(a, bp, psize);
 		size += psize;
 	}
 	set_tags(bp, tag_make(size, 0, 0));
-	list_insert(h, bp, size);
+	list_insert(a, bp, size);
 }
 
-/* ---- the table of heaps --------------------------------------------------------- */
-
-static struct pm_heap *heap_find(struct pagemu *vm)
+/* One block of asize bytes holding n from arena a (lock held), with bits
+ * in its header; NULL when the arena is full. *csize = its size. */
+static char *arena_take(struct pm_heap *h, struct arena *a, size_t asize, size_t n, tag_t bits, size_t *csize)
 {
-	for (unsigned i = 0; i < HEAPS_MAX; i++)
-		if (atomic_load_explicit(&heaps.vm[i], memory_order_acquire) == vm)
-			return heaps.heap[i];
-	return NULL;
-}
+	char *bp;
 
-static struct pm_heap *heap_create(struct pagemu *vm)
-{
-	struct pm_heap *h;
-	unsigned slot = HEAPS_MAX;
-
-	pthread_mutex_lock(&heaps.lock);
-	if ((h = heap_find(vm)))
-		goto out;
-	for (unsigned i = 0; i < HEAPS_MAX && slot == HEAPS_MAX; i++)
-		if (!atomic_load(&heaps.vm[i]))
-			slot = i;
-	if (slot == HEAPS_MAX)
-		goto out;
-	h = pm_prim_alloc_tables(sizeof(*h));
-	if (!h)
-		goto out;
-	h->base = pagemu_map(vm, HEAP_RESERVE, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (!h->base) {
-		pm_prim_release(h, sizeof(*h));
-		h = NULL;
-		goto out;
-	}
-	h->vm = vm;
-	pthread_mutex_init(&h->lock, NULL);
-	/* Padding word, prologue block (header + footer), epilogue header. */
-	tag_t *w = (tag_t *)h->base;
-	w[1] = w[2] = tag_make(OVERHEAD, 1, 0);
-	w[3] = tag_make(0, 1, 0);
-	h->first = h->base + 4 * WSIZE;
-	h->brk = h->first;
-	heaps.heap[slot] = h;
-	atomic_store_explicit(&heaps.vm[slot], vm, memory_order_release);
-out:
-	pthread_mutex_unlock(&heaps.lock);
-	return h;
-}
-
-/* The heap of vm, created on first use; NULL with errno = ENOMEM. */
-static struct pm_heap *heap_get(struct pagemu *vm)
-{
-	struct pm_heap *h = heap_find(vm);
-
-	if (!h && !(h = heap_create(vm)))
-		errno = ENOMEM;
-	return h;
-}
-
-static void large_release_all(struct pm_heap *h);
-
-void pm_heap_close(struct pagemu *vm)
-{
-	struct pm_heap *h;
-
-	pthread_mutex_lock(&heaps.lock);
-	for (unsigned i = 0; i < HEAPS_MAX; i++) {
-		if (atomic_load(&heaps.vm[i]) != vm)
-			continue;
-		h = heaps.heap[i];
-		atomic_store(&heaps.vm[i], NULL);
-		heaps.heap[i] = NULL;
-		large_release_all(h);
-		pagemu_unmap(vm, h->base, HEAP_RESERVE);
-		pthread_mutex_destroy(&h->lock);
-		pm_prim_release(h, sizeof(*h));
-	}
-	pthread_mutex_unlock(&heaps.lock);
-}
-
-/* ---- large blocks ------------------------------------------------------------------ */
-
-static size_t large_hash(uintptr_t p, size_t cap)
-{
-	return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
-}
-
-/* The entry of payload p, or NULL. Called with the heap lock held. */
-static large_ent_t *large_find(struct pm_heap *h, uintptr_t p)
-{
-	if (!h->large)
+	arena_ready(h, a);
+	if (!(bp = find_fit(a, asize)) && !(bp = extend(h, a, asize)))
 		return NULL;
-	for (size_t i = large_hash(p, h->large_cap);; i = (i + 1) & (h->large_cap - 1)) {
-		if (h->large[i].p == p)
-			return &h->large[i];
-		if (h->large[i].p == 0)
-			return NULL;
-	}
-}
-
-static int large_insert(struct pm_heap *h, const large_ent_t *e)
-{
-	if ((h->large_used + 1) * 2 > h->large_cap) {
-		size_t ncap = h->large_cap ? h->large_cap * 2 : 256;
-		large_ent_t *old = h->large, *nt = pm_prim_alloc_tables(ncap * sizeof(*nt));
-		if (!nt)
-			return -ENOMEM;
-		h->large = nt;
-		h->large_used = 0;
-		size_t ocap = h->large_cap;
-		h->large_cap = ncap;
-		for (size_t i = 0; i < ocap; i++)
-			if (old[i].p > LARGE_DELETED)
-				large_insert(h, &old[i]);
-		if (old)
-			pm_prim_release(old, ocap * sizeof(*old));
-	}
-	size_t i = large_hash(e->p, h->large_cap);
-	while (h->large[i].p > LARGE_DELETED)
-		i = (i + 1) & (h->large_cap - 1);
-	if (h->large[i].p == 0)
-		h->large_used++;
-	h->large[i] = *e;
-	return 0;
-}
-
-/* A block of its own region, payload aligned to align. */
-static void *large_alloc(struct pagemu *vm, struct pm_heap *h, size_t n, size_t align)
-{
-	size_t len = n + (align > ALIGN ? align : 0);
-	large_ent_t e = { 0 };
-	char *base;
-
-	if (len < n) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	base = pagemu_map(vm, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (!base) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	pthread_mutex_lock(&h->lock);
-	e.base = (uintptr_t)base;
-	e.maplen = (len + vm->page - 1) & ~(vm->page - 1);
-	e.p = (e.base + align - 1) & ~(uintptr_t)(align - 1);
-	e.req = n;
-	if (large_insert(h, &e) < 0) {
-		pthread_mutex_unlock(&h->lock);
-		pagemu_unmap(vm, base, len);
-		errno = ENOMEM;
-		return NULL;
-	}
-	h->large_blocks++;
-	h->large_bytes += e.maplen;
-	heap_grew(h);
-	h->blocks++;
-	h->payload += n;
-	if (h->payload > h->peak)
-		h->peak = h->payload;
-	h->mallocs++;
-	pthread_mutex_unlock(&h->lock);
-	return (void *)e.p;
-}
-
-/* Called with the heap lock held. */
-static void large_free(struct pm_heap *h, large_ent_t *e)
-{
-	if (e->pinned) {
-		pagemu_unpin(h->vm, (void *)e->p, e->base + e->maplen - e->p);
-		h->pinned -= e->base + e->maplen - e->p;
-	}
-	pagemu_unmap(h->vm, (void *)e->base, e->maplen);
-	h->large_blocks--;
-	h->large_bytes -= e->maplen;
-	h->blocks--;
-	h->payload -= e->req;
-	h->frees++;
-	e->p = LARGE_DELETED;
-}
-
-static void large_release_all(struct pm_heap *h)
-{
-	for (size_t i = 0; i < h->large_cap; i++)
-		if (h->large[i].p > LARGE_DELETED)
-			large_free(h, &h->large[i]);
-	if (h->large)
-		pm_prim_release(h->large, h->large_cap * sizeof(*h->large));
-	h->large = NULL;
+	*csize = place(a, bp, asize, n, bits);
+	return bp;
 }
 
 /* ---- checking a pointer handed back ---------------------------------------------- */
 
-static inline int in_break(const struct pm_heap *h, const char *p)
+/* The arena whose span holds p, or NULL (not in the break heap). */
+static inline struct arena *arena_of(struct pm_heap *h, const char *p)
 {
-	return p >= h->first && p < h->brk;
+	uintptr_t off = (uintptr_t)p - (uintptr_t)h->base;
+
+	return off < HEAP_RESERVE ? &h->arena[off >> ARENA_SHIFT] : NULL;
+}
+
+/* Called with a's lock held. */
+static inline int in_break(const struct arena *a, const char *p)
+{
+	return a->first && p >= a->first && p < a->brk;
 }
 
 /* The header of bp, checked; aborts on a user error. who = "free", ...
- * Called with the heap lock held; bp is inside the break heap. */
-static tag_t check_block(struct pm_heap *h, char *bp, const char *who)
+ * Called with the lock of bp's arena held; bp is below its break. */
+static tag_t check_block(struct arena *a, char *bp, const char *who)
 {
 	tag_t t;
 	size_t size;
 
 	if ((uintptr_t)bp % ALIGN)
-		die("%s(%p): not a pointer pagemu_malloc returned (misaligned, inside the heap)", who, (void *)bp);
+		pm_heap_die("%s(%p): not a pointer pagemu_malloc returned (misaligned, inside the heap)", who, (void *)bp);
 	t = *hdrp(bp);
 	if (tag_magic(t) == TAG_FREE && !tag_alloc(t))
-		die("%s(%p): double free (the block is already free)", who, (void *)bp);
+		pm_heap_die("%s(%p): double free (the block is already free)", who, (void *)bp);
+	if (tag_valid(t) && (t & TAG_CACHED))
+		pm_heap_die("%s(%p): double free (the block is already free, in a thread's cache)", who, (void *)bp);
 	if (!tag_valid(t))
-		die("%s(%p): not a block pagemu_malloc returned, or its header was overwritten (heap underflow?)",
-		    who, (void *)bp);
+		pm_heap_die("%s(%p): not a block pagemu_malloc returned, or its header was overwritten (heap underflow?)",
+			    who, (void *)bp);
 	size = tag_size(t);
-	if (size < MIN_BLOCK || bp + size - WSIZE > h->brk - WSIZE)
-		die("%s(%p): heap corruption: the block header holds an impossible size %zu", who, (void *)bp, size);
-	if (*ftrp(bp, size) != t)
-		die("%s(%p): heap corruption: the boundary tag after the block (%zu bytes) is overwritten "
-		    "(heap overflow: a write past the end of the block)", who, (void *)bp, size - OVERHEAD - tag_slack(t));
+	if (size < MIN_BLOCK || bp + size - WSIZE > a->brk - WSIZE)
+		pm_heap_die("%s(%p): heap corruption: the block header holds an impossible size %zu", who, (void *)bp,
+			    size);
+	if (*ftrp(bp, size) != (t & TAG_FTR_MASK))
+		pm_heap_die("%s(%p): heap corruption: the boundary tag after the block (%zu bytes) is overwritten "
+			    "(heap overflow: a write past the end of the block)", who, (void *)bp,
+			    size - OVERHEAD - tag_slack(t));
 	return t;
 }
 
-static void heap_free_locked(struct pm_heap *h, char *bp, const char *who)
+/* ---- what the caches and the malloc family ask of the arenas ----------------------- */
+
+char *pm_heap_take(struct pm_heap *h, unsigned arena, size_t asize, size_t n)
 {
-	tag_t t = check_block(h, bp, who);
-
-	if (t & TAG_PINNED) {
-		pagemu_unpin(h->vm, bp, tag_size(t) - OVERHEAD);
-		h->pinned -= tag_size(t) - OVERHEAD;
-	}
-	h->block_bytes -= tag_size(t);
-	h->blocks--;
-	h->payload -= tag_size(t) - OVERHEAD - tag_slack(t);
-	h->frees++;
-	release(h, bp);
-}
-
-/* ---- the malloc family --------------------------------------------------------------- */
-
-/* Block size for n bytes of payload; 0 when n is too large. */
-static inline size_t adjust(size_t n)
-{
-	if (n > SIZE_MAX / 2)
-		return 0;
-	if (n == 0)
-		n = 1;
-	size_t a = (n + OVERHEAD + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-	return a < MIN_BLOCK ? MIN_BLOCK : a;
-}
-
-void *pagemu_malloc(pagemu_t *vm, size_t n)
-{
-	struct pm_heap *h;
-	size_t asize = adjust(n);
+	struct arena *a = &h->arena[arena];
+	size_t csize;
 	char *bp;
 
-	if (!vm || !asize) {
-		errno = vm ? ENOMEM : EINVAL;
-		return NULL;
-	}
-	if (!(h = heap_get(vm)))
-		return NULL;
-	if (asize >= LARGE_MIN)
-		return large_alloc(vm, h, n ? n : 1, ALIGN);
-	pthread_mutex_lock(&h->lock);
-	if (!(bp = find_fit(h, asize)) && !(bp = extend(h, asize))) {
-		pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&a->lock);
+	bp = arena_take(h, a, asize, n, 0, &csize);
+	pthread_mutex_unlock(&a->lock);
+	if (!bp)
 		errno = ENOMEM;
-		return NULL;
-	}
-	place(h, bp, asize, n ? n : 1);
-	pthread_mutex_unlock(&h->lock);
 	return bp;
 }
 
-void pagemu_free(pagemu_t *vm, void *p)
+char *pm_heap_refill(struct pm_heap *h, struct tcache *c, unsigned k, size_t n)
 {
-	struct pm_heap *h;
-	large_ent_t *e;
+	struct arena *a = &h->arena[c->pair];
+	size_t cs = pm_bin_size[k], csize;
+	unsigned want = pm_bin_max[k] / 2, got = 0;
+	char *user, *bp, *blocks[BIN_COUNT];
 
-	if (!p)
-		return;
-	if (!vm || !(h = heap_find(vm)))
-		die("free(%p): not a pointer pagemu_malloc returned (this instance has no heap)", p);
-	pthread_mutex_lock(&h->lock);
-	if (in_break(h, p)) {
-		heap_free_locked(h, p, "free");
-	} else if ((e = large_find(h, (uintptr_t)p))) {
-		large_free(h, e);
-	} else {
-		pthread_mutex_unlock(&h->lock);
-		die("free(%p): not a pointer pagemu_malloc returned (double free of a large block, or a foreign pointer)", p);
+	if (want > (unsigned)(pm_bin_max[k] - c->count[k]))
+		want = (unsigned)(pm_bin_max[k] - c->count[k]);
+	pthread_mutex_lock(&a->lock);
+	/* The first block is the caller's, whatever its size; the others go
+	 * to the cache when they have the bin's size (a block the arena does
+	 * not split may be 16 bytes larger). */
+	if (!(user = arena_take(h, a, cs, n, 0, &csize)))
+		goto out;
+	while (got < want) {
+		if (!(bp = arena_take(h, a, cs, cs - OVERHEAD, TAG_CACHED, &csize)))
+			break;
+		if (csize != cs) {
+			a->block_bytes -= csize;
+			release(a, bp);
+			break;
+		}
+		blocks[got++] = bp;
 	}
-	pthread_mutex_unlock(&h->lock);
+out:
+	pthread_mutex_unlock(&a->lock);
+	/* Pushed last first: malloc takes them in address order. */
+	while (got--) {
+		*(char **)blocks[got] = c->head[k];
+		c->head[k] = blocks[got];
+		c->count[k]++;
+		c->bytes += cs;
+	}
+	if (!user)
+		errno = ENOMEM;
+	return user;
 }
 
-void *pagemu_calloc(pagemu_t *vm, size_t nmemb, size_t size)
+/* Give a NULL-terminated list of cached blocks back to their arenas, one
+ * arena lock at a time. A block must carry TAG_CACHED: flush_orphans
+ * meets lists a thread may have been changing at fork. */
+void pm_heap_release_list(struct pm_heap *h, char *list)
 {
-	size_t total;
-	void *p;
+	struct arena *locked = NULL;
 
-	if (__builtin_mul_overflow(nmemb, size, &total)) {
+	while (list) {
+		char *bp = list;
+		struct arena *a = arena_of(h, bp);
+		list = *(char **)bp;
+		if (a != locked) {
+			if (locked)
+				pthread_mutex_unlock(&locked->lock);
+			if ((locked = a))
+				pthread_mutex_lock(&a->lock);
+		}
+		if (!a || !in_break(a, bp) || !(*hdrp(bp) & TAG_CACHED))
+			continue;
+		*hdrp(bp) &= ~TAG_CACHED;
+		check_block(a, bp, "free");
+		a->block_bytes -= tag_size(*hdrp(bp));
+		release(a, bp);
+	}
+	if (locked)
+		pthread_mutex_unlock(&locked->lock);
+}
+
+/* free() of a block no cache takes: back to its arena, or a large block. */
+void pm_heap_free_block(struct pm_heap *h, struct tcache *c, char *p)
+{
+	struct arena *a = arena_of(h, p);
+	large_ent_t *e;
+	size_t n;
+
+	if (a) {
+		pthread_mutex_lock(&a->lock);
+		if (in_break(a, p)) {
+			tag_t t = check_block(a, p, "free");
+			size_t size = tag_size(t);
+			if (t & TAG_PINNED) {
+				pagemu_unpin(h->vm, p, size - OVERHEAD);
+				h->pinned -= size - OVERHEAD;
+			}
+			a->block_bytes -= size;
+			release(a, p);
+			pthread_mutex_unlock(&a->lock);
+			pm_heap_count(h, c, -(int64_t)(size - OVERHEAD - tag_slack(t)), 0, 1);
+			return;
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_lock(&h->lock);
+	if (!(e = pm_large_find(h, (uintptr_t)p))) {
+		pthread_mutex_unlock(&h->lock);
+		pm_heap_die("free(%p): not a pointer pagemu_malloc returned (double free of a large block, or a foreign pointer)",
+			    (void *)p);
+	}
+	n = pm_large_free(h, e);
+	pthread_mutex_unlock(&h->lock);
+	pm_heap_count(h, c, -(int64_t)n, 0, 1);
+}
+
+void *pm_heap_alloc(struct pm_heap *h, struct tcache *c, size_t n)
+{
+	size_t asize = pm_heap_adjust(n);
+	char *bp;
+
+	if (!asize) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (!(p = pagemu_malloc(vm, total)))
+	if (asize >= LARGE_MIN)
+		return pm_large_alloc(h, c, n ? n : 1, ALIGN);
+	if (!(bp = pm_heap_take(h, pm_arena_for(c ? c->pair : 0, asize), asize, n ? n : 1)))
 		return NULL;
-	/* A large block is a fresh region: its pages are demand-zero, and
-	 * not touching them keeps them unfaulted. Blocks from the break may
-	 * reuse freed memory. */
-	if (adjust(total) < LARGE_MIN)
-		memset(p, 0, total);
-	return p;
+	pm_heap_count(h, c, (int64_t)(n ? n : 1), 1, 0);
+	return bp;
 }
+
+/* ---- the rest of the malloc family ----------------------------------------------------- */
 
 size_t pagemu_malloc_usable_size(pagemu_t *vm, void *p)
 {
 	struct pm_heap *h;
+	struct arena *a;
 	large_ent_t *e;
 	size_t n = 0;
 
-	if (!p || !vm || !(h = heap_find(vm)))
+	if (!p || !vm || !(h = pm_heap_find(vm)))
 		return 0;
-	pthread_mutex_lock(&h->lock);
-	if (in_break(h, p))
-		n = tag_size(check_block(h, p, "malloc_usable_size")) - OVERHEAD;
-	else if ((e = large_find(h, (uintptr_t)p)))
-		n = e->base + e->maplen - e->p;
-	else {
-		pthread_mutex_unlock(&h->lock);
-		die("malloc_usable_size(%p): not a pointer pagemu_malloc returned", p);
+	if ((a = arena_of(h, p))) {
+		pthread_mutex_lock(&a->lock);
+		if (in_break(a, p)) {
+			n = tag_size(check_block(a, p, "malloc_usable_size")) - OVERHEAD;
+			pthread_mutex_unlock(&a->lock);
+			return n;
+		}
+		pthread_mutex_unlock(&a->lock);
 	}
+	pthread_mutex_lock(&h->lock);
+	if ((e = pm_large_find(h, (uintptr_t)p)))
+		n = e->base + e->maplen - e->p;
 	pthread_mutex_unlock(&h->lock);
+	if (!e)
+		pm_heap_die("malloc_usable_size(%p): not a pointer pagemu_malloc returned", p);
 	return n;
 }
 
 /* Resize the break block bp in place to asize bytes holding n; 1 when done.
- * Called with the heap lock held. */
-static int resize_in_place(struct pm_heap *h, char *bp, tag_t t, size_t asize, size_t n)
+ * Called with the arena lock held. */
+static int resize_in_place(struct pm_heap *h, struct arena *a, char *bp, tag_t t, size_t asize, size_t n)
 {
-	size_t csize = tag_size(t), old_n = csize - OVERHEAD - tag_slack(t);
+	size_t csize = tag_size(t);
 	char *next = next_blkp(bp, csize);
 	tag_t nt = *hdrp(next);
 
 	if (asize > csize) {
 		size_t want = asize - csize;
 		if (!tag_alloc(nt) && tag_size(nt) >= want) {
-			list_remove(h, next, tag_size(nt));
+			list_remove(a, next, tag_size(nt));
 			csize += tag_size(nt);
-		} else if (next == h->brk) {
+		} else if (next == a->brk) {
 			/* The last block: move the break. */
-			if ((size_t)(h->base + HEAP_RESERVE - h->brk) < want)
+			if ((size_t)(a->base + ARENA_SPAN - a->brk) < want)
 				return 0;
-			h->brk += want;
-			h->grows++;
-			heap_grew(h);
-			*(tag_t *)(h->brk - WSIZE) = tag_make(0, 1, 0);
+			a->brk += want;
+			a->grows++;
+			heap_grew(h, want);
+			*(tag_t *)(a->brk - WSIZE) = tag_make(0, 1, 0);
 			csize += want;
 		} else {
 			return 0;
 		}
 	}
-	h->block_bytes -= tag_size(t);
-	h->payload -= old_n;
+	a->block_bytes -= tag_size(t);
 	if (csize - asize >= MIN_BLOCK) {
 		char *rest = next_blkp(bp, asize);
 		set_tags(bp, tag_make(asize, 1, asize - OVERHEAD - n) | (t & TAG_PINNED));
 		set_tags(rest, tag_make(csize - asize, 1, 0));
-		release(h, rest);                       /* coalesces with a free right neighbour */
+		release(a, rest);                       /* coalesces with a free right neighbour */
 		csize = asize;
 	} else {
 		set_tags(bp, tag_make(csize, 1, csize - OVERHEAD - n) | (t & TAG_PINNED));
 	}
-	h->block_bytes += csize;
-	h->payload += n;
-	if (h->payload > h->peak)
-		h->peak = h->payload;
+	a->block_bytes += csize;
 	return 1;
 }
 
 void *pagemu_realloc(pagemu_t *vm, void *p, size_t n)
 {
 	struct pm_heap *h;
-	size_t asize = adjust(n), old;
+	struct arena *a;
+	size_t asize = pm_heap_adjust(n), old;
 	large_ent_t *e;
 	void *np;
 
@@ -726,33 +528,39 @@ void *pagemu_realloc(pagemu_t *vm, void *p, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (!vm || !(h = heap_find(vm)))
-		die("realloc(%p): not a pointer pagemu_malloc returned (this instance has no heap)", p);
+	if (!vm || !(h = pm_heap_find(vm)))
+		pm_heap_die("realloc(%p): not a pointer pagemu_malloc returned (this instance has no heap)", p);
+	if ((a = arena_of(h, p))) {
+		pthread_mutex_lock(&a->lock);
+		if (in_break(a, p)) {
+			tag_t t = check_block(a, p, "realloc");
+			old = tag_size(t) - OVERHEAD - tag_slack(t);
+			/* Pinned blocks move, so that the pins cover exactly one block. */
+			if (asize < LARGE_MIN && !(t & TAG_PINNED) && resize_in_place(h, a, p, t, asize, n)) {
+				pthread_mutex_unlock(&a->lock);
+				pm_heap_count(h, pm_tcache_of(h), (int64_t)n - (int64_t)old, 0, 0);
+				return p;
+			}
+			pthread_mutex_unlock(&a->lock);
+			goto move;
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
 	pthread_mutex_lock(&h->lock);
-	if (in_break(h, p)) {
-		tag_t t = check_block(h, p, "realloc");
-		/* Pinned blocks move, so that the pins cover exactly one block. */
-		if (asize < LARGE_MIN && !(t & TAG_PINNED) && resize_in_place(h, p, t, asize, n)) {
-			pthread_mutex_unlock(&h->lock);
-			return p;
-		}
-		old = tag_size(t) - OVERHEAD - tag_slack(t);
-	} else if ((e = large_find(h, (uintptr_t)p))) {
-		size_t room = e->base + e->maplen - e->p;
-		if (n <= room && n >= room / 2 && !e->pinned) {
-			h->payload += n - e->req;       /* wraps correctly when shrinking */
-			if (h->payload > h->peak)
-				h->peak = h->payload;
-			e->req = n;
-			pthread_mutex_unlock(&h->lock);
-			return p;
-		}
-		old = e->req;
-	} else {
+	if (!(e = pm_large_find(h, (uintptr_t)p))) {
 		pthread_mutex_unlock(&h->lock);
-		die("realloc(%p): not a pointer pagemu_malloc returned", p);
+		pm_heap_die("realloc(%p): not a pointer pagemu_malloc returned", p);
+	}
+	size_t room = e->base + e->maplen - e->p;
+	old = e->req;
+	if (n <= room && n >= room / 2 && !e->pinned) {
+		e->req = n;
+		pthread_mutex_unlock(&h->lock);
+		pm_heap_count(h, pm_tcache_of(h), (int64_t)n - (int64_t)old, 0, 0);
+		return p;
 	}
 	pthread_mutex_unlock(&h->lock);
+move:
 	if (!(np = pagemu_malloc(vm, n)))
 		return NULL;
 	memcpy(np, p, old < n ? old : n);
@@ -763,7 +571,9 @@ void *pagemu_realloc(pagemu_t *vm, void *p, size_t n)
 void *pagemu_memalign(pagemu_t *vm, size_t align, size_t n)
 {
 	struct pm_heap *h;
-	size_t asize = adjust(n), req;
+	struct tcache *c;
+	struct arena *a;
+	size_t asize = pm_heap_adjust(n), req, csize;
 	char *bp, *p;
 
 	if (!vm) {
@@ -783,16 +593,19 @@ void *pagemu_memalign(pagemu_t *vm, size_t align, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (!(h = heap_get(vm)))
+	if (!(h = pm_heap_get(vm)))
 		return NULL;
+	c = pm_tcache_bind(h);
 	if (asize + align >= LARGE_MIN)
-		return large_alloc(vm, h, n ? n : 1, align);
+		return pm_large_alloc(h, c, n ? n : 1, align);
 	/* A block big enough to hold an aligned block after a free front gap
 	 * of 0 or >= MIN_BLOCK bytes. */
 	req = asize + align + MIN_BLOCK;
-	pthread_mutex_lock(&h->lock);
-	if (!(bp = find_fit(h, req)) && !(bp = extend(h, req))) {
-		pthread_mutex_unlock(&h->lock);
+	a = &h->arena[pm_arena_for(c ? c->pair : 0, req)];
+	pthread_mutex_lock(&a->lock);
+	arena_ready(h, a);
+	if (!(bp = find_fit(a, req)) && !(bp = extend(h, a, req))) {
+		pthread_mutex_unlock(&a->lock);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -800,13 +613,15 @@ void *pagemu_memalign(pagemu_t *vm, size_t align, size_t n)
 	if (p != bp && (size_t)(p - bp) < MIN_BLOCK)
 		p += align;
 	if (p != bp) {
-		size_t csize = tag_size(*hdrp(bp)), gap = (size_t)(p - bp);
+		size_t gap = (size_t)(p - bp);
+		csize = tag_size(*hdrp(bp));
 		set_tags(bp, tag_make(gap, 0, 0));
-		list_insert(h, bp, gap);                /* its left neighbour is allocated */
+		list_insert(a, bp, gap);                /* its left neighbour is allocated */
 		set_tags(p, tag_make(csize - gap, 0, 0));
 	}
-	place(h, p, asize, n ? n : 1);
-	pthread_mutex_unlock(&h->lock);
+	place(a, p, asize, n ? n : 1, 0);
+	pthread_mutex_unlock(&a->lock);
+	pm_heap_count(h, c, (int64_t)(n ? n : 1), 1, 0);
 	return p;
 }
 
@@ -835,7 +650,7 @@ void *pagemu_aligned_alloc(pagemu_t *vm, size_t align, size_t n)
 
 int pm_heap_owns(struct pagemu *vm, const void *p)
 {
-	struct pm_heap *h = heap_find(vm);
+	struct pm_heap *h = pm_heap_find(vm);
 
 	if (!h)
 		return 0;
@@ -847,26 +662,34 @@ int pm_heap_owns(struct pagemu *vm, const void *p)
 
 int pm_heap_pin(struct pagemu *vm, void *p, size_t limit)
 {
-	struct pm_heap *h = heap_find(vm);
+	struct pm_heap *h = pm_heap_find(vm);
+	struct arena *a;
 	large_ent_t *e;
 	size_t n;
 	int rc = -EINVAL;
 
 	if (!h || !p)
 		return -EINVAL;
-	pthread_mutex_lock(&h->lock);
-	if (in_break(h, p)) {
-		tag_t t = check_block(h, p, "pin");
-		n = tag_size(t) - OVERHEAD;
-		if (t & TAG_PINNED)
-			rc = 0;
-		else if (h->pinned + n > limit)
-			rc = -ENOSPC;
-		else if ((rc = pagemu_pin(vm, p, n)) == 0) {
-			set_tags(p, t | TAG_PINNED);
-			h->pinned += n;
+	if ((a = arena_of(h, p))) {
+		pthread_mutex_lock(&a->lock);
+		if (in_break(a, p)) {
+			tag_t t = check_block(a, p, "pin");
+			n = tag_size(t) - OVERHEAD;
+			if (t & TAG_PINNED)
+				rc = 0;
+			else if (h->pinned + n > limit)
+				rc = -ENOSPC;
+			else if ((rc = pagemu_pin(vm, p, n)) == 0) {
+				set_tags(p, t | TAG_PINNED);
+				h->pinned += n;
+			}
+			pthread_mutex_unlock(&a->lock);
+			return rc;
 		}
-	} else if ((e = large_find(h, (uintptr_t)p))) {
+		pthread_mutex_unlock(&a->lock);
+	}
+	pthread_mutex_lock(&h->lock);
+	if ((e = pm_large_find(h, (uintptr_t)p))) {
 		n = e->base + e->maplen - e->p;
 		if (e->pinned)
 			rc = 0;
@@ -881,99 +704,3 @@ int pm_heap_pin(struct pagemu *vm, void *p, size_t limit)
 	return rc;
 }
 
-/* ---- statistics and the invariant checker ----------------------------------------------- */
-
-int pagemu_heap_stats(pagemu_t *vm, pagemu_heap_stats_t *out)
-{
-	struct pm_heap *h;
-
-	if (!vm || !out)
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	if (!(h = heap_find(vm)))
-		return 0;
-	pthread_mutex_lock(&h->lock);
-	out->break_size = (uint64_t)(h->brk - h->base);
-	out->heap_size = out->break_size + h->large_bytes;
-	out->heap_peak = h->heap_peak;
-	out->allocated = h->payload;
-	out->peak = h->peak;
-	out->blocks = h->blocks;
-	out->large_blocks = h->large_blocks;
-	out->large_bytes = h->large_bytes;
-	out->free_blocks = h->free_blocks;
-	out->free_bytes = h->free_bytes;
-	/* The largest free block is in the highest non-empty class. */
-	for (unsigned c = NCLASSES; c-- > 0;) {
-		if (!h->lists[c])
-			continue;
-		for (char *bp = h->lists[c]; bp; bp = *link_next(bp))
-			if (tag_size(*hdrp(bp)) > out->largest_free)
-				out->largest_free = tag_size(*hdrp(bp));
-		break;
-	}
-	/* Internal fragmentation: bytes of allocated blocks that are not
-	 * payload (tags, alignment padding, the unsplit rest of a block, the
-	 * page rounding of large regions). */
-	out->internal_frag = h->block_bytes + h->large_bytes - h->payload;
-	/* Peak utilization U = max P / H (CSAPP 9.9.3). The book's H only
-	 * grows; large regions are given back, so H is taken at its peak. */
-	out->utilization = h->heap_peak ? (double)h->peak / (double)h->heap_peak : 0.0;
-	/* External fragmentation: the share of free memory that a request as
-	 * large as all free memory together could not use, 1 - largest free
-	 * block / free bytes (0 = all free memory in one block). */
-	out->external_frag = h->free_bytes ? 1.0 - (double)out->largest_free / (double)h->free_bytes : 0.0;
-	out->mallocs = h->mallocs;
-	out->frees = h->frees;
-	out->grows = h->grows;
-	pthread_mutex_unlock(&h->lock);
-	return 0;
-}
-
-int pm_heap_check(struct pagemu *vm)
-{
-	struct pm_heap *h = heap_find(vm);
-	uint64_t nfree = 0, free_bytes = 0, listed = 0, alloc_bytes = 0;
-	int prev_free = 0, rc = 0;
-
-	if (!h)
-		return 0;
-	pthread_mutex_lock(&h->lock);
-	for (char *bp = h->first; bp < h->brk;) {
-		tag_t t = *hdrp(bp);
-		size_t sz = tag_size(t);
-		if (sz == 0)                            /* the epilogue */
-			break;
-		if (!tag_valid(t) || sz % ALIGN || sz < MIN_BLOCK || *ftrp(bp, sz) != t)
-			goto bad;
-		if (!tag_alloc(t)) {
-			if (prev_free)
-				goto bad;               /* two free neighbours: missed coalescing */
-			nfree++;
-			free_bytes += sz;
-		} else {
-			alloc_bytes += sz;
-		}
-		prev_free = !tag_alloc(t);
-		bp += sz;
-	}
-	for (unsigned c = 0; c < NCLASSES; c++) {
-		int bit = (h->nonempty[c / 64] >> (c % 64)) & 1;
-		if (bit != (h->lists[c] != NULL))
-			goto bad;
-		for (char *bp = h->lists[c]; bp; bp = *link_next(bp)) {
-			tag_t t = *hdrp(bp);
-			if (tag_alloc(t) || size_class(tag_size(t)) != c)
-				goto bad;
-			listed++;
-		}
-	}
-	if (nfree != h->free_blocks || listed != nfree || free_bytes != h->free_bytes || alloc_bytes != h->block_bytes)
-		goto bad;
-	goto out;
-bad:
-	rc = -1;
-out:
-	pthread_mutex_unlock(&h->lock);
-	return rc;
-}

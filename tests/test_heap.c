@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "testutil.h"
@@ -102,56 +104,232 @@ START_TEST(content_under_eviction)
 }
 END_TEST
 
-/* Exact splitting and coalescing, read from the statistics. */
+/* Exact splitting and coalescing in an arena, read from the statistics.
+ * Blocks larger than a thread cache holds (CACHE_MAX) go straight to the
+ * arena: each malloc and free below is one CSAPP step. */
 START_TEST(split_and_coalesce)
 {
 	pagemu_t *vm = open_vm(FRAMES);
 	pagemu_heap_stats_t s;
 	char *a, *b, *c, *guard, *again;
+	enum { S = 20000, B = 20016 };                       /* 20000 + 16 of tags */
 
 	pagemu_heap_stats(vm, &s);
 	ck_assert_uint_eq(s.heap_size, 0);                  /* no heap before the first malloc */
-	a = pagemu_malloc(vm, 100);                          /* block: 100 + 16 -> 128 */
-	b = pagemu_malloc(vm, 100);
-	c = pagemu_malloc(vm, 100);
-	guard = pagemu_malloc(vm, 100);
-	ck_assert_ptr_eq(b, a + 128);
-	ck_assert_ptr_eq(c, b + 128);
+	a = pagemu_malloc(vm, S);
+	b = pagemu_malloc(vm, S);
+	c = pagemu_malloc(vm, S);
+	guard = pagemu_malloc(vm, S);
+	ck_assert_ptr_eq(b, a + B);
+	ck_assert_ptr_eq(c, b + B);
 	pagemu_heap_stats(vm, &s);
 	ck_assert_uint_eq(s.blocks, 4);
-	ck_assert_uint_eq(s.allocated, 400);
-	ck_assert_uint_eq(s.internal_frag, 4 * 28);          /* 16 of tags + 12 of padding each */
+	ck_assert_uint_eq(s.allocated, 4 * S);
+	ck_assert_uint_eq(s.internal_frag, 4 * 16);          /* the tags */
 	ck_assert_uint_eq(s.free_blocks, 0);
 
 	pagemu_free(vm, a);
 	pagemu_free(vm, c);
 	pagemu_heap_stats(vm, &s);
 	ck_assert_uint_eq(s.free_blocks, 2);
-	ck_assert_uint_eq(s.free_bytes, 256);
-	ck_assert_uint_eq(s.largest_free, 128);
+	ck_assert_uint_eq(s.free_bytes, 2 * B);
+	ck_assert_uint_eq(s.largest_free, B);
 	ck_assert(s.external_frag > 0.49 && s.external_frag < 0.51);
 
 	pagemu_free(vm, b);                                  /* merges with both neighbours */
 	pagemu_heap_stats(vm, &s);
 	ck_assert_uint_eq(s.free_blocks, 1);
-	ck_assert_uint_eq(s.free_bytes, 384);
+	ck_assert_uint_eq(s.free_bytes, 3 * B);
 	ck_assert(s.external_frag == 0.0);
 	ck_assert_int_eq(pm_heap_check(vm), 0);
 
-	again = pagemu_malloc(vm, 40);                       /* 64 bytes split off the front */
+	again = pagemu_malloc(vm, 17000);                    /* 17024 bytes split off the front */
 	ck_assert_ptr_eq(again, a);
 	pagemu_heap_stats(vm, &s);
 	ck_assert_uint_eq(s.free_blocks, 1);
-	ck_assert_uint_eq(s.free_bytes, 320);
-	ck_assert_uint_eq(s.peak, 400);
-	ck_assert_uint_eq(s.allocated, 140);
-	ck_assert(s.utilization > 0.99 * 400.0 / (double)s.heap_peak && s.utilization <= 1.0);
+	ck_assert_uint_eq(s.free_bytes, 3 * B - 17024);
+	ck_assert_uint_eq(s.peak, 4 * S);
+	ck_assert_uint_eq(s.allocated, S + 17000);                  /* guard + again */
+	ck_assert(s.utilization > 0.99 * 4 * S / (double)s.heap_peak && s.utilization <= 1.0);
 	pagemu_free(vm, again);
 	pagemu_free(vm, guard);
 	pagemu_heap_stats(vm, &s);
 	ck_assert_uint_eq(s.free_blocks, 1);
 	ck_assert_uint_eq(s.mallocs, 5);
 	ck_assert_uint_eq(s.frees, 5);
+	close_vm(vm);
+}
+END_TEST
+
+/* ---- thread caches ---- */
+
+/* Every block freed, all caches involved flushed: ops mallocs and as many
+ * frees counted, and the arena one free block again. */
+static void assert_all_back(pagemu_t *vm, uint64_t ops)
+{
+	pagemu_heap_stats_t s;
+
+	pagemu_heap_stats(vm, &s);                           /* flushes the caller's cache */
+	ck_assert_uint_gt(s.break_size, 0);
+	ck_assert_uint_eq(s.allocated, 0);
+	ck_assert_uint_eq(s.blocks, 0);
+	ck_assert_uint_eq(s.mallocs, ops);
+	ck_assert_uint_eq(s.frees, ops);
+	ck_assert_uint_eq(s.free_blocks, 1);                 /* coalesced */
+	ck_assert_uint_eq(s.free_bytes, s.break_size - 32);
+	ck_assert_uint_eq(s.internal_frag, 0);
+	ck_assert_int_eq(pm_heap_check(vm), 0);
+}
+
+/* Small blocks go through the thread's cache: a freed block is the next
+ * one of its size handed out, no lock taken; the counters are exact at
+ * every step, and once the cache is flushed (pagemu_heap_stats flushes the
+ * caller's) every block is back in the arena, coalesced. */
+START_TEST(cache_reuse_and_exact_stats)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	pagemu_heap_stats_t s;
+	enum { N = 300 };
+	static char *p[N];
+	uint64_t want = 0, peak = 0;
+
+	for (int i = 0; i < N; i++) {
+		p[i] = pagemu_malloc(vm, (size_t)(1 + i * 7 % 900));
+		want += (uint64_t)(1 + i * 7 % 900);
+	}
+	peak = want;
+	ck_assert_ptr_eq(p[1], p[0] + 32);                   /* a refill hands out blocks in address order */
+	char *q = p[10];
+	pagemu_free(vm, q);
+	ck_assert_ptr_eq(pagemu_malloc(vm, 1 + 10 * 7 % 900), q);   /* LIFO reuse */
+	for (int i = 0; i < N; i += 2) {
+		pagemu_free(vm, p[i]);
+		want -= (uint64_t)(1 + i * 7 % 900);
+	}
+	pagemu_heap_stats(vm, &s);
+	ck_assert_uint_eq(s.allocated, want);
+	ck_assert_uint_eq(s.peak, peak);
+	ck_assert_uint_eq(s.blocks, N / 2);
+	ck_assert_uint_eq(s.mallocs, N + 1);
+	ck_assert_uint_eq(s.frees, N / 2 + 1);
+	ck_assert_int_eq(pm_heap_check(vm), 0);
+	for (int i = 1; i < N; i += 2)
+		pagemu_free(vm, p[i]);
+	assert_all_back(vm, N + 1);
+	close_vm(vm);
+}
+END_TEST
+
+struct handoff {
+	pagemu_t *vm;
+	char **blocks;
+	int n;
+};
+
+static void *free_them(void *arg)
+{
+	struct handoff *ho = arg;
+
+	for (int i = 0; i < ho->n; i++)
+		pagemu_free(ho->vm, ho->blocks[i]);
+	return NULL;                                         /* exit: the cache goes back */
+}
+
+/* Blocks malloc'ed by one thread and freed by another go through the
+ * freeing thread's cache back to the arena they came from. */
+START_TEST(cross_thread_free)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	enum { N = 2000 };
+	static char *blocks[N];
+	struct handoff ho = { vm, blocks, N };
+	pthread_t t;
+
+	for (int i = 0; i < N; i++) {
+		blocks[i] = pagemu_malloc(vm, (size_t)(8 + i % 500));
+		memset(blocks[i], 0x5a, (size_t)(8 + i % 500));
+	}
+	pthread_create(&t, NULL, free_them, &ho);
+	pthread_join(t, NULL);
+	assert_all_back(vm, N);
+	close_vm(vm);
+}
+END_TEST
+
+static void *churn_and_exit(void *arg)
+{
+	pagemu_t *vm = arg;
+	char *p[64] = { 0 };
+	uint64_t seed = 9;
+
+	for (int i = 0; i < 20000; i++) {
+		int k = (int)(rng(&seed) % 64);
+		pagemu_free(vm, p[k]);
+		p[k] = pagemu_malloc(vm, 1 + rng(&seed) % 3000);
+	}
+	for (int k = 0; k < 64; k++)
+		pagemu_free(vm, p[k]);
+	return NULL;
+}
+
+/* A thread's exit gives its cached blocks back (the key destructor): the
+ * heap is one free block again, and the counters of the thread survive it. */
+START_TEST(thread_exit_returns_blocks)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	pthread_t t;
+
+	pthread_create(&t, NULL, churn_and_exit, vm);
+	pthread_join(t, NULL);
+	assert_all_back(vm, 20000);
+	close_vm(vm);
+}
+END_TEST
+
+static pthread_barrier_t forked, cached;
+
+static void *cache_and_wait(void *arg)
+{
+	pagemu_t *vm = arg;
+	char *p[100];
+
+	for (int i = 0; i < 100; i++)
+		p[i] = pagemu_malloc(vm, 48);
+	for (int i = 0; i < 100; i++)
+		pagemu_free(vm, p[i]);                       /* in this thread's cache */
+	pthread_barrier_wait(&cached);
+	pthread_barrier_wait(&forked);
+	return NULL;
+}
+
+/* fork() while another thread's cache holds blocks: the child, which has
+ * only the forking thread, gets them back in its arenas and goes on. */
+START_TEST(fork_with_cached_blocks)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	pthread_t t;
+	int st;
+	pid_t pid;
+
+	pthread_barrier_init(&cached, NULL, 2);
+	pthread_barrier_init(&forked, NULL, 2);
+	pthread_create(&t, NULL, cache_and_wait, vm);
+	pthread_barrier_wait(&cached);
+	pid = fork();
+	if (pid == 0) {
+		pagemu_heap_stats_t s;
+		char *p = pagemu_malloc(vm, 100);
+		memset(p, 1, 100);
+		pagemu_free(vm, p);
+		pagemu_heap_stats(vm, &s);
+		_exit(s.allocated == 0 && s.blocks == 0 && s.mallocs == 101 && s.frees == 101 &&
+		      s.free_blocks == 1 && s.free_bytes == s.break_size - 32 && pm_heap_check(vm) == 0 ? 0 : 1);
+	}
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	pthread_barrier_wait(&forked);
+	pthread_join(t, NULL);
 	close_vm(vm);
 }
 END_TEST
@@ -388,14 +566,51 @@ START_TEST(interior_pointer_aborts)
 }
 END_TEST
 
+/* A cached block's footer is checked when it goes back to its arena. */
 START_TEST(overflow_aborts)
 {
 	pagemu_t *vm = open_vm(FRAMES);
 	char *p = pagemu_malloc(vm, 24);                     /* 48-byte block: 32 usable */
+	pagemu_heap_stats_t s;
 
 	pagemu_malloc(vm, 24);
 	memset(p, 'x', pagemu_malloc_usable_size(vm, p) + 4);   /* into the footer */
 	pagemu_free(vm, p);
+	pagemu_heap_stats(vm, &s);                           /* flushes the cache */
+}
+END_TEST
+
+/* A block no cache holds is checked at free. */
+START_TEST(overflow_large_block_aborts)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	char *p = pagemu_malloc(vm, 20000);
+
+	pagemu_malloc(vm, 20000);
+	memset(p, 'x', pagemu_malloc_usable_size(vm, p) + 4);
+	pagemu_free(vm, p);
+}
+END_TEST
+
+/* A double free across threads: the second free finds the block cached. */
+static void *free_one(void *arg)
+{
+	struct handoff *ho = arg;
+
+	pagemu_free(ho->vm, ho->blocks[0]);
+	return NULL;
+}
+
+START_TEST(double_free_other_thread_aborts)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	char *p = pagemu_malloc(vm, 64);
+	struct handoff ho = { vm, &p, 1 };
+	pthread_t t;
+
+	pagemu_free(vm, p);                                  /* in this thread's cache */
+	pthread_create(&t, NULL, free_one, &ho);
+	pthread_join(t, NULL);
 }
 END_TEST
 
@@ -412,6 +627,10 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, calloc_zero_and_overflow);
 	tcase_add_test(tc, realloc_keeps_data);
 	tcase_add_test(tc, two_threads);
+	tcase_add_test(tc, cache_reuse_and_exact_stats);
+	tcase_add_test(tc, cross_thread_free);
+	tcase_add_test(tc, thread_exit_returns_blocks);
+	tcase_add_test(tc, fork_with_cached_blocks);
 	tcase_add_test(tc, heap_close_and_reopen);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(te, 30);
@@ -421,6 +640,8 @@ static Suite *make_suite(void)
 	tcase_add_test_raise_signal(te, foreign_pointer_aborts, SIGABRT);
 	tcase_add_test_raise_signal(te, interior_pointer_aborts, SIGABRT);
 	tcase_add_test_raise_signal(te, overflow_aborts, SIGABRT);
+	tcase_add_test_raise_signal(te, overflow_large_block_aborts, SIGABRT);
+	tcase_add_test_raise_signal(te, double_free_other_thread_aborts, SIGABRT);
 	suite_add_tcase(s, te);
 	return s;
 }
