@@ -627,13 +627,15 @@ void pm_fork_install(void);
 /* stats.c */
 #define PM_COUNT(vm, name) ((vm)->stats.name++)
 
-/* heap.c, heapcache.c - the malloc family over emulated memory
- * (pagemu_malloc & co.): arenas in heap.c, per-thread caches in front of
- * them in heapcache.c, their shared definitions in heap.h. The heap of an
- * instance is made on its first allocation. */
-/* Forget vm's heap: give back its regions and its control block. For
- * pagemu_close, before the regions go; until it calls this, a closed
- * instance's heap stays in heap.c's table (call it before pagemu_close). */
+/* heap*.c - the malloc family over emulated memory (pagemu_malloc & co.):
+ * arenas in heap.c, per-thread caches in front of them in heapcache.c,
+ * large blocks in heaplarge.c, statistics in heapstats.c, a heap per
+ * instance in heaptable.c; their private definitions in heap.h. The heap
+ * of an instance is made on its first allocation. */
+/* Forget vm's heap: give back its regions and its control block; threads'
+ * caches bound to it forget it. For pagemu_close, before the regions go;
+ * until it calls this, a closed instance's heap stays in heaptable.c's
+ * table (call it before pagemu_close). */
 void pm_heap_close(struct pagemu *vm);
 /* 1 when p lies in vm's break reservation or in any region of vm (large
  * blocks are regions). Takes no heap lock. */
