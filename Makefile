@@ -62,9 +62,9 @@ $(B)/libpagemu.so: $(LIB_OBJ)
 	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The LD_PRELOAD shim: the process's malloc on a pagemu heap (preload/).
-$(B)/libpagemu-preload.so: preload/preload.c $(LIB_OBJ) $(HDRS)
+$(B)/libpagemu-preload.so: preload/preload.c preload/guard.c preload/guard.h $(LIB_OBJ) $(HDRS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ preload/preload.c $(LIB_OBJ) $(LDLIBS) -ldl
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ preload/preload.c preload/guard.c $(LIB_OBJ) $(LDLIBS) -ldl
 
 $(B)/pagemu.pc: Makefile
 	@mkdir -p $(B)

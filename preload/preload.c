@@ -21,14 +21,16 @@
  *     a forked child, and when pagemu cannot start.
  *
  * The kernel never faults on emulated memory: a system call handed an
- * unmapped emulated buffer fails with EFAULT. Two mitigations here (the
- * full answer is a syscall guard):
+ * unmapped emulated buffer fails with EFAULT. The syscall guard (guard.c,
+ * on by default, PAGEMU_SYSCALL_GUARD=0 turns it off) traps every system
+ * call and pins what it refers to. Without it, two mitigations here:
  *   - blocks that libc itself allocates (stdio buffers, DIR streams, strdup,
  *     getline...) are pinned (resident and mapped) until freed: libc calls
  *     read/write/getdents on them internally, where no wrapper can see it;
  *   - the common I/O entry points a program calls (read, write, pread,
  *     pwrite, readv, writev, recv, send, recvfrom, sendto, fread, fwrite,
- *     fputs, puts) pin the program's buffer around the real call.
+ *     fputs, puts) pin the program's buffer around the real call (not when
+ *     the guard is on: it pins the buffer of the system call itself).
  *
  * At exit the process that opened the instance prints a short report on
  * stderr, or appends one JSON line to $PAGEMU_REPORT (PAGEMU_REPORT=none:
@@ -58,6 +60,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "guard.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define IE __attribute__((tls_model("initial-exec")))
@@ -210,6 +213,7 @@ static void on_fork_child(void)
 {
 	if (atomic_load(&state) == SHIM_READY)
 		atomic_store(&state, SHIM_FORKED);
+	pm_guard_thread();           /* the kernel does not pass it on to the child */
 }
 
 static void start(void)
@@ -241,6 +245,7 @@ static void start(void)
 	owner_pid = getpid();
 	report_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
 	pthread_atfork(NULL, NULL, on_fork_child);
+	pm_guard_init(vm, pin_limit);
 	atomic_store(&state, SHIM_READY);
 	in_pm--;
 }
@@ -291,6 +296,23 @@ static void pin_block(void *p)
 	if (p)
 		pm_heap_pin(vm, p, pin_limit);
 }
+
+/* ---- for the syscall guard ---- */
+
+int pm_shim_in_pagemu(void) { return in_pm > 0; }
+
+void *pm_shim_dlsym(const char *name)
+{
+	void *f;
+
+	in_pm++;
+	f = dlsym(RTLD_NEXT, name);
+	in_pm--;
+	return f;
+}
+
+void *pm_shim_alloc_internal(size_t n) { return boot_alloc(0, n); }
+void  pm_shim_free_internal(void *p) { boot_free(p); }
 
 /* ---- the malloc family ------------------------------------------------------------ */
 
@@ -502,7 +524,7 @@ static int pin_buf(const void *buf, size_t *len, int cut)
 	int rc;
 
 	if (!buf || !*len || in_pm || atomic_load_explicit(&state, memory_order_relaxed) != SHIM_READY ||
-	    !pm_heap_owns(vm, buf))
+	    pm_guard_active() || !pm_heap_owns(vm, buf))
 		return 0;
 	if (*len > max) {
 		if (!cut)

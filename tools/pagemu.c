@@ -47,6 +47,8 @@ static const char usage[] =
 "                     (emptied first) instead of the summary\n"
 "  --quiet            no summary at exit                       PAGEMU_REPORT=none\n"
 "  --verbose          one line per instance open/close         PAGEMU_VERBOSE=1\n"
+"  (no option)        turn the syscall guard off (on by        PAGEMU_SYSCALL_GUARD=0\n"
+"                     default: system calls on emulated memory are pinned)\n"
 "  --preload PATH     the shim to use; default: " SHIM "\n"
 "                     next to this program, then ../lib/ from it\n"
 "  -h, --help         this text\n"
