@@ -4,7 +4,15 @@
  * Who counts what: the arenas count bytes of blocks (allocated, free, the
  * breaks) under their locks; the payload P, mallocs and frees are counted
  * by the calling thread's cache without a lock (heapcache.c), or by the
- * heap under its lock for a thread without one, and for exited threads. */
+ * heap under its lock for a thread without one, and for exited threads.
+ *
+ * How the caches count: a cached block is free for P, blocks, mallocs and
+ * frees (exact at any time the threads are quiet), and allocated for the
+ * arenas: it is in internal_frag, not in free_blocks / free_bytes, until
+ * its cache is flushed (the caller's cache by pagemu_heap_stats, every
+ * cache at its thread's exit). The peak of P is exact with one thread;
+ * with several it is sampled (peak_sample) and can miss a short-lived
+ * maximum. */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -58,11 +66,8 @@ void pm_heap_count(struct pm_heap *h, struct tcache *c, int64_t dp, int dm, int 
 
 /* ---- statistics and the invariant checker ----------------------------------------------- */
 
-/* Blocks in a thread's cache are allocated blocks to the arenas: they count
- * in internal_frag (bytes of allocated blocks that are not payload) and
- * not in free_blocks / free_bytes, until they are flushed. The caller's
- * own cache is flushed first, so one thread reads exact numbers; the
- * counters (allocated, mallocs, frees) are exact for every thread. */
+/* The caller's own cache is flushed first, so that one thread reads exact
+ * numbers (see the top of this file for the other threads' caches). */
 int pagemu_heap_stats(pagemu_t *vm, pagemu_heap_stats_t *out)
 {
 	struct pm_heap *h;
