@@ -198,8 +198,10 @@ static enum pm_fault_outcome do_anonymous_page(struct pagemu *vm, pm_region_t *r
 	 * with an mprotect. A reservation whose frame went elsewhere is void:
 	 * the mmap replaces the stale PROT_NONE mapping. */
 	int keep_k = pte_reserved(*pte) && pte_ppn(*pte) == ppn;
-	if (pte_reserved(*pte) && !keep_k)
+	if (pte_reserved(*pte))
 		vm->reserved--;
+	if (keep_k)
+		vm->parked++;     /* present and mapped PROT_NONE: parked, until mapped */
 	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn))) | (keep_k ? PM_PTE_K : 0);
 	vm->frames.f[ppn].vpn = vpn;
 	vm->frames.f[ppn].pte = pte;

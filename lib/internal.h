@@ -519,6 +519,10 @@ int  pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k
 void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped);
 void pm_mmu_flush_stale(struct pagemu *vm);
+/* Invariant checker for tests: the mapped, parked, reserved and resident
+ * counts agree with the page table, and the frame table is sound.
+ * 0 or -1. Call with vm->lock held (or no fault in flight). */
+int  pm_mmu_check(struct pagemu *vm);
 /* A region was reserved; the pages [lo, hi] are about to be unmapped. */
 void pm_mmu_region_added(struct pagemu *vm);
 void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi);

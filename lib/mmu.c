@@ -347,3 +347,31 @@ void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi)
 	pm_pt_walk_range(&vm->pt, lo, hi, count_visit, &a, 0);
 	vm->vmas = vm->vmas > a.n + 1 ? vm->vmas - a.n - 1 : 0;
 }
+
+/* ---- invariant checker (tests) ------------------------------------------------- */
+
+struct check_arg {
+	uint64_t mapped, parked, reserved, present;
+};
+
+static void check_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct check_arg *a = ctx;
+
+	PM_UNUSED(vpn);
+	a->mapped += pte_mapped(*pte);
+	a->present += pte_present(*pte);
+	a->parked += pte_present(*pte) && pte_reserved(*pte);
+	a->reserved += !pte_present(*pte) && !pte_swapped(*pte) && pte_reserved(*pte);
+}
+
+int pm_mmu_check(struct pagemu *vm)
+{
+	struct check_arg a = { 0, 0, 0, 0 };
+
+	pm_pt_walk_range(&vm->pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, check_visit, &a, 0);
+	if (a.mapped != vm->stats.mapped || a.parked != vm->parked || a.reserved != vm->reserved ||
+	    a.present != vm->stats.resident)
+		return -1;
+	return pm_frames_check(&vm->frames);
+}

@@ -49,6 +49,8 @@ static void check_stats_consistent(pagemu_t *vm, size_t frames)
 {
 	pagemu_stats_t s;
 
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
+
 	pagemu_get_stats(vm, &s);
 	ck_assert_uint_le(s.resident, frames);
 	ck_assert_uint_le(s.mapped, s.resident);
@@ -205,6 +207,7 @@ START_TEST(test_mapping_budget)
 	for (size_t p = 0; p < pages; p += 2)
 		ck_assert_msg(a[p * WORDS] == pm_test_pattern(p, 0), "page %zu", p);
 	pagemu_get_stats(vm, &s);
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
 	ck_assert_uint_eq(s.faults_zero, frames);
 	ck_assert_uint_eq(s.evictions, 0);               /* all resident */
 	ck_assert_uint_gt(s.budget_unmaps, 0);
@@ -355,6 +358,7 @@ START_TEST(test_stats_json)
 	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
 
 	fill(a, 20, 0);
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
 	ck_assert_int_eq(pagemu_stats_json(vm, f), 0);
 	fclose(f);
 	ck_assert_ptr_nonnull(strstr(buf, "\"faults_zero\":20,"));

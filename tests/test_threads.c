@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include "internal.h"
 #include "testutil.h"
 
 #define WORDS 512
@@ -65,6 +66,7 @@ START_TEST(test_threads_shared_and_private)
 		ck_assert_ptr_null(rv);
 	}
 	ck_assert_int_eq(errors, 0);
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
 	pagemu_get_stats(vm, &s);
 	ck_assert_uint_eq(s.faults_zero, SHARED_PAGES + THREADS * PRIVATE_PAGES);
 	ck_assert_uint_gt(s.faults_major, 0);

@@ -92,6 +92,7 @@ START_TEST(test_exact_with_eviction)
 	for (size_t p = 0; p < 512; p++)
 		ck_assert(a[p * 512] == pm_test_pattern(p, 4));
 	pagemu_get_stats(vm, &s);
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
 	ck_assert_uint_gt(s.evictions, 0);
 	ck_assert_uint_le(s.mapped, 64);
 	for (size_t p = 0; p < 512; p++) {
