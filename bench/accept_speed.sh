@@ -45,23 +45,8 @@ need_pkgs cc /usr/bin/time xz /usr/include/sqlite3.h -- gcc libc6-dev time xz-ut
 tarball=$(need_source sqlite3 'sqlite3_*.orig.tar.xz') || exit $?
 
 WORK=$(mktemp -d /tmp/pagemu-accept-speed.XXXXXX) || exit 1
-CG=
-SWAPFILE=
-SWAPON=0
-cleanup() {
-	if [ -n "$CG" ] && [ -d "$CG" ]; then
-		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do
-			echo "$p" > "$(dirname "$CG")/cgroup.procs" 2>/dev/null
-		done
-		rmdir "$CG" 2>/dev/null || echo "accept_speed.sh: could not remove $CG" >&2
-	fi
-	if [ $SWAPON = 1 ]; then
-		swapoff "$SWAPFILE" || echo "accept_speed.sh: swapoff $SWAPFILE failed" >&2
-	fi
-	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$TOP/bench/kernel_swap.sh"
+trap 'ks_cleanup; rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
 
 tar xJf "$tarball" -C "$WORK" --wildcards '*/test/speedtest1.c' || fail "no speedtest1.c in $tarball"
@@ -77,39 +62,20 @@ qbytes=$(( kb / 4 * 1024 ))
 echo "speedtest1 --memdb --verify --size $SIZE: native peak RSS $kb KiB; roomy pool $roomy, quarter pool $quarter"
 
 # ---- the kernel baseline's set-up ---------------------------------------------
-why=
 fstype=$(stat -f -c %T "$SWAPDIR" 2>/dev/null || echo missing)
 if [ $KERNEL = 0 ]; then
 	why="--no-kernel"
-elif [ "$(id -u)" != 0 ]; then
-	why="not root (needs a memory cgroup and swapon)"
-elif ! command -v mkswap >/dev/null || ! command -v swapon >/dev/null; then
-	why="mkswap/swapon not found"
-elif [ ! -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
-	why="no cgroup v1 memory controller at /sys/fs/cgroup/memory"
 else
-	case $fstype in tmpfs|ramfs|missing) why="swap directory $SWAPDIR is $fstype (need a disk file system: --swap-dir)" ;; esac
+	why=$(ks_why "$SWAPDIR")
 fi
 if [ -z "$why" ]; then
-	SWAPFILE=$SWAPDIR/pagemu-accept-speed.swap
-	rm -f "$SWAPFILE"
-	if dd if=/dev/zero of="$SWAPFILE" bs=1M count=512 status=none && chmod 600 "$SWAPFILE" &&
-	   mkswap -q "$SWAPFILE" >/dev/null && swapon "$SWAPFILE"; then
-		SWAPON=1
-		CG=/sys/fs/cgroup/memory/pagemu-accept-speed
-		if mkdir "$CG" && echo "$qbytes" > "$CG/memory.limit_in_bytes"; then
-			[ -f "$CG/memory.swappiness" ] && echo 60 > "$CG/memory.swappiness"
-			echo "kernel: swap file $SWAPFILE (512 MiB, $fstype), cgroup v1 $CG limit $qbytes bytes"
-		else
-			why="could not make the cgroup"
-		fi
+	if ks_setup pagemu-accept-speed "$SWAPDIR" 512M "$qbytes"; then
+		echo "kernel: swap file $KS_SWAPFILE (512 MiB, $fstype), cgroup v$KS_CGV $KS_CG limit $qbytes bytes"
 	else
-		why="could not make or enable the swap file"
+		why="could not make the swap file or the cgroup"
 	fi
 fi
 [ -n "$why" ] && echo "accept_speed.sh: kernel baseline skipped: $why"
-
-vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 
 # one LABEL CMD...: time CMD (wall clock), record "LABEL seconds" and the hash.
 one() {
@@ -124,8 +90,8 @@ one() {
 		# swap (swap-cache pages are charged too): a result, not an error.
 		[ "$label" = kernel ] || { tail -n 5 "$WORK/err"; fail "$label: exit status $st"; }
 		printf '  %-8s killed after %s s (exit %s; cgroup memory.failcnt %s, oom_kill %s)' "$label" \
-			"$(elapsed "$t0" "$t1")" $st "$(cat "$CG/memory.failcnt")" \
-			"$(awk '$1 == "oom_kill" { print $2 }' "$CG/memory.oom_control")"
+			"$(elapsed "$t0" "$t1")" $st "$(cat "$KS_CG/memory.failcnt" 2>/dev/null)" \
+			"$(awk '$1 == "oom_kill" { print $2 }' "$KS_CG/memory.oom_control" 2>/dev/null)"
 		echo "kernel" >> "$WORK/killed"
 		return 1
 	fi
@@ -137,8 +103,6 @@ one() {
 	printf '  %-8s %7s s' "$label" "$s"
 }
 
-in_cgroup() { sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG" "$@"; }
-
 r=1
 while [ "$r" -le "$RUNS" ]; do
 	echo "--- run $r"
@@ -148,9 +112,9 @@ while [ "$r" -le "$RUNS" ]; do
 	one quarter "$PAGEMU" run --memory "$quarter" --report "$WORK/quarter.json" -- $ST1
 	echo "  ($(report_sum "$WORK/quarter.json" evictions) evictions, $(report_sum "$WORK/quarter.json" faults_major) major faults)"
 	if [ -z "$why" ]; then
-		in0=$(vmstat_get pswpin); out0=$(vmstat_get pswpout)
-		one kernel in_cgroup $ST1
-		echo "  (pswpin $(( $(vmstat_get pswpin) - in0 )), pswpout $(( $(vmstat_get pswpout) - out0 )) pages, system-wide)"
+		in0=$(ks_vmstat pswpin); out0=$(ks_vmstat pswpout)
+		one kernel ks_in_cgroup $ST1
+		echo "  (pswpin $(( $(ks_vmstat pswpin) - in0 )), pswpout $(( $(ks_vmstat pswpout) - out0 )) pages, system-wide)"
 	fi
 	r=$((r + 1))
 done
@@ -163,14 +127,7 @@ killed=$(cat "$WORK/killed" 2>/dev/null | wc -l)
 [ -z "$why" ] && [ "$killed" -ge "$RUNS" ] && why="the kernel OOM-killed speedtest1 in every run at this limit"
 kl=quarter
 [ -n "$KLIMIT" ] && kl="limit-$KLIMIT"
-awk -v why="$why" -v killed="$killed" -v kl="$kl" '
-function median(k,    n, i, j, t, v) {
-	n = cnt[k]
-	if (!n) return -1
-	for (i = 1; i <= n; i++) v[i] = val[k, i]
-	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
+awk -v why="$why" -v killed="$killed" -v kl="$kl" "$KS_AWK_MEDIAN"'
 { cnt[$1]++; val[$1, cnt[$1]] = $2 }
 END {
 	nat = median("native"); ro = median("roomy"); q = median("quarter"); k = median("kernel")

@@ -50,79 +50,25 @@ tmpfs|ramfs|missing)
 esac
 
 OUT=$(mktemp /tmp/pagemu-thrash.XXXXXX)
-CG=
-SWAPFILE=
-SWAPON=0
-
-cleanup() {
-	if [ -n "$CG" ] && [ -d "$CG" ]; then
-		# Anything left in the group goes back to the root, then the group goes.
-		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do
-			echo "$p" > "$(dirname "$CG")/cgroup.procs" 2>/dev/null
-		done
-		rmdir "$CG" 2>/dev/null || echo "thrash.sh: could not remove $CG" >&2
-	fi
-	if [ $SWAPON = 1 ]; then
-		swapoff "$SWAPFILE" || echo "thrash.sh: swapoff $SWAPFILE failed" >&2
-	fi
-	[ -n "$SWAPFILE" ] && rm -f "$SWAPFILE"
-	rm -f "$OUT"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/kernel_swap.sh"
+trap 'ks_cleanup; rm -f "$OUT"' EXIT
 trap 'exit 130' INT TERM
 
 # ---- the kernel baseline's set-up -------------------------------------------
 why=
 if [ $KERNEL = 0 ]; then
 	why="--no-kernel"
-elif [ "$(id -u)" != 0 ]; then
-	why="not root (the kernel baseline needs a memory cgroup and swapon)"
-elif ! command -v mkswap >/dev/null || ! command -v swapon >/dev/null; then
-	why="mkswap/swapon not found"
-elif [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
-	CGV=1
-elif grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-	CGV=2
 else
-	why="no memory cgroup controller (v1 /sys/fs/cgroup/memory or v2 memory)"
+	why=$(ks_why "$SWAPDIR")
 fi
-
-setup_kernel() {
-	SWAPFILE=$SWAPDIR/pagemu-bench.swap
-	rm -f "$SWAPFILE"
-	if ! { fallocate -l "$SWAPSIZE" "$SWAPFILE" && chmod 600 "$SWAPFILE" &&
-	       mkswap -q "$SWAPFILE" >/dev/null && swapon "$SWAPFILE"; } 2>/dev/null; then
-		# Some file systems refuse fallocated swap files: write it out.
-		rm -f "$SWAPFILE"
-		mib=$(numfmt --from=iec "$SWAPSIZE")
-		mib=$((mib / 1048576))
-		dd if=/dev/zero of="$SWAPFILE" bs=1M count=$mib status=none && chmod 600 "$SWAPFILE" &&
-			mkswap -q "$SWAPFILE" >/dev/null && swapon "$SWAPFILE" || return 1
-	fi
-	SWAPON=1
-	if [ $CGV = 1 ]; then
-		CG=/sys/fs/cgroup/memory/pagemu-bench
-		mkdir "$CG" || return 1
-		echo 64M > "$CG/memory.limit_in_bytes" || return 1
-		[ -f "$CG/memory.swappiness" ] && echo 60 > "$CG/memory.swappiness"
-	else
-		CG=/sys/fs/cgroup/pagemu-bench
-		mkdir "$CG" || return 1
-		echo 64M > "$CG/memory.max" || return 1
-	fi
-	return 0
-}
-
 if [ -z "$why" ]; then
-	if setup_kernel; then
-		echo "kernel baseline: $(swapon --show=NAME,TYPE,SIZE --noheadings | tr '\n' ' ')in $fstype; cgroup v$CGV $CG limit 64M"
+	if ks_setup pagemu-bench "$SWAPDIR" "$SWAPSIZE" 64M; then
+		echo "kernel baseline: $(swapon --show=NAME,TYPE,SIZE --noheadings | tr '\n' ' ')in $fstype; cgroup v$KS_CGV $KS_CG limit 64M"
 	else
 		why="could not set up the swap file or the cgroup (see above)"
 	fi
 fi
 [ -n "$why" ] && echo "thrash.sh: kernel baseline skipped: $why"
-
-vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 
 # ---- runs, interleaved -----------------------------------------------------------
 echo "thrash: $RUNS run(s), $TOUCHES random touches, swap dir $SWAPDIR ($fstype)"
@@ -132,24 +78,16 @@ while [ $r -le "$RUNS" ]; do
 	"$BIN" --mode pagemu --touches "$TOUCHES" --swap-dir "$SWAPDIR" | tee -a "$OUT" || exit 1
 	if [ -z "$why" ]; then
 		echo "--- run $r: kernel"
-		in0=$(vmstat_get pswpin); out0=$(vmstat_get pswpout)
-		sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG" \
-			"$BIN" --mode native --touches "$TOUCHES" | tee -a "$OUT" || exit 1
-		echo "  kernel: pswpin $(( $(vmstat_get pswpin) - in0 )), pswpout $(( $(vmstat_get pswpout) - out0 )) pages"
+		in0=$(ks_vmstat pswpin); out0=$(ks_vmstat pswpout)
+		ks_in_cgroup "$BIN" --mode native --touches "$TOUCHES" | tee -a "$OUT" || exit 1
+		echo "  kernel: pswpin $(( $(ks_vmstat pswpin) - in0 )), pswpout $(( $(ks_vmstat pswpout) - out0 )) pages"
 	fi
 	r=$((r + 1))
 done
 
 # ---- medians and ratios --------------------------------------------------------------
 echo
-awk '
-function median(key,    n, i, j, t, v) {
-	n = cnt[key]
-	if (!n) return -1
-	for (i = 1; i <= n; i++) v[i] = val[key, i]
-	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
+awk "$KS_AWK_MEDIAN"'
 $1 == "RESULT" {
 	k = $2 " " $3; cnt[k]++; val[k, cnt[k]] = $4
 	f = $2 " " $3 " maj"; cnt[f]++; val[f, cnt[f]] = $5
