@@ -37,11 +37,10 @@
  * no report). The instance is never closed: stdio flushes its buffers
  * (emulated memory) after the destructors run.
  *
- * fork(): the child inherits the instance, whose frame pool and swap file
- * are shared with the parent, so emulated memory is not private after a
- * fork yet. The child therefore stops using pagemu: its new blocks come
- * from glibc, freeing a pagemu block is a no-op, and it prints no report.
- * What it writes into inherited emulated memory, the parent sees.
+ * fork(): the engine gives the child a private copy of emulated memory
+ * (lib/fork.c), so the child goes on with the same heap. It prints no
+ * report of its own (its counters start from the parent's); a child that
+ * execs starts a new instance and reports as usual.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -211,8 +210,6 @@ static void find_libc(void)
 
 static void on_fork_child(void)
 {
-	if (atomic_load(&state) == SHIM_READY)
-		atomic_store(&state, SHIM_FORKED);
 	pm_guard_thread();           /* the kernel does not pass it on to the child */
 }
 

@@ -56,8 +56,8 @@ static const char usage[] =
 "Sizes take K, M, G, T suffixes. The program must be dynamically linked (a\n"
 "static binary cannot have its malloc replaced). Child processes the program\n"
 "execs run under pagemu too (the variables are inherited), each with its\n"
-"own instance and summary; a child made by fork() without exec shares its\n"
-"parent's frame pool and stops using pagemu for new blocks.\n";
+"own instance and summary; a child made by fork() without exec goes on\n"
+"with a private copy of its parent's emulated memory (and no summary).\n";
 
 static void die(const char *fmt, const char *a, const char *b)
 {
