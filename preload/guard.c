@@ -216,7 +216,7 @@ void pm_guard_thread(void)
 
 /* ---- pinning ---------------------------------------------------------------------- */
 
-#define MAXPINS 96
+#define MAXPINS 128
 
 struct call {
 	long nr, a[6];
@@ -233,6 +233,21 @@ static inline int emulated(const void *p)
 	return (uintptr_t)p >= 65536 && pagemu_owner(p) == gvm;
 }
 
+/* Is [p, p+n) within the (4 KiB) pages this call pinned already? (execve's
+ * strings, a msghdr's pieces: many small ranges on few pages.) */
+static int covered(const struct call *c, const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095, z = ((uintptr_t)p + n - 1) & ~(uintptr_t)4095;
+
+	for (int i = 0; i < c->npins; i++) {
+		uintptr_t ra = (uintptr_t)c->pins[i].p & ~(uintptr_t)4095;
+		uintptr_t rz = ((uintptr_t)c->pins[i].p + c->pins[i].n - 1) & ~(uintptr_t)4095;
+		if (a >= ra && z <= rz)
+			return 1;
+	}
+	return 0;
+}
+
 /* Pin [p, p+n) if it is emulated memory: 1 pinned, 0 not emulated, -1 failed. */
 static int pin(struct call *c, const void *p, size_t n)
 {
@@ -240,6 +255,8 @@ static int pin(struct call *c, const void *p, size_t n)
 
 	if (!p || !n)
 		return 0;
+	if (covered(c, p, n))
+		return 1;
 	if (!emulated(p) && !emulated((const char *)p + n - 1))
 		return 0;
 	if (n > c->budget || c->npins >= MAXPINS) {
