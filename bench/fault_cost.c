@@ -28,7 +28,8 @@
 
 #define CHUNK_MAX 16384              /* pages per instance: stays inside the map budget */
 
-enum { C_FLOOR, C_FLOOR_ZERO, C_KERNEL, C_ZERO, C_ZERO_BIG, C_MINOR, C_MAJOR_PC, C_MAJOR_DIRECT, C_N };
+enum { C_FLOOR, C_FLOOR_ZERO, C_KERNEL, C_ZERO, C_ZERO_BIG, C_MINOR, C_MAJOR_PC, C_MAJOR_DIRECT,
+       C_TLB_L2, C_TLB_WALK, C_N };
 
 static const char *const case_name[C_N] = {
 	"floor: SIGSEGV + mprotect RW (populated)",
@@ -39,6 +40,8 @@ static const char *const case_name[C_N] = {
 	"pagemu minor (scattered pages, map budget /4)",
 	"pagemu major, page-cache swap, ra=1",
 	"pagemu major, O_DIRECT swap, ra=1",
+	"exact TLB: L1 miss, L2 hit",
+	"exact TLB: L1 and L2 miss (page walk)",
 };
 
 static double us[C_N][BU_MAX_RUNS];        /* us per fault, per run */
@@ -140,7 +143,7 @@ typedef struct fc_opts {
 
 /* --cases zero,minor,... (for profiling one path). */
 static const char *const case_key[C_N] = { "floor", "floor-zero", "kernel", "zero", "zero-big", "minor",
-					   "major-pc", "major-direct" };
+					   "major-pc", "major-direct", "tlb-l2", "tlb-walk" };
 
 static unsigned parse_cases(const char *list)
 {
@@ -283,6 +286,36 @@ static void case_major(int c, size_t region_pages, const char *dir, int direct, 
 	pagemu_close(vm);
 }
 
+/* Exact-TLB mode (L1 16x4, L2 128x12): pages touched round-robin, all
+ * resident. 128 pages: 8 a set in L1 (4 ways, LRU: every touch misses),
+ * 1 a set in L2 (every miss hits there). 2048 pages: 16 a set in L2 (12
+ * ways): every touch also misses L2 and walks the table. Each timed touch
+ * is one real fault: an L1 refill whose victim is parked. */
+static void case_tlb(int c, size_t ring, size_t touches, int run)
+{
+	pagemu_config_t cfg = base_config(ring);
+	pagemu_t *vm;
+	pagemu_stats_t a, b;
+	uint64_t ns = 0;
+	char *p;
+
+	cfg.tlb_exact = 1;
+	vm = bu_open(&cfg);
+	p = bu_map(vm, ring * host_page);
+	bu_write_pages(p, ring, host_page);
+	bu_write_pages(p, ring, host_page);
+	pagemu_get_stats(vm, &a);
+	for (size_t done = 0; done < touches; done += ring)
+		ns += bu_write_pages(p, ring, host_page);
+	pagemu_get_stats(vm, &b);
+	record(c, run, ns, b.tlb_misses_l1 - a.tlb_misses_l1, &a, &b);
+	if (run == 0)
+		printf("  (%s: %llu faults, %llu L1 misses, %llu L2 hits, %llu walks)\n", case_name[c],
+		       (unsigned long long)(b.faults - a.faults), (unsigned long long)(b.tlb_misses_l1 - a.tlb_misses_l1),
+		       (unsigned long long)(b.tlb_hits_l2 - a.tlb_hits_l2), (unsigned long long)(b.page_walks - a.page_walks));
+	pagemu_close(vm);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static void parse(fc_opts_t *o, int argc, char **argv)
@@ -355,6 +388,10 @@ int main(int argc, char **argv)
 			case_major(C_MAJOR_PC, o.pages, o.swap_dir, 0, run);
 		if (o.cases & (1u << C_MAJOR_DIRECT))
 			case_major(C_MAJOR_DIRECT, o.direct_pages, o.direct_dir, 1, run);
+		if (o.cases & (1u << C_TLB_L2))
+			case_tlb(C_TLB_L2, 128, o.pages, run);
+		if (o.cases & (1u << C_TLB_WALK))
+			case_tlb(C_TLB_WALK, 2048, o.pages, run);
 		printf("run %d:", run + 1);
 		for (int c = 0; c < C_N; c++)
 			if (o.cases & (1u << c))

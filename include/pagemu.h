@@ -80,7 +80,7 @@ typedef struct pagemu_config {
 	unsigned tlb_sets[2];      /* L1, L2 TLB sets; default 16, 128 (0 = no L2); PAGEMU_TLB=SxW[,SxW] */
 	unsigned tlb_ways[2];      /* L1, L2 TLB ways; default 4, 12 */
 	char     trace_path[256];  /* write the event trace here; "" = off; PAGEMU_TRACE */
-	int      verbose;          /* 1 = one line per open/close on stderr; PAGEMU_VERBOSE */
+	int      verbose;          /* 1 = one line on stderr at open and at close; PAGEMU_VERBOSE */
 } pagemu_config_t;
 
 PAGEMU_API void pagemu_config_default(pagemu_config_t *cfg);

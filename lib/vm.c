@@ -4,6 +4,7 @@
  * the fault handler. */
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -171,6 +172,11 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	vm->map_budget = budget_take(cfg->map_budget ? cfg->map_budget : 2 * vm->nframes + 1024);
 	vm->stats.map_budget = vm->map_budget;
 	pm_fork_register(vm);
+	if (cfg->verbose)
+		fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s, policy %s, map budget %zu%s\n",
+			cfg->frames, vm->page, (unsigned long long)(cfg->swap_size >> 20), cfg->swap_dir,
+			cfg->swap_direct ? " (O_DIRECT)" : "", pagemu_policy_name(cfg->policy), vm->map_budget,
+			cfg->tlb_exact ? ", exact TLB" : "");
 	*out = vm;
 	return 0;
 
@@ -198,6 +204,10 @@ void pagemu_close(pagemu_t *vm)
 {
 	if (!vm)
 		return;
+	if (vm->cfg.verbose)
+		fprintf(stderr, "pagemu: close: %llu faults (%llu major), %llu evictions\n",
+			(unsigned long long)vm->stats.faults, (unsigned long long)vm->stats.faults_major,
+			(unsigned long long)vm->stats.evictions);
 	pm_fork_unregister(vm);
 	pm_heap_close(vm);      /* before its regions go */
 	pm_lock(vm);
