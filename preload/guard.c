@@ -53,9 +53,13 @@
  * Threads and processes: the kernel does not pass the setting on to new
  * threads nor to fork children, and clears it at execve. pthread_create is
  * interposed (the new thread registers before the start routine), and the
- * fork child registers again in its atfork handler. Threads created inside
- * glibc without pthread_create, and vfork children (posix_spawn), are not
- * guarded. PAGEMU_SYSCALL_GUARD=0 turns the guard off. */
+ * fork child registers again in its atfork handler. A vfork child (vfork,
+ * posix_spawn: CLONE_VM | CLONE_VFORK, the parent's TLS) registers in its
+ * trampoline, before it runs on; what its execve pinned stays pinned in
+ * the shared memory when the execve succeeds, so the pins are noted in the
+ * thread's (shared) TLS and the parent releases them when it next traps.
+ * Threads created inside glibc without pthread_create are not guarded.
+ * PAGEMU_SYSCALL_GUARD=0 turns the guard off. */
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -118,15 +122,67 @@ __asm__(".text\n"
 	"	jmp *(pm_sud_slots + pm_sud_i * 8)(%rip)\n"
 	".set pm_sud_i, pm_sud_i + 1\n"
 	".endr\n"
-	".size pm_sud_tramps, .-pm_sud_tramps\n");
+	".size pm_sud_tramps, .-pm_sud_tramps\n"
+	/* vfork-like calls (CLONE_VM | CLONE_VFORK, same TLS): the child
+	 * registers itself (the kernel does not pass the setting on) before
+	 * it continues, with the registers the call left. It shares the
+	 * parent's memory and TLS, and the parent waits: the scratch is the
+	 * thread's. */
+	".globl pm_sud_vtramps\n.hidden pm_sud_vtramps\n.type pm_sud_vtramps,@function\n"
+	".p2align 6\n"
+	"pm_sud_vtramps:\n"
+	".set pm_sud_i, 0\n"
+	".rept 64\n"
+	".p2align 6\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"	mov pm_sud_scr_off(%rip), %rcx\n"
+	"	mov %rdi, %fs:(%rcx)\n"
+	"	mov (pm_sud_vslots + pm_sud_i * 8)(%rip), %rdi\n"
+	"	mov %rdi, %fs:40(%rcx)\n"
+	"	jmp pm_sud_vchild\n"
+	"1:	jmp *(pm_sud_vslots + pm_sud_i * 8)(%rip)\n"
+	".set pm_sud_i, pm_sud_i + 1\n"
+	".endr\n"
+	".size pm_sud_vtramps, .-pm_sud_vtramps\n"
+	".type pm_sud_vchild,@function\n"
+	"pm_sud_vchild:\n"
+	"	mov %rsi, %fs:8(%rcx)\n"
+	"	mov %rdx, %fs:16(%rcx)\n"
+	"	mov %r10, %fs:24(%rcx)\n"
+	"	mov %r8, %fs:32(%rcx)\n"
+	"	mov $59, %edi\n"                 /* PR_SET_SYSCALL_USER_DISPATCH */
+	"	mov $1, %esi\n"                  /* PR_SYS_DISPATCH_ON */
+	"	mov pm_sud_lo(%rip), %rdx\n"
+	"	mov pm_sud_len(%rip), %r10\n"
+	"	mov %fs:0, %r8\n"
+	"	add pm_sud_sel_off(%rip), %r8\n"
+	"	mov $157, %eax\n"                /* prctl */
+	"	syscall\n"
+	"	mov pm_sud_scr_off(%rip), %rcx\n"
+	"	mov %fs:(%rcx), %rdi\n"
+	"	mov %fs:8(%rcx), %rsi\n"
+	"	mov %fs:16(%rcx), %rdx\n"
+	"	mov %fs:24(%rcx), %r10\n"
+	"	mov %fs:32(%rcx), %r8\n"
+	"	xor %eax, %eax\n"
+	"	jmp *%fs:40(%rcx)\n"
+	".size pm_sud_vchild, .-pm_sud_vchild\n");
 
 extern void pm_sud_restorer(void) __attribute__((visibility("hidden")));
 extern void pm_sud_sigreturn(void) __attribute__((visibility("hidden")));
 extern char pm_sud_tramps[] __attribute__((visibility("hidden")));
+extern char pm_sud_vtramps[] __attribute__((visibility("hidden")));
 /* Return addresses of the trampolines; a slot, once set, never changes. */
-__attribute__((visibility("hidden"))) uintptr_t pm_sud_slots[NTRAMP];
+__attribute__((visibility("hidden"))) uintptr_t pm_sud_slots[NTRAMP], pm_sud_vslots[NTRAMP];
+/* For the vfork child's registration: the allowed range, and the offsets
+ * of the selector and of a scratch area from the thread pointer. */
+__attribute__((visibility("hidden"))) uintptr_t pm_sud_lo, pm_sud_len;
+__attribute__((visibility("hidden"))) long pm_sud_sel_off, pm_sud_scr_off;
 
 #define TRAMP_SIZE 8    /* syscall (2) + jmp *disp32(%rip) (6) */
+#define VTRAMP_SIZE 64
 
 static inline long raw6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -159,6 +215,14 @@ static uintptr_t range_lo, range_hi;      /* the allowed range */
 static atomic_int active;                 /* 1: the guard is on in this process */
 static __thread volatile char sel IE = SUD_ALLOW;    /* this thread's selector */
 static __thread int registered IE;
+static __thread uintptr_t scratch[6] IE;  /* pm_sud_vchild's */
+/* Pins of an execve in flight: if it succeeds in a vfork child, the parent
+ * (same thread memory) releases them when it next traps. */
+#define MAXPINS 128
+static __thread struct {
+	int n;
+	struct { const void *p; size_t n; } pins[MAXPINS];
+} exec_pins IE;
 static void *real_segv[2];                /* libsigsegv's SIGSEGV, SIGBUS handlers */
 static _Atomic uint64_t warned[8];        /* syscall numbers already reported */
 
@@ -215,8 +279,6 @@ void pm_guard_thread(void)
 }
 
 /* ---- pinning ---------------------------------------------------------------------- */
-
-#define MAXPINS 128
 
 struct call {
 	long nr, a[6];
@@ -738,20 +800,41 @@ static void fallback(struct call *c)
 /* ---- the handler ------------------------------------------------------------------ */
 
 /* The trampoline for a call site (the address after its syscall). */
-static char *tramp_for(uintptr_t ret)
+static char *tramp_for(uintptr_t ret, int vfork_like)
 {
+	uintptr_t *slots = vfork_like ? pm_sud_vslots : pm_sud_slots;
+	char *base = vfork_like ? pm_sud_vtramps : pm_sud_tramps;
+	size_t size = vfork_like ? VTRAMP_SIZE : TRAMP_SIZE;
+
 	for (int i = 0; i < NTRAMP; i++) {
-		uintptr_t v = __atomic_load_n(&pm_sud_slots[i], __ATOMIC_ACQUIRE);
+		uintptr_t v = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
 		if (v == ret)
-			return pm_sud_tramps + i * TRAMP_SIZE;
+			return base + i * size;
 		if (v == 0) {
 			uintptr_t z = 0;
-			if (__atomic_compare_exchange_n(&pm_sud_slots[i], &z, ret, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+			if (__atomic_compare_exchange_n(&slots[i], &z, ret, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
 			    z == ret)
-				return pm_sud_tramps + i * TRAMP_SIZE;
+				return base + i * size;
 		}
 	}
 	return NULL;
+}
+
+/* clone/clone3/vfork whose child shares memory and TLS and makes the
+ * parent wait (vfork, posix_spawn): the child can register itself. */
+static int vfork_like(const struct call *c)
+{
+	uint64_t f;
+
+	if (c->nr == SYS_vfork)
+		return 1;
+	if (c->nr == SYS_clone)
+		f = (uint64_t)c->a[0];
+	else if (c->nr == SYS_clone3 && c->a[0] && (size_t)c->a[1] >= 8)
+		f = *(const uint64_t *)c->a[0];
+	else
+		return 0;
+	return (f & CLONE_VM) && (f & CLONE_VFORK) && !(f & CLONE_SETTLS) && pm_sud_scr_off;
 }
 
 static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64_t *oset, size_t size)
@@ -797,8 +880,8 @@ static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigacti
 	k.mask &= ~SIGBIT(SIGSYS);
 	if (k.handler != SIG_DFL && k.handler != SIG_IGN && (k.flags & K_SA_RESTORER))
 		k.restorer = (void *)pm_sud_restorer;
-	if ((sig == SIGSEGV || sig == SIGBUS) && real_segv[sig == SIGBUS] && k.handler != (void *)segv_wrap)
-		real_segv[sig == SIGBUS] = NULL;           /* someone else's now */
+	/* (real_segv stays: segv_wrap only runs while it is installed, and a
+	 * posix_spawn child, sharing our memory, resets every handler.) */
 	return raw6(SYS_rt_sigaction, sig, (long)&k, (long)oact, 8, 0, 0);
 }
 
@@ -825,6 +908,14 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	c.a[4] = g[REG_R8];
 	c.a[5] = g[REG_R9];
 	c.prev = sel;
+	if (exec_pins.n) {
+		/* A vfork child of this thread exec'd with these pinned. */
+		sel = SUD_ALLOW;
+		for (int i = 0; i < exec_pins.n; i++)
+			pagemu_unpin(gvm, exec_pins.pins[i].p, exec_pins.pins[i].n);
+		exec_pins.n = 0;
+		sel = c.prev;
+	}
 
 	switch (c.nr) {
 	case SYS_rt_sigreturn:
@@ -834,7 +925,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 		errno = saved_errno;
 		return;
 	case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork: {
-		char *t = tramp_for((uintptr_t)g[REG_RIP]);
+		char *t = tramp_for((uintptr_t)g[REG_RIP], vfork_like(&c));
 		if (t) {
 			g[REG_RIP] = (greg_t)(uintptr_t)t;
 			g[REG_RAX] = c.nr;
@@ -877,7 +968,12 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 			warn_once((unsigned long)c.nr, c.failed == -ENOSPC ? "emulated memory too large to pin; may fail with EFAULT"
 						   : "could not pin emulated memory; may fail with EFAULT");
 	}
+	if ((c.nr == SYS_execve || c.nr == SYS_execveat) && c.npins) {
+		memcpy(exec_pins.pins, c.pins, sizeof(c.pins[0]) * (size_t)c.npins);
+		exec_pins.n = c.npins;
+	}
 	ret = raw6(c.nr, c.a[0], c.a[1], c.a[2], c.a[3], c.a[4], c.a[5]);
+	exec_pins.n = 0;                 /* (only reached when it failed) */
 	if (c.npins) {
 		sel = SUD_ALLOW;
 		unpin_all(&c);
@@ -966,6 +1062,14 @@ int pm_guard_init(pagemu_t *vm, size_t limit)
 			old.handler = (void *)segv_wrap;
 		}
 		raw6(SYS_rt_sigaction, s, (long)&old, 0, 8, 0, 0);
+	}
+	{
+		uintptr_t tp;
+		__asm__("mov %%fs:0, %0" : "=r"(tp));
+		pm_sud_lo = range_lo;
+		pm_sud_len = range_hi - range_lo;
+		pm_sud_sel_off = (long)((uintptr_t)&sel - tp);
+		pm_sud_scr_off = (long)((uintptr_t)scratch - tp);
 	}
 	atomic_store(&active, 1);
 	pm_guard_thread();

@@ -94,6 +94,9 @@ START_TEST(evicted_buffers)
 }
 END_TEST
 
+/* Signal handlers, masks, EINTR, fork, execve with evicted argv, system(),
+ * 100 posix_spawn/vfork children exec'ing with evicted argv and envp (the
+ * pins they leave are released: else the pool runs out), threads. */
 START_TEST(signals_fork_exec_threads)
 {
 	if (!ready("guard_misc"))

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,6 +127,43 @@ int main(void)
 	waitpid(pid, &st, 0);
 	printf("exec exit %d\n", WEXITSTATUS(st));
 	printf("system: %d\n", system("echo from system"));
+
+	/* posix_spawn and vfork: the child shares the parent's memory and
+	 * execs with evicted argv and envp; 100 times, each with a new
+	 * environment block (not freed): pins the children left behind would
+	 * exhaust the 64-frame pool */
+	char **envp = malloc(3 * sizeof(char *));
+	envp[0] = strdup("GUARD_A=1");
+	envp[1] = malloc(3000);
+	memset(envp[1], 'e', 2999);
+	memcpy(envp[1], "GUARD_B=", 8);
+	envp[1][2999] = 0;
+	envp[2] = NULL;
+	int ok = 0;
+	for (int i = 0; i < 50; i++) {
+		snprintf(argv[1], 100, "spawn %d", i);
+		envp[1] = malloc(3000);
+		memset(envp[1], 'e', 2999);
+		memcpy(envp[1], "GUARD_B=", 8);
+		envp[1][2999] = 0;
+		evict();
+		if (posix_spawn(&pid, path, NULL, NULL, argv, envp) == 0 && waitpid(pid, &st, 0) == pid &&
+		    WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+		envp[1] = malloc(3000);
+		memset(envp[1], 'f', 2999);
+		memcpy(envp[1], "GUARD_B=", 8);
+		envp[1][2999] = 0;
+		evict();
+		pid = vfork();
+		if (pid == 0) {
+			execve(path, argv, envp);
+			_exit(127);
+		}
+		if (waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+	}
+	printf("spawned %d of 100\n", ok);
 
 	/* threads making guarded calls */
 	pthread_t t[3];
