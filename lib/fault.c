@@ -244,6 +244,48 @@ static void readahead_adapt(struct pagemu *vm, uint64_t vpn)
 	vm->ra_last_vpn = vpn;
 }
 
+/* Pages of a cluster may still hold stale mappings of frames they left
+ * (every such page is in the stale queue): unmap them first, so that the
+ * mapping count stays exact. */
+static void drop_stale(struct pagemu *vm, uint64_t vpn, unsigned n)
+{
+	for (unsigned i = 0; i < n && vm->nstale; i++) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		if (pte_reserved(*p)) {
+			pm_mmu_flush_stale(vm);
+			return;
+		}
+	}
+}
+
+/* The pages of a cluster just read: present, clean, keeping their slots
+ * (evicting them unmodified costs no write); the first is the one touched,
+ * the others wait for their first touch as readahead. */
+static void cluster_present(struct pagemu *vm, uint64_t vpn, uint64_t slot, const uint64_t *ppns, unsigned got)
+{
+	for (unsigned i = 0; i < got; i++) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		pm_frame_t *f = &vm->frames.f[ppns[i]];
+		f->vpn = vpn + i;
+		f->pte = p;
+		f->slot = slot + i;
+		*p = pte_mk_present(ppns[i]);
+		*p = i ? pte_mkreadahead(*p) : pte_mkyoung(*p);
+		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
+		vm->stats.resident++;
+	}
+	/* The readahead pages sit in consecutive frames (taken in the hand's
+	 * order) more often than not: park them with one mmap, so that each
+	 * first touch costs an mprotect rather than an mmap. */
+	if (got > 2 && pm_budget_room(vm, 2)) {
+		unsigned i = 2;
+		while (i < got && ppns[i] == ppns[i - 1] + 1)
+			i++;
+		if (i == got)
+			pm_reserve_frames(vm, vpn + 1, ppns[1], got - 1);
+	}
+}
+
 /* The page is in swap: read it (and a cluster after it) into frames. */
 static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uintptr_t va,
 					  uint64_t vpn, pm_pte_t *pte, enum pm_access access)
@@ -254,16 +296,7 @@ static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uin
 
 	readahead_adapt(vm, vpn);
 	n = cluster_len(vm, r, vpn, slot);
-	/* Pages of the cluster may still hold stale mappings of frames they
-	 * left (every such page is in the stale queue): unmap them first, so
-	 * that the mapping count stays exact. */
-	for (unsigned i = 0; i < n && vm->nstale; i++) {
-		pm_pte_t *p = i ? pm_pt_lookup(&vm->pt, vpn + i, NULL) : pte;
-		if (pte_reserved(*p)) {
-			pm_mmu_flush_stale(vm);
-			break;
-		}
-	}
+	drop_stale(vm, vpn, n);
 	/* Frames first (this may evict, but never a page that is in swap). */
 	for (got = 0; got < n; got++) {
 		ppns[got] = pm_frame_take(vm, &err);
@@ -281,29 +314,7 @@ static enum pm_fault_outcome do_swap_page(struct pagemu *vm, pm_region_t *r, uin
 	PM_COUNT(vm, swap_reads);
 	vm->stats.swap_read_pages += got;
 	vm->stats.readahead_pages += got - 1;
-	for (unsigned i = 0; i < got; i++) {
-		pm_pte_t *p = i ? pm_pt_lookup(&vm->pt, vpn + i, NULL) : pte;
-		pm_frame_t *f = &vm->frames.f[ppns[i]];
-		/* Read back and unmodified: the page keeps its slot, so evicting
-		 * it again costs no write. */
-		f->vpn = vpn + i;
-		f->pte = p;
-		f->slot = slot + i;
-		*p = pte_mk_present(ppns[i]);
-		*p = i ? pte_mkreadahead(*p) : pte_mkyoung(*p);
-		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
-		vm->stats.resident++;
-	}
-	/* The readahead pages sit in consecutive frames (taken in the hand's
-	 * order) more often than not: park them with one mmap, so that each
-	 * first touch costs an mprotect rather than an mmap. */
-	if (got > 2 && ppns[got - 1] == ppns[1] + got - 2 && pm_budget_room(vm, 2)) {
-		unsigned i = 2;
-		while (i < got && ppns[i] == ppns[i - 1] + 1)
-			i++;
-		if (i == got)
-			pm_reserve_frames(vm, vpn + 1, ppns[1], got - 1);
-	}
+	cluster_present(vm, vpn, slot, ppns, got);
 	/* A write maps read-write and dirty at once; a read keeps it clean. */
 	if (access == PM_ACCESS_WRITE && (r->prot & PROT_WRITE))
 		*pte = pte_mkdirty(*pte);
