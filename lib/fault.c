@@ -379,11 +379,20 @@ static void count(struct pagemu *vm, enum pm_fault_outcome out)
 /* Not ours, or not allowed: restore the default action so that the
  * restarted access ends the program with the SIGSEGV it would have got.
  * (libsigsegv 2.14 returns from its handler when we decline, which would
- * retry the access forever.) */
+ * retry the access forever.) When the program has a SIGSEGV handler of its
+ * own, chained behind pagemu's, it runs instead. */
+int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
 static int decline(void)
 {
-	signal(SIGSEGV, SIG_DFL);
-	signal(SIGBUS, SIG_DFL);
+	/* glibc's own entry point: under the LD_PRELOAD shim, sigaction and
+	 * signal are the shim's, which keep SIGSEGV handlers aside. */
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	if (pm_region_chained())
+		return 0;        /* the program's own handler gets it (region.c) */
+	__sigaction(SIGSEGV, &dfl, NULL);
+	__sigaction(SIGBUS, &dfl, NULL);
 	return 0;
 }
 

@@ -462,6 +462,13 @@ pm_region_t *pm_region_dispatch(void *addr);
 /* The access type of this thread's current fault (enum pm_access), from
  * the signal context where the architecture says it (x86-64). */
 int pm_region_fault_access(void);
+/* The program's own SIGSEGV action, chained behind pagemu's handler: it
+ * gets the faults pagemu does not serve. act NULL: query only. 0. */
+struct sigaction;
+int pm_region_chain(const struct sigaction *act, struct sigaction *old);
+/* signal context: pagemu declines this fault; 1 when a chained handler
+ * will take it (so the default action must not be restored). */
+int pm_region_chained(void);
 
 /* swapio.c - the swap file and its io_uring. All but open/close:
  * signal context; called with vm->lock held. */

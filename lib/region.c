@@ -63,10 +63,52 @@ int pm_fault_entry(void *fault_address, int serious);   /* fault.c */
  * libsigsegv's own handler, which dispatches as usual. */
 static struct sigaction libsigsegv_action;
 static __thread int fault_access __attribute__((tls_model("initial-exec")));
+static __thread int fault_declined __attribute__((tls_model("initial-exec")));
+
+/* A SIGSEGV handler of the program's own (gnulib's c-stack in grep, gcc's
+ * crash reporter, a GC's write barrier), kept aside by whoever installs
+ * handlers for the program (the LD_PRELOAD shim) instead of replacing
+ * pagemu's: it gets every fault that is not pagemu's to serve. */
+static struct sigaction chained_action;
+static volatile int chained;
 
 int pm_region_fault_access(void)
 {
 	return fault_access;
+}
+
+int pm_region_chain(const struct sigaction *act, struct sigaction *old)
+{
+	if (old)
+		*old = chained ? chained_action : (struct sigaction){ .sa_handler = SIG_DFL };
+	if (act) {
+		chained = 0;
+		chained_action = *act;
+		chained = act->sa_handler != SIG_DFL;
+	}
+	return 0;
+}
+
+int pm_region_chained(void)
+{
+	fault_declined = 1;
+	return chained;
+}
+
+/* signal context: hand a fault pagemu does not serve to the program's own
+ * handler, as the kernel would have delivered it. */
+static void run_chained(int sig, siginfo_t *si, void *ctx)
+{
+	struct sigaction a = chained_action;
+
+	if (a.sa_handler == SIG_IGN)
+		return;                       /* the access restarts: as the program asked */
+	if (a.sa_flags & SA_RESETHAND)
+		chained = 0;
+	if (a.sa_flags & SA_SIGINFO)
+		a.sa_sigaction(sig, si, ctx);
+	else
+		a.sa_handler(sig);
 }
 
 /* signal context */
@@ -78,7 +120,14 @@ static void access_wrapper(int sig, siginfo_t *si, void *ctx)
 #else
 	fault_access = PM_ACCESS_UNKNOWN;
 #endif
+	if (chained && !pm_region_dispatch(si->si_addr)) {
+		run_chained(sig, si, ctx);    /* not in any region: not ours at all */
+		return;
+	}
+	fault_declined = 0;
 	libsigsegv_action.sa_sigaction(sig, si, ctx);
+	if (fault_declined && chained)
+		run_chained(sig, si, ctx);    /* ours, but forbidden: the program's */
 }
 
 static void wrap_handler(void)

@@ -48,6 +48,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -798,3 +799,45 @@ __attribute__((destructor)) static void report(void)
 		report_text(&s, &h);
 	in_pm--;
 }
+
+/* ---- the program's own SIGSEGV handler ------------------------------------------------- */
+
+/* Programs install SIGSEGV handlers of their own (gnulib's c-stack in grep
+ * and coreutils, gcc's crash reporter, garbage collectors). Installed for
+ * real, such a handler would take pagemu's faults. Instead it is chained
+ * behind pagemu's handler, which hands it every fault pagemu does not serve
+ * (lib/region.c). Before pagemu starts it is installed as well, so that it
+ * works meanwhile; if pagemu cannot start, everything goes to the kernel. */
+int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int s = atomic_load(&state);
+
+	/* pagemu's own calls (libsigsegv installing its handler, at start) are
+	 * real ones. */
+	if (sig != SIGSEGV || s == SHIM_OFF || in_pm)
+		return __sigaction(sig, act, old);
+	pm_region_chain(act, old);
+	if (s != SHIM_READY && act)
+		return __sigaction(sig, act, NULL);
+	return 0;
+}
+
+static sighandler_t set_handler(int sig, sighandler_t h, int flags)
+{
+	struct sigaction a, o;
+
+	memset(&a, 0, sizeof(a));
+	a.sa_handler = h;
+	a.sa_flags = flags;
+	sigemptyset(&a.sa_mask);
+	if (sigaction(sig, &a, &o) < 0)
+		return SIG_ERR;
+	return o.sa_handler;
+}
+
+/* BSD semantics, as glibc's signal(). */
+EXPORT sighandler_t signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESTART); }
+EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESTART); }
+EXPORT sighandler_t sysv_signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESETHAND | SA_NODEFER); }
