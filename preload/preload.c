@@ -841,3 +841,33 @@ static sighandler_t set_handler(int sig, sighandler_t h, int flags)
 EXPORT sighandler_t signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESTART); }
 EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESTART); }
 EXPORT sighandler_t sysv_signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESETHAND | SA_NODEFER); }
+
+/* A synchronous SIGSEGV that the faulting thread blocks kills the process
+ * without any handler running (the kernel cannot deliver it later). GLib,
+ * for one, starts its threads with every signal blocked. So no mask the
+ * program sets may block SIGSEGV or SIGBUS while pagemu serves faults. */
+static const sigset_t *unblock_faults(int how, const sigset_t *set, sigset_t *copy)
+{
+	if (!set || how == SIG_UNBLOCK || atomic_load(&state) == SHIM_OFF)
+		return set;
+	*copy = *set;
+	sigdelset(copy, SIGSEGV);
+	sigdelset(copy, SIGBUS);
+	return copy;
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t copy;
+	REAL(int, sigprocmask, int, const sigset_t *, sigset_t *)
+
+	return real_sigprocmask(how, unblock_faults(how, set, &copy), old);
+}
+
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t copy;
+	REAL(int, pthread_sigmask, int, const sigset_t *, sigset_t *)
+
+	return real_pthread_sigmask(how, unblock_faults(how, set, &copy), old);
+}

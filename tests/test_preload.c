@@ -126,6 +126,19 @@ START_TEST(own_segv_handler)
 }
 END_TEST
 
+/* GLib starts its threads with every signal blocked (a blocked SIGSEGV
+ * would kill them at their first fault); Lua allocates only through
+ * realloc. */
+START_TEST(glib_and_lua)
+{
+	if (have("/usr/bin/gio"))
+		same_output("256", "gio info /etc/passwd");
+	if (have("/usr/bin/lua5.4"))
+		same_output("1024", "lua5.4 -e 't={} for i=1,200000 do t[i]=string.rep([[x]], i % 40) .. i end "
+				    "s=0 for i=1,#t do s=s+#t[i] end print(s)'");
+}
+END_TEST
+
 START_TEST(ls_and_pipes)
 {
 	if (!have(PAGEMU))
@@ -160,6 +173,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, sort_numbers);
 	tcase_add_test(tc, alloc_mix_program);
 	tcase_add_test(tc, own_segv_handler);
+	tcase_add_test(tc, glib_and_lua);
 	tcase_add_test(tc, ls_and_pipes);
 	tcase_add_test(tc, run_errors);
 	suite_add_tcase(s, tc);
