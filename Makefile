@@ -85,7 +85,7 @@ $(B)/bench/%: bench/%.c $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 
-$(B)/tests/%: tests/%.c tests/testutil.h $(B)/libpagemu.a
+$(B)/tests/%: tests/%.c tests/testutil.h tests/progtest.h $(B)/libpagemu.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)

@@ -12,17 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "progtest.h"
 
-#define PAGEMU "build/pagemu"
 static char dir[] = "/tmp/pagemu-guard-XXXXXX";
-
-static int sh(const char *cmd)
-{
-	int st = system(cmd);
-
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
+#define sh pt_sh
 
 /* build/pagemu is there, cc compiles prog, the kernel has the mechanism. */
 static int ready(const char *prog)
@@ -48,32 +41,17 @@ static int ready(const char *prog)
 /* Run prog natively and under pagemu (env prepended); 1 when the outputs match. */
 static int same_output(const char *env, const char *frames, const char *prog_and_args)
 {
-	char cmd[2048];
-
-	snprintf(cmd, sizeof(cmd), "cd %s && %s > native.out", dir, prog_and_args);
-	ck_assert_int_eq(sh(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "cd %s && %s %s/%s run --quiet --frames %s -- %s > pagemu.out", dir, env,
-		 getenv("PWD") ? getenv("PWD") : ".", PAGEMU, frames, prog_and_args);
-	ck_assert_int_eq(sh(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "cmp -s %s/native.out %s/pagemu.out", dir, dir);
-	return sh(cmd) == 0;
+	return pt_same_output(dir, env, frames, prog_and_args);
 }
 
 static void setup(void)
 {
-	char cmd[512];
-
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "cd %s && seq 1 30000 > nums.txt && mkdir d && touch d/one d/two d/three", dir);
-	ck_assert_int_eq(sh(cmd), 0);
+	pt_make_dir(dir, "seq 1 30000 > nums.txt && mkdir d && touch d/one d/two d/three");
 }
 
 static void teardown(void)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	sh(cmd);
+	pt_remove_dir(dir);
 }
 
 /* read, pread64, preadv, readv, newfstatat, statx, faccessat, access,

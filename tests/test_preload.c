@@ -8,10 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "progtest.h"
 
-#define PAGEMU "build/pagemu"
 static char dir[] = "/tmp/pagemu-preload-XXXXXX";
+#define sh pt_sh
 
 static int have(const char *path)
 {
@@ -21,25 +21,9 @@ static int have(const char *path)
 	return 0;
 }
 
-/* Run cmd with sh, stdout to out; returns the exit status. */
-static int sh(const char *cmd)
-{
-	int st = system(cmd);
-
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void same_output(const char *frames, const char *prog_and_args)
 {
-	char cmd[2048];
-
-	snprintf(cmd, sizeof(cmd), "cd %s && %s > native.out", dir, prog_and_args);
-	ck_assert_int_eq(sh(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "cd %s && PAGEMU_REPORT=%s/report.json %s/%s run --frames %s -- %s > pagemu.out",
-		 dir, dir, getenv("PWD") ? getenv("PWD") : ".", PAGEMU, frames, prog_and_args);
-	ck_assert_int_eq(sh(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "cmp -s %s/native.out %s/pagemu.out", dir, dir);
-	ck_assert_msg(sh(cmd) == 0, "output differs under pagemu: %s", prog_and_args);
+	ck_assert_msg(pt_same_output(dir, "", frames, prog_and_args), "output differs under pagemu: %s", prog_and_args);
 }
 
 /* The programs really ran on pagemu and paged: one JSON line per process
@@ -65,19 +49,12 @@ static void paged(void)
 
 static void setup(void)
 {
-	char cmd[512];
-
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "cd %s && seq 1 150000 | awk '{print ($1 * 7919) %% 150001}' > nums.txt", dir);
-	ck_assert_int_eq(sh(cmd), 0);
+	pt_make_dir(dir, "seq 1 150000 | awk '{print ($1 * 7919) % 150001}' > nums.txt");
 }
 
 static void teardown(void)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	sh(cmd);
+	pt_remove_dir(dir);
 }
 
 START_TEST(sort_numbers)
