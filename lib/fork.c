@@ -133,7 +133,7 @@ static int adopt(struct pagemu *vm)
 	vm->pool_fd = vm->fork_pool_fd;
 	vm->physmap = phys;
 	vm->fork_pool_fd = -1;
-	for (size_t i = 0; i < vm->nregions_max; i++) {
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
 		if (r->live)
 			pm_prim_unmap_page((void *)r->start, r->end - r->start);
@@ -146,7 +146,7 @@ static int adopt(struct pagemu *vm)
 	vm->nstale = 0;
 	vm->map_gen++;
 	pm_tlb_flush(&vm->tlb);
-	for (size_t i = 0; i < vm->nregions_max; i++)
+	for (size_t i = 0; i < vm->nregions_hw; i++)
 		if (vm->regions[i].live)
 			pm_mmu_region_added(vm);
 	/* Pinned pages must stay reachable for the kernel: map them again. */

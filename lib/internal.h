@@ -584,7 +584,8 @@ typedef struct pagemu {
 	pm_policy_env_t policy_env;
 
 	pm_region_t  *regions;            /* region table */
-	size_t        nregions_max;
+	size_t        nregions_max;       /* slots in the table */
+	size_t        nregions_hw;        /* slots ever used: the table's live part is below */
 
 	struct pm_swapio *io;             /* swap file + ring */
 	uint64_t      nslots;             /* swap slots */

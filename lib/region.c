@@ -173,12 +173,15 @@ static void detach(pm_region_t *r)
 	dunlock();
 }
 
+/* A free slot: a reused one below the high-water mark, else the next. */
 static pm_region_t *slot_new(struct pagemu *vm)
 {
-	for (size_t i = 0; i < vm->nregions_max; i++)
+	for (size_t i = 0; i < vm->nregions_hw; i++)
 		if (!vm->regions[i].live)
 			return &vm->regions[i];
-	return NULL;
+	if (vm->nregions_hw == vm->nregions_max)
+		return NULL;
+	return &vm->regions[vm->nregions_hw++];
 }
 
 pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, int prot)

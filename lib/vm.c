@@ -212,7 +212,7 @@ void pagemu_close(pagemu_t *vm)
 	pm_heap_close(vm);      /* before its regions go */
 	pm_lock(vm);
 	drain_writes(vm);
-	for (size_t i = 0; i < vm->nregions_max; i++) {
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
 		if (!r->live)
 			continue;
@@ -294,7 +294,7 @@ static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn,
 {
 	int rc = 0, any = 0;
 
-	for (size_t i = 0; i < vm->nregions_max && rc == 0; i++) {
+	for (size_t i = 0; i < vm->nregions_hw && rc == 0; i++) {
 		pm_region_t *r = &vm->regions[i];
 		if (!r->live || r->end <= lo || r->start >= hi)
 			continue;
