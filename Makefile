@@ -25,8 +25,12 @@ else
 Q = @
 endif
 
-LIB_SRC   := $(wildcard lib/*.c)
+# The layers, bottom up: model (pure) <- engine (effects) <- heap <- preload.
+MODEL_SRC := $(wildcard lib/model/*.c)
+LIB_SRC   := $(MODEL_SRC) $(wildcard lib/engine/*.c lib/heap/*.c)
+MODEL_OBJ := $(MODEL_SRC:lib/%.c=$(B)/obj/%.o)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/obj/%.o)
+PRELOAD_SRC := $(wildcard preload/*.c preload/guard/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TOOL_SRC  := $(wildcard tools/*.c)
@@ -35,10 +39,10 @@ DEMO_SRC  := $(wildcard demos/*.c)
 DEMO_BIN  := $(DEMO_SRC:demos/%.c=$(B)/demos/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
-HDRS      := $(wildcard include/*.h lib/*.h)
+HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 
 .PHONY: all deps demo check check-plain check-asan check-accept-fast bench stress install clean tests accept
-all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
+all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
 DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config
@@ -57,20 +61,30 @@ $(B)/libpagemu.a: $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# The model layer alone: what pagemu-sim links.
+$(B)/libpagemu-model.a: $(MODEL_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(B)/libpagemu.so: $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The LD_PRELOAD shim: the process's malloc on a pagemu heap (preload/).
-$(B)/libpagemu-preload.so: preload/preload.c preload/guard.c preload/guard.h $(LIB_OBJ) $(HDRS)
+$(B)/libpagemu-preload.so: $(PRELOAD_SRC) $(LIB_OBJ) $(HDRS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ preload/preload.c preload/guard.c $(LIB_OBJ) $(LDLIBS) -ldl
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $(PRELOAD_SRC) $(LIB_OBJ) $(LDLIBS) -ldl
 
 $(B)/pagemu.pc: Makefile
 	@mkdir -p $(B)
 	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: pagemu\nDescription: demand paging emulated in user space with real faults\nVersion: 0.1.0\nLibs: -L$${libdir} -lpagemu\nLibs.private: -lsigsegv -luring -lpthread -lm\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
 
 # ---- programs -------------------------------------------------------------------
+# pagemu-sim is the model alone: no libsigsegv, no liburing, no engine.
+$(B)/pagemu-sim: tools/pagemu-sim.c $(B)/libpagemu-model.a
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu-model.a $(LDFLAGS) -lm
+
 $(B)/%: tools/%.c $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)

@@ -112,6 +112,8 @@ PAGEMU_API int pagemu_pin(pagemu_t *vm, const void *addr, size_t len);
 PAGEMU_API int pagemu_unpin(pagemu_t *vm, const void *addr, size_t len);
 /* The instance owning addr, or NULL. */
 PAGEMU_API pagemu_t *pagemu_owner(const void *addr);
+/* The emulated page size of vm, in bytes. */
+PAGEMU_API size_t pagemu_page_size(const pagemu_t *vm);
 
 /* ---- Statistics ---------------------------------------------------------- */
 

@@ -77,7 +77,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 #include "guard.h"
 
 #define EXPORT __attribute__((visibility("default")))

@@ -59,7 +59,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 #include "guard.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -818,7 +819,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 	 * real ones. */
 	if (sig != SIGSEGV || s == SHIM_OFF || in_pm)
 		return __sigaction(sig, act, old);
-	pm_region_chain(act, old);
+	pm_signal_chain(act, old);
 	if (s != SHIM_READY && act)
 		return __sigaction(sig, act, NULL);
 	return 0;

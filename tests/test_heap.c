@@ -8,7 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 #include "testutil.h"
 
 #define FRAMES 256

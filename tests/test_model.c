@@ -6,7 +6,8 @@
 #include <sys/mman.h>
 
 #include "testutil.h"
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 
 /* ---- CSAPP's small memory system (Figure 9.20) ---------------------------- */
 

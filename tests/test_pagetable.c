@@ -4,7 +4,8 @@
 #include <errno.h>
 
 #include "testutil.h"
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 
 static pm_arena_t arena;
 static pm_pt_t pt;

@@ -5,7 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 #include "testutil.h"
 
 static pagemu_t *open_vm(size_t frames, unsigned readahead)

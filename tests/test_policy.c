@@ -6,7 +6,8 @@
 #include <sys/mman.h>
 
 #include "testutil.h"
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 
 static const uint64_t belady[] = { 1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5 };
 static const uint64_t silberschatz[] = { 7, 0, 1, 2, 0, 3, 0, 4, 2, 3, 0, 3, 2, 1, 2, 0, 1, 7, 0, 1 };

@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 
 /* ---- the binary format ---------------------------------------------------- */
 

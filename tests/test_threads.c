@@ -3,7 +3,8 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 #include "testutil.h"
 
 #define WORDS 512

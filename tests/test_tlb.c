@@ -4,7 +4,8 @@
 #include <errno.h>
 
 #include "testutil.h"
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 
 static pm_tlb_t tlb;
 static uint64_t mem[3 * 4096];

@@ -3,7 +3,8 @@
  * and the counts are exact for the real instruction stream. */
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "engine/engine.h"
+#include "heap/heap.h"
 #include "testutil.h"
 
 /* L1 16 sets x 4 ways (64 entries), L2 128 sets x 12 ways (1536). */

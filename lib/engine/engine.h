@@ -1,0 +1,269 @@
+/* engine.h - the engine layer (lib/engine/): the effects. It reserves
+ * regions, owns the frame pool, catches faults, talks to io_uring and
+ * programs the real MMU; it asks the model (lib/model) what to do and
+ * makes it so.
+ *
+ * Who may include this header: the engine's own files and the tests. The
+ * layers above (lib/heap, preload) use include/pagemu.h and the few calls
+ * of engine_api.h. Inside the engine, calls go down this list:
+ *
+ *   vm.c         the instance: open/close, map/unmap/protect, pin, stats
+ *   fork.c       fork(): a private copy of emulated memory for the child
+ *   fault.c      a fault, top to bottom (pm_fault_entry, pm_fault_handle)
+ *   reclaim.c    taking a frame, eviction, pre-cleaning
+ *   mmu.c        the real MMU: translations and the mapping budget
+ *   swapio.c     the swap file and its io_uring (completions go back to
+ *                reclaim through the callback given at open)
+ *   tracefile.c  the event trace of a live instance
+ *   signal.c     the SIGSEGV handler, access type, handler chaining
+ *   region.c     the region table and libsigsegv's dispatcher
+ *   config.c, stats.c
+ *   prim.c       every system call (prim.h)
+ *
+ * Glossary: see model/pte.h (VPN, VPO, PPN, PTE, slot). A region is a VMA:
+ * a range reserved by pagemu_map. The physmap is pagemu's own mapping of
+ * the whole pool.
+ */
+#ifndef PAGEMU_ENGINE_H
+#define PAGEMU_ENGINE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "engine/prim.h"
+#include "engine/engine_api.h"
+
+/* config.c */
+int  pm_parse_size(const char *s, uint64_t *out);
+
+/* region.c - the region table (VMAs) and the process-wide libsigsegv
+ * dispatcher. The table changes under vm->lock outside the handler; the
+ * handler only reads it (pm_region_dispatch). */
+typedef struct pm_region {
+	uintptr_t start, end;             /* [start, end), page aligned */
+	int       prot;                   /* PROT_* allowed */
+	int       live;                   /* 0 = slot unused */
+	void     *ticket;                 /* libsigsegv registration */
+	struct pagemu *vm;                /* owner */
+} pm_region_t;
+
+pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, int prot);
+void pm_region_delete(struct pagemu *vm, pm_region_t *r);
+/* Split r at addr (page aligned, strictly inside): r keeps [start, addr),
+ * the returned region gets [addr, end). NULL when the table is full. */
+pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr);
+/* The live region of vm holding addr, or NULL. */
+pm_region_t *pm_region_find(struct pagemu *vm, uintptr_t addr);
+/* The region holding addr in any instance: signal context, no lock. */
+pm_region_t *pm_region_dispatch(void *addr);
+
+/* signal.c - the process's SIGSEGV handler: libsigsegv's, installed once
+ * with the fault path's entry as its handler, behind a thin SA_SIGINFO
+ * wrapper that reads the access type and chains the program's own
+ * handler (pm_signal_chain in engine_api.h). */
+/* Install handler (the fault path's entry) once per process; later calls
+ * return the first call's result. 0 or -ENOTSUP. */
+int pm_signal_init(int (*handler)(void *fault_address, int serious));
+/* signal context: the access type of this thread's current fault (enum
+ * pm_access), from the signal context where the architecture says it. */
+int pm_signal_fault_access(void);
+/* signal context: pagemu declines this fault; 1 when a chained handler
+ * will take it (so the default action must not be restored). */
+int pm_signal_declined(void);
+
+/* swapio.c - the swap file and its io_uring. All but open/close:
+ * signal context; called with vm->lock held. */
+#define PM_IO_MAX_RUN 64                  /* frames per read or write request */
+struct pm_swapio;
+/* Called for every frame whose write finished (res 0) or failed (-errno),
+ * from pm_swapio_reap: the caller's (reclaim's) bookkeeping, so that swap
+ * I/O never calls up into reclaim. */
+typedef void (*pm_swapio_done_fn)(struct pagemu *vm, uint64_t ppn, int res);
+int  pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done);
+void pm_swapio_close(struct pagemu *vm);
+/* Read n consecutive slots from `slot` into frames ppns[0..n); waits for
+ * the read (reaping writes that finish meanwhile). 0 or -errno. */
+int  pm_swapio_read(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n);
+/* Queue one write of frames ppns[0..n) to consecutive slots from `slot`;
+ * the frames must have io set. Submitted by pm_swapio_submit (or when the
+ * queue is full). 0 or -errno. */
+int  pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n);
+int  pm_swapio_submit(struct pagemu *vm);
+/* Reap finished writes, calling the done function for each frame.
+ * wait = 1: block until at least one completes when any is in flight.
+ * Returns requests reaped, or -errno. */
+int  pm_swapio_reap(struct pagemu *vm, int wait);
+/* Frames whose write is in flight. */
+unsigned pm_swapio_inflight(struct pagemu *vm);
+/* fork: before, a copy of the swap file (used slots) for the child: the
+ * new fd or -errno; in the child, adopt it with a new ring: 0 or -errno. */
+int  pm_swapio_copy(struct pagemu *vm);
+int  pm_swapio_adopt(struct pagemu *vm, int fd);
+
+/* mmu.c - the real MMU: translations and the mapping budget (in VMAs).
+ * signal context; called with vm->lock held. */
+/* Before one more change: keep the VMAs within budget. */
+void pm_budget_make_room(struct pagemu *vm);
+/* 1 when `vmas` more VMAs leave ample room. */
+int  pm_budget_room(struct pagemu *vm, uint64_t vmas);
+/* Install the translation of vpn -> its frame in the real MMU with prot;
+ * updates the PTE (M, and W when prot allows writing). 0 or -errno. */
+int  pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
+/* Drop vpn's real translation (and any kept PROT_NONE mapping of its
+ * frame): the VA is a plain reservation again; the page stays resident. */
+void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Make the mapped page inaccessible but keep its mapping (PROT_NONE, K):
+ * the next touch faults and maps it again with an mprotect. */
+void pm_park_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Change the protection of a mapped page. 0 or -errno. */
+int  pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
+/* The translation of vpn is gone (eviction, unmap, protection change):
+ * drop it from the modeled TLB (exact-TLB mode) and the real MMU. */
+void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Premap frames ppn.. PROT_NONE at the k pages from vpn (k <= 64), in
+ * one mmap: untouched pages become a reservation window, resident pages
+ * in exactly those frames become parked (readahead). 0 or -errno. */
+int  pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k);
+/* Eviction: revoke access to the page (TLB model, real MMU) before its
+ * frame is written out; once out, point its PTE at swap (`swapped`). The
+ * page's PROT_NONE mapping may stay as a stale one, queued for a batched
+ * unmap (pm_mmu_flush_stale). */
+void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped);
+void pm_mmu_flush_stale(struct pagemu *vm);
+/* Invariant checker for tests: the mapped, parked, reserved and resident
+ * counts agree with the page table, and the frame table is sound.
+ * 0 or -1. Call with vm->lock held (or no fault in flight). */
+int  pm_mmu_check(struct pagemu *vm);
+/* A region was reserved; the pages [lo, hi] are about to be unmapped. */
+void pm_mmu_region_added(struct pagemu *vm);
+void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi);
+
+/* reclaim.c - taking a frame, eviction, pre-cleaning. */
+/* A write of frame ppn finished (res = 0) or failed (-errno). */
+void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res);
+/* Point the policy environment at vm (open time). */
+void pm_reclaim_env_init(struct pagemu *vm);
+/* A free frame for a new page, reclaiming if needed; PM_NONE with *err set
+ * (-ENOSPC swap full, -EIO, -ENOMEM everything pinned).
+ * signal context; called with vm->lock held. */
+uint64_t pm_reclaim_frame(struct pagemu *vm, int *err);
+/* Write back, ahead of the hand, the dirty pages the policy will evict
+ * next, so that evictions find clean pages (one batch at a time). */
+void pm_reclaim_preclean(struct pagemu *vm);
+/* Forget a page's frame or slot (pagemu_unmap). */
+void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+
+/* fault.c - the fault path. */
+enum pm_fault_outcome {
+	PM_FAULT_DECLINE = 0,             /* not ours or not allowed: real SIGSEGV */
+	PM_FAULT_ZERO,                    /* demand-zero page */
+	PM_FAULT_MINOR,                   /* resident page mapped again */
+	PM_FAULT_WRITE,                   /* first write to a clean page */
+	PM_FAULT_MAJOR,                   /* read from swap */
+	PM_FAULT_SPURIOUS,                /* already handled by another thread */
+	PM_FAULT_SIGBUS,                  /* could not be served: SIGBUS */
+};
+enum pm_access { PM_ACCESS_UNKNOWN = 0, PM_ACCESS_READ, PM_ACCESS_WRITE };
+
+/* One fault's state, handed down the fault path (Linux's struct vm_fault):
+ * filled by whoever raises the fault (the signal entry, or pinning), read
+ * and completed by fault.c's steps. */
+struct pm_fault {
+	struct pagemu *vm;                /* the instance that owns the page */
+	pm_region_t   *region;            /* the region (VMA) holding va */
+	uintptr_t      va;                /* the faulting address */
+	uint64_t       vpn;               /* its page */
+	pm_pte_t      *pte;               /* its PTE; NULL while no leaf exists */
+	enum pm_access access;            /* read, write, or unknown */
+	enum pm_fault_outcome outcome;    /* what the fault path did */
+};
+
+/* Serve the fault f describes (vm, region, va, access set): returns the
+ * outcome, also left in f->outcome.
+ * signal context; called with vm->lock held. */
+enum pm_fault_outcome pm_fault_handle(struct pm_fault *f);
+/* libsigsegv's handler (pm_signal_init installs it): nonzero = served,
+ * the instruction restarts; 0 = not ours. signal context, takes vm->lock. */
+int pm_fault_entry(void *fault_address, int serious);
+
+/* The instance. */
+typedef struct pagemu {
+	pagemu_config_t cfg;              /* as validated at open */
+	atomic_flag   lock;               /* the one lock: spin, signal-safe */
+	size_t        page;               /* emulated page size, bytes */
+	unsigned      page_shift;         /* log2 page */
+	uint64_t      nframes;            /* frames in the pool */
+
+	int           pool_fd;            /* memfd: the machine's DRAM */
+	char         *physmap;            /* pagemu's own mapping of the pool */
+
+	pm_arena_t    arena;              /* page-table nodes */
+	pm_pt_t       pt;                 /* the page table (all regions) */
+	pm_frames_t   frames;             /* the frame table */
+	pm_swapmap_t  swapmap;            /* swap slots */
+	const pm_policy_ops_t *policy;    /* replacement policy */
+	void         *policy_state;
+	pm_policy_env_t policy_env;
+
+	pm_region_t  *regions;            /* region table */
+	size_t        nregions_max;       /* slots in the table */
+	size_t        nregions_hw;        /* slots ever used: the table's live part is below */
+
+	struct pm_swapio *io;             /* swap file + ring */
+	uint64_t      nslots;             /* swap slots */
+
+	size_t        map_budget;         /* max pages mapped at once */
+	uint64_t      budget_hand;        /* frame where the budget sweep resumes */
+	unsigned      ra_window;          /* current readahead window, pages */
+	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
+	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
+	uint64_t      zero_last_vpn;      /* VPN of the last demand-zero fault */
+	uint64_t      reserved;           /* PTEs with K, not present (reservation windows) */
+	uint64_t      parked;             /* PTEs with K, present (parked pages) */
+	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */
+	uint64_t      stale[64];          /* evicted pages whose stale mapping awaits unmap */
+	uint64_t      nstale;             /* entries in stale[] */
+	int           broken;             /* a fork could not copy emulated memory: faults get SIGBUS */
+	int           fork_pool_fd;       /* during a fork: the child's copy of the pool, -1 = none */
+	int           fork_swap_fd;       /* during a fork: the child's copy of the swap file */
+	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
+	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */
+	int           trace_fd;           /* PAGEMU_TRACE file, -1 = off */
+	uint8_t      *trace_buf;          /* records not yet written */
+	size_t        trace_len;          /* bytes in trace_buf */
+
+	void         *tables_mem;         /* one mapping for all tables */
+	size_t        tables_len;
+
+	pagemu_stats_t stats;             /* counters, under lock */
+} pagemu_impl_t;
+
+/* vm.c - the one lock: a spin lock (signal-safe) that yields the CPU
+ * while another thread holds it across swap I/O. */
+void pm_lock(struct pagemu *vm);
+void pm_unlock(struct pagemu *vm);
+static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }
+static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
+static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }
+
+/* tracefile.c - the event trace of a live instance (PAGEMU_TRACE). */
+int  pm_tracefile_open(struct pagemu *vm);
+/* signal context; called with vm->lock held. */
+void pm_tracefile_event(struct pagemu *vm, unsigned kind, uint64_t va, uint64_t ppn, uint64_t slot, uint64_t ns);
+void pm_tracefile_close(struct pagemu *vm);
+
+/* fork.c - fork(): each side keeps a private view of emulated memory.
+ * Instances register at open so the atfork handlers can find them. */
+void pm_fork_register(struct pagemu *vm);
+void pm_fork_unregister(struct pagemu *vm);
+
+/* stats.c - counters are plain increments under vm->lock. */
+#define PM_COUNT(vm, name) ((vm)->stats.name++)
+
+/* vm.c - the instance hooks of the layers above (engine_api.h). */
+void pm_engine_run_close_hooks(struct pagemu *vm);
+
+#endif

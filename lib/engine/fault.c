@@ -1,0 +1,448 @@
+/* fault.c - a fault, top to bottom.
+ *
+ *   pm_fault_entry          libsigsegv's handler: which region? lock, handle, unlock
+ *   pm_fault_handle         walk the page table and decide:
+ *     mapped, write to RO     do_wp_page         set Dirty, map read-write
+ *     present, not mapped     do_minor_page      map the frame again
+ *     in swap                 do_swap_page       take frames, read a cluster, map
+ *     never touched           do_anonymous_page  take a frame, zero it, map
+ *   install                 (exact-TLB mode: the access missed L1; look up L2,
+ *                           walk and fill, unmap the page L1 pushed out), then
+ *                           map the frame in the real MMU
+ *   then the instruction restarts.
+ *
+ * Each step takes the one fault state, struct pm_fault (engine.h), as
+ * Linux's take struct vm_fault.
+ *
+ * libsigsegv does not say whether the access was a read or a write; on
+ * x86-64 signal.c reads it from the signal context (the page-fault error
+ * code). Clean pages are mapped read-only so that their first write faults
+ * and sets Dirty; a write that faults on a page not mapped at all maps it
+ * read-write and dirty at once. Where the access is unknown, a fault on a
+ * page mapped read-only is taken for a write. Demand-zero pages are dirty
+ * from birth and are mapped read-write at once.
+ *
+ * Everything here runs in signal context: no malloc, no stdio, no lock but
+ * vm->lock; errno is preserved. */
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include "engine/engine.h"
+
+/* The last address this thread's fault was retried at, and the MMU
+ * generation then (see do_wp_page). */
+static __thread uintptr_t retried_va __attribute__((tls_model("initial-exec")));
+static __thread uint64_t retried_gen __attribute__((tls_model("initial-exec")));
+
+/* The region's protection for a page, as the real MMU should map it. */
+static int map_prot(const pm_region_t *r, int writable)
+{
+	int prot = r->prot & (PROT_READ | PROT_EXEC);
+
+	if (writable && (r->prot & PROT_WRITE))
+		prot |= PROT_WRITE;
+	return prot;
+}
+
+/* The page could not be served: say why, and make the access raise SIGBUS
+ * as the kernel does when it cannot page in. */
+static enum pm_fault_outcome fail_sigbus(struct pm_fault *f, int err, const char *what)
+{
+	struct pagemu *vm = f->vm;
+	char msg[300], *p = msg, *end = msg + sizeof(msg);
+
+	p = pm_fmt_str(p, end, "pagemu: cannot serve the fault at 0x");
+	p = pm_fmt_hex(p, end, f->va);
+	p = pm_fmt_str(p, end, ": ");
+	p = pm_fmt_str(p, end, what);
+	p = pm_fmt_str(p, end, err == -ENOSPC ? " (swap full: raise PAGEMU_SWAP_SIZE)\n" :
+			       err == -ENOMEM ? " (no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES)\n" :
+			       " (swap I/O error; check PAGEMU_SWAP_DIR)\n");
+	pm_prim_say(msg);
+	pm_prim_map_sigbus((void *)(f->va & ~(uintptr_t)(vm->page - 1)), vm->page);
+	return PM_FAULT_SIGBUS;
+}
+
+/* Exact-TLB mode: the access missed the L1 TLB (only L1 entries are mapped
+ * in the real MMU). An L2 hit is promoted; a miss walks the page table and
+ * fills both levels. The page L1 pushes out loses its real mapping. */
+static void tlb_refill(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t ppn, out = PM_NONE;
+	unsigned levels;
+
+	PM_COUNT(vm, tlb_misses_l1);
+	if (vm->trace_fd >= 0)
+		pm_tracefile_event(vm, PM_TRACE_TLB_MISS, pm_vpn_va(vm, vpn), pte_ppn(*pte), PM_NONE, 0);
+	if (pm_tlb_lookup(&vm->tlb, vpn, &ppn, &out) == PM_TLB_HIT_L2) {
+		PM_COUNT(vm, tlb_hits_l2);
+	} else {
+		PM_COUNT(vm, tlb_misses_l2);
+		PM_COUNT(vm, page_walks);
+		pm_pt_lookup(&vm->pt, vpn, &levels);
+		vm->stats.walk_levels += levels;
+		out = pm_tlb_fill(&vm->tlb, vpn, pte_ppn(*pte));
+	}
+	if (out != PM_NONE && out != vpn) {
+		pm_pte_t *victim = pm_pt_lookup(&vm->pt, out, NULL);
+		if (victim && pte_mapped(*victim))
+			pm_park_pte(vm, out, victim);
+	}
+}
+
+/* Make the resident page vpn reachable: the TLB model (exact mode), then
+ * the real MMU. 0 or -errno. */
+static int install(struct pm_fault *f, int prot)
+{
+	if (f->vm->cfg.tlb_exact)
+		tlb_refill(f->vm, f->vpn, f->pte);
+	return pm_map_pte(f->vm, f->vpn, f->pte, prot);
+}
+
+/* A write to a page mapped read-only. */
+static enum pm_fault_outcome do_wp_page(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	pm_region_t *r = f->region;
+	pm_pte_t *pte = f->pte;
+
+	if (pte_write(*pte) || f->access == PM_ACCESS_READ)
+		return PM_FAULT_SPURIOUS;     /* another thread mapped it meanwhile */
+	if (!(r->prot & PROT_WRITE) && f->access == PM_ACCESS_WRITE)
+		return PM_FAULT_DECLINE;
+	if (!(r->prot & PROT_WRITE)) {
+		/* A write the region forbids, or a read that raced with another
+		 * thread mapping the page. Retry: a read then succeeds. If the
+		 * same access faults again and nothing in the real MMU changed
+		 * meanwhile, it can only be a write: decline. */
+		if (retried_va == f->va && retried_gen == vm->map_gen) {
+			retried_va = 0;
+			return PM_FAULT_DECLINE;
+		}
+		retried_va = f->va;
+		retried_gen = vm->map_gen;
+		return PM_FAULT_SPURIOUS;
+	}
+	*pte = pte_mkyoung(pte_mkdirty(*pte));
+	if (pm_protect_pte(vm, f->vpn, pte, map_prot(r, 1)) < 0)
+		pm_shootdown(vm, f->vpn, pte);   /* the next touch maps it afresh */
+	return PM_FAULT_WRITE;
+}
+
+/* Resident but not mapped: the reference bit was cleared, the page came in
+ * by readahead, or it was unmapped to stay within the mapping budget. */
+static enum pm_fault_outcome do_minor_page(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	pm_pte_t *pte = f->pte;
+	uint64_t ppn = pte_ppn(*pte);
+
+	if (pte_readahead(*pte)) {
+		*pte = pte_clear_readahead(*pte);
+		PM_COUNT(vm, readahead_hits);
+	}
+	if (f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE))
+		*pte = pte_mkdirty(*pte);
+	*pte = pte_mkyoung(*pte);
+	vm->policy->referenced(vm->policy_state, ppn);
+	if (install(f, map_prot(f->region, pte_dirty(*pte))) < 0)
+		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+	return PM_FAULT_MINOR;
+}
+
+#define WINDOW 64                        /* pages per reservation window */
+
+/* A first touch right after the previous page's: reserve the free frames
+ * that follow ppn for the pages that follow vpn, with one PROT_NONE mmap,
+ * so that their first touches map with an mprotect (as FreeBSD reserves
+ * frames for superpages). Only while the mapping budget has ample room.
+ * A reserved frame stays free: if it goes to another page first, the
+ * reservation is void and the first touch maps afresh. */
+static void reserve_window(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uint64_t ppn)
+{
+	uint64_t last = pm_va_vpn(vm, r->end - 1), k = 0;
+	int sequential = vpn == vm->zero_last_vpn + 1;
+
+	vm->zero_last_vpn = vpn;
+	if (!sequential || !pm_budget_room(vm, 2))
+		return;
+	while (k < WINDOW && vpn + 1 + k <= last && ppn + 1 + k < vm->nframes &&
+	       vm->frames.f[ppn + 1 + k].state == PM_FRAME_FREE) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + 1 + k, NULL);
+		if (p && !pte_none(*p))
+			break;
+		k++;
+	}
+	if (k >= 2)
+		pm_reserve_frames(vm, vpn + 1, ppn + 1, k);
+}
+
+/* A frame for a first touch: the reserved one when it is still free. */
+static uint64_t zero_frame(struct pagemu *vm, pm_pte_t *pte, int *err)
+{
+	if (pte_window(*pte) && pm_frames_claim(&vm->frames, pte_ppn(*pte)) == 0)
+		return pte_ppn(*pte);
+	return pm_reclaim_frame(vm, err);
+}
+
+/* First touch: a zero-filled frame. */
+static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	pm_pte_t *pte = f->pte = pm_pt_ensure(&vm->pt, f->vpn);
+	uint64_t vpn = f->vpn, ppn;
+	int err = -ENOMEM;
+
+	if (!pte)
+		return fail_sigbus(f, -ENOMEM, "page-table memory exhausted");
+	ppn = zero_frame(vm, pte, &err);
+	if (ppn == PM_NONE)
+		return fail_sigbus(f, err, "no free frame");
+	/* Fill before mapping: no thread can see the frame's old contents. */
+	__builtin_memset(pm_frame_addr(vm, ppn), 0, vm->page);
+	/* K stays set when ppn is the reserved frame: pm_map_pte then maps it
+	 * with an mprotect. A reservation whose frame went elsewhere is void:
+	 * the mmap replaces the stale PROT_NONE mapping. */
+	int keep_k = pte_window(*pte) && pte_ppn(*pte) == ppn;
+	if (pte_window(*pte))
+		vm->reserved--;
+	if (keep_k)
+		vm->parked++;     /* present and mapped PROT_NONE: parked, until mapped */
+	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
+	if (keep_k)
+		*pte = pte_mkkept(*pte);
+	vm->frames.f[ppn].vpn = vpn;
+	vm->frames.f[ppn].pte = pte;
+	vm->policy->loaded(vm->policy_state, ppn, 1);
+	vm->stats.resident++;
+	if (install(f, map_prot(f->region, 1)) < 0)
+		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+	if (!vm->cfg.tlb_exact)
+		reserve_window(vm, f->region, vpn, ppn);
+	return PM_FAULT_ZERO;
+}
+
+/* How many pages from vpn form a readahead cluster: the following pages
+ * of the region that sit in the following slots, up to the window. */
+static unsigned cluster_len(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uint64_t slot)
+{
+	uint64_t last = pm_va_vpn(vm, r->end - 1);
+	unsigned n = 1;
+
+	while (n < vm->ra_window && vpn + n <= last) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + n, NULL);
+		if (!p || !pte_swapped(*p) || pte_slot(*p) != slot + n)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* Grow the window while readahead pays (hits, or sequential faults),
+ * shrink it while it does not. */
+static void readahead_adapt(struct pagemu *vm, uint64_t vpn)
+{
+	int pays = vm->stats.readahead_hits > vm->ra_hits_seen || vpn == vm->ra_last_vpn + 1;
+
+	if (pays)
+		vm->ra_window = vm->ra_window * 2 > vm->cfg.readahead ? vm->cfg.readahead : vm->ra_window * 2;
+	else if (vm->ra_window > 1)
+		vm->ra_window /= 2;
+	vm->ra_hits_seen = vm->stats.readahead_hits;
+	vm->ra_last_vpn = vpn;
+}
+
+/* Pages of a cluster may still hold stale mappings of frames they left
+ * (every such page is in the stale queue): unmap them first, so that the
+ * mapping count stays exact. */
+static void drop_stale(struct pagemu *vm, uint64_t vpn, unsigned n)
+{
+	for (unsigned i = 0; i < n && vm->nstale; i++) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		if (pte_stale(*p)) {
+			pm_mmu_flush_stale(vm);
+			return;
+		}
+	}
+}
+
+/* The pages of a cluster just read: present, clean, keeping their slots
+ * (evicting them unmodified costs no write); the first is the one touched,
+ * the others wait for their first touch as readahead. */
+static void cluster_present(struct pagemu *vm, uint64_t vpn, uint64_t slot, const uint64_t *ppns, unsigned got)
+{
+	for (unsigned i = 0; i < got; i++) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		pm_frame_t *f = &vm->frames.f[ppns[i]];
+		f->vpn = vpn + i;
+		f->pte = p;
+		f->slot = slot + i;
+		*p = pte_mk_present(ppns[i]);
+		*p = i ? pte_mkreadahead(*p) : pte_mkyoung(*p);
+		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
+		vm->stats.resident++;
+	}
+	/* The readahead pages sit in consecutive frames (taken in the hand's
+	 * order) more often than not: park them with one mmap, so that each
+	 * first touch costs an mprotect rather than an mmap. */
+	if (got > 2 && pm_budget_room(vm, 2)) {
+		unsigned i = 2;
+		while (i < got && ppns[i] == ppns[i - 1] + 1)
+			i++;
+		if (i == got)
+			pm_reserve_frames(vm, vpn + 1, ppns[1], got - 1);
+	}
+}
+
+/* The page is in swap: read it (and a cluster after it) into frames. */
+static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	pm_pte_t *pte = f->pte;
+	uint64_t vpn = f->vpn, slot = pte_slot(*pte), ppns[PM_IO_MAX_RUN];
+	unsigned n, got;
+	int err = 0;
+
+	readahead_adapt(vm, vpn);
+	n = cluster_len(vm, f->region, vpn, slot);
+	drop_stale(vm, vpn, n);
+	/* Frames first (this may evict, but never a page that is in swap). */
+	for (got = 0; got < n; got++) {
+		ppns[got] = pm_reclaim_frame(vm, &err);
+		if (ppns[got] == PM_NONE)
+			break;
+	}
+	if (got == 0)
+		return fail_sigbus(f, err, "no free frame");
+	err = pm_swapio_read(vm, slot, ppns, got);
+	if (err < 0) {
+		for (unsigned i = 0; i < got; i++)
+			pm_frames_push(&vm->frames, ppns[i]);
+		return fail_sigbus(f, err, "swap read failed");
+	}
+	PM_COUNT(vm, swap_reads);
+	vm->stats.swap_read_pages += got;
+	vm->stats.readahead_pages += got - 1;
+	cluster_present(vm, vpn, slot, ppns, got);
+	/* A write maps read-write and dirty at once; a read keeps it clean. */
+	if (f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE))
+		*pte = pte_mkdirty(*pte);
+	if (install(f, map_prot(f->region, pte_dirty(*pte))) < 0)
+		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+	return PM_FAULT_MAJOR;
+}
+
+/* Walk the page table and decide (Linux's handle_pte_fault). */
+static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	unsigned levels;
+
+	if (!(f->region->prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return PM_FAULT_DECLINE;
+	if (vm->broken)
+		return fail_sigbus(f, -EIO, "this process forked and its copy of emulated memory failed");
+	pm_swapio_reap(vm, 0);                       /* finished writes first */
+	f->pte = pm_pt_lookup(&vm->pt, f->vpn, &levels);
+	if (!vm->cfg.tlb_exact) {        /* exact mode counts the walks of TLB misses */
+		PM_COUNT(vm, page_walks);
+		vm->stats.walk_levels += levels;
+	}
+	if (f->pte && pte_mapped(*f->pte))
+		return do_wp_page(f);
+	if (f->pte && pte_present(*f->pte))
+		return do_minor_page(f);
+	if (f->pte && pte_swapped(*f->pte))
+		return do_swap_page(f);
+	return do_anonymous_page(f);
+}
+
+enum pm_fault_outcome pm_fault_handle(struct pm_fault *f)
+{
+	f->vpn = pm_va_vpn(f->vm, f->va);
+	f->outcome = handle_pte_fault(f);
+	return f->outcome;
+}
+
+/* PAGEMU_TRACE: one record per handled fault. */
+static void trace(struct pagemu *vm, uintptr_t va, enum pm_fault_outcome out, uint64_t ns)
+{
+	static const uint8_t kinds[] = {
+		[PM_FAULT_ZERO] = PM_TRACE_ZERO, [PM_FAULT_MINOR] = PM_TRACE_MINOR,
+		[PM_FAULT_WRITE] = PM_TRACE_WRITE, [PM_FAULT_MAJOR] = PM_TRACE_MAJOR,
+	};
+	pm_pte_t *pte;
+
+	if (out != PM_FAULT_ZERO && out != PM_FAULT_MINOR && out != PM_FAULT_WRITE && out != PM_FAULT_MAJOR)
+		return;
+	pte = pm_pt_lookup(&vm->pt, pm_va_vpn(vm, va), NULL);
+	pm_tracefile_event(vm, kinds[out], va, pte && pte_present(*pte) ? pte_ppn(*pte) : PM_NONE, PM_NONE, ns);
+}
+
+static void count(struct pagemu *vm, enum pm_fault_outcome out)
+{
+	switch (out) {
+	case PM_FAULT_ZERO:    PM_COUNT(vm, faults_zero); break;
+	case PM_FAULT_MINOR:   PM_COUNT(vm, faults_minor); break;
+	case PM_FAULT_WRITE:   PM_COUNT(vm, faults_write); break;
+	case PM_FAULT_MAJOR:   PM_COUNT(vm, faults_major); break;
+	case PM_FAULT_DECLINE: PM_COUNT(vm, faults_declined); return;
+	default: break;
+	}
+	PM_COUNT(vm, faults);
+}
+
+/* Not ours, or not allowed: restore the default action so that the
+ * restarted access ends the program with the SIGSEGV it would have got.
+ * (libsigsegv 2.14 returns from its handler when we decline, which would
+ * retry the access forever.) When the program has a SIGSEGV handler of its
+ * own, chained behind pagemu's, it runs instead. */
+static int decline(void)
+{
+	/* prim's sigaction is glibc's own entry point: under the LD_PRELOAD
+	 * shim, sigaction and signal are the shim's, which keep SIGSEGV
+	 * handlers aside. */
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	if (pm_signal_declined())
+		return 0;        /* the program's own handler gets it (signal.c) */
+	pm_prim_sigaction(SIGSEGV, &dfl, NULL);
+	pm_prim_sigaction(SIGBUS, &dfl, NULL);
+	return 0;
+}
+
+/* libsigsegv's handler: nonzero = handled, the instruction restarts;
+ * 0 = not ours, the program gets the SIGSEGV it would have got. */
+int pm_fault_entry(void *fault_address, int serious)
+{
+	uintptr_t va = (uintptr_t)fault_address;
+	pm_region_t *r = pm_region_dispatch(fault_address);
+	enum pm_fault_outcome out = PM_FAULT_DECLINE;
+	int saved_errno = errno;
+	struct pagemu *vm;
+	uint64_t t0;
+
+	PM_UNUSED(serious);
+	if (!r)
+		return decline();
+	vm = r->vm;
+	t0 = pm_prim_now_ns();
+	pm_lock(vm);
+	/* The region may have been unmapped or split since the dispatch. */
+	if (!r->live || va < r->start || va >= r->end)
+		r = pm_region_find(vm, va);
+	if (r) {
+		struct pm_fault f = { .vm = vm, .region = r, .va = va,
+				      .access = (enum pm_access)pm_signal_fault_access() };
+		out = pm_fault_handle(&f);
+		count(vm, out);
+	}
+	uint64_t ns = pm_prim_now_ns() - t0;
+	vm->stats.handler_ns += ns;
+	if (vm->trace_fd >= 0)
+		trace(vm, va, out, ns);
+	pm_unlock(vm);
+	errno = saved_errno;
+	return out != PM_FAULT_DECLINE ? 1 : decline();
+}

@@ -1,0 +1,189 @@
+/* fork.c - fork(): parent and child each keep a private, correct view of
+ * emulated memory, including pages that were in swap at the fork.
+ *
+ * A forked child inherits the pool memfd and the swap file as *shared*
+ * files, and the io_uring ring: used as they are, each side would see and
+ * overwrite the other's frames and slots. So, in pthread_atfork handlers:
+ *   prepare  every instance is locked with its write-backs drained, and a
+ *            copy is made for the child: a new pool holding the frames in
+ *            use, a new swap file holding the slots in use (copied in the
+ *            kernel). Copying before the fork means the parent cannot
+ *            change what the child copies once it runs again.
+ *   parent   closes its references to the copies and unlocks.
+ *   child    adopts the copies (a new physmap, a new ring), drops every
+ *            real mapping (they map the parent's pool; pinned pages are
+ *            mapped again) and unlocks.
+ * posix_spawn and vfork do not run atfork handlers: they stay cheap. A
+ * real fork costs a copy of the frames and the swap in use. */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+#define MAX_INSTANCES 256
+
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pagemu *instances[MAX_INSTANCES];
+
+static void install(void);
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+
+void pm_fork_register(struct pagemu *vm)
+{
+	pthread_once(&install_once, install);      /* the atfork handlers, once */
+	vm->fork_pool_fd = vm->fork_swap_fd = -1;
+	pthread_mutex_lock(&list_lock);
+	for (int i = 0; i < MAX_INSTANCES; i++)
+		if (!instances[i]) {
+			instances[i] = vm;
+			break;
+		}
+	pthread_mutex_unlock(&list_lock);
+}
+
+void pm_fork_unregister(struct pagemu *vm)
+{
+	pthread_mutex_lock(&list_lock);
+	for (int i = 0; i < MAX_INSTANCES; i++)
+		if (instances[i] == vm)
+			instances[i] = NULL;
+	pthread_mutex_unlock(&list_lock);
+}
+
+/* A new pool holding a copy of the frames in use: its fd, or -errno. */
+static int copy_pool(struct pagemu *vm)
+{
+	uint64_t size = vm->nframes * vm->page;
+	int fd = pm_prim_memfd("pagemu-pool", size);
+	char *copy;
+
+	if (fd < 0)
+		return fd;
+	copy = pm_prim_map_pool(fd, size);
+	if (!copy) {
+		pm_prim_close(fd);
+		return -ENOMEM;
+	}
+	for (uint64_t f = 0; f < vm->nframes; f++)
+		if (vm->frames.f[f].state == PM_FRAME_USED)
+			memcpy(copy + f * vm->page, vm->physmap + f * vm->page, vm->page);
+	pm_prim_release(copy, size);
+	return fd;
+}
+
+static void close_copies(struct pagemu *vm)
+{
+	if (vm->fork_pool_fd >= 0)
+		pm_prim_close(vm->fork_pool_fd);
+	if (vm->fork_swap_fd >= 0)
+		pm_prim_close(vm->fork_swap_fd);
+	vm->fork_pool_fd = vm->fork_swap_fd = -1;
+}
+
+static void prepare(void)
+{
+	pthread_mutex_lock(&list_lock);
+	for (int i = 0; i < MAX_INSTANCES; i++) {
+		struct pagemu *vm = instances[i];
+		if (!vm)
+			continue;
+		pm_lock(vm);
+		while (pm_swapio_inflight(vm))
+			if (pm_swapio_reap(vm, 1) < 0)
+				break;
+		vm->fork_pool_fd = copy_pool(vm);
+		vm->fork_swap_fd = vm->fork_pool_fd >= 0 ? pm_swapio_copy(vm) : -1;
+		if (vm->fork_swap_fd < 0)
+			close_copies(vm);     /* the child will report it */
+	}
+}
+
+static void parent(void)
+{
+	for (int i = 0; i < MAX_INSTANCES; i++)
+		if (instances[i]) {
+			close_copies(instances[i]);
+			pm_unlock(instances[i]);
+		}
+	pthread_mutex_unlock(&list_lock);
+}
+
+/* Forget every real translation: the VAs are reservations again. */
+static void drop_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	PM_UNUSED(ctx);
+	PM_UNUSED(vpn);
+	if (pte_present(*pte) || pte_swapped(*pte))
+		*pte = pte_clear_kept(pte_mkunmapped(*pte));
+	else if (pte_kept(*pte))
+		*pte = 0;                  /* a reservation window of the parent's pool */
+}
+
+static int adopt(struct pagemu *vm)
+{
+	uint64_t size = vm->nframes * vm->page;
+	char *phys;
+
+	if (vm->fork_pool_fd < 0 || vm->fork_swap_fd < 0)
+		return -ENOMEM;
+	phys = pm_prim_map_pool(vm->fork_pool_fd, size);
+	if (!phys)
+		return -ENOMEM;
+	pm_prim_release(vm->physmap, size);
+	pm_prim_close(vm->pool_fd);
+	vm->pool_fd = vm->fork_pool_fd;
+	vm->physmap = phys;
+	vm->fork_pool_fd = -1;
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (r->live)
+			pm_prim_unmap_page((void *)r->start, r->end - r->start);
+	}
+	pm_pt_walk_range(&vm->pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, drop_visit, NULL, 0);
+	vm->stats.mapped = 0;
+	vm->parked = 0;
+	vm->reserved = 0;
+	vm->vmas = 0;
+	vm->nstale = 0;
+	vm->map_gen++;
+	pm_tlb_flush(&vm->tlb);
+	for (size_t i = 0; i < vm->nregions_hw; i++)
+		if (vm->regions[i].live)
+			pm_mmu_region_added(vm);
+	/* Pinned pages must stay reachable for the kernel: map them again. */
+	for (uint64_t f = 0; f < vm->nframes; f++) {
+		pm_frame_t *fr = &vm->frames.f[f];
+		pm_region_t *r;
+		if (fr->state != PM_FRAME_USED || !fr->pins)
+			continue;
+		r = pm_region_find(vm, pm_vpn_va(vm, fr->vpn));
+		if (r)
+			pm_map_pte(vm, fr->vpn, fr->pte, r->prot & (pte_dirty(*fr->pte) ? ~0 : ~PROT_WRITE));
+	}
+	int fd = vm->fork_swap_fd;
+	vm->fork_swap_fd = -1;
+	return pm_swapio_adopt(vm, fd);
+}
+
+static void child(void)
+{
+	for (int i = 0; i < MAX_INSTANCES; i++) {
+		struct pagemu *vm = instances[i];
+		if (!vm)
+			continue;
+		if (adopt(vm) < 0) {
+			pm_prim_say("pagemu: fork: could not copy emulated memory for the child; its faults get SIGBUS\n");
+			vm->broken = 1;
+		}
+		pm_unlock(vm);
+	}
+	pthread_mutex_unlock(&list_lock);
+}
+
+static void install(void)
+{
+	pthread_atfork(prepare, parent, child);
+}

@@ -1,0 +1,377 @@
+/* mmu.c - the real MMU: installing and removing translations with mmap and
+ * mprotect, and the mapping budget.
+ *
+ * The kernel allows a process vm.max_map_count mappings (VMAs). Each page
+ * of a region is, in the kernel's eyes, in one of three states:
+ *   R  part of the PROT_NONE anonymous reservation (never touched, swapped,
+ *      or resident but unmapped);
+ *   M  a shared mapping of its frame in the pool, read-only or read-write;
+ *   W  a reservation window: a PROT_NONE mapping of the frame kept for its
+ *      first touch (see fault.c).
+ * Two neighbouring pages share one VMA exactly when both are R, or both are
+ * M (or both W) of consecutive frames with the same protection. So the
+ * number of VMAs changes only at the two boundaries around a page whose
+ * state changes, and pagemu counts it exactly as it goes (vm->vmas). When
+ * the count reaches the budget, whole runs of mapped pages are unmapped
+ * (they stay resident; their next touch is a minor fault).
+ *
+ * Everything here: signal context; called with vm->lock held. */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "engine/engine.h"
+
+enum { VMA_R, VMA_M, VMA_W };
+
+typedef struct vma_key {
+	int      kind;                      /* VMA_R, VMA_M or VMA_W */
+	int      write;                     /* M: mapped read-write */
+	uint64_t ppn;                       /* M, W: the frame */
+} vma_key_t;
+
+static vma_key_t key_of(struct pagemu *vm, uint64_t vpn)
+{
+	pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn, NULL);
+	vma_key_t k = { VMA_R, 0, 0 };
+
+	if (p && pte_mapped(*p))
+		k = (vma_key_t){ VMA_M, pte_write(*p), pte_ppn(*p) };
+	else if (p && pte_kept(*p))      /* stale (swapped): frame unknown */
+		k = (vma_key_t){ VMA_W, 0, pte_swapped(*p) ? PM_NONE : pte_ppn(*p) };
+	return k;
+}
+
+/* Do pages a (left) and b (right) lie in one VMA? */
+static int joined(vma_key_t a, vma_key_t b)
+{
+	if (a.kind != b.kind)
+		return 0;
+	if (a.kind == VMA_R)
+		return 1;
+	return a.ppn != PM_NONE && b.ppn != PM_NONE && b.ppn == a.ppn + 1 && a.write == b.write;
+}
+
+/* VMA boundaries at the edges of and inside [lo, hi]. */
+static uint64_t boundaries(struct pagemu *vm, uint64_t lo, uint64_t hi)
+{
+	vma_key_t prev = key_of(vm, lo - 1), cur;
+	uint64_t n = 0;
+
+	for (uint64_t v = lo; v <= hi + 1; v++, prev = cur) {
+		cur = key_of(vm, v);
+		n += !joined(prev, cur);
+	}
+	return n;
+}
+
+static void account(struct pagemu *vm, uint64_t before, uint64_t after)
+{
+	vm->vmas = vm->vmas + after >= before ? vm->vmas + after - before : 0;
+}
+
+/* ---- the budget ------------------------------------------------------------ */
+
+/* A resident page whose VA holds a mapping of its frame (mapped or
+ * parked) that the budget may take away. */
+static int sweepable(const pm_frame_t *f)
+{
+	/* A frame taken moments ago (a swap-in cluster being read) has no
+	 * PTE yet. */
+	return f->state == PM_FRAME_USED && f->pte && !f->pins && (pte_mapped(*f->pte) || pte_kept(*f->pte));
+}
+
+/* Unmap runs of mapped pages (consecutive pages in consecutive frames, so
+ * one call each) in frame order until the count is down to target. */
+static void budget_sweep(struct pagemu *vm, uint64_t target)
+{
+	for (uint64_t i = 0; i < vm->nframes && vm->vmas > target; i++) {
+		uint64_t f0 = vm->budget_hand, k = 0;
+		pm_frame_t *f = &vm->frames.f[f0];
+		vm->budget_hand = f0 + 1 == vm->nframes ? 0 : f0 + 1;
+		if (!sweepable(f))
+			continue;
+		while (f0 + k < vm->nframes && k < 512 && sweepable(&vm->frames.f[f0 + k]) &&
+		       vm->frames.f[f0 + k].vpn == f->vpn + k)
+			k++;
+		uint64_t before = boundaries(vm, f->vpn, f->vpn + k - 1);
+		pm_prim_unmap_page((void *)pm_vpn_va(vm, f->vpn), k * vm->page);
+		for (uint64_t j = 0; j < k; j++) {
+			pm_frame_t *g = &vm->frames.f[f0 + j];
+			if (vm->cfg.tlb_exact)
+				pm_tlb_invalidate(&vm->tlb, g->vpn);
+			if (pte_mapped(*g->pte))
+				vm->stats.mapped--;
+			else
+				vm->parked--;
+			*g->pte = pte_clear_kept(pte_mkunmapped(*g->pte));
+		}
+		vm->map_gen++;
+		account(vm, before, boundaries(vm, f->vpn, f->vpn + k - 1));
+		vm->stats.budget_unmaps += k;
+		vm->budget_hand = f0 + k >= vm->nframes ? 0 : f0 + k;
+	}
+}
+
+void pm_budget_make_room(struct pagemu *vm)
+{
+	/* A change adds at most two VMAs. Free a sixteenth at a time: one
+	 * sweep pays for many faults. */
+	if (vm->vmas + 2 >= vm->map_budget)
+		pm_mmu_flush_stale(vm);
+	if (vm->vmas + 2 >= vm->map_budget)
+		budget_sweep(vm, vm->map_budget - vm->map_budget / 16 - 2);
+}
+
+int pm_budget_room(struct pagemu *vm, uint64_t vmas)
+{
+	return vm->vmas + vmas + vm->map_budget / 8 < vm->map_budget;
+}
+
+/* ---- translations ------------------------------------------------------------ */
+
+int pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
+{
+	void *va = (void *)pm_vpn_va(vm, vpn);
+	uint64_t ppn = pte_ppn(*pte), before;
+	int rc = -1;
+
+	pm_budget_make_room(vm);
+	before = boundaries(vm, vpn, vpn);
+	/* A first touch that finds its frame reserved, or a parked page: the
+	 * VA already maps the frame (PROT_NONE), so an mprotect is enough. */
+	if (pte_kept(*pte)) {
+		if (pte_present(*pte))
+			vm->parked--;
+		else
+			vm->reserved--;
+		*pte = pte_clear_kept(*pte);
+		rc = pm_prim_protect(va, vm->page, prot);
+	}
+	if (rc < 0)
+		rc = pm_prim_map_frame(va, vm->page, prot, vm->pool_fd, ppn * vm->page);
+	if (rc == -ENOMEM) {
+		/* The kernel ran out of mappings before our budget did (other
+		 * code in the process maps too): shrink and retry once. */
+		vm->map_budget = vm->map_budget > 256 ? vm->map_budget * 3 / 4 : vm->map_budget;
+		budget_sweep(vm, vm->map_budget / 2);
+		before = boundaries(vm, vpn, vpn);
+		rc = pm_prim_map_frame(va, vm->page, prot, vm->pool_fd, ppn * vm->page);
+	}
+	if (rc < 0)
+		return rc;
+	vm->map_gen++;
+	*pte = pte_mkmapped(*pte);
+	*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
+	vm->stats.mapped++;
+	account(vm, before, boundaries(vm, vpn, vpn));
+	return 0;
+}
+
+void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t before;
+
+	if (!pte_mapped(*pte) && !pte_parked(*pte))
+		return;
+	before = boundaries(vm, vpn, vpn);
+	pm_prim_unmap_page((void *)pm_vpn_va(vm, vpn), vm->page);
+	vm->map_gen++;
+	if (pte_mapped(*pte))
+		vm->stats.mapped--;
+	else
+		vm->parked--;
+	*pte = pte_clear_kept(pte_mkunmapped(*pte));
+	account(vm, before, boundaries(vm, vpn, vpn));
+}
+
+void pm_park_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t before;
+
+	if (!pte_mapped(*pte))
+		return;
+	before = boundaries(vm, vpn, vpn);
+	if (pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, PROT_NONE) < 0) {
+		pm_unmap_pte(vm, vpn, pte);
+		return;
+	}
+	vm->map_gen++;
+	*pte = pte_mkkept(pte_mkunmapped(*pte));
+	vm->stats.mapped--;
+	vm->parked++;
+	account(vm, before, boundaries(vm, vpn, vpn));
+}
+
+int pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
+{
+	uint64_t before = boundaries(vm, vpn, vpn);
+	int rc = pm_prim_protect((void *)pm_vpn_va(vm, vpn), vm->page, prot);
+
+	if (rc < 0)
+		return rc;
+	vm->map_gen++;
+	*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
+	account(vm, before, boundaries(vm, vpn, vpn));
+	return 0;
+}
+
+void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	if (vm->cfg.tlb_exact)
+		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_unmap_pte(vm, vpn, pte);
+}
+
+int pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k)
+{
+	pm_pte_t *ptes[64];
+	uint64_t before;
+
+	if (k > PM_ARRAY_LEN(ptes))
+		k = PM_ARRAY_LEN(ptes);
+	for (uint64_t i = 0; i < k; i++)
+		if (!(ptes[i] = pm_pt_ensure(&vm->pt, vpn + i)))
+			return -ENOMEM;
+	before = boundaries(vm, vpn, vpn + k - 1);
+	if (pm_prim_map_frame((void *)pm_vpn_va(vm, vpn), k * vm->page, PROT_NONE, vm->pool_fd, ppn * vm->page) < 0)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < k; i++) {
+		if (pte_present(*ptes[i])) {          /* a resident page: parked */
+			*ptes[i] = pte_mkkept(*ptes[i]);
+			vm->parked++;
+		} else {                              /* never touched: reserved */
+			*ptes[i] = pte_mk_window(ppn + i);
+			vm->reserved++;
+		}
+	}
+	account(vm, before, boundaries(vm, vpn, vpn + k - 1));
+	return 0;
+}
+
+/* ---- eviction: stale mappings, unmapped in runs ---------------------------------- */
+
+void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	if (vm->cfg.tlb_exact)
+		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_park_pte(vm, vpn, pte);
+}
+
+/* The page left its frame. A parked mapping is not unmapped now: it stays,
+ * PROT_NONE, as a stale mapping of a frame that is no longer the page's (no
+ * access can reach the frame through it; a fault on the page maps afresh,
+ * replacing it). Stale mappings are queued and unmapped in runs of
+ * consecutive pages, one mmap a run: evictions follow the hand, so
+ * neighbouring pages tend to leave together. */
+void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped)
+{
+	uint64_t before = boundaries(vm, vpn, vpn);
+	int stale = pte_parked(*pte);
+
+	if (stale) {
+		vm->parked--;
+		if (vm->nstale == PM_ARRAY_LEN(vm->stale))
+			pm_mmu_flush_stale(vm);
+		vm->stale[vm->nstale++] = vpn;
+		swapped = pte_mkkept(swapped);
+	}
+	*pte = swapped;
+	account(vm, before, boundaries(vm, vpn, vpn));
+}
+
+static int is_stale(struct pagemu *vm, uint64_t vpn)
+{
+	pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn, NULL);
+
+	return p && pte_stale(*p);
+}
+
+void pm_mmu_flush_stale(struct pagemu *vm)
+{
+	uint64_t n = vm->nstale, i = 0;
+
+	vm->nstale = 0;
+	while (i < n) {
+		uint64_t lo = vm->stale[i++], k = 1, before;
+		/* Entries whose page came back (or went) since are not stale. */
+		if (!is_stale(vm, lo))
+			continue;
+		while (i < n && vm->stale[i] == lo + k && is_stale(vm, lo + k))
+			i++, k++;
+		before = boundaries(vm, lo, lo + k - 1);
+		pm_prim_unmap_page((void *)pm_vpn_va(vm, lo), k * vm->page);
+		for (uint64_t v = lo; v < lo + k; v++) {
+			pm_pte_t *p = pm_pt_lookup(&vm->pt, v, NULL);
+			*p = pte_clear_kept(*p);
+		}
+		vm->map_gen++;
+		account(vm, before, boundaries(vm, lo, lo + k - 1));
+	}
+}
+
+/* ---- regions ------------------------------------------------------------------- */
+
+struct count_arg {
+	struct pagemu *vm;
+	uint64_t lo, hi, n;                 /* range, boundaries found */
+};
+
+/* A page that is not R has a boundary on each side its neighbour is not
+ * joined to it; count the left one always, the right one when the right
+ * neighbour is R (otherwise that neighbour counts it). */
+static void count_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct count_arg *a = ctx;
+	vma_key_t me = key_of(a->vm, vpn);
+
+	PM_UNUSED(pte);
+	if (me.kind == VMA_R)
+		return;
+	if (vpn > a->lo && !joined(key_of(a->vm, vpn - 1), me))
+		a->n++;
+	if (vpn < a->hi && key_of(a->vm, vpn + 1).kind == VMA_R)
+		a->n++;
+}
+
+void pm_mmu_region_added(struct pagemu *vm)
+{
+	vm->vmas++;
+}
+
+void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi)
+{
+	struct count_arg a = { vm, lo, hi, 0 };
+
+	/* The VMAs inside the range go with it: one more than the boundaries
+	 * inside (off by at most one at each edge of a partial unmap). */
+	pm_pt_walk_range(&vm->pt, lo, hi, count_visit, &a, 0);
+	vm->vmas = vm->vmas > a.n + 1 ? vm->vmas - a.n - 1 : 0;
+}
+
+/* ---- invariant checker (tests) ------------------------------------------------- */
+
+struct check_arg {
+	uint64_t mapped, parked, reserved, present;
+};
+
+static void check_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct check_arg *a = ctx;
+
+	PM_UNUSED(vpn);
+	a->mapped += pte_mapped(*pte);
+	a->present += pte_present(*pte);
+	a->parked += pte_parked(*pte);
+	a->reserved += pte_window(*pte);
+}
+
+int pm_mmu_check(struct pagemu *vm)
+{
+	struct check_arg a = { 0, 0, 0, 0 };
+
+	pm_pt_walk_range(&vm->pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, check_visit, &a, 0);
+	if (a.mapped != vm->stats.mapped || a.parked != vm->parked || a.reserved != vm->reserved ||
+	    a.present != vm->stats.resident)
+		return -1;
+	return pm_frames_check(&vm->frames);
+}

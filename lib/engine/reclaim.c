@@ -1,0 +1,261 @@
+/* reclaim.c - taking a frame, eviction, pre-cleaning and the mapping budget.
+ *
+ * Eviction is exact: the victim is the one the policy names, at the moment
+ * a frame is needed (no free-frame reserve that would evict pages the
+ * policy would keep). Write-back is kept off the fault's critical path by
+ * pre-cleaning instead: the dirty pages the policy will evict next (for
+ * CLOCK: unreferenced frames ahead of the hand, already unmapped by the
+ * hand) are written out in one batch of writev runs; when the hand reaches
+ * them they are clean and their frame is reused at once. A page written
+ * while its write is in flight is simply dirty again.
+ *
+ * Everything here: signal context; called with vm->lock held. The real
+ * MMU's side (mmap, mprotect, the mapping budget) is mmu.c. */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "engine/engine.h"
+
+/* ---- the policy's view of the frames ---------------------------------- */
+
+static int env_evictable(void *ctx, uint64_t ppn)
+{
+	struct pagemu *vm = ctx;
+	const pm_frame_t *f = &vm->frames.f[ppn];
+
+	return f->state == PM_FRAME_USED && !f->pins;
+}
+
+/* The hand cleared ppn's reference bit. Fast mode: unmap the page so that
+ * its next touch faults and sets the bit again (the emulated A bit).
+ * Exact-TLB mode: as on x86, clearing A does not flush the TLB; A is set
+ * again only when a TLB miss walks to the PTE. */
+static void env_ref_cleared(void *ctx, uint64_t ppn)
+{
+	struct pagemu *vm = ctx;
+	pm_frame_t *f = &vm->frames.f[ppn];
+
+	*f->pte = pte_mkold(*f->pte);
+	if (!vm->cfg.tlb_exact)
+		pm_park_pte(vm, f->vpn, f->pte);
+	PM_COUNT(vm, ref_clears);
+}
+
+void pm_reclaim_env_init(struct pagemu *vm)
+{
+	vm->policy_env.ctx = vm;
+	vm->policy_env.evictable = env_evictable;
+	vm->policy_env.ref_cleared = env_ref_cleared;
+}
+
+/* ---- write-back -------------------------------------------------------- */
+
+/* Start writing the dirty frames ppns[0..n) to swap, in runs of
+ * consecutive slots. Write-back is log-structured: a dirty page gives up
+ * its old slot (its copy there is stale) and takes the next free slot from
+ * the allocator's cursor, so that a batch becomes one run and one writev
+ * whatever the pages' addresses; pages written in address order (a
+ * sequential pass) land in address order, ready for readahead. Returns
+ * frames whose write started, or -ENOSPC when the swap is full before the
+ * first. */
+static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
+{
+	uint64_t run[PM_IO_MAX_RUN], run_slot = 0;
+	unsigned nrun = 0, started = 0;
+	int rc = 0;
+
+	for (unsigned i = 0; i <= n; i++) {
+		pm_frame_t *f = i < n ? &vm->frames.f[ppns[i]] : NULL;
+		if (f) {
+			if (f->slot != PM_NONE)
+				pm_swapmap_free(&vm->swapmap, f->slot);
+			f->slot = pm_swapmap_alloc(&vm->swapmap, PM_NONE);
+			if (f->slot == PM_NONE) {
+				rc = -ENOSPC;
+				f = NULL;
+			}
+		}
+		/* Close the current run when this frame does not extend it. */
+		if (nrun && (!f || f->slot != run_slot + nrun || nrun == PM_IO_MAX_RUN)) {
+			if (pm_swapio_write(vm, run_slot, run, nrun) == 0) {
+				PM_COUNT(vm, swap_writes);
+			} else {
+				for (unsigned j = 0; j < nrun; j++)
+					pm_reclaim_write_done(vm, run[j], -EIO);
+			}
+			nrun = 0;
+		}
+		if (!f)
+			continue;
+		/* Write-protect first, so that a write during the I/O faults and
+		 * marks the page dirty again: the swap copy is then not trusted. */
+		if (pte_write(*f->pte))
+			pm_protect_pte(vm, f->vpn, f->pte, PROT_READ);
+		*f->pte = pte_mkclean(*f->pte);
+		f->io = 1;
+		if (!nrun)
+			run_slot = f->slot;
+		run[nrun++] = ppns[i];
+		started++;
+		PM_COUNT(vm, writebacks);
+	}
+	return started ? (int)started : rc;
+}
+
+static int swap_full_said;
+static int write_error_said;
+
+void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res)
+{
+	pm_frame_t *f = &vm->frames.f[ppn];
+
+	f->io = 0;
+	if (res < 0) {
+		/* The swap copy is not good: the page stays dirty in memory. */
+		*f->pte = pte_mkdirty(*f->pte);
+		if (!write_error_said++) {
+			char msg[200], *p = msg, *end = msg + sizeof(msg);
+			p = pm_fmt_str(p, end, "pagemu: swap write failed (errno ");
+			p = pm_fmt_u64(p, end, (uint64_t)-res);
+			p = pm_fmt_str(p, end, "); pages stay in memory. Check the disk of PAGEMU_SWAP_DIR\n");
+			pm_prim_say(msg);
+		}
+	}
+}
+
+void pm_reclaim_preclean(struct pagemu *vm)
+{
+	uint64_t cand[512], n, i, ready = 0;
+	unsigned batch = vm->cfg.reclaim_batch, k = 0;
+
+	/* Keep a lead of at least one batch of clean (or in-flight) pages
+	 * ahead of the hand; when it runs short, write a whole batch. Without
+	 * this, the window ahead slides one frame per eviction and every call
+	 * would write the one page that just entered it. */
+	if (!vm->policy->upcoming)
+		return;
+	n = vm->policy->upcoming(vm->policy_state, cand, PM_ARRAY_LEN(cand), 4 * PM_ARRAY_LEN(cand));
+	for (i = 0; i < n && k < batch; i++) {
+		pm_frame_t *f = &vm->frames.f[cand[i]];
+		if (f->state != PM_FRAME_USED || f->pins)
+			continue;
+		if (f->io || !pte_dirty(*f->pte)) {
+			if (++ready >= batch && !k)
+				return;        /* lead long enough: nothing to do */
+		} else {
+			cand[k++] = cand[i];   /* k <= i: overwrites only what was read */
+		}
+	}
+	if (k && writeback_start(vm, cand, k) > 0)
+		pm_swapio_submit(vm);
+}
+
+/* ---- eviction ----------------------------------------------------------- */
+
+static void wait_io(struct pagemu *vm, pm_frame_t *f)
+{
+	if (!f->io)
+		return;
+	PM_COUNT(vm, reclaim_waits);
+	while (f->io)
+		if (pm_swapio_reap(vm, 1) < 0)
+			break;
+}
+
+/* Evict the page in frame ppn: unmap it, make sure its swap copy is good,
+ * point its PTE at the slot, free the frame. 0, or -errno with the page
+ * still resident (and unmapped). */
+static int evict(struct pagemu *vm, uint64_t ppn)
+{
+	pm_frame_t *f = &vm->frames.f[ppn];
+	pm_pte_t *pte = f->pte;
+	int rc;
+
+	wait_io(vm, f);
+	pm_mmu_revoke(vm, f->vpn, pte);       /* no access while it is written out */
+	if (pte_dirty(*pte)) {
+		rc = writeback_start(vm, &ppn, 1);
+		if (rc < 0)
+			return rc;
+		pm_reclaim_preclean(vm);      /* the next victims ride along */
+		pm_swapio_submit(vm);
+		wait_io(vm, f);
+		if (pte_dirty(*pte))
+			return -EIO;
+	} else {
+		PM_COUNT(vm, clean_evictions);
+	}
+	pm_mmu_evicted(vm, f->vpn, pte, pte_mk_swapped(f->slot));
+	if (vm->trace_fd >= 0)
+		pm_tracefile_event(vm, PM_TRACE_EVICT, pm_vpn_va(vm, f->vpn), ppn, f->slot, 0);
+	vm->policy->freed(vm->policy_state, ppn);
+	pm_frames_push(&vm->frames, ppn);
+	PM_COUNT(vm, evictions);
+	vm->stats.resident--;
+	return 0;
+}
+
+static void say_swap_full(struct pagemu *vm)
+{
+	char msg[300], *p = msg, *end = msg + sizeof(msg);
+
+	if (swap_full_said++)
+		return;
+	p = pm_fmt_str(p, end, "pagemu: swap full (");
+	p = pm_fmt_u64(p, end, vm->nslots);
+	p = pm_fmt_str(p, end, " slots of ");
+	p = pm_fmt_u64(p, end, vm->page);
+	p = pm_fmt_str(p, end, " bytes): raise PAGEMU_SWAP_SIZE (cfg.swap_size) or PAGEMU_FRAMES\n");
+	pm_prim_say(msg);
+}
+
+uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
+{
+	uint64_t ppn = pm_frames_pop(&vm->frames);
+	int rc = -ENOMEM;
+
+	if (ppn != PM_NONE)
+		return ppn;
+	/* Ask the policy until a victim can be evicted: a dirty page cannot go
+	 * when the swap is full, but a clean one further on still can. */
+	for (uint64_t tries = 0; tries <= vm->nframes; tries++) {
+		uint64_t v = vm->policy->victim(vm->policy_state, &vm->policy_env);
+		if (v == PM_NONE)
+			break;
+		rc = evict(vm, v);
+		if (rc == 0) {
+			pm_reclaim_preclean(vm);
+			return pm_frames_pop(&vm->frames);
+		}
+		if (rc != -ENOSPC)
+			break;
+	}
+	if (rc == -ENOSPC)
+		say_swap_full(vm);
+	*err = rc;
+	return PM_NONE;
+}
+
+void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	if (vm->cfg.tlb_exact)
+		pm_tlb_invalidate(&vm->tlb, vpn);
+	if (pte_parked(*pte))
+		vm->parked--;
+	else if (pte_window(*pte))
+		vm->reserved--;           /* (a stale mapping goes with the region) */
+	if (pte_mapped(*pte))
+		vm->stats.mapped--;                /* the caller drops the mapping */
+	if (pte_present(*pte)) {
+		uint64_t ppn = pte_ppn(*pte);
+		pm_frame_t *f = &vm->frames.f[ppn];
+		if (f->slot != PM_NONE)
+			pm_swapmap_free(&vm->swapmap, f->slot);
+		vm->policy->freed(vm->policy_state, ppn);
+		pm_frames_push(&vm->frames, ppn);
+		vm->stats.resident--;
+	} else if (pte_swapped(*pte)) {
+		pm_swapmap_free(&vm->swapmap, pte_slot(*pte));
+	}
+	*pte = 0;
+}

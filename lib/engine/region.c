@@ -1,0 +1,155 @@
+/* region.c - the region table (VMAs) and the process-wide dispatcher.
+ *
+ * libsigsegv offers one handler per process; its dispatcher routes a fault
+ * address to the area registered for it. pagemu registers every region
+ * there. The dispatcher is not thread-safe, so a spin lock (signal-safe)
+ * guards it: registration happens outside the handler (pagemu_map and
+ * friends), lookups inside it. The region table of an instance is a fixed
+ * array mapped at open: a region pointer read in the handler always points
+ * to valid memory; the handler re-checks the range under vm->lock. */
+#include <errno.h>
+#include <pthread.h>
+#include <sigsegv.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+static sigsegv_dispatcher dispatcher;
+static pthread_once_t dispatcher_once = PTHREAD_ONCE_INIT;
+static atomic_flag dispatch_lock = ATOMIC_FLAG_INIT;
+
+/* The region found by the area handler, for the dispatching thread. */
+static __thread pm_region_t *dispatched __attribute__((tls_model("initial-exec")));
+
+static void dlock(void)
+{
+	while (atomic_flag_test_and_set_explicit(&dispatch_lock, memory_order_acquire))
+		__builtin_ia32_pause();
+}
+
+static void dunlock(void)
+{
+	atomic_flag_clear_explicit(&dispatch_lock, memory_order_release);
+}
+
+/* signal context; called with dispatch_lock held. */
+static int area_handler(void *fault_address, void *user_arg)
+{
+	PM_UNUSED(fault_address);
+	dispatched = user_arg;
+	return 1;
+}
+
+pm_region_t *pm_region_dispatch(void *addr)
+{
+	pm_region_t *r;
+
+	dlock();
+	dispatched = NULL;
+	r = sigsegv_dispatch(&dispatcher, addr) ? dispatched : NULL;
+	dunlock();
+	return r;
+}
+
+static void dispatcher_init(void)
+{
+	sigsegv_init(&dispatcher);
+}
+
+/* Outside the handler: the first attach makes the dispatcher (until then
+ * it holds no area, and a zero tree is libsigsegv's empty one). */
+static void attach(pm_region_t *r)
+{
+	pthread_once(&dispatcher_once, dispatcher_init);
+	dlock();
+	r->ticket = sigsegv_register(&dispatcher, (void *)r->start, r->end - r->start, area_handler, r);
+	dunlock();
+}
+
+static void detach(pm_region_t *r)
+{
+	dlock();
+	if (r->ticket)
+		sigsegv_unregister(&dispatcher, r->ticket);
+	r->ticket = NULL;
+	dunlock();
+}
+
+/* A free slot: a reused one below the high-water mark, else the next. */
+static pm_region_t *slot_new(struct pagemu *vm)
+{
+	for (size_t i = 0; i < vm->nregions_hw; i++)
+		if (!vm->regions[i].live)
+			return &vm->regions[i];
+	if (vm->nregions_hw == vm->nregions_max)
+		return NULL;
+	return &vm->regions[vm->nregions_hw++];
+}
+
+pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, int prot)
+{
+	pm_region_t *r = slot_new(vm);
+
+	if (!r)
+		return NULL;
+	r->start = start;
+	r->end = end;
+	r->prot = prot;
+	r->vm = vm;
+	r->live = 1;
+	attach(r);
+	if (!r->ticket) {
+		r->live = 0;
+		return NULL;
+	}
+	return r;
+}
+
+void pm_region_delete(struct pagemu *vm, pm_region_t *r)
+{
+	PM_UNUSED(vm);
+	detach(r);
+	r->live = 0;
+}
+
+pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
+{
+	pm_region_t *tail = slot_new(vm);
+
+	if (!tail)
+		return NULL;
+	detach(r);
+	tail->start = addr;
+	tail->end = r->end;
+	tail->prot = r->prot;
+	tail->vm = vm;
+	tail->live = 1;
+	r->end = addr;
+	attach(r);
+	attach(tail);
+	if (!r->ticket || !tail->ticket) {
+		/* Out of memory in the dispatcher: undo. */
+		detach(tail);
+		tail->live = 0;
+		detach(r);
+		r->end = tail->end;
+		attach(r);
+		return NULL;
+	}
+	return tail;
+}
+
+pm_region_t *pm_region_find(struct pagemu *vm, uintptr_t addr)
+{
+	pm_region_t *r = pm_region_dispatch((void *)addr);
+
+	return r && r->live && r->vm == vm && addr >= r->start && addr < r->end ? r : NULL;
+}
+
+pagemu_t *pagemu_owner(const void *addr)
+{
+	pm_region_t *r = pm_region_dispatch((void *)addr);
+
+	return r && r->live ? r->vm : NULL;
+}

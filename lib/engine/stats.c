@@ -1,0 +1,43 @@
+/* stats.c - the JSON writer and the printer, generated from the one list
+ * of counters in pagemu.h (PAGEMU_STATS_LIST). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "engine/engine.h"
+
+int pagemu_stats_write_json(const pagemu_stats_t *s, FILE *f)
+{
+	const char *sep = "";
+
+	fputc('{', f);
+#define X(name, kind, desc) fprintf(f, "%s\"%s\":%" PRIu64, sep, #name, s->name); sep = ",";
+	PAGEMU_STATS_LIST(X)
+#undef X
+	fputs("}\n", f);
+	return ferror(f) ? -EIO : 0;
+}
+
+int pagemu_stats_write_text(const pagemu_stats_t *s, FILE *f)
+{
+#define X(name, kind, desc) fprintf(f, "  %-16s %14" PRIu64 "  %s\n", #name, s->name, desc);
+	PAGEMU_STATS_LIST(X)
+#undef X
+	return ferror(f) ? -EIO : 0;
+}
+
+int pagemu_stats_json(pagemu_t *vm, FILE *f)
+{
+	pagemu_stats_t s;
+
+	pagemu_get_stats(vm, &s);
+	return pagemu_stats_write_json(&s, f);
+}
+
+int pagemu_stats_print(pagemu_t *vm, FILE *f)
+{
+	pagemu_stats_t s;
+
+	pagemu_get_stats(vm, &s);
+	return pagemu_stats_write_text(&s, f);
+}

@@ -1,0 +1,315 @@
+/* swapio.c - the swap file and the io_uring that does all its I/O.
+ *
+ * The file is created unlinked (O_TMPFILE, else mkstemp + unlink) with mode
+ * 0600: paged-out memory is never visible to other users and never outlives
+ * the process. Reads are synchronous for the faulting thread (a cluster of
+ * consecutive slots in one readv). Writes are queued in runs of consecutive
+ * slots (one writev each), submitted as a batch and reaped later: a frame
+ * under write keeps io = 1 until its completion is reaped.
+ * Everything but open/close: signal context; called with vm->lock held. */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+#define RING_ENTRIES 128
+#define MAX_WREQ     64                  /* write requests in flight */
+#define READ_TAG     UINT64_MAX
+
+typedef struct pm_wreq {
+	uint64_t     slot;                   /* first slot */
+	unsigned     n;                      /* frames, 0 = request unused */
+	uint64_t     ppns[PM_IO_MAX_RUN];
+	struct iovec iov[PM_IO_MAX_RUN];
+} pm_wreq_t;
+
+struct pm_swapio {
+	int            fd;                   /* the swap file */
+	struct io_uring ring;
+	unsigned       inflight;             /* frames under write */
+	unsigned       queued;               /* SQEs prepared, not yet submitted */
+	unsigned       reqs_busy;            /* write requests in flight */
+	int            read_done;            /* the pending read completed */
+	int            read_res;             /* its result */
+	pm_swapio_done_fn done;              /* reclaim's bookkeeping of a finished write */
+	pm_wreq_t      wreq[MAX_WREQ];
+};
+
+static int open_swap_file(const pagemu_config_t *cfg)
+{
+	int flags = O_RDWR | O_CLOEXEC | (cfg->swap_direct ? O_DIRECT : 0);
+	int fd = open(cfg->swap_dir, flags | O_TMPFILE, 0600);
+
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/pagemu-swap-XXXXXX", cfg->swap_dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0) {
+			unlink(path);
+			if (cfg->swap_direct && fcntl(fd, F_SETFL, O_DIRECT) < 0) {
+				int err = errno;
+				pm_prim_close(fd);
+				errno = err;
+				return -1;
+			}
+		}
+	}
+	return fd;
+}
+
+int pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done)
+{
+	struct pm_swapio *io;
+	int rc;
+
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	io->fd = open_swap_file(&vm->cfg);
+	if (io->fd < 0) {
+		rc = -errno;
+		pm_set_error("swap_dir (PAGEMU_SWAP_DIR) = \"%s\": cannot create the swap file%s: %s", vm->cfg.swap_dir,
+			     vm->cfg.swap_direct ? " with O_DIRECT (PAGEMU_SWAP_DIRECT=1; tmpfs has no O_DIRECT)" : "",
+			     strerror(-rc));
+		goto err_free;
+	}
+	fchmod(io->fd, 0600);
+	if (ftruncate(io->fd, (off_t)(vm->nslots * vm->page)) < 0) {
+		rc = -errno;
+		pm_set_error("swap_size (PAGEMU_SWAP_SIZE) = %llu: cannot size the swap file in \"%s\": %s",
+			     (unsigned long long)vm->cfg.swap_size, vm->cfg.swap_dir, strerror(-rc));
+		goto err_close;
+	}
+	rc = io_uring_queue_init(RING_ENTRIES, &io->ring, 0);
+	if (rc < 0) {
+		pm_set_error("io_uring_queue_init: %s (is io_uring disabled? /proc/sys/kernel/io_uring_disabled)", strerror(-rc));
+		goto err_close;
+	}
+	io->done = done;
+	vm->io = io;
+	return 0;
+
+err_close:
+	pm_prim_close(io->fd);
+err_free:
+	free(io);
+	return rc;
+}
+
+void pm_swapio_close(struct pagemu *vm)
+{
+	struct pm_swapio *io = vm->io;
+
+	if (!io)
+		return;
+	io_uring_queue_exit(&io->ring);
+	pm_prim_close(io->fd);
+	free(io);
+	vm->io = NULL;
+}
+
+/* Before a fork: a copy of the swap file for the child. The used slots
+ * are copied in the kernel (copy_file_range), so every PTE's slot number
+ * stays valid. Writes were drained. Returns the new fd or -errno. */
+int pm_swapio_copy(struct pagemu *vm)
+{
+	struct pm_swapio *io = vm->io;
+	int fd = open_swap_file(&vm->cfg), rc;
+	uint64_t s = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)(vm->nslots * vm->page)) < 0)
+		goto err;
+	while (s < vm->nslots) {
+		uint64_t run = 0;
+		while (s < vm->nslots && !pm_swapmap_test(&vm->swapmap, s))
+			s++;
+		while (s + run < vm->nslots && pm_swapmap_test(&vm->swapmap, s + run))
+			run++;
+		loff_t in = (loff_t)(s * vm->page), out = in;
+		size_t len = run * vm->page;
+		while (len) {
+			ssize_t n = copy_file_range(io->fd, &in, fd, &out, len, 0);
+			if (n <= 0) {
+				errno = n < 0 ? errno : EIO;
+				goto err;
+			}
+			len -= (size_t)n;
+		}
+		s += run;
+	}
+	return fd;
+err:
+	rc = -errno;
+	pm_prim_close(fd);
+	return rc;
+}
+
+/* In the child: the copied swap file and a ring of its own (the inherited
+ * ring is the parent's: let go of our mappings of it). */
+int pm_swapio_adopt(struct pagemu *vm, int fd)
+{
+	struct pm_swapio *io = vm->io;
+	int rc;
+
+	io_uring_queue_exit(&io->ring);
+	pm_prim_close(io->fd);
+	io->fd = fd;
+	io->inflight = io->queued = io->reqs_busy = 0;
+	memset(io->wreq, 0, sizeof(io->wreq));
+	rc = io_uring_queue_init(RING_ENTRIES, &io->ring, 0);
+	return rc < 0 ? rc : 0;
+}
+
+/* signal context; called with vm->lock held. */
+static void complete(struct pagemu *vm, struct io_uring_cqe *cqe)
+{
+	struct pm_swapio *io = vm->io;
+
+	if (cqe->user_data == READ_TAG) {
+		io->read_done = 1;
+		io->read_res = cqe->res;
+		return;
+	}
+	pm_wreq_t *w = &io->wreq[cqe->user_data];
+	size_t want = (size_t)w->n * vm->page;
+	int res = cqe->res < 0 ? cqe->res : (size_t)cqe->res == want ? 0 : -EIO;
+	unsigned n = w->n;
+
+	w->n = 0;
+	io->reqs_busy--;
+	io->inflight -= n;
+	for (unsigned i = 0; i < n; i++)
+		io->done(vm, w->ppns[i], res);
+}
+
+static struct io_uring_sqe *get_sqe(struct pagemu *vm)
+{
+	struct pm_swapio *io = vm->io;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+
+	if (!sqe) {
+		pm_swapio_submit(vm);
+		sqe = io_uring_get_sqe(&io->ring);
+	}
+	return sqe;
+}
+
+int pm_swapio_submit(struct pagemu *vm)
+{
+	struct pm_swapio *io = vm->io;
+	int rc;
+
+	if (!io->queued)
+		return 0;
+	do
+		rc = io_uring_submit(&io->ring);
+	while (rc == -EINTR || rc == -EAGAIN);
+	if (rc >= 0)
+		io->queued = 0;
+	return rc < 0 ? rc : 0;
+}
+
+int pm_swapio_reap(struct pagemu *vm, int wait)
+{
+	struct pm_swapio *io = vm->io;
+	struct io_uring_cqe *cqe;
+	int reaped = 0, rc;
+
+	for (;;) {
+		rc = io_uring_peek_cqe(&io->ring, &cqe);
+		if (rc == -EAGAIN && wait && !reaped && io->reqs_busy) {
+			pm_swapio_submit(vm);
+			rc = io_uring_wait_cqe(&io->ring, &cqe);
+			if (rc == -EINTR)
+				continue;
+		}
+		if (rc < 0)
+			break;
+		complete(vm, cqe);
+		io_uring_cqe_seen(&io->ring, cqe);
+		reaped++;
+	}
+	return reaped;
+}
+
+unsigned pm_swapio_inflight(struct pagemu *vm)
+{
+	return vm->io->inflight;
+}
+
+int pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
+{
+	struct pm_swapio *io = vm->io;
+	struct io_uring_sqe *sqe;
+	pm_wreq_t *w = NULL;
+	unsigned i;
+
+	while (io->reqs_busy == MAX_WREQ)            /* all requests in flight: wait */
+		if (pm_swapio_reap(vm, 1) < 0)
+			return -EIO;
+	for (i = 0; i < MAX_WREQ && !w; i++)
+		if (!io->wreq[i].n)
+			w = &io->wreq[i];
+	sqe = get_sqe(vm);
+	if (!sqe)
+		return -EBUSY;
+	w->slot = slot;
+	w->n = n;
+	for (i = 0; i < n; i++) {
+		w->ppns[i] = ppns[i];
+		w->iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
+		w->iov[i].iov_len = vm->page;
+	}
+	io_uring_prep_writev(sqe, io->fd, w->iov, n, slot * vm->page);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(w - io->wreq));
+	io->reqs_busy++;
+	io->inflight += n;
+	io->queued++;
+	return 0;
+}
+
+int pm_swapio_read(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
+{
+	struct pm_swapio *io = vm->io;
+	struct iovec iov[PM_IO_MAX_RUN];
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	for (unsigned i = 0; i < n; i++) {
+		iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
+		iov[i].iov_len = vm->page;
+	}
+	sqe = get_sqe(vm);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_readv(sqe, io->fd, iov, n, slot * vm->page);
+	io_uring_sqe_set_data64(sqe, READ_TAG);
+	io->queued++;
+	io->read_done = 0;
+	rc = pm_swapio_submit(vm);
+	if (rc < 0)
+		return rc;
+	/* Writes may complete first: handle them on the way. */
+	while (!io->read_done) {
+		rc = io_uring_wait_cqe(&io->ring, &cqe);
+		if (rc == -EINTR)
+			continue;
+		if (rc < 0)
+			return rc;
+		complete(vm, cqe);
+		io_uring_cqe_seen(&io->ring, cqe);
+	}
+	if (io->read_res < 0)
+		return io->read_res;
+	return (size_t)io->read_res == (size_t)n * vm->page ? 0 : -EIO;
+}

@@ -1,0 +1,546 @@
+/* vm.c - the instance: open and close, regions (map, unmap, protect),
+ * pinning, statistics and translation of a live address. Everything that
+ * changes the page table or the region table runs under vm->lock, outside
+ * the fault handler. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+#define REGIONS_MAX 65536                 /* regions per instance */
+#define VA_BITS     48                    /* modeled virtual address width */
+#define PT_LEVELS   4
+
+/* ---- the lock ------------------------------------------------------------ */
+
+void pm_lock(struct pagemu *vm)
+{
+	unsigned spins = 0;
+
+	while (atomic_flag_test_and_set_explicit(&vm->lock, memory_order_acquire)) {
+		/* The holder may be waiting on swap I/O: give up the CPU. */
+		if (++spins % 64 == 0)
+			sched_yield();
+		else
+			__builtin_ia32_pause();
+	}
+}
+
+void pm_unlock(struct pagemu *vm)
+{
+	atomic_flag_clear_explicit(&vm->lock, memory_order_release);
+}
+
+/* ---- the mapping budget, shared by the instances of the process ---------- */
+
+static atomic_long budget_left = -1;
+
+static size_t budget_take(size_t want)
+{
+	long left = atomic_load(&budget_left);
+
+	if (left < 0) {
+		/* The VMAs the process does not use yet, less a slack for the
+		 * rest of the program (libraries, malloc arenas, thread stacks). */
+		long total = pm_prim_max_map_count() - pm_prim_map_count() - 4096;
+		long expect = -1;
+		atomic_compare_exchange_strong(&budget_left, &expect, total < 64 ? 64 : total);
+	}
+	for (;;) {
+		left = atomic_load(&budget_left);
+		long got = (long)want < left ? (long)want : left;
+		if (got < 16)
+			got = 16;       /* always enough to make progress */
+		if (atomic_compare_exchange_weak(&budget_left, &left, left - got))
+			return (size_t)got;
+	}
+}
+
+static void budget_give(size_t n)
+{
+	atomic_fetch_add(&budget_left, (long)n);
+}
+
+/* ---- hooks of the layers above --------------------------------------------- */
+
+static void (*_Atomic close_hooks[4])(pagemu_t *vm);
+
+int pm_engine_on_close(void (*fn)(pagemu_t *vm))
+{
+	for (size_t i = 0; i < PM_ARRAY_LEN(close_hooks); i++) {
+		void (*expect)(pagemu_t *) = NULL;
+		if (atomic_load(&close_hooks[i]) == fn ||
+		    atomic_compare_exchange_strong(&close_hooks[i], &expect, fn))
+			return 0;
+	}
+	return -ENOSPC;
+}
+
+void pm_engine_run_close_hooks(struct pagemu *vm)
+{
+	for (size_t i = 0; i < PM_ARRAY_LEN(close_hooks); i++) {
+		void (*fn)(pagemu_t *) = atomic_load(&close_hooks[i]);
+		if (fn)
+			fn(vm);
+	}
+}
+
+/* ---- open and close ------------------------------------------------------- */
+
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* Carve every table out of one lazily-backed mapping made now, so that the
+ * fault handler never allocates. */
+static int tables_init(struct pagemu *vm)
+{
+	pm_pt_geom_t g;
+	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_tlb, o_arena, arena_len;
+	const pagemu_config_t *c = &vm->cfg;
+	char *mem;
+
+	if (pm_pt_geom_init(&g, VA_BITS - vm->page_shift, PT_LEVELS, NULL) < 0)
+		return -EINVAL;
+	node = pm_pt_node_size(&g);
+	/* Worst case one leaf (and its parents) per page that can exist. */
+	arena_len = align_up((vm->nframes + vm->nslots + 64) * node * 2, node);
+	if (arena_len > (1ULL << 40))
+		arena_len = 1ULL << 40;
+	o_frames = off;  off = align_up(off + pm_frames_mem_size(vm->nframes), 64);
+	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
+	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots), 64);
+	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
+	o_tlb = off;     off = align_up(off + pm_tlb_mem_size(c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1]), node);
+	o_arena = off;   off += arena_len;
+	mem = pm_prim_alloc_tables(off);
+	if (!mem)
+		return -ENOMEM;
+	vm->tables_mem = mem;
+	vm->tables_len = off;
+	pm_frames_init(&vm->frames, vm->nframes, mem + o_frames);
+	vm->policy_state = mem + o_policy;
+	vm->policy->init(vm->policy_state, vm->nframes, vm->cfg.seed);
+	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap);
+	vm->regions = (pm_region_t *)(mem + o_regions);
+	vm->nregions_max = REGIONS_MAX;
+	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0)
+		return -EINVAL;
+	pm_arena_init(&vm->arena, mem + o_arena, arena_len, node);
+	return pm_pt_init(&vm->pt, &g, &vm->arena);
+}
+
+int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
+{
+	struct pagemu *vm;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!cfg) {
+		pm_set_error("pagemu_open: cfg is NULL (fill one with pagemu_config_default)");
+		return -EINVAL;
+	}
+	rc = pagemu_config_validate(cfg);
+	if (rc < 0)
+		return rc;
+	rc = pm_signal_init(pm_fault_entry);
+	if (rc < 0) {
+		pm_set_error("libsigsegv: cannot install the SIGSEGV handler");
+		return rc;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	atomic_flag_clear(&vm->lock);
+	vm->cfg = *cfg;
+	vm->page = cfg->page_size;
+	vm->page_shift = (unsigned)__builtin_ctzll(cfg->page_size);
+	vm->nframes = cfg->frames;
+	vm->nslots = cfg->swap_size / cfg->page_size;
+	vm->policy = pm_policy_get(cfg->policy);
+	vm->ra_window = cfg->readahead;
+	vm->pool_fd = -1;
+	vm->trace_fd = -1;
+	pm_reclaim_env_init(vm);
+
+	rc = tables_init(vm);
+	if (rc < 0) {
+		pm_set_error("frames/swap_size: cannot map pagemu's tables: %s", strerror(-rc));
+		goto err_tables;
+	}
+	rc = pm_prim_memfd("pagemu-pool", (uint64_t)vm->nframes * vm->page);
+	if (rc < 0) {
+		pm_set_error("frames (PAGEMU_FRAMES) = %zu: cannot create the frame pool: %s", cfg->frames, strerror(-rc));
+		goto err_tables;
+	}
+	vm->pool_fd = rc;
+	vm->physmap = pm_prim_map_pool(vm->pool_fd, (uint64_t)vm->nframes * vm->page);
+	if (!vm->physmap) {
+		rc = -ENOMEM;
+		pm_set_error("frames (PAGEMU_FRAMES) = %zu: cannot map the frame pool (%zu bytes)", cfg->frames,
+			     cfg->frames * vm->page);
+		goto err_pool;
+	}
+	rc = pm_swapio_open(vm, pm_reclaim_write_done);
+	if (rc < 0)
+		goto err_physmap;
+	rc = pm_tracefile_open(vm);
+	if (rc < 0)
+		goto err_swapio;
+	/* Two VMAs per frame is the most scattered pages can use. */
+	vm->map_budget = budget_take(cfg->map_budget ? cfg->map_budget : 2 * vm->nframes + 1024);
+	vm->stats.map_budget = vm->map_budget;
+	pm_fork_register(vm);
+	if (cfg->verbose)
+		fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s, policy %s, map budget %zu%s\n",
+			cfg->frames, vm->page, (unsigned long long)(cfg->swap_size >> 20), cfg->swap_dir,
+			cfg->swap_direct ? " (O_DIRECT)" : "", pagemu_policy_name(cfg->policy), vm->map_budget,
+			cfg->tlb_exact ? ", exact TLB" : "");
+	*out = vm;
+	return 0;
+
+err_swapio:
+	pm_swapio_close(vm);
+err_physmap:
+	pm_prim_release(vm->physmap, vm->nframes * vm->page);
+err_pool:
+	pm_prim_close(vm->pool_fd);
+err_tables:
+	if (vm->tables_mem)
+		pm_prim_release(vm->tables_mem, vm->tables_len);
+	free(vm);
+	return rc;
+}
+
+static void drain_writes(struct pagemu *vm)
+{
+	while (pm_swapio_inflight(vm))
+		if (pm_swapio_reap(vm, 1) < 0)
+			break;
+}
+
+void pagemu_close(pagemu_t *vm)
+{
+	if (!vm)
+		return;
+	if (vm->cfg.verbose)
+		fprintf(stderr, "pagemu: close: %llu faults (%llu major), %llu evictions\n",
+			(unsigned long long)vm->stats.faults, (unsigned long long)vm->stats.faults_major,
+			(unsigned long long)vm->stats.evictions);
+	pm_fork_unregister(vm);
+	pm_engine_run_close_hooks(vm);      /* the heap's, before its regions go */
+	pm_lock(vm);
+	drain_writes(vm);
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!r->live)
+			continue;
+		pm_region_delete(vm, r);
+		pm_prim_release((void *)r->start, r->end - r->start);
+	}
+	pm_unlock(vm);
+	budget_give(vm->map_budget);
+	pm_tracefile_close(vm);
+	pm_swapio_close(vm);
+	pm_prim_release(vm->physmap, vm->nframes * vm->page);
+	pm_prim_close(vm->pool_fd);
+	pm_prim_release(vm->tables_mem, vm->tables_len);
+	free(vm);
+}
+
+/* ---- regions -------------------------------------------------------------- */
+
+void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off)
+{
+	size_t host = pm_prim_host_page(), rlen, extra;
+	uintptr_t base, start;
+	pm_region_t *r;
+
+	if (!vm || !len || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((flags & MAP_SHARED) || !(flags & MAP_ANONYMOUS) || fd != -1 || off != 0) {
+		pm_set_error("pagemu_map: only MAP_PRIVATE | MAP_ANONYMOUS with fd -1 and offset 0 (file-backed and shared mappings are not supported yet)");
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	if (!(flags & MAP_PRIVATE) || (flags & ~(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE))) {
+		pm_set_error("pagemu_map: flags must be MAP_PRIVATE | MAP_ANONYMOUS [| MAP_NORESERVE]");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (len > (1ULL << 46)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rlen = align_up(len, vm->page);
+	/* Large emulated pages must start on their own boundary. */
+	extra = vm->page > host ? vm->page - host : 0;
+	base = (uintptr_t)pm_prim_reserve(rlen + extra);
+	if (!base) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	start = align_up(base, vm->page);
+	if (start > base)
+		pm_prim_release((void *)base, start - base);
+	if (base + rlen + extra > start + rlen)
+		pm_prim_release((void *)(start + rlen), base + rlen + extra - (start + rlen));
+	pm_lock(vm);
+	r = pm_region_new(vm, start, start + rlen, prot);
+	if (r)
+		pm_mmu_region_added(vm);
+	pm_unlock(vm);
+	if (!r) {
+		pm_prim_release((void *)start, rlen);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return (void *)start;
+}
+
+static void release_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	pm_page_release(ctx, vpn, pte);
+}
+
+/* Apply fn to the part of every region of vm inside [lo, hi), splitting
+ * regions at the edges. Called with vm->lock held. */
+typedef int (*range_fn)(struct pagemu *vm, pm_region_t *r, void *arg);
+
+static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn, void *arg)
+{
+	int rc = 0, any = 0;
+
+	for (size_t i = 0; i < vm->nregions_hw && rc == 0; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!r->live || r->end <= lo || r->start >= hi)
+			continue;
+		any = 1;
+		if (r->start < lo && !(r = pm_region_split(vm, r, lo)))
+			return -ENOMEM;
+		if (r->end > hi && !pm_region_split(vm, r, hi))
+			return -ENOMEM;
+		rc = fn(vm, r, arg);
+	}
+	return rc ? rc : any ? 0 : -ENOENT;
+}
+
+static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
+{
+	uintptr_t start = r->start, end = r->end;
+
+	PM_UNUSED(arg);
+	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
+	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1), release_visit, vm, 1);
+	pm_region_delete(vm, r);
+	pm_prim_release((void *)start, end - start);
+	return 0;
+}
+
+static int check_range(struct pagemu *vm, const void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
+{
+	uintptr_t a = (uintptr_t)addr;
+
+	if (!vm || (a & (vm->page - 1)) || !len || a + len < a)
+		return -EINVAL;
+	*lo = a;
+	*hi = align_up(a + len, vm->page);
+	return 0;
+}
+
+int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
+{
+	uintptr_t lo, hi;
+	int rc = check_range(vm, addr, len, &lo, &hi);
+
+	if (rc < 0)
+		return rc;
+	pm_lock(vm);
+	drain_writes(vm);        /* no write may land in a slot freed here */
+	rc = for_range(vm, lo, hi, unmap_region, NULL);
+	pm_unlock(vm);
+	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
+}
+
+struct protect_arg {
+	int prot;
+};
+
+static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct pagemu *vm = ctx;
+
+	if (!pte_mapped(*pte))
+		return;
+	if (vm->frames.f[pte_ppn(*pte)].pins) {
+		/* Pinned pages stay mapped: change their protection in place. */
+		pm_region_t *r = pm_region_find(vm, pm_vpn_va(vm, vpn));
+		int prot = r ? r->prot : PROT_NONE;
+		if (!pte_dirty(*pte))
+			prot &= ~PROT_WRITE;
+		pm_protect_pte(vm, vpn, pte, prot);
+		return;
+	}
+	pm_shootdown(vm, vpn, pte);   /* the next touch maps it with the new protection */
+}
+
+static int protect_region(struct pagemu *vm, pm_region_t *r, void *arg)
+{
+	r->prot = ((struct protect_arg *)arg)->prot;
+	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, r->start), pm_va_vpn(vm, r->end - 1), protect_visit, vm, 0);
+	return 0;
+}
+
+int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot)
+{
+	struct protect_arg a = { prot };
+	uintptr_t lo, hi;
+	int rc = check_range(vm, addr, len, &lo, &hi);
+
+	if (rc < 0)
+		return rc;
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -EINVAL;
+	pm_lock(vm);
+	rc = for_range(vm, lo, hi, protect_region, &a);
+	pm_unlock(vm);
+	return rc == -ENOENT ? -ENOMEM : rc;  /* like mprotect on unmapped memory */
+}
+
+/* ---- pinning ---------------------------------------------------------------- */
+
+/* Make the page at va resident and mapped as the kernel will use it.
+ * Called with vm->lock held. */
+static int pin_page(struct pagemu *vm, uintptr_t va)
+{
+	pm_region_t *r = pm_region_find(vm, va);
+	int want_write;
+
+	if (!r || !(r->prot & PROT_READ))
+		return -EFAULT;
+	want_write = (r->prot & PROT_WRITE) != 0;
+	for (int tries = 0; tries < 4; tries++) {
+		pm_pte_t *pte = pm_pt_lookup(&vm->pt, pm_va_vpn(vm, va), NULL);
+		if (pte && pte_mapped(*pte) && (pte_write(*pte) || !want_write)) {
+			vm->frames.f[pte_ppn(*pte)].pins++;
+			return 0;
+		}
+		struct pm_fault f = { .vm = vm, .region = r, .va = va,
+				      .access = want_write ? PM_ACCESS_WRITE : PM_ACCESS_READ };
+		enum pm_fault_outcome out = pm_fault_handle(&f);
+		if (out == PM_FAULT_SIGBUS) {
+			pm_prim_unmap_page((void *)(va & ~(uintptr_t)(vm->page - 1)), vm->page);
+			return -ENOMEM;
+		}
+		if (out == PM_FAULT_DECLINE)
+			return -EFAULT;
+	}
+	return -EFAULT;
+}
+
+int pagemu_pin(pagemu_t *vm, const void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(vm ? vm->page - 1 : 0), end = (uintptr_t)addr + len;
+	int rc = 0;
+
+	if (!vm || !len || end < a)
+		return -EINVAL;
+	pm_lock(vm);
+	for (uintptr_t va = a; va < end && rc == 0; va += vm->page) {
+		rc = pin_page(vm, va);
+		if (rc < 0 && va > a)  /* undo what this call pinned */
+			for (uintptr_t u = a; u < va; u += vm->page)
+				vm->frames.f[pte_ppn(*pm_pt_lookup(&vm->pt, pm_va_vpn(vm, u), NULL))].pins--;
+	}
+	pm_unlock(vm);
+	return rc;
+}
+
+int pagemu_unpin(pagemu_t *vm, const void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(vm ? vm->page - 1 : 0), end = (uintptr_t)addr + len;
+	int rc = 0;
+
+	if (!vm || !len || end < a)
+		return -EINVAL;
+	pm_lock(vm);
+	for (uintptr_t va = a; va < end; va += vm->page) {
+		pm_pte_t *pte = pm_pt_lookup(&vm->pt, pm_va_vpn(vm, va), NULL);
+		if (pte && pte_present(*pte) && vm->frames.f[pte_ppn(*pte)].pins)
+			vm->frames.f[pte_ppn(*pte)].pins--;
+		else
+			rc = -EINVAL;          /* not pinned */
+	}
+	pm_unlock(vm);
+	return rc;
+}
+
+/* ---- statistics and translation --------------------------------------------- */
+
+size_t pagemu_page_size(const pagemu_t *vm)
+{
+	return vm->page;
+}
+
+void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
+{
+	pm_lock(vm);
+	vm->stats.frames_free = vm->frames.nfree;
+	vm->stats.swap_used = vm->swapmap.used;
+	vm->stats.map_budget = vm->map_budget;
+	vm->stats.reserved = vm->reserved;
+	vm->stats.vmas = vm->vmas;
+	vm->stats.parked = vm->parked;
+	*out = vm->stats;
+	pm_unlock(vm);
+}
+
+int pagemu_translate(pagemu_t *vm, uintptr_t va, int access, pagemu_xlate_t *out)
+{
+	unsigned levels, tlb_bits = (unsigned)__builtin_ctz(vm->cfg.tlb_sets[0]);
+	pm_region_t *r;
+	pm_pte_t *pte;
+
+	memset(out, 0, sizeof(*out));
+	out->va = va;
+	out->vpn = pm_va_vpn(vm, va);
+	out->vpo = va & (vm->page - 1);
+	out->tlbi = out->vpn & (vm->cfg.tlb_sets[0] - 1);
+	out->tlbt = out->vpn >> tlb_bits;
+	pm_lock(vm);
+	if (vm->cfg.tlb_exact) {
+		uint64_t ppn;
+		out->tlb_hit = (int)pm_tlb_probe(&vm->tlb, out->vpn, &ppn);
+	}
+	r = pm_region_find(vm, va);
+	if (!r) {
+		pm_unlock(vm);
+		return -EFAULT;
+	}
+	pte = pm_pt_lookup(&vm->pt, out->vpn, &levels);
+	out->levels = (int)levels;
+	for (unsigned l = 0; l < levels && l < PAGEMU_MAX_LEVELS; l++)
+		out->level_index[l] = pm_pt_index(&vm->pt.geom, out->vpn, l);
+	out->page_fault = !pte || !pte_present(*pte);
+	out->prot_fault = ((access & PROT_WRITE) && !(r->prot & PROT_WRITE)) ||
+			  ((access & PROT_EXEC) && !(r->prot & PROT_EXEC)) || !(r->prot & PROT_READ);
+	if (pte && pte_present(*pte)) {
+		out->ppn = pte_ppn(*pte);
+		out->pa = (out->ppn << vm->page_shift) | out->vpo;
+		out->dirty = pte_dirty(*pte);
+		out->accessed = pte_young(*pte);
+	}
+	if (pte && pte_swapped(*pte)) {
+		out->swapped = 1;
+		out->swap_slot = pte_slot(*pte);
+	}
+	pm_unlock(vm);
+	return 0;
+}

@@ -1,0 +1,399 @@
+/* model.h - the model layer (lib/model/): pure and deterministic. It
+ * answers "what would the hardware and the OS do" for an access: the page
+ * table, the TLB, the cache, the frame table, the swap-slot map, the
+ * replacement policies, traces and the standalone model (pagemu_model_*).
+ *
+ * Who may call it: the engine (lib/engine), the heap, the shim, the tools
+ * (pagemu-sim links this layer alone) and the tests. It calls nobody: its
+ * files include the C library's headers only (no system calls, no signals,
+ * no liburing).
+ *
+ * Glossary: see pte.h (VPN, VPO, PPN, PTE, slot). A frame is one page of
+ * the pool ("DRAM"); a slot one page of the swap file.
+ */
+#ifndef PAGEMU_MODEL_H
+#define PAGEMU_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pagemu.h"
+#include "model/pte.h"
+#include "model/assert.h"
+
+
+#define PM_NONE UINT64_MAX                /* no frame / no slot */
+#define PM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PM_UNUSED(x) ((void)(x))
+
+
+/* arena.c - fixed-size node allocator over memory the caller provides
+ * (the engine maps it at open time, so the fault path never allocates). */
+typedef struct pm_arena {
+	char  *base;                      /* first byte of the memory */
+	size_t size;                      /* bytes of memory */
+	size_t node_size;                 /* bytes per node (a power of two) */
+	size_t used;                      /* bump pointer, bytes */
+	void  *free;                      /* free list of released nodes */
+	size_t live;                      /* nodes handed out and not released */
+} pm_arena_t;
+
+/* mem must be zero-filled (fresh mmap or calloc). */
+void  pm_arena_init(pm_arena_t *a, void *mem, size_t size, size_t node_size);
+/* A zeroed node, or NULL when the arena is exhausted. */
+void *pm_arena_alloc(pm_arena_t *a);
+void  pm_arena_release(pm_arena_t *a, void *node);
+
+/* pagetable.c - the multi-level radix page table. Interior nodes exist only
+ * where something is mapped. Leaves are pm_pte_t; interior entries hold the
+ * address of the child node (0 = none). */
+typedef struct pm_pt_geom {
+	unsigned levels;                  /* 1..PAGEMU_MAX_LEVELS */
+	unsigned bits[PAGEMU_MAX_LEVELS]; /* index bits per level, root first */
+	unsigned shift[PAGEMU_MAX_LEVELS];/* VPN shift of each level's index */
+	unsigned vpn_bits;                /* sum of bits */
+} pm_pt_geom_t;
+
+typedef struct pm_pt {
+	pm_pt_geom_t geom;
+	pm_arena_t  *arena;               /* where nodes come from */
+	uint64_t    *root;                /* root node */
+	uint64_t     nodes;               /* nodes in use, root included */
+} pm_pt_t;
+
+/* Split vpn_bits over levels evenly (the root takes the remainder), unless
+ * bits[] is given. Returns 0 or -EINVAL. */
+int  pm_pt_geom_init(pm_pt_geom_t *g, unsigned vpn_bits, unsigned levels, const unsigned *bits);
+/* Bytes a node of the largest level needs: the arena's node_size. */
+size_t pm_pt_node_size(const pm_pt_geom_t *g);
+int  pm_pt_init(pm_pt_t *pt, const pm_pt_geom_t *g, pm_arena_t *arena);
+/* Index of vpn at level l (0 = root). */
+static inline uint64_t pm_pt_index(const pm_pt_geom_t *g, uint64_t vpn, unsigned l)
+{
+	return (vpn >> g->shift[l]) & ((1ULL << g->bits[l]) - 1);
+}
+/* The PTE of vpn, or NULL when an interior node is missing. *levels (may be
+ * NULL) receives the number of levels read. Never allocates. */
+pm_pte_t *pm_pt_lookup(pm_pt_t *pt, uint64_t vpn, unsigned *levels);
+/* The PTE of vpn, creating interior nodes; NULL when the arena is full. */
+pm_pte_t *pm_pt_ensure(pm_pt_t *pt, uint64_t vpn);
+/* Call fn for every non-zero PTE with vpn in [first, last], in VPN order,
+ * then free interior nodes left empty when prune is set. fn may change *pte. */
+typedef void (*pm_pt_visit_fn)(void *ctx, uint64_t vpn, pm_pte_t *pte);
+void pm_pt_walk_range(pm_pt_t *pt, uint64_t first, uint64_t last, pm_pt_visit_fn fn, void *ctx, int prune);
+/* Invariant checker for tests: counts nodes reachable from the root;
+ * returns 0 when it matches pt->nodes, else -1. */
+int  pm_pt_check(pm_pt_t *pt);
+
+/* frame.c - the frame table: who owns each frame and the free list. */
+enum pm_frame_state {
+	PM_FRAME_FREE = 0,                /* on the free list */
+	PM_FRAME_USED,                    /* holds a present page */
+};
+
+typedef struct pm_frame {
+	uint64_t  vpn;                    /* owner page (valid when USED) */
+	uint64_t  slot;                   /* home swap slot, PM_NONE = none */
+	pm_pte_t *pte;                    /* owner's PTE (valid when USED) */
+	uint32_t  pins;                   /* pagemu_pin nesting; pinned frames are never evicted */
+	uint8_t   state;                  /* enum pm_frame_state */
+	uint8_t   io;                     /* 1 = a write of this frame to its slot is in flight */
+	uint8_t   pad[2];
+} pm_frame_t;
+
+typedef struct pm_frames {
+	pm_frame_t *f;                    /* nframes entries */
+	uint32_t   *free;                 /* stack of free frame numbers */
+	uint32_t   *pos;                  /* per frame: its index in free[] when free */
+	uint64_t    nframes;
+	uint64_t    nfree;
+} pm_frames_t;
+
+/* Bytes of memory pm_frames_init needs for n frames. */
+size_t   pm_frames_mem_size(uint64_t n);
+void     pm_frames_init(pm_frames_t *ft, uint64_t n, void *mem);
+/* Lowest-numbered free frame first on a fresh table (frames fill in
+ * order); PM_NONE when none is free. */
+uint64_t pm_frames_pop(pm_frames_t *ft);
+void     pm_frames_push(pm_frames_t *ft, uint64_t ppn);
+/* Take the free frame ppn itself: 0, or -1 when it is not free. */
+int      pm_frames_claim(pm_frames_t *ft, uint64_t ppn);
+int      pm_frames_check(const pm_frames_t *ft);
+
+/* swapmap.c - swap slot allocator: a bitmap with a next-fit cursor and a
+ * hint, so neighbouring virtual pages land in neighbouring slots. */
+typedef struct pm_swapmap {
+	uint64_t *bits;                   /* 1 = slot in use */
+	uint64_t  nslots;
+	uint64_t  used;
+	uint64_t  cursor;                 /* next-fit start */
+} pm_swapmap_t;
+
+size_t   pm_swapmap_mem_size(uint64_t nslots);
+void     pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem);
+/* hint if free, else the next free slot after the cursor; PM_NONE if full. */
+uint64_t pm_swapmap_alloc(pm_swapmap_t *s, uint64_t hint);
+void     pm_swapmap_free(pm_swapmap_t *s, uint64_t slot);
+int      pm_swapmap_test(const pm_swapmap_t *s, uint64_t slot);
+
+/* policy.c and one file per policy - replacement behind one interface.
+ * The policy sees frames only. The caller tells it when a frame is loaded,
+ * referenced (when a reference is observable) and freed; victim() picks a
+ * frame to evict, asking env whether a frame may be evicted and telling it
+ * when a reference bit is cleared (the engine unmaps that page so the next
+ * touch is observed). */
+typedef struct pm_policy_env {
+	void *ctx;
+	int  (*evictable)(void *ctx, uint64_t ppn);    /* 1 = may be evicted now */
+	void (*ref_cleared)(void *ctx, uint64_t ppn);  /* the hand cleared ppn's bit */
+} pm_policy_env_t;
+
+typedef struct pm_policy_ops {
+	pagemu_policy_t id;
+	const char *name;
+	/* Bytes of state for n frames (the caller provides zeroed memory). */
+	size_t   (*state_size)(uint64_t n);
+	void     (*init)(void *st, uint64_t n, uint64_t seed);
+	/* A page was placed in ppn; referenced = its first access happened. */
+	void     (*loaded)(void *st, uint64_t ppn, int referenced);
+	/* An observed reference to the page in ppn. */
+	void     (*referenced)(void *st, uint64_t ppn);
+	/* ppn was emptied (eviction or unmap): forget it. */
+	void     (*freed)(void *st, uint64_t ppn);
+	/* The frame to evict, or PM_NONE when no frame is evictable. Does not
+	 * free it: the caller evicts, then calls freed(). */
+	uint64_t (*victim)(void *st, const pm_policy_env_t *env);
+	/* Up to max frames the policy is likely to evict next, without
+	 * changing any state (for pre-cleaning); looks at most `scan` frames. */
+	uint64_t (*upcoming)(const void *st, uint64_t *out, uint64_t max, uint64_t scan);
+	/* Is ppn's reference bit set (for tests and translate). */
+	int      (*is_referenced)(const void *st, uint64_t ppn);
+} pm_policy_ops_t;
+
+/* The policy's operations, or NULL (OPT is not an online policy). */
+const pm_policy_ops_t *pm_policy_get(pagemu_policy_t id);
+
+/* ----------------------------------------------------------------------
+ * TLB, cache, OPT, traces: used by the standalone model (model.c), the
+ * simulator (tools/pagemu-sim.c) and, for the TLB, the engine's exact-TLB
+ * mode.
+ * ---------------------------------------------------------------------- */
+
+/* Access kinds of the model; the same values as PROT_READ, PROT_WRITE and
+ * PROT_EXEC, which model files may not take from <sys/mman.h>. */
+#define PM_PROT_READ  1
+#define PM_PROT_WRITE 2
+#define PM_PROT_EXEC  4
+
+/* log2 of a power of two (0 for 0); geometry is validated before use. */
+static inline unsigned pm_log2(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 0; }
+static inline int pm_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* tlb.c - a set-associative TLB with an optional second level.
+ *
+ * TLBI = the low log2(sets) bits of the VPN, TLBT = the bits above; each
+ * level has its own TLBI/TLBT. LRU within a set; an empty way is used
+ * before any valid one (lowest way first).
+ *
+ * The two levels are neither inclusive nor exclusive (like Intel's STLB):
+ *   - a walk fill goes to L1 and to L2;
+ *   - an L1 miss that hits L2 promotes the entry to L1 (it stays in L2);
+ *   - the entry an L1 fill pushes out is written into L2 (a victim
+ *     write-back; a no-op when L2 still holds it);
+ *   - an L2 eviction never removes anything from L1.
+ * So every L1 entry was in L2 when it was filled, but may since have left.
+ * In the engine's exact-TLB mode only L1 entries are mapped in the real
+ * MMU: every function that changes L1 reports the VPN it pushed out of L1
+ * (PM_NONE when none), and the caller unmaps that page. */
+typedef struct pm_tlb_level {
+	unsigned  sets;                   /* power of two; 0 = level absent */
+	unsigned  ways;                   /* entries per set */
+	unsigned  set_bits;               /* log2(sets): TLBI width */
+	uint64_t *tag;                    /* sets x ways, set-major: TLBT, PM_NONE = invalid way */
+	uint64_t *ppn;                    /* the translations, same layout */
+	uint64_t *used;                   /* LRU stamps: tlb->tick at the last use */
+} pm_tlb_level_t;
+
+typedef struct pm_tlb {
+	pm_tlb_level_t lv[2];             /* L1, L2 */
+	uint64_t tick;                    /* LRU clock, one tick per use */
+} pm_tlb_t;
+
+enum pm_tlb_result {
+	PM_TLB_MISS = 0,                  /* in no level: walk, then pm_tlb_fill */
+	PM_TLB_HIT_L1 = 1,
+	PM_TLB_HIT_L2 = 2,                /* promoted to L1 */
+};
+
+/* Bytes of memory for the entries (sets2 = 0: no L2). */
+size_t   pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2);
+/* mem: pm_tlb_mem_size bytes, any content. Every entry starts invalid.
+ * 0, or -EINVAL when sets is not a power of two or ways is 0. */
+int      pm_tlb_init(pm_tlb_t *t, unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, void *mem);
+static inline uint64_t pm_tlb_index(const pm_tlb_t *t, uint64_t vpn) { return vpn & (t->lv[0].sets - 1); }
+static inline uint64_t pm_tlb_tag(const pm_tlb_t *t, uint64_t vpn)   { return vpn >> t->lv[0].set_bits; }
+/* Where vpn is, without changing anything (pagemu_translate); *ppn set on a hit. */
+enum pm_tlb_result pm_tlb_probe(const pm_tlb_t *t, uint64_t vpn, uint64_t *ppn);
+/* A reference through the TLB: updates LRU; an L2 hit is promoted to L1
+ * and *l1_evicted (may be NULL) receives the VPN pushed out of L1 or
+ * PM_NONE. *ppn set on a hit. */
+enum pm_tlb_result pm_tlb_lookup(pm_tlb_t *t, uint64_t vpn, uint64_t *ppn, uint64_t *l1_evicted);
+/* After a walk: vpn -> ppn into L1 and L2 (updated in place where already
+ * present). Returns the VPN pushed out of L1, or PM_NONE. */
+uint64_t pm_tlb_fill(pm_tlb_t *t, uint64_t vpn, uint64_t ppn);
+/* Drop vpn from both levels (the page was evicted or unmapped). Returns a
+ * mask of the levels that held it: 1 = L1, 2 = L2. */
+int      pm_tlb_invalidate(pm_tlb_t *t, uint64_t vpn);
+void     pm_tlb_flush(pm_tlb_t *t);
+/* Load an entry directly (textbook tables): level 0 = L1, 1 = L2.
+ * 0, or -EINVAL when set, way or level is out of range. */
+int      pm_tlb_load(pm_tlb_t *t, unsigned level, unsigned set, unsigned way, uint64_t tag, uint64_t ppn);
+
+/* cache.c - a physically addressed set-associative cache with line data.
+ * CO = the low log2(line) bits of the PA, CI = the next log2(sets) bits,
+ * CT = the rest. LRU within a set; a miss allocates the line (read and
+ * write allocate) with zero data: the model has no memory contents, only
+ * what a test loads. */
+typedef struct pm_cache_line {
+	uint64_t tag;                     /* CT; PM_NONE = invalid */
+	uint64_t used;                    /* LRU stamp */
+} pm_cache_line_t;
+
+typedef struct pm_cache {
+	unsigned sets, ways, line;        /* geometry; sets and line powers of two */
+	unsigned set_bits, off_bits;      /* log2(sets), log2(line) */
+	pm_cache_line_t *l;               /* sets x ways */
+	uint8_t *data;                    /* sets x ways x line bytes */
+	uint64_t tick;                    /* LRU clock */
+} pm_cache_t;
+
+size_t pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line);
+/* 0, or -EINVAL for a geometry that is not powers of two. */
+int    pm_cache_init(pm_cache_t *c, unsigned sets, unsigned ways, unsigned line, void *mem);
+static inline uint64_t pm_cache_co(const pm_cache_t *c, uint64_t pa) { return pa & (c->line - 1); }
+static inline uint64_t pm_cache_ci(const pm_cache_t *c, uint64_t pa) { return (pa >> c->off_bits) & (c->sets - 1); }
+static inline uint64_t pm_cache_ct(const pm_cache_t *c, uint64_t pa) { return pa >> (c->off_bits + c->set_bits); }
+/* 1 = hit (*byte, may be NULL, gets the byte at pa), 0 = miss (allocated). */
+int    pm_cache_access(pm_cache_t *c, uint64_t pa, uint8_t *byte);
+/* Load a valid line directly; bytes (may be NULL = zeros) holds `line` bytes. */
+int    pm_cache_load(pm_cache_t *c, unsigned set, unsigned way, uint64_t tag, const uint8_t *bytes);
+/* Invalidate every line of [pa, pa + len) (a frame was refilled). */
+void   pm_cache_invalidate(pm_cache_t *c, uint64_t pa, uint64_t len);
+
+/* opt.c - offline analyses of a whole reference string of page numbers.
+ * Each returns 0 or -ENOMEM (they allocate work arrays with malloc). */
+/* Faults of Belady's OPT (MIN) with `frames` frames. */
+int pm_opt_faults(const uint64_t *pages, size_t n, uint64_t frames, uint64_t *faults);
+/* faults[i] = OPT faults with frames[i] frames, for i < k. */
+int pm_opt_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
+/* faults[i] = LRU faults with frames[i] frames, all from one pass
+ * (Mattson's stack algorithm: a reference faults exactly when its LRU stack
+ * distance exceeds the frame count). */
+int pm_lru_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
+/* Distinct pages of the string (the cold misses of any policy). */
+int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
+
+/* trace.c - traces: pagemu's binary event format (doc/TRACE.md) and the
+ * text formats the simulator reads. All little-endian, fixed size:
+ *   header  32 bytes: "PAGEMUTR", u32 version, u32 record size,
+ *           u32 page size, u32 flags, u64 start time (ns)
+ *   record  32 bytes: u64 time_ns, u64 va, u32 ppn, u8 kind, u8 access,
+ *           u16 flags, u32 slot, u32 ns (handler time, saturated) */
+#define PM_TRACE_MAGIC     "PAGEMUTR"
+#define PM_TRACE_VERSION   1
+#define PM_TRACE_HDR_SIZE  32
+#define PM_TRACE_REC_SIZE  32
+#define PM_TRACE_NO_PPN    UINT32_MAX /* ppn / slot field: none */
+
+enum pm_trace_kind {
+	PM_TRACE_REF = 0,                 /* a plain reference (converted traces) */
+	PM_TRACE_ZERO,                    /* demand-zero fault */
+	PM_TRACE_MINOR,                   /* minor fault */
+	PM_TRACE_WRITE,                   /* write-protection fault */
+	PM_TRACE_MAJOR,                   /* major fault (swap-in) */
+	PM_TRACE_EVICT,                   /* page evicted: not a reference */
+	PM_TRACE_TLB_MISS,                /* modeled TLB miss (exact-TLB mode) */
+	PM_TRACE_KIND_COUNT
+};
+
+typedef struct pm_trace_hdr {
+	uint32_t version;                 /* PM_TRACE_VERSION */
+	uint32_t page_size;               /* emulated page, bytes */
+	uint32_t flags;                   /* 0 */
+	uint64_t start_ns;                /* monotonic clock at open */
+} pm_trace_hdr_t;
+
+typedef struct pm_trace_rec {
+	uint64_t time_ns;                 /* monotonic clock */
+	uint64_t va;                      /* faulting or evicted address */
+	uint32_t ppn;                     /* frame, PM_TRACE_NO_PPN = none */
+	uint8_t  kind;                    /* enum pm_trace_kind */
+	uint8_t  access;                  /* PM_PROT_READ/WRITE/EXEC, 0 = unknown */
+	uint16_t flags;                   /* 0 */
+	uint32_t slot;                    /* swap slot, PM_TRACE_NO_PPN = none */
+	uint32_t ns;                      /* handler time, ns, saturated */
+} pm_trace_rec_t;
+
+/* Encoders write exactly PM_TRACE_HDR_SIZE / PM_TRACE_REC_SIZE bytes;
+ * signal-safe (no calls). */
+void pm_trace_encode_header(const pm_trace_hdr_t *h, uint8_t *buf);
+void pm_trace_encode(const pm_trace_rec_t *r, uint8_t *buf);
+/* 0, -EINVAL (not a pagemu trace) or -EPROTONOSUPPORT (other version). */
+int  pm_trace_decode_header(const uint8_t *buf, size_t len, pm_trace_hdr_t *h);
+/* 0 or -EINVAL (unknown kind). */
+int  pm_trace_decode(const uint8_t *buf, pm_trace_rec_t *r);
+/* "ref", "zero", ...; NULL for an unknown kind. */
+const char *pm_trace_kind_name(unsigned kind);
+/* 1 when a record of this kind is a memory reference (all but evict). */
+static inline int pm_trace_is_ref(unsigned kind) { return kind != PM_TRACE_EVICT && kind < PM_TRACE_KIND_COUNT; }
+
+/* One line of `valgrind --tool=lackey --trace-mem=yes`: "I  04016e0,3",
+ * " L 04222cac,4", " S ...", " M ..." (modify: one write reference).
+ * Returns 1 with *va and *access set, 0 for a line that is no reference
+ * (blank, "==pid==" banner), -EINVAL when malformed. */
+int  pm_trace_parse_lackey(const char *line, uint64_t *va, int *access);
+/* The next number of a list ("0x1f", "31"; separated by blanks or commas;
+ * '#' starts a comment): 1 and *v set, 0 at the end of the line, -EINVAL. */
+int  pm_trace_next_number(const char **p, uint64_t *v);
+
+enum pm_trace_fmt {
+	PM_FMT_AUTO = 0,                  /* binary if the magic is there, else lackey if it looks so, else addrs */
+	PM_FMT_PAGEMU,                    /* binary event trace */
+	PM_FMT_LACKEY,                    /* valgrind lackey output */
+	PM_FMT_ADDRS,                     /* addresses, one or more a line */
+	PM_FMT_PAGES,                     /* page numbers, one or more a line */
+};
+
+/* A reference string in memory. */
+typedef struct pm_refs {
+	uint64_t *va;                     /* addresses */
+	uint8_t  *access;                 /* PM_PROT_* per reference */
+	size_t    n, cap;
+	uint32_t  page_size;              /* from a binary header; 0 = unknown */
+} pm_refs_t;
+
+int  pm_refs_push(pm_refs_t *r, uint64_t va, int access);
+void pm_refs_free(pm_refs_t *r);
+/* "pagemu", "lackey", "addrs", "pages" (or "auto"): 0 or -EINVAL. */
+int  pm_trace_fmt_parse(const char *name, enum pm_trace_fmt *out);
+/* Read a whole trace from f (name for messages). Page numbers become
+ * addresses << page_bits. With skip_instr, lackey "I" lines are skipped.
+ * 0, or -errno with a message "name:LINE: what" in err (records count as
+ * lines for the binary format). */
+int  pm_trace_load(FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
+		   int skip_instr, pm_refs_t *out, char *err, size_t errlen);
+
+/* error.c - the message of the last failed call, for pagemu_last_error()
+ * (thread-local). Not signal-safe (vsnprintf): never on the fault path. */
+void pm_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pm_clear_error(void);
+
+/* fmt.c - signal-safe formatting for one-line messages: each appends to
+ * dst, never past end - 1, and returns the new end of the text (always
+ * NUL-terminated when dst < end). */
+char *pm_fmt_str(char *dst, char *end, const char *s);
+char *pm_fmt_u64(char *dst, char *end, uint64_t v);
+char *pm_fmt_hex(char *dst, char *end, uint64_t v);
+
+#endif

@@ -1,0 +1,224 @@
+/* tlb.c - the modeled TLB: set-associative, LRU, optional second level
+ * (model; no system calls). The policy between the levels is described
+ * in internal.h, section 1b: fills go to both, L2 hits are promoted, L1
+ * victims are written back into L2, L2 never back-invalidates L1.
+ *
+ * Entries live in caller memory (the engine maps it at open time; the
+ * fault handler never allocates). Tags, PPNs and LRU stamps are separate
+ * arrays, so a lookup scans one set's tags in one or two host cache lines:
+ * this is the simulator's hot path. */
+#include <errno.h>
+
+#include "model/model.h"
+
+size_t pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2)
+{
+	return ((size_t)sets * ways + (size_t)sets2 * ways2) * 3 * sizeof(uint64_t);
+}
+
+static void level_clear(pm_tlb_level_t *lv)
+{
+	size_t i, n = (size_t)lv->sets * lv->ways;
+
+	for (i = 0; i < n; i++) {
+		lv->tag[i] = PM_NONE;
+		lv->ppn[i] = 0;
+		lv->used[i] = 0;
+	}
+}
+
+/* Lay the level out at mem; returns the first word after it. */
+static uint64_t *level_init(pm_tlb_level_t *lv, unsigned sets, unsigned ways, uint64_t *mem)
+{
+	size_t n = (size_t)sets * ways;
+
+	lv->sets = sets;
+	lv->ways = sets ? ways : 0;
+	lv->set_bits = pm_log2(sets);
+	lv->tag = mem;
+	lv->ppn = mem + n;
+	lv->used = mem + 2 * n;
+	level_clear(lv);
+	return mem + 3 * n;
+}
+
+int pm_tlb_init(pm_tlb_t *t, unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, void *mem)
+{
+	/* L1 is required; a TLB of no entries is "no TLB" for the caller. */
+	if (!pm_is_pow2(sets) || !ways || (sets2 && (!pm_is_pow2(sets2) || !ways2)))
+		return -EINVAL;
+	level_init(&t->lv[1], sets2, ways2, level_init(&t->lv[0], sets, ways, mem));
+	t->tick = 0;
+	return 0;
+}
+
+/* Index of the first way of vpn's set in lv, and vpn's tag there. */
+static inline size_t set_of(const pm_tlb_level_t *lv, uint64_t vpn, uint64_t *tag)
+{
+	*tag = vpn >> lv->set_bits;
+	return (size_t)(vpn & (lv->sets - 1)) * lv->ways;
+}
+
+/* Index of vpn's entry in lv, or -1. */
+static inline long find(const pm_tlb_level_t *lv, uint64_t vpn)
+{
+	uint64_t tag;
+	size_t s;
+
+	if (!lv->sets)
+		return -1;
+	s = set_of(lv, vpn, &tag);
+	for (size_t i = s; i < s + lv->ways; i++)
+		if (lv->tag[i] == tag)
+			return (long)i;
+	return -1;
+}
+
+static uint64_t vpn_of(const pm_tlb_level_t *lv, size_t i)
+{
+	return lv->tag[i] << lv->set_bits | (i / lv->ways);
+}
+
+/* Put vpn -> ppn in lv where it is known to be absent, replacing the
+ * lowest empty way, else the LRU one. Returns the VPN of the valid entry
+ * replaced, or PM_NONE; *old_ppn receives its PPN. */
+static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t ppn, uint64_t *old_ppn)
+{
+	uint64_t tag, out = PM_NONE;
+	size_t s = set_of(lv, vpn, &tag), v = s;
+
+	for (size_t i = s; i < s + lv->ways; i++) {
+		if (lv->tag[i] == PM_NONE) {
+			v = i;
+			break;
+		}
+		if (lv->used[i] < lv->used[v])
+			v = i;
+	}
+	if (lv->tag[v] != PM_NONE) {
+		out = vpn_of(lv, v);
+		*old_ppn = lv->ppn[v];
+	}
+	lv->tag[v] = tag;
+	lv->ppn[v] = ppn;
+	lv->used[v] = ++t->tick;
+	return out;
+}
+
+/* vpn -> ppn into L1 where it is absent; the L1 victim is written back
+ * into L2. Returns the victim's VPN or PM_NONE. */
+static uint64_t fill_l1(pm_tlb_t *t, uint64_t vpn, uint64_t ppn)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t old_ppn = 0, out = replace(t, &t->lv[0], vpn, ppn, &old_ppn);
+	long i;
+
+	if (out != PM_NONE && l2->sets) {
+		if ((i = find(l2, out)) >= 0)
+			l2->used[i] = ++t->tick;
+		else
+			replace(t, l2, out, old_ppn, &old_ppn);
+	}
+	return out;
+}
+
+enum pm_tlb_result pm_tlb_probe(const pm_tlb_t *t, uint64_t vpn, uint64_t *ppn)
+{
+	long i;
+
+	if ((i = find(&t->lv[0], vpn)) >= 0) {
+		*ppn = t->lv[0].ppn[i];
+		return PM_TLB_HIT_L1;
+	}
+	if ((i = find(&t->lv[1], vpn)) >= 0) {
+		*ppn = t->lv[1].ppn[i];
+		return PM_TLB_HIT_L2;
+	}
+	return PM_TLB_MISS;
+}
+
+enum pm_tlb_result pm_tlb_lookup(pm_tlb_t *t, uint64_t vpn, uint64_t *ppn, uint64_t *l1_evicted)
+{
+	pm_tlb_level_t *l1 = &t->lv[0], *l2 = &t->lv[1];
+	uint64_t out;
+	long i;
+
+	if (l1_evicted)
+		*l1_evicted = PM_NONE;
+	if ((i = find(l1, vpn)) >= 0) {
+		l1->used[i] = ++t->tick;
+		*ppn = l1->ppn[i];
+		return PM_TLB_HIT_L1;
+	}
+	if ((i = find(l2, vpn)) < 0)
+		return PM_TLB_MISS;
+	l2->used[i] = ++t->tick;
+	*ppn = l2->ppn[i];
+	out = fill_l1(t, vpn, *ppn);
+	if (l1_evicted)
+		*l1_evicted = out;
+	return PM_TLB_HIT_L2;
+}
+
+uint64_t pm_tlb_fill(pm_tlb_t *t, uint64_t vpn, uint64_t ppn)
+{
+	uint64_t old_ppn;
+	long i;
+
+	/* L2 first, so that the L1 victim written back afterwards is not
+	 * pushed straight out by the new entry: the two levels then hold as
+	 * many distinct translations as they can. A refill updates in place. */
+	if (t->lv[1].sets) {
+		pm_tlb_level_t *l2 = &t->lv[1];
+		if ((i = find(l2, vpn)) >= 0) {
+			l2->ppn[i] = ppn;
+			l2->used[i] = ++t->tick;
+		} else {
+			replace(t, l2, vpn, ppn, &old_ppn);
+		}
+	}
+	if ((i = find(&t->lv[0], vpn)) >= 0) {
+		t->lv[0].ppn[i] = ppn;
+		t->lv[0].used[i] = ++t->tick;
+		return PM_NONE;
+	}
+	return fill_l1(t, vpn, ppn);
+}
+
+int pm_tlb_invalidate(pm_tlb_t *t, uint64_t vpn)
+{
+	int mask = 0;
+
+	for (unsigned l = 0; l < 2; l++) {
+		long i = find(&t->lv[l], vpn);
+		if (i >= 0) {
+			t->lv[l].tag[i] = PM_NONE;
+			t->lv[l].used[i] = 0;
+			mask |= 1 << l;
+		}
+	}
+	return mask;
+}
+
+void pm_tlb_flush(pm_tlb_t *t)
+{
+	level_clear(&t->lv[0]);
+	level_clear(&t->lv[1]);
+}
+
+int pm_tlb_load(pm_tlb_t *t, unsigned level, unsigned set, unsigned way, uint64_t tag, uint64_t ppn)
+{
+	pm_tlb_level_t *lv;
+	size_t i;
+
+	if (level > 1)
+		return -EINVAL;
+	lv = &t->lv[level];
+	if (set >= lv->sets || way >= lv->ways || tag == PM_NONE)
+		return -EINVAL;
+	i = (size_t)set * lv->ways + way;
+	lv->tag[i] = tag;
+	lv->ppn[i] = ppn;
+	lv->used[i] = ++t->tick;
+	return 0;
+}
