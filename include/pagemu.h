@@ -295,27 +295,38 @@ PAGEMU_API size_t pagemu_malloc_usable_size(pagemu_t *vm, void *p);
  * did not return, a double free, a boundary tag overwritten by a heap
  * overflow -- prints a message on stderr and aborts.
  */
+/* One list generates the struct, the JSON writer and the printer.
+ * X(name, type, description), type uint64_t or double. */
+#define PAGEMU_HEAP_STATS_LIST(X)                                              \
+	X(heap_size,     uint64_t, "H: bytes the heap spans: the break heap + large regions") \
+	X(heap_peak,     uint64_t, "max H so far (large regions come and go)")   \
+	X(break_size,    uint64_t, "bytes below the break")                      \
+	X(allocated,     uint64_t, "P: payload bytes the program holds (sizes it asked for)") \
+	X(peak,          uint64_t, "max P so far")                               \
+	X(blocks,        uint64_t, "live allocations")                           \
+	X(large_blocks,  uint64_t, "of which in a region of their own")          \
+	X(large_bytes,   uint64_t, "bytes of those regions")                     \
+	X(free_blocks,   uint64_t, "blocks on the free lists")                   \
+	X(free_bytes,    uint64_t, "bytes of those blocks")                      \
+	X(largest_free,  uint64_t, "the largest free block, bytes")              \
+	X(internal_frag, uint64_t, "bytes of allocated blocks that are not payload") \
+	X(utilization,   double,   "peak utilization: peak / heap_peak")         \
+	X(external_frag, double,   "1 - largest_free / free_bytes (0 = one free block)") \
+	X(mallocs,       uint64_t, "allocations so far")                         \
+	X(frees,         uint64_t, "frees so far")                               \
+	X(grows,         uint64_t, "times the break moved")
+
 typedef struct pagemu_heap_stats {
-	uint64_t heap_size;        /* H: bytes the heap spans: the break heap + large regions */
-	uint64_t heap_peak;        /* max H so far (large regions come and go) */
-	uint64_t break_size;       /* bytes below the break */
-	uint64_t allocated;        /* P: payload bytes the program holds (sizes it asked for) */
-	uint64_t peak;             /* max P so far */
-	uint64_t blocks;           /* live allocations */
-	uint64_t large_blocks;     /* of which in a region of their own */
-	uint64_t large_bytes;      /* bytes of those regions */
-	uint64_t free_blocks;      /* blocks on the free lists */
-	uint64_t free_bytes;       /* bytes of those blocks */
-	uint64_t largest_free;     /* the largest free block, bytes */
-	uint64_t internal_frag;    /* bytes of allocated blocks that are not payload */
-	double   utilization;      /* peak utilization: peak / heap_peak */
-	double   external_frag;    /* 1 - largest_free / free_bytes (0 = one free block) */
-	uint64_t mallocs, frees;   /* allocations and frees so far */
-	uint64_t grows;            /* times the break moved */
+#define PAGEMU_X_FIELD(name, type, desc) type name;
+	PAGEMU_HEAP_STATS_LIST(PAGEMU_X_FIELD)
+#undef PAGEMU_X_FIELD
 } pagemu_heap_stats_t;
 
 /* 0 (all zero before the first allocation), or -EINVAL. */
 PAGEMU_API int    pagemu_heap_stats(pagemu_t *vm, pagemu_heap_stats_t *out);
+/* One JSON object, one line; a readable table. 0 or -EIO. */
+PAGEMU_API int    pagemu_heap_stats_write_json(const pagemu_heap_stats_t *s, FILE *f);
+PAGEMU_API int    pagemu_heap_stats_write_text(const pagemu_heap_stats_t *s, FILE *f);
 
 /* ---- Errors ---------------------------------------------------------------- */
 

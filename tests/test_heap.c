@@ -593,6 +593,64 @@ START_TEST(overflow_large_block_aborts)
 }
 END_TEST
 
+/* Run fn in a child process: it must die of SIGABRT at once, saying
+ * `says` on stderr (a user error is caught where it happens, with a
+ * message, as glibc's checks are). */
+static void expect_abort(void (*fn)(size_t, size_t), size_t n, size_t over, const char *says)
+{
+	char err[4096] = "";
+	int fds[2], st;
+	ssize_t got, len = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		fn(n, over);
+		_exit(0);                                    /* not caught: the test fails */
+	}
+	close(fds[1]);
+	while ((got = read(fds[0], err + len, sizeof(err) - 1 - (size_t)len)) > 0)
+		len += got;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "n=%zu over=%zu: not aborted (status %#x)", n, over, st);
+	ck_assert_msg(strstr(err, says), "n=%zu over=%zu: stderr \"%s\" lacks \"%s\"", n, over, err, says);
+}
+
+/* Write over bytes past the n-byte block, free it: the free itself aborts
+ * (the thread cache checks the tags before it takes a block). */
+static void overflow_then_free(size_t n, size_t over)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	char *p = pagemu_malloc(vm, n);
+
+	pagemu_malloc(vm, n);
+	memset(p, 'x', n + over);
+	pagemu_free(vm, p);
+}
+
+static void double_free_big(size_t n, size_t over)
+{
+	pagemu_t *vm = open_vm(FRAMES);
+	char *p = pagemu_malloc(vm, n);
+
+	(void)over;
+	pagemu_free(vm, p);
+	pagemu_free(vm, p);
+}
+
+START_TEST(overflow_caught_at_free)
+{
+	expect_abort(overflow_then_free, 100, 16, "heap corruption");
+	expect_abort(overflow_then_free, 5000, 64, "heap corruption");
+	expect_abort(overflow_then_free, 40, 24, "heap corruption");
+	expect_abort(double_free_big, 10 << 20, 0, "double free");
+}
+END_TEST
+
 /* A double free across threads: the second free finds the block cached. */
 static void *free_one(void *arg)
 {
@@ -643,6 +701,7 @@ static Suite *make_suite(void)
 	tcase_add_test_raise_signal(te, overflow_aborts, SIGABRT);
 	tcase_add_test_raise_signal(te, overflow_large_block_aborts, SIGABRT);
 	tcase_add_test_raise_signal(te, double_free_other_thread_aborts, SIGABRT);
+	tcase_add_test(te, overflow_caught_at_free);
 	suite_add_tcase(s, te);
 	return s;
 }

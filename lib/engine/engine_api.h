@@ -5,6 +5,7 @@
 #define PAGEMU_ENGINE_API_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "pagemu.h"
 
@@ -15,6 +16,10 @@ void *pm_prim_alloc_tables(size_t len);
 int   pm_prim_release(void *addr, size_t len);
 /* Write the whole string to stderr, retrying; signal-safe. */
 void  pm_prim_say(const char *msg);
+
+/* The statistics as one JSON object, no newline (to embed it in a larger
+ * one, as the shim's report does). 0 or -EIO. */
+int pm_stats_json_object(const pagemu_stats_t *s, FILE *f);
 
 /* Run fn(vm) at the start of every pagemu_close, before the instance's
  * regions go (the heap gives back its blocks there). At most 4 hooks per

@@ -6,15 +6,22 @@
 
 #include "engine/engine.h"
 
-int pagemu_stats_write_json(const pagemu_stats_t *s, FILE *f)
+int pm_stats_json_object(const pagemu_stats_t *s, FILE *f)
 {
-	const char *sep = "";
+	int n = 0;
 
 	fputc('{', f);
-#define X(name, kind, desc) fprintf(f, "%s\"%s\":%" PRIu64, sep, #name, s->name); sep = ",";
+#define X(name, kind, desc) PM_JSON_MEMBER(f, &n, #name, s->name);
 	PAGEMU_STATS_LIST(X)
 #undef X
-	fputs("}\n", f);
+	fputc('}', f);
+	return ferror(f) ? -EIO : 0;
+}
+
+int pagemu_stats_write_json(const pagemu_stats_t *s, FILE *f)
+{
+	pm_stats_json_object(s, f);
+	fputc('\n', f);
 	return ferror(f) ? -EIO : 0;
 }
 

@@ -55,96 +55,6 @@
 
 #include "heap/heap_impl.h"
 
-/* ---- user errors: a message, then abort --------------------------------------- */
-
-void pm_heap_die(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	int n;
-
-	n = snprintf(msg, sizeof(msg), "pagemu: ");
-	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 2, fmt, ap);
-	va_end(ap);
-	strcat(msg, "\n");
-	pm_prim_say(msg);         /* no stdio: the shim's malloc may be broken here */
-	abort();
-}
-
-/* ---- size classes of the free lists --------------------------------------------- */
-
-static inline void mark(struct arena *a, unsigned c)   { a->nonempty[c / 64] |= 1ULL << (c % 64); }
-static inline void unmark(struct arena *a, unsigned c) { a->nonempty[c / 64] &= ~(1ULL << (c % 64)); }
-
-/* The first non-empty class >= c, or NCLASSES. */
-static unsigned next_class(const struct arena *a, unsigned c)
-{
-	for (unsigned w = c / 64; w < NCLASSES / 64; w++) {
-		uint64_t bits = a->nonempty[w] & (w == c / 64 ? ~0ULL << (c % 64) : ~0ULL);
-		if (bits)
-			return w * 64 + (unsigned)__builtin_ctzll(bits);
-	}
-	return NCLASSES;
-}
-
-/* Called with the arena lock held (all list and block functions below). */
-static void list_insert(struct arena *a, char *bp, size_t size)
-{
-	unsigned c = size_class(size);
-	char *head = a->lists[c];
-
-	*link_next(bp) = head;
-	*link_prev(bp) = NULL;
-	if (head)
-		*link_prev(head) = bp;
-	a->lists[c] = bp;
-	mark(a, c);
-	a->free_bytes += size;
-	a->free_blocks++;
-}
-
-static void list_remove(struct arena *a, char *bp, size_t size)
-{
-	unsigned c = size_class(size);
-	char *next = *link_next(bp), *prev = *link_prev(bp);
-
-	if (prev)
-		*link_next(prev) = next;
-	else if ((a->lists[c] = next) == NULL)
-		unmark(a, c);
-	if (next)
-		*link_prev(next) = prev;
-	a->free_bytes -= size;
-	a->free_blocks--;
-}
-
-/* A free block of at least asize bytes, taken off its list; NULL if none. */
-static char *find_fit(struct arena *a, size_t asize)
-{
-	unsigned c = size_class(asize);
-
-	if (c >= NEXACT) {
-		/* A range class: first fit inside it. */
-		for (char *bp = a->lists[c]; bp; bp = *link_next(bp)) {
-			size_t sz = tag_size(*hdrp(bp));
-			if (sz >= asize) {
-				list_remove(a, bp, sz);
-				return bp;
-			}
-		}
-		c++;
-	}
-	/* Exact classes, and every class above a range class, fit whatever
-	 * block they hold: take the head. */
-	c = c < NCLASSES ? next_class(a, c) : NCLASSES;
-	if (c == NCLASSES)
-		return NULL;
-	char *bp = a->lists[c];
-	list_remove(a, bp, tag_size(*hdrp(bp)));
-	return bp;
-}
-
 /* The heap grew by bytes; keeps its peak size. Takes the heap lock
  * (called with an arena lock held, or none). */
 static void heap_grew(struct pm_heap *h, size_t bytes)
@@ -188,7 +98,7 @@ static char *extend(struct pm_heap *h, struct arena *a, size_t asize)
 	if ((size_t)(a->base + ARENA_SPAN - a->brk) < grow)
 		return NULL;
 	if (last)
-		list_remove(a, last, have);
+		pm_heap_list_remove(a, last, have);
 	/* The old epilogue header becomes the new block's header. */
 	a->brk += grow;
 	a->grows++;
@@ -212,10 +122,11 @@ static size_t place(struct arena *a, char *bp, size_t asize, size_t n, tag_t bit
 	if (csize - asize >= MIN_BLOCK) {
 		char *rest = next_blkp(bp, asize);
 		set_tags(rest, tag_make(csize - asize, 0, 0));
-		list_insert(a, rest, csize - asize);   /* its right neighbour is allocated */
+		pm_heap_list_insert(a, rest, csize - asize);   /* its right neighbour is allocated */
 		csize = asize;
 	}
 	set_tags(bp, tag_make(csize, 1, csize - OVERHEAD - n) | bits);
+	set_canary(bp, *hdrp(bp));
 	a->block_bytes += csize;
 	return csize;
 }
@@ -232,7 +143,7 @@ static void release(struct arena *a, char *bp)
 		pm_heap_die("heap corruption next to %p: a neighbour's boundary tag is overwritten (heap overflow?)",
 			    (void *)bp);
 	if (!tag_alloc(nexth)) {
-		list_remove(a, next, tag_size(nexth));
+		pm_heap_list_remove(a, next, tag_size(nexth));
 		size += tag_size(nexth);
 	}
 	if (!tag_alloc(prevf)) {
@@ -242,11 +153,11 @@ static void release(struct arena *a, char *bp)
 		 * until its memory is handed out again. */
 		*hdrp(bp) = tag_make(tag_size(*hdrp(bp)), 0, 0);
 		bp -= psize;
-		list_remove(a, bp, psize);
+		pm_heap_list_remove(a, bp, psize);
 		size += psize;
 	}
 	set_tags(bp, tag_make(size, 0, 0));
-	list_insert(a, bp, size);
+	pm_heap_list_insert(a, bp, size);
 }
 
 /* One block of asize bytes holding n from arena a (lock held), with bits
@@ -256,54 +167,10 @@ static char *arena_take(struct pm_heap *h, struct arena *a, size_t asize, size_t
 	char *bp;
 
 	arena_ready(h, a);
-	if (!(bp = find_fit(a, asize)) && !(bp = extend(h, a, asize)))
+	if (!(bp = pm_heap_find_fit(a, asize)) && !(bp = extend(h, a, asize)))
 		return NULL;
 	*csize = place(a, bp, asize, n, bits);
 	return bp;
-}
-
-/* ---- checking a pointer handed back ---------------------------------------------- */
-
-/* The arena whose span holds p, or NULL (not in the break heap). */
-static inline struct arena *arena_of(struct pm_heap *h, const char *p)
-{
-	uintptr_t off = (uintptr_t)p - (uintptr_t)h->base;
-
-	return off < HEAP_RESERVE ? &h->arena[off >> ARENA_SHIFT] : NULL;
-}
-
-/* Called with a's lock held. */
-static inline int in_break(const struct arena *a, const char *p)
-{
-	return a->first && p >= a->first && p < a->brk;
-}
-
-/* The header of bp, checked; aborts on a user error. who = "free", ...
- * Called with the lock of bp's arena held; bp is below its break. */
-static tag_t check_block(struct arena *a, char *bp, const char *who)
-{
-	tag_t t;
-	size_t size;
-
-	if ((uintptr_t)bp % ALIGN)
-		pm_heap_die("%s(%p): not a pointer pagemu_malloc returned (misaligned, inside the heap)", who, (void *)bp);
-	t = *hdrp(bp);
-	if (tag_magic(t) == TAG_FREE && !tag_alloc(t))
-		pm_heap_die("%s(%p): double free (the block is already free)", who, (void *)bp);
-	if (tag_valid(t) && (t & TAG_CACHED))
-		pm_heap_die("%s(%p): double free (the block is already free, in a thread's cache)", who, (void *)bp);
-	if (!tag_valid(t))
-		pm_heap_die("%s(%p): not a block pagemu_malloc returned, or its header was overwritten (heap underflow?)",
-			    who, (void *)bp);
-	size = tag_size(t);
-	if (size < MIN_BLOCK || bp + size - WSIZE > a->brk - WSIZE)
-		pm_heap_die("%s(%p): heap corruption: the block header holds an impossible size %zu", who, (void *)bp,
-			    size);
-	if (*ftrp(bp, size) != (t & TAG_FTR_MASK))
-		pm_heap_die("%s(%p): heap corruption: the boundary tag after the block (%zu bytes) is overwritten "
-			    "(heap overflow: a write past the end of the block)", who, (void *)bp,
-			    size - OVERHEAD - tag_slack(t));
-	return t;
 }
 
 /* ---- what the caches and the malloc family ask of the arenas ----------------------- */
@@ -381,7 +248,7 @@ void pm_heap_release_list(struct pm_heap *h, char *list)
 		if (!a || !in_break(a, bp) || !(*hdrp(bp) & TAG_CACHED))
 			continue;
 		*hdrp(bp) &= ~TAG_CACHED;
-		check_block(a, bp, "free");
+		pm_heap_check_block(a, bp, "free");
 		a->block_bytes -= tag_size(*hdrp(bp));
 		release(a, bp);
 	}
@@ -392,35 +259,27 @@ void pm_heap_release_list(struct pm_heap *h, char *list)
 /* free() of a block no cache takes: back to its arena, or a large block. */
 void pm_heap_free_block(struct pm_heap *h, struct tcache *c, char *p)
 {
-	struct arena *a = arena_of(h, p);
-	large_ent_t *e;
+	struct pm_where w;
 	size_t n;
 
-	if (a) {
-		pthread_mutex_lock(&a->lock);
-		if (in_break(a, p)) {
-			tag_t t = check_block(a, p, "free");
-			size_t size = tag_size(t);
-			if (t & TAG_PINNED) {
-				pagemu_unpin(h->vm, p, size - OVERHEAD);
-				h->pinned -= size - OVERHEAD;
-			}
-			a->block_bytes -= size;
-			release(a, p);
-			pthread_mutex_unlock(&a->lock);
-			pm_heap_count(h, c, -(int64_t)(size - OVERHEAD - tag_slack(t)), 0, 1);
-			return;
+	pm_heap_locate(h, p, "free", &w);
+	if (w.a) {
+		size_t size = tag_size(w.t);
+		if (w.t & TAG_PINNED) {
+			pagemu_unpin(h->vm, p, size - OVERHEAD);
+			h->pinned -= size - OVERHEAD;
 		}
-		pthread_mutex_unlock(&a->lock);
-	}
-	pthread_mutex_lock(&h->lock);
-	if (!(e = pm_large_find(h, (uintptr_t)p))) {
-		pthread_mutex_unlock(&h->lock);
+		w.a->block_bytes -= size;
+		release(w.a, p);
+		n = size - OVERHEAD - tag_slack(w.t);
+	} else if (w.e) {
+		n = pm_large_free(h, w.e);
+	} else {
+		pm_heap_unlocate(h, &w);
 		pm_heap_die("free(%p): not a pointer pagemu_malloc returned (double free of a large block, or a foreign pointer)",
 			    (void *)p);
 	}
-	n = pm_large_free(h, e);
-	pthread_mutex_unlock(&h->lock);
+	pm_heap_unlocate(h, &w);
 	pm_heap_count(h, c, -(int64_t)n, 0, 1);
 }
 
@@ -446,26 +305,23 @@ void *pm_heap_alloc(struct pm_heap *h, struct tcache *c, size_t n)
 size_t pagemu_malloc_usable_size(pagemu_t *vm, void *p)
 {
 	struct pm_heap *h;
-	struct arena *a;
-	large_ent_t *e;
+	struct pm_where w;
 	size_t n = 0;
 
 	if (!p || !vm || !(h = pm_heap_find(vm)))
 		return 0;
-	if ((a = arena_of(h, p))) {
-		pthread_mutex_lock(&a->lock);
-		if (in_break(a, p)) {
-			n = tag_size(check_block(a, p, "malloc_usable_size")) - OVERHEAD;
-			pthread_mutex_unlock(&a->lock);
-			return n;
-		}
-		pthread_mutex_unlock(&a->lock);
+	pm_heap_locate(h, p, "malloc_usable_size", &w);
+	if (w.a && tag_slack(w.t)) {
+		/* The program may use all of it now: no slack, no canary. */
+		set_tags(p, (w.t & ~(TAG_SLACK_MAX << TAG_SLACK_SHIFT)));
+		pm_heap_count(h, pm_tcache_of(h), (int64_t)tag_slack(w.t), 0, 0);
 	}
-	pthread_mutex_lock(&h->lock);
-	if ((e = pm_large_find(h, (uintptr_t)p)))
-		n = e->base + e->maplen - e->p;
-	pthread_mutex_unlock(&h->lock);
-	if (!e)
+	if (w.a)
+		n = tag_size(w.t) - OVERHEAD;
+	else if (w.e)
+		n = w.e->base + w.e->maplen - w.e->p;
+	pm_heap_unlocate(h, &w);
+	if (!w.a && !w.e)
 		pm_heap_die("malloc_usable_size(%p): not a pointer pagemu_malloc returned", p);
 	return n;
 }
@@ -481,7 +337,7 @@ static int resize_in_place(struct pm_heap *h, struct arena *a, char *bp, tag_t t
 	if (asize > csize) {
 		size_t want = asize - csize;
 		if (!tag_alloc(nt) && tag_size(nt) >= want) {
-			list_remove(a, next, tag_size(nt));
+			pm_heap_list_remove(a, next, tag_size(nt));
 			csize += tag_size(nt);
 		} else if (next == a->brk) {
 			/* The last block: move the break. */
@@ -500,11 +356,13 @@ static int resize_in_place(struct pm_heap *h, struct arena *a, char *bp, tag_t t
 	if (csize - asize >= MIN_BLOCK) {
 		char *rest = next_blkp(bp, asize);
 		set_tags(bp, tag_make(asize, 1, asize - OVERHEAD - n) | (t & TAG_PINNED));
+		set_canary(bp, *hdrp(bp));
 		set_tags(rest, tag_make(csize - asize, 1, 0));
 		release(a, rest);                       /* coalesces with a free right neighbour */
 		csize = asize;
 	} else {
 		set_tags(bp, tag_make(csize, 1, csize - OVERHEAD - n) | (t & TAG_PINNED));
+		set_canary(bp, *hdrp(bp));
 	}
 	a->block_bytes += csize;
 	return 1;
@@ -513,9 +371,9 @@ static int resize_in_place(struct pm_heap *h, struct arena *a, char *bp, tag_t t
 void *pagemu_realloc(pagemu_t *vm, void *p, size_t n)
 {
 	struct pm_heap *h;
-	struct arena *a;
-	size_t asize = pm_heap_adjust(n), old;
-	large_ent_t *e;
+	struct pm_where w;
+	size_t asize = pm_heap_adjust(n), old = 0;
+	int in_place = 0;
 	void *np;
 
 	if (!p)
@@ -530,37 +388,26 @@ void *pagemu_realloc(pagemu_t *vm, void *p, size_t n)
 	}
 	if (!vm || !(h = pm_heap_find(vm)))
 		pm_heap_die("realloc(%p): not a pointer pagemu_malloc returned (this instance has no heap)", p);
-	if ((a = arena_of(h, p))) {
-		pthread_mutex_lock(&a->lock);
-		if (in_break(a, p)) {
-			tag_t t = check_block(a, p, "realloc");
-			old = tag_size(t) - OVERHEAD - tag_slack(t);
-			/* Pinned blocks move, so that the pins cover exactly one block. */
-			if (asize < LARGE_MIN && !(t & TAG_PINNED) && resize_in_place(h, a, p, t, asize, n)) {
-				pthread_mutex_unlock(&a->lock);
-				pm_heap_count(h, pm_tcache_of(h), (int64_t)n - (int64_t)old, 0, 0);
-				return p;
-			}
-			pthread_mutex_unlock(&a->lock);
-			goto move;
-		}
-		pthread_mutex_unlock(&a->lock);
-	}
-	pthread_mutex_lock(&h->lock);
-	if (!(e = pm_large_find(h, (uintptr_t)p))) {
-		pthread_mutex_unlock(&h->lock);
+	pm_heap_locate(h, p, "realloc", &w);
+	if (w.a) {
+		old = tag_size(w.t) - OVERHEAD - tag_slack(w.t);
+		/* Pinned blocks move, so that the pins cover exactly one block. */
+		in_place = asize < LARGE_MIN && !(w.t & TAG_PINNED) && resize_in_place(h, w.a, p, w.t, asize, n);
+	} else if (w.e) {
+		size_t room = w.e->base + w.e->maplen - w.e->p;
+		old = w.e->req;
+		in_place = n <= room && n >= room / 2 && !w.e->pinned;
+		if (in_place)
+			w.e->req = n;
+	} else {
+		pm_heap_unlocate(h, &w);
 		pm_heap_die("realloc(%p): not a pointer pagemu_malloc returned", p);
 	}
-	size_t room = e->base + e->maplen - e->p;
-	old = e->req;
-	if (n <= room && n >= room / 2 && !e->pinned) {
-		e->req = n;
-		pthread_mutex_unlock(&h->lock);
+	pm_heap_unlocate(h, &w);
+	if (in_place) {
 		pm_heap_count(h, pm_tcache_of(h), (int64_t)n - (int64_t)old, 0, 0);
 		return p;
 	}
-	pthread_mutex_unlock(&h->lock);
-move:
 	if (!(np = pagemu_malloc(vm, n)))
 		return NULL;
 	memcpy(np, p, old < n ? old : n);
@@ -604,7 +451,7 @@ void *pagemu_memalign(pagemu_t *vm, size_t align, size_t n)
 	a = &h->arena[pm_arena_for(c ? c->pair : 0, req)];
 	pthread_mutex_lock(&a->lock);
 	arena_ready(h, a);
-	if (!(bp = find_fit(a, req)) && !(bp = extend(h, a, req))) {
+	if (!(bp = pm_heap_find_fit(a, req)) && !(bp = extend(h, a, req))) {
 		pthread_mutex_unlock(&a->lock);
 		errno = ENOMEM;
 		return NULL;
@@ -616,7 +463,7 @@ void *pagemu_memalign(pagemu_t *vm, size_t align, size_t n)
 		size_t gap = (size_t)(p - bp);
 		csize = tag_size(*hdrp(bp));
 		set_tags(bp, tag_make(gap, 0, 0));
-		list_insert(a, bp, gap);                /* its left neighbour is allocated */
+		pm_heap_list_insert(a, bp, gap);                /* its left neighbour is allocated */
 		set_tags(p, tag_make(csize - gap, 0, 0));
 	}
 	place(a, p, asize, n ? n : 1, 0);
@@ -663,44 +510,27 @@ int pm_heap_owns(struct pagemu *vm, const void *p)
 int pm_heap_pin(struct pagemu *vm, void *p, size_t limit)
 {
 	struct pm_heap *h = pm_heap_find(vm);
-	struct arena *a;
-	large_ent_t *e;
+	struct pm_where w;
+	int pinned, rc;
 	size_t n;
-	int rc = -EINVAL;
 
 	if (!h || !p)
 		return -EINVAL;
-	if ((a = arena_of(h, p))) {
-		pthread_mutex_lock(&a->lock);
-		if (in_break(a, p)) {
-			tag_t t = check_block(a, p, "pin");
-			n = tag_size(t) - OVERHEAD;
-			if (t & TAG_PINNED)
-				rc = 0;
-			else if (h->pinned + n > limit)
-				rc = -ENOSPC;
-			else if ((rc = pagemu_pin(vm, p, n)) == 0) {
-				set_tags(p, t | TAG_PINNED);
-				h->pinned += n;
-			}
-			pthread_mutex_unlock(&a->lock);
-			return rc;
-		}
-		pthread_mutex_unlock(&a->lock);
+	pm_heap_locate(h, p, "pin", &w);
+	if (!w.a && !w.e) {
+		pm_heap_unlocate(h, &w);
+		return -EINVAL;
 	}
-	pthread_mutex_lock(&h->lock);
-	if ((e = pm_large_find(h, (uintptr_t)p))) {
-		n = e->base + e->maplen - e->p;
-		if (e->pinned)
-			rc = 0;
-		else if (h->pinned + n > limit)
-			rc = -ENOSPC;
-		else if ((rc = pagemu_pin(vm, p, n)) == 0) {
-			e->pinned = 1;
-			h->pinned += n;
-		}
+	n = w.a ? tag_size(w.t) - OVERHEAD : w.e->base + w.e->maplen - w.e->p;
+	pinned = w.a ? (w.t & TAG_PINNED) != 0 : w.e->pinned;
+	rc = pinned ? 0 : h->pinned + n > limit ? -ENOSPC : pagemu_pin(vm, p, n);
+	if (!pinned && rc == 0) {
+		if (w.a)
+			set_tags(p, w.t | TAG_PINNED);
+		else
+			w.e->pinned = 1;
+		h->pinned += n;
 	}
-	pthread_mutex_unlock(&h->lock);
+	pm_heap_unlocate(h, &w);
 	return rc;
 }
-

@@ -12,6 +12,7 @@
 #define PAGEMU_HEAP_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "pagemu.h"
 
@@ -27,6 +28,9 @@ int  pm_heap_owns(pagemu_t *vm, const void *p);
  * unless the heap's pinned blocks would then exceed limit bytes.
  * 0, -ENOSPC (over the limit) or -errno. */
 int  pm_heap_pin(pagemu_t *vm, void *p, size_t limit);
+/* The heap's statistics as one JSON object, no newline (to embed it in a
+ * larger one, as the shim's report does). 0 or -EIO. */
+int  pm_heap_stats_json_object(const pagemu_heap_stats_t *s, FILE *f);
 /* Invariant checker for tests: tags, coalescing, free lists and counters
  * agree. 0, or -1. */
 int  pm_heap_check(pagemu_t *vm);

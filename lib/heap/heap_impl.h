@@ -103,6 +103,31 @@ static inline void   set_tags(char *bp, tag_t t)
 	*hdrp(bp) = t;
 	*ftrp(bp, tag_size(t)) = t & TAG_FTR_MASK;
 }
+/* A canary byte right after the payload of an allocated block whose slack
+ * has room for it: a write past the end of the payload is seen at free
+ * even when it stays inside the block (glibc sees those through its chunk
+ * sizes). Set with every allocated header; malloc_usable_size gives the
+ * slack to the program and drops the canary. */
+#define CANARY 0xC5
+static inline void set_canary(char *bp, tag_t t)
+{
+	if (tag_slack(t))
+		bp[tag_size(t) - OVERHEAD - tag_slack(t)] = (char)CANARY;
+}
+
+/* A block handed back (header t) still has its canary and its own footer, and both
+ * neighbours' boundary tags next to it are intact: a write past the end of
+ * the payload overwrites the footer and then the next header, one before
+ * its start the left neighbour's footer. Checked on every free and
+ * realloc, the thread caches' included, before the block is reused. */
+static inline int block_intact(char *bp, tag_t t)
+{
+	size_t size = tag_size(t);
+
+	return *ftrp(bp, size) == (t & TAG_FTR_MASK) && tag_valid(*hdrp(next_blkp(bp, size))) &&
+	       tag_valid(*(tag_t *)(bp - OVERHEAD)) &&
+	       (!tag_slack(t) || (unsigned char)bp[size - OVERHEAD - tag_slack(t)] == CANARY);
+}
 
 /* Free-list links, in the first 16 bytes of a free block's payload (a
  * cached block uses the first only). */
@@ -242,7 +267,6 @@ struct heap_table {
 extern struct heap_table pm_heaps;
 
 /* heap.c: the arenas */
-void pm_heap_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* malloc and free without a cache (counted in c when not NULL). */
 void *pm_heap_alloc(struct pm_heap *h, struct tcache *c, size_t n);
 void  pm_heap_free_block(struct pm_heap *h, struct tcache *c, char *p);
@@ -251,6 +275,45 @@ void  pm_heap_free_block(struct pm_heap *h, struct tcache *c, char *p);
 char *pm_heap_refill(struct pm_heap *h, struct tcache *c, unsigned k, size_t n);
 /* Cached blocks, linked through their first word, back to their arenas. */
 void  pm_heap_release_list(struct pm_heap *h, char *list);
+
+/* heaplist.c: an arena's free lists. Called with the arena's lock held. */
+void  pm_heap_list_insert(struct arena *a, char *bp, size_t size);
+void  pm_heap_list_remove(struct arena *a, char *bp, size_t size);
+/* A free block of at least asize bytes, taken off its list; NULL if none. */
+char *pm_heap_find_fit(struct arena *a, size_t asize);
+
+/* heapcheck.c: a pointer handed back */
+/* A user error: "pagemu: " + the message on stderr (no stdio), abort. */
+void pm_heap_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* The arena whose span holds p, or NULL (not in the break heap). */
+static inline struct arena *arena_of(struct pm_heap *h, const char *p)
+{
+	uintptr_t off = (uintptr_t)p - (uintptr_t)h->base;
+
+	return off < HEAP_RESERVE ? &h->arena[off >> ARENA_SHIFT] : NULL;
+}
+
+/* Called with a's lock held. */
+static inline int in_break(const struct arena *a, const char *p)
+{
+	return a->first && p >= a->first && p < a->brk;
+}
+
+/* The header of bp, checked (its tags and its neighbours'); aborts on a
+ * user error. who = "free", ... Called with the lock of bp's arena held;
+ * bp is below its break. */
+tag_t pm_heap_check_block(struct arena *a, char *bp, const char *who);
+/* Where a pointer handed back lives, found with the lock that guards it
+ * taken: a block below an arena's break (a locked, t its checked header),
+ * or a large block (h->lock held, e its entry, NULL when p is no block of
+ * this heap). Aborts on a user error. pm_heap_unlocate drops the lock. */
+struct pm_where {
+	struct arena *a;                  /* the arena, or NULL: large */
+	tag_t         t;                  /* the block's header (arena) */
+	large_ent_t  *e;                  /* the large block's entry (large) */
+};
+void pm_heap_locate(struct pm_heap *h, char *p, const char *who, struct pm_where *w);
+void pm_heap_unlocate(struct pm_heap *h, struct pm_where *w);
 
 /* heaptable.c: one heap per instance */
 struct pm_heap *pm_heap_find(struct pagemu *vm);

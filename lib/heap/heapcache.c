@@ -240,7 +240,9 @@ static void bin_trim(struct pm_heap *h, struct tcache *c, unsigned k)
 
 static inline void bin_push(struct tcache *c, unsigned k, char *bp, tag_t t)
 {
-	*hdrp(bp) = t | TAG_CACHED;
+	/* A cached block holds no request: no slack, and no canary (the link
+	 * below may cover it). */
+	*hdrp(bp) = (t & ~(TAG_SLACK_MAX << TAG_SLACK_SHIFT)) | TAG_CACHED;
 	*(char **)bp = c->head[k];
 	c->head[k] = bp;
 	c->count[k]++;
@@ -287,6 +289,7 @@ static __attribute__((noinline)) void *malloc_slow(pagemu_t *vm, size_t n)
 	c->count[k]--;
 	c->bytes -= pm_bin_size[k];
 	*hdrp(bp) = tag_make(pm_bin_size[k], 1, pm_bin_size[k] - OVERHEAD - (n ? n : 1));
+	set_canary(bp, *hdrp(bp));
 	count_malloc(h, c, n ? n : 1);
 	return bp;
 }
@@ -305,6 +308,7 @@ void *pagemu_malloc(pagemu_t *vm, size_t n)
 			c->count[k]--;
 			c->bytes -= size;
 			*hdrp(bp) = tag_make(size, 1, size - OVERHEAD - m);
+			set_canary(bp, *hdrp(bp));
 			count_malloc(c->heap, c, m);
 			return bp;
 		}
@@ -325,7 +329,8 @@ static __attribute__((noinline)) void free_slow(pagemu_t *vm, void *p)
 	if (c && (uintptr_t)p - (uintptr_t)c->base < HEAP_RESERVE && (uintptr_t)p % ALIGN == 0) {
 		tag_t t = *hdrp(p);
 		size_t size = tag_size(t);
-		if ((t & TAG_STATE_MASK) == TAG_STATE_USED && size - MIN_BLOCK <= CACHE_MAX - MIN_BLOCK) {
+		if ((t & TAG_STATE_MASK) == TAG_STATE_USED && size - MIN_BLOCK <= CACHE_MAX - MIN_BLOCK &&
+		    block_intact(p, t)) {
 			unsigned k = pm_bin_of(size);
 			if (pm_bin_size[k] == size) {
 				if (c->count[k] >= pm_bin_max[k])
@@ -351,7 +356,8 @@ void pagemu_free(pagemu_t *vm, void *p)
 		tag_t t = *hdrp(p);
 		size_t size = tag_size(t);
 		/* An allocated block, not pinned, not cached, of a bin's size. */
-		if (likely((t & TAG_STATE_MASK) == TAG_STATE_USED && size - MIN_BLOCK <= CACHE_MAX - MIN_BLOCK)) {
+		if (likely((t & TAG_STATE_MASK) == TAG_STATE_USED && size - MIN_BLOCK <= CACHE_MAX - MIN_BLOCK &&
+			   block_intact(p, t))) {
 			unsigned k = pm_bin_of(size);
 			if (likely(pm_bin_size[k] == size && c->count[k] < pm_bin_max[k] &&
 				   c->bytes + size <= CACHE_BYTES)) {

@@ -15,6 +15,7 @@
  * maximum. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "heap/heap_impl.h"
@@ -132,6 +133,33 @@ int pagemu_heap_stats(pagemu_t *vm, pagemu_heap_stats_t *out)
 	out->frees = frees;
 	pthread_mutex_unlock(&h->lock);
 	return 0;
+}
+
+int pm_heap_stats_json_object(const pagemu_heap_stats_t *s, FILE *f)
+{
+	int n = 0;
+
+	fputc('{', f);
+#define X(name, type, desc) PM_JSON_MEMBER(f, &n, #name, s->name);
+	PAGEMU_HEAP_STATS_LIST(X)
+#undef X
+	fputc('}', f);
+	return ferror(f) ? -EIO : 0;
+}
+
+int pagemu_heap_stats_write_json(const pagemu_heap_stats_t *s, FILE *f)
+{
+	pm_heap_stats_json_object(s, f);
+	fputc('\n', f);
+	return ferror(f) ? -EIO : 0;
+}
+
+int pagemu_heap_stats_write_text(const pagemu_heap_stats_t *s, FILE *f)
+{
+#define X(name, type, desc) fprintf(f, "  %-16s %16.*f  %s\n", #name, _Generic(s->name, double: 4, default: 0), (double)s->name, desc);
+	PAGEMU_HEAP_STATS_LIST(X)
+#undef X
+	return ferror(f) ? -EIO : 0;
 }
 
 /* One arena: tags, coalescing, lists and counters agree. Lock held. */

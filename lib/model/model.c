@@ -516,14 +516,12 @@ void pagemu_model_reset_stats(pagemu_model_t *m)
 
 int pagemu_model_stats_write_json(const pagemu_model_stats_t *s, FILE *f)
 {
-	const char *sep = "";
-	int err = 0;
+	int n = 0;
 
-#define PM_X_JSON(name, kind, desc) \
-	err |= fprintf(f, "%s\"%s\":%llu", sep, #name, (unsigned long long)s->name) < 0; sep = ",";
+#define PM_X_JSON(name, kind, desc) PM_JSON_MEMBER(f, &n, #name, s->name);
 	PAGEMU_MODEL_STATS_LIST(PM_X_JSON)
 #undef PM_X_JSON
-	return err ? -EIO : 0;
+	return ferror(f) ? -EIO : 0;
 }
 
 int pagemu_model_stats_write_text(const pagemu_model_stats_t *s, FILE *f)

@@ -396,4 +396,11 @@ char *pm_fmt_str(char *dst, char *end, const char *s);
 char *pm_fmt_u64(char *dst, char *end, uint64_t v);
 char *pm_fmt_hex(char *dst, char *end, uint64_t v);
 
+/* json.c - one member of a JSON object, a comma before all but the first
+ * (*n counts the members written). PM_JSON_MEMBER picks by the value's
+ * type, so that an X-macro list of counters makes a whole object. */
+void pm_json_u64(FILE *f, int *n, const char *name, uint64_t v);
+void pm_json_f64(FILE *f, int *n, const char *name, double v);
+#define PM_JSON_MEMBER(f, n, name, v) _Generic((v), double: pm_json_f64, default: pm_json_u64)(f, n, name, v)
+
 #endif
