@@ -41,7 +41,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 
-.PHONY: all deps demo check check-plain check-asan check-accept-fast bench stress install clean tests accept
+.PHONY: all deps debug demo check check-plain check-asan check-accept-fast bench stress install clean tests accept
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
@@ -118,10 +118,15 @@ check-plain: all $(TEST_BIN)
 	$(Q)sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
 
 check-asan: $(B)/.deps
-	$(Q)$(MAKE) --no-print-directory B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" tests
+	$(Q)$(MAKE) --no-print-directory B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS) -DPAGEMU_DEBUG" LDFLAGS="$(SAN_FLAGS)" tests
 	$(Q)ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1:detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  sh tests/run.sh build-asan/tests $(TEST_BIN:$(B)/tests/%=%)
+
+# The debug build: PM_ASSERT compiled in (the sanitizer build has them too);
+# PAGEMU_CHECK=1 then runs the invariant checkers after every fault.
+debug: $(B)/.deps
+	$(Q)$(MAKE) --no-print-directory B=build-debug CFLAGS="-O1 -g -DPAGEMU_DEBUG" all tests
 
 bench: all $(BENCH_BIN)
 	$(Q)sh bench/run.sh $(B)

@@ -227,6 +227,7 @@ typedef struct pagemu {
 	uint64_t      stale[64];          /* evicted pages whose stale mapping awaits unmap */
 	uint64_t      nstale;             /* entries in stale[] */
 	int           broken;             /* a fork could not copy emulated memory: faults get SIGBUS */
+	int           check_faults;       /* debug builds: run pm_mmu_check after every fault (PAGEMU_CHECK=1) */
 	int           fork_pool_fd;       /* during a fork: the child's copy of the pool, -1 = none */
 	int           fork_swap_fd;       /* during a fork: the child's copy of the swap file */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */

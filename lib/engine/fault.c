@@ -206,7 +206,7 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 	 * the mmap replaces the stale PROT_NONE mapping. */
 	int keep_k = pte_window(*pte) && pte_ppn(*pte) == ppn;
 	if (pte_window(*pte))
-		vm->reserved--;
+		PM_DEC(vm->reserved);
 	if (keep_k)
 		vm->parked++;     /* present and mapped PROT_NONE: parked, until mapped */
 	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
@@ -438,6 +438,10 @@ int pm_fault_entry(void *fault_address, int serious)
 		out = pm_fault_handle(&f);
 		count(vm, out);
 	}
+	/* Debug builds: the invariant checkers after every fault, for the
+	 * tests that ask (PAGEMU_CHECK=1 at open). */
+	if (PM_DEBUG && vm->check_faults)
+		PM_ASSERT(pm_mmu_check(vm) == 0);
 	uint64_t ns = pm_prim_now_ns() - t0;
 	vm->stats.handler_ns += ns;
 	if (vm->trace_fd >= 0)

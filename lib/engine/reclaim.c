@@ -109,6 +109,7 @@ void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res)
 {
 	pm_frame_t *f = &vm->frames.f[ppn];
 
+	PM_ASSERT(f->io && f->state == PM_FRAME_USED);
 	f->io = 0;
 	if (res < 0) {
 		/* The swap copy is not good: the page stays dirty in memory. */
@@ -191,7 +192,7 @@ static int evict(struct pagemu *vm, uint64_t ppn)
 	vm->policy->freed(vm->policy_state, ppn);
 	pm_frames_push(&vm->frames, ppn);
 	PM_COUNT(vm, evictions);
-	vm->stats.resident--;
+	PM_DEC(vm->stats.resident);
 	return 0;
 }
 
@@ -241,11 +242,11 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 	if (vm->cfg.tlb_exact)
 		pm_tlb_invalidate(&vm->tlb, vpn);
 	if (pte_parked(*pte))
-		vm->parked--;
+		PM_DEC(vm->parked);
 	else if (pte_window(*pte))
-		vm->reserved--;           /* (a stale mapping goes with the region) */
+		PM_DEC(vm->reserved);           /* (a stale mapping goes with the region) */
 	if (pte_mapped(*pte))
-		vm->stats.mapped--;                /* the caller drops the mapping */
+		PM_DEC(vm->stats.mapped);                /* the caller drops the mapping */
 	if (pte_present(*pte)) {
 		uint64_t ppn = pte_ppn(*pte);
 		pm_frame_t *f = &vm->frames.f[ppn];
@@ -253,7 +254,7 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 			pm_swapmap_free(&vm->swapmap, f->slot);
 		vm->policy->freed(vm->policy_state, ppn);
 		pm_frames_push(&vm->frames, ppn);
-		vm->stats.resident--;
+		PM_DEC(vm->stats.resident);
 	} else if (pte_swapped(*pte)) {
 		pm_swapmap_free(&vm->swapmap, pte_slot(*pte));
 	}

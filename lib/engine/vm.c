@@ -166,6 +166,8 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	vm->ra_window = cfg->readahead;
 	vm->pool_fd = -1;
 	vm->trace_fd = -1;
+	vm->check_faults = PM_DEBUG && getenv("PAGEMU_CHECK") && strcmp(getenv("PAGEMU_CHECK"), "1") == 0;
+	pm_assert_say = pm_prim_say;        /* assertions write with the raw write */
 	pm_reclaim_env_init(vm);
 
 	rc = tables_init(vm);

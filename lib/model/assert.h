@@ -16,6 +16,9 @@
 #define PM_DEBUG 0
 #endif
 
+/* A count of things that exist drops by one: it was not zero. */
+#define PM_DEC(count) (PM_ASSERT((count) > 0), (count)--)
+
 _Noreturn void pm_assert_fail(const char *file, int line, const char *cond);
 
 /* Where the message goes. The model writes through the C library's stderr

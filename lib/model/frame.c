@@ -35,6 +35,7 @@ uint64_t pm_frames_pop(pm_frames_t *ft)
 	if (ft->nfree == 0)
 		return PM_NONE;
 	ppn = ft->free[--ft->nfree];
+	PM_ASSERT(ft->f[ppn].state == PM_FRAME_FREE);
 	ft->f[ppn].state = PM_FRAME_USED;
 	return ppn;
 }
@@ -43,6 +44,7 @@ void pm_frames_push(pm_frames_t *ft, uint64_t ppn)
 {
 	pm_frame_t *f = &ft->f[ppn];
 
+	PM_ASSERT(ppn < ft->nframes && f->state == PM_FRAME_USED && !f->io);
 	f->state = PM_FRAME_FREE;
 	f->vpn = PM_NONE;
 	f->slot = PM_NONE;

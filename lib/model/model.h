@@ -136,6 +136,8 @@ void     pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem);
 uint64_t pm_swapmap_alloc(pm_swapmap_t *s, uint64_t hint);
 void     pm_swapmap_free(pm_swapmap_t *s, uint64_t slot);
 int      pm_swapmap_test(const pm_swapmap_t *s, uint64_t slot);
+/* Invariant checker for tests: used agrees with the bitmap. 0 or -1. */
+int      pm_swapmap_check(const pm_swapmap_t *s);
 
 /* policy.c and one file per policy - replacement behind one interface.
  * The policy sees frames only. The caller tells it when a frame is loaded,

@@ -27,6 +27,7 @@ int pm_swapmap_test(const pm_swapmap_t *s, uint64_t slot)
 
 static uint64_t take(pm_swapmap_t *s, uint64_t slot)
 {
+	PM_ASSERT(!pm_swapmap_test(s, slot));
 	s->bits[slot / 64] |= 1ULL << (slot % 64);
 	s->used++;
 	s->cursor = slot + 1 < s->nslots ? slot + 1 : 0;
@@ -63,8 +64,18 @@ uint64_t pm_swapmap_alloc(pm_swapmap_t *s, uint64_t hint)
 
 void pm_swapmap_free(pm_swapmap_t *s, uint64_t slot)
 {
+	PM_ASSERT(pm_swapmap_test(s, slot));     /* a slot is freed once */
 	if (!pm_swapmap_test(s, slot))
 		return;
 	s->bits[slot / 64] &= ~(1ULL << (slot % 64));
 	s->used--;
+}
+
+int pm_swapmap_check(const pm_swapmap_t *s)
+{
+	uint64_t used = 0;
+
+	for (uint64_t w = 0; w < (s->nslots + 63) / 64; w++)
+		used += (uint64_t)__builtin_popcountll(s->bits[w]);
+	return used == s->used ? 0 : -1;
 }
