@@ -121,6 +121,12 @@ START_TEST(test_fork_twice)
 }
 END_TEST
 
+/* Debug and sanitizer builds: the invariant checkers after every fault. */
+__attribute__((constructor)) static void ask_for_checks(void)
+{
+	setenv("PAGEMU_CHECK", "1", 0);
+}
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("fork");

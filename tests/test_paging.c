@@ -412,6 +412,12 @@ START_TEST(test_trace_replays_exactly)
 }
 END_TEST
 
+/* Debug and sanitizer builds: the invariant checkers after every fault. */
+__attribute__((constructor)) static void ask_for_checks(void)
+{
+	setenv("PAGEMU_CHECK", "1", 0);
+}
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("paging");

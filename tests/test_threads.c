@@ -116,6 +116,12 @@ START_TEST(test_threads_race_same_pages)
 }
 END_TEST
 
+/* Debug and sanitizer builds: the invariant checkers after every fault. */
+__attribute__((constructor)) static void ask_for_checks(void)
+{
+	setenv("PAGEMU_CHECK", "1", 0);
+}
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("threads");
