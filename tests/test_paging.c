@@ -412,6 +412,72 @@ START_TEST(test_trace_replays_exactly)
 }
 END_TEST
 
+/* The VMA count pagemu keeps (stats.vmas, the basis of the mapping budget)
+ * is exact: it moves as /proc/self/maps does, through first touches,
+ * evictions, swap-ins, reference clears, protection changes, neighbouring
+ * regions and partial unmaps. pagemu makes no other mapping after open. */
+static long maps_lines(void)
+{
+	char buf[4096];
+	long n = 0;
+	ssize_t got;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while ((got = (ssize_t)fread(buf, 1, sizeof(buf), f)) > 0)
+		for (ssize_t i = 0; i < got; i++)
+			n += buf[i] == '\n';
+	fclose(f);
+	return n;
+}
+
+static void assert_vmas(pagemu_t *vm, long base, uint64_t vmas0, const char *when)
+{
+	pagemu_stats_t s;
+	long kernel = maps_lines() - base;
+
+	pagemu_get_stats(vm, &s);
+	ck_assert_msg((long)(s.vmas - vmas0) == kernel, "%s: pagemu counts %ld VMAs more, the kernel %ld", when,
+		      (long)(s.vmas - vmas0), kernel);
+}
+
+START_TEST(test_vma_count_exact)
+{
+	pagemu_t *vm = open_vm(64, 8);
+	pagemu_stats_t s0;
+	volatile uint64_t *a, *b, *c;
+	long base;
+
+	pagemu_get_stats(vm, &s0);
+	base = maps_lines();
+	a = map_pages(vm, 512);
+	b = map_pages(vm, 64);                           /* likely right next to a */
+	c = map_pages(vm, 64);
+	assert_vmas(vm, base, s0.vmas, "map");
+	for (size_t p = 0; p < 40; p += 3)               /* scattered first touches */
+		a[p * WORDS] = p;
+	b[0] = 1;                                        /* region edges */
+	b[63 * WORDS] = 2;
+	c[63 * WORDS] = 3;
+	assert_vmas(vm, base, s0.vmas, "scattered touches");
+	fill(a, 512, 1);                                 /* sequential, evicting */
+	assert_vmas(vm, base, s0.vmas, "fill with eviction");
+	for (size_t p = 0; p < 512; p += 7)              /* swap-ins */
+		ck_assert_uint_eq(a[p * WORDS], pm_test_pattern(p, 1));
+	assert_vmas(vm, base, s0.vmas, "swap-ins");
+	ck_assert_int_eq(pagemu_protect(vm, (void *)(a + 100 * WORDS), 50 * 4096, PROT_READ), 0);
+	assert_vmas(vm, base, s0.vmas, "protect");
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)(a + 200 * WORDS), 100 * 4096), 0);
+	assert_vmas(vm, base, s0.vmas, "partial unmap");
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)b, 64 * 4096), 0);
+	assert_vmas(vm, base, s0.vmas, "unmap of a neighbour");
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)a, 512 * 4096), 0);
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)c, 64 * 4096), 0);
+	assert_vmas(vm, base, s0.vmas, "unmap");
+	pagemu_close(vm);
+}
+END_TEST
+
 /* Debug and sanitizer builds: the invariant checkers after every fault. */
 __attribute__((constructor)) static void ask_for_checks(void)
 {
@@ -435,6 +501,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_two_instances);
 	tcase_add_test(tc, test_stats_json);
 	tcase_add_test(tc, test_trace_replays_exactly);
+	tcase_add_test(tc, test_vma_count_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -133,13 +133,18 @@ int  pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k
 void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped);
 void pm_mmu_flush_stale(struct pagemu *vm);
+/* The reservation window of the untouched page vpn is void (its frame went
+ * to another page): forget it, keeping the VMA count exact. */
+void pm_mmu_window_void(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 /* Invariant checker for tests: the mapped, parked, reserved and resident
  * counts agree with the page table, and the frame table is sound.
  * 0 or -1. Call with vm->lock held (or no fault in flight). */
 int  pm_mmu_check(struct pagemu *vm);
 /* A region was reserved; the pages [lo, hi] are about to be unmapped. */
-void pm_mmu_region_added(struct pagemu *vm);
+void pm_mmu_region_added(struct pagemu *vm, uint64_t lo, uint64_t hi);
 void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi);
+/* After a fork re-reserved every region with no frame mapped: recount. */
+void pm_mmu_regions_recount(struct pagemu *vm);
 
 /* reclaim.c - taking a frame, eviction, pre-cleaning. */
 /* A write of frame ppn finished (res = 0) or failed (-errno). */
@@ -225,6 +230,7 @@ typedef struct pagemu {
 	uint64_t      parked;             /* PTEs with K, present (parked pages) */
 	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */
 	uint64_t      stale[64];          /* evicted pages whose stale mapping awaits unmap */
+	uint64_t      stale_ppn[64];      /* the frame each of them still maps (PROT_NONE) */
 	uint64_t      nstale;             /* entries in stale[] */
 	int           broken;             /* a fork could not copy emulated memory: faults get SIGBUS */
 	int           check_faults;       /* debug builds: run pm_mmu_check after every fault (PAGEMU_CHECK=1) */

@@ -203,12 +203,14 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 	__builtin_memset(pm_frame_addr(vm, ppn), 0, vm->page);
 	/* K stays set when ppn is the reserved frame: pm_map_pte then maps it
 	 * with an mprotect. A reservation whose frame went elsewhere is void:
-	 * the mmap replaces the stale PROT_NONE mapping. */
+	 * the mmap replaces its PROT_NONE mapping. */
 	int keep_k = pte_window(*pte) && pte_ppn(*pte) == ppn;
-	if (pte_window(*pte))
+	if (pte_window(*pte) && !keep_k)
+		pm_mmu_window_void(vm, vpn, pte);
+	if (keep_k) {
 		PM_DEC(vm->reserved);
-	if (keep_k)
 		vm->parked++;     /* present and mapped PROT_NONE: parked, until mapped */
+	}
 	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
 	if (keep_k)
 		*pte = pte_mkkept(*pte);

@@ -146,13 +146,10 @@ static int adopt(struct pagemu *vm)
 	vm->stats.mapped = 0;
 	vm->parked = 0;
 	vm->reserved = 0;
-	vm->vmas = 0;
 	vm->nstale = 0;
 	vm->map_gen++;
 	pm_tlb_flush(&vm->tlb);
-	for (size_t i = 0; i < vm->nregions_hw; i++)
-		if (vm->regions[i].live)
-			pm_mmu_region_added(vm);
+	pm_mmu_regions_recount(vm);
 	/* Pinned pages must stay reachable for the kernel: map them again. */
 	for (uint64_t f = 0; f < vm->nframes; f++) {
 		pm_frame_t *fr = &vm->frames.f[f];

@@ -21,13 +21,24 @@
 
 #include "engine/engine.h"
 
-enum { VMA_R, VMA_M, VMA_W };
+enum { VMA_R, VMA_M, VMA_W, VMA_X };
 
 typedef struct vma_key {
-	int      kind;                      /* VMA_R, VMA_M or VMA_W */
+	int      kind;                      /* VMA_R, VMA_M, VMA_W, or VMA_X: no region of ours */
 	int      write;                     /* M: mapped read-write */
 	uint64_t ppn;                       /* M, W: the frame */
 } vma_key_t;
+
+/* The frame a stale page still maps (its PTE holds the slot now): the
+ * latest entry of the stale queue for vpn. */
+static uint64_t stale_ppn(const struct pagemu *vm, uint64_t vpn)
+{
+	for (uint64_t i = vm->nstale; i-- > 0;)
+		if (vm->stale[i] == vpn)
+			return vm->stale_ppn[i];
+	PM_ASSERT(!"a stale page is in the stale queue");
+	return PM_NONE;
+}
 
 static vma_key_t key_of(struct pagemu *vm, uint64_t vpn)
 {
@@ -36,15 +47,27 @@ static vma_key_t key_of(struct pagemu *vm, uint64_t vpn)
 
 	if (p && pte_mapped(*p))
 		k = (vma_key_t){ VMA_M, pte_write(*p), pte_ppn(*p) };
-	else if (p && pte_kept(*p))      /* stale (swapped): frame unknown */
-		k = (vma_key_t){ VMA_W, 0, pte_swapped(*p) ? PM_NONE : pte_ppn(*p) };
+	else if (p && pte_kept(*p))
+		k = (vma_key_t){ VMA_W, 0, pte_swapped(*p) ? stale_ppn(vm, vpn) : pte_ppn(*p) };
 	return k;
+}
+
+/* The key of a page next to a change, which may lie outside every region
+ * of vm: then it is no mapping of ours, and joins none (VMA_X). A page
+ * of another region is a reservation the kernel merges with ours. */
+static vma_key_t edge_key(struct pagemu *vm, uint64_t vpn)
+{
+	pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn, NULL);
+
+	if ((!p || pte_none(*p)) && !pm_region_find(vm, pm_vpn_va(vm, vpn)))
+		return (vma_key_t){ VMA_X, 0, 0 };
+	return key_of(vm, vpn);
 }
 
 /* Do pages a (left) and b (right) lie in one VMA? */
 static int joined(vma_key_t a, vma_key_t b)
 {
-	if (a.kind != b.kind)
+	if (a.kind != b.kind || a.kind == VMA_X)
 		return 0;
 	if (a.kind == VMA_R)
 		return 1;
@@ -54,11 +77,11 @@ static int joined(vma_key_t a, vma_key_t b)
 /* VMA boundaries at the edges of and inside [lo, hi]. */
 static uint64_t boundaries(struct pagemu *vm, uint64_t lo, uint64_t hi)
 {
-	vma_key_t prev = key_of(vm, lo - 1), cur;
+	vma_key_t prev = edge_key(vm, lo - 1), cur;
 	uint64_t n = 0;
 
 	for (uint64_t v = lo; v <= hi + 1; v++, prev = cur) {
-		cur = key_of(vm, v);
+		cur = v <= hi ? key_of(vm, v) : edge_key(vm, v);
 		n += !joined(prev, cur);
 	}
 	return n;
@@ -66,10 +89,8 @@ static uint64_t boundaries(struct pagemu *vm, uint64_t lo, uint64_t hi)
 
 static void account(struct pagemu *vm, uint64_t before, uint64_t after)
 {
-	/* Not an assertion: the count treats the pages next to a region as
-	 * reservations it could merge with, so it is off by one at a region
-	 * edge that another mapping borders (README, Limits). */
-	vm->vmas = vm->vmas + after >= before ? vm->vmas + after - before : 0;
+	PM_ASSERT(vm->vmas + after >= before);
+	vm->vmas = vm->vmas + after - before;
 }
 
 /* ---- the budget ------------------------------------------------------------ */
@@ -269,14 +290,18 @@ void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
  * neighbouring pages tend to leave together. */
 void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped)
 {
-	uint64_t before = boundaries(vm, vpn, vpn);
 	int stale = pte_parked(*pte);
+	uint64_t before;
 
 	PM_ASSERT(pte_present(*pte) && !pte_mapped(*pte) && pte_swapped(swapped));
+	/* Make room in the queue first: the flush changes the neighbours,
+	 * and counts that itself. */
+	if (stale && vm->nstale == PM_ARRAY_LEN(vm->stale))
+		pm_mmu_flush_stale(vm);
+	before = boundaries(vm, vpn, vpn);
 	if (stale) {
 		PM_DEC(vm->parked);
-		if (vm->nstale == PM_ARRAY_LEN(vm->stale))
-			pm_mmu_flush_stale(vm);
+		vm->stale_ppn[vm->nstale] = pte_ppn(*pte);
 		vm->stale[vm->nstale++] = vpn;
 		swapped = pte_mkkept(swapped);
 	}
@@ -295,7 +320,8 @@ void pm_mmu_flush_stale(struct pagemu *vm)
 {
 	uint64_t n = vm->nstale, i = 0;
 
-	vm->nstale = 0;
+	/* The queue stays until the end: key_of reads the frames of the
+	 * stale pages not unmapped yet from it. */
 	while (i < n) {
 		uint64_t lo = vm->stale[i++], k = 1, before;
 		/* Entries whose page came back (or went) since are not stale. */
@@ -312,6 +338,21 @@ void pm_mmu_flush_stale(struct pagemu *vm)
 		vm->map_gen++;
 		account(vm, before, boundaries(vm, lo, lo + k - 1));
 	}
+	vm->nstale = 0;
+}
+
+/* A reservation window whose frame went to another page: the page will
+ * be mapped afresh, and the mmap replaces the window's PROT_NONE mapping.
+ * Account as if the window went now and the page were a plain
+ * reservation until then: the two changes add up to the kernel's one. */
+void pm_mmu_window_void(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	uint64_t before = boundaries(vm, vpn, vpn);
+
+	PM_ASSERT(pte_window(*pte));
+	PM_DEC(vm->reserved);
+	*pte = 0;
+	account(vm, before, boundaries(vm, vpn, vpn));
 }
 
 /* ---- regions ------------------------------------------------------------------- */
@@ -338,19 +379,41 @@ static void count_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 		a->n++;
 }
 
-void pm_mmu_region_added(struct pagemu *vm)
+/* The region's pages went from no mapping to one reservation: one VMA
+ * more, unless it merges with a reservation on either side. */
+void pm_mmu_region_added(struct pagemu *vm, uint64_t lo, uint64_t hi)
 {
-	vm->vmas++;
+	const vma_key_t res = { VMA_R, 0, 0 };
+
+	vm->vmas += !joined(edge_key(vm, lo - 1), res);
+	if (joined(res, edge_key(vm, hi + 1)))
+		PM_DEC(vm->vmas);
 }
 
+/* The pages [lo, hi] of a region are about to be unmapped: every VMA that
+ * starts in them goes, and the page after them starts one when it was
+ * joined to the last. */
 void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi)
 {
 	struct count_arg a = { vm, lo, hi, 0 };
+	uint64_t starts;
 
-	/* The VMAs inside the range go with it: one more than the boundaries
-	 * inside (off by at most one at each edge of a partial unmap). */
 	pm_pt_walk_range(&vm->pt, lo, hi, count_visit, &a, 0);
-	vm->vmas = vm->vmas > a.n + 1 ? vm->vmas - a.n - 1 : 0;
+	starts = a.n + !joined(edge_key(vm, lo - 1), key_of(vm, lo));
+	PM_ASSERT(vm->vmas >= starts);
+	vm->vmas = vm->vmas - starts + joined(key_of(vm, hi), edge_key(vm, hi + 1));
+}
+
+/* Every region was reserved afresh and holds no frame mapping (a forked
+ * child): count the VMAs from scratch, one per run of adjacent regions. */
+void pm_mmu_regions_recount(struct pagemu *vm)
+{
+	const vma_key_t res = { VMA_R, 0, 0 };
+
+	vm->vmas = 0;
+	for (size_t i = 0; i < vm->nregions_hw; i++)
+		if (vm->regions[i].live)
+			vm->vmas += !joined(edge_key(vm, pm_va_vpn(vm, vm->regions[i].start) - 1), res);
 }
 
 /* ---- invariant checker (tests) ------------------------------------------------- */

@@ -297,7 +297,7 @@ void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t of
 	pm_lock(vm);
 	r = pm_region_new(vm, start, start + rlen, prot);
 	if (r)
-		pm_mmu_region_added(vm);
+		pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
 	pm_unlock(vm);
 	if (!r) {
 		pm_prim_release((void *)start, rlen);
