@@ -77,7 +77,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "engine/engine.h"
+#include "engine/engine_api.h"
 #include "heap/heap.h"
 #include "guard.h"
 

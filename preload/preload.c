@@ -59,7 +59,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "engine/engine.h"
+#include "engine/engine_api.h"
 #include "heap/heap.h"
 #include "guard.h"
 
