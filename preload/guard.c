@@ -79,10 +79,7 @@
 
 #include "engine/engine_api.h"
 #include "heap/heap.h"
-#include "guard.h"
-
-#define EXPORT __attribute__((visibility("default")))
-#define IE __attribute__((tls_model("initial-exec")))
+#include "shim.h"
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
 #define PR_SET_SYSCALL_USER_DISPATCH 59
@@ -960,7 +957,7 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 	c.npins = 0;
 	c.failed = 0;
 	c.budget = budget_max;
-	if (!pm_shim_in_pagemu()) {
+	if (!pm_shim_depth) {
 		sel = SUD_ALLOW;
 		if (!decode(&c))
 			fallback(&c);
@@ -1092,7 +1089,7 @@ static void *thread_start(void *p)
 {
 	struct start s = *(struct start *)p;
 
-	pm_shim_free_internal(p);
+	pm_boot_free(p);
 	pm_guard_thread();
 	return s.fn(s.arg);
 }
@@ -1107,12 +1104,12 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 		real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))pm_shim_dlsym("pthread_create");
 	if (!real)
 		return EAGAIN;
-	if (!pm_guard_active() || !(s = pm_shim_alloc_internal(sizeof(*s))))
+	if (!pm_guard_active() || !(s = pm_boot_alloc(0, sizeof(*s))))
 		return real(t, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
 	rc = real(t, attr, thread_start, s);
 	if (rc)
-		pm_shim_free_internal(s);
+		pm_boot_free(s);
 	return rc;
 }
