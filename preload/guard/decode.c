@@ -1,315 +1,306 @@
 /* decode.c - the guard's argument decoder: which arguments of a system
- * call are memory the kernel reads or writes, to be pinned. All: signal
- * context, with the selector at ALLOW. */
+ * call point to memory the kernel reads or writes, to be pinned for the
+ * call. As strace's syscallent table: a table indexed by syscall number
+ * whose entry describes each pointer argument (which argument, its kind,
+ * where its length is), and a decoder function of its own for the few
+ * calls whose memory depends on another argument's value. A call not in
+ * the table is not decoded: the page of each argument that points into
+ * emulated memory is pinned, and the call reported once.
+ *
+ * All: signal context, with the selector at ALLOW. */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "guard.h"
 
-#define A(i) (c->a[i])
+/* What one pointer argument is, and so what is pinned. */
+enum arg_kind {
+	ARG_END = 0,                      /* (no more arguments) */
+	ARG_FIXED,                        /* size bytes: a struct, an int[2]... */
+	ARG_BUF,                          /* arg len * size bytes: a buffer (size 1), an array */
+	ARG_BYTE_PER,                     /* a byte per size units of arg len, rounded up: fd_set, mincore's vector */
+	ARG_CUT,                          /* arg len bytes the call may use in part: arg len becomes what was pinned */
+	ARG_PATH,                         /* a NUL-terminated string */
+	ARG_STRV,                         /* a NULL-terminated array of strings */
+	ARG_IOV,                          /* an iovec array of arg len, and its buffers; may be cut */
+	ARG_MSGHDR,                       /* a struct msghdr, and what it points to */
+	ARG_MMSG,                         /* an mmsghdr array of arg len (64 at most), and their msghdrs */
+	ARG_LENBUF,                       /* a buffer whose length is the socklen_t at arg len, pinned first */
+};
+
+struct sysarg {
+	uint8_t  kind;                    /* enum arg_kind */
+	uint8_t  arg;                     /* the argument (0-5) that points to the memory */
+	uint8_t  len;                     /* the argument that holds its length or count */
+	uint16_t size;                    /* bytes: the struct (FIXED), an element (BUF), a unit (BYTE_PER) */
+};
+
+#define SYSENT_ARGS 5                     /* pointer arguments at most (pselect6) */
+#define SYSENT_NR   512                   /* syscall numbers in the table */
+
+struct sysent {
+	uint8_t known;                    /* 0: not decoded */
+	struct sysarg args[SYSENT_ARGS];  /* pinned in this order */
+	void (*decode)(struct pm_call *c);/* then this, if any */
+};
+
+#define FIXED(i, sz)     { ARG_FIXED, i, 0, sz }
+#define BUF(i, l)        { ARG_BUF, i, l, 1 }
+#define ARRAY(i, l, sz)  { ARG_BUF, i, l, sz }
+#define FDSET(i, l)      { ARG_BYTE_PER, i, l, 8 }
+#define PAGEVEC(i, l)    { ARG_BYTE_PER, i, l, 4096 }
+#define CUT(i, l)        { ARG_CUT, i, l, 0 }
+#define PATH(i)          { ARG_PATH, i, 0, 0 }
+#define STRV(i)          { ARG_STRV, i, 0, 0 }
+#define IOV(i, l)        { ARG_IOV, i, l, 0 }
+#define MSGHDR(i)        { ARG_MSGHDR, i, 0, 0 }
+#define MMSG(i, l)       { ARG_MMSG, i, l, 0 }
+#define LENBUF(i, l)     { ARG_LENBUF, i, l, 0 }
+
+#define NOMEM(name)             [SYS_##name] = { .known = 1 }
+#define CALL(name, ...)         [SYS_##name] = { .known = 1, .args = { __VA_ARGS__ } }
+#define CALL_FN(name, fn, ...)  [SYS_##name] = { .known = 1, .args = { __VA_ARGS__ }, .decode = fn }
+
 #define P(i) ((void *)c->a[i])
 
-/* 1: decoded (or nothing to pin); 0: unknown. */
-static int decode(struct pm_call *c)
+/* sigaltstack: a new stack lies where the kernel writes signal frames:
+ * keep it resident for good (never unpinned). */
+static void decode_sigaltstack(struct pm_call *c)
 {
-	switch (c->nr) {
-	/* no memory arguments, or memory the kernel does not read or write
-	 * through (mappings), or pagemu's own I/O */
-	case SYS_close: case SYS_lseek: case SYS_mmap: case SYS_mprotect: case SYS_munmap: case SYS_brk:
-	case SYS_sched_yield: case SYS_mremap: case SYS_msync: case SYS_madvise: case SYS_dup: case SYS_dup2:
-	case SYS_dup3: case SYS_pause: case SYS_alarm: case SYS_getpid: case SYS_socket: case SYS_shutdown:
-	case SYS_listen: case SYS_exit: case SYS_exit_group: case SYS_kill: case SYS_tkill: case SYS_tgkill:
-	case SYS_flock: case SYS_fsync: case SYS_fdatasync: case SYS_ftruncate: case SYS_fchdir: case SYS_fchmod:
-	case SYS_fchown: case SYS_umask: case SYS_getuid: case SYS_getgid: case SYS_geteuid: case SYS_getegid:
-	case SYS_setuid: case SYS_setgid: case SYS_setpgid: case SYS_getppid: case SYS_getpgrp: case SYS_setsid:
-	case SYS_getpgid: case SYS_getsid: case SYS_gettid: case SYS_set_tid_address: case SYS_fadvise64:
-	case SYS_fallocate: case SYS_close_range: case SYS_io_uring_enter: case SYS_io_uring_register:
-	case SYS_io_uring_setup: case SYS_memfd_create: case SYS_eventfd2: case SYS_epoll_create1:
-	case SYS_epoll_create: case SYS_mlock: case SYS_munlock: case SYS_mlockall: case SYS_munlockall:
-	case SYS_arch_prctl: case SYS_rseq: case SYS_set_robust_list:
-	case SYS_personality: case SYS_sync: case SYS_syncfs: case SYS_setpriority: case SYS_getpriority:
-	case SYS_readahead: case SYS_inotify_init1: case SYS_inotify_rm_watch:
-	case SYS_timerfd_create: case SYS_membarrier: case SYS_pidfd_open: case SYS_fcntl:
-	case SYS_ioctl:
-		/* fcntl and ioctl: pointer arguments are rare and sized by the
-		 * request; a page of emulated memory is pinned below */
-		if (c->nr == SYS_fcntl || c->nr == SYS_ioctl)
-			pm_guard_pin(c, P(2), 1);
-		return 1;
+	stack_t *ss = P(0);
 
-	case SYS_read: case SYS_write: case SYS_pread64: case SYS_pwrite64: case SYS_getdents64:
-	case SYS_getdents: case SYS_getrandom:
-		if (c->nr == SYS_getrandom)
-			c->a[1] = (long)pm_guard_pin_cut(c, P(0), (size_t)A(1));
-		else
-			c->a[2] = (long)pm_guard_pin_cut(c, P(1), (size_t)A(2));
-		return 1;
-	case SYS_recvfrom: case SYS_sendto:
-		c->a[2] = (long)pm_guard_pin_cut(c, P(1), (size_t)A(2));
-		if (c->nr == SYS_recvfrom)
-			pm_guard_pin_lenbuf(c, P(4), P(5));
-		else
-			pm_guard_pin(c, P(4), (size_t)A(5));
-		return 1;
-	case SYS_readv: case SYS_writev: case SYS_preadv: case SYS_pwritev: case SYS_preadv2:
-	case SYS_pwritev2:
-		c->a[2] = pm_guard_pin_iov(c, P(1), (int)A(2), 1, &c->a[1]);
-		return 1;
-	case SYS_recvmsg: case SYS_sendmsg:
-		pm_guard_pin_msghdr(c, P(1));
-		return 1;
-	case SYS_recvmmsg: case SYS_sendmmsg: {
-		struct mmsghdr *v = P(1);
-		unsigned n = (unsigned)A(2) > 64 ? 64 : (unsigned)A(2);
-		if (pm_guard_pin(c, v, n * sizeof(*v)) >= 0)
-			for (unsigned i = 0; i < n; i++)
-				pm_guard_pin_msghdr(c, &v[i].msg_hdr);
-		if (c->nr == SYS_recvmmsg)
-			pm_guard_pin(c, P(4), 16);
-		return 1;
-	}
-	case SYS_connect: case SYS_bind:
-		pm_guard_pin(c, P(1), (size_t)A(2));
-		return 1;
-	case SYS_accept: case SYS_accept4: case SYS_getsockname: case SYS_getpeername:
-		pm_guard_pin_lenbuf(c, P(1), P(2));
-		return 1;
-	case SYS_setsockopt:
-		pm_guard_pin(c, P(3), (size_t)A(4));
-		return 1;
-	case SYS_getsockopt:
-		pm_guard_pin_lenbuf(c, P(3), P(4));
-		return 1;
-	case SYS_socketpair:
-		pm_guard_pin(c, P(3), 2 * sizeof(int));
-		return 1;
-	case SYS_pipe: case SYS_pipe2:
-		pm_guard_pin(c, P(0), 2 * sizeof(int));
-		return 1;
-
-	/* paths */
-	case SYS_open: case SYS_access: case SYS_chdir: case SYS_mkdir: case SYS_rmdir: case SYS_creat:
-	case SYS_unlink: case SYS_chmod: case SYS_chown: case SYS_lchown: case SYS_truncate:
-	case SYS_acct: case SYS_chroot: case SYS_swapon: case SYS_swapoff: case SYS_umount2:
-		pm_guard_pin_str(c, P(0));
-		return 1;
-	case SYS_openat: case SYS_mkdirat: case SYS_mknodat: case SYS_fchownat: case SYS_unlinkat:
-	case SYS_fchmodat: case SYS_faccessat: case SYS_faccessat2:
-		pm_guard_pin_str(c, P(1));
-		return 1;
-	case SYS_openat2:
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin(c, P(2), (size_t)A(3));
-		return 1;
-	case SYS_rename: case SYS_link: case SYS_symlink:
-		pm_guard_pin_str(c, P(0));
-		pm_guard_pin_str(c, P(1));
-		return 1;
-	case SYS_renameat: case SYS_renameat2: case SYS_linkat:
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin_str(c, P(3));
-		return 1;
-	case SYS_symlinkat:
-		pm_guard_pin_str(c, P(0));
-		pm_guard_pin_str(c, P(2));
-		return 1;
-	case SYS_stat: case SYS_lstat:
-		pm_guard_pin_str(c, P(0));
-		pm_guard_pin(c, P(1), sizeof(struct stat));
-		return 1;
-	case SYS_fstat:
-		pm_guard_pin(c, P(1), sizeof(struct stat));
-		return 1;
-	case SYS_newfstatat:
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin(c, P(2), sizeof(struct stat));
-		return 1;
-	case SYS_statx:
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin(c, P(4), 256);
-		return 1;
-	case SYS_statfs:
-		pm_guard_pin_str(c, P(0));
-		pm_guard_pin(c, P(1), 120);
-		return 1;
-	case SYS_fstatfs:
-		pm_guard_pin(c, P(1), 120);
-		return 1;
-	case SYS_readlink:
-		pm_guard_pin_str(c, P(0));
-		c->a[2] = (long)pm_guard_pin_cut(c, P(1), (size_t)A(2));
-		return 1;
-	case SYS_readlinkat:
-		pm_guard_pin_str(c, P(1));
-		c->a[3] = (long)pm_guard_pin_cut(c, P(2), (size_t)A(3));
-		return 1;
-	case SYS_getcwd:
-		pm_guard_pin(c, P(0), (size_t)A(1));
-		return 1;
-	case SYS_utimensat:
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin(c, P(2), 32);
-		return 1;
-	case SYS_execve:
-		pm_guard_pin_str(c, P(0));
-		pm_guard_pin_strv(c, P(1));
-		pm_guard_pin_strv(c, P(2));
-		return 1;
-	case SYS_execveat:
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin_strv(c, P(2));
-		pm_guard_pin_strv(c, P(3));
-		return 1;
-	case SYS_inotify_add_watch:
-		pm_guard_pin_str(c, P(1));
-		return 1;
-	case SYS_getxattr: case SYS_lgetxattr: case SYS_setxattr: case SYS_lsetxattr:
-		pm_guard_pin_str(c, P(0));
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin(c, P(2), (size_t)A(3));
-		return 1;
-	case SYS_fgetxattr: case SYS_fsetxattr:
-		pm_guard_pin_str(c, P(1));
-		pm_guard_pin(c, P(2), (size_t)A(3));
-		return 1;
-	case SYS_listxattr: case SYS_llistxattr:
-		pm_guard_pin_str(c, P(0));
-		pm_guard_pin(c, P(1), (size_t)A(2));
-		return 1;
-	case SYS_flistxattr:
-		pm_guard_pin(c, P(1), (size_t)A(2));
-		return 1;
-
-	/* small structs */
-	case SYS_poll:
-		pm_guard_pin(c, P(0), (size_t)A(1) * 8);
-		return 1;
-	case SYS_ppoll:
-		pm_guard_pin(c, P(0), (size_t)A(1) * 8);
-		pm_guard_pin(c, P(2), 16);
-		pm_guard_pin(c, P(3), 8);
-		return 1;
-	case SYS_select: case SYS_pselect6:
-		for (int i = 1; i <= 3; i++)
-			pm_guard_pin(c, P(i), ((size_t)A(0) + 7) / 8);
-		pm_guard_pin(c, P(4), 16);
-		if (c->nr == SYS_pselect6)
-			pm_guard_pin(c, P(5), 16);
-		return 1;
-	case SYS_epoll_wait: case SYS_epoll_pwait:
-		pm_guard_pin(c, P(1), (size_t)A(2) * 12);
-		if (c->nr == SYS_epoll_pwait)
-			pm_guard_pin(c, P(4), 8);
-		return 1;
-	case SYS_epoll_ctl:
-		pm_guard_pin(c, P(3), 12);
-		return 1;
-	case SYS_nanosleep:
-		pm_guard_pin(c, P(0), 16);
-		pm_guard_pin(c, P(1), 16);
-		return 1;
-	case SYS_clock_nanosleep:
-		pm_guard_pin(c, P(2), 16);
-		pm_guard_pin(c, P(3), 16);
-		return 1;
-	case SYS_clock_gettime: case SYS_clock_getres: case SYS_clock_settime:
-		pm_guard_pin(c, P(1), 16);
-		return 1;
-	case SYS_gettimeofday:
-		pm_guard_pin(c, P(0), 16);
-		pm_guard_pin(c, P(1), 8);
-		return 1;
-	case SYS_time:
-		pm_guard_pin(c, P(0), 8);
-		return 1;
-	case SYS_wait4:
-		pm_guard_pin(c, P(1), sizeof(int));
-		pm_guard_pin(c, P(3), 144);
-		return 1;
-	case SYS_waitid:
-		pm_guard_pin(c, P(2), 128);
-		pm_guard_pin(c, P(4), 144);
-		return 1;
-	case SYS_uname:
-		pm_guard_pin(c, P(0), 390);
-		return 1;
-	case SYS_sysinfo:
-		pm_guard_pin(c, P(0), 112);
-		return 1;
-	case SYS_times:
-		pm_guard_pin(c, P(0), 32);
-		return 1;
-	case SYS_getrusage:
-		pm_guard_pin(c, P(1), 144);
-		return 1;
-	case SYS_getrlimit: case SYS_setrlimit:
-		pm_guard_pin(c, P(1), 16);
-		return 1;
-	case SYS_prlimit64:
-		pm_guard_pin(c, P(2), 16);
-		pm_guard_pin(c, P(3), 16);
-		return 1;
-	case SYS_sched_getaffinity: case SYS_sched_setaffinity:
-		pm_guard_pin(c, P(2), (size_t)A(1));
-		return 1;
-	case SYS_prctl:
-		if (A(0) == 15 || A(0) == 16)      /* PR_SET_NAME, PR_GET_NAME */
-			pm_guard_pin(c, P(1), 16);
-		return 1;
-	case SYS_sigaltstack: {
-		stack_t *ss = P(0);
-		pm_guard_pin(c, P(1), sizeof(stack_t));
-		if (pm_guard_pin(c, ss, sizeof(stack_t)) >= 0 && ss && !(ss->ss_flags & SS_DISABLE) &&
-		    pm_guard_emulated(ss->ss_sp) && ss->ss_size)
-			/* The kernel writes signal frames there: keep it resident
-			 * for good (never unpinned). */
-			if (pagemu_pin(pm_guard.vm, ss->ss_sp, ss->ss_size) < 0)
-				pm_guard_warn_once((unsigned long)c->nr, "cannot pin an alternate signal stack in emulated memory");
-		return 1;
-	}
-	case SYS_sendfile:
-		pm_guard_pin(c, P(2), 8);
-		return 1;
-	case SYS_copy_file_range: case SYS_splice:
-		pm_guard_pin(c, P(1), 8);
-		pm_guard_pin(c, P(3), 8);
-		return 1;
-	case SYS_mincore:
-		pm_guard_pin(c, P(2), ((size_t)A(1) + 4095) / 4096);
-		return 1;
-	case SYS_getgroups:
-		pm_guard_pin(c, P(1), (size_t)A(0) * 4);
-		return 1;
-	case SYS_timerfd_settime:
-		pm_guard_pin(c, P(2), 32);
-		pm_guard_pin(c, P(3), 32);
-		return 1;
-	case SYS_timerfd_gettime:
-		pm_guard_pin(c, P(1), 32);
-		return 1;
-	case SYS_rt_sigtimedwait:
-		pm_guard_pin(c, P(0), 8);
-		pm_guard_pin(c, P(1), 128);
-		pm_guard_pin(c, P(2), 16);
-		return 1;
-	case SYS_rt_sigpending:
-		pm_guard_pin(c, P(0), 8);
-		return 1;
-	case SYS_futex: {
-		int op = (int)A(1) & 127;   /* FUTEX_CMD_MASK */
-		pm_guard_pin(c, P(0), 4);
-		if (op == 0 || op == 9 || op == 6 || op == 11 || op == 13)   /* WAIT, WAIT_BITSET, LOCK_PI(2), WAIT_REQUEUE_PI */
-			pm_guard_pin(c, P(3), 16);
-		if (op == 3 || op == 4 || op == 5 || op == 11 || op == 12)   /* REQUEUE, CMP_REQUEUE, WAKE_OP, *_PI */
-			pm_guard_pin(c, P(4), 4);
-		return 1;
-	}
-	}
-	return 0;
+	if (pm_guard_pin(c, ss, sizeof(stack_t)) >= 0 && ss && !(ss->ss_flags & SS_DISABLE) &&
+	    pm_guard_emulated(ss->ss_sp) && ss->ss_size)
+		if (pagemu_pin(pm_guard.vm, ss->ss_sp, ss->ss_size) < 0)
+			pm_guard_warn_once((unsigned long)c->nr, "cannot pin an alternate signal stack in emulated memory");
 }
 
-/* Calls the guard cannot decode: pin the page of each argument that points
+/* futex: the timeout and the second word, by operation. */
+static void decode_futex(struct pm_call *c)
+{
+	int op = (int)c->a[1] & 127;      /* FUTEX_CMD_MASK */
+
+	if (op == 0 || op == 9 || op == 6 || op == 11 || op == 13)   /* WAIT, WAIT_BITSET, LOCK_PI(2), WAIT_REQUEUE_PI */
+		pm_guard_pin(c, P(3), 16);
+	if (op == 3 || op == 4 || op == 5 || op == 11 || op == 12)   /* REQUEUE, CMP_REQUEUE, WAKE_OP, *_PI */
+		pm_guard_pin(c, P(4), 4);
+}
+
+/* prctl: the 16-byte name of PR_SET_NAME and PR_GET_NAME. */
+static void decode_prctl(struct pm_call *c)
+{
+	if (c->a[0] == 15 || c->a[0] == 16)
+		pm_guard_pin(c, P(1), 16);
+}
+
+/* Not here, since the handler deals with them before the decoder:
+ * rt_sigreturn, clone, clone3, fork, vfork, rt_sigprocmask, rt_sigaction,
+ * rt_sigsuspend (when its mask is well formed; else not decoded). */
+static const struct sysent sysent[SYSENT_NR] = {
+	/* no memory arguments, or memory the kernel does not read or write
+	 * through (mappings), or pagemu's own I/O */
+	NOMEM(close), NOMEM(lseek), NOMEM(mmap), NOMEM(mprotect), NOMEM(munmap), NOMEM(brk),
+	NOMEM(sched_yield), NOMEM(mremap), NOMEM(msync), NOMEM(madvise), NOMEM(dup), NOMEM(dup2),
+	NOMEM(dup3), NOMEM(pause), NOMEM(alarm), NOMEM(getpid), NOMEM(socket), NOMEM(shutdown),
+	NOMEM(listen), NOMEM(exit), NOMEM(exit_group), NOMEM(kill), NOMEM(tkill), NOMEM(tgkill),
+	NOMEM(flock), NOMEM(fsync), NOMEM(fdatasync), NOMEM(ftruncate), NOMEM(fchdir), NOMEM(fchmod),
+	NOMEM(fchown), NOMEM(umask), NOMEM(getuid), NOMEM(getgid), NOMEM(geteuid), NOMEM(getegid),
+	NOMEM(setuid), NOMEM(setgid), NOMEM(setpgid), NOMEM(getppid), NOMEM(getpgrp), NOMEM(setsid),
+	NOMEM(getpgid), NOMEM(getsid), NOMEM(gettid), NOMEM(set_tid_address), NOMEM(fadvise64),
+	NOMEM(fallocate), NOMEM(close_range), NOMEM(io_uring_enter), NOMEM(io_uring_register),
+	NOMEM(io_uring_setup), NOMEM(memfd_create), NOMEM(eventfd2), NOMEM(epoll_create1),
+	NOMEM(epoll_create), NOMEM(mlock), NOMEM(munlock), NOMEM(mlockall), NOMEM(munlockall),
+	NOMEM(arch_prctl), NOMEM(rseq), NOMEM(set_robust_list),
+	NOMEM(personality), NOMEM(sync), NOMEM(syncfs), NOMEM(setpriority), NOMEM(getpriority),
+	NOMEM(readahead), NOMEM(inotify_init1), NOMEM(inotify_rm_watch),
+	NOMEM(timerfd_create), NOMEM(membarrier), NOMEM(pidfd_open),
+	/* pointer arguments are rare and sized by the request: the page of
+	 * an emulated one */
+	CALL(fcntl,             FIXED(2, 1)),
+	CALL(ioctl,             FIXED(2, 1)),
+
+	/* buffers, sockets */
+	CALL(read,              CUT(1, 2)),
+	CALL(write,             CUT(1, 2)),
+	CALL(pread64,           CUT(1, 2)),
+	CALL(pwrite64,          CUT(1, 2)),
+	CALL(getdents64,        CUT(1, 2)),
+	CALL(getdents,          CUT(1, 2)),
+	CALL(getrandom,         CUT(0, 1)),
+	CALL(recvfrom,          CUT(1, 2), LENBUF(4, 5)),
+	CALL(sendto,            CUT(1, 2), BUF(4, 5)),
+	CALL(readv,             IOV(1, 2)),
+	CALL(writev,            IOV(1, 2)),
+	CALL(preadv,            IOV(1, 2)),
+	CALL(pwritev,           IOV(1, 2)),
+	CALL(preadv2,           IOV(1, 2)),
+	CALL(pwritev2,          IOV(1, 2)),
+	CALL(recvmsg,           MSGHDR(1)),
+	CALL(sendmsg,           MSGHDR(1)),
+	CALL(recvmmsg,          MMSG(1, 2), FIXED(4, 16)),
+	CALL(sendmmsg,          MMSG(1, 2)),
+	CALL(connect,           BUF(1, 2)),
+	CALL(bind,              BUF(1, 2)),
+	CALL(accept,            LENBUF(1, 2)),
+	CALL(accept4,           LENBUF(1, 2)),
+	CALL(getsockname,       LENBUF(1, 2)),
+	CALL(getpeername,       LENBUF(1, 2)),
+	CALL(setsockopt,        BUF(3, 4)),
+	CALL(getsockopt,        LENBUF(3, 4)),
+	CALL(socketpair,        FIXED(3, 2 * sizeof(int))),
+	CALL(pipe,              FIXED(0, 2 * sizeof(int))),
+	CALL(pipe2,             FIXED(0, 2 * sizeof(int))),
+
+	/* paths */
+	CALL(open,              PATH(0)),
+	CALL(access,            PATH(0)),
+	CALL(chdir,             PATH(0)),
+	CALL(mkdir,             PATH(0)),
+	CALL(rmdir,             PATH(0)),
+	CALL(creat,             PATH(0)),
+	CALL(unlink,            PATH(0)),
+	CALL(chmod,             PATH(0)),
+	CALL(chown,             PATH(0)),
+	CALL(lchown,            PATH(0)),
+	CALL(truncate,          PATH(0)),
+	CALL(acct,              PATH(0)),
+	CALL(chroot,            PATH(0)),
+	CALL(swapon,            PATH(0)),
+	CALL(swapoff,           PATH(0)),
+	CALL(umount2,           PATH(0)),
+	CALL(openat,            PATH(1)),
+	CALL(mkdirat,           PATH(1)),
+	CALL(mknodat,           PATH(1)),
+	CALL(fchownat,          PATH(1)),
+	CALL(unlinkat,          PATH(1)),
+	CALL(fchmodat,          PATH(1)),
+	CALL(faccessat,         PATH(1)),
+	CALL(faccessat2,        PATH(1)),
+	CALL(openat2,           PATH(1), BUF(2, 3)),
+	CALL(rename,            PATH(0), PATH(1)),
+	CALL(link,              PATH(0), PATH(1)),
+	CALL(symlink,           PATH(0), PATH(1)),
+	CALL(renameat,          PATH(1), PATH(3)),
+	CALL(renameat2,         PATH(1), PATH(3)),
+	CALL(linkat,            PATH(1), PATH(3)),
+	CALL(symlinkat,         PATH(0), PATH(2)),
+	CALL(stat,              PATH(0), FIXED(1, sizeof(struct stat))),
+	CALL(lstat,             PATH(0), FIXED(1, sizeof(struct stat))),
+	CALL(fstat,             FIXED(1, sizeof(struct stat))),
+	CALL(newfstatat,        PATH(1), FIXED(2, sizeof(struct stat))),
+	CALL(statx,             PATH(1), FIXED(4, 256)),
+	CALL(statfs,            PATH(0), FIXED(1, 120)),
+	CALL(fstatfs,           FIXED(1, 120)),
+	CALL(readlink,          PATH(0), CUT(1, 2)),
+	CALL(readlinkat,        PATH(1), CUT(2, 3)),
+	CALL(getcwd,            BUF(0, 1)),
+	CALL(utimensat,         PATH(1), FIXED(2, 32)),
+	CALL(execve,            PATH(0), STRV(1), STRV(2)),
+	CALL(execveat,          PATH(1), STRV(2), STRV(3)),
+	CALL(inotify_add_watch, PATH(1)),
+	CALL(getxattr,          PATH(0), PATH(1), BUF(2, 3)),
+	CALL(lgetxattr,         PATH(0), PATH(1), BUF(2, 3)),
+	CALL(setxattr,          PATH(0), PATH(1), BUF(2, 3)),
+	CALL(lsetxattr,         PATH(0), PATH(1), BUF(2, 3)),
+	CALL(fgetxattr,         PATH(1), BUF(2, 3)),
+	CALL(fsetxattr,         PATH(1), BUF(2, 3)),
+	CALL(listxattr,         PATH(0), BUF(1, 2)),
+	CALL(llistxattr,        PATH(0), BUF(1, 2)),
+	CALL(flistxattr,        BUF(1, 2)),
+
+	/* small structs */
+	CALL(poll,              ARRAY(0, 1, 8)),
+	CALL(ppoll,             ARRAY(0, 1, 8), FIXED(2, 16), FIXED(3, 8)),
+	CALL(select,            FDSET(1, 0), FDSET(2, 0), FDSET(3, 0), FIXED(4, 16)),
+	CALL(pselect6,          FDSET(1, 0), FDSET(2, 0), FDSET(3, 0), FIXED(4, 16), FIXED(5, 16)),
+	CALL(epoll_wait,        ARRAY(1, 2, 12)),
+	CALL(epoll_pwait,       ARRAY(1, 2, 12), FIXED(4, 8)),
+	CALL(epoll_ctl,         FIXED(3, 12)),
+	CALL(nanosleep,         FIXED(0, 16), FIXED(1, 16)),
+	CALL(clock_nanosleep,   FIXED(2, 16), FIXED(3, 16)),
+	CALL(clock_gettime,     FIXED(1, 16)),
+	CALL(clock_getres,      FIXED(1, 16)),
+	CALL(clock_settime,     FIXED(1, 16)),
+	CALL(gettimeofday,      FIXED(0, 16), FIXED(1, 8)),
+	CALL(time,              FIXED(0, 8)),
+	CALL(wait4,             FIXED(1, sizeof(int)), FIXED(3, 144)),
+	CALL(waitid,            FIXED(2, 128), FIXED(4, 144)),
+	CALL(uname,             FIXED(0, 390)),
+	CALL(sysinfo,           FIXED(0, 112)),
+	CALL(times,             FIXED(0, 32)),
+	CALL(getrusage,         FIXED(1, 144)),
+	CALL(getrlimit,         FIXED(1, 16)),
+	CALL(setrlimit,         FIXED(1, 16)),
+	CALL(prlimit64,         FIXED(2, 16), FIXED(3, 16)),
+	CALL(sched_getaffinity, BUF(2, 1)),
+	CALL(sched_setaffinity, BUF(2, 1)),
+	CALL_FN(prctl,          decode_prctl),
+	CALL_FN(sigaltstack,    decode_sigaltstack, FIXED(1, sizeof(stack_t))),
+	CALL(sendfile,          FIXED(2, 8)),
+	CALL(copy_file_range,   FIXED(1, 8), FIXED(3, 8)),
+	CALL(splice,            FIXED(1, 8), FIXED(3, 8)),
+	CALL(mincore,           PAGEVEC(2, 1)),
+	CALL(getgroups,         ARRAY(1, 0, 4)),
+	CALL(timerfd_settime,   FIXED(2, 32), FIXED(3, 32)),
+	CALL(timerfd_gettime,   FIXED(1, 32)),
+	CALL(rt_sigtimedwait,   FIXED(0, 8), FIXED(1, 128), FIXED(2, 16)),
+	CALL(rt_sigpending,     FIXED(0, 8)),
+	CALL_FN(futex,          decode_futex, FIXED(0, 4)),
+};
+
+/* An array of mmsghdr (64 at most), then each one's msghdr. */
+static void pin_mmsg(struct pm_call *c, struct mmsghdr *v, unsigned cnt)
+{
+	unsigned n = cnt > 64 ? 64 : cnt;
+
+	if (pm_guard_pin(c, v, n * sizeof(*v)) >= 0)
+		for (unsigned i = 0; i < n; i++)
+			pm_guard_pin_msghdr(c, &v[i].msg_hdr);
+}
+
+static void decode_arg(struct pm_call *c, const struct sysarg *d)
+{
+	void *p = P(d->arg);
+	size_t len = (size_t)c->a[d->len];
+
+	switch ((enum arg_kind)d->kind) {
+	case ARG_END:
+		break;
+	case ARG_FIXED:
+		pm_guard_pin(c, p, d->size);
+		break;
+	case ARG_BUF:
+		pm_guard_pin(c, p, len * d->size);
+		break;
+	case ARG_BYTE_PER:
+		pm_guard_pin(c, p, (len + d->size - 1) / d->size);
+		break;
+	case ARG_CUT:
+		c->a[d->len] = (long)pm_guard_pin_cut(c, p, len);
+		break;
+	case ARG_PATH:
+		pm_guard_pin_str(c, p);
+		break;
+	case ARG_STRV:
+		pm_guard_pin_strv(c, p);
+		break;
+	case ARG_IOV:
+		c->a[d->len] = pm_guard_pin_iov(c, p, (int)c->a[d->len], 1, &c->a[d->arg]);
+		break;
+	case ARG_MSGHDR:
+		pm_guard_pin_msghdr(c, p);
+		break;
+	case ARG_MMSG:
+		pin_mmsg(c, p, (unsigned)c->a[d->len]);
+		break;
+	case ARG_LENBUF:
+		pm_guard_pin_lenbuf(c, p, (socklen_t *)c->a[d->len]);
+		break;
+	}
+}
+
+/* A call not in the table: pin the page of each argument that points
  * into emulated memory, and say so once. */
 static void fallback(struct pm_call *c)
 {
@@ -326,6 +317,15 @@ static void fallback(struct pm_call *c)
 
 void pm_guard_decode(struct pm_call *c)
 {
-	if (!decode(c))
+	const struct sysent *e;
+
+	if ((unsigned long)c->nr >= SYSENT_NR || !sysent[c->nr].known) {
 		fallback(c);
+		return;
+	}
+	e = &sysent[c->nr];
+	for (int i = 0; i < SYSENT_ARGS && e->args[i].kind != ARG_END; i++)
+		decode_arg(c, &e->args[i]);
+	if (e->decode)
+		e->decode(c);
 }
