@@ -81,17 +81,10 @@ EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 	PINNED_CALL(buf, len, real_pwrite(fd, buf, n_, off));
 }
 
-EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t off)
-{
-	REAL(ssize_t, pread64, int, void *, size_t, off_t)
-	PINNED_CALL(buf, len, real_pread64(fd, buf, n_, off));
-}
-
-EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
-{
-	REAL(ssize_t, pwrite64, int, const void *, size_t, off_t)
-	PINNED_CALL(buf, len, real_pwrite64(fd, buf, n_, off));
-}
+/* off_t is 64 bits here: glibc's pread64 and pwrite64 are pread and
+ * pwrite under another name (one address). So are ours. */
+EXPORT ssize_t pread64(int fd, void *buf, size_t len, off_t off) __attribute__((alias("pread")));
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off) __attribute__((alias("pwrite")));
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
@@ -137,12 +130,12 @@ static void unpin_iov(const struct iovec *iov, int cnt, const unsigned char *pin
 		unpin_buf(iov[i].iov_base, iov[i].iov_len, pinned[i]);
 }
 
-EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+/* fn(fd, iov, cnt), the real readv or writev, with the buffers pinned. */
+static ssize_t pinned_iov_call(ssize_t (*fn)(int, const struct iovec *, int), int fd, const struct iovec *iov, int cnt)
 {
-	REAL(ssize_t, readv, int, const struct iovec *, int)
 	unsigned char pinned[IOV_PIN_MAX];
 	unsigned any = pin_iov(iov, cnt, pinned);
-	ssize_t r = real_readv(fd, iov, cnt);
+	ssize_t r = fn(fd, iov, cnt);
 	int e = errno;
 	if (any)
 		unpin_iov(iov, cnt, pinned);
@@ -150,17 +143,16 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	return r;
 }
 
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	REAL(ssize_t, readv, int, const struct iovec *, int)
+	return pinned_iov_call(real_readv, fd, iov, cnt);
+}
+
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	REAL(ssize_t, writev, int, const struct iovec *, int)
-	unsigned char pinned[IOV_PIN_MAX];
-	unsigned any = pin_iov(iov, cnt, pinned);
-	ssize_t r = real_writev(fd, iov, cnt);
-	int e = errno;
-	if (any)
-		unpin_iov(iov, cnt, pinned);
-	errno = e;
-	return r;
+	return pinned_iov_call(real_writev, fd, iov, cnt);
 }
 
 /* stdio reads and writes a large request straight between the program's

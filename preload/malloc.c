@@ -6,7 +6,6 @@
  * Blocks that libc itself allocates (the caller's return address lies in
  * libc's code) are pinned until freed: libc makes system calls on them
  * where no wrapper sees it. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,16 +240,10 @@ EXPORT void *pvalloc(size_t n)
 
 EXPORT size_t malloc_usable_size(void *p)
 {
-	static size_t (*real)(void *);
-
 	if (!p)
 		return 0;
 	if (pm_boot_owns(p) || is_pagemu(p))
 		return usable(p);
-	if (!real) {
-		pm_shim_depth++;
-		real = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-		pm_shim_depth--;
-	}
-	return real ? real(p) : 0;
+	REAL(size_t, malloc_usable_size, void *)
+	return real_malloc_usable_size ? real_malloc_usable_size(p) : 0;
 }

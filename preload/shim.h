@@ -105,10 +105,15 @@ PM_HIDDEN int  pm_guard_active(void);
 /* Register the calling thread (a new thread, a fork child). */
 PM_HIDDEN void pm_guard_thread(void);
 
-/* ---- lookup.c - the real things ------------------------------------------------ */
+/* ---- lookup.c - the real functions and code segments ------------------------------------------------ */
 
 /* dlsym(RTLD_NEXT, name), its allocations from the bootstrap arena. */
 PM_HIDDEN void *pm_shim_dlsym(const char *name);
+
+/* The executable segment [*lo, *hi) of the loaded object that holds addr
+ * (its last PT_LOAD with PF_X); *lo and *hi stay as they are when it has
+ * none. 0, or -1 when no object holds addr. */
+PM_HIDDEN int pm_shim_code_segment(const void *addr, uintptr_t *lo, uintptr_t *hi);
 
 /* The real function `name`, looked up once: declares real_<name>. */
 #define REAL(ret, name, ...)                                                    \

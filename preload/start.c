@@ -1,10 +1,7 @@
 /* start.c - start-up: the first allocation opens the process's pagemu
  * instance (configured by the PAGEMU_* variables) and turns the syscall
  * guard on. If pagemu cannot start, the program runs on glibc's malloc. */
-#include <dlfcn.h>
-#include <elf.h>
 #include <fcntl.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -15,23 +12,6 @@
 extern void *__libc_malloc(size_t n);
 
 struct pm_shim pm_shim = { .report_fd = -1 };
-
-/* libc's executable segment, from its program headers in memory. */
-static void find_libc(void)
-{
-	Dl_info info;
-
-	if (!dladdr((void *)&__libc_malloc, &info) || !info.dli_fbase)
-		return;
-	const ElfW(Ehdr) *eh = info.dli_fbase;
-	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
-	uintptr_t base = (uintptr_t)eh;
-	for (unsigned i = 0; i < eh->e_phnum; i++)
-		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
-			pm_shim.libc_lo = base + ph[i].p_vaddr;      /* libc is ET_DYN: vaddrs are offsets */
-			pm_shim.libc_hi = pm_shim.libc_lo + ph[i].p_memsz;
-		}
-}
 
 static void on_fork_child(void)
 {
@@ -66,7 +46,7 @@ void pm_shim_start(void)
 		pm_shim_depth--;
 		return;
 	}
-	find_libc();
+	pm_shim_code_segment((const void *)&__libc_malloc, &pm_shim.libc_lo, &pm_shim.libc_hi);
 	/* Pinned frames can never be evicted: keep libc's pinned blocks to a
 	 * quarter of the pool so that paging can always go on (an I/O wrapper
 	 * pins a buffer of up to that much more for the length of a call). */

@@ -2,10 +2,7 @@
  * handlers' restorer, the allowed range; registering each thread
  * (the first at start, new ones through pthread_create, a fork child in
  * the shim's atfork handler). PAGEMU_SYSCALL_GUARD=0 turns it off. */
-#include <dlfcn.h>
-#include <elf.h>
 #include <errno.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,18 +34,8 @@ void pm_guard_thread(void)
  * the trampolines and the handler. 0 or -1. */
 static int find_range(void)
 {
-	Dl_info info;
-
-	if (!dladdr((void *)&pm_guard_init, &info) || !info.dli_fbase)
+	if (pm_shim_code_segment((const void *)&pm_guard_init, &pm_guard.lo, &pm_guard.hi) < 0)
 		return -1;
-	const ElfW(Ehdr) *eh = info.dli_fbase;
-	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
-	uintptr_t base = (uintptr_t)eh;
-	for (unsigned i = 0; i < eh->e_phnum; i++)
-		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
-			pm_guard.lo = base + ph[i].p_vaddr;
-			pm_guard.hi = pm_guard.lo + ph[i].p_memsz;
-		}
 	if (!pm_guard.lo || (uintptr_t)pm_sud_tramps < pm_guard.lo || (uintptr_t)pm_sud_tramps >= pm_guard.hi ||
 	    (uintptr_t)pm_guard_sigsys < pm_guard.lo || (uintptr_t)pm_guard_sigsys >= pm_guard.hi)
 		return -1;
@@ -144,19 +131,17 @@ static void *thread_start(void *p)
 
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-	static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	REAL(int, pthread_create, pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)
 	struct start *s;
 	int rc;
 
-	if (!real)
-		real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))pm_shim_dlsym("pthread_create");
-	if (!real)
+	if (!real_pthread_create)
 		return EAGAIN;
 	if (!pm_guard_active() || !(s = pm_boot_alloc(0, sizeof(*s))))
-		return real(t, attr, fn, arg);
+		return real_pthread_create(t, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
-	rc = real(t, attr, thread_start, s);
+	rc = real_pthread_create(t, attr, thread_start, s);
 	if (rc)
 		pm_boot_free(s);
 	return rc;
