@@ -69,7 +69,7 @@
 #define PM_HIDDEN __attribute__((visibility("hidden")))
 #define IE        __attribute__((tls_model("initial-exec")))
 
-/* ---- start.c - start-up ---------------------------------------------------- */
+/* ---- start.c - start-up -------------------------------------------------- */
 
 enum shim_state {
 	SHIM_NONE = 0,                    /* no allocation yet */
@@ -94,7 +94,7 @@ PM_HIDDEN extern struct pm_shim pm_shim;
  * return at once). Afterwards state is SHIM_READY or SHIM_OFF. */
 PM_HIDDEN void pm_shim_start(void);
 
-/* ---- guard/ - the syscall guard (what the shim calls) ------------------------- */
+/* ---- guard/ - the syscall guard (what the shim calls) -------------------- */
 
 /* Turn the guard on for this process and thread (vm's memory is pinned
  * for a call, at most limit bytes a call). 0 when on or turned off by
@@ -105,7 +105,7 @@ PM_HIDDEN int  pm_guard_active(void);
 /* Register the calling thread (a new thread, a fork child). */
 PM_HIDDEN void pm_guard_thread(void);
 
-/* ---- lookup.c - the real functions and code segments ------------------------------------------------ */
+/* ---- lookup.c - the real functions and code segments --------------------- */
 
 /* dlsym(RTLD_NEXT, name), its allocations from the bootstrap arena. */
 PM_HIDDEN void *pm_shim_dlsym(const char *name);
@@ -121,7 +121,7 @@ PM_HIDDEN int pm_shim_code_segment(const void *addr, uintptr_t *lo, uintptr_t *h
 	if (!real_##name)                                                       \
 		real_##name = (ret (*)(__VA_ARGS__))pm_shim_dlsym(#name);
 
-/* ---- boot.c - the bootstrap allocator ------------------------------------------ */
+/* ---- boot.c - the bootstrap allocator ------------------------------------ */
 
 /* > 0: this thread is inside pagemu; its allocations come from the
  * bootstrap allocator and pagemu's own calls are not intercepted. */

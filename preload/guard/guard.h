@@ -123,8 +123,9 @@ static inline long raw6(long n, long a, long b, long c, long d, long e, long f)
 
 static inline long raw3(long n, long a, long b, long c) { return raw6(n, a, b, c, 0, 0, 0); }
 
-#define PM_GUARD_MAXPINS 128
+#define PM_GUARD_MAXPINS 128              /* ranges one call pins at most */
 
+/* A pinned range. */
 struct pm_pin {
 	const void *p;
 	size_t      n;
@@ -141,7 +142,7 @@ struct pm_call {
 	char prev;                        /* the selector when the call trapped */
 };
 
-/* ---- setup.c - turning the guard on ------------------------------------------ */
+/* ---- setup.c - turning the guard on -------------------------------------- */
 
 /* Written by pm_guard_init before active becomes 1. */
 struct pm_guard {
@@ -155,14 +156,14 @@ PM_HIDDEN extern struct pm_guard pm_guard;
 /* This thread's selector: SUD_BLOCK while it is guarded and not inside pagemu. */
 PM_HIDDEN extern __thread volatile char pm_guard_sel IE;
 
-/* ---- sigsys.c - the SIGSYS handler ------------------------------------------- */
+/* ---- sigsys.c - the SIGSYS handler --------------------------------------- */
 
 /* signal context: one trapped system call (si_code SYS_USER_DISPATCH). */
 PM_HIDDEN void pm_guard_sigsys(int sig, siginfo_t *si, void *uc);
 /* signal context: pagemu's SIGSEGV/SIGBUS handler, with the selector at ALLOW. */
 PM_HIDDEN void pm_guard_segv(int sig, siginfo_t *si, void *uc);
 
-/* ---- tramp.c - code inside the allowed range --------------------------------- */
+/* ---- tramp.c - code inside the allowed range ----------------------------- */
 
 /* The restorer every handler returns through (rt_sigreturn from inside). */
 PM_HIDDEN void pm_sud_restorer(void);
@@ -179,7 +180,7 @@ PM_HIDDEN extern long pm_sud_sel_off, pm_sud_scr_off;
  * trampoline is taken. */
 PM_HIDDEN char *pm_guard_tramp(const struct pm_call *c, uintptr_t ret);
 
-/* ---- pin.c - pinning what a call refers to ----------------------------------- */
+/* ---- pin.c - pinning what a call refers to ------------------------------- */
 
 /* signal context: p is the guarded instance's memory. */
 static inline int pm_guard_emulated(const void *p)
@@ -188,6 +189,7 @@ static inline int pm_guard_emulated(const void *p)
 }
 
 /* All of pin.c: signal context, with the selector at ALLOW. */
+
 /* Pin [p, p+n) if it is emulated memory: 1 pinned, 0 not emulated, -1 failed. */
 PM_HIDDEN int    pm_guard_pin(struct pm_call *c, const void *p, size_t n);
 /* A buffer the call may use in part (read, write, getdents...): cut to what
@@ -208,7 +210,7 @@ PM_HIDDEN void   pm_guard_pin_lenbuf(struct pm_call *c, void *p, socklen_t *lenp
 /* Unpin what the call pinned, last first. */
 PM_HIDDEN void   pm_guard_unpin_all(struct pm_call *c);
 
-/* ---- decode.c - the argument decoder ------------------------------------------- */
+/* ---- decode.c - the argument decoder ------------------------------------- */
 
 /* signal context, selector at ALLOW: pin what the arguments of c refer
  * to, as the table says for c->nr (arguments may be cut); a call not in
@@ -216,7 +218,7 @@ PM_HIDDEN void   pm_guard_unpin_all(struct pm_call *c);
  * reported once. */
 PM_HIDDEN void pm_guard_decode(struct pm_call *c);
 
-/* ---- warn.c - what the guard says ---------------------------------------------- */
+/* ---- warn.c - what the guard says ---------------------------------------- */
 
 /* signal context: write s to stderr. */
 PM_HIDDEN void pm_guard_say(const char *s);

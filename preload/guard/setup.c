@@ -112,7 +112,7 @@ int pm_guard_init(pagemu_t *vm, size_t limit)
 	return 0;
 }
 
-/* ---- new threads ---------------------------------------------------------------- */
+/* ---- new threads --------------------------------------------------------- */
 
 struct start {
 	void *(*fn)(void *);
