@@ -1,0 +1,214 @@
+/* sigsys.c - the SIGSYS handler: one trapped system call from start to
+ * end. Most are made here with what they refer to pinned; the signal calls
+ * are emulated so that SIGSYS stays the guard's; the calls that must run
+ * in the caller's context go to a trampoline. Also the wrapper that runs
+ * pagemu's fault handler with the selector at ALLOW. */
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#include "guard.h"
+
+/* Pins of an execve in flight: if it succeeds in a vfork child, the parent
+ * (same thread memory) releases them when it next traps. */
+static __thread struct {
+	int n;
+	struct pm_pin pins[PM_GUARD_MAXPINS];
+} exec_pins IE;
+
+/* signal context: sig's action back to the default. */
+static void default_action(int sig)
+{
+	struct ksigaction dfl = { 0 };
+
+	raw6(SYS_rt_sigaction, sig, (long)&dfl, 0, 8, 0, 0);
+}
+
+/* signal context: rt_sigprocmask on the mask sigreturn restores (uc's),
+ * which never blocks SIGSYS. */
+static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64_t *oset, size_t size)
+{
+	uint64_t *cur = (uint64_t *)(void *)&uc->uc_sigmask;   /* the kernel's 64 signals */
+	uint64_t old, nw;
+
+	if (size != 8)
+		return -EINVAL;
+	old = *cur;
+	if (set) {
+		uint64_t s = *set;
+		switch (how) {
+		case SIG_BLOCK: nw = old | s; break;
+		case SIG_UNBLOCK: nw = old & ~s; break;
+		case SIG_SETMASK: nw = s; break;
+		default: return -EINVAL;
+		}
+		*cur = nw & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | SIGBIT(SIGSYS));
+	}
+	if (oset)
+		*oset = old;
+	return 0;
+}
+
+/* signal context: rt_sigaction. SIGSYS stays the guard's; other handlers
+ * return through our restorer and do not block SIGSYS. */
+static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigaction *oact, size_t size)
+{
+	struct ksigaction k;
+
+	if (size != 8)
+		return -EINVAL;
+	if (sig == SIGSYS) {
+		/* Keep the guard's; the program sees the default. */
+		if (oact)
+			memset(oact, 0, sizeof(*oact));
+		return 0;
+	}
+	if (!act)
+		return raw6(SYS_rt_sigaction, sig, 0, (long)oact, 8, 0, 0);
+	k = *act;
+	k.mask &= ~SIGBIT(SIGSYS);
+	if (k.handler != SIG_DFL && k.handler != SIG_IGN && (k.flags & K_SA_RESTORER))
+		k.restorer = (void *)pm_sud_restorer;
+	/* (real_segv stays: pm_guard_segv only runs while it is installed, and
+	 * a posix_spawn child, sharing our memory, resets every handler.) */
+	return raw6(SYS_rt_sigaction, sig, (long)&k, (long)oact, 8, 0, 0);
+}
+
+/* signal context: clone, clone3, fork, vfork go on from a trampoline. */
+static void to_trampoline(const struct pm_call *c, greg_t *g)
+{
+	char *t = pm_guard_tramp(c, (uintptr_t)g[REG_RIP]);
+
+	if (t) {
+		g[REG_RIP] = (greg_t)(uintptr_t)t;
+		g[REG_RAX] = c->nr;
+	} else {
+		pm_guard_warn_once((unsigned long)c->nr, "no trampoline left for this call site; ENOSYS");
+		g[REG_RAX] = -ENOSYS;
+	}
+}
+
+/* signal context: the calls not made here as they are. 1 when c was dealt
+ * with (the registers in uc say what comes next), 0 to make it. */
+static int emulate(const struct pm_call *c, ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+
+	switch (c->nr) {
+	case SYS_rt_sigreturn:
+		/* A restorer outside the range: do it from inside, same stack. */
+		g[REG_RIP] = (greg_t)(uintptr_t)pm_sud_sigreturn;
+		g[REG_RAX] = SYS_rt_sigreturn;
+		return 1;
+	case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork:
+		to_trampoline(c, g);
+		return 1;
+	case SYS_rt_sigprocmask:
+		g[REG_RAX] = sys_sigprocmask(uc, (int)c->a[0], (const uint64_t *)c->a[1], (uint64_t *)c->a[2],
+					     (size_t)c->a[3]);
+		return 1;
+	case SYS_rt_sigaction:
+		g[REG_RAX] = sys_sigaction((int)c->a[0], (const struct ksigaction *)c->a[1],
+					   (struct ksigaction *)c->a[2], (size_t)c->a[3]);
+		return 1;
+	case SYS_rt_sigsuspend:
+		if (c->a[1] == 8 && c->a[0]) {
+			uint64_t m = *(uint64_t *)c->a[0] & ~SIGBIT(SIGSYS);
+			g[REG_RAX] = raw3(SYS_rt_sigsuspend, (long)&m, 8, 0);
+			return 1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* signal context: a vfork child of this thread exec'd with these pinned. */
+static void release_exec_pins(char prev)
+{
+	if (!exec_pins.n)
+		return;
+	pm_guard_sel = SUD_ALLOW;
+	for (int i = 0; i < exec_pins.n; i++)
+		pagemu_unpin(pm_guard.vm, exec_pins.pins[i].p, exec_pins.pins[i].n);
+	exec_pins.n = 0;
+	pm_guard_sel = prev;
+}
+
+/* signal context: pin what c refers to (not for pagemu's own calls). */
+static void pin_args(struct pm_call *c)
+{
+	c->npins = 0;
+	c->failed = 0;
+	c->budget = pm_guard.budget;
+	if (pm_shim_depth)
+		return;
+	pm_guard_sel = SUD_ALLOW;
+	pm_guard_decode(c);
+	pm_guard_sel = c->prev;
+	if (c->failed)
+		pm_guard_warn_once((unsigned long)c->nr, c->failed == -ENOSPC ? "emulated memory too large to pin; may fail with EFAULT"
+								 : "could not pin emulated memory; may fail with EFAULT");
+}
+
+/* signal context: make c with what it refers to pinned; its result. */
+static long make_call(struct pm_call *c)
+{
+	long ret;
+
+	pin_args(c);
+	if ((c->nr == SYS_execve || c->nr == SYS_execveat) && c->npins) {
+		memcpy(exec_pins.pins, c->pins, sizeof(c->pins[0]) * (size_t)c->npins);
+		exec_pins.n = c->npins;
+	}
+	ret = raw6(c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
+	exec_pins.n = 0;                 /* (only reached when it failed) */
+	if (c->npins) {
+		pm_guard_sel = SUD_ALLOW;
+		pm_guard_unpin_all(c);
+		pm_guard_sel = c->prev;
+	}
+	return ret;
+}
+
+void pm_guard_sigsys(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	int saved_errno = errno;
+	struct pm_call c;
+
+	if (si->si_code != SYS_USER_DISPATCH) {
+		/* Not ours (seccomp, kill): what the default would do. */
+		default_action(SIGSYS);
+		raw3(SYS_tgkill, raw3(SYS_getpid, 0, 0, 0), raw3(SYS_gettid, 0, 0, 0), SIGSYS);
+		return;
+	}
+	c.nr = g[REG_RAX];
+	c.a[0] = g[REG_RDI];
+	c.a[1] = g[REG_RSI];
+	c.a[2] = g[REG_RDX];
+	c.a[3] = g[REG_R10];
+	c.a[4] = g[REG_R8];
+	c.a[5] = g[REG_R9];
+	c.prev = pm_guard_sel;
+	release_exec_pins(c.prev);
+	if (!emulate(&c, uc))
+		g[REG_RAX] = make_call(&c);
+	errno = saved_errno;
+}
+
+void pm_guard_segv(int sig, siginfo_t *si, void *uc)
+{
+	void (*h)(int, siginfo_t *, void *) = pm_guard.real_segv[sig == SIGBUS];
+	char prev = pm_guard_sel;
+
+	if (!h) {
+		/* Replaced meanwhile (not expected): the default action. */
+		default_action(sig);
+		return;
+	}
+	pm_guard_sel = SUD_ALLOW;
+	h(sig, si, uc);
+	pm_guard_sel = prev;
+}
