@@ -395,5 +395,30 @@ void pm_clear_error(void);
 char *pm_fmt_str(char *dst, char *end, const char *s);
 char *pm_fmt_u64(char *dst, char *end, uint64_t v);
 char *pm_fmt_hex(char *dst, char *end, uint64_t v);
+/* v as pm_parse_u64 reads it back, shortest first: "4G" for 2^32, else
+ * the decimal digits. */
+char *pm_fmt_size(char *dst, char *end, uint64_t v);
+
+/* parse.c - the one strict parser for settings and options: a number is
+ * the whole string, decimal or 0x hex, a decimal one with an optional K,
+ * M, G or T suffix (powers of 1024, then optional "iB" or "B"); no sign,
+ * no blanks, never wrapped. Each returns 0, -EINVAL (not the syntax) or
+ * -ERANGE (a value outside the limits, 2^64-1 included). */
+int pm_parse_u64(const char *s, uint64_t *out);
+/* A number in [lo, hi]. */
+int pm_parse_range(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* "0" or "1", nothing else. */
+int pm_parse_bool(const char *s, int *out);
+/* Exactly n numbers (n <= 8), each in [lo, hi], joined by sep: "16x4",
+ * "64x8x64". An empty item is a syntax error. */
+int pm_parse_geom(const char *s, char sep, unsigned n, uint64_t lo, uint64_t hi, uint64_t *v);
+/* A TLB: "SETSxWAYS" (L1), "SETSxWAYS,SETSxWAYS" (L1, L2), an L2 of
+ * "none" or "0" (no L2), or "none" (no TLB: all zero). Numbers 1 to
+ * 2^32-1; the caller checks its own limits. */
+int pm_parse_tlb(const char *s, unsigned sets[2], unsigned ways[2]);
+/* A list of counts: "64", "1,2,4", "1-16", mixed; each in [lo, hi], at
+ * most max of them in all (a range counts its members). v is scratch until
+ * *n is set. */
+int pm_parse_counts(const char *s, uint64_t lo, uint64_t hi, uint64_t *v, size_t max, size_t *n);
 
 #endif
