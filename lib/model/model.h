@@ -180,6 +180,16 @@ const pm_policy_ops_t *pm_policy_get(pagemu_policy_t id);
  * mode.
  * ---------------------------------------------------------------------- */
 
+/* The standalone model's limits on what it allocates whole (model.c;
+ * pagemu-sim's --tlb and --cache). */
+#define PM_MODEL_TLB_MAX         (1u << 20)   /* entries per TLB level */
+#define PM_MODEL_CACHE_MAX_LINES (1u << 20)   /* cache lines */
+#define PM_MODEL_CACHE_MAX_BYTES (1u << 30)   /* bytes of cache data */
+/* The TLB, and the cache, of c against those limits and the geometry
+ * rules: 0, or -EINVAL naming the field in pagemu_last_error(). */
+int pm_model_check_tlb(const pagemu_model_config_t *c);
+int pm_model_check_cache(const pagemu_model_config_t *c);
+
 /* Access kinds of the model; the same values as PROT_READ, PROT_WRITE and
  * PROT_EXEC, which model files may not take from <sys/mman.h>. */
 #define PM_PROT_READ  1
@@ -226,8 +236,9 @@ enum pm_tlb_result {
 	PM_TLB_HIT_L2 = 2,                /* promoted to L1 */
 };
 
-/* Bytes of memory for the entries (sets2 = 0: no L2). */
-size_t   pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2);
+/* *bytes = the memory for the entries (sets2 = 0: no L2): 0, or
+ * -EOVERFLOW when that does not fit in a size_t. */
+int      pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, size_t *bytes);
 /* mem: pm_tlb_mem_size bytes, any content. Every entry starts invalid.
  * 0, or -EINVAL when sets is not a power of two or ways is 0. */
 int      pm_tlb_init(pm_tlb_t *t, unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, void *mem);
@@ -268,7 +279,9 @@ typedef struct pm_cache {
 	uint64_t tick;                    /* LRU clock */
 } pm_cache_t;
 
-size_t pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line);
+/* *bytes = the memory for lines and data: 0, or -EOVERFLOW when that
+ * does not fit in a size_t. */
+int    pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line, size_t *bytes);
 /* 0, or -EINVAL for a geometry that is not powers of two. */
 int    pm_cache_init(pm_cache_t *c, unsigned sets, unsigned ways, unsigned line, void *mem);
 static inline uint64_t pm_cache_co(const pm_cache_t *c, uint64_t pa) { return pa & (c->line - 1); }
