@@ -67,22 +67,23 @@ static void die(const char *fmt, const char *a, const char *b)
 	exit(127);
 }
 
-/* The file PROGRAM names, searched in PATH like execvp; NULL if none. */
-static char *find_program(const char *prog)
+/* The file PROGRAM names, searched in PATH like execvp, into buf (PATH_MAX
+ * bytes; the caller's, so that looking up a script's interpreter does not
+ * overwrite the program); NULL if none. */
+static char *find_program(const char *prog, char *buf)
 {
-	static char buf[PATH_MAX];
 	const char *path = getenv("PATH");
 
 	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0 ? strcpy(buf, prog) : NULL;
+		return access(prog, X_OK) == 0 && strlen(prog) < PATH_MAX ? strcpy(buf, prog) : NULL;
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (const char *p = path; *p;) {
 		const char *end = strchr(p, ':');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		struct stat st;
-		int n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, len ? p : ".", prog);
-		if (n > 0 && (size_t)n < sizeof(buf) && access(buf, X_OK) == 0 && stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+		int n = snprintf(buf, PATH_MAX, "%.*s/%s", (int)len, len ? p : ".", prog);
+		if (n > 0 && n < PATH_MAX && access(buf, X_OK) == 0 && stat(buf, &st) == 0 && S_ISREG(st.st_mode))
 			return buf;
 		p += len + (end ? 1 : 0);
 	}
@@ -137,12 +138,10 @@ static void check_program(const char *path, int depth)
 	if (dyn < 0)
 		die("%s: not a 64-bit ELF executable or script pagemu can run%s", path, "");
 	if (interp[0] && depth < 4) {
-		char *ip = find_program(interp);
-		if (!ip)
+		char ip[PATH_MAX];
+		if (!find_program(interp, ip))
 			die("%s: its interpreter %s is not found", path, interp);
-		ip = strdup(ip);
 		check_program(ip, depth + 1);
-		free(ip);
 	}
 }
 
@@ -202,7 +201,7 @@ static const struct opt {
 
 int main(int argc, char **argv)
 {
-	char shim[PATH_MAX] = "", report[PATH_MAX], *prog;
+	char shim[PATH_MAX] = "", report[PATH_MAX], prog[PATH_MAX];
 	pagemu_config_t cfg;
 	int i;
 
@@ -266,7 +265,7 @@ int main(int argc, char **argv)
 	if (pagemu_config_from_env(&cfg) < 0 || pagemu_config_validate(&cfg) < 0)
 		die("%s%s", pagemu_last_error(), "");
 
-	if (!(prog = find_program(argv[i])))
+	if (!find_program(argv[i], prog))
 		die("%s: program not found%s", argv[i], strchr(argv[i], '/') ? "" : " in PATH");
 	check_program(prog, 0);
 	if (!shim[0])
