@@ -5,7 +5,8 @@
 #   make check      set-up + build + every test (plain, then ASan/UBSan)
 #   make bench      benchmarks (ratios against baselines in the same run)
 #   make stress     long soaks
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (the shim goes to PREFIX/lib/pagemu/)
+#   make check-install  install into a temporary prefix and use it from there
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -17,6 +18,8 @@ override LDLIBS  += -lsigsegv -luring -lpthread -lm
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 B       ?= build
+# The version is the header's (PAGEMU_VERSION): one place.
+VERSION := $(shell sed -n 's/^\#define PAGEMU_VERSION "\(.*\)"/\1/p' include/pagemu.h)
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 ifeq ($(V),1)
@@ -41,7 +44,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 
-.PHONY: all deps debug demo check check-plain check-asan check-accept-fast bench stress install clean tests accept
+.PHONY: all deps debug demo check check-plain check-asan check-accept-fast check-install bench stress install clean tests accept FORCE
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
@@ -75,9 +78,15 @@ $(B)/libpagemu-preload.so: $(PRELOAD_SRC) $(LIB_OBJ) $(HDRS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $(PRELOAD_SRC) $(LIB_OBJ) $(LDLIBS) -ldl
 
-$(B)/pagemu.pc: Makefile
+# pagemu.pc holds PREFIX: the stamp changes whenever PREFIX does, so that
+# `make install PREFIX=DIR` after a plain `make` installs DIR's.
+$(B)/.prefix: FORCE
 	@mkdir -p $(B)
-	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: pagemu\nDescription: demand paging emulated in user space with real faults\nVersion: 0.1.0\nLibs: -L$${libdir} -lpagemu\nLibs.private: -lsigsegv -luring -lpthread -lm\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
+
+$(B)/pagemu.pc: Makefile include/pagemu.h $(B)/.prefix
+	@mkdir -p $(B)
+	$(Q)printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: pagemu\nDescription: demand paging emulated in user space with real faults\nVersion: %s\nLibs: -L$${libdir} -lpagemu\nLibs.private: -lsigsegv -luring -lpthread -lm\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
 # ---- programs -------------------------------------------------------------------
 # pagemu-sim is the model alone: no libsigsegv, no liburing, no engine.
@@ -112,7 +121,7 @@ demo: all
 
 # Every test, then the same tests built with ASan+UBSan (ASan must leave
 # SIGSEGV to pagemu: handle_segv=0).
-check: check-plain check-asan check-accept-fast
+check: check-plain check-asan check-accept-fast check-install
 
 check-plain: all $(TEST_BIN)
 	$(Q)sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
@@ -145,13 +154,22 @@ check-accept-fast: all
 accept: all
 	$(Q)B=$(B) sh tests/accept/run.sh
 
+# The shim goes to PREFIX/lib/pagemu/, where the installed pagemu run looks
+# for it (../lib/pagemu from PREFIX/bin).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/lib/pagemu \
+	  $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/pagemu.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libpagemu.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libpagemu.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libpagemu-preload.so $(DESTDIR)$(PREFIX)/lib/pagemu/
 	install -m 644 $(B)/pagemu.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	$(if $(TOOL_BIN),install -m 755 $(TOOL_BIN) $(DESTDIR)$(PREFIX)/bin/)
+
+# Install into a temporary prefix, build and run a program against it with
+# pkg-config, run a program under the installed pagemu run.
+check-install: all
+	$(Q)B=$(B) CC="$(CC)" MAKE="$(MAKE)" sh tools/check-install.sh
 
 clean:
 	rm -rf build build-asan

@@ -84,10 +84,15 @@ typedef struct pagemu_config {
 } pagemu_config_t;
 
 PAGEMU_API void pagemu_config_default(pagemu_config_t *cfg);
-/* Apply every PAGEMU_* variable that is set. Sizes accept K, M, G, T
- * suffixes. Returns 0, or -EINVAL naming the variable in pagemu_last_error(). */
+/* Apply every PAGEMU_* variable that is set (README, "Configuration":
+ * each with its limits). Numbers are decimal or 0x hex, a decimal one with
+ * an optional K, M, G or T suffix; flags are 0 or 1; nothing else, and a
+ * value out of its limits is an error, never cut. Returns 0, or -EINVAL
+ * (-ENAMETOOLONG for a path) naming the variable and its value as written
+ * in pagemu_last_error(); a field is set only when its value is good. */
 PAGEMU_API int pagemu_config_from_env(pagemu_config_t *cfg);
-/* 0, or -EINVAL (or the errno that explains it) naming the field. */
+/* The fields against the same limits: 0, or -EINVAL (or the errno that
+ * explains it, e.g. -ENOTDIR for swap_dir) naming the field. */
 PAGEMU_API int pagemu_config_validate(const pagemu_config_t *cfg);
 
 /* ---- Instances and regions ---------------------------------------------- */

@@ -272,10 +272,12 @@ START_TEST(cache_lru)
 	pm_cache_t c;
 	uint8_t b = 0;
 	const uint8_t line[4] = { 1, 2, 3, 4 };
+	size_t bytes = 0;
 
 	ck_assert_int_eq(pm_cache_init(&c, 3, 1, 4, mem), -EINVAL);
 	ck_assert_int_eq(pm_cache_init(&c, 4, 2, 6, mem), -EINVAL);
-	ck_assert_uint_le(pm_cache_mem_size(4, 2, 4), sizeof(mem));
+	ck_assert_int_eq(pm_cache_mem_size(4, 2, 4, &bytes), 0);
+	ck_assert_uint_le(bytes, sizeof(mem));
 	ck_assert_int_eq(pm_cache_init(&c, 4, 2, 4, mem), 0);
 	/* PA 0x35: CO 1, CI 1, CT 3 */
 	ck_assert_uint_eq(pm_cache_co(&c, 0x35), 1);

@@ -134,7 +134,7 @@ START_TEST(run_errors)
 	snprintf(cmd, sizeof(cmd), "%s run -- /nonexistent/prog 2>/dev/null", PAGEMU);
 	ck_assert_int_eq(sh(cmd), 127);
 	snprintf(cmd, sizeof(cmd), "%s run --frames 0 -- ls 2>/dev/null", PAGEMU);
-	ck_assert_int_eq(sh(cmd), 127);
+	ck_assert_int_eq(sh(cmd), 125);                /* a bad setting: pagemu run fails, as env(1) */
 	snprintf(cmd, sizeof(cmd), "%s --help | grep -q PAGEMU_FRAMES", PAGEMU);
 	ck_assert_int_eq(sh(cmd), 0);
 }

@@ -12,17 +12,23 @@ static uint64_t mem[3 * 4096];
 
 static void make(unsigned s1, unsigned w1, unsigned s2, unsigned w2)
 {
-	ck_assert_uint_le(pm_tlb_mem_size(s1, w1, s2, w2), sizeof(mem));
+	size_t bytes = 0;
+
+	ck_assert_int_eq(pm_tlb_mem_size(s1, w1, s2, w2, &bytes), 0);
+	ck_assert_uint_le(bytes, sizeof(mem));
 	ck_assert_int_eq(pm_tlb_init(&tlb, s1, w1, s2, w2, mem), 0);
 }
 
 START_TEST(geometry)
 {
+	size_t bytes = 0;
+
 	ck_assert_int_eq(pm_tlb_init(&tlb, 3, 4, 0, 0, mem), -EINVAL);
 	ck_assert_int_eq(pm_tlb_init(&tlb, 4, 0, 0, 0, mem), -EINVAL);
 	ck_assert_int_eq(pm_tlb_init(&tlb, 0, 4, 0, 0, mem), -EINVAL);
 	ck_assert_int_eq(pm_tlb_init(&tlb, 4, 4, 6, 2, mem), -EINVAL);
-	ck_assert_uint_eq(pm_tlb_mem_size(16, 4, 128, 12), (64 + 1536) * 3 * sizeof(uint64_t));
+	ck_assert_int_eq(pm_tlb_mem_size(16, 4, 128, 12, &bytes), 0);
+	ck_assert_uint_eq(bytes, (64 + 1536) * 3 * sizeof(uint64_t));
 	make(4, 4, 0, 0);
 	/* CSAPP: VPN 0x0F -> TLBI 3, TLBT 3 */
 	ck_assert_uint_eq(pm_tlb_index(&tlb, 0x0F), 3);

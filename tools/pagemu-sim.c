@@ -57,19 +57,24 @@ static void usage(FILE *f)
 "\n"
 "Replacement:\n"
 "  --policy P            clock (default), fifo, lru, random, opt\n"
-"  --frames LIST         frame counts: 64 or 1,2,4,8 or 1-16 (default 64)\n"
-"  --seed N              seed of the random policy (default 1)\n"
+"  --frames LIST         frame counts: 64 or 1,2,4,8 or 1-16 (default 64); each\n"
+"                        1 to 2^32-2, at most %d counts\n"
+"  --seed N              seed of the random policy, 0 to 2^64-1 (default 1)\n"
 "  --full                run the model per frame count even where one pass\n"
 "                        suffices (lru sweeps), to get TLB and cache columns\n"
 "\n"
 "Geometry (defaults: x86-64-like):\n"
-"  --page-bits N         log2 page size (default 12; a pagemu trace sets it)\n"
-"  --va-bits N           virtual address bits (default 48)\n"
-"  --pa-bits N           physical address bits (default 52)\n"
-"  --levels N            page-table levels (default 4)\n"
+"  --page-bits N         log2 page size, 1 to 30 (default 12; a pagemu trace\n"
+"                        sets it)\n"
+"  --va-bits N           virtual address bits, 2 to 64 (default 48)\n"
+"  --pa-bits N           physical address bits, 2 to 64 (default 52)\n"
+"  --levels N            page-table levels, 1 to 8 (default 4)\n"
 "  --tlb SxW[,SxW]       L1 [and L2] TLB sets x ways (default 16x4,128x12);\n"
-"                        none = no TLB\n"
-"  --cache SxWxL         physical cache sets x ways x line bytes (default none)\n"
+"                        none = no TLB, an L2 of none or 0 = no L2; sets a\n"
+"                        power of two, at most %u entries a level\n"
+"  --cache SxWxL         physical cache sets x ways x line bytes (default none);\n"
+"                        sets and line powers of two, at most %u lines\n"
+"                        and %u bytes of data\n"
 "\n"
 "Output:\n"
 "  --json                one JSON object per frame count (an array for several):\n"
@@ -77,8 +82,12 @@ static void usage(FILE *f)
 "                        the model counters when the model ran\n"
 "  --help                this text\n"
 "\n"
+"Numbers are decimal or 0x hex; a decimal one may end in K, M, G or T\n"
+"(powers of 1024). A value out of its range is an error, never cut.\n"
+"\n"
 "Text output is a table: frames, refs, faults, fault rate, evictions, TLB\n"
-"misses ('-' where a one-pass sweep does not model the TLB).\n");
+"misses ('-' where a one-pass sweep does not model the TLB).\n",
+		MAX_COUNTS, PM_MODEL_TLB_MAX, PM_MODEL_CACHE_MAX_LINES, PM_MODEL_CACHE_MAX_BYTES);
 }
 
 static int die_usage(const char *opt, const char *val, const char *why)
@@ -88,91 +97,26 @@ static int die_usage(const char *opt, const char *val, const char *why)
 	return 2;
 }
 
-/* A whole unsigned number, decimal or 0x hex. */
-static int parse_u64(const char *s, uint64_t *v)
-{
-	const char *p = s;
-
-	return pm_trace_next_number(&p, v) == 1 && *p == '\0' ? 0 : -EINVAL;
-}
-
+/* A number in [lo, hi] (lib/model/parse.c: strict, never wrapped). */
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
 	uint64_t v;
 
-	if (parse_u64(s, &v) < 0 || v < lo || v > hi)
+	if (pm_parse_range(s, lo, hi, &v) < 0)
 		return -EINVAL;
 	*out = (unsigned)v;
 	return 0;
 }
 
-/* "64", "1,2,4", "1-16", mixed. */
 static int parse_frames(const char *s, sim_t *sim)
 {
-	char buf[1024], *tok, *save;
+	static uint64_t v[MAX_COUNTS];
+	size_t n;
 
-	if (strlen(s) >= sizeof(buf))
+	if (pm_parse_counts(s, 1, UINT32_MAX - 1, v, MAX_COUNTS, &n) < 0)
 		return -EINVAL;
-	strcpy(buf, s);
-	sim->nframes = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *dash = strchr(tok, '-');
-		uint64_t a, b;
-		if (dash) {
-			*dash = '\0';
-			if (parse_u64(tok, &a) < 0 || parse_u64(dash + 1, &b) < 0 || a > b)
-				return -EINVAL;
-		} else if (parse_u64(tok, &a) < 0) {
-			return -EINVAL;
-		} else {
-			b = a;
-		}
-		for (; a <= b; a++) {
-			if (a == 0 || sim->nframes == MAX_COUNTS)
-				return -EINVAL;
-			sim->frames[sim->nframes++] = a;
-		}
-	}
-	return sim->nframes ? 0 : -EINVAL;
-}
-
-/* "SxW" -> sets, ways */
-static int parse_geom(const char *s, unsigned *v, int n)
-{
-	char buf[64], *tok, *save;
-	int i = 0;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	for (tok = strtok_r(buf, "x", &save); tok; tok = strtok_r(NULL, "x", &save)) {
-		if (i == n || parse_uint(tok, 1, 1u << 30, &v[i]) < 0)
-			return -EINVAL;
-		i++;
-	}
-	return i == n ? 0 : -EINVAL;
-}
-
-static int parse_tlb(const char *s, pagemu_model_config_t *c)
-{
-	char buf[128], *comma;
-	unsigned l1[2], l2[2] = { 0, 0 };
-
-	if (strcmp(s, "none") == 0) {
-		c->tlb_sets = c->tlb_ways = c->tlb2_sets = c->tlb2_ways = 0;
-		return 0;
-	}
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	if ((comma = strchr(buf, ',')))
-		*comma = '\0';
-	if (parse_geom(buf, l1, 2) < 0 || (comma && parse_geom(comma + 1, l2, 2) < 0))
-		return -EINVAL;
-	c->tlb_sets = l1[0];
-	c->tlb_ways = l1[1];
-	c->tlb2_sets = l2[0];
-	c->tlb2_ways = l2[1];
+	memcpy(sim->frames, v, n * sizeof(*v));
+	sim->nframes = n;
 	return 0;
 }
 
@@ -202,7 +146,8 @@ static const struct option options[] = {
 static int parse_args(int argc, char **argv, sim_t *sim)
 {
 	pagemu_model_config_t *c = &sim->cfg;
-	unsigned cache[3];
+	unsigned sets[2], ways[2];
+	uint64_t cache[3];
 	int o;
 
 	opterr = 0;
@@ -220,11 +165,11 @@ static int parse_args(int argc, char **argv, sim_t *sim)
 			break;
 		case OPT_FRAMES:
 			if (parse_frames(optarg, sim) < 0)
-				return die_usage("--frames", optarg, "expected counts >= 1 like 64, 1,2,4 or 1-16 (at most 256)");
+				return die_usage("--frames", optarg, "expected counts from 1 to 2^32-2 like 64, 1,2,4 or 1-16 (at most 256 counts)");
 			break;
 		case OPT_SEED:
-			if (parse_u64(optarg, &c->seed) < 0)
-				return die_usage("--seed", optarg, "expected a number");
+			if (pm_parse_u64(optarg, &c->seed) < 0)
+				return die_usage("--seed", optarg, "expected a number from 0 to 2^64-1");
 			break;
 		case OPT_PAGE_BITS:
 			if (parse_uint(optarg, 1, 30, &c->page_bits) < 0)
@@ -244,15 +189,23 @@ static int parse_args(int argc, char **argv, sim_t *sim)
 				return die_usage("--levels", optarg, "expected 1..8");
 			break;
 		case OPT_TLB:
-			if (parse_tlb(optarg, c) < 0)
+			if (pm_parse_tlb(optarg, sets, ways) < 0)
 				return die_usage("--tlb", optarg, "expected SETSxWAYS[,SETSxWAYS] or none");
+			c->tlb_sets = sets[0];
+			c->tlb_ways = ways[0];
+			c->tlb2_sets = sets[1];
+			c->tlb2_ways = ways[1];
+			if (pm_model_check_tlb(c) < 0)
+				return die_usage("--tlb", optarg, pagemu_last_error());
 			break;
 		case OPT_CACHE:
-			if (parse_geom(optarg, cache, 3) < 0)
+			if (pm_parse_geom(optarg, 'x', 3, 1, UINT32_MAX, cache) < 0)
 				return die_usage("--cache", optarg, "expected SETSxWAYSxLINE");
-			c->cache_sets = cache[0];
-			c->cache_ways = cache[1];
-			c->cache_line = cache[2];
+			c->cache_sets = (unsigned)cache[0];
+			c->cache_ways = (unsigned)cache[1];
+			c->cache_line = (unsigned)cache[2];
+			if (pm_model_check_cache(c) < 0)
+				return die_usage("--cache", optarg, pagemu_last_error());
 			break;
 		case OPT_JSON: sim->json = 1; break;
 		case OPT_FULL: sim->full = 1; break;

@@ -1,23 +1,332 @@
-/* config.c - the configuration: one struct, one defaults function, the
- * PAGEMU_* overrides applied in one place, validation naming the field. */
+/* config.c - the configuration: one struct, one defaults function, and one
+ * table of settings. Each row describes a setting once: its variable, its
+ * pagemu run option, its field, what it accepts and what it does. The
+ * table drives the PAGEMU_* parsing (pagemu_config_from_env), the field
+ * checks (pagemu_config_validate), and pagemu run's options and --help
+ * (tools/pagemu.c). Numbers are parsed by lib/model's strict parser, once,
+ * range-checked before they are stored, and reported as written. */
 #include <errno.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/engine.h"
 
-const char *pagemu_strerror(int err)
+#define POOL_MAX      (1ULL << 40)        /* bytes of frame pool */
+#define TLB_MAX_WAYS  64                  /* ways per TLB set */
+#define TLB_MAX       65536               /* entries per TLB level (every process has its own) */
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+#define FIELD(f) .field = #f, .offset = offsetof(pagemu_config_t, f), .size = sizeof(((pagemu_config_t *)0)->f)
+
+/* In the order they apply: the page size before what is counted in pages,
+ * PAGEMU_MEMORY before PAGEMU_FRAMES (which wins when both are set). */
+static const pm_setting_t settings[] = {
+	{ "PAGEMU_PAGE_SIZE", "--page-size", NULL, FIELD(page_size), PM_SET_PAGE, 0, 1ULL << 30,
+	  "the host page x 2^k, at most 1G", "emulated page; larger ones are paged as one unit" },
+	{ "PAGEMU_MEMORY", "--memory", NULL, FIELD(frames), PM_SET_MEMORY, 0, UINT32_MAX,
+	  "one page to 1T", "pool size in bytes: frames = SIZE / page size" },
+	{ "PAGEMU_FRAMES", "--frames", NULL, FIELD(frames), PM_SET_FRAMES, 1, UINT32_MAX,
+	  "1 to 2^32-1, a pool of at most 1T", "frames in the pool (physical memory)" },
+	{ "PAGEMU_SWAP_SIZE", "--swap-size", NULL, FIELD(swap_size), PM_SET_SWAP, 0, 1ULL << 40,
+	  "one page to 2^40 pages", "swap capacity (a sparse file)" },
+	{ "PAGEMU_SWAP_DIR", "--swap-dir", NULL, FIELD(swap_dir), PM_SET_DIR, 0, 0,
+	  "a directory pagemu may create files in", "directory of the (unlinked) swap file" },
+	{ "PAGEMU_SWAP_DIRECT", "--swap-direct", "1", FIELD(swap_direct), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "O_DIRECT swap I/O (honest device timing; not on tmpfs)" },
+	{ "PAGEMU_POLICY", "--policy", NULL, FIELD(policy), PM_SET_POLICY, 0, 0,
+	  "clock, fifo, lru or random (opt: pagemu-sim only)", "replacement policy" },
+	{ "PAGEMU_READAHEAD", "--readahead", NULL, FIELD(readahead), PM_SET_NUM, 1, 64,
+	  "1 to 64; 1 = none", "max pages per swap-in cluster" },
+	{ "PAGEMU_RECLAIM_BATCH", "--reclaim-batch", NULL, FIELD(reclaim_batch), PM_SET_NUM, 1, 256,
+	  "1 to 256", "pages pre-cleaned per write-back batch" },
+	{ "PAGEMU_MAP_BUDGET", "--map-budget", NULL, FIELD(map_budget), PM_SET_AUTO, 16, INT32_MAX,
+	  "0 (from vm.max_map_count) or 16 to 2^31-1", "max kernel mappings (VMAs) to use" },
+	{ "PAGEMU_SEED", "--seed", NULL, FIELD(seed), PM_SET_NUM, 0, UINT64_MAX,
+	  "0 to 2^64-1", "seed of the random policy" },
+	{ "PAGEMU_TLB_EXACT", "--tlb-exact", "1", FIELD(tlb_exact), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "map only what the modeled TLB holds" },
+	{ "PAGEMU_TLB", "--tlb", NULL, .field = "tlb_sets/tlb_ways", .offset = offsetof(pagemu_config_t, tlb_sets),
+	  .size = sizeof(((pagemu_config_t *)0)->tlb_sets), PM_SET_TLB, 0, 0,
+	  "sets a power of two, ways 1 to " STR(TLB_MAX_WAYS) ", at most " STR(TLB_MAX) " entries a level; L2 none = no L2",
+	  "L1[,L2] TLB geometry, SETSxWAYS" },
+	{ "PAGEMU_TRACE", "--trace", NULL, FIELD(trace_path), PM_SET_FILE, 0, 0,
+	  "a file pagemu may create", "write the binary fault event trace here" },
+	{ "PAGEMU_VERBOSE", "--verbose", "1", FIELD(verbose), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "one line on stderr per instance open and close" },
+	/* Read by the shim (preload/), not a field: checked here all the same. */
+	{ "PAGEMU_SYSCALL_GUARD", "--no-syscall-guard", "0", NULL, 0, 0, PM_SET_BOOL, 0, 1,
+	  "0 or 1", "turn off the syscall guard (pinning for system calls)" },
+};
+
+const pm_setting_t *pm_setting(size_t i)
 {
-	switch (-err) {
-	case 0:          return "success";
-	case ENOSPC:     return "swap full: raise PAGEMU_SWAP_SIZE (cfg.swap_size)";
-	case EOPNOTSUPP: return "not supported by pagemu (yet): only anonymous private mappings";
-	default:         return strerror(err < 0 ? -err : err);
+	return i < PM_ARRAY_LEN(settings) ? &settings[i] : NULL;
+}
+
+const pm_setting_t *pm_setting_find(const char *name)
+{
+	for (size_t i = 0; i < PM_ARRAY_LEN(settings); i++)
+		if (!strcmp(settings[i].option, name) || !strcmp(settings[i].env, name))
+			return &settings[i];
+	return NULL;
+}
+
+const char *pm_setting_arg(const pm_setting_t *s)
+{
+	switch (s->kind) {
+	case PM_SET_BOOL:   return "";
+	case PM_SET_MEMORY:
+	case PM_SET_PAGE:
+	case PM_SET_SWAP:   return "SIZE";
+	case PM_SET_POLICY: return "P";
+	case PM_SET_TLB:    return "SxW[,SxW]";
+	case PM_SET_DIR:    return "DIR";
+	case PM_SET_FILE:   return "FILE";
+	default:            return "N";
 	}
 }
+
+/* ---- field access ---------------------------------------------------------- */
+
+static uint64_t field_get(const pm_setting_t *s, const pagemu_config_t *cfg)
+{
+	const char *p = (const char *)cfg + s->offset;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (s->size == sizeof(v32)) {
+		memcpy(&v32, p, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v64, p, sizeof(v64));
+	return v64;
+}
+
+/* v was range-checked against s: it fits the field. */
+static void field_set(const pm_setting_t *s, pagemu_config_t *cfg, uint64_t v)
+{
+	char *p = (char *)cfg + s->offset;
+	uint32_t v32 = (uint32_t)v;
+
+	if (s->size == sizeof(v32))
+		memcpy(p, &v32, sizeof(v32));
+	else
+		memcpy(p, &v, sizeof(v));
+}
+
+void pm_setting_format(const pm_setting_t *s, const pagemu_config_t *cfg, char *buf, size_t len)
+{
+	char *end = buf + len;
+
+	buf[0] = '\0';
+	if (!s->field || !len)
+		return;
+	switch (s->kind) {
+	case PM_SET_MEMORY:
+		pm_fmt_size(buf, end, (uint64_t)cfg->frames * cfg->page_size);
+		break;
+	case PM_SET_PAGE:
+	case PM_SET_SWAP:
+		pm_fmt_size(buf, end, field_get(s, cfg));
+		break;
+	case PM_SET_POLICY:
+		pm_fmt_str(buf, end, pagemu_policy_name(cfg->policy) ? pagemu_policy_name(cfg->policy) : "?");
+		break;
+	case PM_SET_TLB:
+		snprintf(buf, len, cfg->tlb_sets[1] ? "%ux%u,%ux%u" : "%ux%u", cfg->tlb_sets[0], cfg->tlb_ways[0],
+			 cfg->tlb_sets[1], cfg->tlb_ways[1]);
+		break;
+	case PM_SET_DIR:
+	case PM_SET_FILE:
+		pm_fmt_str(buf, end, (const char *)cfg + s->offset);
+		break;
+	default:
+		pm_fmt_u64(buf, end, field_get(s, cfg));
+		break;
+	}
+}
+
+/* ---- checks ---------------------------------------------------------------- */
+
+/* The page size sizes are counted in; a cfg with none fails its own check. */
+static uint64_t page_of(const pagemu_config_t *cfg)
+{
+	return cfg->page_size ? cfg->page_size : 1;
+}
+
+/* 0 when v is acceptable for s with the rest of cfg, else -ERANGE. */
+static int check_number(const pm_setting_t *s, const pagemu_config_t *cfg, uint64_t v)
+{
+	uint64_t host = pm_prim_host_page(), page = page_of(cfg);
+	int ok;
+
+	switch (s->kind) {
+	case PM_SET_AUTO:   ok = v == 0 || (v >= s->lo && v <= s->hi); break;
+	case PM_SET_FRAMES: ok = v >= s->lo && v <= s->hi && v <= POOL_MAX / page; break;
+	case PM_SET_MEMORY: ok = v >= page && v <= POOL_MAX && v / page <= s->hi; break;
+	case PM_SET_PAGE:   ok = v >= host && v <= s->hi && v % host == 0 && pm_is_pow2(v / host); break;
+	case PM_SET_SWAP:   ok = v >= page && v / page <= s->hi; break;
+	default:            ok = v >= s->lo && v <= s->hi; break;
+	}
+	return ok ? 0 : -ERANGE;
+}
+
+static int check_tlb(const unsigned sets[2], const unsigned ways[2])
+{
+	for (int l = 0; l < 2; l++) {
+		if (l == 1 && !sets[l])
+			continue;                 /* no L2 */
+		if (!pm_is_pow2(sets[l]) || ways[l] < 1 || ways[l] > TLB_MAX_WAYS ||
+		    (uint64_t)sets[l] * ways[l] > TLB_MAX)
+			return -ERANGE;
+	}
+	return 0;
+}
+
+static int is_number(const pm_setting_t *s)
+{
+	return s->kind <= PM_SET_SWAP;
+}
+
+/* ---- messages ---------------------------------------------------------------- */
+
+static const pm_given_t *given_of(const pm_setting_t *s, const pm_given_t *given)
+{
+	return given && given[s - settings].name ? &given[s - settings] : NULL;
+}
+
+/* s as the user gave it: PAGEMU_X="v", --x "v", or from cfg: x (PAGEMU_X) = v. */
+static void name_of(const pm_setting_t *s, const pagemu_config_t *cfg, const pm_given_t *given, char *buf, size_t len)
+{
+	const pm_given_t *g = given_of(s, given);
+	char v[300];
+
+	if (g) {
+		snprintf(buf, len, "%s%s\"%s\"", g->name, g->name[0] == '-' ? " " : "=", g->value);
+		return;
+	}
+	pm_setting_format(s, cfg, v, sizeof(v));
+	snprintf(buf, len, s->kind == PM_SET_DIR || s->kind == PM_SET_FILE ? "%s (%s) = \"%s\"" : "%s (%s) = %s",
+		 s->field, s->env, v);
+}
+
+void pm_config_name(const char *env, const pagemu_config_t *cfg, const pm_given_t *given, char *buf, size_t len)
+{
+	const pm_setting_t *s = pm_setting_find(env);
+
+	if (s)
+		name_of(s, cfg, given, buf, len);
+	else
+		snprintf(buf, len, "%s", env);
+}
+
+/* Say what is wrong with s (err: -EINVAL not its syntax, -ERANGE outside
+ * its limits, -ENAMETOOLONG); returns the code for the API: -EINVAL or
+ * -ENAMETOOLONG. */
+static int bad(const pm_setting_t *s, const pagemu_config_t *cfg, const pm_given_t *given, int err)
+{
+	char name[600];
+
+	name_of(s, cfg, given, name, sizeof(name));
+	if (err == -ENAMETOOLONG) {
+		pm_set_error("%s: longer than %zu characters", name, s->size - 1);
+		return err;
+	}
+	if (s->kind == PM_SET_BOOL || s->kind == PM_SET_POLICY)
+		pm_set_error("%s: expected %s", name, s->limits);
+	else if (s->kind == PM_SET_DIR)
+		pm_set_error("%s: empty; expected %s", name, s->limits);
+	else
+		pm_set_error("%s: %s (%s)", name, err == -ERANGE ? "out of range"
+			     : s->kind == PM_SET_TLB ? "not SETSxWAYS[,SETSxWAYS]" : "not a number", s->limits);
+	return -EINVAL;
+}
+
+/* ---- applying what the user wrote ---------------------------------------------- */
+
+static int apply(const pm_setting_t *s, pagemu_config_t *cfg, const pm_given_t *given)
+{
+	const char *v = given_of(s, given)->value;
+	unsigned sets[2], ways[2];
+	pagemu_policy_t p;
+	uint64_t n;
+	int err, b;
+
+	switch (s->kind) {
+	case PM_SET_BOOL:
+		if (pm_parse_bool(v, &b) < 0)
+			return bad(s, cfg, given, -EINVAL);
+		if (s->field)
+			field_set(s, cfg, (uint64_t)b);
+		return 0;
+	case PM_SET_POLICY:
+		if (pagemu_policy_parse(v, &p) < 0 || !pm_policy_get(p))
+			return bad(s, cfg, given, -EINVAL);
+		field_set(s, cfg, (uint64_t)p);
+		return 0;
+	case PM_SET_TLB:
+		if ((err = pm_parse_tlb(v, sets, ways)) == 0)
+			err = check_tlb(sets, ways);
+		if (err < 0)
+			return bad(s, cfg, given, err);
+		memcpy(cfg->tlb_sets, sets, sizeof(sets));
+		memcpy(cfg->tlb_ways, ways, sizeof(ways));
+		return 0;
+	case PM_SET_DIR:
+	case PM_SET_FILE:
+		if (strlen(v) >= s->size)
+			return bad(s, cfg, given, -ENAMETOOLONG);
+		if (s->kind == PM_SET_DIR && !*v)
+			return bad(s, cfg, given, -EINVAL);
+		memcpy((char *)cfg + s->offset, v, strlen(v) + 1);
+		return 0;
+	default:
+		if ((err = pm_parse_u64(v, &n)) == 0)
+			err = check_number(s, cfg, n);
+		if (err < 0)
+			return bad(s, cfg, given, err);
+		field_set(s, cfg, s->kind == PM_SET_MEMORY ? n / page_of(cfg) : n);
+		return 0;
+	}
+}
+
+int pm_config_apply(pagemu_config_t *cfg, const pm_given_t *given)
+{
+	int rc;
+
+	pm_clear_error();
+	for (size_t i = 0; i < PM_ARRAY_LEN(settings); i++)
+		if (given[i].name && (rc = apply(&settings[i], cfg, given)) < 0)
+			return rc;
+	return 0;
+}
+
+int pagemu_config_from_env(pagemu_config_t *cfg)
+{
+	pm_given_t given[PM_ARRAY_LEN(settings)] = { { 0 } };
+
+	/* The shim's own variables are the shim's to read. */
+	for (size_t i = 0; i < PM_ARRAY_LEN(settings); i++)
+		if (settings[i].field && (given[i].value = getenv(settings[i].env)))
+			given[i].name = settings[i].env;
+	return pm_config_apply(cfg, given);
+}
+
+int pm_config_env_bool(const char *var, int *on)
+{
+	const char *v = getenv(var);
+
+	if (v && pm_parse_bool(v, on) < 0) {
+		pm_set_error("%s=\"%s\": expected 0 or 1", var, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- checking a whole configuration ------------------------------------------------ */
 
 void pagemu_config_default(pagemu_config_t *cfg)
 {
@@ -39,215 +348,64 @@ void pagemu_config_default(pagemu_config_t *cfg)
 	cfg->tlb_sets[1] = 128; cfg->tlb_ways[1] = 12;   /* 1536 entries, 12-way */
 }
 
-/* "64M" -> 67108864. Accepts K, M, G, T (powers of 1024), optional "iB"/"B". */
-int pm_parse_size(const char *s, uint64_t *out)
+/* The fields of cfg, each against its row (the shim's settings have none). */
+static int check_fields(const pagemu_config_t *cfg, const pm_given_t *given)
 {
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (shift && (*end == 'i' || *end == 'I'))
-		end++;
-	if (shift && (*end == 'b' || *end == 'B'))
-		end++;
-	if (*end || (shift && v > (~0ULL >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int env_size(const char *name, uint64_t *out)
-{
-	const char *s = getenv(name);
-
-	if (!s)
-		return 0;
-	if (pm_parse_size(s, out) < 0) {
-		pm_set_error("%s=\"%s\": not a size (a number with an optional K, M, G or T suffix)", name, s);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int env_bool(const char *name, int *out)
-{
-	const char *s = getenv(name);
-
-	if (!s)
-		return 0;
-	if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "on") || !strcmp(s, "true"))
-		*out = 1;
-	else if (!strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "off") || !strcmp(s, "false") || !*s)
-		*out = 0;
-	else {
-		pm_set_error("%s=\"%s\": expected 0 or 1", name, s);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int env_string(const char *name, char *dst, size_t cap)
-{
-	const char *s = getenv(name);
-
-	if (!s)
-		return 0;
-	if (strlen(s) >= cap) {
-		pm_set_error("%s: longer than %zu characters", name, cap - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(dst, s, strlen(s) + 1);
-	return 0;
-}
-
-/* "16x4" or "16x4,128x12"; a second level of "0" or "none" turns it off. */
-static int parse_tlb(const char *s, unsigned sets[2], unsigned ways[2])
-{
-	unsigned s0, w0, s1 = 0, w1 = 0;
-	int n, used = 0;
-
-	if (sscanf(s, "%ux%u%n", &s0, &w0, &used) != 2)
-		return -EINVAL;
-	s += used;
-	if (*s == ',') {
-		s++;
-		if (!strcmp(s, "0") || !strcmp(s, "none"))
-			s += strlen(s);
-		else if (sscanf(s, "%ux%u%n", &s1, &w1, &n) == 2)
-			s += n;
-		else
-			return -EINVAL;
-	}
-	if (*s)
-		return -EINVAL;
-	sets[0] = s0; ways[0] = w0; sets[1] = s1; ways[1] = w1;
-	return 0;
-}
-
-int pagemu_config_from_env(pagemu_config_t *cfg)
-{
-	uint64_t v;
-	int rc, b;
-	const char *s;
-
 	pm_clear_error();
-	if ((s = getenv("PAGEMU_MEMORY"))) {        /* a convenience: frames from bytes */
-		if (pm_parse_size(s, &v) < 0 || v < cfg->page_size) {
-			pm_set_error("PAGEMU_MEMORY=\"%s\": expected a size of at least one page", s);
-			return -EINVAL;
+	for (size_t i = 0; i < PM_ARRAY_LEN(settings); i++) {
+		const pm_setting_t *s = &settings[i];
+		char name[600];
+		int err;
+		if (!s->field || s->kind == PM_SET_MEMORY)      /* MEMORY: the frames row checks */
+			continue;
+		if (is_number(s) && check_number(s, cfg, field_get(s, cfg)) < 0)
+			return bad(s, cfg, given, -ERANGE);
+		if (s->kind == PM_SET_POLICY &&
+		    ((unsigned)cfg->policy >= PAGEMU_POLICY_COUNT || !pm_policy_get(cfg->policy)))
+			return bad(s, cfg, given, -EINVAL);
+		if (s->kind == PM_SET_TLB && check_tlb(cfg->tlb_sets, cfg->tlb_ways) < 0)
+			return bad(s, cfg, given, -ERANGE);
+		if (s->kind == PM_SET_DIR && !cfg->swap_dir[0])
+			return bad(s, cfg, given, -EINVAL);
+		if (s->kind == PM_SET_DIR && (err = pm_prim_check_dir(cfg->swap_dir)) < 0) {
+			name_of(s, cfg, given, name, sizeof(name));
+			pm_set_error("%s: %s", name, strerror(-err));
+			return err;
 		}
-		cfg->frames = v / cfg->page_size;
-	}
-#define SIZE_FIELD(var, field)                                       \
-	v = (uint64_t)cfg->field;                                    \
-	if ((rc = env_size(var, &v)) < 0)                            \
-		return rc;                                           \
-	cfg->field = (__typeof__(cfg->field))v;
-	SIZE_FIELD("PAGEMU_FRAMES", frames)
-	SIZE_FIELD("PAGEMU_PAGE_SIZE", page_size)
-	SIZE_FIELD("PAGEMU_SWAP_SIZE", swap_size)
-	SIZE_FIELD("PAGEMU_READAHEAD", readahead)
-	SIZE_FIELD("PAGEMU_RECLAIM_BATCH", reclaim_batch)
-	SIZE_FIELD("PAGEMU_MAP_BUDGET", map_budget)
-	SIZE_FIELD("PAGEMU_SEED", seed)
-#undef SIZE_FIELD
-	if ((rc = env_string("PAGEMU_SWAP_DIR", cfg->swap_dir, sizeof(cfg->swap_dir))) < 0 ||
-	    (rc = env_string("PAGEMU_TRACE", cfg->trace_path, sizeof(cfg->trace_path))) < 0)
-		return rc;
-	b = cfg->swap_direct;
-	if ((rc = env_bool("PAGEMU_SWAP_DIRECT", &b)) < 0)
-		return rc;
-	cfg->swap_direct = b;
-	b = cfg->tlb_exact;
-	if ((rc = env_bool("PAGEMU_TLB_EXACT", &b)) < 0)
-		return rc;
-	cfg->tlb_exact = b;
-	b = cfg->verbose;
-	if ((rc = env_bool("PAGEMU_VERBOSE", &b)) < 0)
-		return rc;
-	cfg->verbose = b;
-	if ((s = getenv("PAGEMU_POLICY")) && pagemu_policy_parse(s, &cfg->policy) < 0) {
-		pm_set_error("PAGEMU_POLICY=\"%s\": expected clock, fifo, lru or random", s);
-		return -EINVAL;
-	}
-	if ((s = getenv("PAGEMU_TLB")) && parse_tlb(s, cfg->tlb_sets, cfg->tlb_ways) < 0) {
-		pm_set_error("PAGEMU_TLB=\"%s\": expected SETSxWAYS[,SETSxWAYS], e.g. 16x4,128x12", s);
-		return -EINVAL;
 	}
 	return 0;
 }
-
-static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 
 int pagemu_config_validate(const pagemu_config_t *cfg)
 {
-	size_t host = pm_prim_host_page();
+	return check_fields(cfg, NULL);
+}
 
-	pm_clear_error();
-	if (cfg->frames < 1 || cfg->frames > (1ULL << 32) - 1) {
-		pm_set_error("frames (PAGEMU_FRAMES) = %zu: must be from 1 to 2^32-1", cfg->frames);
-		return -EINVAL;
-	}
-	if (cfg->page_size < host || cfg->page_size % host || !is_pow2(cfg->page_size / host) ||
-	    cfg->page_size > (1UL << 30)) {
-		pm_set_error("page_size (PAGEMU_PAGE_SIZE) = %zu: must be the host page (%zu) times a power of two, at most 1G",
-			     cfg->page_size, host);
-		return -EINVAL;
-	}
-	if (cfg->frames > SIZE_MAX / cfg->page_size || cfg->frames * cfg->page_size > (1ULL << 40)) {
-		pm_set_error("frames x page_size (PAGEMU_FRAMES x PAGEMU_PAGE_SIZE): the pool is larger than 1 TiB");
-		return -EINVAL;
-	}
-	if (cfg->swap_size < cfg->page_size || cfg->swap_size / cfg->page_size > (1ULL << 40)) {
-		pm_set_error("swap_size (PAGEMU_SWAP_SIZE) = %llu: must be at least one page (%zu) and at most 2^40 pages",
-			     (unsigned long long)cfg->swap_size, cfg->page_size);
-		return -EINVAL;
-	}
-	if ((unsigned)cfg->policy >= PAGEMU_POLICY_COUNT || !pm_policy_get(cfg->policy)) {
-		pm_set_error("policy (PAGEMU_POLICY) = %d: the engine takes clock, fifo, lru or random (opt needs a trace: pagemu-sim)",
-			     (int)cfg->policy);
-		return -EINVAL;
-	}
-	if (cfg->readahead < 1 || cfg->readahead > 64) {
-		pm_set_error("readahead (PAGEMU_READAHEAD) = %u: must be from 1 (off) to 64 pages", cfg->readahead);
-		return -EINVAL;
-	}
-	if (cfg->reclaim_batch < 1 || cfg->reclaim_batch > 256) {
-		pm_set_error("reclaim_batch (PAGEMU_RECLAIM_BATCH) = %u: must be from 1 to 256", cfg->reclaim_batch);
-		return -EINVAL;
-	}
-	if (cfg->map_budget && cfg->map_budget < 16) {
-		pm_set_error("map_budget (PAGEMU_MAP_BUDGET) = %zu: must be 0 (automatic) or at least 16", cfg->map_budget);
-		return -EINVAL;
-	}
-	for (int l = 0; l < 2; l++) {
-		if ((l == 0 || cfg->tlb_sets[l]) && (!is_pow2(cfg->tlb_sets[l]) || cfg->tlb_ways[l] < 1 || cfg->tlb_ways[l] > 64)) {
-			pm_set_error("tlb_sets/tlb_ways (PAGEMU_TLB) level %d = %ux%u: sets must be a power of two, ways 1 to 64",
-				     l + 1, cfg->tlb_sets[l], cfg->tlb_ways[l]);
-			return -EINVAL;
-		}
-	}
-	if (!cfg->swap_dir[0]) {
-		pm_set_error("swap_dir (PAGEMU_SWAP_DIR): empty");
-		return -EINVAL;
-	}
-	if (access(cfg->swap_dir, W_OK | X_OK) < 0) {
-		int err = errno;
-		pm_set_error("swap_dir (PAGEMU_SWAP_DIR) = \"%s\": %s", cfg->swap_dir, strerror(err));
-		return -err;
+int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given)
+{
+	char dir[600], size[600], trace[600];
+	int rc;
+
+	if ((rc = check_fields(cfg, given)) < 0)
+		return rc;
+	pm_config_name("PAGEMU_SWAP_DIR", cfg, given, dir, sizeof(dir));
+	pm_config_name("PAGEMU_SWAP_SIZE", cfg, given, size, sizeof(size));
+	if ((rc = pm_swapio_probe(cfg, dir, size)) < 0)
+		return rc;
+	if ((rc = pm_tracefile_probe(cfg)) < 0) {
+		pm_config_name("PAGEMU_TRACE", cfg, given, trace, sizeof(trace));
+		pm_set_error("%s: %s", trace, strerror(-rc));
+		return rc;
 	}
 	return 0;
+}
+
+const char *pagemu_strerror(int err)
+{
+	switch (-err) {
+	case 0:          return "success";
+	case ENOSPC:     return "swap full: raise PAGEMU_SWAP_SIZE (cfg.swap_size)";
+	case EOPNOTSUPP: return "not supported by pagemu (yet): only anonymous private mappings";
+	default:         return strerror(err < 0 ? -err : err);
+	}
 }

@@ -35,8 +35,11 @@
 #include "engine/prim.h"
 #include "engine/engine_api.h"
 
-/* config.c */
-int  pm_parse_size(const char *s, uint64_t *out);
+/* config.c - the table of settings is in engine_api.h. */
+/* Setting env (e.g. "PAGEMU_SWAP_DIR") named for a message as the user
+ * gave it in given (may be NULL), else as cfg has it:
+ * swap_dir (PAGEMU_SWAP_DIR) = "/tmp". */
+void pm_config_name(const char *env, const pagemu_config_t *cfg, const pm_given_t *given, char *buf, size_t len);
 
 /* region.c - the region table (VMAs) and the process-wide libsigsegv
  * dispatcher. The table changes under vm->lock outside the handler; the
@@ -82,6 +85,11 @@ struct pm_swapio;
  * I/O never calls up into reclaim. */
 typedef void (*pm_swapio_done_fn)(struct pagemu *vm, uint64_t ppn, int res);
 int  pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done);
+/* What pm_swapio_open would do with cfg, undone at once: create the swap
+ * file in cfg->swap_dir, size it, set up an io_uring. 0, or -errno with
+ * pagemu_last_error() naming swap_dir or swap_size as dir and size say
+ * (pm_config_name). */
+int  pm_swapio_probe(const pagemu_config_t *cfg, const char *dir, const char *size);
 void pm_swapio_close(struct pagemu *vm);
 /* Read n consecutive slots from `slot` into frames ppns[0..n); waits for
  * the read (reaping writes that finish meanwhile). 0 or -errno. */
@@ -258,6 +266,9 @@ static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { r
 
 /* tracefile.c - the event trace of a live instance (PAGEMU_TRACE). */
 int  pm_tracefile_open(struct pagemu *vm);
+/* Create cfg->trace_path as pm_tracefile_open will (it truncates it
+ * again), and close it: 0 (also when tracing is off) or -errno. */
+int  pm_tracefile_probe(const pagemu_config_t *cfg);
 /* signal context; called with vm->lock held. */
 void pm_tracefile_event(struct pagemu *vm, unsigned kind, uint64_t va, uint64_t ppn, uint64_t slot, uint64_t ns);
 void pm_tracefile_close(struct pagemu *vm);

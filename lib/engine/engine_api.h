@@ -26,6 +26,67 @@ int pm_stats_json_object(const pagemu_stats_t *s, FILE *f);
  * process; registering the same fn twice registers it once. 0 or -ENOSPC. */
 int pm_engine_on_close(void (*fn)(pagemu_t *vm));
 
+/* config.c - the settings. Each is described once, in config.c's table,
+ * which generates the PAGEMU_* parsing (pagemu_config_from_env), the
+ * checks of pagemu_config_validate, and pagemu run's options and --help.
+ * Numbers go through lib/model's strict parser (pm_parse_*). */
+enum pm_setting_kind {
+	PM_SET_NUM,                       /* a number in [lo, hi] */
+	PM_SET_AUTO,                      /* 0 (automatic), or a number in [lo, hi] */
+	PM_SET_FRAMES,                    /* frames: [lo, hi], a pool of at most 1 TiB */
+	PM_SET_MEMORY,                    /* bytes of pool: sets frames (bytes / page size) */
+	PM_SET_PAGE,                      /* the page size: the host page x 2^k, at most hi */
+	PM_SET_SWAP,                      /* bytes of swap: one page to hi pages */
+	PM_SET_BOOL,                      /* 0 or 1 */
+	PM_SET_POLICY,                    /* a policy the engine runs */
+	PM_SET_TLB,                       /* SETSxWAYS[,SETSxWAYS] */
+	PM_SET_DIR,                       /* a directory: not empty */
+	PM_SET_FILE,                      /* a file to create; empty = off */
+};
+
+typedef struct pm_setting {
+	const char *env;                  /* the variable: "PAGEMU_FRAMES" */
+	const char *option;               /* pagemu run's option: "--frames" */
+	const char *flag;                 /* PM_SET_BOOL: the value the option (a flag) sets */
+	const char *field;                /* the pagemu_config_t field; NULL: read by the shim, not a field */
+	size_t      offset, size;         /* where the field is, its size */
+	enum pm_setting_kind kind;
+	uint64_t    lo, hi;               /* the range of numbers (kinds NUM to SWAP) */
+	const char *limits;               /* what is accepted, for --help and messages */
+	const char *help;                 /* what it does, one line of --help */
+} pm_setting_t;
+
+/* How the user gave a setting, so that a message can say it back. */
+typedef struct pm_given {
+	const char *name;                 /* "--swap-size" or "PAGEMU_SWAP_SIZE"; NULL: not given */
+	const char *value;                /* as written: "16384" */
+} pm_given_t;
+
+/* Setting i of the table (in the order they apply), NULL past the end. */
+const pm_setting_t *pm_setting(size_t i);
+/* The setting with this option or variable, or NULL. */
+const pm_setting_t *pm_setting_find(const char *option_or_env);
+/* The metavariable of s's option in --help ("N", "SIZE"; "" for a flag). */
+const char *pm_setting_arg(const pm_setting_t *s);
+/* cfg's value of s, written as its variable takes it ("4G", "16x4,128x12",
+ * "clock"; "" for no field). */
+void pm_setting_format(const pm_setting_t *s, const pagemu_config_t *cfg, char *buf, size_t len);
+/* Apply every given setting (given[i] for setting i; NULL names skipped)
+ * to cfg in table order, each parsed and range-checked. 0, or -EINVAL
+ * (-ENAMETOOLONG for a long path) with pagemu_last_error() naming the
+ * setting and its value as given. */
+int pm_config_apply(pagemu_config_t *cfg, const pm_given_t *given);
+/* What pagemu_open would find wrong with cfg, without making the pool:
+ * the fields (pagemu_config_validate), then the swap file (created in
+ * swap_dir, sized and dropped), an io_uring, the trace file (created).
+ * given (may be NULL) names the settings in messages as the user gave
+ * them. 0 or -errno with pagemu_last_error(). */
+int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given);
+/* The 0/1 variable var (e.g. PAGEMU_SYSCALL_GUARD): 0 with *on set from
+ * it, or left alone when var is unset; -EINVAL with pagemu_last_error()
+ * naming var and its value for anything but "0" or "1". */
+int pm_config_env_bool(const char *var, int *on);
+
 /* The program's own SIGSEGV action, chained behind pagemu's handler: it
  * gets the faults pagemu does not serve. act NULL: query only. 0. */
 struct sigaction;

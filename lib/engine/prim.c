@@ -199,6 +199,21 @@ int pm_prim_create_private(const char *path)
 	return (int)fd;
 }
 
+int pm_prim_check_dir(const char *path)
+{
+	int saved = errno, rc = 0;
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		rc = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	else if (access(path, W_OK | X_OK) < 0)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
 int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 int pm_prim_sigaction(int sig, const struct sigaction *act, struct sigaction *old)

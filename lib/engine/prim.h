@@ -42,6 +42,9 @@ int   pm_prim_write(int fd, const void *buf, size_t len);
  * symbolic link (O_NOFOLLOW: -ELOOP), mode 0600 even when it existed:
  * the new fd (close-on-exec), or -errno. */
 int   pm_prim_create_private(const char *path);
+/* Is path a directory this process may create files in (write and
+ * search permission)? 0, or -errno: -ENOTDIR for anything else. */
+int   pm_prim_check_dir(const char *path);
 /* close(2), raw (never the shim's close). 0 or -errno. */
 int   pm_prim_close(int fd);
 /* sigaction through glibc's own entry point (never the shim's). */

@@ -64,43 +64,68 @@ static int open_swap_file(const pagemu_config_t *cfg)
 	return fd;
 }
 
-int pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done)
+/* The swap file of cfg, sized, and an io_uring in ring: 0, or -errno with
+ * the message naming the setting at fault as dir and size say. */
+static int swap_file_and_ring(const pagemu_config_t *cfg, const char *dir, const char *size, struct io_uring *ring)
 {
-	struct pm_swapio *io;
-	int rc;
+	int fd = open_swap_file(cfg), rc;
 
-	io = calloc(1, sizeof(*io));
-	if (!io)
-		return -ENOMEM;
-	io->fd = open_swap_file(&vm->cfg);
-	if (io->fd < 0) {
+	if (fd < 0) {
 		rc = -errno;
-		pm_set_error("swap_dir (PAGEMU_SWAP_DIR) = \"%s\": cannot create the swap file%s: %s", vm->cfg.swap_dir,
-			     vm->cfg.swap_direct ? " with O_DIRECT (PAGEMU_SWAP_DIRECT=1; tmpfs has no O_DIRECT)" : "",
+		pm_set_error("%s: cannot create the swap file%s: %s", dir,
+			     cfg->swap_direct ? " with O_DIRECT (PAGEMU_SWAP_DIRECT=1; tmpfs has no O_DIRECT)" : "",
 			     strerror(-rc));
-		goto err_free;
+		return rc;
 	}
-	fchmod(io->fd, 0600);
-	if (ftruncate(io->fd, (off_t)(vm->nslots * vm->page)) < 0) {
+	fchmod(fd, 0600);
+	if (ftruncate(fd, (off_t)(cfg->swap_size / cfg->page_size * cfg->page_size)) < 0) {
 		rc = -errno;
-		pm_set_error("swap_size (PAGEMU_SWAP_SIZE) = %llu: cannot size the swap file in \"%s\": %s",
-			     (unsigned long long)vm->cfg.swap_size, vm->cfg.swap_dir, strerror(-rc));
+		pm_set_error("%s: cannot size the swap file in \"%s\": %s", size, cfg->swap_dir, strerror(-rc));
 		goto err_close;
 	}
-	rc = io_uring_queue_init(RING_ENTRIES, &io->ring, 0);
+	rc = io_uring_queue_init(RING_ENTRIES, ring, 0);
 	if (rc < 0) {
 		pm_set_error("io_uring_queue_init: %s (is io_uring disabled? /proc/sys/kernel/io_uring_disabled)", strerror(-rc));
 		goto err_close;
 	}
+	return fd;
+
+err_close:
+	pm_prim_close(fd);
+	return rc;
+}
+
+int pm_swapio_probe(const pagemu_config_t *cfg, const char *dir, const char *size)
+{
+	struct io_uring ring;
+	int fd = swap_file_and_ring(cfg, dir, size, &ring);
+
+	if (fd < 0)
+		return fd;
+	io_uring_queue_exit(&ring);
+	pm_prim_close(fd);
+	return 0;
+}
+
+int pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done)
+{
+	struct pm_swapio *io;
+	char dir[600], size[600];
+
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	pm_config_name("PAGEMU_SWAP_DIR", &vm->cfg, NULL, dir, sizeof(dir));
+	pm_config_name("PAGEMU_SWAP_SIZE", &vm->cfg, NULL, size, sizeof(size));
+	io->fd = swap_file_and_ring(&vm->cfg, dir, size, &io->ring);
+	if (io->fd < 0) {
+		int rc = io->fd;
+		free(io);
+		return rc;
+	}
 	io->done = done;
 	vm->io = io;
 	return 0;
-
-err_close:
-	pm_prim_close(io->fd);
-err_free:
-	free(io);
-	return rc;
 }
 
 void pm_swapio_close(struct pagemu *vm)

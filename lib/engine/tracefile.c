@@ -37,13 +37,27 @@ int pm_tracefile_open(struct pagemu *vm)
 	vm->trace_fd = pm_prim_create_private(vm->cfg.trace_path);
 	if (vm->trace_fd < 0) {
 		int err = vm->trace_fd;
-		pm_set_error("trace_path (PAGEMU_TRACE) = \"%s\": %s", vm->cfg.trace_path, strerror(-err));
+		char name[600];
+		pm_config_name("PAGEMU_TRACE", &vm->cfg, NULL, name, sizeof(name));
+		pm_set_error("%s: %s", name, strerror(-err));
 		pm_prim_release(vm->trace_buf, TRACE_BUF);
 		vm->trace_buf = NULL;
 		return err;
 	}
 	pm_trace_encode_header(&h, vm->trace_buf);
 	vm->trace_len = PM_TRACE_HDR_SIZE;
+	return 0;
+}
+
+int pm_tracefile_probe(const pagemu_config_t *cfg)
+{
+	int fd;
+
+	if (!cfg->trace_path[0])
+		return 0;
+	if ((fd = pm_prim_create_private(cfg->trace_path)) < 0)
+		return fd;
+	pm_prim_close(fd);
 	return 0;
 }
 

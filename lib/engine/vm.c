@@ -99,11 +99,12 @@ static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 static int tables_init(struct pagemu *vm)
 {
 	pm_pt_geom_t g;
-	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_tlb, o_arena, arena_len;
+	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_tlb, o_arena, arena_len, tlb_len;
 	const pagemu_config_t *c = &vm->cfg;
 	char *mem;
 
-	if (pm_pt_geom_init(&g, VA_BITS - vm->page_shift, PT_LEVELS, NULL) < 0)
+	if (pm_pt_geom_init(&g, VA_BITS - vm->page_shift, PT_LEVELS, NULL) < 0 ||
+	    pm_tlb_mem_size(c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], &tlb_len) < 0)
 		return -EINVAL;
 	node = pm_pt_node_size(&g);
 	/* Worst case one leaf (and its parents) per page that can exist. */
@@ -114,7 +115,7 @@ static int tables_init(struct pagemu *vm)
 	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
 	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots), 64);
 	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
-	o_tlb = off;     off = align_up(off + pm_tlb_mem_size(c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1]), node);
+	o_tlb = off;     off = align_up(off + tlb_len, node);
 	o_arena = off;   off += arena_len;
 	mem = pm_prim_alloc_tables(off);
 	if (!mem)
@@ -159,7 +160,7 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	atomic_flag_clear(&vm->lock);
 	vm->cfg = *cfg;
 	vm->page = cfg->page_size;
-	vm->page_shift = (unsigned)__builtin_ctzll(cfg->page_size);
+	vm->page_shift = pm_log2(cfg->page_size);
 	vm->nframes = cfg->frames;
 	vm->nslots = cfg->swap_size / cfg->page_size;
 	vm->policy = pm_policy_get(cfg->policy);

@@ -6,11 +6,15 @@
 
 #include "model/model.h"
 
-size_t pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line)
+int pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line, size_t *bytes)
 {
-	size_t n = (size_t)sets * ways;
+	size_t n, per_line;
 
-	return n * sizeof(pm_cache_line_t) + n * line;
+	if (__builtin_mul_overflow((size_t)sets, (size_t)ways, &n) ||
+	    __builtin_add_overflow(sizeof(pm_cache_line_t), (size_t)line, &per_line) ||
+	    __builtin_mul_overflow(n, per_line, bytes))
+		return -EOVERFLOW;
+	return 0;
 }
 
 int pm_cache_init(pm_cache_t *c, unsigned sets, unsigned ways, unsigned line, void *mem)

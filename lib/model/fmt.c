@@ -35,3 +35,16 @@ char *pm_fmt_hex(char *dst, char *end, uint64_t v)
 {
 	return fmt_base(dst, end, v, 16);
 }
+
+char *pm_fmt_size(char *dst, char *end, uint64_t v)
+{
+	static const char suffix[] = "KMGT";
+	int k = 0;
+
+	while (v && k < 4 && (v & 1023) == 0) {
+		v >>= 10;
+		k++;
+	}
+	dst = fmt_base(dst, end, v, 10);
+	return k ? pm_fmt_str(dst, end, (char[]){ suffix[k - 1], 0 }) : dst;
+}

@@ -78,12 +78,52 @@ static int bad(const char *field, const char *why)
 	return -EINVAL;
 }
 
-static int check_geometry(const char *field, unsigned sets, unsigned ways, int need_ways)
+/* One TLB level: sets a power of two (0 = absent), ways >= 1, a bounded
+ * number of entries (the model allocates them all). */
+static int check_tlb_level(const char *field, unsigned sets, unsigned ways)
 {
-	if (sets && !pm_is_pow2(sets))
+	if (!sets)
+		return 0;
+	if (!pm_is_pow2(sets))
 		return bad(field, "sets must be a power of two");
-	if (sets && need_ways && ways == 0)
+	if (ways == 0)
 		return bad(field, "ways must be at least 1");
+	if ((uint64_t)sets * ways > PM_MODEL_TLB_MAX) {
+		pm_set_error("model %s: %u x %u entries: at most %u per level", field, sets, ways, PM_MODEL_TLB_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int pm_model_check_tlb(const pagemu_model_config_t *c)
+{
+	int err;
+
+	if ((err = check_tlb_level("tlb_sets", c->tlb_sets, c->tlb_ways)) < 0 ||
+	    (err = check_tlb_level("tlb2_sets", c->tlb2_sets, c->tlb2_ways)) < 0)
+		return err;
+	if (c->tlb2_sets && !c->tlb_sets)
+		return bad("tlb2_sets", "an L2 TLB needs an L1 TLB (tlb_sets > 0)");
+	return 0;
+}
+
+int pm_model_check_cache(const pagemu_model_config_t *c)
+{
+	uint64_t lines = (uint64_t)c->cache_sets * c->cache_ways;
+
+	if (!c->cache_line)
+		return 0;
+	if (!pm_is_pow2(c->cache_line))
+		return bad("cache_line", "must be a power of two (0 = no cache)");
+	if (!c->cache_sets || !c->cache_ways)
+		return bad("cache_sets", "a cache needs sets and ways (or cache_line 0)");
+	if (!pm_is_pow2(c->cache_sets))
+		return bad("cache_sets", "sets must be a power of two");
+	if (lines > PM_MODEL_CACHE_MAX_LINES || lines * c->cache_line > PM_MODEL_CACHE_MAX_BYTES) {
+		pm_set_error("model cache_sets x cache_ways x cache_line = %u x %u x %u: at most %u lines and %u bytes",
+			     c->cache_sets, c->cache_ways, c->cache_line, PM_MODEL_CACHE_MAX_LINES, PM_MODEL_CACHE_MAX_BYTES);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -105,19 +145,8 @@ static int validate(const pagemu_model_config_t *c, pm_pt_geom_t *g)
 		return bad("pt_levels", "must be 1..8");
 	if (pm_pt_geom_init(g, vpn_bits, c->pt_levels, c->pt_bits) < 0)
 		return bad("pt_bits", "levels must have 1..20 bits each and sum to va_bits - page_bits");
-	if ((err = check_geometry("tlb_sets", c->tlb_sets, c->tlb_ways, 1)) < 0 ||
-	    (err = check_geometry("tlb2_sets", c->tlb2_sets, c->tlb2_ways, 1)) < 0)
+	if ((err = pm_model_check_tlb(c)) < 0 || (err = pm_model_check_cache(c)) < 0)
 		return err;
-	if (c->tlb2_sets && !c->tlb_sets)
-		return bad("tlb2_sets", "an L2 TLB needs an L1 TLB (tlb_sets > 0)");
-	if (c->cache_line) {
-		if (!pm_is_pow2(c->cache_line))
-			return bad("cache_line", "must be a power of two (0 = no cache)");
-		if (!c->cache_sets || !c->cache_ways)
-			return bad("cache_sets", "a cache needs sets and ways (or cache_line 0)");
-		if ((err = check_geometry("cache_sets", c->cache_sets, c->cache_ways, 1)) < 0)
-			return err;
-	}
 	if ((unsigned)c->policy >= PAGEMU_POLICY_COUNT)
 		return bad("policy", "unknown policy");
 	if (c->frames && !pm_policy_get(c->policy))
@@ -172,17 +201,18 @@ static int paging_init(pagemu_model_t *m)
 static int hw_init(pagemu_model_t *m)
 {
 	const pagemu_model_config_t *c = &m->cfg;
+	size_t bytes;
 
 	if (c->tlb_sets) {
-		m->tlb_mem = malloc(pm_tlb_mem_size(c->tlb_sets, c->tlb_ways, c->tlb2_sets, c->tlb2_ways));
-		if (!m->tlb_mem)
+		if (pm_tlb_mem_size(c->tlb_sets, c->tlb_ways, c->tlb2_sets, c->tlb2_ways, &bytes) < 0 ||
+		    !(m->tlb_mem = malloc(bytes)))
 			return -ENOMEM;
 		pm_tlb_init(&m->tlb, c->tlb_sets, c->tlb_ways, c->tlb2_sets, c->tlb2_ways, m->tlb_mem);
 		m->has_tlb = 1;
 	}
 	if (c->cache_line) {
-		m->cache_mem = malloc(pm_cache_mem_size(c->cache_sets, c->cache_ways, c->cache_line));
-		if (!m->cache_mem)
+		if (pm_cache_mem_size(c->cache_sets, c->cache_ways, c->cache_line, &bytes) < 0 ||
+		    !(m->cache_mem = malloc(bytes)))
 			return -ENOMEM;
 		pm_cache_init(&m->cache, c->cache_sets, c->cache_ways, c->cache_line, m->cache_mem);
 		m->has_cache = 1;

@@ -182,6 +182,16 @@ const pm_policy_ops_t *pm_policy_get(pagemu_policy_t id);
  * mode.
  * ---------------------------------------------------------------------- */
 
+/* The standalone model's limits on what it allocates whole (model.c;
+ * pagemu-sim's --tlb and --cache). */
+#define PM_MODEL_TLB_MAX         (1u << 20)   /* entries per TLB level */
+#define PM_MODEL_CACHE_MAX_LINES (1u << 20)   /* cache lines */
+#define PM_MODEL_CACHE_MAX_BYTES (1u << 30)   /* bytes of cache data */
+/* The TLB, and the cache, of c against those limits and the geometry
+ * rules: 0, or -EINVAL naming the field in pagemu_last_error(). */
+int pm_model_check_tlb(const pagemu_model_config_t *c);
+int pm_model_check_cache(const pagemu_model_config_t *c);
+
 /* Access kinds of the model; the same values as PROT_READ, PROT_WRITE and
  * PROT_EXEC, which model files may not take from <sys/mman.h>. */
 #define PM_PROT_READ  1
@@ -228,8 +238,9 @@ enum pm_tlb_result {
 	PM_TLB_HIT_L2 = 2,                /* promoted to L1 */
 };
 
-/* Bytes of memory for the entries (sets2 = 0: no L2). */
-size_t   pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2);
+/* *bytes = the memory for the entries (sets2 = 0: no L2): 0, or
+ * -EOVERFLOW when that does not fit in a size_t. */
+int      pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, size_t *bytes);
 /* mem: pm_tlb_mem_size bytes, any content. Every entry starts invalid.
  * 0, or -EINVAL when sets is not a power of two or ways is 0. */
 int      pm_tlb_init(pm_tlb_t *t, unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, void *mem);
@@ -270,7 +281,9 @@ typedef struct pm_cache {
 	uint64_t tick;                    /* LRU clock */
 } pm_cache_t;
 
-size_t pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line);
+/* *bytes = the memory for lines and data: 0, or -EOVERFLOW when that
+ * does not fit in a size_t. */
+int    pm_cache_mem_size(unsigned sets, unsigned ways, unsigned line, size_t *bytes);
 /* 0, or -EINVAL for a geometry that is not powers of two. */
 int    pm_cache_init(pm_cache_t *c, unsigned sets, unsigned ways, unsigned line, void *mem);
 static inline uint64_t pm_cache_co(const pm_cache_t *c, uint64_t pa) { return pa & (c->line - 1); }
@@ -397,6 +410,31 @@ void pm_clear_error(void);
 char *pm_fmt_str(char *dst, char *end, const char *s);
 char *pm_fmt_u64(char *dst, char *end, uint64_t v);
 char *pm_fmt_hex(char *dst, char *end, uint64_t v);
+/* v as pm_parse_u64 reads it back, shortest first: "4G" for 2^32, else
+ * the decimal digits. */
+char *pm_fmt_size(char *dst, char *end, uint64_t v);
+
+/* parse.c - the one strict parser for settings and options: a number is
+ * the whole string, decimal or 0x hex, a decimal one with an optional K,
+ * M, G or T suffix (powers of 1024, then optional "iB" or "B"); no sign,
+ * no blanks, never wrapped. Each returns 0, -EINVAL (not the syntax) or
+ * -ERANGE (a value outside the limits, 2^64-1 included). */
+int pm_parse_u64(const char *s, uint64_t *out);
+/* A number in [lo, hi]. */
+int pm_parse_range(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+/* "0" or "1", nothing else. */
+int pm_parse_bool(const char *s, int *out);
+/* Exactly n numbers (n <= 8), each in [lo, hi], joined by sep: "16x4",
+ * "64x8x64". An empty item is a syntax error. */
+int pm_parse_geom(const char *s, char sep, unsigned n, uint64_t lo, uint64_t hi, uint64_t *v);
+/* A TLB: "SETSxWAYS" (L1), "SETSxWAYS,SETSxWAYS" (L1, L2), an L2 of
+ * "none" or "0" (no L2), or "none" (no TLB: all zero). Numbers 1 to
+ * 2^32-1; the caller checks its own limits. */
+int pm_parse_tlb(const char *s, unsigned sets[2], unsigned ways[2]);
+/* A list of counts: "64", "1,2,4", "1-16", mixed; each in [lo, hi], at
+ * most max of them in all (a range counts its members). v is scratch until
+ * *n is set. */
+int pm_parse_counts(const char *s, uint64_t lo, uint64_t hi, uint64_t *v, size_t max, size_t *n);
 
 /* json.c - one member of a JSON object, a comma before all but the first
  * (*n counts the members written). PM_JSON_MEMBER picks by the value's

@@ -11,9 +11,17 @@
 
 #include "model/model.h"
 
-size_t pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2)
+int pm_tlb_mem_size(unsigned sets, unsigned ways, unsigned sets2, unsigned ways2, size_t *bytes)
 {
-	return ((size_t)sets * ways + (size_t)sets2 * ways2) * 3 * sizeof(uint64_t);
+	size_t n1, n2, n;
+
+	/* Any geometry a caller passes must give an error, never a wrapped size. */
+	if (__builtin_mul_overflow((size_t)sets, (size_t)ways, &n1) ||
+	    __builtin_mul_overflow((size_t)sets2, (size_t)ways2, &n2) ||
+	    __builtin_add_overflow(n1, n2, &n) ||
+	    __builtin_mul_overflow(n, 3 * sizeof(uint64_t), bytes))
+		return -EOVERFLOW;
+	return 0;
 }
 
 static void level_clear(pm_tlb_level_t *lv)
