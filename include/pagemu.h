@@ -119,6 +119,10 @@ PAGEMU_API int pagemu_unpin(pagemu_t *vm, const void *addr, size_t len);
 PAGEMU_API pagemu_t *pagemu_owner(const void *addr);
 /* The emulated page size of vm, in bytes. */
 PAGEMU_API size_t pagemu_page_size(const pagemu_t *vm);
+/* Bytes of emulated memory vm can hold at once: its frames plus its swap
+ * slots. The malloc family refuses a block larger than this (NULL, ENOMEM),
+ * as the kernel refuses an allocation larger than memory plus swap. */
+PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 
 /* ---- Statistics ---------------------------------------------------------- */
 

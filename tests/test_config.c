@@ -391,6 +391,9 @@ START_TEST(run_checks_every_setting)
 	run_rejects("--policy opt", "--policy \"opt\": expected clock, fifo, lru or random");
 	run_rejects("--verbose=0", "--verbose takes no value");
 	run_rejects("--no-such", "unknown option '--no-such'");
+	/* a pool larger than the machine's memory would end in the OOM killer */
+	run_rejects("--memory 1T", "--memory \"1T\": a pool of 1048576 MiB is more than the memory available");
+	run_rejects("PAGEMU_MEMORY=1T", "PAGEMU_MEMORY=\"1T\": a pool of");
 	ck_assert_int_eq(run(PAGEMU " run --frames"), 125);
 	EXPECT_ERR("--frames needs a value");
 	/* a bad variable an option overrides does not matter */

@@ -51,6 +51,12 @@ START_TEST(test_invalid_configs)
 	cfg.tlb_sets[0] = 3;
 	expect_open_fails(&cfg, -EINVAL, "PAGEMU_TLB");
 
+	/* A pool larger than the memory the machine can give is refused (it
+	 * would end in the kernel's OOM killer, which kills others too). */
+	pagemu_config_default(&cfg);
+	cfg.frames = (size_t)1 << 28;                    /* 1 TiB of 4 KiB frames, the most allowed */
+	expect_open_fails(&cfg, -ENOMEM, "more than the memory available");
+
 	ck_assert_int_eq(pagemu_open(NULL, &(pagemu_t *){ 0 }), -EINVAL);
 }
 END_TEST

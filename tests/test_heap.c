@@ -512,6 +512,36 @@ START_TEST(heap_close_and_reopen)
 }
 END_TEST
 
+/* A block larger than the instance can ever hold (frames + swap) fails at
+ * once with ENOMEM, as the kernel refuses one larger than memory + swap,
+ * instead of a SIGBUS at a later touch. */
+START_TEST(larger_than_capacity_is_enomem)
+{
+	pagemu_t *vm = open_vm(64);
+	uint64_t cap = pagemu_capacity(vm);
+	void *p;
+
+	ck_assert_uint_ge(cap, 64 * pagemu_page_size(vm));
+	errno = 0;
+	ck_assert_ptr_null(pagemu_malloc(vm, cap + 1));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(pagemu_malloc(vm, 64ULL << 40));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(pagemu_calloc(vm, 1 << 20, 1 << 20));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(pagemu_aligned_alloc(vm, 1ULL << 40, 16));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_ptr_null(pagemu_realloc(vm, pagemu_malloc(vm, 100), cap + 1));
+	p = pagemu_malloc(vm, cap / 2);                  /* within capacity: fine */
+	ck_assert_ptr_nonnull(p);
+	pagemu_free(vm, p);
+	close_vm(vm);
+}
+END_TEST
+
 /* ---- user errors: a message and abort() ---- */
 
 START_TEST(double_free_aborts)
@@ -684,6 +714,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, split_and_coalesce);
 	tcase_add_test(tc, alignment);
 	tcase_add_test(tc, calloc_zero_and_overflow);
+	tcase_add_test(tc, larger_than_capacity_is_enomem);
 	tcase_add_test(tc, realloc_keeps_data);
 	tcase_add_test(tc, two_threads);
 	tcase_add_test(tc, cache_reuse_and_exact_stats);

@@ -381,12 +381,26 @@ int pagemu_config_validate(const pagemu_config_t *cfg)
 	return check_fields(cfg, NULL);
 }
 
+int pm_config_check_memory(const pagemu_config_t *cfg, const pm_given_t *given)
+{
+	uint64_t want = (uint64_t)cfg->frames * cfg->page_size, cgroup, avail = pm_prim_mem_available(&cgroup);
+	char name[600];
+
+	if (want <= avail)
+		return 0;
+	pm_config_name(given ? "PAGEMU_MEMORY" : "PAGEMU_FRAMES", cfg, given, name, sizeof(name));
+	pm_set_error("%s: a pool of %llu MiB is more than the memory available (%llu MiB, %s); lower PAGEMU_MEMORY "
+		     "(or PAGEMU_FRAMES)", name, (unsigned long long)(want >> 20), (unsigned long long)(avail >> 20),
+		     avail == cgroup ? "the room left under this process's cgroup memory limit" : "MemAvailable");
+	return -ENOMEM;
+}
+
 int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given)
 {
 	char dir[600], size[600], trace[600];
 	int rc;
 
-	if ((rc = check_fields(cfg, given)) < 0)
+	if ((rc = check_fields(cfg, given)) < 0 || (rc = pm_config_check_memory(cfg, given)) < 0)
 		return rc;
 	pm_config_name("PAGEMU_SWAP_DIR", cfg, given, dir, sizeof(dir));
 	pm_config_name("PAGEMU_SWAP_SIZE", cfg, given, size, sizeof(size));

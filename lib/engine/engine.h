@@ -36,6 +36,11 @@
 #include "engine/engine_api.h"
 
 /* config.c - the table of settings is in engine_api.h. */
+/* The pool fits in the memory the machine and this process's cgroup can
+ * give (a larger one would end in the kernel's OOM killer, which kills
+ * other processes too): 0, or -ENOMEM with a message naming the setting
+ * (given: how the user set it, NULL = the API's field). */
+int pm_config_check_memory(const pagemu_config_t *cfg, const pm_given_t *given);
 /* Setting env (e.g. "PAGEMU_SWAP_DIR") named for a message as the user
  * gave it in given (may be NULL), else as cfg has it:
  * swap_dir (PAGEMU_SWAP_DIR) = "/tmp". */
@@ -163,6 +168,9 @@ void pm_reclaim_env_init(struct pagemu *vm);
  * (-ENOSPC swap full, -EIO, -ENOMEM everything pinned).
  * signal context; called with vm->lock held. */
 uint64_t pm_reclaim_frame(struct pagemu *vm, int *err);
+/* Take the free frame ppn itself (a reservation window's): 0, or -1 when
+ * it is not free (or the machine has no memory for it). */
+int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn);
 /* Write back, ahead of the hand, the dirty pages the policy will evict
  * next, so that evictions find clean pages (one batch at a time). */
 void pm_reclaim_preclean(struct pagemu *vm);
@@ -210,7 +218,8 @@ typedef struct pagemu {
 	unsigned      page_shift;         /* log2 page */
 	uint64_t      nframes;            /* frames in the pool */
 
-	int           pool_fd;            /* memfd: the machine's DRAM */
+	int           pool_fd;            /* memfd: the machine's DRAM, sparse */
+	uint64_t      pool_committed;     /* frames below this have their memory (reclaim.c) */
 	char         *physmap;            /* pagemu's own mapping of the pool */
 
 	pm_arena_t    arena;              /* page-table nodes */

@@ -181,7 +181,7 @@ static void reserve_window(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uint
 /* A frame for a first touch: the reserved one when it is still free. */
 static uint64_t zero_frame(struct pagemu *vm, pm_pte_t *pte, int *err)
 {
-	if (pte_window(*pte) && pm_frames_claim(&vm->frames, pte_ppn(*pte)) == 0)
+	if (pte_window(*pte) && pm_reclaim_claim(vm, pte_ppn(*pte)) == 0)
 		return pte_ppn(*pte);
 	return pm_reclaim_frame(vm, err);
 }

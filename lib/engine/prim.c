@@ -79,11 +79,10 @@ int pm_prim_memfd(const char *name, uint64_t size)
 
 	if (fd < 0)
 		return -errno;
-	/* Allocate every page now: the pool is the machine's DRAM, there from
-	 * the start (a shared mapping's MAP_POPULATE would not allocate shmem
-	 * pages, and each first map of a frame would pay the kernel's
-	 * clear_page). */
-	if (ftruncate(fd, (off_t)size) < 0 || fallocate(fd, 0, 0, (off_t)size) < 0) {
+	/* Sparse: the kernel gives the pool its memory as frames are first
+	 * used, a chunk at a time (pm_prim_pool_commit), so that a process
+	 * pays for the frames it uses, not for the pool it may use. */
+	if (ftruncate(fd, (off_t)size) < 0) {
 		int err = -errno;
 		pm_prim_close(fd);
 		return err;
@@ -93,10 +92,101 @@ int pm_prim_memfd(const char *name, uint64_t size)
 
 void *pm_prim_map_pool(int fd, uint64_t size)
 {
-	/* Populated: the pool is the machine's DRAM, there from the start. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	/* Not populated: chunks are, as pm_prim_pool_commit gives them
+	 * memory. */
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+int pm_prim_pool_commit(int fd, char *physmap, uint64_t off, uint64_t len)
+{
+	int saved = errno, rc = 0;
+
+	/* Memory for the frames now, and the physmap's page-table entries
+	 * for them, so that neither a zero-fill nor a frame's first mapping
+	 * pays the kernel's allocation and clear_page on the fault path. */
+	if (fallocate(fd, 0, (off_t)off, (off_t)len) < 0)
+		rc = -errno;
+	else if (madvise(physmap + off, len, MADV_POPULATE_WRITE) < 0 && errno != EINVAL)
+		rc = -errno;                     /* EINVAL: a kernel before 5.14, populated on use */
+	errno = saved;
+	return rc;
+}
+
+/* The number a file holds ("max" or unreadable: dflt). */
+static uint64_t read_u64_file(const char *path, uint64_t dflt)
+{
+	char buf[64];
+	uint64_t v = dflt;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return dflt;
+	if (fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9')
+		v = strtoull(buf, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* One number of a "Key:  N kB" line of /proc/meminfo, in bytes; 0 = none. */
+static uint64_t meminfo(const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	uint64_t v = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = strtoull(line + klen + 1, NULL, 10) * 1024;
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* The memory limit of this process's cgroup less its usage (v2, else v1);
+ * UINT64_MAX when there is no limit. */
+static uint64_t cgroup_room(void)
+{
+	char line[512], path[600];
+	uint64_t lim = UINT64_MAX, use = 0;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return UINT64_MAX;
+	while (fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n'), *p;
+		if (nl)
+			*nl = 0;
+		if (strncmp(line, "0::", 3) == 0) {
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", line + 3);
+			lim = (uint64_t)read_u64_file(path, UINT64_MAX);
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current", line + 3);
+			use = (uint64_t)read_u64_file(path, 0);
+		} else if ((p = strstr(line, ":memory:"))) {
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", p + 8);
+			lim = (uint64_t)read_u64_file(path, UINT64_MAX);
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", p + 8);
+			use = (uint64_t)read_u64_file(path, 0);
+			break;
+		}
+	}
+	fclose(f);
+	return lim == UINT64_MAX || lim < use ? (lim == UINT64_MAX ? UINT64_MAX : 0) : lim - use;
+}
+
+uint64_t pm_prim_mem_available(uint64_t *cgroup)
+{
+	uint64_t avail = meminfo("MemAvailable");
+
+	*cgroup = cgroup_room();
+	if (!avail)
+		avail = UINT64_MAX;
+	return avail < *cgroup ? avail : *cgroup;
 }
 
 uint64_t pm_prim_now_ns(void)

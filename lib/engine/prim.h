@@ -28,8 +28,17 @@ int   pm_prim_unmap_page(void *va, size_t len);
 int   pm_prim_protect(void *va, size_t len, int prot);
 /* An anonymous memory file of size bytes (the pool); returns fd or -errno. */
 int   pm_prim_memfd(const char *name, uint64_t size);
-/* Populate a shared mapping of the pool (the physmap): NULL on failure. */
+/* A shared mapping of the pool (the physmap), not populated: NULL on
+ * failure. */
 void *pm_prim_map_pool(int fd, uint64_t size);
+/* Give the pool's bytes [off, off+len) memory now and populate the
+ * physmap over them. 0 or -errno (-ENOSPC/-ENOMEM: no memory).
+ * Signal-safe. */
+int   pm_prim_pool_commit(int fd, char *physmap, uint64_t off, uint64_t len);
+/* Bytes of memory a new pool may take: MemAvailable, and the room left
+ * under this process's cgroup limit (in *cgroup; UINT64_MAX = none),
+ * whichever is smaller. */
+uint64_t pm_prim_mem_available(uint64_t *cgroup);
 /* Monotonic clock, nanoseconds. Signal-safe. */
 uint64_t pm_prim_now_ns(void);
 /* vm.max_map_count, and the mappings this process has now. */

@@ -210,13 +210,50 @@ static void say_swap_full(struct pagemu *vm)
 	pm_prim_say(msg);
 }
 
+/* The pool gets its memory from the kernel a chunk at a time, as frames
+ * are first used (frames are handed out lowest first, so the committed
+ * part only grows). 0, or -ENOMEM when the machine has none to give. */
+#define COMMIT_CHUNK (2u << 20)           /* bytes committed at once */
+
+static int commit(struct pagemu *vm, uint64_t ppn)
+{
+	uint64_t chunk = COMMIT_CHUNK / vm->page ? COMMIT_CHUNK / vm->page : 1, upto;
+
+	if (ppn < vm->pool_committed)
+		return 0;
+	upto = (ppn / chunk + 1) * chunk;
+	if (upto > vm->nframes)
+		upto = vm->nframes;
+	if (pm_prim_pool_commit(vm->pool_fd, vm->physmap, vm->pool_committed * vm->page,
+				(upto - vm->pool_committed) * vm->page) < 0)
+		return -ENOMEM;
+	vm->pool_committed = upto;
+	return 0;
+}
+
+int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn)
+{
+	if (pm_frames_claim(&vm->frames, ppn) < 0)
+		return -1;
+	if (commit(vm, ppn) < 0) {
+		pm_frames_push(&vm->frames, ppn);
+		return -1;
+	}
+	return 0;
+}
+
 uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 {
 	uint64_t ppn = pm_frames_pop(&vm->frames);
 	int rc = -ENOMEM;
 
-	if (ppn != PM_NONE)
-		return ppn;
+	if (ppn != PM_NONE) {
+		if (commit(vm, ppn) == 0)
+			return ppn;
+		pm_frames_push(&vm->frames, ppn);
+		*err = -ENOMEM;
+		return PM_NONE;
+	}
 	/* Ask the policy until a victim can be evicted: a dirty page cannot go
 	 * when the swap is full, but a clean one further on still can. */
 	for (uint64_t tries = 0; tries <= vm->nframes; tries++) {

@@ -134,29 +134,13 @@ static int tables_init(struct pagemu *vm)
 	return pm_pt_init(&vm->pt, &g, &vm->arena);
 }
 
-int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
+/* A fresh instance from a validated configuration, with no resource yet. */
+static struct pagemu *instance_new(const pagemu_config_t *cfg)
 {
-	struct pagemu *vm;
-	int rc;
+	struct pagemu *vm = calloc(1, sizeof(*vm));
 
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	if (!cfg) {
-		pm_set_error("pagemu_open: cfg is NULL (fill one with pagemu_config_default)");
-		return -EINVAL;
-	}
-	rc = pagemu_config_validate(cfg);
-	if (rc < 0)
-		return rc;
-	rc = pm_signal_init(pm_fault_entry);
-	if (rc < 0) {
-		pm_set_error("libsigsegv: cannot install the SIGSEGV handler");
-		return rc;
-	}
-	vm = calloc(1, sizeof(*vm));
 	if (!vm)
-		return -ENOMEM;
+		return NULL;
 	atomic_flag_clear(&vm->lock);
 	vm->cfg = *cfg;
 	vm->page = cfg->page_size;
@@ -170,48 +154,87 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	vm->check_faults = PM_DEBUG && getenv("PAGEMU_CHECK") && strcmp(getenv("PAGEMU_CHECK"), "1") == 0;
 	pm_assert_say = pm_prim_say;        /* assertions write with the raw write */
 	pm_reclaim_env_init(vm);
+	return vm;
+}
 
+/* The frame pool (a sparse memfd: frames get memory as they are first
+ * used) and the physmap. 0 or -errno with a message. */
+static int pool_open(struct pagemu *vm)
+{
+	uint64_t size = (uint64_t)vm->nframes * vm->page;
+	int rc = pm_prim_memfd("pagemu-pool", size);
+
+	if (rc < 0) {
+		pm_set_error("frames (PAGEMU_FRAMES) = %zu: cannot create the frame pool: %s", vm->cfg.frames,
+			     strerror(-rc));
+		return rc;
+	}
+	vm->pool_fd = rc;
+	vm->physmap = pm_prim_map_pool(vm->pool_fd, size);
+	if (!vm->physmap) {
+		pm_set_error("frames (PAGEMU_FRAMES) = %zu: cannot map the frame pool (%llu bytes)", vm->cfg.frames,
+			     (unsigned long long)size);
+		pm_prim_close(vm->pool_fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void say_open(const struct pagemu *vm)
+{
+	const pagemu_config_t *cfg = &vm->cfg;
+
+	fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s, policy %s, map budget %zu%s\n",
+		cfg->frames, vm->page, (unsigned long long)(cfg->swap_size >> 20), cfg->swap_dir,
+		cfg->swap_direct ? " (O_DIRECT)" : "", pagemu_policy_name(cfg->policy), vm->map_budget,
+		cfg->tlb_exact ? ", exact TLB" : "");
+}
+
+int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
+{
+	struct pagemu *vm;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!cfg) {
+		pm_set_error("pagemu_open: cfg is NULL (fill one with pagemu_config_default)");
+		return -EINVAL;
+	}
+	if ((rc = pagemu_config_validate(cfg)) < 0 || (rc = pm_config_check_memory(cfg, NULL)) < 0)
+		return rc;
+	rc = pm_signal_init(pm_fault_entry);
+	if (rc < 0) {
+		pm_set_error("libsigsegv: cannot install the SIGSEGV handler");
+		return rc;
+	}
+	if (!(vm = instance_new(cfg)))
+		return -ENOMEM;
 	rc = tables_init(vm);
 	if (rc < 0) {
 		pm_set_error("frames/swap_size: cannot map pagemu's tables: %s", strerror(-rc));
 		goto err_tables;
 	}
-	rc = pm_prim_memfd("pagemu-pool", (uint64_t)vm->nframes * vm->page);
-	if (rc < 0) {
-		pm_set_error("frames (PAGEMU_FRAMES) = %zu: cannot create the frame pool: %s", cfg->frames, strerror(-rc));
+	if ((rc = pool_open(vm)) < 0)
 		goto err_tables;
-	}
-	vm->pool_fd = rc;
-	vm->physmap = pm_prim_map_pool(vm->pool_fd, (uint64_t)vm->nframes * vm->page);
-	if (!vm->physmap) {
-		rc = -ENOMEM;
-		pm_set_error("frames (PAGEMU_FRAMES) = %zu: cannot map the frame pool (%zu bytes)", cfg->frames,
-			     cfg->frames * vm->page);
+	if ((rc = pm_swapio_open(vm, pm_reclaim_write_done)) < 0)
 		goto err_pool;
-	}
-	rc = pm_swapio_open(vm, pm_reclaim_write_done);
-	if (rc < 0)
-		goto err_physmap;
-	rc = pm_tracefile_open(vm);
-	if (rc < 0)
+	if ((rc = pm_tracefile_open(vm)) < 0)
 		goto err_swapio;
 	/* Two VMAs per frame is the most scattered pages can use. */
 	vm->map_budget = budget_take(cfg->map_budget ? cfg->map_budget : 2 * vm->nframes + 1024);
 	vm->stats.map_budget = vm->map_budget;
 	pm_fork_register(vm);
 	if (cfg->verbose)
-		fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s, policy %s, map budget %zu%s\n",
-			cfg->frames, vm->page, (unsigned long long)(cfg->swap_size >> 20), cfg->swap_dir,
-			cfg->swap_direct ? " (O_DIRECT)" : "", pagemu_policy_name(cfg->policy), vm->map_budget,
-			cfg->tlb_exact ? ", exact TLB" : "");
+		say_open(vm);
 	*out = vm;
 	return 0;
 
 err_swapio:
 	pm_swapio_close(vm);
-err_physmap:
-	pm_prim_release(vm->physmap, vm->nframes * vm->page);
 err_pool:
+	pm_prim_release(vm->physmap, vm->nframes * vm->page);
 	pm_prim_close(vm->pool_fd);
 err_tables:
 	if (vm->tables_mem)
@@ -490,6 +513,11 @@ int pagemu_unpin(pagemu_t *vm, const void *addr, size_t len)
 size_t pagemu_page_size(const pagemu_t *vm)
 {
 	return vm->page;
+}
+
+uint64_t pagemu_capacity(const pagemu_t *vm)
+{
+	return (vm->nframes + vm->nslots) * vm->page;
 }
 
 void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)

@@ -57,7 +57,9 @@ void *pm_large_alloc(struct pm_heap *h, struct tcache *c, size_t n, size_t align
 	large_ent_t e = { 0 };
 	char *base;
 
-	if (len < n) {
+	/* A block that could never be resident nor swapped out whole fails
+	 * now, not at a later touch with SIGBUS. */
+	if (len < n || len > pagemu_capacity(h->vm)) {
 		errno = ENOMEM;
 		return NULL;
 	}
