@@ -85,10 +85,13 @@ $(B)/bench/%: bench/%.c $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 
+# Tests find their build (pagemu, the shim, pagemu-sim) and the sources
+# (tests/progs, tests/data) by absolute paths, from any directory.
 $(B)/tests/%: tests/%.c tests/testutil.h tests/progtest.h $(B)/libpagemu.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Itests -DPM_BUILD_DIR='"$(abspath $(B))"' -DPM_SRC_DIR='"$(CURDIR)"' \
+	  -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
 
 tests: $(TEST_BIN)
 

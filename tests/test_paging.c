@@ -255,10 +255,8 @@ START_TEST(test_direct_swap)
 	cfg.frames = 64;
 	cfg.swap_direct = 1;
 	snprintf(cfg.swap_dir, sizeof(cfg.swap_dir), "/var/tmp");
-	if (pagemu_open(&cfg, &vm) < 0) {
-		fprintf(stderr, "test_direct_swap: skipped: %s\n", pagemu_last_error());
-		return;
-	}
+	if (pagemu_open(&cfg, &vm) < 0)
+		PM_TEST_SKIP("no O_DIRECT swap in /var/tmp: %s", pagemu_last_error());
 	volatile uint64_t *a = map_pages(vm, 1024);
 	fill(a, 1024, 7);
 	for (size_t p = 0; p < 1024; p++)
