@@ -258,6 +258,7 @@ START_TEST(test_large_pages)
 		ck_assert(a[i] == pm_test_pattern(i, 3));
 	pagemu_get_stats(vm, &s);
 	ck_assert_uint_eq(s.faults_zero, pages);          /* one fault per 16 KiB page */
+	ck_assert_uint_ge(s.evictions, pages - 64);
 	ck_assert_uint_gt(s.faults_major, 0);
 	pagemu_close(vm);
 }
@@ -268,6 +269,7 @@ START_TEST(test_direct_swap)
 {
 	pagemu_config_t cfg;
 	pagemu_t *vm;
+	pagemu_stats_t s;
 
 	pagemu_config_default(&cfg);
 	cfg.frames = 64;
@@ -280,6 +282,10 @@ START_TEST(test_direct_swap)
 	for (size_t p = 0; p < 1024; p++)
 		verify_page(a, p, 7);
 	check_stats_consistent(vm, 64);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_ge(s.evictions, 1024 - 64);
+	ck_assert_uint_gt(s.swap_writes, 0);
+	ck_assert_uint_gt(s.faults_major, 0);
 	pagemu_close(vm);
 }
 END_TEST
@@ -293,6 +299,9 @@ START_TEST(test_partial_unmap)
 	pagemu_stats_t s;
 
 	fill(a, pages, 2);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_ge(s.evictions, pages - frames);  /* the hole has slots to free */
+	ck_assert_uint_gt(s.swap_used, 64);
 	ck_assert_int_eq(pagemu_unmap(vm, (void *)(a + 64 * WORDS), 64 * 4096), 0);
 	for (size_t p = 0; p < pages; p++)
 		if (p < 64 || p >= 128)
@@ -358,6 +367,10 @@ START_TEST(test_two_instances)
 	pagemu_get_stats(v2, &s2);
 	ck_assert_uint_eq(s1.faults_zero, 300);
 	ck_assert_uint_eq(s2.faults_zero, 300);
+	ck_assert_uint_ge(s1.evictions, 300 - 32);       /* each pages through its own pool */
+	ck_assert_uint_ge(s2.evictions, 300 - 48);
+	ck_assert_uint_gt(s1.faults_major, 0);
+	ck_assert_uint_gt(s2.faults_major, 0);
 	ck_assert_ptr_eq(pagemu_owner((void *)a), v1);
 	ck_assert_ptr_eq(pagemu_owner((void *)(b + 5)), v2);
 	ck_assert_ptr_null(pagemu_owner(&s1));
