@@ -21,6 +21,7 @@ B       ?= build
 # The version is the header's (PAGEMU_VERSION): one place.
 VERSION := $(shell sed -n 's/^\#define PAGEMU_VERSION "\(.*\)"/\1/p' include/pagemu.h)
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+UBSAN_FLAGS = -fsanitize=undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 ifeq ($(V),1)
 Q =
@@ -108,10 +109,13 @@ $(B)/bench/%: bench/%.c $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 
+# Tests find their build (pagemu, the shim, pagemu-sim) and the sources
+# (tests/progs, tests/data) by absolute paths, from any directory.
 $(B)/tests/%: tests/%.c tests/testutil.h tests/progtest.h $(B)/libpagemu.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Itests -DPM_BUILD_DIR='"$(abspath $(B))"' -DPM_SRC_DIR='"$(CURDIR)"' \
+	  -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
 
 tests: $(TEST_BIN)
 
@@ -120,14 +124,19 @@ demo: all
 	$(Q)./$(B)/demos/locality
 
 # Every test, then the same tests built with ASan+UBSan (ASan must leave
-# SIGSEGV to pagemu: handle_segv=0).
+# SIGSEGV to pagemu: handle_segv=0). Each run ends "tests: N passed, N
+# failed, N skipped". The sanitizer build's program tests run its pagemu
+# with a shim built with UBSan only (build-asan/ubsan/): an ASan shim cannot
+# be preloaded into programs built without ASan (tests/progtest.h).
 check: check-plain check-asan check-accept-fast check-install
 
 check-plain: all $(TEST_BIN)
 	$(Q)sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
 
 check-asan: $(B)/.deps
-	$(Q)$(MAKE) --no-print-directory B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS) -DPAGEMU_DEBUG" LDFLAGS="$(SAN_FLAGS)" tests
+	$(Q)$(MAKE) --no-print-directory B=build-asan CFLAGS="-O1 -g $(SAN_FLAGS) -DPAGEMU_DEBUG" LDFLAGS="$(SAN_FLAGS)" all tests
+	$(Q)$(MAKE) --no-print-directory B=build-asan/ubsan CFLAGS="-O1 -g $(UBSAN_FLAGS) -DPAGEMU_DEBUG" LDFLAGS="$(UBSAN_FLAGS)" \
+	  build-asan/ubsan/libpagemu-preload.so
 	$(Q)ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:allow_user_segv_handler=1:detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  sh tests/run.sh build-asan/tests $(TEST_BIN:$(B)/tests/%=%)

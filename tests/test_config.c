@@ -376,8 +376,7 @@ static void run_rejects(const char *env_and_options, const char *message)
 
 START_TEST(run_checks_every_setting)
 {
-	if (access(PAGEMU, X_OK) != 0)
-		return;
+	pt_need_pagemu();
 	run_rejects("PAGEMU_TLB=1048576x64", "PAGEMU_TLB=\"1048576x64\": out of range");
 	run_rejects("PAGEMU_TLB=2147483648x64", "PAGEMU_TLB=\"2147483648x64\": out of range");
 	run_rejects("PAGEMU_READAHEAD=4294967297", "PAGEMU_READAHEAD=\"4294967297\": out of range (1 to 64");
@@ -404,8 +403,7 @@ END_TEST
 
 START_TEST(run_checks_files_before_exec)
 {
-	if (access(PAGEMU, X_OK) != 0)
-		return;
+	pt_need_pagemu();
 	run_rejects("--swap-dir /bin/true", "--swap-dir \"/bin/true\": Not a directory");
 	run_rejects("--swap-dir /proc", "--swap-dir \"/proc\": cannot create the swap file");
 	run_rejects("--swap-dir /nonexistent", "--swap-dir \"/nonexistent\": No such file or directory");
@@ -418,8 +416,7 @@ START_TEST(run_new_options)
 {
 	char cmd[1024];
 
-	if (access(PAGEMU, X_OK) != 0)
-		return;
+	pt_need_pagemu();
 	/* Every option sets its variable as written: the shim parses it alike. */
 	snprintf(cmd, sizeof(cmd), "env PAGEMU_FRAMES=100 %s run --memory 2M --tlb 32x4,256x8 --reclaim-batch 16 "
 		 "--map-budget 4096 --readahead 8 --swap-dir %s --verbose -- sh -c \"env | sort | grep ^PAGEMU_\"",
@@ -457,8 +454,7 @@ START_TEST(run_execs_what_the_shell_would)
 {
 	char dir[] = "/tmp/pagemu-test-config-XXXXXX", path[8192];
 
-	if (access(PAGEMU, X_OK) != 0)
-		return;
+	pt_need_pagemu();
 	pt_make_dir(dir, "printf '#!/bin/sh\\necho ran \"$0\" \"$@\"\\n' > s.sh && chmod +x s.sh && "
 			 "echo 'echo VICTIM' > victim && echo 'echo plain \"$@\"' > plain && chmod +x plain");
 	/* a script with arguments: its interpreter runs the script on them (it
@@ -489,7 +485,7 @@ END_TEST
 
 /* ---- pagemu-sim ----------------------------------------------------------------------- */
 
-#define SIM "build/pagemu-sim"
+#define SIM PM_BUILD_DIR "/pagemu-sim"
 
 /* pagemu-sim with a bad option: exit 2 (not a crash), naming it and its value as written. */
 static void sim_rejects(const char *option, const char *value, const char *why)
@@ -504,8 +500,7 @@ static void sim_rejects(const char *option, const char *value, const char *why)
 
 START_TEST(sim_rejects_bad_options)
 {
-	if (access(SIM, X_OK) != 0)
-		return;
+	ck_assert_msg(access(SIM, X_OK) == 0, "%s is not built (make)", SIM);
 	sim_rejects("--tlb", "1073741824x715827883", "model tlb_sets: 1073741824 x 715827883 entries: at most 1048576");
 	sim_rejects("--cache", "1073741824x1073741824x16", "model cache_sets x cache_ways x cache_line");
 	sim_rejects("--frames", "1,,2", "expected counts");
@@ -524,8 +519,7 @@ START_TEST(sim_accepts_good_options)
 {
 	char cmd[1024];
 
-	if (access(SIM, X_OK) != 0)
-		return;
+	ck_assert_msg(access(SIM, X_OK) == 0, "%s is not built (make)", SIM);
 	snprintf(cmd, sizeof(cmd), "%s --tlb 16x4,none --cache 64x4x64 --frames 0x2,3-4 --seed 7 --refs 1,2,3,1 --json",
 		 SIM);
 	ck_assert_msg(run(cmd) == 0, "%s", err);

@@ -204,6 +204,7 @@ START_TEST(test_swap_full_sigbus)
 {
 	pagemu_config_t cfg;
 	pagemu_t *vm;
+	pagemu_stats_t s;
 
 	pagemu_config_default(&cfg);
 	cfg.frames = 16;
@@ -214,6 +215,9 @@ START_TEST(test_swap_full_sigbus)
 		a[p * 512] = pm_test_pattern(p, 0);
 	for (size_t p = 0; p < 48; p++)
 		ck_assert(a[p * 512] == pm_test_pattern(p, 0));
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_ge(s.evictions, 48 - 16);      /* swap really filled up */
+	ck_assert_uint_eq(s.swap_used, 32);
 	a[48 * 512] = 1;                 /* SIGBUS: 49 pages, room for 48 */
 }
 END_TEST

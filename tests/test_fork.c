@@ -13,6 +13,14 @@ enum { FRAMES = 64, PAGES = 512 };
 static pagemu_t *vm;
 static volatile uint64_t *a;
 
+static pagemu_stats_t stats(void)
+{
+	pagemu_stats_t s;
+
+	pagemu_get_stats(vm, &s);
+	return s;
+}
+
 static void setup(void)
 {
 	pagemu_config_t cfg;
@@ -24,6 +32,8 @@ static void setup(void)
 	ck_assert_ptr_nonnull((const void *)a);
 	for (size_t p = 0; p < PAGES; p++)          /* most pages end up in swap */
 		a[p * WORDS] = pm_test_pattern(p, 0);
+	ck_assert_uint_ge(stats().evictions, PAGES - FRAMES);
+	ck_assert_uint_ge(stats().swap_used, PAGES - FRAMES);
 }
 
 static int all_are(uint64_t round)
@@ -52,8 +62,13 @@ START_TEST(test_child_writes_parent_checks)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		uint64_t before = stats().swap_read_pages;
 		if (!all_are(0))
 			_exit(1);
+		/* The pages in swap at the fork came back from the child's copy
+		 * of the swap (mostly by readahead). */
+		if (stats().swap_read_pages - before < PAGES - FRAMES)
+			_exit(5);
 		for (size_t p = 0; p < PAGES; p++)
 			a[p * WORDS] = pm_test_pattern(p, 1);
 		_exit(all_are(1) ? 0 : 2);

@@ -2,12 +2,12 @@
  * Programs under tests/progs make system calls with syscall(2) on malloc'd
  * buffers, path strings, iovec arrays and msghdrs that were evicted just
  * before (no interposed wrapper sees these calls): under `pagemu run` their
- * output must equal a native run; with PAGEMU_SYSCALL_GUARD=0 the same
- * calls fail with EFAULT (which shows the memory really was evicted).
- * Signals, masks, EINTR, fork, execve and threads must keep working under
- * the guard. Needs build/pagemu, build/libpagemu-preload.so and cc; a test
- * is skipped, with a message, when they are missing or when the kernel has
- * no syscall user dispatch (Linux >= 5.11). */
+ * output must equal a native run, and their reports must show faults and
+ * evictions; with PAGEMU_SYSCALL_GUARD=0 the same calls fail with EFAULT
+ * (which shows the memory really was evicted). Signals, masks, EINTR, fork,
+ * execve and threads must keep working under the guard. Needs pagemu and
+ * the shim of this build and cc (a failure when missing); skipped when the
+ * kernel has no syscall user dispatch (Linux >= 5.11). */
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,25 +17,11 @@
 static char dir[] = "/tmp/pagemu-guard-XXXXXX";
 #define sh pt_sh
 
-/* build/pagemu is there, cc compiles prog, the kernel has the mechanism. */
-static int ready(const char *prog)
+/* 1 when the kernel has syscall user dispatch (PR_SET_SYSCALL_USER_DISPATCH
+ * off is accepted). */
+static int have_dispatch(void)
 {
-	char cmd[1024];
-
-	if (access(PAGEMU, X_OK) != 0) {
-		fprintf(stderr, "test_guard: %s missing: skipped\n", PAGEMU);
-		return 0;
-	}
-	if (prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0, 0, 0, 0) != 0) {
-		fprintf(stderr, "test_guard: no syscall user dispatch in this kernel: skipped\n");
-		return 0;
-	}
-	snprintf(cmd, sizeof(cmd), "cc -O1 -pthread -o %s/%s tests/progs/%s.c 2>/dev/null", dir, prog, prog);
-	if (sh(cmd) != 0) {
-		fprintf(stderr, "test_guard: cannot compile tests/progs/%s.c: skipped\n", prog);
-		return 0;
-	}
-	return 1;
+	return prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0, 0, 0, 0) == 0;
 }
 
 /* Run prog natively and under pagemu (env prepended); 1 when the outputs match. */
@@ -47,6 +33,7 @@ static int same_output(const char *env, const char *frames, const char *prog_and
 static void setup(void)
 {
 	pt_make_dir(dir, "seq 1 30000 > nums.txt && mkdir d && touch d/one d/two d/three");
+	pt_need_pagemu();
 }
 
 static void teardown(void)
@@ -62,9 +49,11 @@ START_TEST(evicted_buffers)
 {
 	char cmd[512];
 
-	if (!ready("guard_io"))
-		return;
+	if (!have_dispatch())
+		PM_TEST_SKIP("no syscall user dispatch in this kernel (Linux >= 5.11)");
+	pt_compile(dir, "guard_io");
 	ck_assert_msg(same_output("", "64", "./guard_io nums.txt d"), "output differs under the guard");
+	pt_assert_paged(dir, 1);
 	/* Without the guard the kernel refuses the evicted memory. */
 	ck_assert(!same_output("PAGEMU_SYSCALL_GUARD=0", "64", "./guard_io nums.txt d"));
 	snprintf(cmd, sizeof(cmd), "grep -q 'Bad address' %s/pagemu.out", dir);
@@ -77,9 +66,11 @@ END_TEST
  * pins they leave are released: else the pool runs out), threads. */
 START_TEST(signals_fork_exec_threads)
 {
-	if (!ready("guard_misc"))
-		return;
+	if (!have_dispatch())
+		PM_TEST_SKIP("no syscall user dispatch in this kernel (Linux >= 5.11)");
+	pt_compile(dir, "guard_misc");
 	ck_assert_msg(same_output("", "64", "./guard_misc"), "output differs under the guard");
+	pt_assert_paged(dir, 0);
 }
 END_TEST
 

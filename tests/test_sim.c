@@ -153,27 +153,13 @@ END_TEST
 
 /* ---- the simulator as a subprocess ----------------------------------------- */
 
-static char sim_path[4096];
+static const char sim_path[] = PM_BUILD_DIR "/pagemu-sim";
 static char tmpdir[] = "/tmp/pagemu-test-sim-XXXXXX";
 
-/* build/pagemu-sim next to build/tests/, else the plain build's. */
-static int find_sim(void)
+/* pagemu-sim of this build: make builds it, so its absence fails. */
+static void need_sim(void)
 {
-	char exe[2048];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(sim_path, sizeof(sim_path), "%s/../pagemu-sim", exe);
-			if (access(sim_path, X_OK) == 0)
-				return 0;
-		}
-	}
-	snprintf(sim_path, sizeof(sim_path), "build/pagemu-sim");
-	return access(sim_path, X_OK);
+	ck_assert_msg(access(sim_path, X_OK) == 0, "%s is not built (make)", sim_path);
 }
 
 /* Run the simulator with args; stdout into out, stderr into err. Returns
@@ -213,7 +199,7 @@ static void sim_setup(void)
 	if (system("valgrind --version >/dev/null 2>&1") == 0 && system(cmd) == 0)
 		return;
 	fprintf(stderr, "test_sim: valgrind not available; using tests/data/lackey-true.txt\n");
-	snprintf(trace_path, sizeof(trace_path), "tests/data/lackey-true.txt");
+	snprintf(trace_path, sizeof(trace_path), "%s/tests/data/lackey-true.txt", PM_SRC_DIR);
 }
 
 static void sim_teardown(void)
@@ -253,10 +239,7 @@ START_TEST(sim_sweeps_on_a_real_trace)
 {
 	uint64_t f[PM_ARRAY_LEN(policies)][NCOUNTS];
 
-	if (find_sim() != 0) {
-		fprintf(stderr, "test_sim: build/pagemu-sim not built; skipped\n");
-		return;
-	}
+	need_sim();
 	for (size_t p = 0; p < PM_ARRAY_LEN(policies); p++)
 		sweep(policies[p], f[p]);
 	for (int i = 0; i < NCOUNTS; i++) {
@@ -287,8 +270,7 @@ START_TEST(sim_textbook_numbers)
 {
 	static char out[1 << 14], err[4096];
 
-	if (find_sim() != 0)
-		return;
+	need_sim();
 	ck_assert_int_eq(sim("--refs 1,2,3,4,1,2,5,1,2,3,4,5 --policy fifo --frames 3,4 --json",
 			     out, sizeof(out), err, sizeof(err)), 0);
 	ck_assert_ptr_nonnull(strstr(out, "\"frames\":3,\"refs\":12,\"faults\":9,"));
@@ -312,8 +294,7 @@ START_TEST(sim_errors)
 	char args[1024], bad[600];
 	FILE *f;
 
-	if (find_sim() != 0)
-		return;
+	need_sim();
 	/* a malformed line: exit 1, the line number in the message */
 	snprintf(bad, sizeof(bad), "%s/bad.txt", tmpdir);
 	f = fopen(bad, "w");

@@ -70,6 +70,7 @@ START_TEST(test_threads_shared_and_private)
 	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
 	pagemu_get_stats(vm, &s);
 	ck_assert_uint_eq(s.faults_zero, SHARED_PAGES + THREADS * PRIVATE_PAGES);
+	ck_assert_uint_ge(s.evictions, SHARED_PAGES + THREADS * PRIVATE_PAGES - FRAMES);
 	ck_assert_uint_gt(s.faults_major, 0);
 	ck_assert_uint_le(s.resident, FRAMES);
 	ck_assert_uint_eq(s.faults_declined, 0);
@@ -97,21 +98,31 @@ START_TEST(test_threads_race_same_pages)
 {
 	pagemu_config_t cfg;
 	pthread_t th[THREADS];
+	pagemu_stats_t s1, s2;
 
 	pagemu_config_default(&cfg);
 	cfg.frames = 16;                      /* 64 hot pages, 16 frames: constant eviction */
 	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
 	hot = pagemu_map(vm, 64 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull((const void *)hot);
 	for (uint64_t p = 0; p < 64; p++)
 		hot[p * WORDS] = pm_test_pattern(p, 9);
 	ck_assert_int_eq(pagemu_protect(vm, (void *)hot, 64 * 4096, PROT_READ), 0);   /* racing readers on RO pages */
+	pagemu_get_stats(vm, &s1);
 	for (uintptr_t t = 0; t < THREADS; t++)
-		pthread_create(&th[t], NULL, racer, NULL);
+		ck_assert_int_eq(pthread_create(&th[t], NULL, racer, NULL), 0);
 	for (int t = 0; t < THREADS; t++) {
 		void *rv;
 		pthread_join(th[t], &rv);
 		ck_assert_ptr_null(rv);
 	}
+	pagemu_get_stats(vm, &s2);
+	ck_assert_uint_ge(s1.evictions, 64 - 16);
+	/* The races were over pages coming back from swap, again and again. */
+	ck_assert_uint_gt(s2.faults_major - s1.faults_major, 64);
+	ck_assert_uint_gt(s2.evictions - s1.evictions, 64);
+	ck_assert_uint_eq(s2.faults_declined, 0);
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
 	pagemu_close(vm);
 }
 END_TEST

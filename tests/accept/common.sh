@@ -6,6 +6,10 @@
 # the outputs. Exit status: 0 pass, 1 fail, 2 set-up missing (what to
 # install is printed).
 #
+# A run passes only when its report shows that it ran on pagemu (faults;
+# a shim that fell back to glibc's malloc writes no report) and paged
+# (evictions; in uthash, some of the runs).
+#
 # Environment: B (build dir, default build), ACCEPT_CACHE (downloaded
 # sources, default $B/accept), ACCEPT_TMP (scratch, default /var/tmp),
 # ACCEPT_FRACTION (pool = peak RSS / this, default 4).
@@ -21,7 +25,7 @@ NAME=$(basename "$0" .sh)
 say() { echo "$NAME: $*"; }
 fail() { echo "$NAME: FAIL: $*"; exit 1; }
 
-[ -x "$PAGEMU" ] || { say "$PAGEMU not built (make)"; exit 2; }
+[ -x "$PAGEMU" ] || { say "FAIL: $PAGEMU not built (make)"; exit 1; }
 
 # need_pkgs CMD... -- PKG...: when a command is missing, install the
 # packages (as root) or print the exact apt-get line and stop.
@@ -124,6 +128,17 @@ under_pagemu() {
 # report_sum REPORT KEY: KEY summed over the processes of a report.
 report_sum() {
 	sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1" | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# ran_on_pagemu REPORT: the run wrote its report, with faults (a program
+# whose malloc is glibc's writes none).
+ran_on_pagemu() {
+	[ -s "$1" ] && [ "$(report_sum "$1" faults)" -gt 0 ]
+}
+
+# paged REPORT: ran on pagemu and evicted pages.
+paged() {
+	ran_on_pagemu "$1" && [ "$(report_sum "$1" evictions)" -gt 0 ]
 }
 
 # now: seconds since the epoch, with nanoseconds.

@@ -35,6 +35,11 @@ t3=$(now)
 ev=$(report_sum "$WORK/report.json" evictions)
 maj=$(report_sum "$WORK/report.json" faults_major)
 info="native peak ${kb} KiB, pool $mem, $ev evictions, $maj major faults; native $(elapsed "$t0" "$t1") s, pagemu $(elapsed "$t2" "$t3") s"
+if ! paged "$WORK/report.json"; then
+	say "DID NOT PAGE (no report with faults and evictions): exit $st; $info"
+	tail -n 5 "$WORK/err"
+	exit 1
+fi
 if [ $st = 0 ] && cmp -s "$WORK/native" "$WORK/out"; then
 	say "same output ($(wc -c < "$WORK/out") bytes, sha256 $(sha256sum < "$WORK/out" | cut -c1-16)...); $info"
 	echo "$NAME: PASS"

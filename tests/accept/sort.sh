@@ -36,6 +36,11 @@ hp=$(sha256sum < "$WORK/out")
 ev=$(report_sum "$WORK/report.json" evictions)
 maj=$(report_sum "$WORK/report.json" faults_major)
 info="native peak ${kb} KiB, pool $mem, $ev evictions, $maj major faults; native $(elapsed "$t0" "$t1") s, pagemu $(elapsed "$t2" "$t3") s"
+if ! paged "$WORK/report.json"; then
+	say "DID NOT PAGE (no report with faults and evictions): exit $st; $info"
+	tail -n 5 "$WORK/err"
+	exit 1
+fi
 if [ $st = 0 ] && [ "$hn" = "$hp" ]; then
 	say "same sha256 ${hp%% *}; $info"
 	echo "$NAME: PASS"

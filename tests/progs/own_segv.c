@@ -1,6 +1,8 @@
 /* own_segv.c - a program with a SIGSEGV handler of its own (as grep's
  * c-stack or gcc's crash reporter have): under pagemu run, paging must go
- * on behind it, and its handler must see the program's real crash only. */
+ * on behind it, and its handler must see the program's real crash only.
+ * usage: own_segv [--exit]   (--exit: return instead of crashing, so that
+ * pagemu's report at exit shows the paging) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 	_exit(3);                 /* a fault the handler should never have seen */
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct sigaction sa;
 	size_t n = 32 << 20;      /* well over the pool: pages fault and are evicted */
@@ -39,6 +41,8 @@ int main(void)
 		sum += (unsigned char)p[i];
 	printf("sum %lu\n", sum);
 	fflush(stdout);
+	if (argc > 1 && strcmp(argv[1], "--exit") == 0)
+		return 0;
 	*(volatile int *)16 = 1;  /* the real crash */
 	return 2;
 }
