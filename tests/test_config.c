@@ -390,6 +390,9 @@ START_TEST(run_checks_every_setting)
 	run_rejects("--policy opt", "--policy \"opt\": expected clock, fifo, lru or random");
 	run_rejects("--verbose=0", "--verbose takes no value");
 	run_rejects("--no-such", "unknown option '--no-such'");
+	/* a pool too small for a whole program: the minimum is named */
+	run_rejects("--frames 16", "pagemu run needs at least 32");
+	run_rejects("--memory 64K", "pagemu run needs at least 32");
 	/* a pool larger than the machine's memory would end in the OOM killer */
 	run_rejects("--memory 1T", "--memory \"1T\": a pool of 1048576 MiB is more than the memory available");
 	run_rejects("PAGEMU_MEMORY=1T", "PAGEMU_MEMORY=\"1T\": a pool of");

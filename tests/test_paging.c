@@ -2,6 +2,7 @@
  * eviction and swap-in, statistics add up, CLOCK is exact, the mapping
  * budget holds. */
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -507,6 +508,24 @@ START_TEST(test_vma_count_exact)
 }
 END_TEST
 
+/* One instruction whose access spans two pages needs both resident at
+ * once. With one frame it cannot complete: the fault that would evict the
+ * instruction's other page gets SIGBUS with a message (the textbook's
+ * minimum number of frames), never an endless evict/fault loop. */
+START_TEST(test_instruction_needs_its_pages)
+{
+	pagemu_t *vm = open_vm(1, 1);
+	volatile char *a = (volatile char *)map_pages(vm, 2);
+	uint64_t v;
+
+	a[0] = 1;
+	a[4096] = 2;                                     /* page 0 evicted: 1 frame */
+	/* one load that spans pages 0 and 1 */
+	__asm__ volatile("movq (%1), %0" : "=r"(v) : "r"(a + 4092) : "memory");
+	(void)v;
+}
+END_TEST
+
 /* Debug and sanitizer builds: the invariant checkers after every fault. */
 __attribute__((constructor)) static void ask_for_checks(void)
 {
@@ -531,6 +550,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_stats_json);
 	tcase_add_test(tc, test_trace_replays_exactly);
 	tcase_add_test(tc, test_vma_count_exact);
+	tcase_add_test_raise_signal(tc, test_instruction_needs_its_pages, SIGBUS);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -452,7 +452,8 @@ int main(int argc, char **argv)
 	/* Every setting, before anything runs: a bad one stops here. */
 	add_environment(&r);
 	pagemu_config_default(&cfg);
-	if (pm_config_apply(&cfg, r.given) < 0 || pm_config_check(&cfg, r.given) < 0)
+	if (pm_config_apply(&cfg, r.given) < 0 || pm_config_check(&cfg, r.given) < 0 ||
+	    pm_config_check_run(&cfg, r.given) < 0)
 		die(EXIT_FAILED, "%s", pagemu_last_error());
 	export_options(&r);
 	export_report(&r);

@@ -395,6 +395,17 @@ int pm_config_check_memory(const pagemu_config_t *cfg, const pm_given_t *given)
 	return -ENOMEM;
 }
 
+int pm_config_check_run(const pagemu_config_t *cfg, const pm_given_t *given)
+{
+	PM_UNUSED(given);
+	if (cfg->frames >= PM_RUN_MIN_FRAMES)
+		return 0;
+	pm_set_error("--frames / --memory (PAGEMU_FRAMES / PAGEMU_MEMORY): %zu frames; pagemu run needs at least %d "
+		     "(the shim keeps the program's I/O buffers and libc's blocks pinned, and an instruction's pages "
+		     "must be resident together)", cfg->frames, PM_RUN_MIN_FRAMES);
+	return -EINVAL;
+}
+
 int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given)
 {
 	char dir[600], size[600], trace[600];

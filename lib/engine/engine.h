@@ -77,6 +77,10 @@ int pm_signal_init(int (*handler)(void *fault_address, int serious));
 /* signal context: the access type of this thread's current fault (enum
  * pm_access), from the signal context where the architecture says it. */
 int pm_signal_fault_access(void);
+/* signal context: which execution of which instruction this thread's
+ * current fault is in: a hash of its instruction pointer and general
+ * registers, equal for the restarts of one execution; 0 = unknown. */
+uint64_t pm_signal_fault_insn(void);
 /* signal context: pagemu declines this fault; 1 when a chained handler
  * will take it (so the default action must not be restored). */
 int pm_signal_declined(void);
@@ -162,6 +166,10 @@ void pm_mmu_regions_recount(struct pagemu *vm);
 /* reclaim.c - taking a frame, eviction, pre-cleaning. */
 /* A write of frame ppn finished (res = 0) or failed (-errno). */
 void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res);
+/* signal context: this thread faults on page vpn in the execution insn of
+ * an instruction (pm_signal_fault_insn; 0: unknown). Keeps the pages one
+ * instruction needs at once from evicting each other (see reclaim.c). */
+void pm_reclaim_note_fault(uint64_t insn, uint64_t vpn);
 /* Point the policy environment at vm (open time). */
 void pm_reclaim_env_init(struct pagemu *vm);
 /* A free frame for a new page, reclaiming if needed; PM_NONE with *err set

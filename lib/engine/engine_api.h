@@ -82,6 +82,12 @@ int pm_config_apply(pagemu_config_t *cfg, const pm_given_t *given);
  * given (may be NULL) names the settings in messages as the user gave
  * them. 0 or -errno with pagemu_last_error(). */
 int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given);
+/* The least pool a whole program runs in under the shim (measured: at 16
+ * frames grep runs out of frames to evict, at 24 it runs). */
+#define PM_RUN_MIN_FRAMES 32
+/* The pool is large enough for a program under the shim: 0, or -EINVAL
+ * with a message that names the setting and the minimum. */
+int pm_config_check_run(const pagemu_config_t *cfg, const pm_given_t *given);
 /* The 0/1 variable var (e.g. PAGEMU_SYSCALL_GUARD): 0 with *on set from
  * it, or left alone when var is unset; -EINVAL with pagemu_last_error()
  * naming var and its value for anything but "0" or "1". */

@@ -437,6 +437,7 @@ int pm_fault_entry(void *fault_address, int serious)
 	if (r) {
 		struct pm_fault f = { .vm = vm, .region = r, .va = va,
 				      .access = (enum pm_access)pm_signal_fault_access() };
+		pm_reclaim_note_fault(pm_signal_fault_insn(), pm_va_vpn(vm, va));
 		out = pm_fault_handle(&f);
 		count(vm, out);
 	}

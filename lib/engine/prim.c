@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -16,6 +17,45 @@
 #include "engine/engine.h"
 
 #define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+
+/* The raw system call: the shim wraps write, close and sigaction, and a
+ * call from inside libpagemu-preload.so would bind to the wrapper. */
+static long raw(long nr, long a, long b, long c, long d)
+{
+	int saved = errno;
+	long rc = syscall(nr, a, b, c, d);
+
+	if (rc < 0)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
+/* Up to cap - 1 bytes of a (small, /proc or /sys) file, NUL-terminated,
+ * read with raw calls: the length, or -1 when it cannot be read. */
+static long read_text(const char *path, char *buf, size_t cap)
+{
+	long fd = raw(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0), n, len = 0;
+
+	if (fd < 0)
+		return -1;
+	while ((size_t)len < cap - 1 && (n = raw(SYS_read, fd, (long)(buf + len), (long)(cap - 1 - (size_t)len), 0)) > 0)
+		len += n;
+	raw(SYS_close, fd, 0, 0, 0);
+	buf[len] = 0;
+	return len;
+}
+
+/* The number a file holds ("max", or unreadable: dflt). */
+static uint64_t read_u64_file(const char *path, uint64_t dflt)
+{
+	char buf[64];
+
+	if (read_text(path, buf, sizeof(buf)) <= 0 || buf[0] < '0' || buf[0] > '9')
+		return dflt;
+	return strtoull(buf, NULL, 10);
+}
+
 
 void *pm_prim_reserve(size_t len)
 {
@@ -114,69 +154,55 @@ int pm_prim_pool_commit(int fd, char *physmap, uint64_t off, uint64_t len)
 	return rc;
 }
 
-/* The number a file holds ("max" or unreadable: dflt). */
-static uint64_t read_u64_file(const char *path, uint64_t dflt)
-{
-	char buf[64];
-	uint64_t v = dflt;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return dflt;
-	if (fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9')
-		v = strtoull(buf, NULL, 10);
-	fclose(f);
-	return v;
-}
-
 /* One number of a "Key:  N kB" line of /proc/meminfo, in bytes; 0 = none. */
 static uint64_t meminfo(const char *key)
 {
-	char line[256];
+	char buf[8192], *line;
 	size_t klen = strlen(key);
-	uint64_t v = 0;
-	FILE *f = fopen("/proc/meminfo", "re");
 
-	if (!f)
+	if (read_text("/proc/meminfo", buf, sizeof(buf)) <= 0)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			v = strtoull(line + klen + 1, NULL, 10) * 1024;
-			break;
-		}
-	fclose(f);
-	return v;
+	for (line = buf; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+			return strtoull(line + klen + 1, NULL, 10) * 1024;
+	return 0;
 }
 
-/* The memory limit of this process's cgroup less its usage (v2, else v1);
+/* A limit and a usage file of the cgroup at dir: the room left under the
+ * limit; UINT64_MAX when there is no limit. */
+static uint64_t room(const char *dir, const char *limit, const char *usage)
+{
+	char path[1200];
+	uint64_t lim, use;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, limit);
+	lim = read_u64_file(path, UINT64_MAX);
+	snprintf(path, sizeof(path), "%s/%s", dir, usage);
+	use = read_u64_file(path, 0);
+	return lim == UINT64_MAX ? UINT64_MAX : lim > use ? lim - use : 0;
+}
+
+/* The room left under this process's cgroup memory limit (v2, else v1);
  * UINT64_MAX when there is no limit. */
 static uint64_t cgroup_room(void)
 {
-	char line[512], path[600];
-	uint64_t lim = UINT64_MAX, use = 0;
-	FILE *f = fopen("/proc/self/cgroup", "re");
+	char buf[4096], dir[1100], *line, *nl, *p;
 
-	if (!f)
+	if (read_text("/proc/self/cgroup", buf, sizeof(buf)) <= 0)
 		return UINT64_MAX;
-	while (fgets(line, sizeof(line), f)) {
-		char *nl = strchr(line, '\n'), *p;
-		if (nl)
+	for (line = buf; line && *line; line = nl ? nl + 1 : NULL) {
+		if ((nl = strchr(line, '\n')))
 			*nl = 0;
 		if (strncmp(line, "0::", 3) == 0) {
-			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", line + 3);
-			lim = (uint64_t)read_u64_file(path, UINT64_MAX);
-			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.current", line + 3);
-			use = (uint64_t)read_u64_file(path, 0);
-		} else if ((p = strstr(line, ":memory:"))) {
-			snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", p + 8);
-			lim = (uint64_t)read_u64_file(path, UINT64_MAX);
-			snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", p + 8);
-			use = (uint64_t)read_u64_file(path, 0);
-			break;
+			snprintf(dir, sizeof(dir), "/sys/fs/cgroup%s", line + 3);
+			return room(dir, "memory.max", "memory.current");
+		}
+		if ((p = strstr(line, ":memory:"))) {
+			snprintf(dir, sizeof(dir), "/sys/fs/cgroup/memory%s", p + 8);
+			return room(dir, "memory.limit_in_bytes", "memory.usage_in_bytes");
 		}
 	}
-	fclose(f);
-	return lim == UINT64_MAX || lim < use ? (lim == UINT64_MAX ? UINT64_MAX : 0) : lim - use;
+	return UINT64_MAX;
 }
 
 uint64_t pm_prim_mem_available(uint64_t *cgroup)
@@ -197,54 +223,25 @@ uint64_t pm_prim_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static long read_long_file(const char *path)
-{
-	char buf[64];
-	long v = -1;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f))
-		v = strtol(buf, NULL, 10);
-	fclose(f);
-	return v;
-}
-
 long pm_prim_max_map_count(void)
 {
-	long v = read_long_file("/proc/sys/vm/max_map_count");
+	uint64_t v = read_u64_file("/proc/sys/vm/max_map_count", 65530);
 
-	return v > 0 ? v : 65530;
+	return v > 0 && v < LONG_MAX ? (long)v : 65530;
 }
 
 long pm_prim_map_count(void)
 {
 	char buf[4096];
-	long lines = 0;
-	ssize_t n;
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	long lines = 0, n, fd = raw(SYS_openat, AT_FDCWD, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
 
 	if (fd < 0)
 		return 0;
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (ssize_t i = 0; i < n; i++)
+	while ((n = raw(SYS_read, fd, (long)buf, sizeof(buf), 0)) > 0)
+		for (long i = 0; i < n; i++)
 			lines += buf[i] == '\n';
-	pm_prim_close(fd);
+	raw(SYS_close, fd, 0, 0, 0);
 	return lines;
-}
-
-/* The raw system call: the shim wraps write, close and sigaction, and a
- * call from inside libpagemu-preload.so would bind to the wrapper. */
-static long raw(long nr, long a, long b, long c, long d)
-{
-	int saved = errno;
-	long rc = syscall(nr, a, b, c, d);
-
-	if (rc < 0)
-		rc = -errno;
-	errno = saved;
-	return rc;
 }
 
 int pm_prim_write(int fd, const void *buf, size_t len)

@@ -18,12 +18,50 @@
 
 /* ---- the policy's view of the frames ---------------------------------- */
 
+/* An instruction may touch several pages (an unaligned access across a
+ * page boundary, a string move): all must be resident at once for it to
+ * complete, or two pages evict each other forever on a small pool. While
+ * one execution of an instruction faults again (the same instruction
+ * pointer and registers: it has not retired), the pages it faulted on are
+ * kept from eviction: the textbook's minimum number of frames. A loop's
+ * next iteration is another execution (its registers differ), so a plain
+ * reference string keeps the textbook's victims. */
+#define INSN_PAGES 6                      /* pages one x86 instruction may need */
+static __thread struct {
+	uint64_t insn;                    /* the execution: a hash of ip and registers */
+	uint64_t vpn[INSN_PAGES];         /* the pages it faulted on */
+	unsigned n;
+} current __attribute__((tls_model("initial-exec")));
+
+void pm_reclaim_note_fault(uint64_t insn, uint64_t vpn)
+{
+	if (insn != current.insn || !insn) {
+		current.insn = insn;
+		current.n = 0;
+	}
+	for (unsigned i = 0; i < current.n; i++)
+		if (current.vpn[i] == vpn)
+			return;
+	if (current.n < INSN_PAGES)
+		current.vpn[current.n++] = vpn;
+}
+
+/* The page is one the faulting instruction needs now (not the page being
+ * faulted on: that one is not resident). */
+static int needed_now(uint64_t vpn)
+{
+	for (unsigned i = 0; i + 1 < current.n; i++)
+		if (current.vpn[i] == vpn)
+			return 1;
+	return 0;
+}
+
 static int env_evictable(void *ctx, uint64_t ppn)
 {
 	struct pagemu *vm = ctx;
 	const pm_frame_t *f = &vm->frames.f[ppn];
 
-	return f->state == PM_FRAME_USED && !f->pins;
+	return f->state == PM_FRAME_USED && !f->pins && !needed_now(f->vpn);
 }
 
 /* The hand cleared ppn's reference bit. Fast mode: unmap the page so that

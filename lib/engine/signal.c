@@ -23,6 +23,7 @@
 static struct sigaction libsigsegv_action;
 static __thread int fault_access __attribute__((tls_model("initial-exec")));
 static __thread int fault_declined __attribute__((tls_model("initial-exec")));
+static __thread uint64_t fault_insn __attribute__((tls_model("initial-exec")));
 
 /* A SIGSEGV handler of the program's own (gnulib's c-stack in grep, gcc's
  * crash reporter, a GC's write barrier), kept aside by whoever installs
@@ -34,6 +35,11 @@ static volatile int chained;
 int pm_signal_fault_access(void)
 {
 	return fault_access;
+}
+
+uint64_t pm_signal_fault_insn(void)
+{
+	return fault_insn;
 }
 
 int pm_signal_chain(const struct sigaction *act, struct sigaction *old)
@@ -76,6 +82,10 @@ static void access_wrapper(int sig, siginfo_t *si, void *ctx)
 #if defined(__x86_64__)
 	const ucontext_t *uc = ctx;
 	fault_access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? PM_ACCESS_WRITE : PM_ACCESS_READ;
+	/* r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip */
+	fault_insn = 0x9E3779B97F4A7C15ULL;
+	for (int i = REG_R8; i <= REG_RIP; i++)
+		fault_insn = (fault_insn ^ (uint64_t)uc->uc_mcontext.gregs[i]) * 0x100000001B3ULL;
 #else
 	fault_access = PM_ACCESS_UNKNOWN;
 #endif
