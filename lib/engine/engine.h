@@ -72,6 +72,12 @@ int pm_signal_fault_access(void);
 /* signal context: pagemu declines this fault; 1 when a chained handler
  * will take it (so the default action must not be restored). */
 int pm_signal_declined(void);
+/* Block the asynchronous signals on this thread (all but SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE, SIGTRAP, SIGSYS), the old mask in *old: 1. 0 when they
+ * are blocked already (inside pagemu's fault handler): nothing to undo.
+ * pm_signal_restore sets the mask back to *old. Signal-safe. */
+int  pm_signal_block_async(uint64_t *old);
+void pm_signal_restore(const uint64_t *old);
 
 /* swapio.c - the swap file and its io_uring. All but open/close:
  * signal context; called with vm->lock held. */
@@ -242,7 +248,10 @@ typedef struct pagemu {
 } pagemu_impl_t;
 
 /* vm.c - the one lock: a spin lock (signal-safe) that yields the CPU
- * while another thread holds it across swap I/O. */
+ * while another thread holds it across swap I/O. Its holder runs with the
+ * asynchronous signals blocked (a signal handler that touches emulated
+ * memory must not fault into pagemu on the thread that holds the lock);
+ * holds nest (fork takes every instance's lock). */
 void pm_lock(struct pagemu *vm);
 void pm_unlock(struct pagemu *vm);
 static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }

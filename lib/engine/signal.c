@@ -6,23 +6,72 @@
  * a thin SA_SIGINFO wrapper in front of libsigsegv's own handler reads it
  * from the signal context, and hands the program's own SIGSEGV handler
  * (chained behind pagemu's by the shim) every fault pagemu does not serve.
+ *
+ * Signals: the handler runs with every asynchronous signal blocked (its
+ * sa_mask), and so does every holder of vm->lock (pm_lock): a signal
+ * handler of the program may touch emulated memory, so its fault is served
+ * once pagemu's critical section is over, instead of spinning on the lock
+ * its own thread holds.
+ *
  * Everything but pm_signal_init and pm_signal_chain runs in signal
  * context. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sigsegv.h>
+#include <string.h>
 #include <ucontext.h>
 
 #include "engine/engine.h"
+
+#define IE __attribute__((tls_model("initial-exec")))
+#define SIGBIT(s) (1ULL << ((s) - 1))     /* the kernel's mask layout */
+
+/* The asynchronous signals: all but those a fault or a trap raises, which
+ * must stay deliverable (the kernel kills a thread that blocks the
+ * synchronous signal it raises). SIGKILL and SIGSTOP cannot be blocked. */
+static const uint64_t async_signals =
+	~(SIGBIT(SIGSEGV) | SIGBIT(SIGBUS) | SIGBIT(SIGILL) | SIGBIT(SIGFPE) | SIGBIT(SIGTRAP) |
+	  SIGBIT(SIGSYS) | SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
+
+/* 1 while this thread runs pagemu's fault handler, where the kernel
+ * blocked the asynchronous signals on entry (the handler's sa_mask). */
+static __thread int in_handler IE;
+
+/* The first 64 signals of a sigset_t, in the kernel's layout, and back. */
+static uint64_t mask_of(const sigset_t *set)
+{
+	uint64_t m;
+
+	memcpy(&m, set, sizeof(m));
+	return m;
+}
+
+static void set_of(uint64_t m, sigset_t *set)
+{
+	sigemptyset(set);
+	memcpy(set, &m, sizeof(m));
+}
+
+int pm_signal_block_async(uint64_t *old)
+{
+	if (in_handler)
+		return 0;
+	return pm_prim_sigmask(SIG_BLOCK, &async_signals, old) == 0;
+}
+
+void pm_signal_restore(const uint64_t *old)
+{
+	pm_prim_sigmask(SIG_SETMASK, old, NULL);
+}
 
 /* libsigsegv passes the handler no access type. On x86-64 the page-fault
  * error code in the signal context has it (bit 1: write), so a thin
  * SA_SIGINFO wrapper records it for this thread and hands the signal on to
  * libsigsegv's own handler, which dispatches as usual. */
 static struct sigaction libsigsegv_action;
-static __thread int fault_access __attribute__((tls_model("initial-exec")));
-static __thread int fault_declined __attribute__((tls_model("initial-exec")));
+static __thread int fault_access IE;
+static __thread int fault_declined IE;
 
 /* A SIGSEGV handler of the program's own (gnulib's c-stack in grep, gcc's
  * crash reporter, a GC's write barrier), kept aside by whoever installs
@@ -55,15 +104,24 @@ int pm_signal_declined(void)
 }
 
 /* signal context: hand a fault pagemu does not serve to the program's own
- * handler, as the kernel would have delivered it. */
+ * handler, as the kernel would have delivered it: with the mask the
+ * kernel would have set (the interrupted one, its sa_mask, and sig unless
+ * SA_NODEFER), except that SIGSEGV and SIGBUS stay unblocked, so that it
+ * can touch emulated memory. (A fault of its own on other memory enters it
+ * again, as with SA_NODEFER.) */
 static void run_chained(int sig, siginfo_t *si, void *ctx)
 {
 	struct sigaction a = chained_action;
+	uint64_t mask = mask_of(&((const ucontext_t *)ctx)->uc_sigmask) | mask_of(&a.sa_mask);
 
 	if (a.sa_handler == SIG_IGN)
 		return;                       /* the access restarts: as the program asked */
 	if (a.sa_flags & SA_RESETHAND)
 		chained = 0;
+	if (!(a.sa_flags & SA_NODEFER))
+		mask |= SIGBIT(sig);
+	mask &= ~(SIGBIT(SIGSEGV) | SIGBIT(SIGBUS));
+	pm_prim_sigmask(SIG_SETMASK, &mask, NULL);   /* sigreturn restores ours */
 	if (a.sa_flags & SA_SIGINFO)
 		a.sa_sigaction(sig, si, ctx);
 	else
@@ -84,19 +142,26 @@ static void access_wrapper(int sig, siginfo_t *si, void *ctx)
 		return;
 	}
 	fault_declined = 0;
+	in_handler = 1;
 	libsigsegv_action.sa_sigaction(sig, si, ctx);
+	in_handler = 0;
 	if (fault_declined && chained)
 		run_chained(sig, si, ctx);    /* ours, but forbidden: the program's */
 }
 
+/* Install libsigsegv's handler again, behind the wrapper, blocking every
+ * asynchronous signal while it runs. */
 static void wrap_handler(void)
 {
 	struct sigaction sa;
 
-	if (pm_prim_sigaction(SIGSEGV, NULL, &libsigsegv_action) < 0 || !(libsigsegv_action.sa_flags & SA_SIGINFO))
-		return;         /* not what we expect: libsigsegv alone, access unknown */
+	if (pm_prim_sigaction(SIGSEGV, NULL, &libsigsegv_action) < 0)
+		return;
 	sa = libsigsegv_action;
-	sa.sa_sigaction = access_wrapper;
+	set_of(mask_of(&sa.sa_mask) | async_signals, &sa.sa_mask);
+	if (sa.sa_flags & SA_SIGINFO)
+		sa.sa_sigaction = access_wrapper;
+	/* (else not what we expect: libsigsegv alone, access unknown) */
 	pm_prim_sigaction(SIGSEGV, &sa, NULL);
 }
 
