@@ -4,9 +4,13 @@
  * timer) whose handlers read and write emulated pages while the main
  * thread thrashes a region much larger than the pool, inside pagemu's
  * fault handler and inside every API call that takes vm->lock (pin,
- * unpin, map, unmap, protect, stats, translate). Contents must be
+ * unpin, map, unmap, protect, stats, translate, owner). Contents must be
  * exact and nothing may hang: a watchdog thread ends a stuck test.
- */
+ *
+ * Programs under `pagemu run` (tests/progs, compiled with cc; a test is
+ * skipped, with a message, when cc or build/pagemu is missing), each
+ * against a native run:
+ *   sig_heap        timer handlers on heap memory, behind the syscall guard */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -16,7 +20,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
-#include "testutil.h"
+#include "progtest.h"
 
 #define WORDS 512                          /* uint64_t per 4 KiB page */
 enum { FRAMES = 32, PAGES = 512, HPAGES = 48, ROUNDS = 3, WATCHDOG_S = 120 };
@@ -213,6 +217,8 @@ static void api_calls(uint64_t p)
 	ck_assert_int_eq(pagemu_unpin(vm, (const void *)page, 4096), 0);
 	pagemu_get_stats(vm, &s);
 	ck_assert_int_eq(pagemu_translate(vm, (uintptr_t)page, PROT_READ, &x), 0);
+	for (int i = 0; i < 200; i++)
+		ck_assert_ptr_eq(pagemu_owner((const void *)page), vm);
 	if (p % 8 == 0) {
 		tmp = pagemu_map(vm, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		ck_assert_ptr_nonnull(tmp);
@@ -236,15 +242,81 @@ START_TEST(timer_handlers_during_api_calls)
 }
 END_TEST
 
+/* ---- programs under pagemu run -------------------------------------------- */
+
+static char dir[] = "/tmp/pagemu-signals-XXXXXX";
+
+static void setup(void)
+{
+	pt_make_dir(dir, "true");
+}
+
+static void teardown(void)
+{
+	pt_remove_dir(dir);
+}
+
+/* Compile tests/progs/prog.c into dir with libs: 0 (skipped, said why)
+ * when build/pagemu, cc or a library is missing. */
+static int build(const char *prog, const char *libs)
+{
+	char cmd[1024];
+
+	if (access(PAGEMU, X_OK) != 0) {
+		fprintf(stderr, "test_signals: %s missing: skipped\n", PAGEMU);
+		return 0;
+	}
+	snprintf(cmd, sizeof(cmd), "cc -O1 -o %s/%s tests/progs/%s.c %s 2>/dev/null", dir, prog, prog, libs);
+	if (pt_sh(cmd) != 0) {
+		fprintf(stderr, "test_signals: cannot compile tests/progs/%s.c %s: skipped\n", prog, libs);
+		return 0;
+	}
+	return 1;
+}
+
+/* Run ./prog natively, then under pagemu run with frames: both must exit
+ * 0 and print the same. A hang is killed. */
+static void same_output(const char *prog, const char *frames)
+{
+	char run[256];
+
+	snprintf(run, sizeof(run), "timeout -s KILL %d ./%s", WATCHDOG_S, prog);
+	ck_assert_msg(pt_same_output(dir, "", frames, run), "output differs under pagemu: %s", prog);
+}
+
+/* The run paged: its report counts evictions. */
+static void paged(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "grep -q '\"evictions\":[1-9]' %s/report.json", dir);
+	ck_assert_msg(pt_sh(cmd) == 0, "the program did not page under pagemu");
+}
+
+/* Timer handlers on heap memory, with the syscall guard pinning buffers. */
+START_TEST(timer_handlers_on_heap)
+{
+	if (!build("sig_heap", ""))
+		return;
+	same_output("sig_heap", "256");
+	paged();
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("signals");
 	TCase *tc = tcase_create("api");
+	TCase *run = tcase_create("run");
 
 	tcase_set_timeout(tc, WATCHDOG_S + 30);
 	tcase_add_test(tc, timer_handlers_during_faults);
 	tcase_add_test(tc, timer_handlers_during_api_calls);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(run, setup, teardown);
+	tcase_set_timeout(run, 2 * WATCHDOG_S + 30);
+	tcase_add_test(run, timer_handlers_on_heap);
+	suite_add_tcase(s, run);
 	return s;
 }
 
