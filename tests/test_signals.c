@@ -10,6 +10,7 @@
  * Programs under `pagemu run` (tests/progs, compiled with cc; a test is
  * skipped, with a message, when cc or build/pagemu is missing), each
  * against a native run:
+ *   alt_stack       catches its stack overflow on an alternate stack
  *   sig_heap        timer handlers on heap memory, behind the syscall guard */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -284,6 +285,20 @@ static void same_output(const char *prog, const char *frames)
 	ck_assert_msg(pt_same_output(dir, "", frames, run), "output differs under pagemu: %s", prog);
 }
 
+/* The same for a program that ends with status want. */
+static void same_status(const char *prog, const char *frames, int want)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "cd %s && timeout -s KILL %d ./%s > native.out", dir, WATCHDOG_S, prog);
+	ck_assert_int_eq(pt_sh(cmd), want);
+	snprintf(cmd, sizeof(cmd), "cd %s && timeout -s KILL %d %s/%s run --frames %s -- ./%s > pagemu.out",
+		 dir, WATCHDOG_S, getenv("PWD") ? getenv("PWD") : ".", PAGEMU, frames, prog);
+	ck_assert_int_eq(pt_sh(cmd), want);
+	snprintf(cmd, sizeof(cmd), "cmp -s %s/native.out %s/pagemu.out", dir, dir);
+	ck_assert_msg(pt_sh(cmd) == 0, "output differs under pagemu: %s", prog);
+}
+
 /* The run paged: its report counts evictions. */
 static void paged(void)
 {
@@ -292,6 +307,16 @@ static void paged(void)
 	snprintf(cmd, sizeof(cmd), "grep -q '\"evictions\":[1-9]' %s/report.json", dir);
 	ck_assert_msg(pt_sh(cmd) == 0, "the program did not page under pagemu");
 }
+
+/* A stack overflow reaches the program's handler, on its alternate stack
+ * (small: pagemu's own faults enter there too, all the time). */
+START_TEST(stack_overflow_on_alternate_stack)
+{
+	if (!build("alt_stack", ""))
+		return;
+	same_status("alt_stack", "256", 42);
+}
+END_TEST
 
 /* Timer handlers on heap memory, with the syscall guard pinning buffers. */
 START_TEST(timer_handlers_on_heap)
@@ -315,6 +340,7 @@ static Suite *make_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(run, setup, teardown);
 	tcase_set_timeout(run, 2 * WATCHDOG_S + 30);
+	tcase_add_test(run, stack_overflow_on_alternate_stack);
 	tcase_add_test(run, timer_handlers_on_heap);
 	suite_add_tcase(s, run);
 	return s;

@@ -62,7 +62,9 @@ pm_region_t *pm_region_dispatch(void *addr);
 /* signal.c - the process's SIGSEGV handler: libsigsegv's, installed once
  * with the fault path's entry as its handler, behind a thin SA_SIGINFO
  * wrapper that reads the access type and chains the program's own
- * handler (pm_signal_chain in engine_api.h). */
+ * handler (pm_signal_chain in engine_api.h). It runs with the asynchronous
+ * signals blocked, enters on the program's alternate stack when there is
+ * one (SA_ONSTACK), and serves the fault on a stack of pagemu's own. */
 /* Install handler (the fault path's entry) once per process; later calls
  * return the first call's result. 0 or -ENOTSUP. */
 int pm_signal_init(int (*handler)(void *fault_address, int serious));

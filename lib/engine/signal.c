@@ -13,13 +13,20 @@
  * once pagemu's critical section is over, instead of spinning on the lock
  * its own thread holds.
  *
+ * Stacks: the handler is installed with SA_ONSTACK, so that a stack
+ * overflow reaches the program's handler on the program's alternate
+ * stack, as natively. pagemu's own work then runs on a stack of pagemu's
+ * (below): alternate stacks are small.
+ *
  * Everything but pm_signal_init and pm_signal_chain runs in signal
  * context. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sigsegv.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include "engine/engine.h"
@@ -128,6 +135,132 @@ static void run_chained(int sig, siginfo_t *si, void *ctx)
 		a.sa_handler(sig);
 }
 
+/* ---- the stacks pagemu serves faults on ------------------------------------
+ * With SA_ONSTACK the kernel enters the handler on the program's alternate
+ * stack whenever the program set one. Those are small: 8 KiB in Rust and
+ * with the old SIGSTKSZ, of which the kernel's signal frame takes 2.9 KiB
+ * here (AVX-512). pagemu's fault path needs 8 KiB more (measured: reclaim,
+ * write-back and swap-in keep page lists on the stack). So the wrapper
+ * hands the fault to libsigsegv on a stack of pagemu's own, and leaves the
+ * program's alternate stack to the program (and the kernel's frame): one
+ * stack per fault in flight, from a pool that keeps them for the next
+ * faults. The pool is lock-free (a slot is taken by exchange): a fork
+ * that copies it while another thread holds a stack loses that stack. */
+struct fault_call {
+	int sig;
+	siginfo_t *si;
+	void *ctx;
+};
+
+/* signal context: libsigsegv's handler, on whichever stack. */
+static void to_libsigsegv(void *arg)
+{
+	struct fault_call *c = arg;
+
+	libsigsegv_action.sa_sigaction(c->sig, c->si, c->ctx);
+}
+
+#if defined(__x86_64__)
+#define FAULT_STACK (256u << 10)          /* bytes, guard page included; ASan frames are large */
+#define FAULT_STACKS 64                   /* stacks the pool keeps */
+
+static _Atomic(char *) stack_pool[FAULT_STACKS];
+static size_t guard_page;                 /* host page size, set at install */
+
+/* signal context: a stack (its lowest address), NULL when none can be had. */
+static char *stack_take(void)
+{
+	char *s;
+
+	for (int i = 0; i < FAULT_STACKS; i++)
+		if (atomic_load_explicit(&stack_pool[i], memory_order_relaxed) &&
+		    (s = atomic_exchange_explicit(&stack_pool[i], NULL, memory_order_acquire)))
+			return s;
+	s = pm_prim_alloc_tables(FAULT_STACK);
+	if (s && pm_prim_protect(s, guard_page, PROT_NONE) < 0) {
+		pm_prim_release(s, FAULT_STACK);
+		s = NULL;
+	}
+	return s;
+}
+
+/* signal context */
+static void stack_give(char *s)
+{
+	for (int i = 0; i < FAULT_STACKS; i++) {
+		char *none = NULL;
+		if (atomic_compare_exchange_strong_explicit(&stack_pool[i], &none, s, memory_order_release,
+							    memory_order_relaxed))
+			return;
+	}
+	pm_prim_release(s, FAULT_STACK);
+}
+
+/* At install: a first stack in the pool, so that the first fault makes
+ * no call on the program's alternate stack (a lazily bound one runs the
+ * dynamic linker's resolver, which saves every vector register there). */
+static void stacks_init(void)
+{
+	char *s;
+
+	guard_page = pm_prim_host_page();
+	if ((s = stack_take()))
+		stack_give(s);
+}
+
+/* Call fn(arg) with the stack pointer at top (16-byte aligned), then come
+ * back to this stack. %rbp keeps the old stack pointer (and the CFA, for
+ * debuggers). */
+void pm_signal_call_on(char *top, void (*fn)(void *), void *arg) __attribute__((visibility("hidden")));
+__asm__(".text\n"
+	".globl pm_signal_call_on\n"
+	".hidden pm_signal_call_on\n"
+	".type pm_signal_call_on, @function\n"
+	"pm_signal_call_on:\n"
+	"	.cfi_startproc\n"
+	"	push %rbp\n"
+	"	.cfi_def_cfa_offset 16\n"
+	"	.cfi_offset %rbp, -16\n"
+	"	mov %rsp, %rbp\n"
+	"	.cfi_def_cfa_register %rbp\n"
+	"	mov %rdi, %rsp\n"
+	"	mov %rdx, %rdi\n"
+	"	call *%rsi\n"
+	"	mov %rbp, %rsp\n"
+	"	pop %rbp\n"
+	"	.cfi_def_cfa %rsp, 8\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	".size pm_signal_call_on, .-pm_signal_call_on\n");
+
+/* signal context: libsigsegv's handler on a stack of pagemu's own (on this
+ * one when none can be had). */
+static void serve(int sig, siginfo_t *si, void *ctx)
+{
+	struct fault_call c = { sig, si, ctx };
+	char *s = stack_take();
+
+	if (!s) {
+		to_libsigsegv(&c);
+		return;
+	}
+	pm_signal_call_on(s + FAULT_STACK, to_libsigsegv, &c);
+	stack_give(s);
+}
+#else
+static void stacks_init(void) {}
+
+/* signal context: on this stack (the program's alternate stack when set). */
+static void serve(int sig, siginfo_t *si, void *ctx)
+{
+	struct fault_call c = { sig, si, ctx };
+
+	to_libsigsegv(&c);
+}
+#endif
+
+/* ---- the handler ------------------------------------------------------------ */
+
 /* signal context */
 static void access_wrapper(int sig, siginfo_t *si, void *ctx)
 {
@@ -143,14 +276,15 @@ static void access_wrapper(int sig, siginfo_t *si, void *ctx)
 	}
 	fault_declined = 0;
 	in_handler = 1;
-	libsigsegv_action.sa_sigaction(sig, si, ctx);
+	serve(sig, si, ctx);
 	in_handler = 0;
 	if (fault_declined && chained)
 		run_chained(sig, si, ctx);    /* ours, but forbidden: the program's */
 }
 
 /* Install libsigsegv's handler again, behind the wrapper, blocking every
- * asynchronous signal while it runs. */
+ * asynchronous signal while it runs, on the alternate stack when the
+ * thread has one. */
 static void wrap_handler(void)
 {
 	struct sigaction sa;
@@ -159,6 +293,7 @@ static void wrap_handler(void)
 		return;
 	sa = libsigsegv_action;
 	set_of(mask_of(&sa.sa_mask) | async_signals, &sa.sa_mask);
+	sa.sa_flags |= SA_ONSTACK;
 	if (sa.sa_flags & SA_SIGINFO)
 		sa.sa_sigaction = access_wrapper;
 	/* (else not what we expect: libsigsegv alone, access unknown) */
@@ -171,6 +306,7 @@ static int install_err;
 
 static void install(void)
 {
+	stacks_init();
 	if (sigsegv_install_handler(entry) < 0)
 		install_err = -ENOTSUP;
 	else
