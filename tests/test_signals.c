@@ -10,6 +10,7 @@
  * Programs under `pagemu run` (tests/progs, compiled with cc; a test is
  * skipped, with a message, when cc or build/pagemu is missing), each
  * against a native run:
+ *   own_libsigsegv  links libsigsegv and installs handlers of its own
  *   alt_stack       catches its stack overflow on an alternate stack
  *   sig_heap        timer handlers on heap memory, behind the syscall guard */
 #include <pthread.h>
@@ -308,6 +309,37 @@ static void paged(void)
 	ck_assert_msg(pt_sh(cmd) == 0, "the program did not page under pagemu");
 }
 
+/* libsigsegv's handler registry is one global per copy of the library:
+ * the program's handlers and pagemu's must not share it. */
+START_TEST(program_with_own_libsigsegv)
+{
+	if (!build("own_libsigsegv", "-lsigsegv"))
+		return;
+	same_output("own_libsigsegv", "256");
+	paged();
+}
+END_TEST
+
+/* Both shared objects carry their copy of libsigsegv: no dependency on
+ * libsigsegv.so, no libsigsegv symbol exported. */
+START_TEST(libsigsegv_is_private)
+{
+	static const char *const objs[] = { "build/libpagemu.so", "build/libpagemu-preload.so" };
+	char cmd[512];
+
+	for (size_t i = 0; i < PM_ARRAY_LEN(objs); i++) {
+		if (access(objs[i], R_OK) != 0 || pt_sh("command -v readelf nm > /dev/null") != 0) {
+			fprintf(stderr, "test_signals: %s or binutils missing: skipped\n", objs[i]);
+			continue;
+		}
+		snprintf(cmd, sizeof(cmd), "readelf -d %s | grep -q 'NEEDED.*libsigsegv'", objs[i]);
+		ck_assert_msg(pt_sh(cmd) != 0, "%s needs libsigsegv.so", objs[i]);
+		snprintf(cmd, sizeof(cmd), "nm -D --defined-only %s | grep -q -e sigsegv_ -e stackoverflow_", objs[i]);
+		ck_assert_msg(pt_sh(cmd) != 0, "%s exports libsigsegv's symbols", objs[i]);
+	}
+}
+END_TEST
+
 /* A stack overflow reaches the program's handler, on its alternate stack
  * (small: pagemu's own faults enter there too, all the time). */
 START_TEST(stack_overflow_on_alternate_stack)
@@ -340,6 +372,8 @@ static Suite *make_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(run, setup, teardown);
 	tcase_set_timeout(run, 2 * WATCHDOG_S + 30);
+	tcase_add_test(run, libsigsegv_is_private);
+	tcase_add_test(run, program_with_own_libsigsegv);
 	tcase_add_test(run, stack_overflow_on_alternate_stack);
 	tcase_add_test(run, timer_handlers_on_heap);
 	suite_add_tcase(s, run);
