@@ -15,6 +15,14 @@ LDFLAGS ?=
 override CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
                     -fPIC -fvisibility=hidden -Iinclude -Ilib -DPAGEMU_BUILD -pthread
 override LDLIBS  += -lsigsegv -luring -lpthread -lm
+# The shared objects carry a private copy of libsigsegv, its symbols hidden
+# (--exclude-libs): libsigsegv keeps one handler registry per copy, and a
+# program linked with libsigsegv installs its handlers in its own copy, not
+# in pagemu's. Debian's libsigsegv.a is position-independent (its objects
+# are PIE code: calls through the PLT, data relative to their own
+# sections), so it links into a shared object; were it not, this link
+# would fail ("recompile with -fPIC").
+SO_LDLIBS = -Wl,--exclude-libs,libsigsegv.a -l:libsigsegv.a $(filter-out -lsigsegv,$(LDLIBS))
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 B       ?= build
@@ -72,12 +80,12 @@ $(B)/libpagemu-model.a: $(MODEL_OBJ)
 
 $(B)/libpagemu.so: $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SO_LDLIBS)
 
 # The LD_PRELOAD shim: the process's malloc on a pagemu heap (preload/).
 $(B)/libpagemu-preload.so: $(PRELOAD_SRC) $(LIB_OBJ) $(HDRS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $(PRELOAD_SRC) $(LIB_OBJ) $(LDLIBS) -ldl
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $(PRELOAD_SRC) $(LIB_OBJ) $(SO_LDLIBS) -ldl
 
 # pagemu.pc holds PREFIX: the stamp changes whenever PREFIX does, so that
 # `make install PREFIX=DIR` after a plain `make` installs DIR's.

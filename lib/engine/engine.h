@@ -70,7 +70,9 @@ pm_region_t *pm_region_dispatch(void *addr);
 /* signal.c - the process's SIGSEGV handler: libsigsegv's, installed once
  * with the fault path's entry as its handler, behind a thin SA_SIGINFO
  * wrapper that reads the access type and chains the program's own
- * handler (pm_signal_chain in engine_api.h). */
+ * handler (pm_signal_chain in engine_api.h). It runs with the asynchronous
+ * signals blocked, enters on the program's alternate stack when there is
+ * one (SA_ONSTACK), and serves the fault on a stack of pagemu's own. */
 /* Install handler (the fault path's entry) once per process; later calls
  * return the first call's result. 0 or -ENOTSUP. */
 int pm_signal_init(int (*handler)(void *fault_address, int serious));
@@ -84,6 +86,12 @@ uint64_t pm_signal_fault_insn(void);
 /* signal context: pagemu declines this fault; 1 when a chained handler
  * will take it (so the default action must not be restored). */
 int pm_signal_declined(void);
+/* Block the asynchronous signals on this thread (all but SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE, SIGTRAP, SIGSYS), the old mask in *old: 1. 0 when they
+ * are blocked already (inside pagemu's fault handler): nothing to undo.
+ * pm_signal_restore sets the mask back to *old. Signal-safe. */
+int  pm_signal_block_async(uint64_t *old);
+void pm_signal_restore(const uint64_t *old);
 
 /* swapio.c - the swap file and its io_uring. All but open/close:
  * signal context; called with vm->lock held. */
@@ -274,7 +282,10 @@ typedef struct pagemu {
 } pagemu_impl_t;
 
 /* vm.c - the one lock: a spin lock (signal-safe) that yields the CPU
- * while another thread holds it across swap I/O. */
+ * while another thread holds it across swap I/O. Its holder runs with the
+ * asynchronous signals blocked (a signal handler that touches emulated
+ * memory must not fault into pagemu on the thread that holds the lock);
+ * holds nest (fork takes every instance's lock). */
 void pm_lock(struct pagemu *vm);
 void pm_unlock(struct pagemu *vm);
 static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }

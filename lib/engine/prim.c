@@ -311,6 +311,24 @@ int pm_prim_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 	return rc;
 }
 
+int pm_prim_sigmask(int how, const uint64_t *set, uint64_t *old)
+{
+#if defined(__x86_64__)
+	/* The instruction itself, not glibc's syscall(): it must lie in
+	 * pagemu's code, where the syscall guard allows system calls. */
+	register long size __asm__("r10") = sizeof(uint64_t);
+	long rc;
+
+	__asm__ volatile("syscall"
+			 : "=a"(rc)
+			 : "a"((long)SYS_rt_sigprocmask), "D"((long)how), "S"(set), "d"(old), "r"(size)
+			 : "rcx", "r11", "memory");
+	return (int)rc;
+#else
+	return (int)raw(SYS_rt_sigprocmask, how, (long)set, (long)old, sizeof(uint64_t));
+#endif
+}
+
 int pm_prim_map_sigbus(void *va, size_t len)
 {
 	static int empty_fd = -1;   /* a memfd of size 0, shared by all instances */

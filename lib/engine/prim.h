@@ -59,6 +59,11 @@ int   pm_prim_close(int fd);
 /* sigaction through glibc's own entry point (never the shim's). */
 struct sigaction;
 int   pm_prim_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* rt_sigprocmask(how, set, old) on this thread, in the kernel's layout
+ * (bit sig-1 for signal sig, 64 signals); set or old may be NULL.
+ * Signal-safe; never the shim's sigprocmask, and made from pagemu's own
+ * code (the syscall guard lets it through untrapped). */
+int   pm_prim_sigmask(int how, const uint64_t *set, uint64_t *old);
 /* Map an always-SIGBUS page at va (a shared mapping past the end of an
  * empty file): the access restarts and the kernel raises SIGBUS. */
 int   pm_prim_map_sigbus(void *va, size_t len);

@@ -4,9 +4,13 @@
  * address to the area registered for it. pagemu registers every region
  * there. The dispatcher is not thread-safe, so a spin lock (signal-safe)
  * guards it: registration happens outside the handler (pagemu_map and
- * friends), lookups inside it. The region table of an instance is a fixed
- * array mapped at open: a region pointer read in the handler always points
- * to valid memory; the handler re-checks the range under vm->lock. */
+ * friends), lookups inside it and in pagemu_owner. Lookups share the lock:
+ * a signal handler that faults while its thread is inside pagemu_owner
+ * must dispatch all the same. Registration takes it alone, under vm->lock
+ * (so with the asynchronous signals blocked: no handler of the same thread
+ * waits on it). The region table of an instance is a fixed array mapped
+ * at open: a region pointer read in the handler always points to valid
+ * memory; the handler re-checks the range under vm->lock. */
 #include <errno.h>
 #include <pthread.h>
 #include <sigsegv.h>
@@ -17,20 +21,46 @@
 
 static sigsegv_dispatcher dispatcher;
 static pthread_once_t dispatcher_once = PTHREAD_ONCE_INIT;
-static atomic_flag dispatch_lock = ATOMIC_FLAG_INIT;
+static atomic_int dispatch_lock;          /* lookups inside; -1: a registration */
 
 /* The region found by the area handler, for the dispatching thread. */
 static __thread pm_region_t *dispatched __attribute__((tls_model("initial-exec")));
 
+/* A lookup waits for a registration only, never for other lookups. */
+static void dlock_shared(void)
+{
+	int n = atomic_load_explicit(&dispatch_lock, memory_order_relaxed);
+
+	for (;;) {
+		if (n < 0) {
+			__builtin_ia32_pause();
+			n = atomic_load_explicit(&dispatch_lock, memory_order_relaxed);
+		} else if (atomic_compare_exchange_weak_explicit(&dispatch_lock, &n, n + 1, memory_order_acquire,
+								 memory_order_relaxed)) {
+			return;
+		}
+	}
+}
+
+static void dunlock_shared(void)
+{
+	atomic_fetch_sub_explicit(&dispatch_lock, 1, memory_order_release);
+}
+
 static void dlock(void)
 {
-	while (atomic_flag_test_and_set_explicit(&dispatch_lock, memory_order_acquire))
+	int none = 0;
+
+	while (!atomic_compare_exchange_weak_explicit(&dispatch_lock, &none, -1, memory_order_acquire,
+						      memory_order_relaxed)) {
+		none = 0;
 		__builtin_ia32_pause();
+	}
 }
 
 static void dunlock(void)
 {
-	atomic_flag_clear_explicit(&dispatch_lock, memory_order_release);
+	atomic_store_explicit(&dispatch_lock, 0, memory_order_release);
 }
 
 /* signal context; called with dispatch_lock held. */
@@ -43,12 +73,14 @@ static int area_handler(void *fault_address, void *user_arg)
 
 pm_region_t *pm_region_dispatch(void *addr)
 {
+	pm_region_t *outer = dispatched;      /* of a lookup a signal handler interrupted */
 	pm_region_t *r;
 
-	dlock();
+	dlock_shared();
 	dispatched = NULL;
 	r = sigsegv_dispatch(&dispatcher, addr) ? dispatched : NULL;
-	dunlock();
+	dunlock_shared();
+	dispatched = outer;
 	return r;
 }
 

@@ -18,10 +18,24 @@
 
 /* ---- the lock ------------------------------------------------------------ */
 
+/* This thread's holds (of any instance's lock), and the signal mask the
+ * outermost one replaced. */
+static __thread unsigned lock_depth __attribute__((tls_model("initial-exec")));
+static __thread int lock_masked __attribute__((tls_model("initial-exec")));
+static __thread uint64_t lock_saved_mask __attribute__((tls_model("initial-exec")));
+
 void pm_lock(struct pagemu *vm)
 {
 	unsigned spins = 0;
 
+	/* Block first: a handler that ran before this point has finished its
+	 * own holds, and none can run from here to pm_unlock. */
+	if (lock_depth == 0) {
+		uint64_t old = 0;
+		lock_masked = pm_signal_block_async(&old);
+		lock_saved_mask = old;
+	}
+	lock_depth++;
 	while (atomic_flag_test_and_set_explicit(&vm->lock, memory_order_acquire)) {
 		/* The holder may be waiting on swap I/O: give up the CPU. */
 		if (++spins % 64 == 0)
@@ -34,6 +48,8 @@ void pm_lock(struct pagemu *vm)
 void pm_unlock(struct pagemu *vm)
 {
 	atomic_flag_clear_explicit(&vm->lock, memory_order_release);
+	if (--lock_depth == 0 && lock_masked)
+		pm_signal_restore(&lock_saved_mask);
 }
 
 /* ---- the mapping budget, shared by the instances of the process ---------- */
