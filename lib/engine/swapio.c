@@ -61,7 +61,7 @@ static int open_swap_file(const pagemu_config_t *cfg)
 			}
 		}
 	}
-	return fd;
+	return pm_prim_own_fd(fd);
 }
 
 /* The swap file of cfg, sized, and an io_uring in ring: 0, or -errno with
@@ -83,7 +83,7 @@ static int swap_file_and_ring(const pagemu_config_t *cfg, const char *dir, const
 		pm_set_error("%s: cannot size the swap file in \"%s\": %s", size, cfg->swap_dir, strerror(-rc));
 		goto err_close;
 	}
-	rc = io_uring_queue_init(RING_ENTRIES, ring, 0);
+	rc = pm_prim_ring_init(ring, RING_ENTRIES);
 	if (rc < 0) {
 		pm_set_error("io_uring_queue_init: %s (is io_uring disabled? /proc/sys/kernel/io_uring_disabled)", strerror(-rc));
 		goto err_close;
@@ -102,7 +102,7 @@ int pm_swapio_probe(const pagemu_config_t *cfg, const char *dir, const char *siz
 
 	if (fd < 0)
 		return fd;
-	io_uring_queue_exit(&ring);
+	pm_prim_ring_exit(&ring);
 	pm_prim_close(fd);
 	return 0;
 }
@@ -134,7 +134,7 @@ void pm_swapio_close(struct pagemu *vm)
 
 	if (!io)
 		return;
-	io_uring_queue_exit(&io->ring);
+	pm_prim_ring_exit(&io->ring);
 	pm_prim_close(io->fd);
 	free(io);
 	vm->io = NULL;
@@ -185,12 +185,12 @@ int pm_swapio_adopt(struct pagemu *vm, int fd)
 	struct pm_swapio *io = vm->io;
 	int rc;
 
-	io_uring_queue_exit(&io->ring);
+	pm_prim_ring_exit(&io->ring);
 	pm_prim_close(io->fd);
 	io->fd = fd;
 	io->inflight = io->queued = io->reqs_busy = 0;
 	memset(io->wreq, 0, sizeof(io->wreq));
-	rc = io_uring_queue_init(RING_ENTRIES, &io->ring, 0);
+	rc = pm_prim_ring_init(&io->ring, RING_ENTRIES);
 	return rc < 0 ? rc : 0;
 }
 
