@@ -52,7 +52,9 @@ void pm_shim_start(void)
 	 * pins a buffer of up to that much more for the length of a call). */
 	pm_shim.pin_limit = cfg.frames * cfg.page_size / 4;
 	pm_shim.owner_pid = getpid();
-	pm_shim.report_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+	/* stderr as it is now, for the report (programs close fd 2 at exit),
+	 * kept out of the program's way as the engine's descriptors are. */
+	pm_shim.report_fd = pm_prim_own_fd(fcntl(2, F_DUPFD_CLOEXEC, 3));
 	pthread_atfork(NULL, NULL, on_fork_child);
 	pm_guard_init(pm_shim.vm, pm_shim.pin_limit);
 	atomic_store(&pm_shim.state, SHIM_READY);

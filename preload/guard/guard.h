@@ -51,6 +51,11 @@
  * sigreturn restores), with SIGSYS removed; rt_sigaction on SIGSYS
  * succeeds without effect; other actions lose SIGSYS from their mask.
  *
+ * Descriptors: pagemu's own (the pool, the swap file, the io_uring, the
+ * trace, the report) are listed by the engine. The program's close, dup,
+ * dup2, dup3 and fcntl aimed at one fail with EBADF, as if it were not
+ * open, and its close_range closes the ranges around them (fds.c).
+ *
  * Threads and processes: the kernel does not pass the setting on to new
  * threads nor to fork children, and clears it at execve. pthread_create is
  * interposed (the new thread registers before the start routine), and the
@@ -68,11 +73,13 @@
  *              the signal calls it emulates; pagemu's fault handler at ALLOW
  *   tramp.c    code inside the allowed range: the restorer, the sigreturn
  *              and the call-site trampolines
+ *   fds.c      pagemu's descriptors: the program's close, dup2... refused
  *   decode.c   the argument decoder: a table indexed by syscall number
  *   pin.c      pinning the memory a call refers to
  *   warn.c     what the guard says on stderr
- * Every function of sigsys.c, tramp.c, decode.c, pin.c and warn.c runs in
- * signal context (the SIGSYS handler): no malloc, no stdio, no locks. */
+ * Every function of sigsys.c, tramp.c, fds.c, decode.c, pin.c and warn.c
+ * runs in signal context (the SIGSYS handler): no malloc, no stdio, no
+ * locks. */
 #ifndef PAGEMU_PRELOAD_GUARD_H
 #define PAGEMU_PRELOAD_GUARD_H
 
@@ -217,6 +224,13 @@ PM_HIDDEN void   pm_guard_unpin_all(struct pm_call *c);
  * the table has the page of each emulated argument pinned, and is
  * reported once. */
 PM_HIDDEN void pm_guard_decode(struct pm_call *c);
+
+/* ---- fds.c - pagemu's descriptors ---------------------------------------- */
+
+/* signal context: c (close, dup, dup2, dup3, fcntl, close_range) aimed at
+ * pagemu's descriptors: 1 with the result in *ret (EBADF, or close_range
+ * made around them); 0 when the call may be made as it is. */
+PM_HIDDEN int pm_guard_fds(const struct pm_call *c, long *ret);
 
 /* ---- warn.c - what the guard says ---------------------------------------- */
 

@@ -94,6 +94,7 @@ static void to_trampoline(const struct pm_call *c, greg_t *g)
 static int emulate(const struct pm_call *c, ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
+	long ret;
 
 	switch (c->nr) {
 	case SYS_rt_sigreturn:
@@ -111,6 +112,11 @@ static int emulate(const struct pm_call *c, ucontext_t *uc)
 	case SYS_rt_sigaction:
 		g[REG_RAX] = sys_sigaction((int)c->a[0], (const struct ksigaction *)c->a[1],
 					   (struct ksigaction *)c->a[2], (size_t)c->a[3]);
+		return 1;
+	case SYS_close: case SYS_dup: case SYS_dup2: case SYS_dup3: case SYS_fcntl: case SYS_close_range:
+		if (!pm_guard_fds(c, &ret))
+			return 0;
+		g[REG_RAX] = ret;
 		return 1;
 	case SYS_rt_sigsuspend:
 		if (c->a[1] == 8 && c->a[0]) {

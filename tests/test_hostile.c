@@ -1,0 +1,122 @@
+/* test_hostile.c - programs that do to pagemu what programs do to a
+ * process they believe their own, under `pagemu run`: close every
+ * descriptor. Each must come out
+ * as it does natively, or fail the documented way with a message. Needs
+ * build/pagemu, build/libpagemu-preload.so and cc; a test that needs the
+ * syscall guard is skipped, with a message, when the kernel has no syscall
+ * user dispatch (Linux >= 5.11). */
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "progtest.h"
+
+static char dir[] = "/tmp/pagemu-hostile-XXXXXX";
+#define sh pt_sh
+
+/* build/pagemu is there and cc compiles tests/progs/prog.c into dir. */
+static int ready(const char *prog)
+{
+	char cmd[1024];
+
+	if (access(PAGEMU, X_OK) != 0) {
+		fprintf(stderr, "test_hostile: %s missing: skipped\n", PAGEMU);
+		return 0;
+	}
+	snprintf(cmd, sizeof(cmd), "cc -O1 -pthread -o %s/%s tests/progs/%s.c 2>/dev/null", dir, prog, prog);
+	if (sh(cmd) != 0) {
+		fprintf(stderr, "test_hostile: cannot compile tests/progs/%s.c: skipped\n", prog);
+		return 0;
+	}
+	return 1;
+}
+
+/* The kernel has syscall user dispatch: the guard can be on. */
+static int guard_ready(void)
+{
+	if (prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "test_hostile: no syscall user dispatch in this kernel: skipped\n");
+		return 0;
+	}
+	return 1;
+}
+
+/* cmd (run in dir with sh) prints line to its stdout or stderr. */
+static int says(const char *cmd, const char *line)
+{
+	char full[2048];
+
+	snprintf(full, sizeof(full), "cd %s && %s 2>&1 | grep -qF '%s'", dir, cmd, line);
+	return sh(full) == 0;
+}
+
+/* cmd's exit status, run in dir with its output in dir/out.txt. */
+static int status(const char *cmd)
+{
+	char full[2048];
+
+	snprintf(full, sizeof(full), "cd %s && %s > out.txt 2>&1", dir, cmd);
+	return sh(full);
+}
+
+static void setup(void)
+{
+	pt_make_dir(dir, "true");
+}
+
+static void teardown(void)
+{
+	pt_remove_dir(dir);
+}
+
+/* ---- descriptors ------------------------------------------------------------ */
+
+/* Every way of closing what one did not open, with the soft limit at
+ * 1024 so that pagemu's descriptors lie in the range closed: the guard
+ * keeps them (the program sees EBADF, as natively for a closed one), and
+ * the paging after it gives the native output. */
+START_TEST(descriptors_closed)
+{
+	static const char *const modes[] = { "loop", "range", "closefrom", "dup2", "fcntl", "spawn" };
+	char cmd[256];
+
+	if (!ready("close_fds") || !guard_ready())
+		return;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "sh -c 'ulimit -n 1024; exec ./close_fds %s 8'", modes[i]);
+		ck_assert_msg(pt_same_output(dir, "", "256", cmd), "output differs under pagemu: %s", cmd);
+	}
+}
+END_TEST
+
+/* Without the guard nothing stops the program closing the io_uring: the
+ * next eviction must end in SIGBUS with a message, never spin (with
+ * SIGTERM blocked in the fault handler: so the KILL). */
+START_TEST(ring_closed_without_guard)
+{
+	char cmd[512];
+
+	if (!ready("close_fds"))
+		return;
+	snprintf(cmd, sizeof(cmd), "PAGEMU_SYSCALL_GUARD=0 timeout -s KILL 60 %s/%s run --frames 64 --quiet -- ./close_fds ring 8",
+		 getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 128 + SIGBUS);
+	ck_assert(says("cat out.txt", "the io_uring failed"));
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("hostile");
+	TCase *tc = tcase_create("run");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, descriptors_closed);
+	tcase_add_test(tc, ring_closed_without_guard);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)
