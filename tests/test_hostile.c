@@ -1,6 +1,7 @@
 /* test_hostile.c - programs that do to pagemu what programs do to a
  * process they believe their own, under `pagemu run`: close every
- * descriptor. Each must come out
+ * descriptor, exit threads with every signal blocked, fork with raw system
+ * calls, exec children that trace, free a pointer twice. Each must come out
  * as it does natively, or fail the documented way with a message. Needs
  * build/pagemu, build/libpagemu-preload.so and cc; a test that needs the
  * syscall guard is skipped, with a message, when the kernel has no syscall
@@ -106,6 +107,30 @@ START_TEST(ring_closed_without_guard)
 }
 END_TEST
 
+/* ---- threads ------------------------------------------------------------------ */
+
+/* glibc blocks every signal when a thread exits, then frees blocks: under
+ * a small pool one of them is evicted, and a blocked SIGSEGV killed the
+ * process (before the guard left SIGSEGV and SIGBUS unblocked: every
+ * run). */
+START_TEST(threads_exit_with_signals_blocked)
+{
+	char cmd[512];
+
+	if (!ready("thread_exit") || !guard_ready())
+		return;
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(pt_same_output(dir, "", "64", "./thread_exit 100 8 96"), "thread_exit: output differs");
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		fprintf(stderr, "test_hostile: /usr/bin/python3 missing: skipped\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "cp tests/progs/thread_exit.py %s/", dir);
+	ck_assert_int_eq(sh(cmd), 0);
+	ck_assert_msg(pt_same_output(dir, "", "128", "/usr/bin/python3 thread_exit.py"), "thread_exit.py: output differs");
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("hostile");
@@ -115,6 +140,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, descriptors_closed);
 	tcase_add_test(tc, ring_closed_without_guard);
+	tcase_add_test(tc, threads_exit_with_signals_blocked);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -48,8 +48,14 @@
  * program that runs during a blocking call made by the guard is guarded
  * too. The program can neither block SIGSYS nor change its action:
  * rt_sigprocmask is emulated on the saved mask in the ucontext (what
- * sigreturn restores), with SIGSYS removed; rt_sigaction on SIGSYS
- * succeeds without effect; other actions lose SIGSYS from their mask.
+ * sigreturn restores); rt_sigaction on SIGSYS succeeds without effect.
+ * Nor may it block SIGSEGV or SIGBUS, which serve pagemu's faults (glibc
+ * blocks every signal with raw calls: when a thread exits, around clone,
+ * which passes the mask on): no mask it sets keeps them, neither
+ * rt_sigprocmask's, nor an action's, nor the mask of the call's duration
+ * of rt_sigsuspend, ppoll, pselect6, epoll_pwait and epoll_pwait2
+ * (PM_GUARD_UNBLOCKABLE). (signalfd's set blocks nothing: a synchronous
+ * SIGSEGV is delivered, never queued for it.)
  *
  * Descriptors: pagemu's own (the pool, the swap file, the io_uring, the
  * trace, the report) are listed by the engine. The program's close, dup,
@@ -104,6 +110,10 @@
 #endif
 #define K_SA_RESTORER 0x04000000UL
 #define SIGBIT(s) (1ULL << ((s) - 1))
+/* What no mask of the program's blocks: SIGSYS (the guard's), SIGSEGV and
+ * SIGBUS (pagemu's faults: the kernel kills a thread whose synchronous
+ * fault signal is blocked, before any handler runs). */
+#define PM_GUARD_UNBLOCKABLE (SIGBIT(SIGSYS) | SIGBIT(SIGSEGV) | SIGBIT(SIGBUS))
 
 /* The kernel's struct sigaction (rt_sigaction with a sigset of 8 bytes). */
 struct ksigaction {
@@ -146,6 +156,8 @@ struct pm_call {
 	size_t budget;                    /* bytes the call may still pin */
 	int failed;                       /* 0, or -errno: a pin failed */
 	struct iovec one;                 /* a cut single iovec (a[] may point here) */
+	uint64_t mask;                    /* the call's signal mask, less PM_GUARD_UNBLOCKABLE (a[] may point here) */
+	struct { const uint64_t *ss; size_t len; } sel6; /* pselect6's mask argument, pointing at mask */
 	char prev;                        /* the selector when the call trapped */
 };
 

@@ -137,7 +137,10 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 
 	if (!real_pthread_create)
 		return EAGAIN;
-	if (!pm_guard_active() || !(s = pm_boot_alloc(0, sizeof(*s))))
+	/* Whether or not the guard is on yet: the first pthread_create may be
+	 * what starts pagemu (glibc callocs the new thread's DTV), and the
+	 * thread must then register all the same. */
+	if (!(s = pm_boot_alloc(0, sizeof(*s))))
 		return real_pthread_create(t, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;

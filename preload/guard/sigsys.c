@@ -26,7 +26,7 @@ static void default_action(int sig)
 }
 
 /* signal context: rt_sigprocmask on the mask sigreturn restores (uc's),
- * which never blocks SIGSYS. */
+ * which never blocks SIGSYS, SIGSEGV or SIGBUS. */
 static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64_t *oset, size_t size)
 {
 	uint64_t *cur = (uint64_t *)(void *)&uc->uc_sigmask;   /* the kernel's 64 signals */
@@ -43,7 +43,7 @@ static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64
 		case SIG_SETMASK: nw = s; break;
 		default: return -EINVAL;
 		}
-		*cur = nw & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | SIGBIT(SIGSYS));
+		*cur = nw & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | PM_GUARD_UNBLOCKABLE);
 	}
 	if (oset)
 		*oset = old;
@@ -51,7 +51,7 @@ static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64
 }
 
 /* signal context: rt_sigaction. SIGSYS stays the guard's; other handlers
- * return through our restorer and do not block SIGSYS. */
+ * return through our restorer and block neither SIGSYS, SIGSEGV nor SIGBUS. */
 static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigaction *oact, size_t size)
 {
 	struct ksigaction k;
@@ -67,7 +67,7 @@ static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigacti
 	if (!act)
 		return raw6(SYS_rt_sigaction, sig, 0, (long)oact, 8, 0, 0);
 	k = *act;
-	k.mask &= ~SIGBIT(SIGSYS);
+	k.mask &= ~PM_GUARD_UNBLOCKABLE;
 	if (k.handler != SIG_DFL && k.handler != SIG_IGN && (k.flags & K_SA_RESTORER))
 		k.restorer = (void *)pm_sud_restorer;
 	/* (real_segv stays: pm_guard_segv only runs while it is installed, and
@@ -120,7 +120,7 @@ static int emulate(const struct pm_call *c, ucontext_t *uc)
 		return 1;
 	case SYS_rt_sigsuspend:
 		if (c->a[1] == 8 && c->a[0]) {
-			uint64_t m = *(uint64_t *)c->a[0] & ~SIGBIT(SIGSYS);
+			uint64_t m = *(uint64_t *)c->a[0] & ~PM_GUARD_UNBLOCKABLE;
 			g[REG_RAX] = raw3(SYS_rt_sigsuspend, (long)&m, 8, 0);
 			return 1;
 		}
@@ -157,12 +157,49 @@ static void pin_args(struct pm_call *c)
 								 : "could not pin emulated memory; may fail with EFAULT");
 }
 
+/* signal context: the mask a call sets for its duration (ppoll,
+ * pselect6, epoll_pwait, epoll_pwait2) becomes a copy in c that blocks
+ * nothing of PM_GUARD_UNBLOCKABLE. */
+static void unblock_in_call(struct pm_call *c)
+{
+	int i;
+
+	switch (c->nr) {
+	case SYS_ppoll:
+		i = 3;
+		break;
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+		i = 4;
+		break;
+	case SYS_pselect6: {
+		const struct { const uint64_t *ss; size_t len; } *arg = (const void *)c->a[5];
+		if (!arg || !arg->ss || arg->len != 8)
+			return;
+		c->mask = *arg->ss & ~PM_GUARD_UNBLOCKABLE;
+		c->sel6.ss = &c->mask;
+		c->sel6.len = 8;
+		c->a[5] = (long)&c->sel6;
+		return;
+	}
+	default:
+		return;
+	}
+	if (!c->a[i] || c->a[i + 1] != 8)
+		return;
+	c->mask = *(const uint64_t *)c->a[i] & ~PM_GUARD_UNBLOCKABLE;
+	c->a[i] = (long)&c->mask;
+}
+
 /* signal context: make c with what it refers to pinned; its result. */
 static long make_call(struct pm_call *c)
 {
 	long ret;
 
 	pin_args(c);
+	unblock_in_call(c);
 	if ((c->nr == SYS_execve || c->nr == SYS_execveat) && c->npins) {
 		memcpy(exec_pins.pins, c->pins, sizeof(c->pins[0]) * (size_t)c->npins);
 		exec_pins.n = c->npins;
