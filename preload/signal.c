@@ -11,8 +11,7 @@
  * real, such a handler would take pagemu's faults. Instead it is chained
  * behind pagemu's handler, which hands it every fault pagemu does not
  * serve (lib/engine/signal.c). Before pagemu starts it is installed as
- * well, so that it works meanwhile; if pagemu cannot start, everything
- * goes to the kernel. */
+ * well, so that it works meanwhile. */
 int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
@@ -22,7 +21,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 
 	/* pagemu's own calls (libsigsegv installing its handler, at start) are
 	 * real ones. */
-	if (s == SHIM_OFF || pm_shim_depth)
+	if (pm_shim_depth)
 		return __sigaction(sig, act, old);
 	if (act) {
 		/* A handler's mask blocks neither SIGSEGV nor SIGBUS (below). */
@@ -66,7 +65,7 @@ EXPORT sighandler_t sysv_signal(int sig, sighandler_t h) { return set_handler(si
  * only the syscall guard sees (guard/sigsys.c). */
 static const sigset_t *unblock_faults(int how, const sigset_t *set, sigset_t *copy)
 {
-	if (!set || how == SIG_UNBLOCK || atomic_load(&pm_shim.state) == SHIM_OFF)
+	if (!set || how == SIG_UNBLOCK)
 		return set;
 	*copy = *set;
 	sigdelset(copy, SIGSEGV);

@@ -1,7 +1,8 @@
 /* test_hostile.c - programs that do to pagemu what programs do to a
  * process they believe their own, under `pagemu run`: close every
  * descriptor, exit threads with every signal blocked, fork with raw system
- * calls, exec children that trace, free a pointer twice. Each must come out
+ * calls, exec children that trace, free a pointer twice; and a shim that
+ * cannot start. Each must come out
  * as it does natively, or fail the documented way with a message. Needs
  * build/pagemu, build/libpagemu-preload.so and cc; a test that needs the
  * syscall guard is skipped, with a message, when the kernel has no syscall
@@ -131,6 +132,27 @@ START_TEST(threads_exit_with_signals_blocked)
 }
 END_TEST
 
+/* ---- start-up ------------------------------------------------------------------- */
+
+/* A process that cannot start pagemu ends with a message and 125, under
+ * pagemu run (a child given a bad setting by its parent) or with the shim
+ * preloaded directly; before, it went on with glibc's malloc. */
+START_TEST(cannot_start)
+{
+	char cmd[1024];
+
+	if (!ready("close_fds"))
+		return;
+	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- sh -c 'PAGEMU_FRAMES=0 exec ls /'", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 125);
+	ck_assert(says("cat out.txt", "pagemu-preload: cannot start pagemu (PAGEMU_FRAMES=\"0\""));
+	snprintf(cmd, sizeof(cmd), "LD_PRELOAD=%s/build/libpagemu-preload.so PAGEMU_SYSCALL_GUARD=yes PAGEMU_REPORT=none ls /",
+		 getenv("PWD"));
+	ck_assert_int_eq(status(cmd), 125);
+	ck_assert(says("cat out.txt", "pagemu-preload: cannot start pagemu (PAGEMU_SYSCALL_GUARD=\"yes\": expected 0 or 1)"));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("hostile");
@@ -141,6 +163,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, descriptors_closed);
 	tcase_add_test(tc, ring_closed_without_guard);
 	tcase_add_test(tc, threads_exit_with_signals_blocked);
+	tcase_add_test(tc, cannot_start);
 	suite_add_tcase(s, tc);
 	return s;
 }
