@@ -1,16 +1,18 @@
 /* malloc.c - the malloc family of the process: blocks from the pagemu heap
  * for the program, from the bootstrap allocator inside pagemu (and before
  * it starts). free, realloc and malloc_usable_size tell the two apart by
- * address.
+ * address; once pagemu is ready, a pointer of neither is an error.
  *
  * Blocks that libc itself allocates (the caller's return address lies in
  * libc's code) are pinned until freed: libc makes system calls on them
  * where no wrapper sees it. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/engine_api.h"
 #include "heap/heap.h"
 #include "shim.h"
 
@@ -56,7 +58,8 @@ static void pin_block(void *p)
 		pm_heap_pin(pm_shim.vm, p, pm_shim.pin_limit);
 }
 
-/* 1 once blocks come from pagemu. */
+/* 1 once blocks come from pagemu (before, a pointer of neither
+ * allocator can only be glibc's). */
 static inline int ready(void)
 {
 	return atomic_load_explicit(&pm_shim.state, memory_order_relaxed) == SHIM_READY;
@@ -66,6 +69,21 @@ static inline int ready(void)
 static inline int is_pagemu(const void *p)
 {
 	return ready() && pm_heap_owns(pm_shim.vm, p);
+}
+
+/* p is neither pagemu's nor the bootstrap arena's, and pagemu is ready:
+ * every block comes from one of them, so p was never malloc's, or its
+ * region is gone (a large block freed twice). glibc's free would crash on
+ * it without a word. */
+static void foreign(const char *who, void *p) __attribute__((noreturn));
+static void foreign(const char *who, void *p)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "pagemu: %s(%p): not a pointer malloc returned "
+		 "(double free of a large block, or a foreign pointer)\n", who, p);
+	pm_prim_say(msg);
+	abort();
 }
 
 /* A block of n bytes for the caller whose return address is ret. */
@@ -103,8 +121,10 @@ EXPORT void free(void *p)
 		pm_shim_depth++;
 		pagemu_free(pm_shim.vm, p);
 		pm_shim_depth--;
+	} else if (ready()) {
+		foreign("free", p);
 	} else {
-		__libc_free(p);         /* (none normally) */
+		__libc_free(p);
 	}
 }
 
@@ -153,8 +173,11 @@ EXPORT void *realloc(void *p, size_t n)
 		pm_shim_depth--;
 		return np;
 	}
-	if (!pm_boot_owns(p))
+	if (!pm_boot_owns(p)) {
+		if (ready())
+			foreign("realloc", p);
 		return __libc_realloc(p, n);
+	}
 	/* A bootstrap block: move it to where new blocks come from now. */
 	size_t old = usable(p);
 	if (!(np = shim_alloc(0, n, 0, ret)))

@@ -18,8 +18,10 @@
  *     sigsegv_register mallocs its dispatcher nodes, which the fault
  *     handler reads: they must never be emulated memory). A thread-local
  *     depth counter says "inside pagemu".
- * A process that cannot start pagemu ends with a message and exit status
- * 125 (start.c).
+ * Once pagemu is ready, a pointer that is neither (a double free of a
+ * large block, whose region is gone; a foreign pointer) aborts with a
+ * message, as the heap's own errors do. A process that cannot start
+ * pagemu ends with a message and exit status 125 (start.c).
  *
  * The kernel never faults on emulated memory: a system call handed an
  * unmapped emulated buffer fails with EFAULT. The syscall guard (guard/,

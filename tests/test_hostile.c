@@ -132,6 +132,28 @@ START_TEST(threads_exit_with_signals_blocked)
 }
 END_TEST
 
+/* ---- the program's own errors ------------------------------------------------------ */
+
+/* A large block's region goes at its free: a second free (or a realloc)
+ * of it is no pagemu pointer any more, and must abort with pagemu's
+ * message (before: glibc's free, SIGSEGV, no message). */
+START_TEST(double_free_of_a_large_block)
+{
+	char cmd[512];
+
+	if (!ready("double_free"))
+		return;
+	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- ./double_free free", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 128 + SIGABRT);
+	ck_assert(says("cat out.txt", "freed once"));
+	ck_assert(says("cat out.txt", ": not a pointer malloc returned (double free of a large block, or a foreign pointer)"));
+	ck_assert(says("cat out.txt", "pagemu: free(0x"));
+	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- ./double_free realloc", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 128 + SIGABRT);
+	ck_assert(says("cat out.txt", "pagemu: realloc(0x"));
+}
+END_TEST
+
 /* ---- start-up ------------------------------------------------------------------- */
 
 /* A process that cannot start pagemu ends with a message and 125, under
@@ -163,6 +185,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, descriptors_closed);
 	tcase_add_test(tc, ring_closed_without_guard);
 	tcase_add_test(tc, threads_exit_with_signals_blocked);
+	tcase_add_test(tc, double_free_of_a_large_block);
 	tcase_add_test(tc, cannot_start);
 	suite_add_tcase(s, tc);
 	return s;
