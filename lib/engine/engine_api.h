@@ -105,6 +105,19 @@ int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given);
  * naming var and its value for anything but "0" or "1". */
 int pm_config_env_bool(const char *var, int *on);
 
+/* fork.c - what fork()'s atfork handlers do, for a fork made without
+ * them (the LD_PRELOAD shim's syscall guard, for a fork system call made
+ * directly, glibc's _Fork, clone without CLONE_VM). prepare: every
+ * instance locked, the child's copies of pool and swap made; then parent
+ * in the parent (also when the fork failed), child in the child: each
+ * keeps a private view of emulated memory. */
+void pm_fork_prepare(void);
+void pm_fork_parent(void);
+void pm_fork_child(void);
+/* Signal-safe: 1 between this thread's pm_fork_prepare and its parent or
+ * child (a fork() whose atfork handlers ran): its system call needs none. */
+int  pm_fork_prepared(void);
+
 /* The program's own SIGSEGV action, chained behind pagemu's handler: it
  * gets the faults pagemu does not serve. act NULL: query only. 0. */
 struct sigaction;

@@ -62,10 +62,19 @@
  * dup2, dup3 and fcntl aimed at one fail with EBADF, as if it were not
  * open, and its close_range closes the ranges around them (fds.c).
  *
+ * A fork that fork()'s atfork handlers did not prepare (the fork system
+ * call made directly, glibc's _Fork, clone without CLONE_VM) would leave
+ * parent and child sharing emulated memory (the pool is a shared file):
+ * it is made inside the handler instead, around what those handlers do
+ * (the heap's and the engine's: the child's private copy), and the child
+ * returns from the handler on its copy of the stack. A child on a stack or
+ * TLS of its own cannot: it goes to a trampoline, and a warning says so.
+ *
  * Threads and processes: the kernel does not pass the setting on to new
  * threads nor to fork children, and clears it at execve. pthread_create is
  * interposed (the new thread registers before the start routine), and the
- * fork child registers again in its atfork handler. A vfork child (vfork,
+ * fork child registers again in its atfork handler (or in the handler,
+ * for a fork made there). A vfork child (vfork,
  * posix_spawn: CLONE_VM | CLONE_VFORK, the parent's TLS) registers in its
  * trampoline, before it runs on; what its execve pinned stays pinned in
  * the shared memory when the execve succeeds, so the pins are noted in the

@@ -1,13 +1,17 @@
 /* sigsys.c - the SIGSYS handler: one trapped system call from start to
  * end. Most are made here with what they refer to pinned; the signal calls
  * are emulated so that SIGSYS stays the guard's; the calls that must run
- * in the caller's context go to a trampoline. Also the wrapper that runs
- * pagemu's fault handler with the selector at ALLOW. */
+ * in the caller's context go to a trampoline, but for a fork fork()'s
+ * atfork handlers did not prepare, made here around them. Also the
+ * wrapper that runs pagemu's fault handler with the selector at ALLOW. */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 
+#include "engine/engine_api.h"
+#include "heap/heap.h"
 #include "guard.h"
 
 /* Pins of an execve in flight: if it succeeds in a vfork child, the parent
@@ -75,6 +79,64 @@ static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigacti
 	return raw6(SYS_rt_sigaction, sig, (long)&k, (long)oact, 8, 0, 0);
 }
 
+/* signal context: c makes a child with a copy of this process's memory
+ * (no CLONE_VM) that fork()'s atfork handlers did not prepare (the fork
+ * system call made directly, glibc's _Fork, a raw clone): 1 when it can be
+ * made here, in the handler, around what those handlers do. The child
+ * then goes on from the handler on its copy of this stack: so not on a
+ * stack or a TLS of its own. */
+static int fork_here(const struct pm_call *c)
+{
+	uint64_t flags, stack;
+
+	if (c->nr == SYS_vfork || pm_fork_prepared())
+		return 0;
+	if (c->nr == SYS_fork) {
+		flags = stack = 0;
+	} else if (c->nr == SYS_clone) {
+		flags = (uint64_t)c->a[0];
+		stack = (uint64_t)c->a[1];
+	} else {
+		const uint64_t *args = (const uint64_t *)c->a[0];  /* struct clone_args */
+		if (!args || (size_t)c->a[1] < 64)
+			return 0;
+		flags = args[0];
+		stack = args[5];
+	}
+	if (flags & CLONE_VM)
+		return 0;                 /* memory shared anyway: a thread, a vfork */
+	if (stack || (flags & CLONE_SETTLS)) {
+		pm_guard_warn_once((unsigned long)c->nr, "a child without CLONE_VM on a stack or TLS of its own: "
+							 "it shares emulated memory with its parent");
+		return 0;
+	}
+	return 1;
+}
+
+/* signal context: the fork c, with what fork()'s atfork handlers do around
+ * it: the heap's and the engine's (the child's private copy of emulated
+ * memory), and the child's registration with the guard. Parent and child
+ * both return from here. */
+static long fork_with_handlers(const struct pm_call *c)
+{
+	long ret;
+
+	pm_guard_sel = SUD_ALLOW;
+	pm_heap_fork_prepare();
+	pm_fork_prepare();
+	ret = raw6(c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
+	if (ret == 0) {
+		pm_fork_child();
+		pm_heap_fork_child();
+		pm_guard_thread();        /* the kernel does not pass it on */
+	} else {
+		pm_fork_parent();
+		pm_heap_fork_release();
+	}
+	pm_guard_sel = c->prev;
+	return ret;
+}
+
 /* signal context: clone, clone3, fork, vfork go on from a trampoline. */
 static void to_trampoline(const struct pm_call *c, greg_t *g)
 {
@@ -103,7 +165,10 @@ static int emulate(const struct pm_call *c, ucontext_t *uc)
 		g[REG_RAX] = SYS_rt_sigreturn;
 		return 1;
 	case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork:
-		to_trampoline(c, g);
+		if (fork_here(c))
+			g[REG_RAX] = fork_with_handlers(c);
+		else
+			to_trampoline(c, g);
 		return 1;
 	case SYS_rt_sigprocmask:
 		g[REG_RAX] = sys_sigprocmask(uc, (int)c->a[0], (const uint64_t *)c->a[1], (uint64_t *)c->a[2],
