@@ -1,24 +1,23 @@
 /* malloc.c - the malloc family of the process: blocks from the pagemu heap
  * for the program, from the bootstrap allocator inside pagemu (and before
- * it starts), from glibc when pagemu is off. free, realloc and
- * malloc_usable_size tell the three apart by address.
+ * it starts). free, realloc and malloc_usable_size tell the two apart by
+ * address; once pagemu is ready, a pointer of neither is an error.
  *
  * Blocks that libc itself allocates (the caller's return address lies in
  * libc's code) are pinned until freed: libc makes system calls on them
  * where no wrapper sees it. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/engine_api.h"
 #include "heap/heap.h"
 #include "shim.h"
 
-extern void *__libc_malloc(size_t n);
 extern void  __libc_free(void *p);
-extern void *__libc_calloc(size_t nmemb, size_t size);
 extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t align, size_t n);
 
 /* 1 when this allocation should come from pagemu. */
 static inline int use_pagemu(void)
@@ -35,18 +34,12 @@ static inline int use_pagemu(void)
 	return 0;
 }
 
-/* Where a block comes from when pagemu is not used. */
+/* Where a block comes from when pagemu is not used: inside pagemu, and
+ * before it starts. */
 static void *other_alloc(size_t align, size_t n, int zero)
 {
-	int s = atomic_load_explicit(&pm_shim.state, memory_order_relaxed);
-	void *p;
+	void *p = pm_boot_alloc(align, n);
 
-	if (s == SHIM_OFF || s == SHIM_FORKED) {
-		if (align > 16)
-			return __libc_memalign(align, n);
-		return zero ? __libc_calloc(1, n) : __libc_malloc(n);
-	}
-	p = pm_boot_alloc(align, n);
 	if (p && zero)
 		memset(p, 0, n);     /* recycled bootstrap blocks are not zero */
 	return p;
@@ -65,12 +58,32 @@ static void pin_block(void *p)
 		pm_heap_pin(pm_shim.vm, p, pm_shim.pin_limit);
 }
 
-/* Is p a block of the pagemu heap? (Not in a forked child's new blocks.) */
+/* 1 once blocks come from pagemu (before, a pointer of neither
+ * allocator can only be glibc's). */
+static inline int ready(void)
+{
+	return atomic_load_explicit(&pm_shim.state, memory_order_relaxed) == SHIM_READY;
+}
+
+/* Is p a block of the pagemu heap? */
 static inline int is_pagemu(const void *p)
 {
-	int s = atomic_load_explicit(&pm_shim.state, memory_order_relaxed);
+	return ready() && pm_heap_owns(pm_shim.vm, p);
+}
 
-	return (s == SHIM_READY || s == SHIM_FORKED) && pm_heap_owns(pm_shim.vm, p);
+/* p is neither pagemu's nor the bootstrap arena's, and pagemu is ready:
+ * every block comes from one of them, so p was never malloc's, or its
+ * region is gone (a large block freed twice). glibc's free would crash on
+ * it without a word. */
+static void foreign(const char *who, void *p) __attribute__((noreturn));
+static void foreign(const char *who, void *p)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "pagemu: %s(%p): not a pointer malloc returned "
+		 "(double free of a large block, or a foreign pointer)\n", who, p);
+	pm_prim_say(msg);
+	abort();
 }
 
 /* A block of n bytes for the caller whose return address is ret. */
@@ -105,11 +118,11 @@ EXPORT void free(void *p)
 	if (pm_boot_owns(p)) {
 		pm_boot_free(p);
 	} else if (is_pagemu(p)) {
-		if (atomic_load(&pm_shim.state) == SHIM_FORKED)
-			return;          /* the parent's heap, shared: leave it alone */
 		pm_shim_depth++;
 		pagemu_free(pm_shim.vm, p);
 		pm_shim_depth--;
+	} else if (ready()) {
+		foreign("free", p);
 	} else {
 		__libc_free(p);
 	}
@@ -152,7 +165,7 @@ EXPORT void *realloc(void *p, size_t n)
 		free(p);
 		return NULL;
 	}
-	if (is_pagemu(p) && atomic_load(&pm_shim.state) == SHIM_READY) {
+	if (is_pagemu(p)) {
 		pm_shim_depth++;
 		np = pagemu_realloc(pm_shim.vm, p, n);
 		if (from_libc(ret))
@@ -160,10 +173,12 @@ EXPORT void *realloc(void *p, size_t n)
 		pm_shim_depth--;
 		return np;
 	}
-	if (!pm_boot_owns(p) && !is_pagemu(p))
+	if (!pm_boot_owns(p)) {
+		if (ready())
+			foreign("realloc", p);
 		return __libc_realloc(p, n);
-	/* A bootstrap block, or a forked child's inherited pagemu block:
-	 * move it to where new blocks come from now. */
+	}
+	/* A bootstrap block: move it to where new blocks come from now. */
 	size_t old = usable(p);
 	if (!(np = shim_alloc(0, n, 0, ret)))
 		return NULL;

@@ -10,16 +10,18 @@
  * configured by the PAGEMU_* variables; from then on every block comes
  * from that instance's heap (lib/heap) in emulated memory.
  *
- * Three allocators answer, told apart by address in free and realloc:
+ * Two allocators answer, told apart by address in free and realloc:
  *   - the pagemu heap, for the program;
  *   - the bootstrap allocator, a size-class allocator over one lazily
  *     backed mapping of real memory: for every allocation made while
  *     pagemu itself runs (pagemu_open callocs the instance, libsigsegv's
  *     sigsegv_register mallocs its dispatcher nodes, which the fault
  *     handler reads: they must never be emulated memory). A thread-local
- *     depth counter says "inside pagemu";
- *   - glibc's malloc, for pointers that are neither (none normally), for
- *     a forked child, and when pagemu cannot start.
+ *     depth counter says "inside pagemu".
+ * Once pagemu is ready, a pointer that is neither (a double free of a
+ * large block, whose region is gone; a foreign pointer) aborts with a
+ * message, as the heap's own errors do. A process that cannot start
+ * pagemu ends with a message and exit status 125 (start.c).
  *
  * The kernel never faults on emulated memory: a system call handed an
  * unmapped emulated buffer fails with EFAULT. The syscall guard (guard/,
@@ -75,9 +77,9 @@ enum shim_state {
 	SHIM_NONE = 0,                    /* no allocation yet */
 	SHIM_STARTING,                    /* pagemu_open is running */
 	SHIM_READY,                       /* blocks come from pagemu */
-	SHIM_OFF,                         /* pagemu could not start: glibc */
-	SHIM_FORKED,                      /* a forked child: glibc for new blocks */
 };
+
+#define PM_SHIM_EXIT_FAILED 125           /* pagemu cannot start: as pagemu run's own failures */
 
 /* Written once by pm_shim_start, before state becomes SHIM_READY. */
 struct pm_shim {
@@ -91,14 +93,15 @@ struct pm_shim {
 PM_HIDDEN extern struct pm_shim pm_shim;
 
 /* Open the instance, once per process (the first caller does it; others
- * return at once). Afterwards state is SHIM_READY or SHIM_OFF. */
+ * return at once). Afterwards state is SHIM_READY, or the process has
+ * ended (exit status PM_SHIM_EXIT_FAILED) saying why pagemu cannot start. */
 PM_HIDDEN void pm_shim_start(void);
 
 /* ---- guard/ - the syscall guard (what the shim calls) -------------------- */
 
 /* Turn the guard on for this process and thread (vm's memory is pinned
- * for a call, at most limit bytes a call). 0 when on or turned off by
- * PAGEMU_SYSCALL_GUARD=0, -1 when it cannot be on. */
+ * for a call, at most limit bytes a call); the shim does not call it when
+ * PAGEMU_SYSCALL_GUARD=0. 0 when on, -1 (said on stderr) when it cannot be. */
 PM_HIDDEN int  pm_guard_init(pagemu_t *vm, size_t limit);
 /* 1 when the guard is on in this process. */
 PM_HIDDEN int  pm_guard_active(void);

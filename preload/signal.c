@@ -11,17 +11,26 @@
  * real, such a handler would take pagemu's faults. Instead it is chained
  * behind pagemu's handler, which hands it every fault pagemu does not
  * serve (lib/engine/signal.c). Before pagemu starts it is installed as
- * well, so that it works meanwhile; if pagemu cannot start, everything
- * goes to the kernel. */
+ * well, so that it works meanwhile. */
 int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int s = atomic_load(&pm_shim.state);
+	struct sigaction copy;
 
 	/* pagemu's own calls (libsigsegv installing its handler, at start) are
 	 * real ones. */
-	if (sig != SIGSEGV || s == SHIM_OFF || pm_shim_depth)
+	if (pm_shim_depth)
+		return __sigaction(sig, act, old);
+	if (act) {
+		/* A handler's mask blocks neither SIGSEGV nor SIGBUS (below). */
+		copy = *act;
+		sigdelset(&copy.sa_mask, SIGSEGV);
+		sigdelset(&copy.sa_mask, SIGBUS);
+		act = &copy;
+	}
+	if (sig != SIGSEGV)
 		return __sigaction(sig, act, old);
 	pm_signal_chain(act, old);
 	if (s != SHIM_READY && act)
@@ -50,10 +59,13 @@ EXPORT sighandler_t sysv_signal(int sig, sighandler_t h) { return set_handler(si
 /* A synchronous SIGSEGV that the faulting thread blocks kills the process
  * without any handler running (the kernel cannot deliver it later). GLib,
  * for one, starts its threads with every signal blocked. So no mask the
- * program sets may block SIGSEGV or SIGBUS while pagemu serves faults. */
+ * program sets may block SIGSEGV or SIGBUS while pagemu serves faults:
+ * not these functions', nor a handler's (sigaction, above). glibc's own
+ * raw calls (a thread's exit blocks every signal, then frees its blocks)
+ * only the syscall guard sees (guard/sigsys.c). */
 static const sigset_t *unblock_faults(int how, const sigset_t *set, sigset_t *copy)
 {
-	if (!set || how == SIG_UNBLOCK || atomic_load(&pm_shim.state) == SHIM_OFF)
+	if (!set || how == SIG_UNBLOCK)
 		return set;
 	*copy = *set;
 	sigdelset(copy, SIGSEGV);

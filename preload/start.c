@@ -1,6 +1,9 @@
 /* start.c - start-up: the first allocation opens the process's pagemu
  * instance (configured by the PAGEMU_* variables) and turns the syscall
- * guard on. If pagemu cannot start, the program runs on glibc's malloc. */
+ * guard on. A process that cannot start pagemu ends there, with a message
+ * and exit status 125 (pagemu run's own failures have it too): it never
+ * goes on with glibc's malloc, whose run would report nothing of paging
+ * and look like a measurement. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,21 +21,22 @@ static void on_fork_child(void)
 	pm_guard_thread();           /* the kernel does not pass it on to the child */
 }
 
-/* pagemu could not start: say why; the program goes on with glibc. */
+/* pagemu could not start: say why, and end the process. */
+static void start_failed(int rc) __attribute__((noreturn));
 static void start_failed(int rc)
 {
 	char msg[640];
 
-	snprintf(msg, sizeof(msg), "pagemu-preload: cannot start pagemu (%s); the program runs on glibc's malloc\n",
+	snprintf(msg, sizeof(msg), "pagemu-preload: cannot start pagemu (%s)\n",
 		 pagemu_last_error()[0] ? pagemu_last_error() : pagemu_strerror(rc));
 	pm_prim_say(msg);
-	atomic_store(&pm_shim.state, SHIM_OFF);
+	_exit(PM_SHIM_EXIT_FAILED);
 }
 
 void pm_shim_start(void)
 {
 	pagemu_config_t cfg;
-	int expect = SHIM_NONE, rc;
+	int expect = SHIM_NONE, guard = 1, rc;
 
 	if (!atomic_compare_exchange_strong(&pm_shim.state, &expect, SHIM_STARTING))
 		return;
@@ -40,21 +44,23 @@ void pm_shim_start(void)
 	pagemu_config_default(&cfg);
 	rc = pagemu_config_from_env(&cfg);
 	if (rc == 0)
+		rc = pm_config_env_bool("PAGEMU_SYSCALL_GUARD", &guard);
+	if (rc == 0)
 		rc = pagemu_open(&cfg, &pm_shim.vm);
-	if (rc < 0) {
+	if (rc < 0)
 		start_failed(rc);
-		pm_shim_depth--;
-		return;
-	}
 	pm_shim_code_segment((const void *)&__libc_malloc, &pm_shim.libc_lo, &pm_shim.libc_hi);
 	/* Pinned frames can never be evicted: keep libc's pinned blocks to a
 	 * quarter of the pool so that paging can always go on (an I/O wrapper
 	 * pins a buffer of up to that much more for the length of a call). */
 	pm_shim.pin_limit = cfg.frames * cfg.page_size / 4;
 	pm_shim.owner_pid = getpid();
-	pm_shim.report_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+	/* stderr as it is now, for the report (programs close fd 2 at exit),
+	 * kept out of the program's way as the engine's descriptors are. */
+	pm_shim.report_fd = pm_prim_own_fd(fcntl(2, F_DUPFD_CLOEXEC, 3));
 	pthread_atfork(NULL, NULL, on_fork_child);
-	pm_guard_init(pm_shim.vm, pm_shim.pin_limit);
+	if (guard)
+		pm_guard_init(pm_shim.vm, pm_shim.pin_limit);
 	atomic_store(&pm_shim.state, SHIM_READY);
 	pm_shim_depth--;
 }

@@ -16,6 +16,24 @@ void *pm_prim_alloc_tables(size_t len);
 int   pm_prim_release(void *addr, size_t len);
 /* Write the whole string to stderr, retrying; signal-safe. */
 void  pm_prim_say(const char *msg);
+/* Create (or truncate) a file only this user may read, never following a
+ * symbolic link (O_NOFOLLOW: -ELOOP), mode 0600 even when it existed:
+ * the new fd (owned, close-on-exec), or -errno. */
+int   pm_prim_create_private(const char *path);
+
+/* The descriptors pagemu owns (pool, swap file, io_uring, trace, the
+ * shim's report), kept out of the program's way: moved near the top of
+ * the soft RLIMIT_NOFILE, close-on-exec, and listed in a table that the
+ * syscall guard reads to refuse the program's close, dup2, dup3 and fcntl
+ * aimed at them. */
+/* Take fd for pagemu: it moves (the old number is closed) and is listed.
+ * Returns the new number (fd itself if it could not move); fd < 0 is
+ * returned as it is. */
+int   pm_prim_own_fd(int fd);
+/* Signal-safe: 1 when fd is one of pagemu's. */
+int   pm_prim_fd_owned(int fd);
+/* Signal-safe: the lowest of pagemu's descriptors >= from, or -1. */
+int   pm_prim_fd_next_owned(int from);
 
 /* The statistics as one JSON object, no newline (to embed it in a larger
  * one, as the shim's report does). 0 or -EIO. */
@@ -92,6 +110,19 @@ int pm_config_check_run(const pagemu_config_t *cfg, const pm_given_t *given);
  * it, or left alone when var is unset; -EINVAL with pagemu_last_error()
  * naming var and its value for anything but "0" or "1". */
 int pm_config_env_bool(const char *var, int *on);
+
+/* fork.c - what fork()'s atfork handlers do, for a fork made without
+ * them (the LD_PRELOAD shim's syscall guard, for a fork system call made
+ * directly, glibc's _Fork, clone without CLONE_VM). prepare: every
+ * instance locked, the child's copies of pool and swap made; then parent
+ * in the parent (also when the fork failed), child in the child: each
+ * keeps a private view of emulated memory. */
+void pm_fork_prepare(void);
+void pm_fork_parent(void);
+void pm_fork_child(void);
+/* Signal-safe: 1 between this thread's pm_fork_prepare and its parent or
+ * child (a fork() whose atfork handlers ran): its system call needs none. */
+int  pm_fork_prepared(void);
 
 /* The program's own SIGSEGV action, chained behind pagemu's handler: it
  * gets the faults pagemu does not serve. act NULL: query only. 0. */

@@ -14,7 +14,11 @@
  *            real mapping (they map the parent's pool; pinned pages are
  *            mapped again) and unlocks.
  * posix_spawn and vfork do not run atfork handlers: they stay cheap. A
- * real fork costs a copy of the frames and the swap in use. */
+ * real fork costs a copy of the frames and the swap in use. A fork made
+ * without the atfork handlers (the fork system call made directly,
+ * glibc's _Fork, clone without CLONE_VM) needs the same: the LD_PRELOAD
+ * shim's syscall guard sees those calls and runs the handlers around them
+ * itself (pm_fork_prepare & co., engine_api.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -27,6 +31,8 @@
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pagemu *instances[MAX_INSTANCES];
+static atomic_int prepared;               /* a fork is prepared (list_lock held)... */
+static pthread_t  preparer;               /* ...by this thread */
 
 static void install(void);
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
@@ -83,9 +89,11 @@ static void close_copies(struct pagemu *vm)
 	vm->fork_pool_fd = vm->fork_swap_fd = -1;
 }
 
-static void prepare(void)
+void pm_fork_prepare(void)
 {
 	pthread_mutex_lock(&list_lock);
+	preparer = pthread_self();
+	atomic_store(&prepared, 1);
 	for (int i = 0; i < MAX_INSTANCES; i++) {
 		struct pagemu *vm = instances[i];
 		if (!vm)
@@ -101,8 +109,9 @@ static void prepare(void)
 	}
 }
 
-static void parent(void)
+void pm_fork_parent(void)
 {
+	atomic_store(&prepared, 0);
 	for (int i = 0; i < MAX_INSTANCES; i++)
 		if (instances[i]) {
 			close_copies(instances[i]);
@@ -165,8 +174,9 @@ static int adopt(struct pagemu *vm)
 	return pm_swapio_adopt(vm, fd);
 }
 
-static void child(void)
+void pm_fork_child(void)
 {
+	atomic_store(&prepared, 0);
 	for (int i = 0; i < MAX_INSTANCES; i++) {
 		struct pagemu *vm = instances[i];
 		if (!vm)
@@ -180,7 +190,12 @@ static void child(void)
 	pthread_mutex_unlock(&list_lock);
 }
 
+int pm_fork_prepared(void)
+{
+	return atomic_load(&prepared) && pthread_equal(preparer, pthread_self());
+}
+
 static void install(void)
 {
-	pthread_atfork(prepare, parent, child);
+	pthread_atfork(pm_fork_prepare, pm_fork_parent, pm_fork_child);
 }

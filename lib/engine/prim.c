@@ -8,7 +8,9 @@
 #include <string.h>
 #include <limits.h>
 #include <signal.h>
+#include <liburing.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -119,6 +121,7 @@ int pm_prim_memfd(const char *name, uint64_t size)
 
 	if (fd < 0)
 		return -errno;
+	fd = pm_prim_own_fd(fd);
 	/* Sparse: the kernel gives the pool its memory as frames are first
 	 * used, a chunk at a time (pm_prim_pool_commit), so that a process
 	 * pays for the frames it uses, not for the pool it may use. */
@@ -267,23 +270,129 @@ void pm_prim_say(const char *msg)
 
 int pm_prim_close(int fd)
 {
+	pm_prim_forget_fd(fd);
 	return (int)raw(SYS_close, fd, 0, 0, 0);
 }
 
-int pm_prim_create_private(const char *path)
+/* ---- the descriptors pagemu owns -------------------------------------------- */
+
+/* Programs close what they did not open: spawn helpers close every
+ * descriptor above 2 before exec (GLib's g_spawn), daemons at start-up,
+ * others dup2 onto a number they believe free. So, as valgrind does, each
+ * descriptor of pagemu's moves to the top of the soft RLIMIT_NOFILE (where
+ * a program's own open never lands), close-on-exec, and goes in this
+ * table, which the syscall guard reads to refuse the program's close,
+ * dup2, dup3 and fcntl aimed at it. */
+#define OWNED_MAX   64                /* slots in the table (a few per instance) */
+#define FD_TOP      65536             /* the highest number used, whatever the limit: the kernel's table grows to it */
+
+static atomic_int owned[OWNED_MAX];   /* fd + 1 of each descriptor; 0 = a free slot */
+
+/* fd at a number near the top of the soft limit (close-on-exec), the old
+ * one closed; fd itself when every such number is taken. */
+static int move_high(int fd)
 {
-	long fd = raw(SYS_openat, AT_FDCWD, (long)path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct rlimit rl;
+	long top = FD_TOP;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
+		top = (long)rl.rlim_cur;
+	/* F_DUPFD takes the lowest free number from base: the top OWNED_MAX
+	 * numbers first, then the ones below them. */
+	for (long base = top - OWNED_MAX; base > fd && base > top - 4 * OWNED_MAX; base -= OWNED_MAX) {
+		long nfd = raw(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base, 0);
+		if (nfd >= 0) {
+			raw(SYS_close, fd, 0, 0, 0);
+			return (int)nfd;
+		}
+		if (nfd != -EMFILE && nfd != -EINVAL)
+			break;
+	}
+	return fd;
+}
+
+int pm_prim_own_fd(int fd)
+{
+	if (fd < 0)
+		return fd;
+	fd = move_high(fd);
+	for (int i = 0; i < OWNED_MAX; i++) {
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&owned[i], &expect, fd + 1))
+			break;
+	}
+	return fd;
+}
+
+void pm_prim_forget_fd(int fd)
+{
+	for (int i = 0; i < OWNED_MAX; i++) {
+		int expect = fd + 1;
+		if (atomic_compare_exchange_strong(&owned[i], &expect, 0))
+			return;
+	}
+}
+
+int pm_prim_fd_owned(int fd)
+{
+	return fd >= 0 && pm_prim_fd_next_owned(fd) == fd;
+}
+
+int pm_prim_fd_next_owned(int from)
+{
+	int best = -1;
+
+	for (int i = 0; i < OWNED_MAX; i++) {
+		int fd = atomic_load(&owned[i]) - 1;
+		if (fd >= from && (best < 0 || fd < best))
+			best = fd;
+	}
+	return best;
+}
+
+int pm_prim_ring_init(struct io_uring *ring, unsigned entries)
+{
+	int rc = io_uring_queue_init(entries, ring, 0);
+
+	if (rc < 0)
+		return rc;
+	/* The ring's mappings belong to the file, not the number: moving
+	 * the descriptor keeps the ring as it is. */
+	ring->ring_fd = ring->enter_ring_fd = pm_prim_own_fd(ring->ring_fd);
+	return 0;
+}
+
+void pm_prim_ring_exit(struct io_uring *ring)
+{
+	pm_prim_forget_fd(ring->ring_fd);    /* liburing closes it: not the program's close */
+	io_uring_queue_exit(ring);
+}
+
+/* path opened with flags (O_CREAT, never through a symbolic link), mode
+ * 0600 even when it existed: the new fd, owned, or -errno. */
+static int open_private(const char *path, int flags)
+{
+	long fd = raw(SYS_openat, AT_FDCWD, (long)path, flags | O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct stat st;
 	long err;
 
 	if (fd < 0)
 		return (int)fd;
-	/* A file that existed keeps its mode through O_CREAT: set it. */
-	err = raw(SYS_fchmod, fd, 0600, 0, 0);
+	/* A file that existed keeps its mode through O_CREAT: set it (on a
+	 * regular file only: not /dev/null's). */
+	err = raw(SYS_fstat, fd, (long)&st, 0, 0);
+	if (err == 0 && S_ISREG(st.st_mode))
+		err = raw(SYS_fchmod, fd, 0600, 0, 0);
 	if (err < 0) {
-		pm_prim_close((int)fd);
+		raw(SYS_close, fd, 0, 0, 0);
 		return (int)err;
 	}
-	return (int)fd;
+	return pm_prim_own_fd((int)fd);
+}
+
+int pm_prim_create_private(const char *path)
+{
+	return open_private(path, O_TRUNC);
 }
 
 int pm_prim_check_dir(const char *path)
@@ -335,7 +444,7 @@ int pm_prim_map_sigbus(void *va, size_t len)
 	int saved = errno, rc = 0;
 
 	if (empty_fd < 0)
-		empty_fd = memfd_create("pagemu-sigbus", MFD_CLOEXEC);
+		empty_fd = pm_prim_own_fd(memfd_create("pagemu-sigbus", MFD_CLOEXEC));
 	if (empty_fd < 0 || mmap(va, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, empty_fd, 0) == MAP_FAILED)
 		rc = -errno;
 	errno = saved;

@@ -5,8 +5,8 @@
  * pagemu's own calls must not come back into the shim.
  *
  * Who may include it: the engine's files. pm_prim_alloc_tables,
- * pm_prim_release and pm_prim_say are also offered to the layers above,
- * through engine_api.h. */
+ * pm_prim_release, pm_prim_say, the private files and the owned
+ * descriptors are also offered to the layers above, through engine_api.h. */
 #ifndef PAGEMU_PRIM_H
 #define PAGEMU_PRIM_H
 
@@ -47,15 +47,19 @@ long  pm_prim_map_count(void);
 /* write(2) all of buf to fd, retrying short writes and EINTR: 0, or
  * -errno. Signal-safe. */
 int   pm_prim_write(int fd, const void *buf, size_t len);
-/* Create (or truncate) a file only this user may read, never following a
- * symbolic link (O_NOFOLLOW: -ELOOP), mode 0600 even when it existed:
- * the new fd (close-on-exec), or -errno. */
-int   pm_prim_create_private(const char *path);
 /* Is path a directory this process may create files in (write and
  * search permission)? 0, or -errno: -ENOTDIR for anything else. */
 int   pm_prim_check_dir(const char *path);
-/* close(2), raw (never the shim's close). 0 or -errno. */
+/* close(2), raw (never the shim's close), fd forgotten first if pagemu
+ * owned it. 0 or -errno. */
 int   pm_prim_close(int fd);
+/* fd is no longer pagemu's (about to be closed by a library: liburing). */
+void  pm_prim_forget_fd(int fd);
+/* An io_uring of entries (io_uring_queue_init), its descriptor owned;
+ * and its end (io_uring_queue_exit), the descriptor forgotten first. */
+struct io_uring;
+int   pm_prim_ring_init(struct io_uring *ring, unsigned entries);
+void  pm_prim_ring_exit(struct io_uring *ring);
 /* sigaction through glibc's own entry point (never the shim's). */
 struct sigaction;
 int   pm_prim_sigaction(int sig, const struct sigaction *act, struct sigaction *old);

@@ -38,6 +38,7 @@ struct pm_swapio {
 	unsigned       reqs_busy;            /* write requests in flight */
 	int            read_done;            /* the pending read completed */
 	int            read_res;             /* its result */
+	int            broken;               /* 0, or -errno: the ring failed, no completion will come */
 	pm_swapio_done_fn done;              /* reclaim's bookkeeping of a finished write */
 	pm_wreq_t      wreq[MAX_WREQ];
 };
@@ -61,7 +62,7 @@ static int open_swap_file(const pagemu_config_t *cfg)
 			}
 		}
 	}
-	return fd;
+	return pm_prim_own_fd(fd);
 }
 
 /* The swap file of cfg, sized, and an io_uring in ring: 0, or -errno with
@@ -83,7 +84,7 @@ static int swap_file_and_ring(const pagemu_config_t *cfg, const char *dir, const
 		pm_set_error("%s: cannot size the swap file in \"%s\": %s", size, cfg->swap_dir, strerror(-rc));
 		goto err_close;
 	}
-	rc = io_uring_queue_init(RING_ENTRIES, ring, 0);
+	rc = pm_prim_ring_init(ring, RING_ENTRIES);
 	if (rc < 0) {
 		pm_set_error("io_uring_queue_init: %s (is io_uring disabled? /proc/sys/kernel/io_uring_disabled)", strerror(-rc));
 		goto err_close;
@@ -102,7 +103,7 @@ int pm_swapio_probe(const pagemu_config_t *cfg, const char *dir, const char *siz
 
 	if (fd < 0)
 		return fd;
-	io_uring_queue_exit(&ring);
+	pm_prim_ring_exit(&ring);
 	pm_prim_close(fd);
 	return 0;
 }
@@ -134,7 +135,7 @@ void pm_swapio_close(struct pagemu *vm)
 
 	if (!io)
 		return;
-	io_uring_queue_exit(&io->ring);
+	pm_prim_ring_exit(&io->ring);
 	pm_prim_close(io->fd);
 	free(io);
 	vm->io = NULL;
@@ -185,12 +186,12 @@ int pm_swapio_adopt(struct pagemu *vm, int fd)
 	struct pm_swapio *io = vm->io;
 	int rc;
 
-	io_uring_queue_exit(&io->ring);
+	pm_prim_ring_exit(&io->ring);
 	pm_prim_close(io->fd);
 	io->fd = fd;
-	io->inflight = io->queued = io->reqs_busy = 0;
+	io->inflight = io->queued = io->reqs_busy = io->broken = 0;
 	memset(io->wreq, 0, sizeof(io->wreq));
-	rc = io_uring_queue_init(RING_ENTRIES, &io->ring, 0);
+	rc = pm_prim_ring_init(&io->ring, RING_ENTRIES);
 	return rc < 0 ? rc : 0;
 }
 
@@ -243,12 +244,45 @@ int pm_swapio_submit(struct pagemu *vm)
 	return rc < 0 ? rc : 0;
 }
 
+/* The ring failed: waiting on it returned an error (its descriptor
+ * closed or replaced under us, or the kernel refused). No completion will
+ * come, so nothing may wait for one again: every write in flight fails
+ * (its frame keeps a dirty page, which cannot be evicted: the fault that
+ * needs it gets SIGBUS), and so does all later I/O. Returns err. */
+static int ring_failed(struct pagemu *vm, int err)
+{
+	struct pm_swapio *io = vm->io;
+	char msg[200], *p = msg, *end = msg + sizeof(msg);
+
+	if (!io->broken) {
+		p = pm_fmt_str(p, end, "pagemu: swap I/O: the io_uring failed (errno ");
+		p = pm_fmt_u64(p, end, (uint64_t)-err);
+		p = pm_fmt_str(p, end, "; was pagemu's descriptor closed?); pages that need swap get SIGBUS\n");
+		pm_prim_say(msg);
+		io->broken = err;
+	}
+	for (unsigned i = 0; i < MAX_WREQ; i++) {
+		pm_wreq_t *w = &io->wreq[i];
+		unsigned n = w->n;
+		if (!n)
+			continue;
+		w->n = 0;
+		io->reqs_busy--;
+		io->inflight -= n;
+		for (unsigned k = 0; k < n; k++)
+			io->done(vm, w->ppns[k], err);
+	}
+	return err;
+}
+
 int pm_swapio_reap(struct pagemu *vm, int wait)
 {
 	struct pm_swapio *io = vm->io;
 	struct io_uring_cqe *cqe;
 	int reaped = 0, rc;
 
+	if (io->broken)
+		return io->broken;
 	for (;;) {
 		rc = io_uring_peek_cqe(&io->ring, &cqe);
 		if (rc == -EAGAIN && wait && !reaped && io->reqs_busy) {
@@ -256,6 +290,8 @@ int pm_swapio_reap(struct pagemu *vm, int wait)
 			rc = io_uring_wait_cqe(&io->ring, &cqe);
 			if (rc == -EINTR)
 				continue;
+			if (rc < 0)
+				return ring_failed(vm, rc);
 		}
 		if (rc < 0)
 			break;
@@ -278,6 +314,8 @@ int pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsi
 	pm_wreq_t *w = NULL;
 	unsigned i;
 
+	if (io->broken)
+		return io->broken;
 	while (io->reqs_busy == MAX_WREQ)            /* all requests in flight: wait */
 		if (pm_swapio_reap(vm, 1) < 0)
 			return -EIO;
@@ -310,6 +348,8 @@ int pm_swapio_read(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsig
 	struct io_uring_cqe *cqe;
 	int rc;
 
+	if (io->broken)
+		return io->broken;
 	for (unsigned i = 0; i < n; i++) {
 		iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
 		iov[i].iov_len = vm->page;
@@ -323,14 +363,14 @@ int pm_swapio_read(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsig
 	io->read_done = 0;
 	rc = pm_swapio_submit(vm);
 	if (rc < 0)
-		return rc;
+		return ring_failed(vm, rc);   /* (the read, left queued, must never go) */
 	/* Writes may complete first: handle them on the way. */
 	while (!io->read_done) {
 		rc = io_uring_wait_cqe(&io->ring, &cqe);
 		if (rc == -EINTR)
 			continue;
 		if (rc < 0)
-			return rc;
+			return ring_failed(vm, rc);
 		complete(vm, cqe);
 		io_uring_cqe_seen(&io->ring, cqe);
 	}

@@ -31,6 +31,14 @@ int  pm_heap_pin(pagemu_t *vm, void *p, size_t limit);
 /* The heap's statistics as one JSON object, no newline (to embed it in a
  * larger one, as the shim's report does). 0 or -EIO. */
 int  pm_heap_stats_json_object(const pagemu_heap_stats_t *s, FILE *f);
+/* fork(): what the heap's atfork handlers do, for a fork made without
+ * them (the shim's syscall guard, for a fork system call made directly):
+ * prepare takes every heap lock; release gives them back (the parent);
+ * child gives them back and frees the caches of the threads the fork left
+ * behind. */
+void pm_heap_fork_prepare(void);
+void pm_heap_fork_release(void);
+void pm_heap_fork_child(void);
 /* Invariant checker for tests: tags, coalescing, free lists and counters
  * agree. 0, or -1. */
 int  pm_heap_check(pagemu_t *vm);

@@ -319,9 +319,7 @@ void pm_heap_unlocate(struct pm_heap *h, struct pm_where *w);
 struct pm_heap *pm_heap_find(struct pagemu *vm);
 /* The heap of vm, created on first use; NULL with errno = ENOMEM. */
 struct pm_heap *pm_heap_get(struct pagemu *vm);
-/* fork(): every heap lock taken / given back. */
-void  pm_heap_fork_prepare(void);
-void  pm_heap_fork_release(void);
+/* fork(): pm_heap_fork_prepare, _release and _child are in heap.h. */
 
 /* heaplarge.c: large blocks. All but pm_large_alloc with the heap lock held. */
 /* A block of its own region holding n, payload aligned to align, counted

@@ -56,7 +56,6 @@ uint16_t pm_bin_max[NBINS];
 /* ---- making, binding and ending caches ------------------------------------------- */
 
 static void tc_exit(void *arg);
-static void fork_child(void);
 
 static void tc_init(void)
 {
@@ -71,7 +70,7 @@ static void tc_init(void)
 	/* After the engine's handlers (pagemu_open installed them): the heap's
 	 * prepare runs before vm->lock is taken, its child after the child
 	 * has its private memory. */
-	pthread_atfork(pm_heap_fork_prepare, pm_heap_fork_release, fork_child);
+	pthread_atfork(pm_heap_fork_prepare, pm_heap_fork_release, pm_heap_fork_child);
 }
 
 struct tcache *pm_tcache_of(struct pm_heap *h)
@@ -193,7 +192,7 @@ void pm_tcache_unbind_all(struct pm_heap *h)
  * caches are given back (their lists may be half-changed:
  * pm_heap_release_list takes only blocks still marked cached). Runs after
  * the engine's child handler, so emulated memory is usable. */
-static void fork_child(void)
+void pm_heap_fork_child(void)
 {
 	pm_heap_fork_release();
 	pthread_mutex_lock(&pm_heaps.lock);

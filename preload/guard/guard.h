@@ -48,13 +48,33 @@
  * program that runs during a blocking call made by the guard is guarded
  * too. The program can neither block SIGSYS nor change its action:
  * rt_sigprocmask is emulated on the saved mask in the ucontext (what
- * sigreturn restores), with SIGSYS removed; rt_sigaction on SIGSYS
- * succeeds without effect; other actions lose SIGSYS from their mask.
+ * sigreturn restores); rt_sigaction on SIGSYS succeeds without effect.
+ * Nor may it block SIGSEGV or SIGBUS, which serve pagemu's faults (glibc
+ * blocks every signal with raw calls: when a thread exits, around clone,
+ * which passes the mask on): no mask it sets keeps them, neither
+ * rt_sigprocmask's, nor an action's, nor the mask of the call's duration
+ * of rt_sigsuspend, ppoll, pselect6, epoll_pwait and epoll_pwait2
+ * (PM_GUARD_UNBLOCKABLE). (signalfd's set blocks nothing: a synchronous
+ * SIGSEGV is delivered, never queued for it.)
+ *
+ * Descriptors: pagemu's own (the pool, the swap file, the io_uring, the
+ * trace, the report) are listed by the engine. The program's close, dup,
+ * dup2, dup3 and fcntl aimed at one fail with EBADF, as if it were not
+ * open, and its close_range closes the ranges around them (fds.c).
+ *
+ * A fork that fork()'s atfork handlers did not prepare (the fork system
+ * call made directly, glibc's _Fork, clone without CLONE_VM) would leave
+ * parent and child sharing emulated memory (the pool is a shared file):
+ * it is made inside the handler instead, around what those handlers do
+ * (the heap's and the engine's: the child's private copy), and the child
+ * returns from the handler on its copy of the stack. A child on a stack or
+ * TLS of its own cannot: it goes to a trampoline, and a warning says so.
  *
  * Threads and processes: the kernel does not pass the setting on to new
  * threads nor to fork children, and clears it at execve. pthread_create is
  * interposed (the new thread registers before the start routine), and the
- * fork child registers again in its atfork handler. A vfork child (vfork,
+ * fork child registers again in its atfork handler (or in the handler,
+ * for a fork made there). A vfork child (vfork,
  * posix_spawn: CLONE_VM | CLONE_VFORK, the parent's TLS) registers in its
  * trampoline, before it runs on; what its execve pinned stays pinned in
  * the shared memory when the execve succeeds, so the pins are noted in the
@@ -68,11 +88,13 @@
  *              the signal calls it emulates; pagemu's fault handler at ALLOW
  *   tramp.c    code inside the allowed range: the restorer, the sigreturn
  *              and the call-site trampolines
+ *   fds.c      pagemu's descriptors: the program's close, dup2... refused
  *   decode.c   the argument decoder: a table indexed by syscall number
  *   pin.c      pinning the memory a call refers to
  *   warn.c     what the guard says on stderr
- * Every function of sigsys.c, tramp.c, decode.c, pin.c and warn.c runs in
- * signal context (the SIGSYS handler): no malloc, no stdio, no locks. */
+ * Every function of sigsys.c, tramp.c, fds.c, decode.c, pin.c and warn.c
+ * runs in signal context (the SIGSYS handler): no malloc, no stdio, no
+ * locks. */
 #ifndef PAGEMU_PRELOAD_GUARD_H
 #define PAGEMU_PRELOAD_GUARD_H
 
@@ -97,6 +119,10 @@
 #endif
 #define K_SA_RESTORER 0x04000000UL
 #define SIGBIT(s) (1ULL << ((s) - 1))
+/* What no mask of the program's blocks: SIGSYS (the guard's), SIGSEGV and
+ * SIGBUS (pagemu's faults: the kernel kills a thread whose synchronous
+ * fault signal is blocked, before any handler runs). */
+#define PM_GUARD_UNBLOCKABLE (SIGBIT(SIGSYS) | SIGBIT(SIGSEGV) | SIGBIT(SIGBUS))
 
 /* The kernel's struct sigaction (rt_sigaction with a sigset of 8 bytes). */
 struct ksigaction {
@@ -139,6 +165,8 @@ struct pm_call {
 	size_t budget;                    /* bytes the call may still pin */
 	int failed;                       /* 0, or -errno: a pin failed */
 	struct iovec one;                 /* a cut single iovec (a[] may point here) */
+	uint64_t mask;                    /* the call's signal mask, less PM_GUARD_UNBLOCKABLE (a[] may point here) */
+	struct { const uint64_t *ss; size_t len; } sel6; /* pselect6's mask argument, pointing at mask */
 	char prev;                        /* the selector when the call trapped */
 };
 
@@ -217,6 +245,13 @@ PM_HIDDEN void   pm_guard_unpin_all(struct pm_call *c);
  * the table has the page of each emulated argument pinned, and is
  * reported once. */
 PM_HIDDEN void pm_guard_decode(struct pm_call *c);
+
+/* ---- fds.c - pagemu's descriptors ---------------------------------------- */
+
+/* signal context: c (close, dup, dup2, dup3, fcntl, close_range) aimed at
+ * pagemu's descriptors: 1 with the result in *ret (EBADF, or close_range
+ * made around them); 0 when the call may be made as it is. */
+PM_HIDDEN int pm_guard_fds(const struct pm_call *c, long *ret);
 
 /* ---- warn.c - what the guard says ---------------------------------------- */
 

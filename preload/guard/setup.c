@@ -1,7 +1,8 @@
 /* setup.c - turning the syscall guard on: the SIGSYS handler, the other
  * handlers' restorer, the allowed range; registering each thread
  * (the first at start, new ones through pthread_create, a fork child in
- * the shim's atfork handler). PAGEMU_SYSCALL_GUARD=0 turns it off. */
+ * the shim's atfork handler). PAGEMU_SYSCALL_GUARD=0 turns it off (the
+ * shim then does not call pm_guard_init). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -81,10 +82,7 @@ static void set_vfork_registration(void)
 int pm_guard_init(pagemu_t *vm, size_t limit)
 {
 	struct ksigaction sa = { 0 };
-	const char *env = getenv("PAGEMU_SYSCALL_GUARD");
 
-	if (env && strcmp(env, "0") == 0)
-		return 0;
 	pm_guard.vm = vm;
 	pm_guard.budget = limit ? limit : 1 << 20;
 	if (find_range() < 0) {
@@ -137,7 +135,10 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 
 	if (!real_pthread_create)
 		return EAGAIN;
-	if (!pm_guard_active() || !(s = pm_boot_alloc(0, sizeof(*s))))
+	/* Whether or not the guard is on yet: the first pthread_create may be
+	 * what starts pagemu (glibc callocs the new thread's DTV), and the
+	 * thread must then register all the same. */
+	if (!(s = pm_boot_alloc(0, sizeof(*s))))
 		return real_pthread_create(t, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;

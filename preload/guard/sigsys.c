@@ -1,13 +1,17 @@
 /* sigsys.c - the SIGSYS handler: one trapped system call from start to
  * end. Most are made here with what they refer to pinned; the signal calls
  * are emulated so that SIGSYS stays the guard's; the calls that must run
- * in the caller's context go to a trampoline. Also the wrapper that runs
- * pagemu's fault handler with the selector at ALLOW. */
+ * in the caller's context go to a trampoline, but for a fork fork()'s
+ * atfork handlers did not prepare, made here around them. Also the
+ * wrapper that runs pagemu's fault handler with the selector at ALLOW. */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 
+#include "engine/engine_api.h"
+#include "heap/heap.h"
 #include "guard.h"
 
 /* Pins of an execve in flight: if it succeeds in a vfork child, the parent
@@ -26,7 +30,7 @@ static void default_action(int sig)
 }
 
 /* signal context: rt_sigprocmask on the mask sigreturn restores (uc's),
- * which never blocks SIGSYS. */
+ * which never blocks SIGSYS, SIGSEGV or SIGBUS. */
 static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64_t *oset, size_t size)
 {
 	uint64_t *cur = (uint64_t *)(void *)&uc->uc_sigmask;   /* the kernel's 64 signals */
@@ -43,7 +47,7 @@ static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64
 		case SIG_SETMASK: nw = s; break;
 		default: return -EINVAL;
 		}
-		*cur = nw & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | SIGBIT(SIGSYS));
+		*cur = nw & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | PM_GUARD_UNBLOCKABLE);
 	}
 	if (oset)
 		*oset = old;
@@ -51,7 +55,7 @@ static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64
 }
 
 /* signal context: rt_sigaction. SIGSYS stays the guard's; other handlers
- * return through our restorer and do not block SIGSYS. */
+ * return through our restorer and block neither SIGSYS, SIGSEGV nor SIGBUS. */
 static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigaction *oact, size_t size)
 {
 	struct ksigaction k;
@@ -67,12 +71,70 @@ static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigacti
 	if (!act)
 		return raw6(SYS_rt_sigaction, sig, 0, (long)oact, 8, 0, 0);
 	k = *act;
-	k.mask &= ~SIGBIT(SIGSYS);
+	k.mask &= ~PM_GUARD_UNBLOCKABLE;
 	if (k.handler != SIG_DFL && k.handler != SIG_IGN && (k.flags & K_SA_RESTORER))
 		k.restorer = (void *)pm_sud_restorer;
 	/* (real_segv stays: pm_guard_segv only runs while it is installed, and
 	 * a posix_spawn child, sharing our memory, resets every handler.) */
 	return raw6(SYS_rt_sigaction, sig, (long)&k, (long)oact, 8, 0, 0);
+}
+
+/* signal context: c makes a child with a copy of this process's memory
+ * (no CLONE_VM) that fork()'s atfork handlers did not prepare (the fork
+ * system call made directly, glibc's _Fork, a raw clone): 1 when it can be
+ * made here, in the handler, around what those handlers do. The child
+ * then goes on from the handler on its copy of this stack: so not on a
+ * stack or a TLS of its own. */
+static int fork_here(const struct pm_call *c)
+{
+	uint64_t flags, stack;
+
+	if (c->nr == SYS_vfork || pm_fork_prepared())
+		return 0;
+	if (c->nr == SYS_fork) {
+		flags = stack = 0;
+	} else if (c->nr == SYS_clone) {
+		flags = (uint64_t)c->a[0];
+		stack = (uint64_t)c->a[1];
+	} else {
+		const uint64_t *args = (const uint64_t *)c->a[0];  /* struct clone_args */
+		if (!args || (size_t)c->a[1] < 64)
+			return 0;
+		flags = args[0];
+		stack = args[5];
+	}
+	if (flags & CLONE_VM)
+		return 0;                 /* memory shared anyway: a thread, a vfork */
+	if (stack || (flags & CLONE_SETTLS)) {
+		pm_guard_warn_once((unsigned long)c->nr, "a child without CLONE_VM on a stack or TLS of its own: "
+							 "it shares emulated memory with its parent");
+		return 0;
+	}
+	return 1;
+}
+
+/* signal context: the fork c, with what fork()'s atfork handlers do around
+ * it: the heap's and the engine's (the child's private copy of emulated
+ * memory), and the child's registration with the guard. Parent and child
+ * both return from here. */
+static long fork_with_handlers(const struct pm_call *c)
+{
+	long ret;
+
+	pm_guard_sel = SUD_ALLOW;
+	pm_heap_fork_prepare();
+	pm_fork_prepare();
+	ret = raw6(c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
+	if (ret == 0) {
+		pm_fork_child();
+		pm_heap_fork_child();
+		pm_guard_thread();        /* the kernel does not pass it on */
+	} else {
+		pm_fork_parent();
+		pm_heap_fork_release();
+	}
+	pm_guard_sel = c->prev;
+	return ret;
 }
 
 /* signal context: clone, clone3, fork, vfork go on from a trampoline. */
@@ -94,6 +156,7 @@ static void to_trampoline(const struct pm_call *c, greg_t *g)
 static int emulate(const struct pm_call *c, ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
+	long ret;
 
 	switch (c->nr) {
 	case SYS_rt_sigreturn:
@@ -102,7 +165,10 @@ static int emulate(const struct pm_call *c, ucontext_t *uc)
 		g[REG_RAX] = SYS_rt_sigreturn;
 		return 1;
 	case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork:
-		to_trampoline(c, g);
+		if (fork_here(c))
+			g[REG_RAX] = fork_with_handlers(c);
+		else
+			to_trampoline(c, g);
 		return 1;
 	case SYS_rt_sigprocmask:
 		g[REG_RAX] = sys_sigprocmask(uc, (int)c->a[0], (const uint64_t *)c->a[1], (uint64_t *)c->a[2],
@@ -112,9 +178,14 @@ static int emulate(const struct pm_call *c, ucontext_t *uc)
 		g[REG_RAX] = sys_sigaction((int)c->a[0], (const struct ksigaction *)c->a[1],
 					   (struct ksigaction *)c->a[2], (size_t)c->a[3]);
 		return 1;
+	case SYS_close: case SYS_dup: case SYS_dup2: case SYS_dup3: case SYS_fcntl: case SYS_close_range:
+		if (!pm_guard_fds(c, &ret))
+			return 0;
+		g[REG_RAX] = ret;
+		return 1;
 	case SYS_rt_sigsuspend:
 		if (c->a[1] == 8 && c->a[0]) {
-			uint64_t m = *(uint64_t *)c->a[0] & ~SIGBIT(SIGSYS);
+			uint64_t m = *(uint64_t *)c->a[0] & ~PM_GUARD_UNBLOCKABLE;
 			g[REG_RAX] = raw3(SYS_rt_sigsuspend, (long)&m, 8, 0);
 			return 1;
 		}
@@ -151,12 +222,49 @@ static void pin_args(struct pm_call *c)
 								 : "could not pin emulated memory; may fail with EFAULT");
 }
 
+/* signal context: the mask a call sets for its duration (ppoll,
+ * pselect6, epoll_pwait, epoll_pwait2) becomes a copy in c that blocks
+ * nothing of PM_GUARD_UNBLOCKABLE. */
+static void unblock_in_call(struct pm_call *c)
+{
+	int i;
+
+	switch (c->nr) {
+	case SYS_ppoll:
+		i = 3;
+		break;
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+		i = 4;
+		break;
+	case SYS_pselect6: {
+		const struct { const uint64_t *ss; size_t len; } *arg = (const void *)c->a[5];
+		if (!arg || !arg->ss || arg->len != 8)
+			return;
+		c->mask = *arg->ss & ~PM_GUARD_UNBLOCKABLE;
+		c->sel6.ss = &c->mask;
+		c->sel6.len = 8;
+		c->a[5] = (long)&c->sel6;
+		return;
+	}
+	default:
+		return;
+	}
+	if (!c->a[i] || c->a[i + 1] != 8)
+		return;
+	c->mask = *(const uint64_t *)c->a[i] & ~PM_GUARD_UNBLOCKABLE;
+	c->a[i] = (long)&c->mask;
+}
+
 /* signal context: make c with what it refers to pinned; its result. */
 static long make_call(struct pm_call *c)
 {
 	long ret;
 
 	pin_args(c);
+	unblock_in_call(c);
 	if ((c->nr == SYS_execve || c->nr == SYS_execveat) && c->npins) {
 		memcpy(exec_pins.pins, c->pins, sizeof(c->pins[0]) * (size_t)c->npins);
 		exec_pins.n = c->npins;

@@ -1,0 +1,217 @@
+/* test_hostile.c - programs that do to pagemu what programs do to a
+ * process they believe their own, under `pagemu run`: close every
+ * descriptor, exit threads with every signal blocked, fork with raw system
+ * calls, exec children that trace, free a pointer twice; and a shim that
+ * cannot start. Each must come out
+ * as it does natively, or fail the documented way with a message. Needs
+ * build/pagemu, build/libpagemu-preload.so and cc; a test that needs the
+ * syscall guard is skipped, with a message, when the kernel has no syscall
+ * user dispatch (Linux >= 5.11). */
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "progtest.h"
+
+static char dir[] = "/tmp/pagemu-hostile-XXXXXX";
+#define sh pt_sh
+
+/* build/pagemu is there and cc compiles tests/progs/prog.c into dir. */
+static int ready(const char *prog)
+{
+	char cmd[1024];
+
+	if (access(PAGEMU, X_OK) != 0) {
+		fprintf(stderr, "test_hostile: %s missing: skipped\n", PAGEMU);
+		return 0;
+	}
+	snprintf(cmd, sizeof(cmd), "cc -O1 -pthread -o %s/%s tests/progs/%s.c 2>/dev/null", dir, prog, prog);
+	if (sh(cmd) != 0) {
+		fprintf(stderr, "test_hostile: cannot compile tests/progs/%s.c: skipped\n", prog);
+		return 0;
+	}
+	return 1;
+}
+
+/* The kernel has syscall user dispatch: the guard can be on. */
+static int guard_ready(void)
+{
+	if (prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "test_hostile: no syscall user dispatch in this kernel: skipped\n");
+		return 0;
+	}
+	return 1;
+}
+
+/* cmd (run in dir with sh) prints line to its stdout or stderr. */
+static int says(const char *cmd, const char *line)
+{
+	char full[2048];
+
+	snprintf(full, sizeof(full), "cd %s && %s 2>&1 | grep -qF '%s'", dir, cmd, line);
+	return sh(full) == 0;
+}
+
+/* cmd's exit status, run in dir with its output in dir/out.txt. */
+static int status(const char *cmd)
+{
+	char full[2048];
+
+	snprintf(full, sizeof(full), "cd %s && %s > out.txt 2>&1", dir, cmd);
+	return sh(full);
+}
+
+static void setup(void)
+{
+	pt_make_dir(dir, "true");
+}
+
+static void teardown(void)
+{
+	pt_remove_dir(dir);
+}
+
+/* ---- descriptors ------------------------------------------------------------ */
+
+/* Every way of closing what one did not open, with the soft limit at
+ * 1024 so that pagemu's descriptors lie in the range closed: the guard
+ * keeps them (the program sees EBADF, as natively for a closed one), and
+ * the paging after it gives the native output. */
+START_TEST(descriptors_closed)
+{
+	static const char *const modes[] = { "loop", "range", "closefrom", "dup2", "fcntl", "spawn" };
+	char cmd[256];
+
+	if (!ready("close_fds") || !guard_ready())
+		return;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "sh -c 'ulimit -n 1024; exec ./close_fds %s 8'", modes[i]);
+		ck_assert_msg(pt_same_output(dir, "", "256", cmd), "output differs under pagemu: %s", cmd);
+	}
+}
+END_TEST
+
+/* Without the guard nothing stops the program closing the io_uring: the
+ * next eviction must end in SIGBUS with a message, never spin (with
+ * SIGTERM blocked in the fault handler: so the KILL). */
+START_TEST(ring_closed_without_guard)
+{
+	char cmd[512];
+
+	if (!ready("close_fds"))
+		return;
+	snprintf(cmd, sizeof(cmd), "PAGEMU_SYSCALL_GUARD=0 timeout -s KILL 60 %s/%s run --frames 64 --quiet -- ./close_fds ring 8",
+		 getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 128 + SIGBUS);
+	ck_assert(says("cat out.txt", "the io_uring failed"));
+}
+END_TEST
+
+/* ---- threads ------------------------------------------------------------------ */
+
+/* glibc blocks every signal when a thread exits, then frees blocks: under
+ * a small pool one of them is evicted, and a blocked SIGSEGV killed the
+ * process (before the guard left SIGSEGV and SIGBUS unblocked: every
+ * run). */
+START_TEST(threads_exit_with_signals_blocked)
+{
+	char cmd[512];
+
+	if (!ready("thread_exit") || !guard_ready())
+		return;
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(pt_same_output(dir, "", "64", "./thread_exit 100 8 96"), "thread_exit: output differs");
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		fprintf(stderr, "test_hostile: /usr/bin/python3 missing: skipped\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "cp tests/progs/thread_exit.py %s/", dir);
+	ck_assert_int_eq(sh(cmd), 0);
+	ck_assert_msg(pt_same_output(dir, "", "128", "/usr/bin/python3 thread_exit.py"), "thread_exit.py: output differs");
+}
+END_TEST
+
+/* ---- processes -------------------------------------------------------------------- */
+
+/* A fork without fork(): the fork system call, _Fork, a raw clone without
+ * CLONE_VM. Parent and child must not see each other's writes, with the
+ * buffer resident (4096 frames) and paged (256 frames). Before, they
+ * shared emulated memory: the child saw all 2048 of the parent's later
+ * writes, and with 256 frames the run hung after swap I/O errors. */
+START_TEST(raw_forks)
+{
+	static const char *const modes[] = { "fork", "_Fork", "clone" };
+	char cmd[256];
+
+	if (!ready("raw_fork") || !guard_ready())
+		return;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "./raw_fork %s 8", modes[i]);
+		ck_assert_msg(pt_same_output(dir, "", "4096", cmd), "output differs under pagemu: %s", cmd);
+		ck_assert_msg(pt_same_output(dir, "", "256", cmd), "output differs under pagemu (paging): %s", cmd);
+	}
+}
+END_TEST
+
+/* ---- the program's own errors ------------------------------------------------------ */
+
+/* A large block's region goes at its free: a second free (or a realloc)
+ * of it is no pagemu pointer any more, and must abort with pagemu's
+ * message (before: glibc's free, SIGSEGV, no message). */
+START_TEST(double_free_of_a_large_block)
+{
+	char cmd[512];
+
+	if (!ready("double_free"))
+		return;
+	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- ./double_free free", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 128 + SIGABRT);
+	ck_assert(says("cat out.txt", "freed once"));
+	ck_assert(says("cat out.txt", ": not a pointer malloc returned (double free of a large block, or a foreign pointer)"));
+	ck_assert(says("cat out.txt", "pagemu: free(0x"));
+	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- ./double_free realloc", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 128 + SIGABRT);
+	ck_assert(says("cat out.txt", "pagemu: realloc(0x"));
+}
+END_TEST
+
+/* ---- start-up ------------------------------------------------------------------- */
+
+/* A process that cannot start pagemu ends with a message and 125, under
+ * pagemu run (a child given a bad setting by its parent) or with the shim
+ * preloaded directly; before, it went on with glibc's malloc. */
+START_TEST(cannot_start)
+{
+	char cmd[1024];
+
+	if (!ready("close_fds"))
+		return;
+	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- sh -c 'PAGEMU_FRAMES=0 exec ls /'", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 125);
+	ck_assert(says("cat out.txt", "pagemu-preload: cannot start pagemu (PAGEMU_FRAMES=\"0\""));
+	snprintf(cmd, sizeof(cmd), "LD_PRELOAD=%s/build/libpagemu-preload.so PAGEMU_SYSCALL_GUARD=yes PAGEMU_REPORT=none ls /",
+		 getenv("PWD"));
+	ck_assert_int_eq(status(cmd), 125);
+	ck_assert(says("cat out.txt", "pagemu-preload: cannot start pagemu (PAGEMU_SYSCALL_GUARD=\"yes\": expected 0 or 1)"));
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("hostile");
+	TCase *tc = tcase_create("run");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, descriptors_closed);
+	tcase_add_test(tc, ring_closed_without_guard);
+	tcase_add_test(tc, threads_exit_with_signals_blocked);
+	tcase_add_test(tc, raw_forks);
+	tcase_add_test(tc, double_free_of_a_large_block);
+	tcase_add_test(tc, cannot_start);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)
