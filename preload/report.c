@@ -83,7 +83,13 @@ __attribute__((destructor)) static void report(void)
 	pagemu_heap_stats_t h;
 	const char *path = getenv("PAGEMU_REPORT");
 
-	if (atomic_load(&pm_shim.state) != SHIM_READY || getpid() != pm_shim.owner_pid)
+	if (atomic_load(&pm_shim.state) != SHIM_READY)
+		return;
+	/* The instance is never closed: its trace would stay in its buffer
+	 * (the syscall guard flushes it again at exit_group, for the records
+	 * of the very end). Any process: a fork child traces to its own file. */
+	pm_tracefile_flush(pm_shim.vm);
+	if (getpid() != pm_shim.owner_pid)
 		return;
 	if (path && strcmp(path, "none") == 0)
 		return;

@@ -47,7 +47,7 @@ static int guard_ready(void)
 /* cmd (run in dir with sh) prints line to its stdout or stderr. */
 static int says(const char *cmd, const char *line)
 {
-	char full[2048];
+	char full[4096];
 
 	snprintf(full, sizeof(full), "cd %s && %s 2>&1 | grep -qF '%s'", dir, cmd, line);
 	return sh(full) == 0;
@@ -56,7 +56,7 @@ static int says(const char *cmd, const char *line)
 /* cmd's exit status, run in dir with its output in dir/out.txt. */
 static int status(const char *cmd)
 {
-	char full[2048];
+	char full[4096];
 
 	snprintf(full, sizeof(full), "cd %s && %s > out.txt 2>&1", dir, cmd);
 	return sh(full);
@@ -154,6 +154,43 @@ START_TEST(raw_forks)
 }
 END_TEST
 
+/* The trace under pagemu run: one file per process, FILE.PID, each a
+ * whole trace (the shim never closes its instance: the records are
+ * flushed at exit). Before, FILE stayed empty, and each exec'd child
+ * truncated it again. Here: sh, two programs it runs, the children they
+ * fork, and ls. */
+START_TEST(trace_per_process)
+{
+	char cmd[2048], path[512];
+	int files = 0;
+	FILE *ls;
+
+	if (!ready("raw_fork") || !guard_ready())
+		return;
+	snprintf(cmd, sizeof(cmd), "%s/%s run --trace t.bin --frames 64 --quiet -- sh -c './raw_fork fork 1; ./raw_fork _Fork 1; ls >/dev/null'",
+		 getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 0);
+	snprintf(path, sizeof(path), "%s/t.bin", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);          /* no file without a pid */
+	snprintf(cmd, sizeof(cmd), "cd %s && ls t.bin.*", dir);
+	ck_assert_ptr_nonnull(ls = popen(cmd, "r"));
+	while (fgets(path, sizeof(path), ls)) {
+		char full[1024];
+		struct stat st;
+		path[strcspn(path, "\n")] = 0;
+		snprintf(full, sizeof(full), "%s/%s", dir, path);
+		ck_assert_int_eq(stat(full, &st), 0);
+		ck_assert_msg(st.st_size > 32 && (st.st_size - 32) % 32 == 0, "%s: %lld bytes", path, (long long)st.st_size);
+		ck_assert_int_eq(st.st_mode & 0777, 0600);
+		snprintf(cmd, sizeof(cmd), "build/pagemu-sim --frames 16 %s > /dev/null", full);
+		ck_assert_msg(sh(cmd) == 0, "pagemu-sim cannot read %s", path);
+		files++;
+	}
+	pclose(ls);
+	ck_assert_int_ge(files, 5);
+}
+END_TEST
+
 /* ---- the program's own errors ------------------------------------------------------ */
 
 /* A large block's region goes at its free: a second free (or a realloc)
@@ -208,6 +245,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, ring_closed_without_guard);
 	tcase_add_test(tc, threads_exit_with_signals_blocked);
 	tcase_add_test(tc, raw_forks);
+	tcase_add_test(tc, trace_per_process);
 	tcase_add_test(tc, double_free_of_a_large_block);
 	tcase_add_test(tc, cannot_start);
 	suite_add_tcase(s, tc);

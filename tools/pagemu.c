@@ -70,7 +70,8 @@ static const char usage_tail[] =
 "Child processes the program execs run under pagemu too (the variables are\n"
 "inherited), each with its own instance and summary; a child made by fork()\n"
 "without exec goes on with a private copy of its parent's emulated memory\n"
-"(and no summary).\n"
+"(and no summary). With --trace FILE, each process writes its own trace,\n"
+"FILE.PID (a %p in FILE places the pid instead).\n"
 "\n"
 "Exit status: 125 pagemu run failed (a bad option or setting), 126 PROGRAM\n"
 "cannot be run, 127 PROGRAM not found; else PROGRAM's.\n";
@@ -452,7 +453,10 @@ int main(int argc, char **argv)
 	/* Every setting, before anything runs: a bad one stops here. */
 	add_environment(&r);
 	pagemu_config_default(&cfg);
-	if (pm_config_apply(&cfg, r.given) < 0 || pm_config_check(&cfg, r.given) < 0)
+	/* The trace checked is the program's: the shim's one file per
+	 * process, FILE.PID, and the program will have this process's pid. */
+	if (pm_config_apply(&cfg, r.given) < 0 || pm_config_trace_per_process(&cfg) < 0 ||
+	    pm_config_check(&cfg, r.given) < 0)
 		die(EXIT_FAILED, "%s", pagemu_last_error());
 	export_options(&r);
 	export_report(&r);

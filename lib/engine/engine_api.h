@@ -104,6 +104,17 @@ int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given);
  * it, or left alone when var is unset; -EINVAL with pagemu_last_error()
  * naming var and its value for anything but "0" or "1". */
 int pm_config_env_bool(const char *var, int *on);
+/* Every process of a run under the LD_PRELOAD shim traces to a file of
+ * its own: ".%p" is added to cfg's trace path unless it holds a "%p"
+ * (which the engine makes the process id). pagemu run does the same to
+ * check the file the program will write. 0, or -ENAMETOOLONG with
+ * pagemu_last_error(). */
+int pm_config_trace_per_process(pagemu_config_t *cfg);
+
+/* tracefile.c - write out the trace records vm has buffered (the shim
+ * never closes its instance: it calls this at exit and before an exec).
+ * Takes vm->lock; no-op when vm does not trace. */
+void pm_tracefile_flush(pagemu_t *vm);
 
 /* fork.c - what fork()'s atfork handlers do, for a fork made without
  * them (the LD_PRELOAD shim's syscall guard, for a fork system call made
