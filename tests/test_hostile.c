@@ -49,7 +49,7 @@ static int says(const char *cmd, const char *line)
 {
 	char full[4096];
 
-	snprintf(full, sizeof(full), "cd %s && %s 2>&1 | grep -qF '%s'", dir, cmd, line);
+	snprintf(full, sizeof(full), "cd %s && %s 2>&1 | grep -qF -e '%s'", dir, cmd, line);
 	return sh(full) == 0;
 }
 
@@ -213,6 +213,53 @@ START_TEST(double_free_of_a_large_block)
 }
 END_TEST
 
+/* ---- files pagemu writes ------------------------------------------------------------- */
+
+static int mode_of(const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+/* The report (PAGEMU_REPORT, --report) is never written through a
+ * symbolic link, is mode 0600 (also a file that existed, 0644), and is
+ * appended to: one JSON line per process, stats and heap objects. Before,
+ * it followed the link and kept 0644. */
+START_TEST(report_file)
+{
+	char cmd[1024];
+
+	if (!ready("close_fds"))
+		return;
+	ck_assert_int_eq(status("echo secret > target && chmod 644 target && ln -s target link && "
+				"echo old > old.json && chmod 644 old.json"), 0);
+	snprintf(cmd, sizeof(cmd), "PAGEMU_REPORT=%s/link LD_PRELOAD=%s/build/libpagemu-preload.so ls", dir, getenv("PWD"));
+	ck_assert_int_eq(status(cmd), 0);
+	ck_assert(says("cat out.txt", "link: a symbolic link (pagemu does not follow one)"));
+	snprintf(cmd, sizeof(cmd), "%s/%s run --report link -- true", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 125);
+	ck_assert(says("cat out.txt", "--report \"link\": a symbolic link"));
+	ck_assert(says("cat target", "secret") && says("wc -l < target", "1"));
+	ck_assert_int_eq(mode_of("target"), 0644);
+
+	snprintf(cmd, sizeof(cmd), "PAGEMU_REPORT=%s/old.json LD_PRELOAD=%s/build/libpagemu-preload.so sh -c 'ls >/dev/null; ls /'",
+		 dir, getenv("PWD"));
+	ck_assert_int_eq(status(cmd), 0);
+	ck_assert_int_eq(mode_of("old.json"), 0600);
+	ck_assert(says("head -1 old.json", "old"));
+	ck_assert(says("wc -l < old.json", "3"));               /* old, ls, ls (sh _exits: no report) */
+	ck_assert(says("grep '\"program\":\"ls\",\"pid\":[0-9]*,\"stats\":{\"faults\":' old.json", "ls"));
+	ck_assert(says("grep -c '\"heap\":{\"heap_size\":.*\"grows\":[0-9]*}}$' old.json", "2"));
+
+	snprintf(cmd, sizeof(cmd), "%s/%s run --report new.json -- true", getenv("PWD"), PAGEMU);
+	ck_assert_int_eq(status(cmd), 0);
+	ck_assert_int_eq(mode_of("new.json"), 0600);
+}
+END_TEST
+
 /* ---- start-up ------------------------------------------------------------------- */
 
 /* A process that cannot start pagemu ends with a message and 125, under
@@ -247,6 +294,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, raw_forks);
 	tcase_add_test(tc, trace_per_process);
 	tcase_add_test(tc, double_free_of_a_large_block);
+	tcase_add_test(tc, report_file);
 	tcase_add_test(tc, cannot_start);
 	suite_add_tcase(s, tc);
 	return s;

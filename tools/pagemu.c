@@ -55,8 +55,9 @@ static const char usage_head[] =
 static const char usage_tail[] =
 "\n"
 "Output and the shim:\n"
-"  --report FILE        one JSON line per process to FILE (emptied first)\n"
-"                       instead of the summary; PAGEMU_REPORT\n"
+"  --report FILE        one JSON line per process to FILE (emptied first,\n"
+"                       mode 0600, not through a symbolic link) instead\n"
+"                       of the summary; PAGEMU_REPORT\n"
 "  --quiet              no summary at exit; PAGEMU_REPORT=none\n"
 "  --preload PATH       the shim to use; default: " SHIM " next to\n"
 "                       this program, then in ../lib/pagemu/ or ../lib/ from it\n"
@@ -413,10 +414,13 @@ static void export_report(const run_t *r)
 	if (r->quiet) {
 		setenv("PAGEMU_REPORT", "none", 1);
 	} else if (r->report) {
+		/* Emptied first, as pagemu's other files are made: only this
+		 * user may read it, never through a symbolic link. */
 		absolute(r->report, path, sizeof(path));
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-			die(EXIT_FAILED, "--report \"%s\": %s", r->report, strerror(errno));
-		close(fd);
+		if ((fd = pm_prim_create_private(path)) < 0)
+			die(EXIT_FAILED, "--report \"%s\": %s", r->report,
+			    fd == -ELOOP ? "a symbolic link (pagemu does not follow one)" : strerror(-fd));
+		pm_prim_close(fd);
 		setenv("PAGEMU_REPORT", path, 1);
 	}
 }

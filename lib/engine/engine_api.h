@@ -16,10 +16,19 @@ void *pm_prim_alloc_tables(size_t len);
 int   pm_prim_release(void *addr, size_t len);
 /* Write the whole string to stderr, retrying; signal-safe. */
 void  pm_prim_say(const char *msg);
+/* write(2) all of buf to fd, raw (never the shim's write), retrying short
+ * writes and EINTR: 0, or -errno. Signal-safe. */
+int   pm_prim_write(int fd, const void *buf, size_t len);
+/* close(2), raw (never the shim's close), fd forgotten first if pagemu
+ * owned it. 0 or -errno. */
+int   pm_prim_close(int fd);
 /* Create (or truncate) a file only this user may read, never following a
  * symbolic link (O_NOFOLLOW: -ELOOP), mode 0600 even when it existed:
  * the new fd (owned, close-on-exec), or -errno. */
 int   pm_prim_create_private(const char *path);
+/* The same, for appending: O_APPEND, never truncated (the shim's report:
+ * one line per process). */
+int   pm_prim_append_private(const char *path);
 
 /* The descriptors pagemu owns (pool, swap file, io_uring, trace, the
  * shim's report), kept out of the program's way: moved near the top of
