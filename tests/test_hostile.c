@@ -17,15 +17,21 @@
 static char dir[] = "/tmp/pagemu-hostile-XXXXXX";
 #define sh pt_sh
 
+static int have_pagemu(void)
+{
+	if (access(PAGEMU, X_OK) == 0)
+		return 1;
+	fprintf(stderr, "test_hostile: %s missing: skipped\n", PAGEMU);
+	return 0;
+}
+
 /* build/pagemu is there and cc compiles tests/progs/prog.c into dir. */
 static int ready(const char *prog)
 {
 	char cmd[1024];
 
-	if (access(PAGEMU, X_OK) != 0) {
-		fprintf(stderr, "test_hostile: %s missing: skipped\n", PAGEMU);
+	if (!have_pagemu())
 		return 0;
-	}
 	snprintf(cmd, sizeof(cmd), "cc -O1 -pthread -o %s/%s tests/progs/%s.c 2>/dev/null", dir, prog, prog);
 	if (sh(cmd) != 0) {
 		fprintf(stderr, "test_hostile: cannot compile tests/progs/%s.c: skipped\n", prog);
@@ -60,6 +66,25 @@ static int status(const char *cmd)
 
 	snprintf(full, sizeof(full), "cd %s && %s > out.txt 2>&1", dir, cmd);
 	return sh(full);
+}
+
+/* `ENV pagemu run ARGS` in dir (env may be ""): its exit status, its
+ * output in dir/out.txt. */
+static int run(const char *env, const char *args)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "%s %s/%s run %s", env, getenv("PWD"), PAGEMU, args);
+	return status(cmd);
+}
+
+/* `ENV PROG` in dir with the shim preloaded directly, no pagemu run. */
+static int preloaded(const char *env, const char *prog)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), "%s LD_PRELOAD=%s/build/libpagemu-preload.so %s", env, getenv("PWD"), prog);
+	return status(cmd);
 }
 
 static void setup(void)
@@ -97,13 +122,9 @@ END_TEST
  * SIGTERM blocked in the fault handler: so the KILL). */
 START_TEST(ring_closed_without_guard)
 {
-	char cmd[512];
-
 	if (!ready("close_fds"))
 		return;
-	snprintf(cmd, sizeof(cmd), "PAGEMU_SYSCALL_GUARD=0 timeout -s KILL 60 %s/%s run --frames 64 --quiet -- ./close_fds ring 8",
-		 getenv("PWD"), PAGEMU);
-	ck_assert_int_eq(status(cmd), 128 + SIGBUS);
+	ck_assert_int_eq(run("PAGEMU_SYSCALL_GUARD=0 timeout -s KILL 60", "--frames 64 --quiet -- ./close_fds ring 8"), 128 + SIGBUS);
 	ck_assert(says("cat out.txt", "the io_uring failed"));
 }
 END_TEST
@@ -167,9 +188,7 @@ START_TEST(trace_per_process)
 
 	if (!ready("raw_fork") || !guard_ready())
 		return;
-	snprintf(cmd, sizeof(cmd), "%s/%s run --trace t.bin --frames 64 --quiet -- sh -c './raw_fork fork 1; ./raw_fork _Fork 1; ls >/dev/null'",
-		 getenv("PWD"), PAGEMU);
-	ck_assert_int_eq(status(cmd), 0);
+	ck_assert_int_eq(run("", "--trace t.bin --frames 64 --quiet -- sh -c './raw_fork fork 1; ./raw_fork _Fork 1; ls >/dev/null'"), 0);
 	snprintf(path, sizeof(path), "%s/t.bin", dir);
 	ck_assert_int_ne(access(path, F_OK), 0);          /* no file without a pid */
 	snprintf(cmd, sizeof(cmd), "cd %s && ls t.bin.*", dir);
@@ -198,17 +217,13 @@ END_TEST
  * message (before: glibc's free, SIGSEGV, no message). */
 START_TEST(double_free_of_a_large_block)
 {
-	char cmd[512];
-
 	if (!ready("double_free"))
 		return;
-	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- ./double_free free", getenv("PWD"), PAGEMU);
-	ck_assert_int_eq(status(cmd), 128 + SIGABRT);
+	ck_assert_int_eq(run("", "--quiet -- ./double_free free"), 128 + SIGABRT);
 	ck_assert(says("cat out.txt", "freed once"));
 	ck_assert(says("cat out.txt", ": not a pointer malloc returned (double free of a large block, or a foreign pointer)"));
 	ck_assert(says("cat out.txt", "pagemu: free(0x"));
-	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- ./double_free realloc", getenv("PWD"), PAGEMU);
-	ck_assert_int_eq(status(cmd), 128 + SIGABRT);
+	ck_assert_int_eq(run("", "--quiet -- ./double_free realloc"), 128 + SIGABRT);
 	ck_assert(says("cat out.txt", "pagemu: realloc(0x"));
 }
 END_TEST
@@ -230,32 +245,25 @@ static int mode_of(const char *name)
  * it followed the link and kept 0644. */
 START_TEST(report_file)
 {
-	char cmd[1024];
-
-	if (!ready("close_fds"))
+	if (!have_pagemu())
 		return;
 	ck_assert_int_eq(status("echo secret > target && chmod 644 target && ln -s target link && "
 				"echo old > old.json && chmod 644 old.json"), 0);
-	snprintf(cmd, sizeof(cmd), "PAGEMU_REPORT=%s/link LD_PRELOAD=%s/build/libpagemu-preload.so ls", dir, getenv("PWD"));
-	ck_assert_int_eq(status(cmd), 0);
+	ck_assert_int_eq(preloaded("PAGEMU_REPORT=link", "ls"), 0);
 	ck_assert(says("cat out.txt", "link: a symbolic link (pagemu does not follow one)"));
-	snprintf(cmd, sizeof(cmd), "%s/%s run --report link -- true", getenv("PWD"), PAGEMU);
-	ck_assert_int_eq(status(cmd), 125);
+	ck_assert_int_eq(run("", "--report link -- true"), 125);
 	ck_assert(says("cat out.txt", "--report \"link\": a symbolic link"));
 	ck_assert(says("cat target", "secret") && says("wc -l < target", "1"));
 	ck_assert_int_eq(mode_of("target"), 0644);
 
-	snprintf(cmd, sizeof(cmd), "PAGEMU_REPORT=%s/old.json LD_PRELOAD=%s/build/libpagemu-preload.so sh -c 'ls >/dev/null; ls /'",
-		 dir, getenv("PWD"));
-	ck_assert_int_eq(status(cmd), 0);
+	ck_assert_int_eq(preloaded("PAGEMU_REPORT=old.json", "sh -c 'ls >/dev/null; ls /'"), 0);
 	ck_assert_int_eq(mode_of("old.json"), 0600);
 	ck_assert(says("head -1 old.json", "old"));
 	ck_assert(says("wc -l < old.json", "3"));               /* old, ls, ls (sh _exits: no report) */
 	ck_assert(says("grep '\"program\":\"ls\",\"pid\":[0-9]*,\"stats\":{\"faults\":' old.json", "ls"));
 	ck_assert(says("grep -c '\"heap\":{\"heap_size\":.*\"grows\":[0-9]*}}$' old.json", "2"));
 
-	snprintf(cmd, sizeof(cmd), "%s/%s run --report new.json -- true", getenv("PWD"), PAGEMU);
-	ck_assert_int_eq(status(cmd), 0);
+	ck_assert_int_eq(run("", "--report new.json -- true"), 0);
 	ck_assert_int_eq(mode_of("new.json"), 0600);
 }
 END_TEST
@@ -267,16 +275,11 @@ END_TEST
  * preloaded directly; before, it went on with glibc's malloc. */
 START_TEST(cannot_start)
 {
-	char cmd[1024];
-
-	if (!ready("close_fds"))
+	if (!have_pagemu())
 		return;
-	snprintf(cmd, sizeof(cmd), "%s/%s run --quiet -- sh -c 'PAGEMU_FRAMES=0 exec ls /'", getenv("PWD"), PAGEMU);
-	ck_assert_int_eq(status(cmd), 125);
+	ck_assert_int_eq(run("", "--quiet -- sh -c 'PAGEMU_FRAMES=0 exec ls /'"), 125);
 	ck_assert(says("cat out.txt", "pagemu-preload: cannot start pagemu (PAGEMU_FRAMES=\"0\""));
-	snprintf(cmd, sizeof(cmd), "LD_PRELOAD=%s/build/libpagemu-preload.so PAGEMU_SYSCALL_GUARD=yes PAGEMU_REPORT=none ls /",
-		 getenv("PWD"));
-	ck_assert_int_eq(status(cmd), 125);
+	ck_assert_int_eq(preloaded("PAGEMU_SYSCALL_GUARD=yes PAGEMU_REPORT=none", "ls /"), 125);
 	ck_assert(says("cat out.txt", "pagemu-preload: cannot start pagemu (PAGEMU_SYSCALL_GUARD=\"yes\": expected 0 or 1)"));
 }
 END_TEST
