@@ -1,6 +1,10 @@
 /* report.c - the report at exit: the process that opened the instance
  * prints a short report on stderr, or appends one JSON line to
- * $PAGEMU_REPORT (PAGEMU_REPORT=none: no report). */
+ * $PAGEMU_REPORT (PAGEMU_REPORT=none: no report). The file is pagemu's
+ * kind of file (pm_prim_append_private): only this user may read it (mode
+ * 0600, set on a file that existed too), never through a symbolic link,
+ * and appended to, never truncated: each process of a run adds its line,
+ * with one write. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,21 +12,14 @@
 #include <unistd.h>
 
 #include "engine/engine_api.h"
+#include "heap/heap.h"
 #include "shim.h"
 
-static int write_all(int fd, const char *s)
+/* msg on stderr as it was at start (programs close fd 2 at exit: ls). */
+static void say(const char *msg)
 {
-	REAL(ssize_t, write, int, const void *, size_t)
-	for (size_t len = strlen(s); len;) {
-		ssize_t n = real_write(fd, s, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	if (pm_shim.report_fd < 0 || pm_prim_write(pm_shim.report_fd, msg, strlen(msg)) < 0)
+		pm_prim_say(msg);
 }
 
 static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
@@ -45,36 +42,50 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 		 (unsigned long long)s->swap_writes, (double)s->handler_ns / 1e6, (double)h->heap_peak / mib,
 		 (double)h->peak / mib, h->utilization * 100.0, (double)h->internal_frag / mib,
 		 h->external_frag * 100.0, (unsigned long long)h->blocks);
-	if (pm_shim.report_fd < 0 || write_all(pm_shim.report_fd, msg) < 0)
-		pm_prim_say(msg);
+	say(msg);
+}
+
+/* s as a JSON string. */
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	fputc('"', f);
 }
 
 static void report_json(const char *path, const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 {
-	FILE *f = fopen(path, "a");
+	char msg[600], *line = NULL;
+	size_t len = 0;
+	int fd = pm_prim_append_private(path), rc = fd;
+	FILE *f;
 
-	if (!f) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "pagemu-preload: PAGEMU_REPORT=%s: %s\n", path, strerror(errno));
-		pm_prim_say(msg);
-		return;
+	if (fd >= 0) {
+		rc = -ENOMEM;
+		if ((f = open_memstream(&line, &len))) {
+			fputs("{\"program\":", f);
+			json_string(f, program_invocation_short_name);
+			fprintf(f, ",\"pid\":%d,\"stats\":", (int)getpid());
+			pm_stats_json_object(s, f);
+			fputs(",\"heap\":", f);
+			pm_heap_stats_json_object(h, f);
+			fputs("}\n", f);
+			rc = fclose(f) == 0 ? pm_prim_write(fd, line, len) : -EIO;
+			free(line);
+		}
+		pm_prim_close(fd);
 	}
-	fprintf(f, "{\"program\":\"%s\",\"pid\":%d,\"stats\":{", program_invocation_short_name, (int)getpid());
-	const char *sep = "";
-#define X(name, kind, desc) fprintf(f, "%s\"%s\":%llu", sep, #name, (unsigned long long)s->name); sep = ",";
-	PAGEMU_STATS_LIST(X)
-#undef X
-	fprintf(f, "},\"heap\":{\"heap_size\":%llu,\"heap_peak\":%llu,\"break_size\":%llu,\"allocated\":%llu,\"peak\":%llu,"
-		"\"blocks\":%llu,\"large_blocks\":%llu,\"large_bytes\":%llu,\"free_blocks\":%llu,\"free_bytes\":%llu,"
-		"\"largest_free\":%llu,\"internal_frag\":%llu,\"utilization\":%.4f,\"external_frag\":%.4f,"
-		"\"mallocs\":%llu,\"frees\":%llu,\"grows\":%llu}}\n",
-		(unsigned long long)h->heap_size, (unsigned long long)h->heap_peak, (unsigned long long)h->break_size, (unsigned long long)h->allocated,
-		(unsigned long long)h->peak, (unsigned long long)h->blocks, (unsigned long long)h->large_blocks,
-		(unsigned long long)h->large_bytes, (unsigned long long)h->free_blocks,
-		(unsigned long long)h->free_bytes, (unsigned long long)h->largest_free,
-		(unsigned long long)h->internal_frag, h->utilization, h->external_frag,
-		(unsigned long long)h->mallocs, (unsigned long long)h->frees, (unsigned long long)h->grows);
-	fclose(f);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "pagemu-preload: PAGEMU_REPORT=%s: %s\n", path,
+			 rc == -ELOOP ? "a symbolic link (pagemu does not follow one)" : strerror(-rc));
+		say(msg);
+	}
 }
 
 __attribute__((destructor)) static void report(void)
@@ -83,7 +94,13 @@ __attribute__((destructor)) static void report(void)
 	pagemu_heap_stats_t h;
 	const char *path = getenv("PAGEMU_REPORT");
 
-	if (atomic_load(&pm_shim.state) != SHIM_READY || getpid() != pm_shim.owner_pid)
+	if (atomic_load(&pm_shim.state) != SHIM_READY)
+		return;
+	/* The instance is never closed: its trace would stay in its buffer
+	 * (the syscall guard flushes it again at exit_group, for the records
+	 * of the very end). Any process: a fork child traces to its own file. */
+	pm_tracefile_flush(pm_shim.vm);
+	if (getpid() != pm_shim.owner_pid)
 		return;
 	if (path && strcmp(path, "none") == 0)
 		return;

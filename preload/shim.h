@@ -37,13 +37,17 @@
  *
  * At exit the process that opened the instance prints a short report on
  * stderr, or appends one JSON line to $PAGEMU_REPORT (PAGEMU_REPORT=none:
- * no report). The instance is never closed: stdio flushes its buffers
- * (emulated memory) after the destructors run.
+ * no report; the file is made 0600, never through a symbolic link). The
+ * instance is never closed: stdio flushes its buffers (emulated memory)
+ * after the destructors run. So its trace (PAGEMU_TRACE, one file per
+ * process: ".%p" is added to the path) is flushed at exit instead, and by
+ * the guard before exit_group and execve.
  *
  * fork(): the engine gives the child a private copy of emulated memory
- * (lib/engine/fork.c), so the child goes on with the same heap. It prints
- * no report of its own (its counters start from the parent's); a child
- * that execs starts a new instance and reports as usual.
+ * (lib/engine/fork.c), so the child goes on with the same heap; the guard
+ * does the same for a fork made without fork(). The child prints no
+ * report of its own (its counters start from the parent's); a child that
+ * execs starts a new instance and reports as usual.
  *
  * The files, the program's entry points first; calls go down the list:
  *   malloc.c    the malloc family

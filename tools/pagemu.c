@@ -55,8 +55,9 @@ static const char usage_head[] =
 static const char usage_tail[] =
 "\n"
 "Output and the shim:\n"
-"  --report FILE        one JSON line per process to FILE (emptied first)\n"
-"                       instead of the summary; PAGEMU_REPORT\n"
+"  --report FILE        one JSON line per process to FILE (emptied first,\n"
+"                       mode 0600, not through a symbolic link) instead\n"
+"                       of the summary; PAGEMU_REPORT\n"
 "  --quiet              no summary at exit; PAGEMU_REPORT=none\n"
 "  --preload PATH       the shim to use; default: " SHIM " next to\n"
 "                       this program, then in ../lib/pagemu/ or ../lib/ from it\n"
@@ -70,7 +71,8 @@ static const char usage_tail[] =
 "Child processes the program execs run under pagemu too (the variables are\n"
 "inherited), each with its own instance and summary; a child made by fork()\n"
 "without exec goes on with a private copy of its parent's emulated memory\n"
-"(and no summary).\n"
+"(and no summary). With --trace FILE, each process writes its own trace,\n"
+"FILE.PID (a %p in FILE places the pid instead).\n"
 "\n"
 "Exit status: 125 pagemu run failed (a bad option or setting), 126 PROGRAM\n"
 "cannot be run, 127 PROGRAM not found; else PROGRAM's.\n";
@@ -412,10 +414,13 @@ static void export_report(const run_t *r)
 	if (r->quiet) {
 		setenv("PAGEMU_REPORT", "none", 1);
 	} else if (r->report) {
+		/* Emptied first, as pagemu's other files are made: only this
+		 * user may read it, never through a symbolic link. */
 		absolute(r->report, path, sizeof(path));
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-			die(EXIT_FAILED, "--report \"%s\": %s", r->report, strerror(errno));
-		close(fd);
+		if ((fd = pm_prim_create_private(path)) < 0)
+			die(EXIT_FAILED, "--report \"%s\": %s", r->report,
+			    fd == -ELOOP ? "a symbolic link (pagemu does not follow one)" : strerror(-fd));
+		pm_prim_close(fd);
 		setenv("PAGEMU_REPORT", path, 1);
 	}
 }
@@ -452,8 +457,10 @@ int main(int argc, char **argv)
 	/* Every setting, before anything runs: a bad one stops here. */
 	add_environment(&r);
 	pagemu_config_default(&cfg);
-	if (pm_config_apply(&cfg, r.given) < 0 || pm_config_check(&cfg, r.given) < 0 ||
-	    pm_config_check_run(&cfg, r.given) < 0)
+	/* The trace checked is the program's: the shim's one file per
+	 * process, FILE.PID, and the program will have this process's pid. */
+	if (pm_config_apply(&cfg, r.given) < 0 || pm_config_trace_per_process(&cfg) < 0 ||
+	    pm_config_check(&cfg, r.given) < 0 || pm_config_check_run(&cfg, r.given) < 0)
 		die(EXIT_FAILED, "%s", pagemu_last_error());
 	export_options(&r);
 	export_report(&r);

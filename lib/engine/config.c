@@ -326,6 +326,21 @@ int pm_config_env_bool(const char *var, int *on)
 	return 0;
 }
 
+int pm_config_trace_per_process(pagemu_config_t *cfg)
+{
+	size_t n = strlen(cfg->trace_path);
+
+	if (!n || strstr(cfg->trace_path, "%p"))
+		return 0;
+	if (n + sizeof(".%p") > sizeof(cfg->trace_path)) {
+		pm_set_error("trace_path (PAGEMU_TRACE) = \"%s\": too long for the \".%%p\" of one file per process",
+			     cfg->trace_path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(cfg->trace_path + n, ".%p", sizeof(".%p"));
+	return 0;
+}
+
 /* ---- checking a whole configuration ------------------------------------------------ */
 
 void pagemu_config_default(pagemu_config_t *cfg)

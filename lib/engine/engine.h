@@ -292,11 +292,16 @@ static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { retur
 static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
 static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }
 
-/* tracefile.c - the event trace of a live instance (PAGEMU_TRACE). */
+/* tracefile.c - the event trace of a live instance (PAGEMU_TRACE; "%p"
+ * in the path is the process id). */
 int  pm_tracefile_open(struct pagemu *vm);
 /* Create cfg->trace_path as pm_tracefile_open will (it truncates it
  * again), and close it: 0 (also when tracing is off) or -errno. */
 int  pm_tracefile_probe(const pagemu_config_t *cfg);
+/* In a fork child, vm->lock held: the parent's trace is not the child's.
+ * With "%p" in the path the child starts a file of its own, else it
+ * traces no more. */
+void pm_tracefile_forked(struct pagemu *vm);
 /* signal context; called with vm->lock held. */
 void pm_tracefile_event(struct pagemu *vm, unsigned kind, uint64_t va, uint64_t ppn, uint64_t slot, uint64_t ns);
 void pm_tracefile_close(struct pagemu *vm);

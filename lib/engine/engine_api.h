@@ -16,10 +16,19 @@ void *pm_prim_alloc_tables(size_t len);
 int   pm_prim_release(void *addr, size_t len);
 /* Write the whole string to stderr, retrying; signal-safe. */
 void  pm_prim_say(const char *msg);
+/* write(2) all of buf to fd, raw (never the shim's write), retrying short
+ * writes and EINTR: 0, or -errno. Signal-safe. */
+int   pm_prim_write(int fd, const void *buf, size_t len);
+/* close(2), raw (never the shim's close), fd forgotten first if pagemu
+ * owned it. 0 or -errno. */
+int   pm_prim_close(int fd);
 /* Create (or truncate) a file only this user may read, never following a
  * symbolic link (O_NOFOLLOW: -ELOOP), mode 0600 even when it existed:
  * the new fd (owned, close-on-exec), or -errno. */
 int   pm_prim_create_private(const char *path);
+/* The same, for appending: O_APPEND, never truncated (the shim's report:
+ * one line per process). */
+int   pm_prim_append_private(const char *path);
 
 /* The descriptors pagemu owns (pool, swap file, io_uring, trace, the
  * shim's report), kept out of the program's way: moved near the top of
@@ -110,6 +119,17 @@ int pm_config_check_run(const pagemu_config_t *cfg, const pm_given_t *given);
  * it, or left alone when var is unset; -EINVAL with pagemu_last_error()
  * naming var and its value for anything but "0" or "1". */
 int pm_config_env_bool(const char *var, int *on);
+/* Every process of a run under the LD_PRELOAD shim traces to a file of
+ * its own: ".%p" is added to cfg's trace path unless it holds a "%p"
+ * (which the engine makes the process id). pagemu run does the same to
+ * check the file the program will write. 0, or -ENAMETOOLONG with
+ * pagemu_last_error(). */
+int pm_config_trace_per_process(pagemu_config_t *cfg);
+
+/* tracefile.c - write out the trace records vm has buffered (the shim
+ * never closes its instance: it calls this at exit and before an exec).
+ * Takes vm->lock; no-op when vm does not trace. */
+void pm_tracefile_flush(pagemu_t *vm);
 
 /* fork.c - what fork()'s atfork handlers do, for a fork made without
  * them (the LD_PRELOAD shim's syscall guard, for a fork system call made

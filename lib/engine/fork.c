@@ -12,7 +12,8 @@
  *   parent   closes its references to the copies and unlocks.
  *   child    adopts the copies (a new physmap, a new ring), drops every
  *            real mapping (they map the parent's pool; pinned pages are
- *            mapped again) and unlocks.
+ *            mapped again), leaves the parent's trace (tracefile.c) and
+ *            unlocks.
  * posix_spawn and vfork do not run atfork handlers: they stay cheap. A
  * real fork costs a copy of the frames and the swap in use. A fork made
  * without the atfork handlers (the fork system call made directly,
@@ -181,6 +182,7 @@ void pm_fork_child(void)
 		struct pagemu *vm = instances[i];
 		if (!vm)
 			continue;
+		pm_tracefile_forked(vm);
 		if (adopt(vm) < 0) {
 			pm_prim_say("pagemu: fork: could not copy emulated memory for the child; its faults get SIGBUS\n");
 			vm->broken = 1;

@@ -395,6 +395,11 @@ int pm_prim_create_private(const char *path)
 	return open_private(path, O_TRUNC);
 }
 
+int pm_prim_append_private(const char *path)
+{
+	return open_private(path, O_APPEND);
+}
+
 int pm_prim_check_dir(const char *path)
 {
 	int saved = errno, rc = 0;

@@ -5,8 +5,9 @@
  * pagemu's own calls must not come back into the shim.
  *
  * Who may include it: the engine's files. pm_prim_alloc_tables,
- * pm_prim_release, pm_prim_say, the private files and the owned
- * descriptors are also offered to the layers above, through engine_api.h. */
+ * pm_prim_release, pm_prim_say, pm_prim_write, pm_prim_close, the private
+ * files and the owned descriptors are also offered to the layers above,
+ * through engine_api.h. */
 #ifndef PAGEMU_PRIM_H
 #define PAGEMU_PRIM_H
 
@@ -44,15 +45,9 @@ uint64_t pm_prim_now_ns(void);
 /* vm.max_map_count, and the mappings this process has now. */
 long  pm_prim_max_map_count(void);
 long  pm_prim_map_count(void);
-/* write(2) all of buf to fd, retrying short writes and EINTR: 0, or
- * -errno. Signal-safe. */
-int   pm_prim_write(int fd, const void *buf, size_t len);
 /* Is path a directory this process may create files in (write and
  * search permission)? 0, or -errno: -ENOTDIR for anything else. */
 int   pm_prim_check_dir(const char *path);
-/* close(2), raw (never the shim's close), fd forgotten first if pagemu
- * owned it. 0 or -errno. */
-int   pm_prim_close(int fd);
 /* fd is no longer pagemu's (about to be closed by a library: liburing). */
 void  pm_prim_forget_fd(int fd);
 /* An io_uring of entries (io_uring_queue_init), its descriptor owned;

@@ -44,6 +44,14 @@
  * whose slot holds the address after the original instruction: parent
  * and child both continue there with every register as the call left it.
  *
+ * A fork that fork()'s atfork handlers did not prepare (the fork system
+ * call made directly, glibc's _Fork, clone without CLONE_VM) would leave
+ * parent and child sharing emulated memory (the pool is a shared file):
+ * it is made inside the handler instead, around what those handlers do
+ * (the heap's and the engine's: the child's private copy), and the child
+ * returns from the handler on its copy of the stack. A child on a stack or
+ * TLS of its own cannot: it goes to a trampoline, and a warning says so.
+ *
  * Signals: SIGSYS is installed with SA_NODEFER, so a handler of the
  * program that runs during a blocking call made by the guard is guarded
  * too. The program can neither block SIGSYS nor change its action:
@@ -62,25 +70,19 @@
  * dup2, dup3 and fcntl aimed at one fail with EBADF, as if it were not
  * open, and its close_range closes the ranges around them (fds.c).
  *
- * A fork that fork()'s atfork handlers did not prepare (the fork system
- * call made directly, glibc's _Fork, clone without CLONE_VM) would leave
- * parent and child sharing emulated memory (the pool is a shared file):
- * it is made inside the handler instead, around what those handlers do
- * (the heap's and the engine's: the child's private copy), and the child
- * returns from the handler on its copy of the stack. A child on a stack or
- * TLS of its own cannot: it goes to a trampoline, and a warning says so.
- *
  * Threads and processes: the kernel does not pass the setting on to new
  * threads nor to fork children, and clears it at execve. pthread_create is
  * interposed (the new thread registers before the start routine), and the
  * fork child registers again in its atfork handler (or in the handler,
- * for a fork made there). A vfork child (vfork,
- * posix_spawn: CLONE_VM | CLONE_VFORK, the parent's TLS) registers in its
- * trampoline, before it runs on; what its execve pinned stays pinned in
+ * for a fork made there). A vfork child (vfork, posix_spawn: CLONE_VM |
+ * CLONE_VFORK, the parent's TLS) registers in its trampoline, before it
+ * runs on; what its execve pinned stays pinned in
  * the shared memory when the execve succeeds, so the pins are noted in the
  * thread's (shared) TLS and the parent releases them when it next traps.
  * Threads created inside glibc without pthread_create are not guarded.
- * PAGEMU_SYSCALL_GUARD=0 turns the guard off.
+ * The shim never closes its instance: before exit_group, execve and
+ * execveat the guard writes its trace out. PAGEMU_SYSCALL_GUARD=0 turns
+ * the guard off.
  *
  * The files; calls go down the list:
  *   setup.c    turning the guard on; registering threads (pthread_create)

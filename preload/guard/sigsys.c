@@ -258,11 +258,23 @@ static void unblock_in_call(struct pm_call *c)
 	c->a[i] = (long)&c->mask;
 }
 
+/* signal context: the process ends or becomes another program: the
+ * instance, never closed, must write out its trace first. */
+static void flush_trace(const struct pm_call *c)
+{
+	if (c->nr != SYS_exit_group && c->nr != SYS_execve && c->nr != SYS_execveat)
+		return;
+	pm_guard_sel = SUD_ALLOW;
+	pm_tracefile_flush(pm_guard.vm);
+	pm_guard_sel = c->prev;
+}
+
 /* signal context: make c with what it refers to pinned; its result. */
 static long make_call(struct pm_call *c)
 {
 	long ret;
 
+	flush_trace(c);
 	pin_args(c);
 	unblock_in_call(c);
 	if ((c->nr == SYS_execve || c->nr == SYS_execveat) && c->npins) {
