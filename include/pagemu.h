@@ -137,6 +137,7 @@ PAGEMU_API size_t pagemu_page_size(const pagemu_t *vm);
 	X(swap_reads,     COUNT, "swap read requests (a cluster counts once)")   \
 	X(swap_read_pages,COUNT, "pages read from swap, readahead included")     \
 	X(swap_writes,    COUNT, "swap write requests")                          \
+	X(swap_released,  COUNT, "freed swap slots whose disk blocks went back to the file system (hole punched)") \
 	X(readahead_pages,COUNT, "pages brought in by readahead")                \
 	X(readahead_hits, COUNT, "readahead pages touched before eviction")      \
 	X(ref_clears,     COUNT, "reference bits cleared by the CLOCK hand")     \

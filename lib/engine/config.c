@@ -404,7 +404,6 @@ const char *pagemu_strerror(int err)
 {
 	switch (-err) {
 	case 0:          return "success";
-	case ENOSPC:     return "swap full: raise PAGEMU_SWAP_SIZE (cfg.swap_size)";
 	case EOPNOTSUPP: return "not supported by pagemu (yet): only anonymous private mappings";
 	default:         return strerror(err < 0 ? -err : err);
 	}

@@ -56,9 +56,13 @@ static enum pm_fault_outcome fail_sigbus(struct pm_fault *f, int err, const char
 	p = pm_fmt_hex(p, end, f->va);
 	p = pm_fmt_str(p, end, ": ");
 	p = pm_fmt_str(p, end, what);
-	p = pm_fmt_str(p, end, err == -ENOSPC ? " (swap full: raise PAGEMU_SWAP_SIZE)\n" :
-			       err == -ENOMEM ? " (no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES)\n" :
-			       " (swap I/O error; check PAGEMU_SWAP_DIR)\n");
+	p = pm_fmt_str(p, end, " (");
+	p = pm_fmt_str(p, end, pm_reclaim_cause(err));
+	if (err != -ENOSPC && err != -EFBIG && err != -ENOMEM) {
+		p = pm_fmt_str(p, end, "; errno ");
+		p = pm_fmt_u64(p, end, (uint64_t)-err);
+	}
+	p = pm_fmt_str(p, end, ")\n");
 	pm_prim_say(msg);
 	pm_prim_map_sigbus((void *)(f->va & ~(uintptr_t)(vm->page - 1)), vm->page);
 	return PM_FAULT_SIGBUS;

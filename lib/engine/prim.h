@@ -45,6 +45,12 @@ int   pm_prim_create_private(const char *path);
 /* Is path a directory this process may create files in (write and
  * search permission)? 0, or -errno: -ENOTDIR for anything else. */
 int   pm_prim_check_dir(const char *path);
+/* pwrite(2) all of buf to fd at off, retrying short writes and EINTR:
+ * 0, or -errno (ENOSPC when the file system is full). Signal-safe. */
+int   pm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* Deallocate the blocks of [off, off+len) of fd, keeping its size
+ * (fallocate PUNCH_HOLE | KEEP_SIZE): the range reads as zeros. Signal-safe. */
+int   pm_prim_punch_hole(int fd, uint64_t off, uint64_t len);
 /* close(2), raw (never the shim's close). 0 or -errno. */
 int   pm_prim_close(int fd);
 /* sigaction through glibc's own entry point (never the shim's). */

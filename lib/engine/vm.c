@@ -113,7 +113,7 @@ static int tables_init(struct pagemu *vm)
 		arena_len = 1ULL << 40;
 	o_frames = off;  off = align_up(off + pm_frames_mem_size(vm->nframes), 64);
 	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
-	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots), 64);
+	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots, 0), 64);
 	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
 	o_tlb = off;     off = align_up(off + tlb_len, node);
 	o_arena = off;   off += arena_len;
@@ -125,7 +125,7 @@ static int tables_init(struct pagemu *vm)
 	pm_frames_init(&vm->frames, vm->nframes, mem + o_frames);
 	vm->policy_state = mem + o_policy;
 	vm->policy->init(vm->policy_state, vm->nframes, vm->cfg.seed);
-	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap);
+	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap, 0);
 	vm->regions = (pm_region_t *)(mem + o_regions);
 	vm->nregions_max = REGIONS_MAX;
 	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0)
@@ -368,6 +368,7 @@ int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
 	pm_lock(vm);
 	drain_writes(vm);        /* no write may land in a slot freed here */
 	rc = for_range(vm, lo, hi, unmap_region, NULL);
+	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
 	pm_unlock(vm);
 	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
 }
