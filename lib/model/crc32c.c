@@ -7,6 +7,13 @@
  * computed side by side, and the streams' CRCs are combined with "shift"
  * tables: the CRC register after n zero bytes is a linear function of the
  * register before, applied a byte at a time with four table lookups.
+ * Where the CPU also has AVX-512 and VPCLMULQDQ, the bulk is folded
+ * instead, 256 bytes a step (Intel's "Fast CRC Computation Using
+ * PCLMULQDQ", four 512-bit lanes): a 128-bit piece of the message d bits
+ * before its end weighs what its two halves times x^(d+32) and x^(d-32)
+ * mod P (bit-reflected) weigh, carry-less; what is left, 16 bytes, goes
+ * through the crc32 instruction. About three times as fast again: a page
+ * checked in a major fault should cost little next to the fault.
  * Elsewhere, slicing-by-8 tables (eight bytes a step, one lookup a byte).
  *
  * pm_crc32c_init builds the tables; call it before the first checksum in
@@ -23,8 +30,9 @@
 static uint32_t table[8][256];           /* slicing-by-8: table[k][b] = b followed by k zero bytes */
 static uint32_t shift_long[4][256];      /* the register after LONG zero bytes, by byte of the register */
 static uint32_t shift_short[4][256];     /* the same after SHORT zero bytes */
+static uint64_t fold_k[5][2];            /* folding constants, see fold_const */
 static volatile int ready;               /* tables built */
-static int hw;                           /* 1 = SSE4.2's crc32 instruction */
+static int hw;                           /* 1 = SSE4.2's crc32 instruction, 2 = and AVX-512 folding */
 
 /* The register after n zero bytes, one byte at a time (init only). */
 static uint32_t zeros_slow(uint32_t reg, size_t n)
@@ -57,6 +65,36 @@ static inline uint32_t shift(uint32_t t[4][256], uint32_t reg)
 	return t[0][reg & 0xff] ^ t[1][reg >> 8 & 0xff] ^ t[2][reg >> 16 & 0xff] ^ t[3][reg >> 24];
 }
 
+/* x^n mod P, P = 0x11EDC6F41 in the usual bit order (init only). */
+static uint32_t xpow_mod(unsigned n)
+{
+	uint64_t r = 1;
+
+	while (n--) {
+		r <<= 1;
+		if (r >> 32)
+			r ^= 0x11EDC6F41ULL;
+	}
+	return (uint32_t)r;
+}
+
+static uint32_t reflect32(uint32_t v)
+{
+	uint32_t r = 0;
+
+	for (int i = 0; i < 32; i++)
+		r |= (v >> i & 1) << (31 - i);
+	return r;
+}
+
+/* The pair that folds a 128-bit piece over d bits: its low half (the
+ * earlier bytes) times x^(d+32), its high half times x^(d-32). */
+static void fold_const(uint64_t k[2], unsigned d)
+{
+	k[0] = (uint64_t)reflect32(xpow_mod(d + 32)) << 1;
+	k[1] = (uint64_t)reflect32(xpow_mod(d - 32)) << 1;
+}
+
 void pm_crc32c_init(void)
 {
 	if (ready)
@@ -72,9 +110,16 @@ void pm_crc32c_init(void)
 			table[k][b] = (table[k - 1][b] >> 8) ^ table[0][table[k - 1][b] & 0xff];
 	build_shift(shift_long, LONG);
 	build_shift(shift_short, SHORT);
+	fold_const(fold_k[0], 2048);             /* a lane over four registers of 512 bits */
+	fold_const(fold_k[1], 512);              /* one register into the next */
+	fold_const(fold_k[2], 384);              /* lanes 0, 1, 2 of the last register into lane 3 */
+	fold_const(fold_k[3], 256);
+	fold_const(fold_k[4], 128);
 #if defined(__x86_64__)
 	__builtin_cpu_init();
-	hw = __builtin_cpu_supports("sse4.2");
+	hw = __builtin_cpu_supports("sse4.2") != 0;
+	if (hw && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq"))
+		hw = 2;
 #endif
 	ready = 1;
 }
@@ -141,11 +186,72 @@ static uint32_t reg_hw(uint32_t reg, const unsigned char *p, size_t len)
 }
 #endif
 
+typedef long long v8di __attribute__((vector_size(64)));
+
+__attribute__((target("avx512f,vpclmulqdq")))
+static v8di load512(const unsigned char *p)
+{
+	v8di v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Fold each 128-bit lane of x over the distance of k's constants. */
+__attribute__((target("avx512f,vpclmulqdq")))
+static v8di fold512(v8di x, v8di k)
+{
+	return __builtin_ia32_vpclmulqdq_v8di(x, k, 0x00) ^ __builtin_ia32_vpclmulqdq_v8di(x, k, 0x11);
+}
+
+__attribute__((target("avx512f,vpclmulqdq")))
+static v8di broadcast(const uint64_t k[2])
+{
+	return (v8di){ (long long)k[0], (long long)k[1], (long long)k[0], (long long)k[1],
+		       (long long)k[0], (long long)k[1], (long long)k[0], (long long)k[1] };
+}
+
+/* len >= 256: the register over the largest multiple of 256 bytes; *done
+ * says how many. */
+__attribute__((target("avx512f,vpclmulqdq,sse4.2")))
+static uint32_t reg_fold(uint32_t reg, const unsigned char *p, size_t len, size_t *done)
+{
+	v8di x0 = load512(p), x1 = load512(p + 64), x2 = load512(p + 128), x3 = load512(p + 192);
+	v8di k = broadcast(fold_k[0]), t;
+	size_t n = len & ~(size_t)255;
+	uint64_t lo, hi, c;
+
+	x0[0] ^= reg;                            /* the register so far, into the first bytes */
+	for (size_t i = 256; i < n; i += 256) {
+		x0 = fold512(x0, k) ^ load512(p + i);
+		x1 = fold512(x1, k) ^ load512(p + i + 64);
+		x2 = fold512(x2, k) ^ load512(p + i + 128);
+		x3 = fold512(x3, k) ^ load512(p + i + 192);
+	}
+	k = broadcast(fold_k[1]);
+	x1 ^= fold512(x0, k);
+	x2 ^= fold512(x1, k);
+	x3 ^= fold512(x2, k);
+	k = (v8di){ (long long)fold_k[2][0], (long long)fold_k[2][1], (long long)fold_k[3][0], (long long)fold_k[3][1],
+		    (long long)fold_k[4][0], (long long)fold_k[4][1], 0, 0 };
+	t = fold512(x3, k);
+	lo = (uint64_t)(t[0] ^ t[2] ^ t[4] ^ x3[6]);
+	hi = (uint64_t)(t[1] ^ t[3] ^ t[5] ^ x3[7]);
+	c = __builtin_ia32_crc32di(__builtin_ia32_crc32di(0, lo), hi);
+	*done = n;
+	return (uint32_t)c;
+}
+
 uint32_t pm_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	if (!ready)
 		pm_crc32c_init();
 #if defined(__x86_64__)
+	if (hw == 2 && len >= 256) {
+		size_t done;
+		uint32_t reg = reg_fold(~crc, buf, len, &done);
+		return ~reg_hw(reg, (const unsigned char *)buf + done, len - done);
+	}
 	if (hw)
 		return ~reg_hw(~crc, buf, len);
 #endif

@@ -160,14 +160,16 @@ static inline uint32_t pm_swapmap_sum(const pm_swapmap_t *s, uint64_t slot) { re
 int      pm_swapmap_check(const pm_swapmap_t *s);
 
 /* crc32c.c - CRC-32C (Castagnoli): SSE4.2's crc32 instruction where the
- * CPU has it (checked at run time), tables otherwise. crc is the CRC of
+ * CPU has it (checked at run time; with AVX-512 and VPCLMULQDQ, carry-less
+ * folding for the bulk), tables otherwise. crc is the CRC of
  * what came before (0 to start): pm_crc32c(0, "123456789", 9) =
  * 0xE3069283. Signal-safe once pm_crc32c_init has run. */
 void     pm_crc32c_init(void);
 uint32_t pm_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The same with the tables alone (tests compare the two). */
 uint32_t pm_crc32c_table(uint32_t crc, const void *buf, size_t len);
-/* 1 when pm_crc32c uses the crc32 instruction. */
+/* How pm_crc32c works here: 0 tables, 1 the crc32 instruction, 2 that
+ * and AVX-512 carry-less folding. */
 int      pm_crc32c_hw(void);
 
 /* policy.c and one file per policy - replacement behind one interface.
