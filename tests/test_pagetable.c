@@ -227,14 +227,19 @@ START_TEST(crc32c_known_and_both_ways)
 		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
 		buf[i] = (unsigned char)(x >> 56);
 	}
-	for (size_t off = 0; off < 9; off++)
-		for (size_t len = 0; len <= 3 * 4096; len += len < 1024 ? 1 : len % 1360 == 0 ? 7 : 61) {
-			uint32_t hw = pm_crc32c(0x1234567u, buf + off, len), sw = pm_crc32c_table(0x1234567u, buf + off, len);
-			ck_assert_msg(hw == sw, "off %zu len %zu: %08x (%s) != %08x (tables)", off, len, hw,
-				      pm_crc32c_hw() == 2 ? "folding" : pm_crc32c_hw() ? "crc32 instruction" : "tables", sw);
-		}
-	ck_assert_uint_eq(pm_crc32c(0, buf, 4096), pm_crc32c_table(0, buf, 4096));
-	ck_assert_uint_eq(pm_crc32c(0, buf, 4080), pm_crc32c_table(0, buf, 4080));
+	for (int way = pm_crc32c_hw(); way >= 0; way--) {
+		ck_assert_int_eq(pm_crc32c_set_hw(way), way);
+		for (size_t off = 0; off < 9; off++)
+			for (size_t len = 0; len <= 3 * 4096; len += len < 1024 ? 1 : len % 1360 == 0 ? 7 : 61) {
+				uint32_t hw = pm_crc32c(0x1234567u, buf + off, len);
+				uint32_t sw = pm_crc32c_table(0x1234567u, buf + off, len);
+				ck_assert_msg(hw == sw, "off %zu len %zu: %08x (way %d) != %08x (tables)", off, len, hw, way, sw);
+			}
+		ck_assert_uint_eq(pm_crc32c(0, buf, 4096), pm_crc32c_table(0, buf, 4096));
+		ck_assert_uint_eq(pm_crc32c(0, buf, 4080), pm_crc32c_table(0, buf, 4080));
+		ck_assert_uint_eq(pm_crc32c(0, "123456789", 9), 0xE3069283u);
+	}
+	pm_crc32c_set_hw(2);
 }
 END_TEST
 

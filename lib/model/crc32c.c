@@ -33,6 +33,7 @@ static uint32_t shift_short[4][256];     /* the same after SHORT zero bytes */
 static uint64_t fold_k[5][2];            /* folding constants, see fold_const */
 static volatile int ready;               /* tables built */
 static int hw;                           /* 1 = SSE4.2's crc32 instruction, 2 = and AVX-512 folding */
+static int hw_max;                       /* what the CPU offers */
 
 /* The register after n zero bytes, one byte at a time (init only). */
 static uint32_t zeros_slow(uint32_t reg, size_t n)
@@ -121,12 +122,20 @@ void pm_crc32c_init(void)
 	if (hw && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq"))
 		hw = 2;
 #endif
+	hw_max = hw;
 	ready = 1;
 }
 
 int pm_crc32c_hw(void)
 {
 	pm_crc32c_init();
+	return hw;
+}
+
+int pm_crc32c_set_hw(int way)
+{
+	pm_crc32c_init();
+	hw = way < hw_max ? (way < 0 ? 0 : way) : hw_max;
 	return hw;
 }
 

@@ -171,6 +171,8 @@ uint32_t pm_crc32c_table(uint32_t crc, const void *buf, size_t len);
 /* How pm_crc32c works here: 0 tables, 1 the crc32 instruction, 2 that
  * and AVX-512 carry-less folding. */
 int      pm_crc32c_hw(void);
+/* Use at most `way` of those (tests try each); returns the way now used. */
+int      pm_crc32c_set_hw(int way);
 
 /* policy.c and one file per policy - replacement behind one interface.
  * The policy sees frames only. The caller tells it when a frame is loaded,
