@@ -7,7 +7,12 @@
  * because freed slots are reused first and their blocks are given back;
  * one that needs more live swap than the file system holds dies of SIGBUS
  * saying that the file system is full (not "I/O error"). Out of slots
- * instead, the SIGBUS says to raise PAGEMU_SWAP_SIZE. */
+ * instead, the SIGBUS says to raise PAGEMU_SWAP_SIZE.
+ *
+ * Integrity: a slot overwritten behind pagemu's back fails its checksum on
+ * swap-in: SIGBUS naming the slot and the page; as a readahead page, it is
+ * dropped from the cluster and the SIGBUS comes when it is touched. A
+ * thrash with readahead passes every checksum. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -25,7 +30,7 @@
 #define PAGE  4096
 #define FS_SIZE (4u << 20)               /* the small file system */
 
-static pagemu_t *open_vm(size_t frames, unsigned readahead, const char *dir)
+static pagemu_t *open_vm(size_t frames, unsigned readahead, const char *dir, int checksum)
 {
 	pagemu_config_t cfg;
 	pagemu_t *vm = NULL;
@@ -33,6 +38,7 @@ static pagemu_t *open_vm(size_t frames, unsigned readahead, const char *dir)
 	pagemu_config_default(&cfg);
 	cfg.frames = frames;
 	cfg.readahead = readahead;
+	cfg.swap_checksum = checksum;
 	if (dir)
 		snprintf(cfg.swap_dir, sizeof(cfg.swap_dir), "%s", dir);
 	ck_assert_msg(pagemu_open(&cfg, &vm) == 0, "open: %s", pagemu_last_error());
@@ -60,6 +66,15 @@ static void verify(volatile uint64_t *a, size_t p, uint64_t round)
 	ck_assert_msg(a[p * WORDS] == pm_test_pattern(p, round), "page %zu head (round %llu)", p,
 		      (unsigned long long)round);
 	ck_assert_msg(a[p * WORDS + WORDS - 1] == ~pm_test_pattern(p, round), "page %zu tail", p);
+}
+
+static uint64_t slot_of(pagemu_t *vm, volatile uint64_t *a, size_t p)
+{
+	pagemu_xlate_t x;
+
+	ck_assert_int_eq(pagemu_translate(vm, (uintptr_t)&a[p * WORDS], PROT_READ, &x), 0);
+	ck_assert_msg(x.swapped, "page %zu is not in swap", p);
+	return x.swap_slot;
 }
 
 /* ---- dying of SIGBUS with a message ------------------------------------------ */
@@ -194,7 +209,7 @@ START_TEST(test_swap_thrash_reuses_space)
 	pagemu_stats_t s;
 
 	ck_assert_msg(fs_mount() == 0, "%s", fs_skip);
-	vm = open_vm(FRAMES, 8, fs_dir);
+	vm = open_vm(FRAMES, 8, fs_dir, 1);
 	a = map_pages(vm, PAGES);
 	for (uint64_t round = 0; round < 16; round++) {
 		if (round % 4 == 3) {
@@ -207,6 +222,7 @@ START_TEST(test_swap_thrash_reuses_space)
 	}
 	pagemu_get_stats(vm, &s);
 	ck_assert_uint_ge(s.writebacks, 10 * (PAGES - FRAMES));  /* 27 MiB at least */
+	ck_assert_uint_eq(s.swap_checksum_errors, 0);
 	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
 	pagemu_close(vm);
 }
@@ -224,7 +240,7 @@ START_TEST(test_swap_unmap_gives_blocks_back)
 
 	ck_assert_msg(fs_mount() == 0, "%s", fs_skip);
 	before = fs_free();
-	vm = open_vm(FRAMES, 8, fs_dir);
+	vm = open_vm(FRAMES, 8, fs_dir, 1);
 	a = map_pages(vm, PAGES);
 	fill(a, PAGES, 0);
 	full = fs_free();
@@ -236,7 +252,7 @@ START_TEST(test_swap_unmap_gives_blocks_back)
 	ck_assert_uint_ge(s.swap_released, PAGES - FRAMES - 64);
 	ck_assert_uint_eq(s.swap_used, 0);
 
-	vm2 = open_vm(FRAMES, 8, fs_dir);         /* vm stays open */
+	vm2 = open_vm(FRAMES, 8, fs_dir, 1);         /* vm stays open */
 	b = map_pages(vm2, PAGES);
 	fill(b, PAGES, 1);
 	for (size_t p = 0; p < PAGES; p++)
@@ -255,7 +271,7 @@ START_TEST(test_swap_fs_full_sigbus)
 	volatile uint64_t *a;
 
 	ck_assert_msg(fs_mount() == 0, "%s", fs_skip);
-	vm = open_vm(FRAMES, 8, fs_dir);
+	vm = open_vm(FRAMES, 8, fs_dir, 1);
 	a = map_pages(vm, PAGES);
 	expect_sigbus_saying("no space left on the swap file's filesystem (PAGEMU_SWAP_DIR)", "I/O error");
 	fill(a, PAGES, 0);
@@ -280,10 +296,137 @@ START_TEST(test_swap_slots_full_sigbus)
 }
 END_TEST
 
+/* ---- checksums ---------------------------------------------------------------------- */
+
+/* 64 pages over 16 frames: most of them in swap, in slots written in
+ * order (the hand's), so pages p and p + 1 sit in neighbouring slots. */
+static volatile uint64_t *swapped_pages(pagemu_t **vm, unsigned readahead, int checksum)
+{
+	volatile uint64_t *a;
+
+	*vm = open_vm(16, readahead, NULL, checksum);
+	a = map_pages(*vm, 64);
+	fill(a, 64, 0);
+	return a;
+}
+
+static void corrupt_slot(pagemu_t *vm, uint64_t slot)
+{
+	static const char zeros[PAGE];
+
+	ck_assert_int_eq(pwrite(pm_swapio_fd((struct pagemu *)vm), zeros, PAGE, (off_t)(slot * PAGE)), PAGE);
+}
+
+static const char *checksum_message(char *buf, size_t len, uint64_t slot, volatile uint64_t *page)
+{
+	snprintf(buf, len, "swap slot %llu of the page at %p failed its crc32c", (unsigned long long)slot,
+		 (void *)page);
+	return buf;
+}
+
+/* A device that gives back zeros instead of the page: SIGBUS, naming the
+ * slot and the page, never the zeros. */
+START_TEST(test_checksum_corrupt_slot_sigbus)
+{
+	pagemu_t *vm;
+	volatile uint64_t *a = swapped_pages(&vm, 1, 1);
+	uint64_t slot = slot_of(vm, a, 5);
+	char msg[200];
+
+	corrupt_slot(vm, slot);
+	verify(a, 4, 0);                             /* its neighbours are fine */
+	verify(a, 6, 0);
+	expect_sigbus_saying(checksum_message(msg, sizeof(msg), slot, &a[5 * WORDS]), NULL);
+	(void)a[5 * WORDS + 3];                      /* SIGBUS */
+}
+END_TEST
+
+/* The corrupt page comes in as readahead: it is dropped from the cluster
+ * (the pages around it are installed), stays in swap, and its own touch
+ * is a major fault that dies of SIGBUS. */
+START_TEST(test_checksum_readahead_page_dropped)
+{
+	pagemu_t *vm;
+	volatile uint64_t *a = swapped_pages(&vm, 8, 1);
+	uint64_t slot = slot_of(vm, a, 11);
+	pagemu_stats_t s0, s1;
+	pagemu_xlate_t x;
+	char msg[200];
+
+	ck_assert_uint_eq(slot_of(vm, a, 10) + 1, slot);
+	ck_assert_uint_eq(slot_of(vm, a, 12), slot + 1);
+	corrupt_slot(vm, slot);
+	pagemu_get_stats(vm, &s0);
+	verify(a, 10, 0);                            /* reads 10, 11, 12, ... as one cluster */
+	pagemu_get_stats(vm, &s1);
+	ck_assert_uint_eq(s1.faults_major - s0.faults_major, 1);
+	ck_assert_uint_ge(s1.readahead_pages - s0.readahead_pages, 2);
+	ck_assert_uint_eq(s1.swap_checksum_errors - s0.swap_checksum_errors, 1);
+	ck_assert_int_eq(pagemu_translate(vm, (uintptr_t)&a[11 * WORDS], PROT_READ, &x), 0);
+	ck_assert(x.page_fault && x.swapped && x.swap_slot == slot);   /* not installed */
+	ck_assert_int_eq(pagemu_translate(vm, (uintptr_t)&a[12 * WORDS], PROT_READ, &x), 0);
+	ck_assert(!x.page_fault);                    /* its neighbour was */
+	verify(a, 12, 0);
+	pagemu_get_stats(vm, &s0);
+	ck_assert_uint_eq(s0.faults_major, s1.faults_major);     /* a readahead hit */
+	expect_sigbus_saying(checksum_message(msg, sizeof(msg), slot, &a[11 * WORDS]), NULL);
+	(void)a[11 * WORDS];                         /* a major fault: SIGBUS */
+}
+END_TEST
+
+/* PAGEMU_SWAP_CHECKSUM=0 checks nothing: the zeros come back. (What the
+ * checksums are for.) */
+START_TEST(test_checksum_off_returns_zeros)
+{
+	pagemu_t *vm;
+	volatile uint64_t *a = swapped_pages(&vm, 1, 0);
+
+	corrupt_slot(vm, slot_of(vm, a, 5));
+	ck_assert_uint_eq(a[5 * WORDS], 0);
+	pagemu_close(vm);
+}
+END_TEST
+
+/* Sequential and random passes, rewrites, readahead up to 32 pages: every
+ * page read back passes its checksum, readahead pages included. */
+START_TEST(test_checksum_thrash_with_readahead)
+{
+	enum { FRAMES = 64, PAGES = 1024 };
+	pagemu_t *vm = open_vm(FRAMES, 32, NULL, 1);
+	volatile uint64_t *a = map_pages(vm, PAGES);
+	uint64_t round[PAGES] = { 0 }, x = 7;
+	pagemu_stats_t s;
+
+	fill(a, PAGES, 0);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t p = 0; p < PAGES; p++)
+			verify(a, p, 0);
+	for (int i = 0; i < 4000; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		size_t p = (x >> 33) % PAGES;
+		if (i % 3 == 0) {
+			round[p]++;
+			a[p * WORDS] = pm_test_pattern(p, round[p]);
+			a[p * WORDS + WORDS - 1] = ~pm_test_pattern(p, round[p]);
+		} else {
+			verify(a, p, round[p]);
+		}
+	}
+	for (size_t p = 0; p < PAGES; p++)
+		verify(a, p, round[p]);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.swap_checksum_errors, 0);
+	ck_assert_uint_gt(s.faults_major, PAGES);
+	ck_assert_uint_gt(s.readahead_hits, PAGES);
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
+	pagemu_close(vm);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("swap");
-	TCase *space = tcase_create("space"), *full = tcase_create("full");
+	TCase *space = tcase_create("space"), *full = tcase_create("full"), *sum = tcase_create("checksum");
 
 	if (fs_usable()) {
 		tcase_add_unchecked_fixture(space, fs_dir_make, fs_dir_remove);
@@ -297,6 +440,12 @@ static Suite *make_suite(void)
 	}
 	tcase_add_test_raise_signal(full, test_swap_slots_full_sigbus, SIGBUS);
 	suite_add_tcase(s, full);
+	tcase_set_timeout(sum, 60);
+	tcase_add_test_raise_signal(sum, test_checksum_corrupt_slot_sigbus, SIGBUS);
+	tcase_add_test_raise_signal(sum, test_checksum_readahead_page_dropped, SIGBUS);
+	tcase_add_test(sum, test_checksum_off_returns_zeros);
+	tcase_add_test(sum, test_checksum_thrash_with_readahead);
+	suite_add_tcase(s, sum);
 	return s;
 }
 

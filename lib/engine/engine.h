@@ -110,6 +110,8 @@ unsigned pm_swapio_inflight(struct pagemu *vm);
  * fallocate. 0 or -errno; -EOPNOTSUPP at once when the file system said
  * it cannot. */
 int  pm_swapio_punch(struct pagemu *vm, uint64_t slot, uint64_t n);
+/* The swap file's descriptor (tests corrupt slots behind pagemu's back). */
+int  pm_swapio_fd(struct pagemu *vm);
 /* fork: before, a copy of the swap file (used slots) for the child: the
  * new fd or -errno; in the child, adopt it with a new ring: 0 or -errno. */
 int  pm_swapio_copy(struct pagemu *vm);
@@ -171,7 +173,8 @@ void pm_reclaim_env_init(struct pagemu *vm);
  * signal context; called with vm->lock held. */
 uint64_t pm_reclaim_frame(struct pagemu *vm, int *err);
 /* What an error of the swap path means for the user, naming the setting
- * to change: pm_reclaim_frame's codes. */
+ * to change: pm_reclaim_frame's codes, and -EBADMSG for a page read back
+ * with a checksum other than the one written. */
 const char *pm_reclaim_cause(int err);
 /* Give the disk blocks of freed swap slots back to the file system, a run
  * of slots at a time, once enough of them wait (force: any). Returns the

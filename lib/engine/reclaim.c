@@ -55,8 +55,10 @@ void pm_reclaim_env_init(struct pagemu *vm)
  * stale) and takes a slot from the allocator: the one after the run's
  * last when it is free, so that a batch tends to be one run and one
  * writev, else the lowest free slot, so that freed slots are written
- * again first and the file stays compact. Returns frames whose write
- * started, or -EFBIG when every slot is in use before the first. */
+ * again first and the file stays compact. With checksums on, each page's
+ * crc32c is taken once it is write-protected, before its write is
+ * submitted. Returns frames whose write started, or -EFBIG when every
+ * slot is in use before the first. */
 static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 {
 	uint64_t run[PM_IO_MAX_RUN], run_slot = 0;
@@ -87,12 +89,15 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 		if (!f)
 			continue;
 		/* Write-protect first, so that a write during the I/O faults and
-		 * marks the page dirty again: the swap copy is then not trusted. */
+		 * marks the page dirty again: the swap copy is then not trusted
+		 * (nor its checksum, taken now over the bytes being written). */
 		if (pte_write(*f->pte))
 			pm_protect_pte(vm, f->vpn, f->pte, PROT_READ);
 		*f->pte = pte_mkclean(*f->pte);
 		f->io = 1;
 		f->wrerr = 0;
+		if (vm->swapmap.sums)
+			pm_swapmap_set_sum(&vm->swapmap, f->slot, pm_crc32c(0, pm_frame_addr(vm, ppns[i]), vm->page));
 		if (!nrun)
 			run_slot = f->slot;
 		run[nrun++] = ppns[i];
@@ -108,6 +113,7 @@ const char *pm_reclaim_cause(int err)
 	case -ENOSPC:  return "no space left on the swap file's filesystem (PAGEMU_SWAP_DIR)";
 	case -EFBIG:   return "swap full: raise PAGEMU_SWAP_SIZE";
 	case -ENOMEM:  return "no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES";
+	case -EBADMSG: return "checksum mismatch: the swap file's device returned other data than was written; check the disk of PAGEMU_SWAP_DIR";
 	default:       return "swap I/O error; check the disk of PAGEMU_SWAP_DIR";
 	}
 }

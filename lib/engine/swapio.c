@@ -154,6 +154,11 @@ int pm_swapio_punch(struct pagemu *vm, uint64_t slot, uint64_t n)
 	return rc;
 }
 
+int pm_swapio_fd(struct pagemu *vm)
+{
+	return vm->io->fd;
+}
+
 /* Before a fork: a copy of the swap file for the child. The used slots
  * are copied in the kernel (copy_file_range), so every PTE's slot number
  * stays valid. Writes were drained. Returns the new fd or -errno. */
