@@ -190,8 +190,8 @@ uint64_t pm_reclaim_trim_swap(struct pagemu *vm, int force)
 	uint64_t start, len, released = 0;
 
 	/* Freed slots are reused lowest first, so they rarely wait long:
-	 * they pile up when what is in swap shrinks (an unmap, a working set
-	 * that moves back into memory). No I/O of a free slot is in flight. */
+	 * they pile up when what is in swap shrinks (an unmap). No I/O of a
+	 * free slot is in flight, so its blocks can go at any time. */
 	if (vm->swapmap.nfreed < (force ? 1 : TRIM_BATCH))
 		return 0;
 	while (pm_swapmap_take_freed(&vm->swapmap, UINT64_MAX, &start, &len))
