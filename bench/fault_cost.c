@@ -14,8 +14,15 @@
  *                 budget (cfg.map_budget = frames / 4)
  *   major-pc      sequential read pass over a region 4x the frames whose
  *                 pages are all in swap; swap file buffered (page cache),
- *                 readahead 1: one swap read and one clean eviction a fault
- *   major-direct  the same with an O_DIRECT swap file on disk
+ *                 readahead 1: one swap read and one clean eviction a fault;
+ *                 swap checksums off
+ *   major-sum     the same with swap checksums on (PAGEMU_SWAP_CHECKSUM=1):
+ *                 a crc32c of every page read, checked; its timed pass
+ *                 takes turns with major-pc's, 1024 pages at a time, and
+ *                 their ratio is the checksums' cost, with the crc32c of
+ *                 one page timed alone beside it
+ *   major-direct  the same with an O_DIRECT swap file on disk (checksums
+ *                 as the default has them)
  *
  * usage: fault_cost [--quick|--full] [--runs N] [--pages N] [--direct-pages N]
  *                   [--swap-dir DIR] [--direct-dir DIR] [--cases LIST]
@@ -25,10 +32,11 @@
 #include <unistd.h>
 
 #include "benchutil.h"
+#include "model/model.h"
 
 #define CHUNK_MAX 16384              /* pages per instance: stays inside the map budget */
 
-enum { C_FLOOR, C_FLOOR_ZERO, C_KERNEL, C_ZERO, C_ZERO_BIG, C_MINOR, C_MAJOR_PC, C_MAJOR_DIRECT,
+enum { C_FLOOR, C_FLOOR_ZERO, C_KERNEL, C_ZERO, C_ZERO_BIG, C_MINOR, C_MAJOR_PC, C_MAJOR_SUM, C_MAJOR_DIRECT,
        C_TLB_L2, C_TLB_WALK, C_N };
 
 static const char *const case_name[C_N] = {
@@ -39,12 +47,14 @@ static const char *const case_name[C_N] = {
 	"pagemu demand-zero, region > map budget",
 	"pagemu minor (scattered pages, map budget /4)",
 	"pagemu major, page-cache swap, ra=1",
+	"pagemu major, the same, checksums on",
 	"pagemu major, O_DIRECT swap, ra=1",
 	"exact TLB: L1 miss, L2 hit",
 	"exact TLB: L1 and L2 miss (page walk)",
 };
 
 static double us[C_N][BU_MAX_RUNS];        /* us per fault, per run */
+static double crc_us[BU_MAX_RUNS];         /* crc32c of one page alone, per run */
 static double in_handler[C_N][BU_MAX_RUNS]; /* share of the time inside pagemu's handler */
 
 /* ---- the floor, in a forked child ------------------------------------------ */
@@ -143,7 +153,7 @@ typedef struct fc_opts {
 
 /* --cases zero,minor,... (for profiling one path). */
 static const char *const case_key[C_N] = { "floor", "floor-zero", "kernel", "zero", "zero-big", "minor",
-					   "major-pc", "major-direct", "tlb-l2", "tlb-walk" };
+					   "major-pc", "major-sum", "major-direct", "tlb-l2", "tlb-walk" };
 
 static unsigned parse_cases(const char *list)
 {
@@ -258,32 +268,95 @@ static void case_minor(const fc_opts_t *o, int run)
 /* Major: region = 4 x frames. Pass 1 writes every page (3/4 go to swap),
  * pass 2 reads them all (now clean in swap), pass 3 - timed - reads them
  * all again: every touch is a swap-in with a clean eviction. */
-static void case_major(int c, size_t region_pages, const char *dir, int direct, int run)
+typedef struct major_vm {
+	pagemu_t      *vm;
+	char          *p;                /* the region */
+	pagemu_stats_t a;                /* before the timed pass */
+	uint64_t       ns;               /* time in the timed pass */
+} major_vm_t;
+
+static void major_open(major_vm_t *m, size_t region_pages, const char *dir, int direct, int checksum)
 {
 	pagemu_config_t cfg = base_config(region_pages / 4);
-	pagemu_t *vm;
-	pagemu_stats_t a, b;
-	uint64_t ns;
-	char *p;
 
 	snprintf(cfg.swap_dir, sizeof(cfg.swap_dir), "%s", dir);
 	cfg.swap_direct = direct;
+	if (checksum >= 0)
+		cfg.swap_checksum = checksum;
 	cfg.readahead = 1;
 	cfg.swap_size = (uint64_t)region_pages * host_page * 2;
-	vm = bu_open(&cfg);
-	p = bu_map(vm, region_pages * host_page);
-	bu_write_pages(p, region_pages, host_page);
-	bu_read_pages(p, region_pages, host_page);
-	pagemu_get_stats(vm, &a);
-	ns = bu_read_pages(p, region_pages, host_page);
-	pagemu_get_stats(vm, &b);
-	record(c, run, ns, b.faults_major - a.faults_major, &a, &b);
+	m->vm = bu_open(&cfg);
+	m->p = bu_map(m->vm, region_pages * host_page);
+	bu_write_pages(m->p, region_pages, host_page);
+	bu_read_pages(m->p, region_pages, host_page);
+	pagemu_get_stats(m->vm, &m->a);
+	m->ns = 0;
+}
+
+static void major_close(major_vm_t *m, int c, int run)
+{
+	pagemu_stats_t b;
+
+	pagemu_get_stats(m->vm, &b);
+	record(c, run, m->ns, b.faults_major - m->a.faults_major, &m->a, &b);
 	if (run == 0)
 		printf("  (%s: %llu faults, %llu major, %llu evictions, %llu writebacks, %llu ref clears)\n", case_name[c],
-		       (unsigned long long)(b.faults - a.faults), (unsigned long long)(b.faults_major - a.faults_major),
-		       (unsigned long long)(b.evictions - a.evictions), (unsigned long long)(b.writebacks - a.writebacks),
-		       (unsigned long long)(b.ref_clears - a.ref_clears));
-	pagemu_close(vm);
+		       (unsigned long long)(b.faults - m->a.faults), (unsigned long long)(b.faults_major - m->a.faults_major),
+		       (unsigned long long)(b.evictions - m->a.evictions), (unsigned long long)(b.writebacks - m->a.writebacks),
+		       (unsigned long long)(b.ref_clears - m->a.ref_clears));
+	pagemu_close(m->vm);
+}
+
+static void case_major(int c, size_t region_pages, const char *dir, int direct, int checksum, int run)
+{
+	major_vm_t m;
+
+	major_open(&m, region_pages, dir, direct, checksum);
+	m.ns = bu_read_pages(m.p, region_pages, host_page);
+	major_close(&m, c, run);
+}
+
+/* Checksums off (major-pc) and on (major-sum): two instances whose timed
+ * passes take turns, 1024 pages at a time, the first of each pair in
+ * turn, so that the machine's drift falls on both alike. */
+static void case_major_pair(size_t region_pages, const char *dir, int run)
+{
+	major_vm_t m[2];
+
+	major_open(&m[0], region_pages, dir, 0, 0);
+	major_open(&m[1], region_pages, dir, 0, 1);
+	for (size_t i = 0; i < region_pages; i += 1024) {
+		size_t n = region_pages - i < 1024 ? region_pages - i : 1024;
+		for (int k = 0; k < 2; k++) {
+			major_vm_t *v = &m[k ^ (int)(i / 1024 % 2)];
+			v->ns += bu_read_pages(v->p + i * host_page, n, host_page);
+		}
+	}
+	major_close(&m[0], C_MAJOR_PC, run);
+	major_close(&m[1], C_MAJOR_SUM, run);
+}
+
+/* The crc32c of one page alone, us: over 256 pages (1 MiB, in the caches
+ * as a page just read is), the median of 9 sweeps. */
+static double crc_page_us(void)
+{
+	enum { NPAGES = 256, SWEEPS = 9 };
+	char *buf = bu_anon(NPAGES * host_page, 1);
+	double t[SWEEPS];
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < NPAGES * host_page; i++)
+		buf[i] = (char)(i * 131 + (i >> 12));
+	for (int k = 0; k < SWEEPS; k++) {
+		uint64_t t0 = bu_now_ns();
+		for (int r = 0; r < 16; r++)
+			for (size_t i = 0; i < NPAGES; i++)
+				sum += pm_crc32c(0, buf + i * host_page, host_page);
+		t[k] = (double)(bu_now_ns() - t0) / 1e3 / (16.0 * NPAGES);
+	}
+	__asm__ volatile("" : : "r"(sum));
+	munmap(buf, NPAGES * host_page);
+	return bu_median(t, SWEEPS);
 }
 
 /* Exact-TLB mode (L1 16x4, L2 128x12): pages touched round-robin, all
@@ -344,7 +417,7 @@ static void parse(fc_opts_t *o, int argc, char **argv)
 			o->cases = parse_cases(v);
 		else
 			BU_DIE("usage: %s [--quick|--full] [--runs N] [--pages N] [--direct-pages N] "
-			       "[--swap-dir DIR] [--direct-dir DIR] [--cases zero,zero-big,minor,major-pc,major-direct]\n",
+			       "[--swap-dir DIR] [--direct-dir DIR] [--cases zero,zero-big,minor,major-pc,major-sum,major-direct]\n",
 			       argv[0]);
 	}
 	if (!o->pages)
@@ -384,10 +457,16 @@ int main(int argc, char **argv)
 			case_zero_big(&o, run);
 		if (o.cases & (1u << C_MINOR))
 			case_minor(&o, run);
-		if (o.cases & (1u << C_MAJOR_PC))
-			case_major(C_MAJOR_PC, o.pages, o.swap_dir, 0, run);
+		if ((o.cases & (1u << C_MAJOR_PC)) && (o.cases & (1u << C_MAJOR_SUM)))
+			case_major_pair(o.pages, o.swap_dir, run);
+		else if (o.cases & (1u << C_MAJOR_PC))
+			case_major(C_MAJOR_PC, o.pages, o.swap_dir, 0, 0, run);
+		else if (o.cases & (1u << C_MAJOR_SUM))
+			case_major(C_MAJOR_SUM, o.pages, o.swap_dir, 0, 1, run);
+		if (o.cases & (1u << C_MAJOR_SUM))
+			crc_us[run] = crc_page_us();
 		if (o.cases & (1u << C_MAJOR_DIRECT))
-			case_major(C_MAJOR_DIRECT, o.direct_pages, o.direct_dir, 1, run);
+			case_major(C_MAJOR_DIRECT, o.direct_pages, o.direct_dir, 1, -1, run);
 		if (o.cases & (1u << C_TLB_L2))
 			case_tlb(C_TLB_L2, 128, o.pages, run);
 		if (o.cases & (1u << C_TLB_WALK))
@@ -415,6 +494,21 @@ int main(int argc, char **argv)
 		if (c >= C_ZERO)
 			printf(" %10.0f%%", 100 * hmed[c]);
 		printf("\n");
+	}
+	if ((o.cases & (1u << C_MAJOR_PC)) && (o.cases & (1u << C_MAJOR_SUM))) {
+		double sum_cost[BU_MAX_RUNS], crc_share[BU_MAX_RUNS];
+		for (int r = 0; r < o.c.runs; r++) {
+			sum_cost[r] = 100 * (us[C_MAJOR_SUM][r] / us[C_MAJOR_PC][r] - 1);
+			crc_share[r] = 100 * crc_us[r] / us[C_MAJOR_PC][r];
+		}
+		printf("\nswap checksums (crc32c%s): a major fault with them / without, same run: %+.1f%% "
+		       "(per run:", pm_crc32c_hw() == 2 ? ", AVX-512 folding" : pm_crc32c_hw() ? ", SSE4.2 crc32 instruction" : ", tables", bu_median(sum_cost, o.c.runs));
+		for (int r = 0; r < o.c.runs; r++)
+			printf(" %+.1f%%", sum_cost[r]);
+		printf(");\n  the crc32c of one page alone: %.3f us, %.2f%% of a major fault (rule: on by default under 2%%)\n",
+		       bu_median(crc_us, o.c.runs), bu_median(crc_share, o.c.runs));
+		bu_summary("fault_cost", "checksum-cost-%", bu_median(sum_cost, o.c.runs), "-", 0);
+		bu_summary("fault_cost", "crc32c-page-%", bu_median(crc_share, o.c.runs), "<=", 2.0);
 	}
 	printf("\n");
 	for (int c = C_ZERO; c < C_N; c++) {

@@ -71,6 +71,7 @@ typedef struct pagemu_config {
 	uint64_t swap_size;        /* swap file capacity, bytes; default 4 GiB (sparse); PAGEMU_SWAP_SIZE */
 	char     swap_dir[256];    /* directory of the unlinked swap file; default $TMPDIR or /tmp; PAGEMU_SWAP_DIR */
 	int      swap_direct;      /* 1 = O_DIRECT swap I/O (honest device timing); default 0; PAGEMU_SWAP_DIRECT */
+	int      swap_checksum;    /* 1 = crc32c per swap slot, checked on swap-in (mismatch: SIGBUS); default 1; PAGEMU_SWAP_CHECKSUM */
 	pagemu_policy_t policy;    /* replacement policy; default CLOCK; PAGEMU_POLICY */
 	unsigned readahead;        /* max pages per swap-in cluster (1 = none); default 32, adaptive; PAGEMU_READAHEAD */
 	unsigned reclaim_batch;    /* victims chosen per reclaim, written back as one batch; default 32; PAGEMU_RECLAIM_BATCH */
@@ -141,6 +142,8 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(swap_reads,     COUNT, "swap read requests (a cluster counts once)")   \
 	X(swap_read_pages,COUNT, "pages read from swap, readahead included")     \
 	X(swap_writes,    COUNT, "swap write requests")                          \
+	X(swap_released,  COUNT, "freed swap slots whose disk blocks went back to the file system (hole punched)") \
+	X(swap_checksum_errors, COUNT, "pages read from swap with a wrong checksum (SIGBUS, or a readahead page dropped)") \
 	X(readahead_pages,COUNT, "pages brought in by readahead")                \
 	X(readahead_hits, COUNT, "readahead pages touched before eviction")      \
 	X(ref_clears,     COUNT, "reference bits cleared by the CLOCK hand")     \

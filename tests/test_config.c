@@ -192,6 +192,7 @@ START_TEST(env_values_malformed)
 	env_rejects("PAGEMU_SWAP_SIZE", "", "not a number");
 	env_rejects("PAGEMU_VERBOSE", "yes", "expected 0 or 1");
 	env_rejects("PAGEMU_SWAP_DIRECT", "maybe", "expected 0 or 1");
+	env_rejects("PAGEMU_SWAP_CHECKSUM", "2", "expected 0 or 1");
 	env_rejects("PAGEMU_POLICY", "opt", "expected clock, fifo, lru or random");
 	env_rejects("PAGEMU_SWAP_DIR", "", "empty");
 }
@@ -208,7 +209,10 @@ START_TEST(env_values_accepted)
 	setenv("PAGEMU_READAHEAD", "0x40", 1);
 	setenv("PAGEMU_MAP_BUDGET", "0", 1);
 	setenv("PAGEMU_SEED", "18446744073709551615", 1);
+	setenv("PAGEMU_SWAP_CHECKSUM", "0", 1);
+	ck_assert_int_eq(cfg.swap_checksum, 1);          /* on by default */
 	ck_assert_int_eq(pagemu_config_from_env(&cfg), 0);
+	ck_assert_int_eq(cfg.swap_checksum, 0);
 	ck_assert_uint_eq(cfg.page_size, 16384);
 	ck_assert_uint_eq(cfg.frames, 64);
 	ck_assert_uint_eq(cfg.tlb_sets[0], 64);
@@ -258,7 +262,7 @@ START_TEST(table_is_complete)
 		fields += s->field && s->kind != PM_SET_MEMORY;
 	}
 	/* Every field of pagemu_config_t has its row (tlb_sets and tlb_ways share one). */
-	ck_assert_uint_eq(fields, 14);
+	ck_assert_uint_eq(fields, 15);
 	ck_assert_ptr_null(pm_setting_find("--no-such-option"));
 }
 END_TEST

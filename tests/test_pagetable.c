@@ -1,6 +1,6 @@
 /* test_pagetable.c - model units shared with the engine: the radix page
- * table (insert, walk, remove, pruning, pm_pt_check), the swap map
- * (next-fit and hint) and the frame table (fill order). */
+ * table (insert, walk, remove, pruning, pm_pt_check), the swap map (first
+ * fit, hint, freed runs), CRC-32C and the frame table (fill order). */
 #include <errno.h>
 
 #include "testutil.h"
@@ -122,34 +122,125 @@ START_TEST(arena_exhaustion)
 }
 END_TEST
 
-START_TEST(swapmap_next_fit_and_hint)
+START_TEST(swapmap_first_fit_and_hint)
 {
-	static uint64_t mem[4];
+	static uint64_t mem[8];
 	pm_swapmap_t s;
 
-	ck_assert_uint_eq(pm_swapmap_mem_size(200), 32);
-	pm_swapmap_init(&s, 200, mem);
+	ck_assert_uint_eq(pm_swapmap_mem_size(200, 0), 64);
+	ck_assert_uint_eq(pm_swapmap_mem_size(200, 1), 64 + 200 * 4);
+	pm_swapmap_init(&s, 200, mem, 0);
+	ck_assert_ptr_null(s.sums);
 	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 0);
 	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 1);
 	ck_assert_uint_eq(pm_swapmap_alloc(&s, 100), 100);   /* a free hint wins */
-	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 101); /* next fit after it */
-	ck_assert_uint_eq(pm_swapmap_alloc(&s, 0), 102);      /* a used hint falls back */
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, 101), 101);   /* (a run goes on) */
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 2); /* else the lowest free slot */
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, 0), 3);       /* a used hint falls back */
 	pm_swapmap_free(&s, 1);
 	ck_assert(!pm_swapmap_test(&s, 1));
-	ck_assert_uint_eq(s.used, 4);
-	/* fill to the end, then wrap to the hole at 1 */
-	for (uint64_t i = 103; i < 200; i++)
+	ck_assert_uint_eq(s.used, 5);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 1); /* a freed slot is reused first */
+	ck_assert_int_eq(pm_swapmap_check(&s), 0);
+	for (uint64_t i = 4; i < 100; i++)
 		ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), i);
-	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 1);
-	for (uint64_t i = 2; i < 100; i++)
+	for (uint64_t i = 102; i < 200; i++)
 		ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), i);
 	ck_assert_uint_eq(s.used, 200);
 	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), PM_NONE);
 	pm_swapmap_free(&s, 150);
-	if (!PM_DEBUG)        /* a double free is the engine's bug: debug builds assert */
-		pm_swapmap_free(&s, 150);                    /* release builds: a no-op */
+	if (!PM_DEBUG)                                       /* (debug builds assert) */
+		pm_swapmap_free(&s, 150);                    /* double free is a no-op */
 	ck_assert_uint_eq(s.used, 199);
 	ck_assert_uint_eq(pm_swapmap_alloc(&s, 7), 150);
+	ck_assert_uint_eq(s.nfreed, 0);                      /* reused: nothing to give back */
+	ck_assert_int_eq(pm_swapmap_check(&s), 0);
+}
+END_TEST
+
+/* Freed slots keep their blocks until taken, run by run, lowest first. */
+START_TEST(swapmap_freed_runs)
+{
+	static uint64_t mem[8 + 100];
+	uint64_t start, len;
+	pm_swapmap_t s;
+
+	pm_swapmap_init(&s, 200, mem, 1);
+	ck_assert_ptr_nonnull(s.sums);
+	for (uint64_t i = 0; i < 200; i++)
+		ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), i);
+	pm_swapmap_set_sum(&s, 199, 0xE3069283u);
+	ck_assert_uint_eq(pm_swapmap_sum(&s, 199), 0xE3069283u);
+	ck_assert_int_eq(pm_swapmap_take_freed(&s, 100, &start, &len), 0);
+	for (uint64_t i = 64; i < 192; i++)
+		pm_swapmap_free(&s, i);
+	pm_swapmap_free(&s, 30);
+	for (uint64_t i = 19; i >= 10; i--)
+		pm_swapmap_free(&s, i);
+	pm_swapmap_free(&s, 199);
+	ck_assert_uint_eq(s.nfreed, 140);
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 10); /* takes its slot out of the freed */
+	ck_assert_uint_eq(s.nfreed, 139);
+	ck_assert_int_eq(pm_swapmap_check(&s), 0);
+	ck_assert_int_eq(pm_swapmap_take_freed(&s, 100, &start, &len), 1);
+	ck_assert_uint_eq(start, 11);
+	ck_assert_uint_eq(len, 9);
+	ck_assert_int_eq(pm_swapmap_take_freed(&s, 100, &start, &len), 1);
+	ck_assert_uint_eq(start, 30);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_int_eq(pm_swapmap_take_freed(&s, 100, &start, &len), 1);
+	ck_assert_uint_eq(start, 64);                        /* at most max a run */
+	ck_assert_uint_eq(len, 100);
+	ck_assert_int_eq(pm_swapmap_take_freed(&s, 100, &start, &len), 1);
+	ck_assert_uint_eq(start, 164);
+	ck_assert_uint_eq(len, 28);
+	ck_assert_int_eq(pm_swapmap_take_freed(&s, 100, &start, &len), 1);
+	ck_assert_uint_eq(start, 199);                       /* the last slot, alone */
+	ck_assert_uint_eq(len, 1);
+	ck_assert_int_eq(pm_swapmap_take_freed(&s, 100, &start, &len), 0);
+	ck_assert_uint_eq(s.nfreed, 0);
+	ck_assert_uint_eq(s.used, 61);
+	ck_assert_int_eq(pm_swapmap_check(&s), 0);
+	/* Taken freed slots are free slots: the lowest goes first. */
+	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 11);
+	s.freed[0] |= 1ULL << 11;                            /* corrupt: checker notices */
+	ck_assert_int_eq(pm_swapmap_check(&s), -1);
+}
+END_TEST
+
+/* CRC-32C: the standard check values, and the fast ways (the crc32
+ * instruction's three streams, AVX-512 folding, as the CPU has them) agree
+ * with the tables at every length and alignment around the block sizes. */
+START_TEST(crc32c_known_and_both_ways)
+{
+	static unsigned char buf[3 * 4096 + 64];
+	uint64_t x = 1;
+
+	ck_assert_uint_eq(pm_crc32c(0, "123456789", 9), 0xE3069283u);
+	ck_assert_uint_eq(pm_crc32c_table(0, "123456789", 9), 0xE3069283u);
+	ck_assert_uint_eq(pm_crc32c(0, "", 0), 0);
+	memset(buf, 0, 32);
+	ck_assert_uint_eq(pm_crc32c(0, buf, 32), 0x8A9136AAu);  /* RFC 3720 B.4: 32 zero bytes */
+	memset(buf, 0xff, 32);
+	ck_assert_uint_eq(pm_crc32c(0, buf, 32), 0x62A8AB43u);  /* 32 bytes of 0xff */
+	ck_assert_uint_eq(pm_crc32c(pm_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		buf[i] = (unsigned char)(x >> 56);
+	}
+	for (int way = pm_crc32c_hw(); way >= 0; way--) {
+		ck_assert_int_eq(pm_crc32c_set_hw(way), way);
+		for (size_t off = 0; off < 9; off++)
+			for (size_t len = 0; len <= 3 * 4096; len += len < 1024 ? 1 : len % 1360 == 0 ? 7 : 61) {
+				uint32_t hw = pm_crc32c(0x1234567u, buf + off, len);
+				uint32_t sw = pm_crc32c_table(0x1234567u, buf + off, len);
+				ck_assert_msg(hw == sw, "off %zu len %zu: %08x (way %d) != %08x (tables)", off, len, hw, way, sw);
+			}
+		ck_assert_uint_eq(pm_crc32c(0, buf, 4096), pm_crc32c_table(0, buf, 4096));
+		ck_assert_uint_eq(pm_crc32c(0, buf, 4080), pm_crc32c_table(0, buf, 4080));
+		ck_assert_uint_eq(pm_crc32c(0, "123456789", 9), 0xE3069283u);
+	}
+	pm_crc32c_set_hw(2);
 }
 END_TEST
 
@@ -182,7 +273,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, geometry);
 	tcase_add_test(tc, insert_walk_remove);
 	tcase_add_test(tc, arena_exhaustion);
-	tcase_add_test(tc, swapmap_next_fit_and_hint);
+	tcase_add_test(tc, swapmap_first_fit_and_hint);
+	tcase_add_test(tc, swapmap_freed_runs);
+	tcase_add_test(tc, crc32c_known_and_both_ways);
 	tcase_add_test(tc, frames_fill_in_order);
 	suite_add_tcase(s, tc);
 	return s;

@@ -36,6 +36,8 @@ static const pm_setting_t settings[] = {
 	  "a directory pagemu may create files in", "directory of the (unlinked) swap file" },
 	{ "PAGEMU_SWAP_DIRECT", "--swap-direct", "1", FIELD(swap_direct), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "O_DIRECT swap I/O (honest device timing; not on tmpfs)" },
+	{ "PAGEMU_SWAP_CHECKSUM", "--no-swap-checksum", "0", FIELD(swap_checksum), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "turn off the crc32c of each swap slot, checked on every swap-in (a mismatch: SIGBUS)" },
 	{ "PAGEMU_POLICY", "--policy", NULL, FIELD(policy), PM_SET_POLICY, 0, 0,
 	  "clock, fifo, lru or random (opt: pagemu-sim only)", "replacement policy" },
 	{ "PAGEMU_READAHEAD", "--readahead", NULL, FIELD(readahead), PM_SET_NUM, 1, 64,
@@ -353,6 +355,7 @@ void pagemu_config_default(pagemu_config_t *cfg)
 	cfg->swap_size = 4ULL << 30;
 	snprintf(cfg->swap_dir, sizeof(cfg->swap_dir), "%s", tmp && *tmp ? tmp : "/tmp");
 	cfg->swap_direct = 0;
+	cfg->swap_checksum = 1;
 	cfg->policy = PAGEMU_POLICY_CLOCK;
 	cfg->readahead = 32;
 	cfg->reclaim_batch = 32;
@@ -444,7 +447,6 @@ const char *pagemu_strerror(int err)
 {
 	switch (-err) {
 	case 0:          return "success";
-	case ENOSPC:     return "swap full: raise PAGEMU_SWAP_SIZE (cfg.swap_size)";
 	case EOPNOTSUPP: return "not supported by pagemu (yet): only anonymous private mappings";
 	default:         return strerror(err < 0 ? -err : err);
 	}

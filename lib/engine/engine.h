@@ -122,6 +122,13 @@ int  pm_swapio_submit(struct pagemu *vm);
 int  pm_swapio_reap(struct pagemu *vm, int wait);
 /* Frames whose write is in flight. */
 unsigned pm_swapio_inflight(struct pagemu *vm);
+/* Give the disk blocks of the n slots from `slot` back to the file system
+ * (they are free, and no I/O of theirs is in flight): a hole punched with
+ * fallocate. 0 or -errno; -EOPNOTSUPP at once when the file system said
+ * it cannot. */
+int  pm_swapio_punch(struct pagemu *vm, uint64_t slot, uint64_t n);
+/* The swap file's descriptor (tests corrupt slots behind pagemu's back). */
+int  pm_swapio_fd(struct pagemu *vm);
 /* fork: before, a copy of the swap file (used slots) for the child: the
  * new fd or -errno; in the child, adopt it with a new ring: 0 or -errno. */
 int  pm_swapio_copy(struct pagemu *vm);
@@ -180,13 +187,23 @@ void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res);
 void pm_reclaim_note_fault(uint64_t insn, uint64_t vpn);
 /* Point the policy environment at vm (open time). */
 void pm_reclaim_env_init(struct pagemu *vm);
-/* A free frame for a new page, reclaiming if needed; PM_NONE with *err set
- * (-ENOSPC swap full, -EIO, -ENOMEM everything pinned).
+/* A free frame for a new page, reclaiming if needed; PM_NONE with *err set:
+ * -EFBIG every swap slot is in use (PAGEMU_SWAP_SIZE), -ENOSPC the swap
+ * file's file system is full (PAGEMU_SWAP_DIR), -EIO (or another -errno)
+ * a write failed, -ENOMEM everything pinned.
  * signal context; called with vm->lock held. */
 uint64_t pm_reclaim_frame(struct pagemu *vm, int *err);
 /* Take the free frame ppn itself (a reservation window's): 0, or -1 when
  * it is not free (or the machine has no memory for it). */
 int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn);
+/* What an error of the swap path means for the user, naming the setting
+ * to change: pm_reclaim_frame's codes, and -EBADMSG for a page read back
+ * with a checksum other than the one written. */
+const char *pm_reclaim_cause(int err);
+/* Give the disk blocks of freed swap slots back to the file system, a run
+ * of slots at a time, once enough of them wait (force: any). Returns the
+ * slots released. Called with vm->lock held. */
+uint64_t pm_reclaim_trim_swap(struct pagemu *vm, int force);
 /* Write back, ahead of the hand, the dirty pages the policy will evict
  * next, so that evictions find clean pages (one batch at a time). */
 void pm_reclaim_preclean(struct pagemu *vm);

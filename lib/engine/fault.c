@@ -50,15 +50,19 @@ static int map_prot(const pm_region_t *r, int writable)
 static enum pm_fault_outcome fail_sigbus(struct pm_fault *f, int err, const char *what)
 {
 	struct pagemu *vm = f->vm;
-	char msg[300], *p = msg, *end = msg + sizeof(msg);
+	char msg[500], *p = msg, *end = msg + sizeof(msg);
 
 	p = pm_fmt_str(p, end, "pagemu: cannot serve the fault at 0x");
 	p = pm_fmt_hex(p, end, f->va);
 	p = pm_fmt_str(p, end, ": ");
 	p = pm_fmt_str(p, end, what);
-	p = pm_fmt_str(p, end, err == -ENOSPC ? " (swap full: raise PAGEMU_SWAP_SIZE)\n" :
-			       err == -ENOMEM ? " (no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES)\n" :
-			       " (swap I/O error; check PAGEMU_SWAP_DIR)\n");
+	p = pm_fmt_str(p, end, " (");
+	p = pm_fmt_str(p, end, pm_reclaim_cause(err));
+	if (err != -ENOSPC && err != -EFBIG && err != -ENOMEM && err != -EBADMSG) {
+		p = pm_fmt_str(p, end, "; errno ");
+		p = pm_fmt_u64(p, end, (uint64_t)-err);
+	}
+	p = pm_fmt_str(p, end, ")\n");
 	pm_prim_say(msg);
 	pm_prim_map_sigbus((void *)(f->va & ~(uintptr_t)(vm->page - 1)), vm->page);
 	return PM_FAULT_SIGBUS;
@@ -269,12 +273,58 @@ static void drop_stale(struct pagemu *vm, uint64_t vpn, unsigned n)
 	}
 }
 
+/* Checksums on: every page of the cluster just read must hold what was
+ * written to its slot. A readahead page that does not is dropped from the
+ * cluster (its frame freed, ppns[i] = PM_NONE; its PTE stays in swap, so
+ * a touch faults again and gets the SIGBUS then). 0, or -EBADMSG when
+ * the touched page does not match. */
+static int cluster_verify(struct pagemu *vm, uint64_t slot, uint64_t *ppns, unsigned got)
+{
+	if (!vm->swapmap.sums)
+		return 0;
+	for (unsigned i = got; i-- > 0;) {
+		if (pm_crc32c(0, pm_frame_addr(vm, ppns[i]), vm->page) == pm_swapmap_sum(&vm->swapmap, slot + i))
+			continue;
+		PM_COUNT(vm, swap_checksum_errors);
+		if (i == 0)
+			return -EBADMSG;
+		pm_frames_push(&vm->frames, ppns[i]);
+		ppns[i] = PM_NONE;
+	}
+	return 0;
+}
+
+/* The touched page failed its checksum: free the cluster's frames, say
+ * which slot and which page, SIGBUS. */
+static enum pm_fault_outcome checksum_sigbus(struct pm_fault *f, uint64_t slot, const uint64_t *ppns, unsigned got)
+{
+	struct pagemu *vm = f->vm;
+	char what[160], *p = what, *end = what + sizeof(what);
+
+	for (unsigned i = 0; i < got; i++)
+		if (ppns[i] != PM_NONE)
+			pm_frames_push(&vm->frames, ppns[i]);
+	p = pm_fmt_str(p, end, "swap slot ");
+	p = pm_fmt_u64(p, end, slot);
+	p = pm_fmt_str(p, end, " of the page at 0x");
+	p = pm_fmt_hex(p, end, pm_vpn_va(vm, f->vpn));
+	p = pm_fmt_str(p, end, " failed its crc32c");
+	return fail_sigbus(f, -EBADMSG, what);
+}
+
 /* The pages of a cluster just read: present, clean, keeping their slots
  * (evicting them unmodified costs no write); the first is the one touched,
- * the others wait for their first touch as readahead. */
+ * the others wait for their first touch as readahead. A page dropped by
+ * cluster_verify (PM_NONE) stays in swap. */
 static void cluster_present(struct pagemu *vm, uint64_t vpn, uint64_t slot, const uint64_t *ppns, unsigned got)
 {
+	int consecutive = got > 2;
+
+	for (unsigned i = 1; i < got && consecutive; i++)
+		consecutive = ppns[i] != PM_NONE && (i == 1 || ppns[i] == ppns[i - 1] + 1);
 	for (unsigned i = 0; i < got; i++) {
+		if (ppns[i] == PM_NONE)
+			continue;
 		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + i, NULL);
 		pm_frame_t *f = &vm->frames.f[ppns[i]];
 		f->vpn = vpn + i;
@@ -288,16 +338,12 @@ static void cluster_present(struct pagemu *vm, uint64_t vpn, uint64_t slot, cons
 	/* The readahead pages sit in consecutive frames (taken in the hand's
 	 * order) more often than not: park them with one mmap, so that each
 	 * first touch costs an mprotect rather than an mmap. */
-	if (got > 2 && pm_budget_room(vm, 2)) {
-		unsigned i = 2;
-		while (i < got && ppns[i] == ppns[i - 1] + 1)
-			i++;
-		if (i == got)
-			pm_reserve_frames(vm, vpn + 1, ppns[1], got - 1);
-	}
+	if (consecutive && pm_budget_room(vm, 2))
+		pm_reserve_frames(vm, vpn + 1, ppns[1], got - 1);
 }
 
-/* The page is in swap: read it (and a cluster after it) into frames. */
+/* The page is in swap: read it (and a cluster after it) into frames, and
+ * check them against their slots' checksums. */
 static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 {
 	struct pagemu *vm = f->vm;
@@ -326,6 +372,8 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 	PM_COUNT(vm, swap_reads);
 	vm->stats.swap_read_pages += got;
 	vm->stats.readahead_pages += got - 1;
+	if (cluster_verify(vm, slot, ppns, got) < 0)
+		return checksum_sigbus(f, slot, ppns, got);
 	cluster_present(vm, vpn, slot, ppns, got);
 	/* A write maps read-write and dirty at once; a read keeps it clean. */
 	if (f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE))

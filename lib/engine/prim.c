@@ -247,20 +247,37 @@ long pm_prim_map_count(void)
 	return lines;
 }
 
-int pm_prim_write(int fd, const void *buf, size_t len)
+/* write (off < 0) or pwrite at off all of buf, retrying short writes
+ * and EINTR. */
+static int write_all(int fd, const char *p, size_t len, int64_t off)
 {
-	const char *p = buf;
-
 	while (len) {
-		long n = raw(SYS_write, fd, (long)p, (long)len, 0);
+		long n = off < 0 ? raw(SYS_write, fd, (long)p, (long)len, 0)
+				 : raw(SYS_pwrite64, fd, (long)p, (long)len, (long)off);
 		if (n == -EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? (int)n : -EIO;
 		p += n;
 		len -= (size_t)n;
+		off += off < 0 ? 0 : n;
 	}
 	return 0;
+}
+
+int pm_prim_write(int fd, const void *buf, size_t len)
+{
+	return write_all(fd, buf, len, -1);
+}
+
+int pm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	return write_all(fd, buf, len, (int64_t)off);
+}
+
+int pm_prim_punch_hole(int fd, uint64_t off, uint64_t len)
+{
+	return (int)raw(SYS_fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (long)off, (long)len);
 }
 
 void pm_prim_say(const char *msg)

@@ -55,6 +55,12 @@ void  pm_prim_forget_fd(int fd);
 struct io_uring;
 int   pm_prim_ring_init(struct io_uring *ring, unsigned entries);
 void  pm_prim_ring_exit(struct io_uring *ring);
+/* pwrite(2) all of buf to fd at off, retrying short writes and EINTR:
+ * 0, or -errno (ENOSPC when the file system is full). Signal-safe. */
+int   pm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* Deallocate the blocks of [off, off+len) of fd, keeping its size
+ * (fallocate PUNCH_HOLE | KEEP_SIZE): the range reads as zeros. Signal-safe. */
+int   pm_prim_punch_hole(int fd, uint64_t off, uint64_t len);
 /* sigaction through glibc's own entry point (never the shim's). */
 struct sigaction;
 int   pm_prim_sigaction(int sig, const struct sigaction *act, struct sigaction *old);

@@ -89,13 +89,14 @@ void pm_reclaim_env_init(struct pagemu *vm)
 /* ---- write-back -------------------------------------------------------- */
 
 /* Start writing the dirty frames ppns[0..n) to swap, in runs of
- * consecutive slots. Write-back is log-structured: a dirty page gives up
- * its old slot (its copy there is stale) and takes the next free slot from
- * the allocator's cursor, so that a batch becomes one run and one writev
- * whatever the pages' addresses; pages written in address order (a
- * sequential pass) land in address order, ready for readahead. Returns
- * frames whose write started, or -ENOSPC when the swap is full before the
- * first. */
+ * consecutive slots. A dirty page gives up its old slot (its copy there is
+ * stale) and takes a slot from the allocator: the one after the run's
+ * last when it is free, so that a batch tends to be one run and one
+ * writev, else the lowest free slot, so that freed slots are written
+ * again first and the file stays compact. With checksums on, each page's
+ * crc32c is taken once it is write-protected, before its write is
+ * submitted. Returns frames whose write started, or -EFBIG when every
+ * slot is in use before the first. */
 static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 {
 	uint64_t run[PM_IO_MAX_RUN], run_slot = 0;
@@ -107,9 +108,9 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 		if (f) {
 			if (f->slot != PM_NONE)
 				pm_swapmap_free(&vm->swapmap, f->slot);
-			f->slot = pm_swapmap_alloc(&vm->swapmap, PM_NONE);
+			f->slot = pm_swapmap_alloc(&vm->swapmap, nrun ? run_slot + nrun : PM_NONE);
 			if (f->slot == PM_NONE) {
-				rc = -ENOSPC;
+				rc = -EFBIG;
 				f = NULL;
 			}
 		}
@@ -126,11 +127,15 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 		if (!f)
 			continue;
 		/* Write-protect first, so that a write during the I/O faults and
-		 * marks the page dirty again: the swap copy is then not trusted. */
+		 * marks the page dirty again: the swap copy is then not trusted
+		 * (nor its checksum, taken now over the bytes being written). */
 		if (pte_write(*f->pte))
 			pm_protect_pte(vm, f->vpn, f->pte, PROT_READ);
 		*f->pte = pte_mkclean(*f->pte);
 		f->io = 1;
+		f->wrerr = 0;
+		if (vm->swapmap.sums)
+			pm_swapmap_set_sum(&vm->swapmap, f->slot, pm_crc32c(0, pm_frame_addr(vm, ppns[i]), vm->page));
 		if (!nrun)
 			run_slot = f->slot;
 		run[nrun++] = ppns[i];
@@ -140,8 +145,36 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 	return started ? (int)started : rc;
 }
 
+const char *pm_reclaim_cause(int err)
+{
+	switch (err) {
+	case -ENOSPC:  return "no space left on the swap file's filesystem (PAGEMU_SWAP_DIR)";
+	case -EFBIG:   return "swap full: raise PAGEMU_SWAP_SIZE";
+	case -ENOMEM:  return "no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES";
+	case -EBADMSG: return "checksum mismatch: the swap file's device returned other data than was written; check the disk of PAGEMU_SWAP_DIR";
+	default:       return "swap I/O error; check the disk of PAGEMU_SWAP_DIR";
+	}
+}
+
 static int swap_full_said;
-static int write_error_said;
+static int write_error_said;             /* the errno last said, once per cause */
+
+static void say_write_error(struct pagemu *vm, int err)
+{
+	char msg[400], *p = msg, *end = msg + sizeof(msg);
+
+	if (write_error_said == -err)
+		return;
+	write_error_said = -err;
+	p = pm_fmt_str(p, end, "pagemu: swap write failed (errno ");
+	p = pm_fmt_u64(p, end, (uint64_t)-err);
+	p = pm_fmt_str(p, end, "): ");
+	p = pm_fmt_str(p, end, pm_reclaim_cause(err));
+	p = pm_fmt_str(p, end, " = \"");
+	p = pm_fmt_str(p, end, vm->cfg.swap_dir);
+	p = pm_fmt_str(p, end, "\"; the pages stay in memory\n");
+	pm_prim_say(msg);
+}
 
 void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res)
 {
@@ -152,13 +185,8 @@ void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res)
 	if (res < 0) {
 		/* The swap copy is not good: the page stays dirty in memory. */
 		*f->pte = pte_mkdirty(*f->pte);
-		if (!write_error_said++) {
-			char msg[200], *p = msg, *end = msg + sizeof(msg);
-			p = pm_fmt_str(p, end, "pagemu: swap write failed (errno ");
-			p = pm_fmt_u64(p, end, (uint64_t)-res);
-			p = pm_fmt_str(p, end, "); pages stay in memory. Check the disk of PAGEMU_SWAP_DIR\n");
-			pm_prim_say(msg);
-		}
+		f->wrerr = (uint8_t)(-res < 256 ? -res : EIO);
+		say_write_error(vm, res);
 	}
 }
 
@@ -185,8 +213,30 @@ void pm_reclaim_preclean(struct pagemu *vm)
 			cand[k++] = cand[i];   /* k <= i: overwrites only what was read */
 		}
 	}
-	if (k && writeback_start(vm, cand, k) > 0)
+	if (k && writeback_start(vm, cand, k) > 0) {
 		pm_swapio_submit(vm);
+		pm_reclaim_trim_swap(vm, 0);  /* while the device works on the batch */
+	}
+}
+
+/* ---- swap space ----------------------------------------------------------- */
+
+#define TRIM_BATCH 64                   /* freed slots worth a release: one fallocate a run */
+
+uint64_t pm_reclaim_trim_swap(struct pagemu *vm, int force)
+{
+	uint64_t start, len, released = 0;
+
+	/* Freed slots are reused lowest first, so they rarely wait long:
+	 * they pile up when what is in swap shrinks (an unmap). No I/O of a
+	 * free slot is in flight, so its blocks can go at any time. */
+	if (vm->swapmap.nfreed < (force ? 1 : TRIM_BATCH))
+		return 0;
+	while (pm_swapmap_take_freed(&vm->swapmap, UINT64_MAX, &start, &len))
+		if (pm_swapio_punch(vm, start, len) == 0)
+			released += len;
+	vm->stats.swap_released += released;
+	return released;
 }
 
 /* ---- eviction ----------------------------------------------------------- */
@@ -203,14 +253,18 @@ static void wait_io(struct pagemu *vm, pm_frame_t *f)
 
 /* Evict the page in frame ppn: unmap it, make sure its swap copy is good,
  * point its PTE at the slot, free the frame. 0, or -errno with the page
- * still resident (and unmapped). */
-static int evict(struct pagemu *vm, uint64_t ppn)
+ * still resident (and unmapped): the write's error (-ENOSPC, -EIO, ...) or
+ * -EFBIG (no free slot). nowrite: a dirty page is not written but passed
+ * over at once (-EAGAIN), still mapped. */
+static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 {
 	pm_frame_t *f = &vm->frames.f[ppn];
 	pm_pte_t *pte = f->pte;
 	int rc;
 
 	wait_io(vm, f);
+	if (nowrite && pte_dirty(*pte))
+		return -EAGAIN;
 	pm_mmu_revoke(vm, f->vpn, pte);       /* no access while it is written out */
 	if (pte_dirty(*pte)) {
 		rc = writeback_start(vm, &ppn, 1);
@@ -220,7 +274,7 @@ static int evict(struct pagemu *vm, uint64_t ppn)
 		pm_swapio_submit(vm);
 		wait_io(vm, f);
 		if (pte_dirty(*pte))
-			return -EIO;
+			return f->wrerr ? -(int)f->wrerr : -EIO;
 	} else {
 		PM_COUNT(vm, clean_evictions);
 	}
@@ -283,7 +337,7 @@ int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn)
 uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 {
 	uint64_t ppn = pm_frames_pop(&vm->frames);
-	int rc = -ENOMEM;
+	int rc = -ENOMEM, nowrite = 0;
 
 	if (ppn != PM_NONE) {
 		if (commit(vm, ppn) == 0)
@@ -293,20 +347,28 @@ uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 		return PM_NONE;
 	}
 	/* Ask the policy until a victim can be evicted: a dirty page cannot go
-	 * when the swap is full, but a clean one further on still can. */
+	 * when the swap is full or its file system is, but a clean one further
+	 * on still can. Once a write has failed so, dirty victims are passed
+	 * over without another try, unless freed slots gave blocks back. */
 	for (uint64_t tries = 0; tries <= vm->nframes; tries++) {
 		uint64_t v = vm->policy->victim(vm->policy_state, &vm->policy_env);
 		if (v == PM_NONE)
 			break;
-		rc = evict(vm, v);
-		if (rc == 0) {
+		int r = evict(vm, v, nowrite);
+		if (r == 0) {
 			pm_reclaim_preclean(vm);
 			return pm_frames_pop(&vm->frames);
 		}
-		if (rc != -ENOSPC)
+		if (r == -EAGAIN)
+			continue;
+		rc = r;
+		if (r == -ENOSPC && pm_reclaim_trim_swap(vm, 1))
+			continue;
+		if (r != -ENOSPC && r != -EFBIG)
 			break;
+		nowrite = 1;
 	}
-	if (rc == -ENOSPC)
+	if (rc == -EFBIG)
 		say_swap_full(vm);
 	*err = rc;
 	return PM_NONE;

@@ -40,6 +40,7 @@ struct pm_swapio {
 	int            read_res;             /* its result */
 	int            broken;               /* 0, or -errno: the ring failed, no completion will come */
 	pm_swapio_done_fn done;              /* reclaim's bookkeeping of a finished write */
+	int            no_punch;             /* the file system cannot punch holes */
 	pm_wreq_t      wreq[MAX_WREQ];
 };
 
@@ -141,6 +142,24 @@ void pm_swapio_close(struct pagemu *vm)
 	vm->io = NULL;
 }
 
+int pm_swapio_punch(struct pagemu *vm, uint64_t slot, uint64_t n)
+{
+	struct pm_swapio *io = vm->io;
+	int rc;
+
+	if (io->no_punch)
+		return -EOPNOTSUPP;
+	rc = pm_prim_punch_hole(io->fd, slot * vm->page, n * vm->page);
+	if (rc == -EOPNOTSUPP)
+		io->no_punch = 1;            /* the blocks stay; freed slots are still reused first */
+	return rc;
+}
+
+int pm_swapio_fd(struct pagemu *vm)
+{
+	return vm->io->fd;
+}
+
 /* Before a fork: a copy of the swap file for the child. The used slots
  * are copied in the kernel (copy_file_range), so every PTE's slot number
  * stays valid. Writes were drained. Returns the new fd or -errno. */
@@ -195,6 +214,23 @@ int pm_swapio_adopt(struct pagemu *vm, int fd)
 	return rc < 0 ? rc : 0;
 }
 
+/* A short write: the file system ran out of space part way (a write that
+ * copied some bytes returns their count, not ENOSPC). Write the rest at
+ * once, so that the frames are either all in their slots or fail with the
+ * real error. 0 or -errno.
+ * signal context; called with vm->lock held. */
+static int write_rest(struct pagemu *vm, const pm_wreq_t *w, size_t done)
+{
+	for (unsigned i = (unsigned)(done / vm->page); i < w->n; i++) {
+		size_t skip = i == done / vm->page ? done % vm->page : 0;
+		int rc = pm_prim_pwrite(vm->io->fd, (const char *)w->iov[i].iov_base + skip, vm->page - skip,
+					(w->slot + i) * vm->page + skip);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* signal context; called with vm->lock held. */
 static void complete(struct pagemu *vm, struct io_uring_cqe *cqe)
 {
@@ -207,7 +243,7 @@ static void complete(struct pagemu *vm, struct io_uring_cqe *cqe)
 	}
 	pm_wreq_t *w = &io->wreq[cqe->user_data];
 	size_t want = (size_t)w->n * vm->page;
-	int res = cqe->res < 0 ? cqe->res : (size_t)cqe->res == want ? 0 : -EIO;
+	int res = cqe->res < 0 ? cqe->res : (size_t)cqe->res == want ? 0 : write_rest(vm, w, (size_t)cqe->res);
 	unsigned n = w->n;
 
 	w->n = 0;

@@ -129,7 +129,7 @@ static int tables_init(struct pagemu *vm)
 		arena_len = 1ULL << 40;
 	o_frames = off;  off = align_up(off + pm_frames_mem_size(vm->nframes), 64);
 	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
-	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots), 64);
+	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots, c->swap_checksum), 64);
 	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
 	o_tlb = off;     off = align_up(off + tlb_len, node);
 	o_arena = off;   off += arena_len;
@@ -141,7 +141,7 @@ static int tables_init(struct pagemu *vm)
 	pm_frames_init(&vm->frames, vm->nframes, mem + o_frames);
 	vm->policy_state = mem + o_policy;
 	vm->policy->init(vm->policy_state, vm->nframes, vm->cfg.seed);
-	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap);
+	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap, c->swap_checksum);
 	vm->regions = (pm_region_t *)(mem + o_regions);
 	vm->nregions_max = REGIONS_MAX;
 	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0)
@@ -170,6 +170,7 @@ static struct pagemu *instance_new(const pagemu_config_t *cfg)
 	vm->check_faults = PM_DEBUG && getenv("PAGEMU_CHECK") && strcmp(getenv("PAGEMU_CHECK"), "1") == 0;
 	pm_assert_say = pm_prim_say;        /* assertions write with the raw write */
 	pm_reclaim_env_init(vm);
+	pm_crc32c_init();                   /* its tables, before a fault needs them */
 	return vm;
 }
 
@@ -200,9 +201,10 @@ static void say_open(const struct pagemu *vm)
 {
 	const pagemu_config_t *cfg = &vm->cfg;
 
-	fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s, policy %s, map budget %zu%s\n",
+	fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s%s, policy %s, map budget %zu%s\n",
 		cfg->frames, vm->page, (unsigned long long)(cfg->swap_size >> 20), cfg->swap_dir,
-		cfg->swap_direct ? " (O_DIRECT)" : "", pagemu_policy_name(cfg->policy), vm->map_budget,
+		cfg->swap_direct ? " (O_DIRECT)" : "", cfg->swap_checksum ? " with crc32c" : "",
+		pagemu_policy_name(cfg->policy), vm->map_budget,
 		cfg->tlb_exact ? ", exact TLB" : "");
 }
 
@@ -407,6 +409,7 @@ int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
 	pm_lock(vm);
 	drain_writes(vm);        /* no write may land in a slot freed here */
 	rc = for_range(vm, lo, hi, unmap_region, NULL);
+	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
 	pm_unlock(vm);
 	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
 }

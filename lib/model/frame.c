@@ -51,6 +51,7 @@ void pm_frames_push(pm_frames_t *ft, uint64_t ppn)
 	f->pte = NULL;
 	f->pins = 0;
 	f->io = 0;
+	f->wrerr = 0;
 	ft->pos[ppn] = (uint32_t)ft->nfree;
 	ft->free[ft->nfree++] = (uint32_t)ppn;
 }

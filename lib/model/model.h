@@ -99,7 +99,8 @@ typedef struct pm_frame {
 	uint32_t  pins;                   /* pagemu_pin nesting; pinned frames are never evicted */
 	uint8_t   state;                  /* enum pm_frame_state */
 	uint8_t   io;                     /* 1 = a write of this frame to its slot is in flight */
-	uint8_t   pad[2];
+	uint8_t   wrerr;                  /* errno of its last write, when it failed (0 = none) */
+	uint8_t   pad;
 } pm_frame_t;
 
 typedef struct pm_frames {
@@ -121,23 +122,57 @@ void     pm_frames_push(pm_frames_t *ft, uint64_t ppn);
 int      pm_frames_claim(pm_frames_t *ft, uint64_t ppn);
 int      pm_frames_check(const pm_frames_t *ft);
 
-/* swapmap.c - swap slot allocator: a bitmap with a next-fit cursor and a
- * hint, so neighbouring virtual pages land in neighbouring slots. */
+/* swapmap.c - the swap slots: which are in use, which were freed but may
+ * still hold disk blocks, and a checksum per slot. Allocation takes the
+ * lowest free slot (or a hint, to extend a run), so that freed slots are
+ * reused first and the file stays as compact as what is in use; freed
+ * slots are handed out in runs for the engine to release their blocks. */
 typedef struct pm_swapmap {
 	uint64_t *bits;                   /* 1 = slot in use */
+	uint64_t *freed;                  /* 1 = free, but may still hold disk blocks */
+	uint32_t *sums;                   /* crc32c of what was written to each slot; NULL = checksums off */
 	uint64_t  nslots;
-	uint64_t  used;
-	uint64_t  cursor;                 /* next-fit start */
+	uint64_t  used;                   /* slots in use */
+	uint64_t  nfreed;                 /* slots with a freed bit */
+	uint64_t  low;                    /* no free slot below this one */
+	uint64_t  freed_low;              /* no freed bit below this slot */
 } pm_swapmap_t;
 
-size_t   pm_swapmap_mem_size(uint64_t nslots);
-void     pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem);
-/* hint if free, else the next free slot after the cursor; PM_NONE if full. */
+/* Bytes of memory for nslots (with a checksum each when sums). */
+size_t   pm_swapmap_mem_size(uint64_t nslots, int sums);
+/* mem: pm_swapmap_mem_size bytes, zero-filled (fresh mmap). */
+void     pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem, int sums);
+/* hint if it is free, else the lowest free slot; PM_NONE if full. */
 uint64_t pm_swapmap_alloc(pm_swapmap_t *s, uint64_t hint);
+/* The slot is free again; it keeps its blocks until taken by
+ * pm_swapmap_take_freed (or allocated again). */
 void     pm_swapmap_free(pm_swapmap_t *s, uint64_t slot);
 int      pm_swapmap_test(const pm_swapmap_t *s, uint64_t slot);
-/* Invariant checker for tests: used agrees with the bitmap. 0 or -1. */
+/* The lowest run of freed slots, at most max long: 1 with *start and *len
+ * set and their freed bits cleared (the caller releases their blocks);
+ * 0 when none is left. */
+int      pm_swapmap_take_freed(pm_swapmap_t *s, uint64_t max, uint64_t *start, uint64_t *len);
+/* The checksum of what was written to slot (sums on). */
+static inline void pm_swapmap_set_sum(pm_swapmap_t *s, uint64_t slot, uint32_t sum) { s->sums[slot] = sum; }
+static inline uint32_t pm_swapmap_sum(const pm_swapmap_t *s, uint64_t slot) { return s->sums[slot]; }
+/* Invariant checker for tests: used and nfreed agree with the bitmaps, no
+ * slot is both used and freed, none is free below low. 0 or -1. */
 int      pm_swapmap_check(const pm_swapmap_t *s);
+
+/* crc32c.c - CRC-32C (Castagnoli): SSE4.2's crc32 instruction where the
+ * CPU has it (checked at run time; with AVX-512 and VPCLMULQDQ, carry-less
+ * folding for the bulk), tables otherwise. crc is the CRC of
+ * what came before (0 to start): pm_crc32c(0, "123456789", 9) =
+ * 0xE3069283. Signal-safe once pm_crc32c_init has run. */
+void     pm_crc32c_init(void);
+uint32_t pm_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same with the tables alone (tests compare the two). */
+uint32_t pm_crc32c_table(uint32_t crc, const void *buf, size_t len);
+/* How pm_crc32c works here: 0 tables, 1 the crc32 instruction, 2 that
+ * and AVX-512 carry-less folding. */
+int      pm_crc32c_hw(void);
+/* Use at most `way` of those (tests try each); returns the way now used. */
+int      pm_crc32c_set_hw(int way);
 
 /* policy.c and one file per policy - replacement behind one interface.
  * The policy sees frames only. The caller tells it when a frame is loaded,
