@@ -84,10 +84,15 @@ c_python_mp() { run env PYTHONMALLOC=malloc /usr/bin/python3 "$IN/mp.py"; }
 
 # The json package's own test suite, complete (Lib/test/test_json: the C
 # and the pure-Python implementation, and json.tool run as a child).
-compat_case python_json_suite fast 'python3 test suite: test.test_json' /usr/lib/python3.11/test/test_json -- python3 libpython3.11-testsuite
+compat_case python_json_suite full 'python3 test suite: test.test_json' /usr/lib/python3.11/test/test_json -- python3 libpython3.11-testsuite
 c_python_json_suite() { run /usr/bin/python3 -m unittest -v test.test_json; }
 # unittest prints how long the tests took.
 f_python_json_suite() { sed "$unittest_time"; }
+
+# Two small suites, each testing the C and the pure-Python implementation.
+compat_case python_heapq_bisect fast 'python3 test suites: test_heapq, test_bisect' /usr/lib/python3.11/test/test_heapq.py -- python3 libpython3.11-testsuite
+c_python_heapq_bisect() { run /usr/bin/python3 -m unittest -v test.test_heapq test.test_bisect; }
+f_python_heapq_bisect() { sed "$unittest_time"; }
 
 compat_case python_suites full 'python3 test suites: 12 modules' /usr/lib/python3.11/test/test_heapq.py -- python3 libpython3.11-testsuite
 c_python_suites() {
@@ -252,7 +257,7 @@ EOF
 c_m4() { run m4 "$IN/t.m4"; }
 
 compat_case jq fast 'jq: group_by, sort, reduce' jq -- jq
-p_jq() { gen_lines 8000 23 | mawk '{ printf "{\"n\":%d,\"a\":\"%s\",\"b\":\"%s\",\"v\":%d}\n", $1, $2, $3, $4 }' > in.json; }
+p_jq() { gen_lines 4000 23 | mawk '{ printf "{\"n\":%d,\"a\":\"%s\",\"b\":\"%s\",\"v\":%d}\n", $1, $2, $3, $4 }' > in.json; }
 c_jq() { run jq -s -c 'group_by(.a) | map({a: .[0].a, n: length, v: (map(.v) | add), top: (sort_by(.n) | .[-1].n)})' "$IN/in.json"; }
 
 # ---- text tools, coreutils and findutils -------------------------------------
@@ -389,18 +394,18 @@ EOF
 }
 c_sqlite3() { run sqlite3 db.sqlite < "$IN/t.sql"; }
 
-compat_case git fast 'git: init, 12 commits, log, gc, fsck' git -- git
+compat_case git fast 'git: init, 6 commits, log, gc, fsck' git -- git
 p_git() {
-	gen_lines 60000 71 > in.txt
+	gen_lines 30000 71 > in.txt
 	cat > git.sh <<'EOF'
 # Fixed names and dates: the commits' hashes are the same in every run.
 export GIT_AUTHOR_NAME=A GIT_AUTHOR_EMAIL=a@example.org GIT_COMMITTER_NAME=C GIT_COMMITTER_EMAIL=c@example.org
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 git init -q -b main repo && cd repo || exit 1
 i=1
-while [ $i -le 12 ]; do
+while [ $i -le 6 ]; do
 	export GIT_AUTHOR_DATE="@$((1700000000 + i * 3600)) +0000" GIT_COMMITTER_DATE="@$((1700000000 + i * 3600)) +0000"
-	sed -n "$((i * 1000)),$((i * 1000 + 20000))p" "$1" > data.txt
+	sed -n "$((i * 1000)),$((i * 1000 + 12000))p" "$1" > data.txt
 	mawk -v i=$i 'NR % i == 0' "$1" | head -n 3000 > "part$((i % 4)).txt"
 	git add -A && git commit -q -m "commit $i" || exit 1
 	i=$((i + 1))
@@ -411,7 +416,7 @@ git gc -q --aggressive
 git count-objects -v | grep -E '^(count|in-pack|packs|garbage):'
 git fsck --full --no-progress && echo fsck ok
 git log --format=%s | wc -l
-git diff HEAD~5 --stat | tail -n 1
+git diff HEAD~3 --stat | tail -n 1
 EOF
 }
 c_git() { run sh "$IN/git.sh" "$IN/in.txt"; }
