@@ -179,10 +179,13 @@ for c in $names; do
 	run_mode pagemu
 	pst=$st psecs=$secs
 	verdict
-	# What pagemu's run said that the native one did not: the first such
-	# line of stderr goes into the reason (a crash message, usually).
+	# What pagemu's run said that the native one did not goes into the
+	# reason: pagemu's first error if any (warnings may come before it),
+	# else the first new line of stderr (a crash message, usually).
 	if [ -n "$why" ]; then
-		said=$(diff "$CW/native.err" "$CW/pagemu.err" | sed -n 's/^> //p' | grep -v '^[[:space:]]*$' | head -n 1 | tr '\t' ' ' | cut -c1-160)
+		said=$(diff "$CW/native.err" "$CW/pagemu.err" | sed -n 's/^> //p' | grep -v '^[[:space:]]*$' |
+			awk '/^pagemu: / { print; found = 1; exit } NR == 1 { first = $0 } END { if (!found && NR) print first }' |
+			tr '\t' ' ' | cut -c1-160)
 		[ -z "$said" ] || why="$why; stderr: $said"
 	fi
 	rm -rf "$B/compat/failed/$c"
