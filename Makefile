@@ -3,6 +3,7 @@
 #   make            build/libpagemu.a, build/libpagemu.so, build/pagemu.pc, tools
 #   make demo       set-up + build + the flagship demo
 #   make check      set-up + build + every test (plain, then ASan/UBSan)
+#   make compat     the compatibility corpus: Debian's programs under pagemu run
 #   make bench      benchmarks (ratios against baselines in the same run)
 #   make stress     long soaks
 #   make install PREFIX=/usr/local   (the shim goes to PREFIX/lib/pagemu/)
@@ -53,7 +54,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 
-.PHONY: all deps debug demo check check-plain check-asan check-accept-fast check-install bench stress install clean tests accept FORCE
+.PHONY: all deps debug demo check check-plain check-asan check-accept-fast check-compat-fast check-install bench stress install clean tests accept compat FORCE
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
@@ -136,7 +137,7 @@ demo: all
 # failed, N skipped". The sanitizer build's program tests run its pagemu
 # with a shim built with UBSan only (build-asan/ubsan/): an ASan shim cannot
 # be preloaded into programs built without ASan (tests/progtest.h).
-check: check-plain check-asan check-accept-fast check-install
+check: check-plain check-asan check-accept-fast check-compat-fast check-install
 
 check-plain: all $(TEST_BIN)
 	$(Q)sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
@@ -170,6 +171,17 @@ check-accept-fast: all
 # compared with a native run (tests/accept/; installs what they need as root).
 accept: all
 	$(Q)B=$(B) sh tests/accept/run.sh
+
+# The compatibility corpus (tests/compat/): programs and test suites from
+# Debian, each run natively and under pagemu run with a quarter of its
+# native peak RSS, output and exit status compared, paging checked in the
+# reports. make check runs the half that takes well under 3 minutes (a
+# program that cannot be installed is skipped there); make compat all of it.
+check-compat-fast: all
+	$(Q)B=$(B) COMPAT_SETUP_SKIP=1 sh tests/compat/run.sh --fast
+
+compat: all
+	$(Q)B=$(B) sh tests/compat/run.sh
 
 # The shim goes to PREFIX/lib/pagemu/, where the installed pagemu run looks
 # for it (../lib/pagemu from PREFIX/bin).
