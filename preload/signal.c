@@ -55,6 +55,10 @@ static sighandler_t set_handler(int sig, sighandler_t h, int flags)
 EXPORT sighandler_t signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESTART); }
 EXPORT sighandler_t bsd_signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESTART); }
 EXPORT sighandler_t sysv_signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESETHAND | SA_NODEFER); }
+/* What signal() is under strict standards (-std=c99 without
+ * _DEFAULT_SOURCE: zstd, for one), and ISO C's ssignal. */
+EXPORT sighandler_t __sysv_signal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESETHAND | SA_NODEFER); }
+EXPORT sighandler_t ssignal(int sig, sighandler_t h) { return set_handler(sig, h, SA_RESTART); }
 
 /* A synchronous SIGSEGV that the faulting thread blocks kills the process
  * without any handler running (the kernel cannot deliver it later). GLib,

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sys/prctl.h>
+
 #include "progtest.h"
 
 static char dir[] = "/tmp/pagemu-preload-XXXXXX";
@@ -64,6 +66,20 @@ START_TEST(own_segv_handler)
 	same_output_paged("256", "./own_segv --exit", 1);
 	/* The crash: it leaves through _exit in its handler (no report). */
 	same_output("256", "./own_segv");
+	/* Installed through glibc's __sysv_signal (signal() under -std=c99:
+	 * zstd), which bypasses the shim's sigaction. */
+	same_output_paged("256", "./own_segv --exit sysv", 1);
+	same_output("256", "./own_segv sysv");
+	/* Installed with the rt_sigaction system call before pagemu started
+	 * (its first malloc): pagemu chains what it finds installed. */
+	same_output_paged("256", "./own_segv --exit early-raw", 1);
+	same_output("256", "./own_segv early-raw");
+	/* ... and afterwards: the syscall guard chains it (without the guard
+	 * nothing can see the call). */
+	if (prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0, 0, 0, 0) == 0) {
+		same_output_paged("256", "./own_segv --exit raw", 1);
+		same_output("256", "./own_segv raw");
+	}
 	/* grep's heap is some 50 pages: 48 frames page it. */
 	same_output_paged("48", "grep -r -c root /etc/passwd /etc/group", 1);
 }

@@ -314,9 +314,24 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int (*entry)(void *fault_address, int serious);
 static int install_err;
 
+/* A SIGSEGV handler the process installed before pagemu started, in a
+ * way pagemu did not see (the rt_sigaction system call, a library's own
+ * sigaction before the shim's): chained, as if installed afterwards, so
+ * that pagemu's handler does not silently take its place. */
+static void chain_prior(void)
+{
+	struct sigaction prior;
+
+	if (chained || pm_prim_sigaction(SIGSEGV, NULL, &prior) < 0)
+		return;
+	if (prior.sa_handler != SIG_DFL && prior.sa_handler != SIG_IGN)
+		pm_signal_chain(&prior, NULL);
+}
+
 static void install(void)
 {
 	stacks_init();
+	chain_prior();
 	if (sigsegv_install_handler(entry) < 0)
 		install_err = -ENOTSUP;
 	else

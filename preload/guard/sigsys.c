@@ -54,6 +54,33 @@ static long sys_sigprocmask(ucontext_t *uc, int how, const uint64_t *set, uint64
 	return 0;
 }
 
+/* signal context: a SIGSEGV handler installed with the system call itself
+ * (glibc's __sysv_signal, sigset and ssignal reach it without the shim's
+ * sigaction; a static library; the program's own syscall()): chained
+ * behind pagemu's handler as the shim's sigaction does, never installed,
+ * or it would take pagemu's faults. */
+static long chain_segv(const struct ksigaction *act, struct ksigaction *oact)
+{
+	struct sigaction a, o;
+
+	if (act) {
+		memset(&a, 0, sizeof(a));
+		a.sa_handler = (sighandler_t)act->handler;
+		a.sa_flags = (int)(act->flags & ~K_SA_RESTORER);
+		memcpy(&a.sa_mask, &act->mask, sizeof(act->mask));
+		sigdelset(&a.sa_mask, SIGSEGV);
+		sigdelset(&a.sa_mask, SIGBUS);
+	}
+	pm_signal_chain(act ? &a : NULL, &o);
+	if (oact) {
+		memset(oact, 0, sizeof(*oact));
+		oact->handler = (void *)o.sa_handler;
+		oact->flags = (unsigned long)(unsigned)o.sa_flags;
+		memcpy(&oact->mask, &o.sa_mask, sizeof(oact->mask));
+	}
+	return 0;
+}
+
 /* signal context: rt_sigaction. SIGSYS stays the guard's; other handlers
  * return through our restorer and block neither SIGSYS, SIGSEGV nor SIGBUS. */
 static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigaction *oact, size_t size)
@@ -68,6 +95,8 @@ static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigacti
 			memset(oact, 0, sizeof(*oact));
 		return 0;
 	}
+	if (sig == SIGSEGV && !pm_shim_depth && atomic_load(&pm_shim.state) == SHIM_READY)
+		return chain_segv(act, oact);
 	if (!act)
 		return raw6(SYS_rt_sigaction, sig, 0, (long)oact, 8, 0, 0);
 	k = *act;
