@@ -403,7 +403,7 @@ START_TEST(run_checks_every_setting)
 	ck_assert_int_eq(run(PAGEMU " run --frames"), 125);
 	EXPECT_ERR("--frames needs a value");
 	/* a bad variable an option overrides does not matter */
-	ck_assert_int_eq(run("env PAGEMU_READAHEAD=0 " PAGEMU " run --readahead 8 --quiet -- /bin/echo RAN"), 0);
+	ck_assert_int_eq(run("env PAGEMU_READAHEAD=0 " PAGEMU " run " PT_PRELOAD_OPT "--readahead 8 --quiet -- /bin/echo RAN"), 0);
 	ck_assert_str_eq(out, "RAN\n");
 }
 END_TEST
@@ -425,7 +425,7 @@ START_TEST(run_new_options)
 
 	pt_need_pagemu();
 	/* Every option sets its variable as written: the shim parses it alike. */
-	snprintf(cmd, sizeof(cmd), "env PAGEMU_FRAMES=100 %s run --memory 2M --tlb 32x4,256x8 --reclaim-batch 16 "
+	snprintf(cmd, sizeof(cmd), "env PAGEMU_FRAMES=100 %s run " PT_PRELOAD_OPT "--memory 2M --tlb 32x4,256x8 --reclaim-batch 16 "
 		 "--map-budget 4096 --readahead 8 --swap-dir %s --verbose -- sh -c \"env | sort | grep ^PAGEMU_\"",
 		 PAGEMU, tmpdir);
 	ck_assert_msg(run(cmd) == 0, "%s", err);
@@ -438,7 +438,7 @@ START_TEST(run_new_options)
 	ck_assert_ptr_nonnull(strstr(out, "PAGEMU_VERBOSE=1\n"));
 	EXPECT_ERR("open: 512 frames");
 	/* O_DIRECT needs a disk filesystem: the build directory's, or a clear refusal */
-	snprintf(cmd, sizeof(cmd), "%s run --swap-direct --swap-dir . --no-syscall-guard --verbose -- "
+	snprintf(cmd, sizeof(cmd), "%s run " PT_PRELOAD_OPT "--swap-direct --swap-dir . --no-syscall-guard --verbose -- "
 		 "sh -c \"echo \\$PAGEMU_SWAP_DIRECT \\$PAGEMU_SYSCALL_GUARD\"", PAGEMU);
 	if (run(cmd) == 0) {
 		ck_assert_str_eq(out, "1 0\n");

@@ -287,7 +287,7 @@ static void same_status(const char *prog, const char *frames, int want)
 
 	snprintf(cmd, sizeof(cmd), "cd %s && timeout -s KILL %d ./%s > native.out", dir, WATCHDOG_S, prog);
 	ck_assert_int_eq(pt_sh(cmd), want);
-	snprintf(cmd, sizeof(cmd), "cd %s && timeout -s KILL %d %s run --frames %s -- ./%s > pagemu.out",
+	snprintf(cmd, sizeof(cmd), "cd %s && timeout -s KILL %d %s run " PT_PRELOAD_OPT "--frames %s -- ./%s > pagemu.out",
 		 dir, WATCHDOG_S, PAGEMU, frames, prog);
 	ck_assert_int_eq(pt_sh(cmd), want);
 	snprintf(cmd, sizeof(cmd), "cmp -s %s/native.out %s/pagemu.out", dir, dir);
