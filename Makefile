@@ -23,7 +23,12 @@ override LDLIBS  += -lsigsegv -luring -lpthread -lm
 # are PIE code: calls through the PLT, data relative to their own
 # sections), so it links into a shared object; were it not, this link
 # would fail ("recompile with -fPIC").
-SO_LDLIBS = -Wl,--exclude-libs,libsigsegv.a -l:libsigsegv.a $(filter-out -lsigsegv,$(LDLIBS))
+# -z now: every symbol the objects use is bound at load. Lazily bound, the
+# first io_uring_submit would run the dynamic linker inside the fault
+# handler, and its lookup walks the scopes of libraries the program
+# dlopen'ed, allocated with malloc (emulated memory, perhaps evicted):
+# a fault inside the fault handler (tcc -run died so).
+SO_LDLIBS = -Wl,-z,now -Wl,-z,relro -Wl,--exclude-libs,libsigsegv.a -l:libsigsegv.a $(filter-out -lsigsegv,$(LDLIBS))
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 B       ?= build

@@ -110,7 +110,9 @@ PAGEMU_API void pagemu_close(pagemu_t *vm);
 PAGEMU_API void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off);
 /* Whole or partial; frees the frames and swap slots of the range. */
 PAGEMU_API int pagemu_unmap(pagemu_t *vm, void *addr, size_t len);
-/* PROT_NONE, PROT_READ or PROT_READ | PROT_WRITE over pages of one region. */
+/* Like mprotect(2) over whole pages of vm's regions (PROT_NONE, or any of
+ * PROT_READ, PROT_WRITE, PROT_EXEC): the protection holds across eviction
+ * and swap-in. -ENOMEM when part of the range is not vm's. */
 PAGEMU_API int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot);
 /* Make [addr, addr+len) resident and mapped, and keep it so until unpinned
  * (for handing emulated memory to system calls). Nests. */

@@ -57,6 +57,7 @@
  *   report.c    the report at exit
  *   start.c     start-up: the first allocation opens the instance
  *   guard/      the syscall guard (its insides in guard/guard.h)
+ *   protect.c   mprotect on emulated memory: kept by pagemu across eviction
  *   lookup.c    the real functions (dlsym) and code segments (ELF)
  *   boot.c      the bootstrap allocator and the "inside pagemu" depth
  * Below them: heap/heap.h, engine/engine_api.h and include/pagemu.h.
@@ -111,6 +112,13 @@ PM_HIDDEN int  pm_guard_init(pagemu_t *vm, size_t limit);
 PM_HIDDEN int  pm_guard_active(void);
 /* Register the calling thread (a new thread, a fork child). */
 PM_HIDDEN void pm_guard_thread(void);
+
+/* ---- protect.c - mprotect on emulated memory ----------------------------- */
+
+/* 1 when [addr, addr+len) is emulated memory of the shim's instance and
+ * its protection was changed by pagemu (*ret = 0 or -errno), 0 when it is
+ * not pagemu's (make the real call). Signal-safe. */
+PM_HIDDEN int pm_shim_protect(void *addr, size_t len, int prot, long *ret);
 
 /* ---- lookup.c - the real functions and code segments --------------------- */
 

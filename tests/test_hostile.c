@@ -195,6 +195,31 @@ START_TEST(trace_per_process)
 }
 END_TEST
 
+/* ---- protection ----------------------------------------------------------------------- */
+
+/* A program changes the protection of heap memory (tcc -run makes the
+ * code it wrote executable; checkers put PROT_NONE guard pages in the
+ * heap), then its pages are evicted and come back: the protection must
+ * hold, and code run from memory never made executable must end in
+ * SIGSEGV as natively. Before: after eviction the code page came back
+ * without PROT_EXEC (SIGSEGV), the guard page came back readable, and the
+ * run of non-executable memory faulted forever. */
+START_TEST(protection_kept_across_eviction)
+{
+	static const char *const modes[] = { "exec", "guard", "noexec" };
+	char cmd[256];
+
+	ready("jit");
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "timeout -s KILL 60 ./jit %s 8", modes[i]);
+		ck_assert_msg(pt_same_output(dir, "", "256", cmd), "output differs under pagemu: %s", cmd);
+	}
+	/* The mprotect system call made directly: only the guard sees it. */
+	NEED_GUARD();
+	ck_assert_msg(pt_same_output(dir, "", "256", "timeout -s KILL 60 ./jit raw 8"), "output differs: jit raw");
+}
+END_TEST
+
 /* ---- the program's own errors ------------------------------------------------------ */
 
 /* A large block's region goes at its free: a second free (or a realloc)
@@ -278,6 +303,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, threads_exit_with_signals_blocked);
 	tcase_add_test(tc, raw_forks);
 	tcase_add_test(tc, trace_per_process);
+	tcase_add_test(tc, protection_kept_across_eviction);
 	tcase_add_test(tc, double_free_of_a_large_block);
 	tcase_add_test(tc, report_file);
 	tcase_add_test(tc, cannot_start);

@@ -220,7 +220,7 @@ enum pm_fault_outcome {
 	PM_FAULT_SPURIOUS,                /* already handled by another thread */
 	PM_FAULT_SIGBUS,                  /* could not be served: SIGBUS */
 };
-enum pm_access { PM_ACCESS_UNKNOWN = 0, PM_ACCESS_READ, PM_ACCESS_WRITE };
+enum pm_access { PM_ACCESS_UNKNOWN = 0, PM_ACCESS_READ, PM_ACCESS_WRITE, PM_ACCESS_EXEC /* an instruction fetch */ };
 
 /* One fault's state, handed down the fault path (Linux's struct vm_fault):
  * filled by whoever raises the fault (the signal entry, or pinning), read

@@ -111,7 +111,7 @@ static enum pm_fault_outcome do_wp_page(struct pm_fault *f)
 	pm_region_t *r = f->region;
 	pm_pte_t *pte = f->pte;
 
-	if (pte_write(*pte) || f->access == PM_ACCESS_READ)
+	if (pte_write(*pte) || f->access == PM_ACCESS_READ || f->access == PM_ACCESS_EXEC)
 		return PM_FAULT_SPURIOUS;     /* another thread mapped it meanwhile */
 	if (!(r->prot & PROT_WRITE) && f->access == PM_ACCESS_WRITE)
 		return PM_FAULT_DECLINE;
@@ -391,6 +391,10 @@ static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 
 	if (!(f->region->prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
 		return PM_FAULT_DECLINE;
+	/* Code run from memory not made executable (mprotect PROT_EXEC): the
+	 * program's SIGSEGV, as natively; served, it would fault forever. */
+	if (f->access == PM_ACCESS_EXEC && !(f->region->prot & PROT_EXEC))
+		return PM_FAULT_DECLINE;
 	if (vm->broken)
 		return fail_sigbus(f, -EIO, "this process forked and its copy of emulated memory failed");
 	pm_swapio_reap(vm, 0);                       /* finished writes first */
@@ -447,7 +451,12 @@ static void count(struct pagemu *vm, enum pm_fault_outcome out)
  * restarted access ends the program with the SIGSEGV it would have got.
  * (libsigsegv 2.14 returns from its handler when we decline, which would
  * retry the access forever.) When the program has a SIGSEGV handler of its
- * own, chained behind pagemu's, it runs instead. */
+ * own, chained behind pagemu's, it runs instead: then libsigsegv is told
+ * the fault was handled, since on a decline it resets SIGSEGV and SIGBUS
+ * to SIG_DFL itself, through signal(): for real, pagemu's handler would
+ * be gone after the program's returns (a checker's guard page hit, then
+ * the next page fault kills the process); under the shim, signal() would
+ * drop the program's handler instead. */
 static int decline(void)
 {
 	/* prim's sigaction is glibc's own entry point: under the LD_PRELOAD
@@ -456,7 +465,7 @@ static int decline(void)
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 
 	if (pm_signal_declined())
-		return 0;        /* the program's own handler gets it (signal.c) */
+		return 1;        /* the program's own handler gets it (signal.c) */
 	pm_prim_sigaction(SIGSEGV, &dfl, NULL);
 	pm_prim_sigaction(SIGBUS, &dfl, NULL);
 	return 0;

@@ -107,12 +107,11 @@ int pm_prim_unmap_page(void *va, size_t len)
 	return rc;
 }
 
+/* Raw: the shim wraps mprotect (preload/protect.c) and would hand the
+ * engine's own call back to pagemu_protect. */
 int pm_prim_protect(void *va, size_t len, int prot)
 {
-	int saved = errno, rc = mprotect(va, len, prot) ? -errno : 0;
-
-	errno = saved;
-	return rc;
+	return (int)raw(SYS_mprotect, (long)va, (long)len, prot, 0);
 }
 
 int pm_prim_memfd(const char *name, uint64_t size)

@@ -272,7 +272,10 @@ static void access_wrapper(int sig, siginfo_t *si, void *ctx)
 {
 #if defined(__x86_64__)
 	const ucontext_t *uc = ctx;
-	fault_access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? PM_ACCESS_WRITE : PM_ACCESS_READ;
+	/* The page-fault error code: bit 1 a write, bit 4 an instruction fetch. */
+	fault_access = (uc->uc_mcontext.gregs[REG_ERR] & 2)    ? PM_ACCESS_WRITE
+		       : (uc->uc_mcontext.gregs[REG_ERR] & 0x10) ? PM_ACCESS_EXEC
+								 : PM_ACCESS_READ;
 	/* r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip */
 	fault_insn = 0x9E3779B97F4A7C15ULL;
 	for (int i = REG_R8; i <= REG_RIP; i++)

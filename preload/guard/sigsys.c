@@ -203,6 +203,11 @@ static int emulate(const struct pm_call *c, ucontext_t *uc)
 		g[REG_RAX] = sys_sigprocmask(uc, (int)c->a[0], (const uint64_t *)c->a[1], (uint64_t *)c->a[2],
 					     (size_t)c->a[3]);
 		return 1;
+	case SYS_mprotect:
+		if (!pm_shim_protect((void *)c->a[0], (size_t)c->a[1], (int)c->a[2], &ret))
+			return 0;
+		g[REG_RAX] = ret;
+		return 1;
 	case SYS_rt_sigaction:
 		g[REG_RAX] = sys_sigaction((int)c->a[0], (const struct ksigaction *)c->a[1],
 					   (struct ksigaction *)c->a[2], (size_t)c->a[3]);
