@@ -5,7 +5,7 @@
 # must equal its .ans file, natively and under pagemu with a pool of a
 # quarter of the program's native peak RSS. Most tests' heaps fit in that
 # pool (their peak RSS is mostly libc), so a second pass runs each with 8
-# frames (32 KiB), which makes the larger ones page. Every run that prints
+# frames (128 KiB, the least pagemu run accepts), which makes the larger ones page. Every run that prints
 # must report faults, and some runs must evict.
 set -u
 . "$(dirname "$0")/common.sh"
@@ -32,7 +32,7 @@ for c in $(ls test*.c | sort -V); do
 	kb=$(peak_kb ./"$t")
 	[ "$kb" -gt "$maxkb" ] && maxkb=$kb
 	mem=$(pool_for "$kb")
-	for mem in "$mem" 32K; do
+	for mem in "$mem" 128K; do
 		under_pagemu "$mem" "$t.json" ./"$t" > "$t.out" 2>"$t.err"
 		st=$?
 		if [ $st != 0 ] || ! cmp -s "$t.out" "$t.ans"; then
@@ -56,7 +56,7 @@ for c in $(ls test*.c | sort -V); do
 done
 t1=$(now)
 say "$((pass + nfail)) tests, $pass match their .ans under pagemu (both pools), $nfail differ${failed:+:$failed}"
-say "pools: native peak RSS / $ACCEPT_FRACTION per test (largest peak ${maxkb} KiB), then 32K; $paged runs evicted pages; $(elapsed "$t0" "$t1") s"
-[ $paged -gt 0 ] || fail "no run evicted a page (the 32K pool should make the larger tests page)"
+say "pools: native peak RSS / $ACCEPT_FRACTION per test (largest peak ${maxkb} KiB), then 128K; $paged runs evicted pages; $(elapsed "$t0" "$t1") s"
+[ $paged -gt 0 ] || fail "no run evicted a page (the 128K pool should make the larger tests page)"
 [ $nfail = 0 ] || exit 1
 echo "$NAME: PASS"
