@@ -100,7 +100,13 @@ static void *shim_alloc(size_t align, size_t n, int zero, const void *ret)
 		p = pagemu_memalign(pm_shim.vm, align, n);
 	else
 		p = pagemu_malloc(pm_shim.vm, n);
-	if (from_libc(ret))
+	/* libc's own blocks (stdio buffers, DIR streams, vasprintf's) are
+	 * pinned for the system calls libc makes on them internally; the
+	 * syscall guard pins what each call uses instead. Pinned with the
+	 * guard on, every string a program builds with libc's help (GLib's
+	 * g_strdup_printf) would hold a frame until freed: a pool full of
+	 * pinned frames, then SIGBUS. */
+	if (from_libc(ret) && !pm_guard_active())
 		pin_block(p);
 	pm_shim_depth--;
 	return p;

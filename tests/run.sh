@@ -21,8 +21,10 @@ for t in "$@"; do
 		nfail=$((nfail + 1)); failed="$failed $t(missing)"
 		continue
 	fi
+	t0=$(date +%s)
 	PM_TEST_RESULT=$res "$dir/$t"
 	st=$?
+	echo "$t: $(( $(date +%s) - t0 )) s"
 	p=0 f=0 s=0
 	if [ -s "$res" ]; then
 		read -r p f s < "$res"

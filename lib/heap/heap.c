@@ -267,7 +267,7 @@ void pm_heap_free_block(struct pm_heap *h, struct tcache *c, char *p)
 		size_t size = tag_size(w.t);
 		if (w.t & TAG_PINNED) {
 			pagemu_unpin(h->vm, p, size - OVERHEAD);
-			h->pinned -= size - OVERHEAD;
+			h->pinned -= pm_heap_pin_charge(h->vm, p, size - OVERHEAD);
 		}
 		w.a->block_bytes -= size;
 		release(w.a, p);
@@ -523,13 +523,15 @@ int pm_heap_pin(struct pagemu *vm, void *p, size_t limit)
 	}
 	n = w.a ? tag_size(w.t) - OVERHEAD : w.e->base + w.e->maplen - w.e->p;
 	pinned = w.a ? (w.t & TAG_PINNED) != 0 : w.e->pinned;
-	rc = pinned ? 0 : h->pinned + n > limit ? -ENOSPC : pagemu_pin(vm, p, n);
+	/* limit is on frames held, not bytes: scattered small blocks pinned
+	 * a whole pool with a quarter of it in bytes. */
+	rc = pinned ? 0 : h->pinned + pm_heap_pin_charge(vm, p, n) > limit ? -ENOSPC : pagemu_pin(vm, p, n);
 	if (!pinned && rc == 0) {
 		if (w.a)
 			set_tags(p, w.t | TAG_PINNED);
 		else
 			w.e->pinned = 1;
-		h->pinned += n;
+		h->pinned += pm_heap_pin_charge(vm, p, n);
 	}
 	pm_heap_unlocate(h, &w);
 	return rc;

@@ -25,7 +25,8 @@ void pm_heap_close(pagemu_t *vm);
  * blocks are regions). Takes no heap lock. */
 int  pm_heap_owns(pagemu_t *vm, const void *p);
 /* Pin block p (pagemu_pin over its whole payload) until it is freed,
- * unless the heap's pinned blocks would then exceed limit bytes.
+ * unless the pages the heap's pinned blocks span would then exceed limit
+ * bytes (a small block holds a whole frame).
  * 0, -ENOSPC (over the limit) or -errno. */
 int  pm_heap_pin(pagemu_t *vm, void *p, size_t limit);
 /* The heap's statistics as one JSON object, no newline (to embed it in a

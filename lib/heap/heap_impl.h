@@ -148,6 +148,16 @@ static inline unsigned size_class(size_t size)
 }
 
 /* Block size for n bytes of payload; 0 when n is too large. */
+/* What pinning [p, p+n) costs the pool: the bytes of the pages it spans
+ * (a pinned 48-byte block holds a whole frame). */
+static inline size_t pm_heap_pin_charge(pagemu_t *vm, const void *p, size_t n)
+{
+	size_t page = pagemu_page_size(vm);
+	uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(page - 1), hi = ((uintptr_t)p + n + page - 1) & ~(uintptr_t)(page - 1);
+
+	return hi - lo;
+}
+
 static inline size_t pm_heap_adjust(size_t n)
 {
 	if (n > SIZE_MAX / 2)
@@ -255,7 +265,7 @@ struct pm_heap {
 	int64_t         peak;             /* max P, as sampled (peak_sample) */
 	struct tcache  *caches;           /* caches bound to this heap */
 	unsigned        ncaches;
-	_Atomic uint64_t pinned;          /* bytes of blocks pinned by pm_heap_pin */
+	_Atomic uint64_t pinned;          /* bytes of the pages pm_heap_pin holds (pm_heap_pin_charge) */
 };
 
 #define HEAP_TABLE_MAX 64u

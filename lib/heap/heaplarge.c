@@ -92,7 +92,7 @@ size_t pm_large_free(struct pm_heap *h, large_ent_t *e)
 {
 	if (e->pinned) {
 		pagemu_unpin(h->vm, (void *)e->p, e->base + e->maplen - e->p);
-		h->pinned -= e->base + e->maplen - e->p;
+		h->pinned -= pm_heap_pin_charge(h->vm, (void *)e->p, e->base + e->maplen - e->p);
 	}
 	pagemu_unmap(h->vm, (void *)e->base, e->maplen);
 	h->large_blocks--;

@@ -4,9 +4,10 @@
 # package's headers (src/ut*.h, as its tests/Makefile does) and its output
 # must equal its .ans file, natively and under pagemu with a pool of a
 # quarter of the program's native peak RSS. Most tests' heaps fit in that
-# pool (their peak RSS is mostly libc), so a second pass runs each with 8
-# frames (128 KiB, the least pagemu run accepts), which makes the larger ones page. Every run that prints
-# must report faults, and some runs must evict.
+# pool (their peak RSS is mostly libc), so a second pass runs each with 32
+# frames (128 KiB, the least pagemu run accepts), which makes the larger
+# ones page. Every run that prints must report faults, and some runs
+# must evict.
 set -u
 . "$(dirname "$0")/common.sh"
 
