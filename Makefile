@@ -46,7 +46,11 @@ LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/obj/%.o)
 PRELOAD_SRC := $(wildcard preload/*.c preload/guard/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
-TOOL_SRC  := $(wildcard tools/*.c)
+# tools/*.c are programs, but for the parts they share (tools/tools.h).
+PAGEMU_PARTS := tools/sweep.c tools/plot.c
+SIM_PARTS := tools/analysis.c tools/plot.c
+TOOL_PARTS := $(sort $(PAGEMU_PARTS) $(SIM_PARTS))
+TOOL_SRC  := $(filter-out $(TOOL_PARTS),$(wildcard tools/*.c))
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(B)/%)
 DEMO_SRC  := $(wildcard demos/*.c)
 DEMO_BIN  := $(DEMO_SRC:demos/%.c=$(B)/demos/%)
@@ -58,7 +62,7 @@ HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
-DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config
+DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config gnuplot-nox
 $(B)/.deps:
 	$(Q)sh tools/deps.sh $(DEB_PKGS)
 	$(Q)mkdir -p $(B) && touch $@
@@ -100,9 +104,14 @@ $(B)/pagemu.pc: Makefile include/pagemu.h $(B)/.prefix
 
 # ---- programs -------------------------------------------------------------------
 # pagemu-sim is the model alone: no libsigsegv, no liburing, no engine.
-$(B)/pagemu-sim: tools/pagemu-sim.c $(B)/libpagemu-model.a
+$(B)/pagemu-sim: tools/pagemu-sim.c $(SIM_PARTS) tools/tools.h $(B)/libpagemu-model.a
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu-model.a $(LDFLAGS) -lm
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(SIM_PARTS) $(B)/libpagemu-model.a $(LDFLAGS) -lm
+
+# pagemu: run, and sweep (tools/sweep.c), which draws with tools/plot.c.
+$(B)/pagemu: tools/pagemu.c $(PAGEMU_PARTS) tools/tools.h $(B)/libpagemu.a
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(PAGEMU_PARTS) $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 
 $(B)/%: tools/%.c $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")

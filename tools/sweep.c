@@ -1,0 +1,1216 @@
+/* sweep.c - `pagemu sweep`: one program, natively and then under
+ * `pagemu run` at several pool sizes and policies, to draw its fault and
+ * time curves against the frames it is given and find its knee.
+ *
+ *   pagemu sweep --memory 4M..64M --steps 5 --out sort-sweep -- sort big.txt
+ *
+ * The story, in the order main() tells it:
+ *   1. options; every pool size x policy is checked with the settings
+ *      code pagemu run uses (pm_config_apply, pm_config_check and
+ *      pm_config_check_run), so a bad one stops the sweep before anything
+ *      runs, named as the user wrote it;
+ *   2. the native run(s): the reference output, exit status and time; a
+ *      program that fails natively is bad input;
+ *   3. with --kernel, a swap file when none is active and one memory cgroup
+ *      per kernel run (v2, or v1 where the memory controller is there);
+ *   4. the runs, --jobs at a time, each one's stdout compared with the
+ *      native one's (stdin is /dev/null for every run) and its report read;
+ *   5. sweep.csv, the plots (gnuplot), the table and the knee in words.
+ * Everything is written in DIR.partial.XXXXXX beside DIR and renamed to
+ * DIR at the very end: an error or ^C leaves no half-written DIR.
+ *
+ * The knee is Denning's (lib/model/curve.c, pm_curve_knee) over the
+ * page-ins (demand-zero + major faults: the faults that load a frame, the
+ * textbook's page faults; minor faults are pagemu's reference-bit
+ * emulation, not paging). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pagemu.h"
+#include "engine/engine_api.h"
+#include "model/model.h"
+#include "tools.h"
+
+#define EXIT_MISMATCH 1                   /* a run's output differed: results written */
+#define EXIT_BAD      2                   /* bad input: nothing written */
+#define EXIT_FAIL     3                   /* the sweep itself failed */
+#define MAX_POOLS     64
+#define MAX_POLICIES  PAGEMU_POLICY_COUNT
+#define MAX_PASS      64                  /* options passed on to pagemu run */
+#define KERNEL        (-1)                /* run.policy of a native run in a memory cgroup */
+
+/* The report's counters, by the X-macro lists of include/pagemu.h: the
+ * CSV's columns, in this order. */
+#define STAT_NAME(name, kind, desc) #name,
+static const char *const stat_names[] = { PAGEMU_STATS_LIST(STAT_NAME) };
+static const char *const heap_names[] = { PAGEMU_HEAP_STATS_LIST(STAT_NAME) };
+#undef STAT_NAME
+#define NSTATS PM_ARRAY_LEN(stat_names)
+#define NHEAP  PM_ARRAY_LEN(heap_names)
+
+typedef struct run {
+	uint64_t frames;                  /* pool, frames */
+	int      policy;                  /* pagemu_policy_t, or KERNEL */
+	unsigned rep;                     /* 0..repeat-1 */
+	pid_t    pid;                     /* while it runs */
+	double   start, secs;             /* wall clock */
+	int      status;                  /* exit status, 128 + signal */
+	int      same;                    /* 1 = stdout and exit status as native */
+	uint64_t majflt;                  /* the kernel's major faults (getrusage of the run) */
+	char     cgroup[PATH_MAX];        /* KERNEL: its memory cgroup, "" = none */
+	int      reports;                 /* report lines read (processes) */
+	double   stats[NSTATS];           /* summed over the run's processes */
+	double   heap[NHEAP];             /* the first process's (the program's) */
+} run_t;
+
+typedef struct sweep {
+	/* options */
+	const char *memory, *frames_arg, *policy_arg, *out;
+	unsigned steps, repeat, jobs;
+	int      kernel;
+	const char *pass[MAX_PASS];       /* settings for pagemu run, as given */
+	size_t   npass;
+	char   **prog;                    /* PROGRAM ARGS..., NULL-terminated */
+	/* derived */
+	size_t   page;                    /* bytes per frame */
+	uint64_t pool[MAX_POOLS];         /* frames, ascending */
+	size_t   npool;
+	pagemu_policy_t policy[MAX_POLICIES];
+	size_t   npolicy;
+	char     self[PATH_MAX];          /* this pagemu */
+	char     tmp[PATH_MAX];           /* DIR.partial.XXXXXX, "" = not made */
+	double   native_secs;             /* median of the native runs */
+	int      native_status;
+	long     native_rss_kib;          /* peak RSS of the native run */
+	/* --kernel */
+	char     cg_base[64];             /* the cgroup hierarchy's directory */
+	int      cg_v2;                   /* 1 = cgroup v2, 0 = v1 */
+	char     swapfile[PATH_MAX];      /* the swap file we made, "" = none */
+	run_t   *runs;
+	size_t   nruns;
+} sweep_t;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pagemu sweep: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double mib(const sweep_t *s, uint64_t frames)
+{
+	return (double)frames * (double)s->page / 1048576.0;
+}
+
+static const char *policy_label(int policy)
+{
+	return policy == KERNEL ? "kernel" : pagemu_policy_name((pagemu_policy_t)policy);
+}
+
+/* "1m02s", "3.4s" */
+static void fmt_secs(char *buf, size_t len, double secs)
+{
+	if (secs < 60)
+		snprintf(buf, len, "%.1fs", secs);
+	else
+		snprintf(buf, len, "%dm%02ds", (int)(secs / 60), (int)secs % 60);
+}
+
+/* ---- 1. options --------------------------------------------------------------------- */
+
+static const char usage_text[] =
+"usage: pagemu sweep [OPTIONS] -- PROGRAM [ARGS...]\n"
+"\n"
+"Runs PROGRAM natively, then under pagemu run at each pool size and policy;\n"
+"checks that every run's output (stdout) and exit status are the native run's;\n"
+"writes DIR/sweep.csv, DIR/faults.png and DIR/time.png (gnuplot) and prints a\n"
+"table with the knee of the fault curve. PROGRAM's stdin is /dev/null.\n"
+"\n"
+"  --memory LO..HI     pool sizes from LO to HI bytes (K, M, G suffixes),\n"
+"                      --steps of them, spaced evenly on a log scale\n"
+"  --frames LIST       pool sizes in frames: 256,1024,4096 or 64-80\n"
+"                      (default: --steps sizes from 1/32 of the native run's\n"
+"                      peak RSS to the power of two above it)\n"
+"  --steps N           pool sizes of --memory (default 8; 2 to 64)\n"
+"  --policy P[,P...]   clock, fifo, lru, random (default clock)\n"
+"  --repeat R          runs of each pool size and policy (default 1); the\n"
+"                      table and plots take the median time\n"
+"  --kernel            also run PROGRAM natively in a memory cgroup of each\n"
+"                      pool size, with swap (root; a swap file is made for the\n"
+"                      sweep when none is active, and removed)\n"
+"  --jobs N            runs at once (default 1: timings stay honest)\n"
+"  --out DIR           where the results go (default pagemu-sweep); it must\n"
+"                      not exist\n"
+"  Any setting of pagemu run (--swap-dir, --page-size, --preload...) is\n"
+"  passed on to every run.\n"
+"\n"
+"Exit status: 0 ok, 1 a run's output or exit status differed from the native\n"
+"run's (results written), 2 bad input (nothing written), 3 the sweep failed.\n";
+
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pagemu sweep: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see pagemu sweep --help)\n", stderr);
+	return EXIT_BAD;
+}
+
+static int parse_uint_opt(const char *name, const char *v, uint64_t lo, uint64_t hi, unsigned *out)
+{
+	uint64_t x;
+
+	if (pm_parse_range(v, lo, hi, &x) < 0)
+		return bad("%s '%s': expected a number from %llu to %llu", name, v, (unsigned long long)lo,
+			   (unsigned long long)hi);
+	*out = (unsigned)x;
+	return 0;
+}
+
+/* Options up to "--"; 0, or the exit status. */
+static int parse_options(int argc, char **argv, sweep_t *s)
+{
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const pm_setting_t *set;
+		int st = 0;
+
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (!strcmp(a, "--kernel")) {
+			s->kernel = 1;
+			continue;
+		}
+		if (a[0] != '-')
+			return bad("'%s': put -- before the program", a);
+		set = pm_setting_find(a);
+		if (set && set->kind == PM_SET_BOOL) {
+			if (s->npass + 1 > MAX_PASS)
+				return bad("too many options for pagemu run");
+			s->pass[s->npass++] = a;
+			continue;
+		}
+		if (!v)
+			return bad("%s needs a value", a);
+		i++;
+		if (!strcmp(a, "--memory"))
+			s->memory = v, s->frames_arg = NULL;
+		else if (!strcmp(a, "--frames"))
+			s->frames_arg = v, s->memory = NULL;
+		else if (!strcmp(a, "--policy"))
+			s->policy_arg = v;
+		else if (!strcmp(a, "--out"))
+			s->out = v;
+		else if (!strcmp(a, "--steps"))
+			st = parse_uint_opt(a, v, 2, MAX_POOLS, &s->steps);
+		else if (!strcmp(a, "--repeat"))
+			st = parse_uint_opt(a, v, 1, 100, &s->repeat);
+		else if (!strcmp(a, "--jobs"))
+			st = parse_uint_opt(a, v, 1, 256, &s->jobs);
+		else if (set || !strcmp(a, "--preload")) {
+			if (s->npass + 2 > MAX_PASS)
+				return bad("too many options for pagemu run");
+			s->pass[s->npass++] = a;
+			s->pass[s->npass++] = v;
+		} else
+			return bad("unknown option '%s'", a);
+		if (st)
+			return st;
+	}
+	if (i >= argc)
+		return bad("no program to run (pagemu sweep [OPTIONS] -- PROGRAM [ARGS...])");
+	s->prog = argv + i;
+	return 0;
+}
+
+static int parse_policies(sweep_t *s)
+{
+	const char *p = s->policy_arg ? s->policy_arg : "clock";
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		char name[32];
+		snprintf(name, sizeof(name), "%.*s", (int)len, p);
+		if (len == 0 || len >= sizeof(name) || pagemu_policy_parse(name, &s->policy[s->npolicy]) < 0)
+			return bad("--policy '%s': unknown policy '%.*s' (expected clock, fifo, lru or random)",
+				   s->policy_arg, (int)len, p);
+		for (size_t k = 0; k < s->npolicy; k++)
+			if (s->policy[k] == s->policy[s->npolicy])
+				return bad("--policy '%s': %s given twice", s->policy_arg, name);
+		if (++s->npolicy == MAX_POLICIES && p[len])
+			return bad("--policy '%s': too many policies", s->policy_arg);
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* --steps sizes from lo to hi bytes, evenly on a log scale, in frames. */
+static void geometric(sweep_t *s, uint64_t lo, uint64_t hi)
+{
+	unsigned n = s->steps ? s->steps : 8;
+
+	s->npool = 0;
+	for (unsigned k = 0; k < n; k++) {
+		double b = (double)lo * pow((double)hi / (double)lo, (double)k / (double)(n - 1));
+		uint64_t f = (uint64_t)llround(b / (double)s->page);
+		if (f && (!s->npool || s->pool[s->npool - 1] != f))
+			s->pool[s->npool++] = f;
+	}
+}
+
+/* The pool sizes, in frames, ascending; 0 or the exit status. */
+static int parse_pools(sweep_t *s)
+{
+	if (s->frames_arg) {
+		uint64_t v[MAX_POOLS];
+		if (pm_parse_counts(s->frames_arg, 1, UINT32_MAX - 1, v, MAX_POOLS, &s->npool) < 0 || !s->npool)
+			return bad("--frames '%s': expected frame counts like 256,1024 or 64-80 (a range low to high, "
+				   "at most %d counts)", s->frames_arg, MAX_POOLS);
+		memcpy(s->pool, v, s->npool * sizeof(*v));
+	} else if (s->memory) {
+		const char *dots = strstr(s->memory, "..");
+		char lo_s[64];
+		uint64_t lo, hi;
+		if (!dots || (size_t)(dots - s->memory) >= sizeof(lo_s))
+			return bad("--memory '%s': expected LO..HI like 1M..64M", s->memory);
+		snprintf(lo_s, sizeof(lo_s), "%.*s", (int)(dots - s->memory), s->memory);
+		if (pm_parse_u64(lo_s, &lo) < 0 || pm_parse_u64(dots + 2, &hi) < 0 || lo < s->page)
+			return bad("--memory '%s': expected LO..HI like 1M..64M (each at least a page, %zu bytes)",
+				   s->memory, s->page);
+		if (lo >= hi)
+			return bad("--memory '%s': an empty range (LO must be below HI)", s->memory);
+		geometric(s, lo, hi);
+	} else {
+		uint64_t hi = 1;
+		while (hi < (uint64_t)s->native_rss_kib * 1024)
+			hi <<= 1;
+		if (hi < 32 * s->page * 32)
+			hi = 32 * s->page * 32;
+		geometric(s, hi / 32, hi);
+	}
+	qsort(s->pool, s->npool, sizeof(*s->pool), cmp_u64);
+	return 0;
+}
+
+/* One pool size and policy against the settings code of pagemu run: the
+ * user's settings (passed on, and the environment's PAGEMU_*), then the
+ * pool as the user gave it. 0, or the exit status with a message. */
+static int check_setting(const sweep_t *s, uint64_t frames, pagemu_policy_t policy)
+{
+	pm_given_t given[64] = { { 0 } };
+	const char *pool_name = s->memory ? "--memory" : s->frames_arg ? "--frames" : "the default pool";
+	char pool_val[64], *end = pool_val + sizeof(pool_val);
+	pagemu_config_t cfg;
+	const pm_setting_t *set;
+	size_t nset = 0;
+
+	while (pm_setting(nset))
+		nset++;
+	if (nset > PM_ARRAY_LEN(given))
+		return bad("internal: too many settings");
+	for (size_t i = 0; i < nset; i++) {
+		const char *v = getenv(pm_setting(i)->env);
+		if (v)
+			given[i] = (pm_given_t){ pm_setting(i)->env, v };
+	}
+	for (size_t k = 0; k < s->npass; k++)
+		if ((set = pm_setting_find(s->pass[k]))) {
+			int flag = set->kind == PM_SET_BOOL;
+			given[set - pm_setting(0)] = (pm_given_t){ set->option, flag ? set->flag : s->pass[k + 1] };
+			k += !flag;
+		} else {
+			k++;                      /* --preload PATH */
+		}
+	if (s->memory)
+		pm_fmt_size(pool_val, end, frames * s->page);
+	else
+		pm_fmt_u64(pool_val, end, frames);
+	set = pm_setting_find(s->memory ? "--memory" : "--frames");
+	given[pm_setting_find("--memory") - pm_setting(0)] = (pm_given_t){ NULL, NULL };
+	given[pm_setting_find("--frames") - pm_setting(0)] = (pm_given_t){ NULL, NULL };
+	given[set - pm_setting(0)] = (pm_given_t){ pool_name, pool_val };
+	given[pm_setting_find("--policy") - pm_setting(0)] = (pm_given_t){ "--policy", pagemu_policy_name(policy) };
+	pagemu_config_default(&cfg);
+	if (pm_config_apply(&cfg, given) < 0 || pm_config_check(&cfg, given) < 0 ||
+	    pm_config_check_run(&cfg, given) < 0) {
+		say("%s", pagemu_last_error());
+		return EXIT_BAD;
+	}
+	return 0;
+}
+
+/* The frame size every run will have (a --page-size passed on, or the
+ * default). */
+static int page_size(sweep_t *s)
+{
+	pm_given_t given[64] = { { 0 } };
+	const pm_setting_t *ps = pm_setting_find("--page-size");
+	pagemu_config_t cfg;
+
+	pagemu_config_default(&cfg);
+	if (ps) {
+		const char *v = getenv(ps->env);
+		for (size_t k = 0; k + 1 < s->npass; k++)
+			if (!strcmp(s->pass[k], "--page-size"))
+				v = s->pass[k + 1];
+		if (v) {
+			given[ps - pm_setting(0)] = (pm_given_t){ "--page-size", v };
+			if (pm_config_apply(&cfg, given) < 0) {
+				say("%s", pagemu_last_error());
+				return EXIT_BAD;
+			}
+		}
+	}
+	s->page = cfg.page_size;
+	return 0;
+}
+
+/* ---- the temporary directory ----------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+	if (dir[0])
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int make_tmp(sweep_t *s)
+{
+	struct stat st;
+
+	if (lstat(s->out, &st) == 0)
+		return bad("--out '%s' already exists (pagemu sweep writes a new directory: remove it or name "
+			   "another)", s->out);
+	if (snprintf(s->tmp, sizeof(s->tmp), "%s.partial.XXXXXX", s->out) >= (int)sizeof(s->tmp))
+		return bad("--out '%s': path too long", s->out);
+	if (!mkdtemp(s->tmp)) {
+		int e = errno;
+		s->tmp[0] = 0;
+		return bad("--out '%s': cannot make a directory beside it: %s", s->out, strerror(e));
+	}
+	return 0;
+}
+
+static void tmp_path(const sweep_t *s, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void tmp_path(const sweep_t *s, char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(buf, len, "%s/", s->tmp);
+
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- 2 and 4. running a program -------------------------------------------------------- */
+
+/* The child's side: stdin /dev/null, stdout and stderr to files, into the
+ * cgroup when there is one, then exec. Never returns. */
+static void child(const char *out, const char *err, const char *cgroup, char **argv)
+{
+	int in = open("/dev/null", O_RDONLY), o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+	    e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	char procs[PATH_MAX + 16];
+
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (in < 0 || o < 0 || e < 0 || dup2(in, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+		_exit(126);
+	if (cgroup && cgroup[0]) {
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup);
+		int fd = open(procs, O_WRONLY);
+		if (fd < 0 || write(fd, "0\n", 2) != 2) {
+			dprintf(2, "pagemu sweep: cannot enter the cgroup %s: %s\n", cgroup, strerror(errno));
+			_exit(126);
+		}
+		close(fd);
+	}
+	execvp(argv[0], argv);
+	dprintf(2, "pagemu sweep: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+static int status_of(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* 1 when files a and b hold the same bytes. */
+static int same_file(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	char ba[65536], bb[65536];
+	int same = fa && fb;
+
+	while (same) {
+		size_t na = fread(ba, 1, sizeof(ba), fa), nb = fread(bb, 1, sizeof(bb), fb);
+		if (na != nb || memcmp(ba, bb, na) != 0)
+			same = 0;
+		if (na < sizeof(ba))
+			break;
+	}
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return same;
+}
+
+/* The first line of a file, for a message. */
+static void first_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	buf[0] = 0;
+	if (f) {
+		if (!fgets(buf, (int)len, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The program natively, --repeat times: the reference output and time. */
+static int run_native(sweep_t *s)
+{
+	double secs[100];
+	char out[PATH_MAX], err[PATH_MAX], line[256];
+
+	for (unsigned r = 0; r < s->repeat; r++) {
+		struct rusage ru;
+		double t0 = now();
+		int st;
+		pid_t pid;
+
+		tmp_path(s, out, sizeof(out), r ? "native.again" : "native.out");
+		tmp_path(s, err, sizeof(err), "native.err");
+		if ((pid = fork()) == 0)
+			child(out, err, NULL, s->prog);
+		if (pid < 0 || wait4(pid, &st, 0, &ru) != pid) {
+			say("cannot run %s: %s", s->prog[0], strerror(errno));
+			return EXIT_FAIL;
+		}
+		secs[r] = now() - t0;
+		if (interrupted)
+			return EXIT_FAIL;
+		s->native_status = status_of(st);
+		if (s->native_status != 0) {
+			first_line(err, line, sizeof(line));
+			say("PROGRAM '%s' fails natively (exit status %d%s%s): the sweep compares every run with a "
+			    "native run that succeeds", s->prog[0], s->native_status, line[0] ? ": " : "", line);
+			return EXIT_BAD;
+		}
+		if (r) {
+			char first[PATH_MAX];
+			tmp_path(s, first, sizeof(first), "native.out");
+			if (!same_file(first, out)) {
+				say("PROGRAM '%s' writes a different output each time it runs natively: a sweep "
+				    "cannot check its runs against it", s->prog[0]);
+				return EXIT_BAD;
+			}
+			unlink(out);
+		}
+		if (ru.ru_maxrss > s->native_rss_kib)
+			s->native_rss_kib = ru.ru_maxrss;
+	}
+	qsort(secs, s->repeat, sizeof(*secs), cmp_double);
+	s->native_secs = secs[s->repeat / 2];
+	return 0;
+}
+
+/* ---- 3. --kernel: a memory cgroup per run, and swap ------------------------------------ */
+
+static int write_file(const char *dir, const char *name, const char *value)
+{
+	char path[PATH_MAX + 64];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_WRONLY)) < 0)
+		return -errno;
+	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+	ok = close(fd) == 0 && ok;
+	return ok ? 0 : -errno;
+}
+
+/* Bytes of swap active (/proc/swaps). */
+static uint64_t swap_active(void)
+{
+	FILE *f = fopen("/proc/swaps", "r");
+	char line[512];
+	uint64_t total = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long size;
+		if (sscanf(line, "%*s %*s %llu", &size) == 1)
+			total += size * 1024;
+	}
+	fclose(f);
+	return total;
+}
+
+/* A swap file of len bytes, written out (some file systems refuse a
+ * fallocated one), mkswap, swapon. 0 or -1 with a message. */
+static int make_swap(sweep_t *s, uint64_t len)
+{
+	static char zero[1 << 20];
+	const char *slash = strrchr(s->out, '/');
+	int fd, st;
+	pid_t pid;
+
+	snprintf(s->swapfile, sizeof(s->swapfile), "%.*s%spagemu-sweep.%d.swap", slash ? (int)(slash - s->out) : 0,
+		 s->out, slash ? "/" : "", (int)getpid());
+	if ((fd = open(s->swapfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		say("--kernel: cannot create the swap file %s: %s", s->swapfile, strerror(errno));
+		s->swapfile[0] = 0;
+		return -1;
+	}
+	for (uint64_t done = 0; done < len; done += sizeof(zero))
+		if (write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero)) {
+			say("--kernel: writing the swap file %s: %s", s->swapfile, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	close(fd);
+	if ((pid = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execlp("mkswap", "mkswap", s->swapfile, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || status_of(st) != 0) {
+		say("--kernel: mkswap %s failed (is util-linux installed?)", s->swapfile);
+		return -1;
+	}
+	if (swapon(s->swapfile, 0) != 0) {
+		say("--kernel: swapon %s: %s (a swap file needs a disk file system: put --out on one)", s->swapfile,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void kernel_cleanup(sweep_t *s)
+{
+	for (size_t i = 0; i < s->nruns; i++)
+		if (s->runs[i].cgroup[0] && rmdir(s->runs[i].cgroup) != 0 && errno != ENOENT)
+			say("cannot remove the cgroup %s: %s", s->runs[i].cgroup, strerror(errno));
+	if (s->swapfile[0]) {
+		if (swapoff(s->swapfile) != 0 && errno != EINVAL)
+			say("swapoff %s: %s", s->swapfile, strerror(errno));
+		unlink(s->swapfile);
+		s->swapfile[0] = 0;
+	}
+}
+
+static int kernel_setup(sweep_t *s)
+{
+	char line[4096] = "";
+	FILE *f;
+
+	if (geteuid() != 0)
+		return bad("--kernel needs root (a memory cgroup per run, and swapon)");
+	if ((f = fopen("/sys/fs/cgroup/cgroup.controllers", "r"))) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = 0;
+		fclose(f);
+	}
+	if (strstr(line, "memory")) {
+		s->cg_v2 = 1;
+		snprintf(s->cg_base, sizeof(s->cg_base), "/sys/fs/cgroup");
+		write_file(s->cg_base, "cgroup.subtree_control", "+memory");
+	} else if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", W_OK) == 0) {
+		snprintf(s->cg_base, sizeof(s->cg_base), "/sys/fs/cgroup/memory");
+	} else {
+		return bad("--kernel: no cgroup memory controller (cgroup v2 /sys/fs/cgroup with \"memory\" in "
+			   "cgroup.controllers, or v1 /sys/fs/cgroup/memory)");
+	}
+	/* Enough swap for all of the program but the smallest pool. */
+	if (swap_active() < (uint64_t)s->native_rss_kib * 1024 &&
+	    make_swap(s, ((uint64_t)s->native_rss_kib * 1024 + (64 << 20)) & ~(uint64_t)((1 << 20) - 1)) < 0)
+		return EXIT_FAIL;
+	return 0;
+}
+
+/* A fresh memory cgroup limited to the run's pool, with swap. */
+static int kernel_cgroup(sweep_t *s, run_t *r, size_t i)
+{
+	char limit[32];
+	int e;
+
+	snprintf(r->cgroup, sizeof(r->cgroup), "%s/pagemu-sweep.%d.%zu", s->cg_base, (int)getpid(), i);
+	snprintf(limit, sizeof(limit), "%llu", (unsigned long long)(r->frames * s->page));
+	if (mkdir(r->cgroup, 0755) != 0) {
+		say("--kernel: cannot make the cgroup %s: %s", r->cgroup, strerror(errno));
+		r->cgroup[0] = 0;
+		return -1;
+	}
+	e = s->cg_v2 ? write_file(r->cgroup, "memory.max", limit) : write_file(r->cgroup, "memory.limit_in_bytes", limit);
+	if (!e && s->cg_v2)
+		e = write_file(r->cgroup, "memory.swap.max", "max");
+	if (e) {
+		say("--kernel: cannot limit the cgroup %s to %s bytes: %s", r->cgroup, limit, strerror(-e));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- 4. the runs ------------------------------------------------------------------------- */
+
+/* The value after "name": in [from, to). */
+static int json_number(const char *from, const char *to, const char *name, double *v)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	p = strstr(from, key);
+	if (!p || p >= to)
+		return -1;
+	*v = strtod(p + strlen(key), NULL);
+	return 0;
+}
+
+/* The report: one JSON line per process of the run. The counters are
+ * summed over the processes; the heap's figures are the first process's. */
+static void read_report(const sweep_t *s, run_t *r, size_t i)
+{
+	char path[PATH_MAX], line[16384];
+	FILE *f;
+
+	tmp_path(s, path, sizeof(path), "runs/%zu.json", i);
+	if (!(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		const char *st = strstr(line, "\"stats\":{"), *hp = strstr(line, "\"heap\":{");
+		const char *st_end = st ? strchr(st, '}') : NULL, *hp_end = hp ? strchr(hp, '}') : NULL;
+		double v;
+		if (!st_end)
+			continue;
+		for (size_t k = 0; k < NSTATS; k++)
+			if (json_number(st, st_end, stat_names[k], &v) == 0)
+				r->stats[k] += v;
+		for (size_t k = 0; hp_end && !r->reports && k < NHEAP; k++)
+			if (json_number(hp, hp_end, heap_names[k], &v) == 0)
+				r->heap[k] = v;
+		r->reports++;
+	}
+	fclose(f);
+}
+
+static int start_run(sweep_t *s, size_t i)
+{
+	run_t *r = &s->runs[i];
+	char out[PATH_MAX], err[PATH_MAX], report[PATH_MAX], frames[32];
+	char *argv[MAX_PASS + 16];
+	size_t n = 0;
+
+	tmp_path(s, out, sizeof(out), "runs/%zu.out", i);
+	tmp_path(s, err, sizeof(err), "runs/%zu.err", i);
+	tmp_path(s, report, sizeof(report), "runs/%zu.json", i);
+	snprintf(frames, sizeof(frames), "%llu", (unsigned long long)r->frames);
+	if (r->policy == KERNEL) {
+		if (kernel_cgroup(s, r, i) < 0)
+			return -1;
+	} else {
+		argv[n++] = s->self;
+		argv[n++] = "run";
+		argv[n++] = "--frames";
+		argv[n++] = frames;
+		argv[n++] = "--policy";
+		argv[n++] = (char *)pagemu_policy_name((pagemu_policy_t)r->policy);
+		argv[n++] = "--report";
+		argv[n++] = report;
+		for (size_t k = 0; k < s->npass; k++)
+			argv[n++] = (char *)s->pass[k];
+		argv[n++] = "--";
+	}
+	for (char **p = s->prog; *p && n + 1 < PM_ARRAY_LEN(argv); p++)
+		argv[n++] = *p;
+	argv[n] = NULL;
+	r->start = now();
+	if ((r->pid = fork()) == 0)
+		child(out, err, r->cgroup, argv);
+	if (r->pid < 0) {
+		say("fork: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void finish_run(sweep_t *s, size_t i, int st, const struct rusage *ru)
+{
+	run_t *r = &s->runs[i];
+	char out[PATH_MAX], native[PATH_MAX], err[PATH_MAX], line[256];
+
+	r->secs = now() - r->start;
+	r->pid = 0;
+	r->status = status_of(st);
+	r->majflt = (uint64_t)ru->ru_majflt;
+	tmp_path(s, out, sizeof(out), "runs/%zu.out", i);
+	tmp_path(s, err, sizeof(err), "runs/%zu.err", i);
+	tmp_path(s, native, sizeof(native), "native.out");
+	r->same = r->status == s->native_status && same_file(native, out);
+	if (!r->same) {
+		first_line(err, line, sizeof(line));
+		say("%s, %.2f MiB (%llu frames): %s%s%s", policy_label(r->policy), mib(s, r->frames),
+		    (unsigned long long)r->frames,
+		    r->status != s->native_status ? "exit status differs from the native run's" : "output differs from the native run's",
+		    line[0] ? ": " : "", line);
+	}
+	/* The outputs can be large (a sorted file per run): only the
+	 * first that differed is kept, to look at. */
+	if (r->same || access(err, F_OK) != 0)
+		unlink(out);
+	if (r->same)
+		unlink(err);
+	read_report(s, r, i);
+	if (r->cgroup[0] && rmdir(r->cgroup) == 0)
+		r->cgroup[0] = 0;
+}
+
+static void progress(const sweep_t *s, size_t done, size_t running, double t0)
+{
+	char el[32], left[32] = "?";
+	double e = now() - t0;
+
+	if (!isatty(2))
+		return;
+	fmt_secs(el, sizeof(el), e);
+	if (done)
+		fmt_secs(left, sizeof(left), e / (double)done * (double)(s->nruns - done));
+	fprintf(stderr, "\r\033[Kpagemu sweep: run %zu of %zu%s, %s elapsed, ~%s left", done + (running ? 1 : 0),
+		s->nruns, running > 1 ? " (and more)" : "", el, done ? left : "?");
+	fflush(stderr);
+}
+
+static int run_all(sweep_t *s)
+{
+	size_t next = 0, running = 0, done = 0;
+	double t0 = now();
+	char dir[PATH_MAX];
+
+	tmp_path(s, dir, sizeof(dir), "runs");
+	if (mkdir(dir, 0700) != 0) {
+		say("%s: %s", dir, strerror(errno));
+		return EXIT_FAIL;
+	}
+	while (done < s->nruns) {
+		struct rusage ru;
+		int st;
+		pid_t pid;
+
+		while (running < s->jobs && next < s->nruns && !interrupted) {
+			if (start_run(s, next) < 0)
+				return EXIT_FAIL;
+			next++;
+			running++;
+			progress(s, done, running, t0);
+		}
+		if (interrupted || !running)
+			break;
+		pid = wait4(-1, &st, 0, &ru);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			say("wait: %s", strerror(errno));
+			return EXIT_FAIL;
+		}
+		for (size_t i = 0; i < next; i++)
+			if (s->runs[i].pid == pid) {
+				finish_run(s, i, st, &ru);
+				running--;
+				done++;
+			}
+		progress(s, done, running, t0);
+	}
+	if (isatty(2))
+		fputs("\r\033[K", stderr);
+	if (interrupted) {
+		for (size_t i = 0; i < next; i++)
+			if (s->runs[i].pid > 0) {
+				kill(s->runs[i].pid, SIGTERM);
+				waitpid(s->runs[i].pid, NULL, 0);
+			}
+		say("interrupted: nothing written");
+		return 128 + interrupted;
+	}
+	return 0;
+}
+
+/* ---- 5. results ---------------------------------------------------------------------------- */
+
+/* The run of median time among the repeats of (pool, policy). */
+static const run_t *median(const sweep_t *s, uint64_t frames, int policy)
+{
+	const run_t *pick[100];
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nruns; i++)
+		if (s->runs[i].frames == frames && s->runs[i].policy == policy && n < PM_ARRAY_LEN(pick))
+			pick[n++] = &s->runs[i];
+	for (size_t a = 1; a < n; a++)                 /* insertion sort by time */
+		for (size_t b = a; b > 0 && pick[b - 1]->secs > pick[b]->secs; b--) {
+			const run_t *t = pick[b];
+			pick[b] = pick[b - 1];
+			pick[b - 1] = t;
+		}
+	return n ? pick[n / 2] : NULL;
+}
+
+static size_t stat_index(const char *name)
+{
+	for (size_t k = 0; k < NSTATS; k++)
+		if (!strcmp(stat_names[k], name))
+			return k;
+	return 0;
+}
+
+static double counter(const run_t *r, const char *name)
+{
+	return r->stats[stat_index(name)];
+}
+
+/* The page-ins: the faults that load a frame (the textbook's page faults). */
+static uint64_t page_ins(const run_t *r)
+{
+	return (uint64_t)(counter(r, "faults_zero") + counter(r, "faults_major"));
+}
+
+static int write_csv(const sweep_t *s)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	tmp_path(s, path, sizeof(path), "sweep.csv");
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fprintf(f, "pool_bytes,frames,policy,repeat,time_s,exit_status,same_output,native_time_s,rusage_majflt,reports");
+	for (size_t k = 0; k < NSTATS; k++)
+		fprintf(f, ",%s", stat_names[k]);
+	for (size_t k = 0; k < NHEAP; k++)
+		fprintf(f, ",heap.%s", heap_names[k]);
+	fputc('\n', f);
+	for (size_t i = 0; i < s->nruns; i++) {
+		const run_t *r = &s->runs[i];
+		fprintf(f, "%llu,%llu,%s,%u,%.3f,%d,%d,%.3f,%llu,%d", (unsigned long long)(r->frames * s->page),
+			(unsigned long long)r->frames, policy_label(r->policy), r->rep, r->secs, r->status, r->same,
+			s->native_secs, (unsigned long long)r->majflt, r->reports);
+		for (size_t k = 0; k < NSTATS; k++)
+			fprintf(f, r->policy == KERNEL ? "," : ",%.15g", r->stats[k]);
+		for (size_t k = 0; k < NHEAP; k++)
+			fprintf(f, r->policy == KERNEL ? "," : ",%.15g", r->heap[k]);
+		fputc('\n', f);
+	}
+	return fclose(f);
+}
+
+/* Index of the knee among the pool sizes, for the first policy. */
+static size_t knee(const sweep_t *s)
+{
+	uint64_t faults[MAX_POOLS];
+
+	for (size_t p = 0; p < s->npool; p++)
+		faults[p] = page_ins(median(s, s->pool[p], s->policy[0]));
+	return pm_curve_knee(s->pool, faults, s->npool);
+}
+
+static const char *prog_name(const sweep_t *s)
+{
+	const char *slash = strrchr(s->prog[0], '/');
+
+	return slash ? slash + 1 : s->prog[0];
+}
+
+/* One series as an inline data block: pool MiB, then columns. */
+static void data_block(FILE *f, const sweep_t *s, int policy)
+{
+	fprintf(f, "$%s << EOD\n", policy_label(policy));
+	for (size_t p = 0; p < s->npool; p++) {
+		const run_t *r = median(s, s->pool[p], policy);
+		if (policy == KERNEL)
+			fprintf(f, "%g %llu %llu %.3f\n", mib(s, r->frames), (unsigned long long)r->majflt,
+				(unsigned long long)r->majflt, r->secs);
+		else
+			fprintf(f, "%g %.0f %llu %.3f\n", mib(s, r->frames), counter(r, "faults_major"),
+				(unsigned long long)page_ins(r), r->secs);
+	}
+	fprintf(f, "EOD\n");
+}
+
+static int write_plots(const sweep_t *s, size_t k)
+{
+	char path[PATH_MAX], title[512], mark[64], err[512];
+	double x = mib(s, s->pool[k]);
+	FILE *f;
+
+	tmp_path(s, path, sizeof(path), "plot.gp");
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fprintf(f, "# pagemu sweep: redraw with `gnuplot plot.gp` in this directory\n");
+	for (size_t p = 0; p < s->npolicy; p++)
+		data_block(f, s, s->policy[p]);
+	if (s->kernel)
+		data_block(f, s, KERNEL);
+	snprintf(mark, sizeof(mark), "knee %.3g MiB", x);
+	snprintf(title, sizeof(title), "%s: faults against the pool (pagemu sweep)", prog_name(s));
+	pm_plot_head(f, "faults.png", title, "pool (MiB of frames)", "faults", 1, 1);
+	pm_plot_mark(f, x, mark);
+	fprintf(f, "plot ");
+	for (size_t p = 0; p < s->npolicy; p++) {
+		const char *n = policy_label(s->policy[p]);
+		fprintf(f, "%s$%s using 1:2 with linespoints linewidth 2 title '%s: major faults', "
+			   "$%s using 1:3 with linespoints dashtype 3 title '%s: page-ins (zero + major)'",
+			p ? ", " : "", n, n, n, n);
+	}
+	if (s->kernel)
+		fprintf(f, ", $kernel using 1:2 with linespoints linewidth 2 linecolor rgb 'black' "
+			   "title 'Linux in a memory cgroup: major faults'");
+	fprintf(f, "\n");
+	snprintf(title, sizeof(title), "%s: run time against the pool (pagemu sweep)", prog_name(s));
+	pm_plot_head(f, "time.png", title, "pool (MiB of frames)", "run time (s)", 1, 1);
+	fprintf(f, "unset arrow\nunset label\n");
+	pm_plot_mark(f, x, mark);
+	fprintf(f, "plot ");
+	for (size_t p = 0; p < s->npolicy; p++) {
+		const char *n = policy_label(s->policy[p]);
+		fprintf(f, "%s$%s using 1:4 with linespoints linewidth 2 title 'pagemu run, %s'", p ? ", " : "", n, n);
+	}
+	if (s->kernel)
+		fprintf(f, ", $kernel using 1:4 with linespoints linewidth 2 linecolor rgb 'black' "
+			   "title 'Linux in a memory cgroup'");
+	fprintf(f, ", %.3f with lines dashtype 2 linecolor rgb 'gray40' title 'native, unlimited (%.2f s)'\n",
+		s->native_secs, s->native_secs);
+	if (fclose(f) != 0)
+		return -1;
+	if (pm_plot_run(s->tmp, "plot.gp", err, sizeof(err)) < 0) {
+		say("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The table, and the knee in words. */
+static void print_table(const sweep_t *s, size_t k)
+{
+	const run_t *at, *low, *high;
+	double m_at, m_low;
+
+	printf("pagemu sweep: %s, native %.2f s, peak RSS %.1f MiB; %zu pool sizes x %zu %s%s, %u run%s each\n",
+	       prog_name(s), s->native_secs, (double)s->native_rss_kib / 1024.0, s->npool, s->npolicy,
+	       s->npolicy > 1 ? "policies" : "policy", s->kernel ? " + the kernel" : "", s->repeat,
+	       s->repeat > 1 ? "s (median time)" : "");
+	printf("%10s %9s %-7s %9s %8s %12s %12s %12s %12s %s\n", "pool MiB", "frames", "policy", "time s", "x native",
+	       "page-ins", "major", "minor", "evictions", "output");
+	for (size_t p = 0; p < s->npool; p++)
+		for (size_t q = 0; q < s->npolicy + (size_t)s->kernel; q++) {
+			int pol = q < s->npolicy ? (int)s->policy[q] : KERNEL;
+			const run_t *r = median(s, s->pool[p], pol);
+			if (pol == KERNEL)
+				printf("%10.2f %9llu %-7s %9.2f %8.1f %12s %12llu %12s %12s %s\n", mib(s, r->frames),
+				       (unsigned long long)r->frames, "kernel", r->secs, r->secs / s->native_secs, "-",
+				       (unsigned long long)r->majflt, "-", "-", r->same ? "same" : "DIFFERS");
+			else
+				printf("%10.2f %9llu %-7s %9.2f %8.1f %12llu %12.0f %12.0f %12.0f %s\n", mib(s, r->frames),
+				       (unsigned long long)r->frames, policy_label(pol), r->secs, r->secs / s->native_secs,
+				       (unsigned long long)page_ins(r), counter(r, "faults_major"), counter(r, "faults_minor"),
+				       counter(r, "evictions"), r->same ? "same" : "DIFFERS");
+		}
+	at = median(s, s->pool[k], s->policy[0]);
+	low = median(s, s->pool[0], s->policy[0]);
+	high = median(s, s->pool[s->npool - 1], s->policy[0]);
+	m_at = counter(at, "faults_major");
+	m_low = counter(low, "faults_major");
+	printf("knee (%s): %.2f MiB (%llu frames), where page-ins x pool is least (Denning: the lifetime curve's "
+	       "tangent from the origin).\n", policy_label(s->policy[0]), mib(s, at->frames),
+	       (unsigned long long)at->frames);
+	if (k == 0)
+		printf("Below it the sweep has no pool size: try a lower --memory or --frames.\n");
+	else if (m_at > 0)
+		printf("Below %.2f MiB of frames, %s's major faults grow %.0fx (from %.0f to %.0f at %.2f MiB) and its "
+		       "run time %.1fx.\n", mib(s, at->frames), prog_name(s), m_low / m_at, m_at, m_low,
+		       mib(s, low->frames), low->secs / at->secs);
+	else
+		printf("Below %.2f MiB of frames, %s's major faults grow from none to %.0f at %.2f MiB and its run "
+		       "time %.1fx.\n", mib(s, at->frames), prog_name(s), m_low, mib(s, low->frames),
+		       low->secs / at->secs);
+	if (k + 1 == s->npool)
+		printf("The knee is the largest pool of the sweep: the curve may go on falling above it (try a "
+		       "larger --memory or --frames).\n");
+	else
+		printf("Above it, more frames buy little: %.0f major faults and %.2f s at %.2f MiB.\n",
+		       counter(high, "faults_major"), high->secs, mib(s, high->frames));
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static int plan(sweep_t *s)
+{
+	size_t n = 0, per = s->npolicy + (size_t)s->kernel;
+
+	s->nruns = s->npool * per * s->repeat;
+	if (!(s->runs = calloc(s->nruns, sizeof(*s->runs)))) {
+		say("out of memory");
+		return EXIT_FAIL;
+	}
+	for (size_t p = 0; p < s->npool; p++)
+		for (size_t q = 0; q < per; q++)
+			for (unsigned r = 0; r < s->repeat; r++)
+				s->runs[n++] = (run_t){ .frames = s->pool[p], .rep = r,
+							.policy = q < s->npolicy ? (int)s->policy[q] : KERNEL };
+	return 0;
+}
+
+static int sweep(sweep_t *s)
+{
+	char err[512], path[PATH_MAX];
+	int st, mismatch = 0;
+	size_t k;
+
+	if (pm_plot_available(err, sizeof(err)) < 0) {
+		say("%s", err);
+		return EXIT_BAD;
+	}
+	if ((st = page_size(s)) || (st = parse_policies(s)))
+		return st;
+	if ((s->memory || s->frames_arg) && (st = parse_pools(s)))
+		return st;
+	/* Every pool the user gave is checked before anything runs. */
+	for (size_t p = 0; p < s->npool; p++)
+		for (size_t q = 0; q < s->npolicy; q++)
+			if ((st = check_setting(s, s->pool[p], s->policy[q])))
+				return st;
+	if ((st = make_tmp(s)) || (st = run_native(s)))
+		return st;
+	if (!s->memory && !s->frames_arg) {
+		if ((st = parse_pools(s)))
+			return st;
+		for (size_t p = 0; p < s->npool; p++)
+			for (size_t q = 0; q < s->npolicy; q++)
+				if ((st = check_setting(s, s->pool[p], s->policy[q])))
+					return st;
+	}
+	if ((st = plan(s)) || (s->kernel && (st = kernel_setup(s))) || (st = run_all(s)))
+		return st;
+	for (size_t i = 0; i < s->nruns; i++)
+		mismatch |= !s->runs[i].same;
+	k = knee(s);
+	if (write_csv(s) < 0 || write_plots(s, k) < 0) {
+		say("writing the results in %s failed", s->tmp);
+		return EXIT_FAIL;
+	}
+	/* The reference output can be large (a sorted file): not kept. */
+	tmp_path(s, path, sizeof(path), "native.out");
+	unlink(path);
+	tmp_path(s, path, sizeof(path), "native.err");
+	unlink(path);
+	if (rename(s->tmp, s->out) != 0) {
+		say("--out '%s': cannot rename %s to it: %s", s->out, s->tmp, strerror(errno));
+		return EXIT_FAIL;
+	}
+	s->tmp[0] = 0;
+	print_table(s, k);
+	printf("Results in %s/: sweep.csv, faults.png, time.png (plot.gp redraws them), runs/ (reports)\n", s->out);
+	if (mismatch)
+		say("some runs did not match the native run (DIFFERS above; their stderr is in %s/runs/)", s->out);
+	return mismatch ? EXIT_MISMATCH : 0;
+}
+
+int pm_sweep_main(int argc, char **argv)
+{
+	static sweep_t s;
+	struct sigaction sa;
+	ssize_t n;
+	int st;
+
+	s.repeat = 1;
+	s.jobs = 1;
+	s.out = "pagemu-sweep";
+	if ((st = parse_options(argc, argv, &s)))
+		return st;
+	if ((n = readlink("/proc/self/exe", s.self, sizeof(s.self) - 1)) < 0) {
+		say("cannot find this program (/proc/self/exe): %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	s.self[n] = 0;
+	/* No SA_RESTART: ^C ends the wait for a run, and the sweep cleans up. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	st = sweep(&s);
+	kernel_cleanup(&s);
+	remove_tree(s.tmp);
+	free(s.runs);
+	return st;
+}
