@@ -47,7 +47,7 @@ PRELOAD_SRC := $(wildcard preload/*.c preload/guard/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 # tools/*.c are programs, but for the parts they share (tools/tools.h).
-PAGEMU_PARTS := tools/sweep.c tools/plot.c
+PAGEMU_PARTS := tools/sweep.c tools/baseline.c tools/results.c tools/plot.c
 SIM_PARTS := tools/analysis.c tools/plot.c
 TOOL_PARTS := $(sort $(PAGEMU_PARTS) $(SIM_PARTS))
 TOOL_SRC  := $(filter-out $(TOOL_PARTS),$(wildcard tools/*.c))
@@ -109,7 +109,7 @@ $(B)/pagemu-sim: tools/pagemu-sim.c $(SIM_PARTS) tools/tools.h $(B)/libpagemu-mo
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(SIM_PARTS) $(B)/libpagemu-model.a $(LDFLAGS) -lm
 
 # pagemu: run, and sweep (tools/sweep.c), which draws with tools/plot.c.
-$(B)/pagemu: tools/pagemu.c $(PAGEMU_PARTS) tools/tools.h $(B)/libpagemu.a
+$(B)/pagemu: tools/pagemu.c $(PAGEMU_PARTS) tools/tools.h tools/sweep.h $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(PAGEMU_PARTS) $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 

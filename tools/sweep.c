@@ -11,18 +11,16 @@
  *      runs, named as the user wrote it;
  *   2. the native run(s): the reference output, exit status and time; a
  *      program that fails natively is bad input;
- *   3. with --kernel, a swap file when none is active and one memory cgroup
- *      per kernel run (v2, or v1 where the memory controller is there);
+ *   3. with --kernel, a swap file when too little is active and one memory
+ *      cgroup per kernel run (baseline.c);
  *   4. the runs, --jobs at a time, each one's stdout compared with the
  *      native one's (stdin is /dev/null for every run) and its report read;
- *   5. sweep.csv, the plots (gnuplot), the table and the knee in words.
+ *   5. sweep.csv, the plots (gnuplot), the table and the knee in words
+ *      (results.c).
  * Everything is written in DIR.partial.XXXXXX beside DIR and renamed to
  * DIR at the very end: an error or ^C leaves no half-written DIR.
- *
- * The knee is Denning's (lib/model/curve.c, pm_curve_knee) over the
- * page-ins (demand-zero + major faults: the faults that load a frame, the
- * textbook's page faults; minor faults are pagemu's reference-bit
- * emulation, not paging). */
+ * baseline.c sets up --kernel's cgroups and swap; results.c writes what
+ * the sweep leaves (sweep.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -35,7 +33,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/swap.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,66 +40,8 @@
 #include "pagemu.h"
 #include "engine/engine_api.h"
 #include "model/model.h"
+#include "sweep.h"
 #include "tools.h"
-
-#define EXIT_MISMATCH 1                   /* a run's output differed: results written */
-#define EXIT_BAD      2                   /* bad input: nothing written */
-#define EXIT_FAIL     3                   /* the sweep itself failed */
-#define MAX_POOLS     64
-#define MAX_POLICIES  PAGEMU_POLICY_COUNT
-#define MAX_PASS      64                  /* options passed on to pagemu run */
-#define KERNEL        (-1)                /* run.policy of a native run in a memory cgroup */
-
-/* The report's counters, by the X-macro lists of include/pagemu.h: the
- * CSV's columns, in this order. */
-#define STAT_NAME(name, kind, desc) #name,
-static const char *const stat_names[] = { PAGEMU_STATS_LIST(STAT_NAME) };
-static const char *const heap_names[] = { PAGEMU_HEAP_STATS_LIST(STAT_NAME) };
-#undef STAT_NAME
-#define NSTATS PM_ARRAY_LEN(stat_names)
-#define NHEAP  PM_ARRAY_LEN(heap_names)
-
-typedef struct run {
-	uint64_t frames;                  /* pool, frames */
-	int      policy;                  /* pagemu_policy_t, or KERNEL */
-	unsigned rep;                     /* 0..repeat-1 */
-	pid_t    pid;                     /* while it runs */
-	double   start, secs;             /* wall clock */
-	int      status;                  /* exit status, 128 + signal */
-	int      same;                    /* 1 = stdout and exit status as native */
-	uint64_t majflt;                  /* the kernel's major faults (getrusage of the run) */
-	char     cgroup[PATH_MAX];        /* KERNEL: its memory cgroup, "" = none */
-	int      reports;                 /* report lines read (processes) */
-	double   stats[NSTATS];           /* summed over the run's processes */
-	double   heap[NHEAP];             /* the first process's (the program's) */
-} run_t;
-
-typedef struct sweep {
-	/* options */
-	const char *memory, *frames_arg, *policy_arg, *out;
-	unsigned steps, repeat, jobs;
-	int      kernel;
-	const char *pass[MAX_PASS];       /* settings for pagemu run, as given */
-	size_t   npass;
-	char   **prog;                    /* PROGRAM ARGS..., NULL-terminated */
-	/* derived */
-	size_t   page;                    /* bytes per frame */
-	uint64_t pool[MAX_POOLS];         /* frames, ascending */
-	size_t   npool;
-	pagemu_policy_t policy[MAX_POLICIES];
-	size_t   npolicy;
-	char     self[PATH_MAX];          /* this pagemu */
-	char     tmp[PATH_MAX];           /* DIR.partial.XXXXXX, "" = not made */
-	double   native_secs;             /* median of the native runs */
-	int      native_status;
-	long     native_rss_kib;          /* peak RSS of the native run */
-	/* --kernel */
-	char     cg_base[64];             /* the cgroup hierarchy's directory */
-	int      cg_v2;                   /* 1 = cgroup v2, 0 = v1 */
-	char     swapfile[PATH_MAX];      /* the swap file we made, "" = none */
-	run_t   *runs;
-	size_t   nruns;
-} sweep_t;
 
 static volatile sig_atomic_t interrupted;
 
@@ -111,8 +50,16 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+const char *const pm_sweep_stat_names[NSTATS] = {
+#define PM_SWEEP_NAME(name, kind, desc) #name,
+	PAGEMU_STATS_LIST(PM_SWEEP_NAME)
+};
+const char *const pm_sweep_heap_names[NHEAP] = {
+	PAGEMU_HEAP_STATS_LIST(PM_SWEEP_NAME)
+#undef PM_SWEEP_NAME
+};
+
+void pm_sweep_say(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -129,16 +76,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double mib(const sweep_t *s, uint64_t frames)
-{
-	return (double)frames * (double)s->page / 1048576.0;
-}
-
-static const char *policy_label(int policy)
-{
-	return policy == KERNEL ? "kernel" : pagemu_policy_name((pagemu_policy_t)policy);
 }
 
 /* "1m02s", "3.4s" */
@@ -387,7 +324,7 @@ static int check_setting(const sweep_t *s, uint64_t frames, pagemu_policy_t poli
 	pagemu_config_default(&cfg);
 	if (pm_config_apply(&cfg, given) < 0 || pm_config_check(&cfg, given) < 0 ||
 	    pm_config_check_run(&cfg, given) < 0) {
-		say("%s", pagemu_last_error());
+		pm_sweep_say("%s", pagemu_last_error());
 		return EXIT_BAD;
 	}
 	return 0;
@@ -410,7 +347,7 @@ static int page_size(sweep_t *s)
 		if (v) {
 			given[ps - pm_setting(0)] = (pm_given_t){ "--page-size", v };
 			if (pm_config_apply(&cfg, given) < 0) {
-				say("%s", pagemu_last_error());
+				pm_sweep_say("%s", pagemu_last_error());
 				return EXIT_BAD;
 			}
 		}
@@ -451,9 +388,7 @@ static int make_tmp(sweep_t *s)
 	return 0;
 }
 
-static void tmp_path(const sweep_t *s, char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void tmp_path(const sweep_t *s, char *buf, size_t len, const char *fmt, ...)
+void pm_sweep_path(const sweep_t *s, char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	int n = snprintf(buf, len, "%s/", s->tmp);
@@ -489,11 +424,6 @@ static void child(const char *out, const char *err, const char *cgroup, char **a
 	execvp(argv[0], argv);
 	dprintf(2, "pagemu sweep: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
-}
-
-static int status_of(int st)
-{
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* 1 when files a and b hold the same bytes. */
@@ -550,29 +480,29 @@ static int run_native(sweep_t *s)
 		int st;
 		pid_t pid;
 
-		tmp_path(s, out, sizeof(out), r ? "native.again" : "native.out");
-		tmp_path(s, err, sizeof(err), "native.err");
+		pm_sweep_path(s, out, sizeof(out), r ? "native.again" : "native.out");
+		pm_sweep_path(s, err, sizeof(err), "native.err");
 		if ((pid = fork()) == 0)
 			child(out, err, NULL, s->prog);
 		if (pid < 0 || wait4(pid, &st, 0, &ru) != pid) {
-			say("cannot run %s: %s", s->prog[0], strerror(errno));
+			pm_sweep_say("cannot run %s: %s", s->prog[0], strerror(errno));
 			return EXIT_FAIL;
 		}
 		secs[r] = now() - t0;
 		if (interrupted)
 			return EXIT_FAIL;
-		s->native_status = status_of(st);
+		s->native_status = pm_sweep_status(st);
 		if (s->native_status != 0) {
 			first_line(err, line, sizeof(line));
-			say("PROGRAM '%s' fails natively (exit status %d%s%s): the sweep compares every run with a "
+			pm_sweep_say("PROGRAM '%s' fails natively (exit status %d%s%s): the sweep compares every run with a "
 			    "native run that succeeds", s->prog[0], s->native_status, line[0] ? ": " : "", line);
 			return EXIT_BAD;
 		}
 		if (r) {
 			char first[PATH_MAX];
-			tmp_path(s, first, sizeof(first), "native.out");
+			pm_sweep_path(s, first, sizeof(first), "native.out");
 			if (!same_file(first, out)) {
-				say("PROGRAM '%s' writes a different output each time it runs natively: a sweep "
+				pm_sweep_say("PROGRAM '%s' writes a different output each time it runs natively: a sweep "
 				    "cannot check its runs against it", s->prog[0]);
 				return EXIT_BAD;
 			}
@@ -583,145 +513,6 @@ static int run_native(sweep_t *s)
 	}
 	qsort(secs, s->repeat, sizeof(*secs), cmp_double);
 	s->native_secs = secs[s->repeat / 2];
-	return 0;
-}
-
-/* ---- 3. --kernel: a memory cgroup per run, and swap ------------------------------------ */
-
-static int write_file(const char *dir, const char *name, const char *value)
-{
-	char path[PATH_MAX + 64];
-	int fd, ok;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((fd = open(path, O_WRONLY)) < 0)
-		return -errno;
-	ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
-	ok = close(fd) == 0 && ok;
-	return ok ? 0 : -errno;
-}
-
-/* Bytes of swap active (/proc/swaps). */
-static uint64_t swap_active(void)
-{
-	FILE *f = fopen("/proc/swaps", "r");
-	char line[512];
-	uint64_t total = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long size;
-		if (sscanf(line, "%*s %*s %llu", &size) == 1)
-			total += size * 1024;
-	}
-	fclose(f);
-	return total;
-}
-
-/* A swap file of len bytes, written out (some file systems refuse a
- * fallocated one), mkswap, swapon. 0 or -1 with a message. */
-static int make_swap(sweep_t *s, uint64_t len)
-{
-	static char zero[1 << 20];
-	const char *slash = strrchr(s->out, '/');
-	int fd, st;
-	pid_t pid;
-
-	snprintf(s->swapfile, sizeof(s->swapfile), "%.*s%spagemu-sweep.%d.swap", slash ? (int)(slash - s->out) : 0,
-		 s->out, slash ? "/" : "", (int)getpid());
-	if ((fd = open(s->swapfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
-		say("--kernel: cannot create the swap file %s: %s", s->swapfile, strerror(errno));
-		s->swapfile[0] = 0;
-		return -1;
-	}
-	for (uint64_t done = 0; done < len; done += sizeof(zero))
-		if (write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero)) {
-			say("--kernel: writing the swap file %s: %s", s->swapfile, strerror(errno));
-			close(fd);
-			return -1;
-		}
-	close(fd);
-	if ((pid = fork()) == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		execlp("mkswap", "mkswap", s->swapfile, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) != pid || status_of(st) != 0) {
-		say("--kernel: mkswap %s failed (is util-linux installed?)", s->swapfile);
-		return -1;
-	}
-	if (swapon(s->swapfile, 0) != 0) {
-		say("--kernel: swapon %s: %s (a swap file needs a disk file system: put --out on one)", s->swapfile,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static void kernel_cleanup(sweep_t *s)
-{
-	for (size_t i = 0; i < s->nruns; i++)
-		if (s->runs[i].cgroup[0] && rmdir(s->runs[i].cgroup) != 0 && errno != ENOENT)
-			say("cannot remove the cgroup %s: %s", s->runs[i].cgroup, strerror(errno));
-	if (s->swapfile[0]) {
-		if (swapoff(s->swapfile) != 0 && errno != EINVAL)
-			say("swapoff %s: %s", s->swapfile, strerror(errno));
-		unlink(s->swapfile);
-		s->swapfile[0] = 0;
-	}
-}
-
-static int kernel_setup(sweep_t *s)
-{
-	char line[4096] = "";
-	FILE *f;
-
-	if (geteuid() != 0)
-		return bad("--kernel needs root (a memory cgroup per run, and swapon)");
-	if ((f = fopen("/sys/fs/cgroup/cgroup.controllers", "r"))) {
-		if (!fgets(line, sizeof(line), f))
-			line[0] = 0;
-		fclose(f);
-	}
-	if (strstr(line, "memory")) {
-		s->cg_v2 = 1;
-		snprintf(s->cg_base, sizeof(s->cg_base), "/sys/fs/cgroup");
-		write_file(s->cg_base, "cgroup.subtree_control", "+memory");
-	} else if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", W_OK) == 0) {
-		snprintf(s->cg_base, sizeof(s->cg_base), "/sys/fs/cgroup/memory");
-	} else {
-		return bad("--kernel: no cgroup memory controller (cgroup v2 /sys/fs/cgroup with \"memory\" in "
-			   "cgroup.controllers, or v1 /sys/fs/cgroup/memory)");
-	}
-	/* Enough swap for all of the program but the smallest pool. */
-	if (swap_active() < (uint64_t)s->native_rss_kib * 1024 &&
-	    make_swap(s, ((uint64_t)s->native_rss_kib * 1024 + (64 << 20)) & ~(uint64_t)((1 << 20) - 1)) < 0)
-		return EXIT_FAIL;
-	return 0;
-}
-
-/* A fresh memory cgroup limited to the run's pool, with swap. */
-static int kernel_cgroup(sweep_t *s, run_t *r, size_t i)
-{
-	char limit[32];
-	int e;
-
-	snprintf(r->cgroup, sizeof(r->cgroup), "%s/pagemu-sweep.%d.%zu", s->cg_base, (int)getpid(), i);
-	snprintf(limit, sizeof(limit), "%llu", (unsigned long long)(r->frames * s->page));
-	if (mkdir(r->cgroup, 0755) != 0) {
-		say("--kernel: cannot make the cgroup %s: %s", r->cgroup, strerror(errno));
-		r->cgroup[0] = 0;
-		return -1;
-	}
-	e = s->cg_v2 ? write_file(r->cgroup, "memory.max", limit) : write_file(r->cgroup, "memory.limit_in_bytes", limit);
-	if (!e && s->cg_v2)
-		e = write_file(r->cgroup, "memory.swap.max", "max");
-	if (e) {
-		say("--kernel: cannot limit the cgroup %s to %s bytes: %s", r->cgroup, limit, strerror(-e));
-		return -1;
-	}
 	return 0;
 }
 
@@ -748,7 +539,7 @@ static void read_report(const sweep_t *s, run_t *r, size_t i)
 	char path[PATH_MAX], line[16384];
 	FILE *f;
 
-	tmp_path(s, path, sizeof(path), "runs/%zu.json", i);
+	pm_sweep_path(s, path, sizeof(path), "runs/%zu.json", i);
 	if (!(f = fopen(path, "r")))
 		return;
 	while (fgets(line, sizeof(line), f)) {
@@ -758,10 +549,10 @@ static void read_report(const sweep_t *s, run_t *r, size_t i)
 		if (!st_end)
 			continue;
 		for (size_t k = 0; k < NSTATS; k++)
-			if (json_number(st, st_end, stat_names[k], &v) == 0)
+			if (json_number(st, st_end, pm_sweep_stat_names[k], &v) == 0)
 				r->stats[k] += v;
 		for (size_t k = 0; hp_end && !r->reports && k < NHEAP; k++)
-			if (json_number(hp, hp_end, heap_names[k], &v) == 0)
+			if (json_number(hp, hp_end, pm_sweep_heap_names[k], &v) == 0)
 				r->heap[k] = v;
 		r->reports++;
 	}
@@ -775,12 +566,12 @@ static int start_run(sweep_t *s, size_t i)
 	char *argv[MAX_PASS + 16];
 	size_t n = 0;
 
-	tmp_path(s, out, sizeof(out), "runs/%zu.out", i);
-	tmp_path(s, err, sizeof(err), "runs/%zu.err", i);
-	tmp_path(s, report, sizeof(report), "runs/%zu.json", i);
+	pm_sweep_path(s, out, sizeof(out), "runs/%zu.out", i);
+	pm_sweep_path(s, err, sizeof(err), "runs/%zu.err", i);
+	pm_sweep_path(s, report, sizeof(report), "runs/%zu.json", i);
 	snprintf(frames, sizeof(frames), "%llu", (unsigned long long)r->frames);
 	if (r->policy == KERNEL) {
-		if (kernel_cgroup(s, r, i) < 0)
+		if (pm_baseline_cgroup(s, r, i) < 0)
 			return -1;
 	} else {
 		argv[n++] = s->self;
@@ -802,7 +593,7 @@ static int start_run(sweep_t *s, size_t i)
 	if ((r->pid = fork()) == 0)
 		child(out, err, r->cgroup, argv);
 	if (r->pid < 0) {
-		say("fork: %s", strerror(errno));
+		pm_sweep_say("fork: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -815,15 +606,15 @@ static void finish_run(sweep_t *s, size_t i, int st, const struct rusage *ru)
 
 	r->secs = now() - r->start;
 	r->pid = 0;
-	r->status = status_of(st);
+	r->status = pm_sweep_status(st);
 	r->majflt = (uint64_t)ru->ru_majflt;
-	tmp_path(s, out, sizeof(out), "runs/%zu.out", i);
-	tmp_path(s, err, sizeof(err), "runs/%zu.err", i);
-	tmp_path(s, native, sizeof(native), "native.out");
+	pm_sweep_path(s, out, sizeof(out), "runs/%zu.out", i);
+	pm_sweep_path(s, err, sizeof(err), "runs/%zu.err", i);
+	pm_sweep_path(s, native, sizeof(native), "native.out");
 	r->same = r->status == s->native_status && same_file(native, out);
 	if (!r->same) {
 		first_line(err, line, sizeof(line));
-		say("%s, %.2f MiB (%llu frames): %s%s%s", policy_label(r->policy), mib(s, r->frames),
+		pm_sweep_say("%s, %.2f MiB (%llu frames): %s%s%s", pm_sweep_label(r->policy), pm_sweep_mib(s, r->frames),
 		    (unsigned long long)r->frames,
 		    r->status != s->native_status ? "exit status differs from the native run's" : "output differs from the native run's",
 		    line[0] ? ": " : "", line);
@@ -860,9 +651,9 @@ static int run_all(sweep_t *s)
 	double t0 = now();
 	char dir[PATH_MAX];
 
-	tmp_path(s, dir, sizeof(dir), "runs");
+	pm_sweep_path(s, dir, sizeof(dir), "runs");
 	if (mkdir(dir, 0700) != 0) {
-		say("%s: %s", dir, strerror(errno));
+		pm_sweep_say("%s: %s", dir, strerror(errno));
 		return EXIT_FAIL;
 	}
 	while (done < s->nruns) {
@@ -883,7 +674,7 @@ static int run_all(sweep_t *s)
 		if (pid < 0) {
 			if (errno == EINTR)
 				continue;
-			say("wait: %s", strerror(errno));
+			pm_sweep_say("wait: %s", strerror(errno));
 			return EXIT_FAIL;
 		}
 		for (size_t i = 0; i < next; i++)
@@ -902,214 +693,10 @@ static int run_all(sweep_t *s)
 				kill(s->runs[i].pid, SIGTERM);
 				waitpid(s->runs[i].pid, NULL, 0);
 			}
-		say("interrupted: nothing written");
+		pm_sweep_say("interrupted: nothing written");
 		return 128 + interrupted;
 	}
 	return 0;
-}
-
-/* ---- 5. results ---------------------------------------------------------------------------- */
-
-/* The run of median time among the repeats of (pool, policy). */
-static const run_t *median(const sweep_t *s, uint64_t frames, int policy)
-{
-	const run_t *pick[100];
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nruns; i++)
-		if (s->runs[i].frames == frames && s->runs[i].policy == policy && n < PM_ARRAY_LEN(pick))
-			pick[n++] = &s->runs[i];
-	for (size_t a = 1; a < n; a++)                 /* insertion sort by time */
-		for (size_t b = a; b > 0 && pick[b - 1]->secs > pick[b]->secs; b--) {
-			const run_t *t = pick[b];
-			pick[b] = pick[b - 1];
-			pick[b - 1] = t;
-		}
-	return n ? pick[n / 2] : NULL;
-}
-
-static size_t stat_index(const char *name)
-{
-	for (size_t k = 0; k < NSTATS; k++)
-		if (!strcmp(stat_names[k], name))
-			return k;
-	return 0;
-}
-
-static double counter(const run_t *r, const char *name)
-{
-	return r->stats[stat_index(name)];
-}
-
-/* The page-ins: the faults that load a frame (the textbook's page faults). */
-static uint64_t page_ins(const run_t *r)
-{
-	return (uint64_t)(counter(r, "faults_zero") + counter(r, "faults_major"));
-}
-
-static int write_csv(const sweep_t *s)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	tmp_path(s, path, sizeof(path), "sweep.csv");
-	if (!(f = fopen(path, "w")))
-		return -1;
-	fprintf(f, "pool_bytes,frames,policy,repeat,time_s,exit_status,same_output,native_time_s,rusage_majflt,reports");
-	for (size_t k = 0; k < NSTATS; k++)
-		fprintf(f, ",%s", stat_names[k]);
-	for (size_t k = 0; k < NHEAP; k++)
-		fprintf(f, ",heap.%s", heap_names[k]);
-	fputc('\n', f);
-	for (size_t i = 0; i < s->nruns; i++) {
-		const run_t *r = &s->runs[i];
-		fprintf(f, "%llu,%llu,%s,%u,%.3f,%d,%d,%.3f,%llu,%d", (unsigned long long)(r->frames * s->page),
-			(unsigned long long)r->frames, policy_label(r->policy), r->rep, r->secs, r->status, r->same,
-			s->native_secs, (unsigned long long)r->majflt, r->reports);
-		for (size_t k = 0; k < NSTATS; k++)
-			fprintf(f, r->policy == KERNEL ? "," : ",%.15g", r->stats[k]);
-		for (size_t k = 0; k < NHEAP; k++)
-			fprintf(f, r->policy == KERNEL ? "," : ",%.15g", r->heap[k]);
-		fputc('\n', f);
-	}
-	return fclose(f);
-}
-
-/* Index of the knee among the pool sizes, for the first policy. */
-static size_t knee(const sweep_t *s)
-{
-	uint64_t faults[MAX_POOLS];
-
-	for (size_t p = 0; p < s->npool; p++)
-		faults[p] = page_ins(median(s, s->pool[p], s->policy[0]));
-	return pm_curve_knee(s->pool, faults, s->npool);
-}
-
-static const char *prog_name(const sweep_t *s)
-{
-	const char *slash = strrchr(s->prog[0], '/');
-
-	return slash ? slash + 1 : s->prog[0];
-}
-
-/* One series as an inline data block: pool MiB, then columns. */
-static void data_block(FILE *f, const sweep_t *s, int policy)
-{
-	fprintf(f, "$%s << EOD\n", policy_label(policy));
-	for (size_t p = 0; p < s->npool; p++) {
-		const run_t *r = median(s, s->pool[p], policy);
-		if (policy == KERNEL)
-			fprintf(f, "%g %llu %llu %.3f\n", mib(s, r->frames), (unsigned long long)r->majflt,
-				(unsigned long long)r->majflt, r->secs);
-		else
-			fprintf(f, "%g %.0f %llu %.3f\n", mib(s, r->frames), counter(r, "faults_major"),
-				(unsigned long long)page_ins(r), r->secs);
-	}
-	fprintf(f, "EOD\n");
-}
-
-static int write_plots(const sweep_t *s, size_t k)
-{
-	char path[PATH_MAX], title[512], mark[64], err[512];
-	double x = mib(s, s->pool[k]);
-	FILE *f;
-
-	tmp_path(s, path, sizeof(path), "plot.gp");
-	if (!(f = fopen(path, "w")))
-		return -1;
-	fprintf(f, "# pagemu sweep: redraw with `gnuplot plot.gp` in this directory\n");
-	for (size_t p = 0; p < s->npolicy; p++)
-		data_block(f, s, s->policy[p]);
-	if (s->kernel)
-		data_block(f, s, KERNEL);
-	snprintf(mark, sizeof(mark), "knee %.3g MiB", x);
-	snprintf(title, sizeof(title), "%s: faults against the pool (pagemu sweep)", prog_name(s));
-	pm_plot_head(f, "faults.png", title, "pool (MiB of frames)", "faults", 1, 1);
-	pm_plot_mark(f, x, mark);
-	fprintf(f, "plot ");
-	for (size_t p = 0; p < s->npolicy; p++) {
-		const char *n = policy_label(s->policy[p]);
-		fprintf(f, "%s$%s using 1:2 with linespoints linewidth 2 title '%s: major faults', "
-			   "$%s using 1:3 with linespoints dashtype 3 title '%s: page-ins (zero + major)'",
-			p ? ", " : "", n, n, n, n);
-	}
-	if (s->kernel)
-		fprintf(f, ", $kernel using 1:2 with linespoints linewidth 2 linecolor rgb 'black' "
-			   "title 'Linux in a memory cgroup: major faults'");
-	fprintf(f, "\n");
-	snprintf(title, sizeof(title), "%s: run time against the pool (pagemu sweep)", prog_name(s));
-	pm_plot_head(f, "time.png", title, "pool (MiB of frames)", "run time (s)", 1, 1);
-	fprintf(f, "unset arrow\nunset label\n");
-	pm_plot_mark(f, x, mark);
-	fprintf(f, "plot ");
-	for (size_t p = 0; p < s->npolicy; p++) {
-		const char *n = policy_label(s->policy[p]);
-		fprintf(f, "%s$%s using 1:4 with linespoints linewidth 2 title 'pagemu run, %s'", p ? ", " : "", n, n);
-	}
-	if (s->kernel)
-		fprintf(f, ", $kernel using 1:4 with linespoints linewidth 2 linecolor rgb 'black' "
-			   "title 'Linux in a memory cgroup'");
-	fprintf(f, ", %.3f with lines dashtype 2 linecolor rgb 'gray40' title 'native, unlimited (%.2f s)'\n",
-		s->native_secs, s->native_secs);
-	if (fclose(f) != 0)
-		return -1;
-	if (pm_plot_run(s->tmp, "plot.gp", err, sizeof(err)) < 0) {
-		say("%s", err);
-		return -1;
-	}
-	return 0;
-}
-
-/* The table, and the knee in words. */
-static void print_table(const sweep_t *s, size_t k)
-{
-	const run_t *at, *low, *high;
-	double m_at, m_low;
-
-	printf("pagemu sweep: %s, native %.2f s, peak RSS %.1f MiB; %zu pool sizes x %zu %s%s, %u run%s each\n",
-	       prog_name(s), s->native_secs, (double)s->native_rss_kib / 1024.0, s->npool, s->npolicy,
-	       s->npolicy > 1 ? "policies" : "policy", s->kernel ? " + the kernel" : "", s->repeat,
-	       s->repeat > 1 ? "s (median time)" : "");
-	printf("%10s %9s %-7s %9s %8s %12s %12s %12s %12s %s\n", "pool MiB", "frames", "policy", "time s", "x native",
-	       "page-ins", "major", "minor", "evictions", "output");
-	for (size_t p = 0; p < s->npool; p++)
-		for (size_t q = 0; q < s->npolicy + (size_t)s->kernel; q++) {
-			int pol = q < s->npolicy ? (int)s->policy[q] : KERNEL;
-			const run_t *r = median(s, s->pool[p], pol);
-			if (pol == KERNEL)
-				printf("%10.2f %9llu %-7s %9.2f %8.1f %12s %12llu %12s %12s %s\n", mib(s, r->frames),
-				       (unsigned long long)r->frames, "kernel", r->secs, r->secs / s->native_secs, "-",
-				       (unsigned long long)r->majflt, "-", "-", r->same ? "same" : "DIFFERS");
-			else
-				printf("%10.2f %9llu %-7s %9.2f %8.1f %12llu %12.0f %12.0f %12.0f %s\n", mib(s, r->frames),
-				       (unsigned long long)r->frames, policy_label(pol), r->secs, r->secs / s->native_secs,
-				       (unsigned long long)page_ins(r), counter(r, "faults_major"), counter(r, "faults_minor"),
-				       counter(r, "evictions"), r->same ? "same" : "DIFFERS");
-		}
-	at = median(s, s->pool[k], s->policy[0]);
-	low = median(s, s->pool[0], s->policy[0]);
-	high = median(s, s->pool[s->npool - 1], s->policy[0]);
-	m_at = counter(at, "faults_major");
-	m_low = counter(low, "faults_major");
-	printf("knee (%s): %.2f MiB (%llu frames), where page-ins x pool is least (Denning: the lifetime curve's "
-	       "tangent from the origin).\n", policy_label(s->policy[0]), mib(s, at->frames),
-	       (unsigned long long)at->frames);
-	if (k == 0)
-		printf("Below it the sweep has no pool size: try a lower --memory or --frames.\n");
-	else if (m_at > 0)
-		printf("Below %.2f MiB of frames, %s's major faults grow %.0fx (from %.0f to %.0f at %.2f MiB) and its "
-		       "run time %.1fx.\n", mib(s, at->frames), prog_name(s), m_low / m_at, m_at, m_low,
-		       mib(s, low->frames), low->secs / at->secs);
-	else
-		printf("Below %.2f MiB of frames, %s's major faults grow from none to %.0f at %.2f MiB and its run "
-		       "time %.1fx.\n", mib(s, at->frames), prog_name(s), m_low, mib(s, low->frames),
-		       low->secs / at->secs);
-	if (k + 1 == s->npool)
-		printf("The knee is the largest pool of the sweep: the curve may go on falling above it (try a "
-		       "larger --memory or --frames).\n");
-	else
-		printf("Above it, more frames buy little: %.0f major faults and %.2f s at %.2f MiB.\n",
-		       counter(high, "faults_major"), high->secs, mib(s, high->frames));
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -1120,7 +707,7 @@ static int plan(sweep_t *s)
 
 	s->nruns = s->npool * per * s->repeat;
 	if (!(s->runs = calloc(s->nruns, sizeof(*s->runs)))) {
-		say("out of memory");
+		pm_sweep_say("out of memory");
 		return EXIT_FAIL;
 	}
 	for (size_t p = 0; p < s->npool; p++)
@@ -1138,7 +725,7 @@ static int sweep(sweep_t *s)
 	size_t k;
 
 	if (pm_plot_available(err, sizeof(err)) < 0) {
-		say("%s", err);
+		pm_sweep_say("%s", err);
 		return EXIT_BAD;
 	}
 	if ((st = page_size(s)) || (st = parse_policies(s)))
@@ -1160,29 +747,29 @@ static int sweep(sweep_t *s)
 				if ((st = check_setting(s, s->pool[p], s->policy[q])))
 					return st;
 	}
-	if ((st = plan(s)) || (s->kernel && (st = kernel_setup(s))) || (st = run_all(s)))
+	if ((st = plan(s)) || (s->kernel && (st = pm_baseline_setup(s))) || (st = run_all(s)))
 		return st;
 	for (size_t i = 0; i < s->nruns; i++)
 		mismatch |= !s->runs[i].same;
-	k = knee(s);
-	if (write_csv(s) < 0 || write_plots(s, k) < 0) {
-		say("writing the results in %s failed", s->tmp);
+	k = pm_results_knee(s);
+	if (pm_results_csv(s) < 0 || pm_results_plots(s, k) < 0) {
+		pm_sweep_say("writing the results in %s failed", s->tmp);
 		return EXIT_FAIL;
 	}
 	/* The reference output can be large (a sorted file): not kept. */
-	tmp_path(s, path, sizeof(path), "native.out");
+	pm_sweep_path(s, path, sizeof(path), "native.out");
 	unlink(path);
-	tmp_path(s, path, sizeof(path), "native.err");
+	pm_sweep_path(s, path, sizeof(path), "native.err");
 	unlink(path);
 	if (rename(s->tmp, s->out) != 0) {
-		say("--out '%s': cannot rename %s to it: %s", s->out, s->tmp, strerror(errno));
+		pm_sweep_say("--out '%s': cannot rename %s to it: %s", s->out, s->tmp, strerror(errno));
 		return EXIT_FAIL;
 	}
 	s->tmp[0] = 0;
-	print_table(s, k);
+	pm_results_table(s, k);
 	printf("Results in %s/: sweep.csv, faults.png, time.png (plot.gp redraws them), runs/ (reports)\n", s->out);
 	if (mismatch)
-		say("some runs did not match the native run (DIFFERS above; their stderr is in %s/runs/)", s->out);
+		pm_sweep_say("some runs did not match the native run (DIFFERS above; their stderr is in %s/runs/)", s->out);
 	return mismatch ? EXIT_MISMATCH : 0;
 }
 
@@ -1199,7 +786,7 @@ int pm_sweep_main(int argc, char **argv)
 	if ((st = parse_options(argc, argv, &s)))
 		return st;
 	if ((n = readlink("/proc/self/exe", s.self, sizeof(s.self) - 1)) < 0) {
-		say("cannot find this program (/proc/self/exe): %s", strerror(errno));
+		pm_sweep_say("cannot find this program (/proc/self/exe): %s", strerror(errno));
 		return EXIT_FAIL;
 	}
 	s.self[n] = 0;
@@ -1209,7 +796,7 @@ int pm_sweep_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	st = sweep(&s);
-	kernel_cleanup(&s);
+	pm_baseline_cleanup(&s);
 	remove_tree(s.tmp);
 	free(s.runs);
 	return st;
