@@ -8,6 +8,7 @@
  * page-ins (demand-zero + major faults: the faults that load a frame, the
  * textbook's page faults; minor faults are pagemu's reference-bit
  * emulation, not paging). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,7 +102,9 @@ static void data_block(FILE *f, const sweep_t *s, int policy)
 	fprintf(f, "$%s << EOD\n", pm_sweep_label(policy));
 	for (size_t p = 0; p < s->npool; p++) {
 		const run_t *r = median(s, s->pool[p], policy);
-		if (policy == KERNEL)
+		if (policy == KERNEL && !r->same)
+			fprintf(f, "%g NaN NaN NaN\n", pm_sweep_mib(s, r->frames));  /* killed: no point */
+		else if (policy == KERNEL)
 			fprintf(f, "%g %llu %llu %.3f\n", pm_sweep_mib(s, r->frames), (unsigned long long)r->majflt,
 				(unsigned long long)r->majflt, r->secs);
 		else
@@ -181,7 +184,8 @@ void pm_results_table(const sweep_t *s, size_t k)
 			if (pol == KERNEL)
 				printf("%10.2f %9llu %-7s %9.2f %8.1f %12s %12llu %12s %12s %s\n", pm_sweep_mib(s, r->frames),
 				       (unsigned long long)r->frames, "kernel", r->secs, r->secs / s->native_secs, "-",
-				       (unsigned long long)r->majflt, "-", "-", r->same ? "same" : "DIFFERS");
+				       (unsigned long long)r->majflt, "-", "-",
+				       r->same ? "same" : r->status == 128 + SIGKILL ? "killed (OOM)" : "DIFFERS");
 			else
 				printf("%10.2f %9llu %-7s %9.2f %8.1f %12llu %12.0f %12.0f %12.0f %s\n", pm_sweep_mib(s, r->frames),
 				       (unsigned long long)r->frames, pm_sweep_label(pol), r->secs, r->secs / s->native_secs,

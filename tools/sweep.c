@@ -612,17 +612,22 @@ static void finish_run(sweep_t *s, size_t i, int st, const struct rusage *ru)
 	pm_sweep_path(s, err, sizeof(err), "runs/%zu.err", i);
 	pm_sweep_path(s, native, sizeof(native), "native.out");
 	r->same = r->status == s->native_status && same_file(native, out);
-	if (!r->same) {
-		first_line(err, line, sizeof(line));
+	first_line(err, line, sizeof(line));
+	if (!r->same && r->policy == KERNEL && r->status == 128 + SIGKILL)
+		pm_sweep_say("kernel, %.2f MiB: killed by SIGKILL, most likely by the memory cgroup's OOM killer (Linux "
+			     "could not reclaim enough to run it in that much memory)", pm_sweep_mib(s, r->frames));
+	else if (!r->same)
 		pm_sweep_say("%s, %.2f MiB (%llu frames): %s%s%s", pm_sweep_label(r->policy), pm_sweep_mib(s, r->frames),
-		    (unsigned long long)r->frames,
-		    r->status != s->native_status ? "exit status differs from the native run's" : "output differs from the native run's",
-		    line[0] ? ": " : "", line);
-	}
+			     (unsigned long long)r->frames,
+			     r->status != s->native_status ? "exit status differs from the native run's"
+							   : "output differs from the native run's",
+			     line[0] ? ": " : "", line);
 	/* The outputs can be large (a sorted file per run): only the
 	 * first that differed is kept, to look at. */
-	if (r->same || access(err, F_OK) != 0)
+	if (r->same || s->kept_output)
 		unlink(out);
+	else
+		s->kept_output = 1;
 	if (r->same)
 		unlink(err);
 	read_report(s, r, i);
@@ -750,7 +755,7 @@ static int sweep(sweep_t *s)
 	if ((st = plan(s)) || (s->kernel && (st = pm_baseline_setup(s))) || (st = run_all(s)))
 		return st;
 	for (size_t i = 0; i < s->nruns; i++)
-		mismatch |= !s->runs[i].same;
+		mismatch |= !s->runs[i].same && s->runs[i].policy != KERNEL;
 	k = pm_results_knee(s);
 	if (pm_results_csv(s) < 0 || pm_results_plots(s, k) < 0) {
 		pm_sweep_say("writing the results in %s failed", s->tmp);
@@ -769,7 +774,8 @@ static int sweep(sweep_t *s)
 	pm_results_table(s, k);
 	printf("Results in %s/: sweep.csv, faults.png, time.png (plot.gp redraws them), runs/ (reports)\n", s->out);
 	if (mismatch)
-		pm_sweep_say("some runs did not match the native run (DIFFERS above; their stderr is in %s/runs/)", s->out);
+		pm_sweep_say("some pagemu runs did not match the native run (DIFFERS above; their stderr is in %s/runs/)",
+			     s->out);
 	return mismatch ? EXIT_MISMATCH : 0;
 }
 

@@ -71,6 +71,7 @@ typedef struct sweep {
 	char     cg_base[64];             /* the cgroup hierarchy's directory */
 	int      cg_v2;                   /* 1 = cgroup v2, 0 = v1 */
 	char     swapfile[PATH_MAX];      /* the swap file we made, "" = none */
+	int      kept_output;             /* the output of a run that differed is kept (one) */
 	run_t   *runs;
 	size_t   nruns;
 } sweep_t;
