@@ -5,6 +5,7 @@
 #   make check      set-up + build + every test (plain, then ASan/UBSan)
 #   make compat     the compatibility corpus: Debian's programs under pagemu run
 #   make bench      benchmarks (ratios against baselines in the same run)
+#   make sweep-sort pagemu sweep of GNU sort at 8 pool sizes (README "Experiments")
 #   make stress     long soaks
 #   make install PREFIX=/usr/local   (the shim goes to PREFIX/lib/pagemu/)
 #   make check-install  install into a temporary prefix and use it from there
@@ -58,7 +59,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 
-.PHONY: all deps debug demo check check-plain check-asan check-accept-fast check-compat-fast check-install bench stress install clean tests accept compat FORCE
+.PHONY: all deps debug demo sweep-sort check check-plain check-asan check-accept-fast check-compat-fast check-install bench stress install clean tests accept compat FORCE
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
@@ -166,6 +167,12 @@ debug: $(B)/.deps
 
 bench: all $(BENCH_BIN)
 	$(Q)sh bench/run.sh $(B)
+
+# The acceptance run of pagemu sweep (README, "Experiments"): GNU sort over
+# a 50 MB file at 8 pool sizes, outputs checked against a native run; about
+# 25 minutes. Results in $(B)/sweep-sort/ (remove it to run again).
+sweep-sort: all
+	$(Q)sh bench/sweep_sort.sh $(B) $(B)/sweep-sort
 
 stress: all $(TEST_BIN)
 	$(Q)PAGEMU_STRESS=1 sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)

@@ -55,7 +55,11 @@ void pm_plot_head(FILE *f, const char *png, const char *title, const char *xlabe
 	if (logx)
 		fprintf(f, "set logscale x 2\n");
 	if (logy)
-		fprintf(f, "set logscale y 10\n");
+		fprintf(f, "set logscale y 10\nset format y '%%g'\n");
+	else
+		fprintf(f, "set yrange [0:*]\n");
+	if (!logx)
+		fprintf(f, "set xrange [0:*]\n");
 }
 
 void pm_plot_mark(FILE *f, double x, const char *text)
