@@ -48,7 +48,7 @@ PRELOAD_SRC := $(wildcard preload/*.c preload/guard/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 # tools/*.c are programs, but for the parts they share (tools/tools.h).
-PAGEMU_PARTS := tools/sweep.c tools/baseline.c tools/results.c tools/plot.c
+PAGEMU_PARTS := tools/sweep.c tools/runs.c tools/baseline.c tools/results.c tools/plot.c
 SIM_PARTS := tools/analysis.c tools/plot.c
 TOOL_PARTS := $(sort $(PAGEMU_PARTS) $(SIM_PARTS))
 TOOL_SRC  := $(filter-out $(TOOL_PARTS),$(wildcard tools/*.c))

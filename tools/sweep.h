@@ -1,7 +1,8 @@
 /* sweep.h - the parts of `pagemu sweep`, inside tools/ (tools.h has
  * what the rest of the tools see: pm_sweep_main).
  *
- *   sweep.c     the options, the checks, the native and pagemu runs
+ *   sweep.c     the options, the checks, the story of a sweep
+ *   runs.c      the runs: natively, under pagemu run, in a cgroup
  *   baseline.c  --kernel: the same program under Linux's own paging, in a
  *               memory cgroup of each pool size, with swap
  *   results.c   sweep.csv, the plots, the table and the knee in words
@@ -10,6 +11,7 @@
 #define PAGEMU_SWEEP_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -97,6 +99,16 @@ static inline int pm_sweep_status(int st)
 {
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+/* The signal that interrupts the sweep (SIGINT, SIGTERM), 0 = none. */
+extern volatile sig_atomic_t pm_sweep_interrupted;
+
+/* runs.c - native: the program natively, --repeat times: the reference
+ * output and time, and its peak RSS; 0 or an exit status with a message
+ * (EXIT_BAD when it fails). all: every run of s->runs, --jobs at a time:
+ * 0, or an exit status (128 + signal when interrupted). */
+int  pm_runs_native(sweep_t *s);
+int  pm_runs_all(sweep_t *s);
 
 /* baseline.c - --kernel. setup: root, a cgroup memory controller (v2, or
  * v1), and enough swap (a swap file beside --out when there is too little
