@@ -5,6 +5,7 @@
 #   make check      set-up + build + every test (plain, then ASan/UBSan)
 #   make compat     the compatibility corpus: Debian's programs under pagemu run
 #   make bench      benchmarks (ratios against baselines in the same run)
+#   make sweep-sort pagemu sweep of GNU sort at 8 pool sizes (README "Experiments")
 #   make stress     long soaks
 #   make install PREFIX=/usr/local   (the shim goes to PREFIX/lib/pagemu/)
 #   make check-install  install into a temporary prefix and use it from there
@@ -51,7 +52,11 @@ LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/obj/%.o)
 PRELOAD_SRC := $(wildcard preload/*.c preload/guard/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
-TOOL_SRC  := $(wildcard tools/*.c)
+# tools/*.c are programs, but for the parts they share (tools/tools.h).
+PAGEMU_PARTS := tools/sweep.c tools/runs.c tools/baseline.c tools/results.c tools/plot.c
+SIM_PARTS := tools/analysis.c tools/plot.c
+TOOL_PARTS := $(sort $(PAGEMU_PARTS) $(SIM_PARTS))
+TOOL_SRC  := $(filter-out $(TOOL_PARTS),$(wildcard tools/*.c))
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(B)/%)
 DEMO_SRC  := $(wildcard demos/*.c)
 DEMO_BIN  := $(DEMO_SRC:demos/%.c=$(B)/demos/%)
@@ -59,11 +64,11 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 
-.PHONY: all deps debug demo check check-plain check-asan check-accept-fast check-compat-fast check-install bench stress install clean tests accept compat FORCE
+.PHONY: all deps debug demo sweep-sort check check-plain check-asan check-accept-fast check-compat-fast check-install bench stress install clean tests accept compat FORCE
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
-DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config
+DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config gnuplot-nox
 $(B)/.deps:
 	$(Q)sh tools/deps.sh $(DEB_PKGS)
 	$(Q)mkdir -p $(B) && touch $@
@@ -105,9 +110,14 @@ $(B)/pagemu.pc: Makefile include/pagemu.h $(B)/.prefix
 
 # ---- programs -------------------------------------------------------------------
 # pagemu-sim is the model alone: no libsigsegv, no liburing, no engine.
-$(B)/pagemu-sim: tools/pagemu-sim.c $(B)/libpagemu-model.a
+$(B)/pagemu-sim: tools/pagemu-sim.c $(SIM_PARTS) tools/tools.h $(B)/libpagemu-model.a
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu-model.a $(LDFLAGS) -lm
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(SIM_PARTS) $(B)/libpagemu-model.a $(LDFLAGS) -lm
+
+# pagemu: run, and sweep (tools/sweep.c), which draws with tools/plot.c.
+$(B)/pagemu: tools/pagemu.c $(PAGEMU_PARTS) tools/tools.h tools/sweep.h $(B)/libpagemu.a
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(PAGEMU_PARTS) $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 
 $(B)/%: tools/%.c $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")
@@ -162,6 +172,12 @@ debug: $(B)/.deps
 
 bench: all $(BENCH_BIN)
 	$(Q)sh bench/run.sh $(B)
+
+# The acceptance run of pagemu sweep (README, "Experiments"): GNU sort over
+# a 50 MB file at 8 pool sizes, outputs checked against a native run; about
+# 25 minutes. Results in $(B)/sweep-sort/ (remove it to run again).
+sweep-sort: all
+	$(Q)sh bench/sweep_sort.sh $(B) $(B)/sweep-sort
 
 stress: all $(TEST_BIN)
 	$(Q)PAGEMU_STRESS=1 sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)

@@ -59,7 +59,7 @@ __attribute__((unused)) static void pt_compile(const char *dir, const char *prog
  * (variables, may be ""); both must exit 0. Each process of the pagemu run
  * appends its report to dir/report.json (emptied first). 1 when the
  * outputs are the same. */
-static int pt_same_output(const char *dir, const char *env, const char *frames, const char *prog_and_args)
+__attribute__((unused)) static int pt_same_output(const char *dir, const char *env, const char *frames, const char *prog_and_args)
 {
 	char cmd[2048];
 
@@ -111,7 +111,7 @@ __attribute__((unused)) static void pt_assert_paged(const char *dir, int all_evi
 
 /* A fresh directory from the template dir, prepared by the shell command
  * populate (run inside it). */
-static void pt_make_dir(char *dir, const char *populate)
+__attribute__((unused)) static void pt_make_dir(char *dir, const char *populate)
 {
 	char cmd[1024];
 
@@ -120,7 +120,7 @@ static void pt_make_dir(char *dir, const char *populate)
 	ck_assert_int_eq(pt_sh(cmd), 0);
 }
 
-static void pt_remove_dir(const char *dir)
+__attribute__((unused)) static void pt_remove_dir(const char *dir)
 {
 	char cmd[512];
 

@@ -330,6 +330,126 @@ START_TEST(sim_errors)
 }
 END_TEST
 
+/* ---- the analyses: --mrc, --lifetime, --ws, --belady ------------------------- */
+
+static const char lackey_data[] = PM_SRC_DIR "/tests/data/lackey-true.txt";
+
+/* The whole of a file, into buf. */
+static void slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* The acceptance test of issue 12: --mrc's one pass for LRU and OPT gives
+ * the counts of running each frame count separately. */
+START_TEST(sim_mrc_equals_separate_runs)
+{
+	static char out[1 << 16], err[4096], csv[1 << 16];
+	char args[1024], path[600];
+	const char *line;
+	int rows = 0;
+
+	need_sim();
+	snprintf(args, sizeof(args), "--mrc --frames 1-16 --out %s/mrc %s", tmpdir, lackey_data);
+	ck_assert_msg(sim(args, out, sizeof(out), err, sizeof(err)) == 0, "%s", err);
+	ck_assert_ptr_nonnull(strstr(out, "miss-ratio curve"));
+	snprintf(path, sizeof(path), "%s/mrc/mrc.png", tmpdir);
+	ck_assert_msg(access(path, R_OK) == 0, "no %s", path);
+	snprintf(path, sizeof(path), "%s/mrc/mrc.csv", tmpdir);
+	slurp(path, csv, sizeof(csv));
+	ck_assert_msg(strncmp(csv, "frames,refs,clock_faults,fifo_faults,lru_faults,random_faults,opt_faults\n",
+			      strlen("frames,refs,clock_faults,fifo_faults,lru_faults,random_faults,opt_faults\n")) == 0,
+		      "%s", csv);
+	for (line = strchr(csv, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
+		unsigned long long fr, refs, c, fi, lru, rnd, opt, one;
+		static const char *const pol[2] = { "lru", "opt" };
+		ck_assert_int_eq(sscanf(line, "%llu,%llu,%llu,%llu,%llu,%llu,%llu", &fr, &refs, &c, &fi, &lru, &rnd, &opt), 7);
+		for (int p = 0; p < 2; p++) {
+			snprintf(args, sizeof(args), "--json --policy %s --frames %llu %s", pol[p], fr, lackey_data);
+			ck_assert_msg(sim(args, out, sizeof(out), err, sizeof(err)) == 0, "%s", err);
+			ck_assert_int_eq(sscanf(strstr(out, "\"faults\":"), "\"faults\":%llu", &one), 1);
+			ck_assert_msg(one == (p ? opt : lru), "%s, %llu frames: --mrc %llu, alone %llu", pol[p], fr,
+				      p ? opt : lru, one);
+		}
+		ck_assert_uint_le(opt, lru);
+		ck_assert_uint_le(opt, c);
+		ck_assert_uint_le(opt, fi);
+		ck_assert_uint_le(opt, rnd);
+		rows++;
+	}
+	ck_assert_int_eq(rows, 16);
+}
+END_TEST
+
+START_TEST(sim_working_set_and_lifetime)
+{
+	static char out[1 << 16], err[4096], csv[1 << 16];
+	char args[1024], path[600];
+
+	need_sim();
+	/* Silberschatz's working-set string (see test_curve.c): W(10) and W(26) */
+	snprintf(args, sizeof(args), "--refs 2,6,1,5,7,7,7,7,5,1,6,2,3,4,1,2,3,4,4,4,3,4,3,4,4,4,1,3,2,3,4,4,4,3,4,4,4 "
+		 "--ws 10,1 --out %s/ws", tmpdir);
+	ck_assert_msg(sim(args, out, sizeof(out), err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(strstr(out, "tau         10: mean |W| 4.35 pages, largest 7"), "%s", out);
+	ck_assert_msg(strstr(out, "tau          1: mean |W| 1.00 pages, largest 1"), "%s", out);
+	snprintf(path, sizeof(path), "%s/ws/ws.csv", tmpdir);
+	slurp(path, csv, sizeof(csv));
+	ck_assert_msg(strstr(csv, "t,page,ws_10,ws_1\n1,2,1,1\n"), "%s", csv);
+	ck_assert_msg(strstr(csv, "\n10,1,5,1\n"), "%s", csv);
+	ck_assert_msg(strstr(csv, "\n26,4,2,1\n"), "%s", csv);
+	snprintf(path, sizeof(path), "%s/ws/ws.png", tmpdir);
+	ck_assert_msg(access(path, R_OK) == 0, "no %s", path);
+
+	/* --lifetime: the knee of a trace that fits in 8 frames */
+	snprintf(args, sizeof(args), "--lifetime --policy lru --frames 1-12 %s", lackey_data);
+	ck_assert_msg(sim(args, out, sizeof(out), err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(strstr(out, "lifetime curve (lru)") && strstr(out, "<- knee") && strstr(out, "knee: "), "%s", out);
+
+	/* --belady finds Belady's string */
+	ck_assert_int_eq(sim("--refs 1,2,3,4,1,2,5,1,2,3,4,5 --belady --frames 1-6", out, sizeof(out), err,
+			     sizeof(err)), 0);
+	ck_assert_msg(strstr(out, "1 place where more frames fault more") &&
+		      strstr(out, "3 frames: 9 faults; 4 frames: 10 faults (+1)"), "%s", out);
+	ck_assert_int_eq(sim("--refs 1,2,3,1,2,3 --belady", out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_msg(strstr(out, "none: faults never rise"), "%s", out);
+}
+END_TEST
+
+START_TEST(sim_analysis_errors)
+{
+	static char out[1 << 14], err[4096];
+
+	need_sim();
+	ck_assert_int_eq(sim("--refs 1,2 --ws 0", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--ws"));
+	ck_assert_int_eq(sim("--refs 1,2 --ws 1,2,3,4,5,6,7,8,9", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--ws"));
+	ck_assert_int_eq(sim("--refs 1,2 --out x", out, sizeof(out), err, sizeof(err)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--out"));
+	ck_assert_int_eq(sim("--refs 1,2 --mrc --out /nonexistent/dir/x", out, sizeof(out), err, sizeof(err)), 1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/dir/x"));
+	/* no gnuplot on PATH: --out names the package, and writes nothing */
+	{
+		char cmd[2048], errfile[600], dir[600];
+		snprintf(dir, sizeof(dir), "%s/nogp", tmpdir);
+		snprintf(errfile, sizeof(errfile), "%s/nogp.err", tmpdir);
+		snprintf(cmd, sizeof(cmd), "PATH=/nonexistent %s --refs 1,2 --mrc --out %s >/dev/null 2>%s", sim_path, dir,
+			 errfile);
+		ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+		slurp(errfile, err, sizeof(err));
+		ck_assert_msg(strstr(err, "gnuplot-nox"), "%s", err);
+		ck_assert_int_ne(access(dir, F_OK), 0);
+	}
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("sim");
@@ -346,6 +466,9 @@ static Suite *make_suite(void)
 	tcase_add_test(ts, sim_sweeps_on_a_real_trace);
 	tcase_add_test(ts, sim_textbook_numbers);
 	tcase_add_test(ts, sim_errors);
+	tcase_add_test(ts, sim_mrc_equals_separate_runs);
+	tcase_add_test(ts, sim_working_set_and_lifetime);
+	tcase_add_test(ts, sim_analysis_errors);
 	suite_add_tcase(s, ts);
 	return s;
 }

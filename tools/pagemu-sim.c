@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "tools.h"
 
 #define MAX_COUNTS 256
 
@@ -29,6 +30,11 @@ typedef struct sim {
 	int      data_only;               /* skip lackey instruction fetches */
 	int      json;                    /* --json */
 	int      full;                    /* --full: model run per count even for lru */
+	int      frames_set;              /* --frames given */
+	uint64_t taus[PM_ANALYSIS_MAX_TAUS]; /* --ws */
+	size_t   ntaus;
+	int      mrc, lifetime, belady;   /* --mrc, --lifetime, --belady */
+	const char *out;                  /* --out DIR */
 } sim_t;
 
 typedef struct result {
@@ -76,6 +82,20 @@ static void usage(FILE *f)
 "                        sets and line powers of two, at most %u lines\n"
 "                        and %u bytes of data\n"
 "\n"
+"Analyses of the whole trace (any of them, instead of the fault table):\n"
+"  --mrc                 miss-ratio curve of every policy (lru and opt in one\n"
+"                        pass each: stack algorithms; the others replayed per\n"
+"                        frame count)\n"
+"  --lifetime            lifetime curve of --policy: references per fault\n"
+"                        against frames, and its knee\n"
+"  --ws TAU[,TAU...]     working-set size W(t, tau) over the trace, and its mean\n"
+"                        (at most %d windows)\n"
+"  --belady              fifo over the frame counts: where more frames fault more\n"
+"  --out DIR             also write CSV and PNG there (mrc, lifetime, ws; made if\n"
+"                        missing; the PNGs need gnuplot)\n"
+"  The frame counts of a curve: --frames, else 1 to the trace's distinct pages\n"
+"  (at most %d, spread on a log scale).\n"
+"\n"
 "Output:\n"
 "  --json                one JSON object per frame count (an array for several):\n"
 "                        policy, frames, refs, faults, fault_rate, evictions, and\n"
@@ -87,7 +107,8 @@ static void usage(FILE *f)
 "\n"
 "Text output is a table: frames, refs, faults, fault rate, evictions, TLB\n"
 "misses ('-' where a one-pass sweep does not model the TLB).\n",
-		MAX_COUNTS, PM_MODEL_TLB_MAX, PM_MODEL_CACHE_MAX_LINES, PM_MODEL_CACHE_MAX_BYTES);
+		MAX_COUNTS, PM_MODEL_TLB_MAX, PM_MODEL_CACHE_MAX_LINES, PM_MODEL_CACHE_MAX_BYTES, PM_ANALYSIS_MAX_TAUS,
+		PM_ANALYSIS_MAX_COUNTS);
 }
 
 static int die_usage(const char *opt, const char *val, const char *why)
@@ -121,7 +142,8 @@ static int parse_frames(const char *s, sim_t *sim)
 }
 
 enum { OPT_REFS = 256, OPT_FORMAT, OPT_POLICY, OPT_FRAMES, OPT_SEED, OPT_PAGE_BITS, OPT_VA_BITS,
-       OPT_PA_BITS, OPT_LEVELS, OPT_TLB, OPT_CACHE, OPT_JSON, OPT_FULL, OPT_DATA_ONLY, OPT_HELP };
+       OPT_PA_BITS, OPT_LEVELS, OPT_TLB, OPT_CACHE, OPT_JSON, OPT_FULL, OPT_DATA_ONLY, OPT_HELP,
+       OPT_MRC, OPT_LIFETIME, OPT_WS, OPT_BELADY, OPT_OUT };
 
 static const struct option options[] = {
 	{ "refs", required_argument, NULL, OPT_REFS },
@@ -139,6 +161,11 @@ static const struct option options[] = {
 	{ "full", no_argument, NULL, OPT_FULL },
 	{ "data-only", no_argument, NULL, OPT_DATA_ONLY },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "mrc", no_argument, NULL, OPT_MRC },
+	{ "lifetime", no_argument, NULL, OPT_LIFETIME },
+	{ "ws", required_argument, NULL, OPT_WS },
+	{ "belady", no_argument, NULL, OPT_BELADY },
+	{ "out", required_argument, NULL, OPT_OUT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -166,7 +193,20 @@ static int parse_args(int argc, char **argv, sim_t *sim)
 		case OPT_FRAMES:
 			if (parse_frames(optarg, sim) < 0)
 				return die_usage("--frames", optarg, "expected counts from 1 to 2^32-2 like 64, 1,2,4 or 1-16 (at most 256 counts)");
+			sim->frames_set = 1;
 			break;
+		case OPT_MRC: sim->mrc = 1; break;
+		case OPT_LIFETIME: sim->lifetime = 1; break;
+		case OPT_BELADY: sim->belady = 1; break;
+		case OPT_OUT: sim->out = optarg; break;
+		case OPT_WS: {
+			static uint64_t v[MAX_COUNTS];
+			if (pm_parse_counts(optarg, 1, UINT32_MAX, v, MAX_COUNTS, &sim->ntaus) < 0 ||
+			    sim->ntaus > PM_ANALYSIS_MAX_TAUS)
+				return die_usage("--ws", optarg, "expected windows TAU[,TAU...] from 1 to 2^32-1 (at most 8)");
+			memcpy(sim->taus, v, sim->ntaus * sizeof(*v));
+			break;
+		}
 		case OPT_SEED:
 			if (pm_parse_u64(optarg, &c->seed) < 0)
 				return die_usage("--seed", optarg, "expected a number from 0 to 2^64-1");
@@ -219,6 +259,8 @@ static int parse_args(int argc, char **argv, sim_t *sim)
 		sim->path = argv[optind++];
 	if (optind < argc)
 		return die_usage(argv[optind], NULL, "only one trace file");
+	if (sim->out && !sim->mrc && !sim->lifetime && !sim->ntaus)
+		return die_usage("--out", sim->out, "writes the files of --mrc, --lifetime or --ws: give one of them");
 	if (!sim->path == !sim->refs_inline)
 		return die_usage(sim->path ? "--refs" : "TRACE", NULL, "give either a trace file or --refs");
 	return 0;
@@ -388,6 +430,12 @@ int main(int argc, char **argv)
 		return st < 0 ? 0 : st;
 	if ((st = load(&sim, &refs)) != 0)
 		goto free_refs;
+	if (sim.mrc || sim.lifetime || sim.ntaus || sim.belady) {
+		pm_analysis_t a = { &sim.cfg, sim.frames_set ? sim.frames : NULL, sim.frames_set ? sim.nframes : 0,
+				    sim.mrc, sim.lifetime, sim.belady, sim.taus, sim.ntaus, sim.out };
+		st = pm_analysis_run(&a, &refs);
+		goto free_refs;
+	}
 	opt = sim.cfg.policy == PAGEMU_POLICY_OPT;
 	if (opt || (sim.cfg.policy == PAGEMU_POLICY_LRU && sim.nframes > 1 && !sim.full)) {
 		if (run_sweep(&sim, &refs, res) < 0) {

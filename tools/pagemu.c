@@ -29,6 +29,7 @@
 
 #include "pagemu.h"
 #include "engine/engine_api.h"
+#include "tools.h"
 
 #define SHIM "libpagemu-preload.so"
 #define EXIT_FAILED    125                /* pagemu run failed */
@@ -38,6 +39,7 @@
 
 static const char usage_head[] =
 "usage: pagemu run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+"       pagemu sweep [OPTIONS] -- PROGRAM [ARGS...]   (pagemu sweep --help)\n"
 "       pagemu --help | --version\n"
 "\n"
 "Runs PROGRAM with malloc, free, calloc, realloc, memalign & co. replaced by\n"
@@ -444,6 +446,8 @@ int main(int argc, char **argv)
 		printf("pagemu %s\n", PAGEMU_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "sweep"))
+		return pm_sweep_main(argc, argv);
 	if (strcmp(argv[1], "run") != 0)
 		die(EXIT_FAILED, "unknown command '%s' (try: pagemu --help)", argv[1]);
 	while (pm_setting(r.nsettings))

@@ -343,6 +343,47 @@ int pm_opt_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t
 int pm_lru_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
 /* Distinct pages of the string (the cold misses of any policy). */
 int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
+/* Page numbers to dense ids 0..distinct-1, in order of first reference
+ * (ids: n entries). */
+int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct);
+
+/* curve.c - fault curves of a reference string against the frame count:
+ * the miss-ratio curve (faults / references), the lifetime curve
+ * (references / faults: Denning's mean time between faults), its knee,
+ * and Belady's anomaly. Pure; each returns 0 or -errno (-ENOMEM: work
+ * arrays come from malloc). */
+/* faults[i] = OPT faults with frames[i] frames, for i < k, from one pass
+ * over OPT's priority stack (Mattson et al. 1970: OPT is a stack
+ * algorithm whose priority is the time of the next reference); the stack
+ * is kept max(frames) deep, so the pass costs O(n x max(frames)). */
+int pm_opt_stack_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
+/* faults[i] = faults of policy with frames[i] frames over refs: LRU and
+ * OPT in one pass (stack algorithms), any other policy by replaying the
+ * model (cfg: geometry and seed; its policy and frames are set here) once
+ * per count. -EINVAL: an address beyond cfg's VA (pm_set_error says which). */
+struct pm_refs;
+int pm_curve_faults(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const struct pm_refs *refs,
+		    const uint64_t *frames, size_t k, uint64_t *faults);
+/* The knee of a fault curve: the index i whose lifetime per frame,
+ * 1 / (faults[i] x frames[i]), is greatest (Denning's primary knee, where
+ * a line from the origin touches the lifetime curve); the smallest frame
+ * count among equals. k > 0. */
+size_t pm_curve_knee(const uint64_t *frames, const uint64_t *faults, size_t k);
+/* Belady's anomaly over frames in ascending order: at[] receives every i
+ * with faults[i + 1] > faults[i] (more frames, more faults); returns how
+ * many (at: k - 1 entries at most). */
+size_t pm_curve_anomalies(const uint64_t *frames, const uint64_t *faults, size_t k, size_t *at);
+
+/* workingset.c - Denning's working set W(t, tau): the distinct pages of
+ * the last tau references up to and including reference t (1-based, as
+ * the textbooks count). Pure. */
+/* w[t - 1] = |W(t, tau)| for t = 1..n, in one pass (a count per page in
+ * the window). 0 or -ENOMEM; tau >= 1. */
+int pm_ws_sizes(const uint64_t *pages, size_t n, uint64_t tau, uint32_t *w);
+/* W(t, tau) itself, pages ascending, into out (max entries), *count its
+ * size. 0, -EINVAL for t outside 1..n, -ENOSPC when it has more than max
+ * pages. */
+int pm_ws_set(const uint64_t *pages, size_t n, size_t t, uint64_t tau, uint64_t *out, size_t max, size_t *count);
 
 /* trace.c - traces: pagemu's binary event format (doc/TRACE.md) and the
  * text formats the simulator reads. All little-endian, fixed size:

@@ -19,8 +19,7 @@
 
 #define NEVER UINT64_MAX                  /* next use of a page never referenced again */
 
-/* Page numbers to dense ids 0..distinct-1, in order of first reference. */
-static int densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct)
+int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct)
 {
 	size_t cap = 16, mask, i;
 	uint64_t *keys;
@@ -61,7 +60,7 @@ int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct)
 
 	if (!ids)
 		return -ENOMEM;
-	err = densify(pages, n, ids, distinct);
+	err = pm_refs_densify(pages, n, ids, distinct);
 	free(ids);
 	return err;
 }
@@ -147,7 +146,7 @@ int pm_opt_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t
 	int err = -ENOMEM;
 	size_t i, j;
 
-	if (!ids || !nextuse || !heap || densify(pages, n, ids, &distinct) < 0)
+	if (!ids || !nextuse || !heap || pm_refs_densify(pages, n, ids, &distinct) < 0)
 		goto free_arrays;
 	if (!(cur = malloc((distinct ? distinct : 1) * sizeof(*cur))))
 		goto free_arrays;
@@ -186,7 +185,7 @@ int pm_lru_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t
 	int err = -ENOMEM;
 	size_t i, j;
 
-	if (!ids || !fen || !hist || densify(pages, n, ids, &distinct) < 0)
+	if (!ids || !fen || !hist || pm_refs_densify(pages, n, ids, &distinct) < 0)
 		goto free_arrays;
 	if (!(last = calloc(distinct ? distinct : 1, sizeof(*last))))   /* 0 = never referenced */
 		goto free_arrays;

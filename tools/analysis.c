@@ -1,0 +1,292 @@
+/* analysis.c - pagemu-sim's reference-level analyses of a trace: the
+ * miss-ratio curve of every policy (--mrc), the lifetime curve and its
+ * knee (--lifetime), the working set over time (--ws) and the search for
+ * Belady's anomaly (--belady). The numbers come from the model
+ * (lib/model/curve.c, workingset.c); this file picks the frame counts,
+ * prints what was computed, and writes CSV and PNG into --out. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tools.h"
+
+#define NPOL PAGEMU_POLICY_COUNT
+
+/* --frames, or every count from 1 to the distinct pages (the curve is
+ * flat above: only cold misses), spread evenly on a log scale when that
+ * is more than max counts. */
+static size_t frame_counts(const pm_analysis_t *a, uint64_t distinct, uint64_t *v, size_t max)
+{
+	size_t n = 0;
+
+	if (a->nframes) {
+		memcpy(v, a->frames, a->nframes * sizeof(*v));
+		return a->nframes;
+	}
+	if (!distinct)
+		distinct = 1;
+	for (size_t i = 0; i < max; i++) {
+		uint64_t f = distinct <= max ? i + 1 : (uint64_t)(0.5 + exp2((double)i / (double)(max - 1) * log2((double)distinct)));
+		if (f > distinct)
+			break;
+		if (!n || v[n - 1] < f)
+			v[n++] = f;
+	}
+	return n;
+}
+
+static FILE *out_file(const pm_analysis_t *a, const char *name, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", a->out, name);
+	if (!(f = fopen(path, "w")))
+		fprintf(stderr, "pagemu-sim: %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+static int plot(const pm_analysis_t *a, const char *script)
+{
+	char err[512];
+
+	if (pm_plot_run(a->out, script, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pagemu-sim: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- --mrc ------------------------------------------------------------------------- */
+
+static int mrc(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *frames, size_t k)
+{
+	static uint64_t faults[NPOL][PM_ANALYSIS_MAX_COUNTS];
+	char path[4096];
+	FILE *f;
+	int e;
+
+	for (int p = 0; p < NPOL; p++)
+		if ((e = pm_curve_faults(a->cfg, (pagemu_policy_t)p, refs, frames, k, faults[p])) < 0) {
+			fprintf(stderr, "pagemu-sim: --mrc, %s: %s\n", pagemu_policy_name((pagemu_policy_t)p),
+				e == -ENOMEM ? "out of memory" : pagemu_last_error());
+			return 1;
+		}
+	printf("miss-ratio curve: faults / references against frames, %zu references; lru and opt in one pass "
+	       "each (stack algorithms), the others replayed per frame count\n%10s", refs->n, "frames");
+	for (int p = 0; p < NPOL; p++)
+		printf(" %9s", pagemu_policy_name((pagemu_policy_t)p));
+	printf("\n");
+	for (size_t j = 0; j < k; j++) {
+		printf("%10llu", (unsigned long long)frames[j]);
+		for (int p = 0; p < NPOL; p++)
+			printf(" %8.3f%%", refs->n ? 100.0 * (double)faults[p][j] / (double)refs->n : 0.0);
+		printf("\n");
+	}
+	if (!a->out)
+		return 0;
+	if (!(f = out_file(a, "mrc.csv", path, sizeof(path))))
+		return 1;
+	fprintf(f, "frames,refs");
+	for (int p = 0; p < NPOL; p++)
+		fprintf(f, ",%s_faults", pagemu_policy_name((pagemu_policy_t)p));
+	fprintf(f, "\n");
+	for (size_t j = 0; j < k; j++) {
+		fprintf(f, "%llu,%zu", (unsigned long long)frames[j], refs->n);
+		for (int p = 0; p < NPOL; p++)
+			fprintf(f, ",%llu", (unsigned long long)faults[p][j]);
+		fprintf(f, "\n");
+	}
+	if (fclose(f) != 0 || !(f = out_file(a, "mrc.gp", path, sizeof(path))))
+		return 1;
+	pm_plot_head(f, "mrc.png", "miss-ratio curve (pagemu-sim --mrc)", "frames", "miss ratio (faults / references)",
+		     frames[k - 1] > 4 * frames[0], 1);
+	fprintf(f, "set datafile separator ','\nplot ");
+	for (int p = 0; p < NPOL; p++)
+		fprintf(f, "%s'mrc.csv' using 1:($%d/$2) with linespoints linewidth 2 title '%s'", p ? ", " : "", p + 3,
+			pagemu_policy_name((pagemu_policy_t)p));
+	fprintf(f, "\n");
+	return fclose(f) != 0 || plot(a, "mrc.gp");
+}
+
+/* ---- --lifetime ------------------------------------------------------------------- */
+
+static int lifetime(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *frames, size_t k)
+{
+	static uint64_t faults[PM_ANALYSIS_MAX_COUNTS];
+	const char *pol = pagemu_policy_name(a->cfg->policy);
+	char path[4096], mark[64];
+	size_t knee;
+	FILE *f;
+	int e;
+
+	if ((e = pm_curve_faults(a->cfg, a->cfg->policy, refs, frames, k, faults)) < 0) {
+		fprintf(stderr, "pagemu-sim: --lifetime: %s\n", e == -ENOMEM ? "out of memory" : pagemu_last_error());
+		return 1;
+	}
+	knee = pm_curve_knee(frames, faults, k);
+	printf("lifetime curve (%s): mean references between faults against frames\n%10s %12s %14s\n", pol, "frames",
+	       "faults", "lifetime");
+	for (size_t j = 0; j < k; j++)
+		printf("%10llu %12llu %14.2f%s\n", (unsigned long long)frames[j], (unsigned long long)faults[j],
+		       faults[j] ? (double)refs->n / (double)faults[j] : 0.0, j == knee ? "  <- knee" : "");
+	printf("knee: %llu frames, lifetime %.2f references per fault (the most lifetime per frame: Denning's "
+	       "primary knee, where a line from the origin touches the curve)\n", (unsigned long long)frames[knee],
+	       faults[knee] ? (double)refs->n / (double)faults[knee] : 0.0);
+	if (!a->out)
+		return 0;
+	if (!(f = out_file(a, "lifetime.csv", path, sizeof(path))))
+		return 1;
+	fprintf(f, "frames,refs,faults,lifetime\n");
+	for (size_t j = 0; j < k; j++)
+		fprintf(f, "%llu,%zu,%llu,%.4f\n", (unsigned long long)frames[j], refs->n, (unsigned long long)faults[j],
+			faults[j] ? (double)refs->n / (double)faults[j] : 0.0);
+	if (fclose(f) != 0 || !(f = out_file(a, "lifetime.gp", path, sizeof(path))))
+		return 1;
+	pm_plot_head(f, "lifetime.png", "lifetime curve (pagemu-sim --lifetime)", "frames",
+		     "lifetime (references per fault)", 0, 0);
+	snprintf(mark, sizeof(mark), "knee %llu frames", (unsigned long long)frames[knee]);
+	pm_plot_mark(f, (double)frames[knee], mark);
+	fprintf(f, "set datafile separator ','\nset key top left\n"
+		   "plot 'lifetime.csv' using 1:4 every ::1 with linespoints linewidth 2 title '%s', "
+		   "(%g / %g) * x with lines dashtype 3 title 'tangent from the origin'\n",
+		pol, faults[knee] ? (double)refs->n / (double)faults[knee] : 0.0, (double)frames[knee]);
+	return fclose(f) != 0 || plot(a, "lifetime.gp");
+}
+
+/* ---- --ws ---------------------------------------------------------------------------- */
+
+static int working_set(const pm_analysis_t *a, const pm_refs_t *refs)
+{
+	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages));
+	uint32_t *w[PM_ANALYSIS_MAX_TAUS] = { NULL };
+	size_t step = refs->n > 100000 ? (refs->n + 99999) / 100000 : 1;
+	char path[4096];
+	int st = 1;
+	FILE *f = NULL;
+
+	if (!pages)
+		goto free_all;
+	for (size_t i = 0; i < refs->n; i++)
+		pages[i] = refs->va[i] >> a->cfg->page_bits;
+	printf("working set W(t, tau): the distinct pages of the last tau references, over %zu references\n", refs->n);
+	for (size_t k = 0; k < a->ntaus; k++) {
+		uint64_t sum = 0, max = 0;
+		if (!(w[k] = malloc((refs->n ? refs->n : 1) * sizeof(**w))) ||
+		    pm_ws_sizes(pages, refs->n, a->taus[k], w[k]) < 0) {
+			fprintf(stderr, "pagemu-sim: --ws: out of memory\n");
+			goto free_all;
+		}
+		for (size_t t = 0; t < refs->n; t++) {
+			sum += w[k][t];
+			max = w[k][t] > max ? w[k][t] : max;
+		}
+		printf("  tau %10llu: mean |W| %.2f pages, largest %llu\n", (unsigned long long)a->taus[k],
+		       refs->n ? (double)sum / (double)refs->n : 0.0, (unsigned long long)max);
+	}
+	if (!a->out) {
+		st = 0;
+		goto free_all;
+	}
+	if (!(f = out_file(a, "ws.csv", path, sizeof(path))))
+		goto free_all;
+	fprintf(f, "t,page");
+	for (size_t k = 0; k < a->ntaus; k++)
+		fprintf(f, ",ws_%llu", (unsigned long long)a->taus[k]);
+	fprintf(f, "\n");
+	for (size_t t = 0; t < refs->n; t += step) {
+		fprintf(f, "%zu,%llu", t + 1, (unsigned long long)pages[t]);
+		for (size_t k = 0; k < a->ntaus; k++)
+			fprintf(f, ",%u", w[k][t]);
+		fprintf(f, "\n");
+	}
+	if (fclose(f) != 0 || !(f = out_file(a, "ws.gp", path, sizeof(path))))
+		goto free_all;
+	pm_plot_head(f, "ws.png", "working-set size over the trace (pagemu-sim --ws)", "reference t",
+		     "|W(t, tau)| (pages)", 0, 0);
+	fprintf(f, "set datafile separator ','\nplot ");
+	for (size_t k = 0; k < a->ntaus; k++)
+		fprintf(f, "%s'ws.csv' using 1:%zu with steps linewidth 2 title 'tau = %llu'", k ? ", " : "", k + 3,
+			(unsigned long long)a->taus[k]);
+	fprintf(f, "\n");
+	st = fclose(f) != 0 || plot(a, "ws.gp");
+free_all:
+	for (size_t k = 0; k < a->ntaus; k++)
+		free(w[k]);
+	free(pages);
+	return st;
+}
+
+/* ---- --belady ------------------------------------------------------------------------ */
+
+static int belady(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *frames, size_t k)
+{
+	static uint64_t faults[PM_ANALYSIS_MAX_COUNTS];
+	static size_t at[PM_ANALYSIS_MAX_COUNTS];
+	size_t n;
+	int e;
+
+	if ((e = pm_curve_faults(a->cfg, PAGEMU_POLICY_FIFO, refs, frames, k, faults)) < 0) {
+		fprintf(stderr, "pagemu-sim: --belady: %s\n", e == -ENOMEM ? "out of memory" : pagemu_last_error());
+		return 1;
+	}
+	n = pm_curve_anomalies(frames, faults, k, at);
+	printf("Belady's anomaly under fifo, frames %llu to %llu (%zu counts): ", (unsigned long long)frames[0],
+	       (unsigned long long)frames[k - 1], k);
+	if (!n)
+		printf("none: faults never rise with more frames\n");
+	else
+		printf("%zu place%s where more frames fault more\n", n, n > 1 ? "s" : "");
+	for (size_t i = 0; i < n; i++)
+		printf("  %llu frames: %llu faults; %llu frames: %llu faults (+%llu)\n",
+		       (unsigned long long)frames[at[i]], (unsigned long long)faults[at[i]],
+		       (unsigned long long)frames[at[i] + 1], (unsigned long long)faults[at[i] + 1],
+		       (unsigned long long)(faults[at[i] + 1] - faults[at[i]]));
+	return 0;
+}
+
+int pm_analysis_run(const pm_analysis_t *a, const pm_refs_t *refs)
+{
+	static uint64_t frames[PM_ANALYSIS_MAX_COUNTS];
+	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages)), distinct = 0;
+	char err[512];
+	size_t k;
+	int st = 0;
+
+	if (!pages)
+		return 1;
+	for (size_t i = 0; i < refs->n; i++)
+		pages[i] = refs->va[i] >> a->cfg->page_bits;
+	if (pm_refs_distinct(pages, refs->n, &distinct) < 0) {
+		free(pages);
+		return 1;
+	}
+	free(pages);
+	if (a->out) {
+		if (pm_plot_available(err, sizeof(err)) < 0) {
+			fprintf(stderr, "pagemu-sim: --out: %s\n", err);
+			return 2;
+		}
+		if (mkdir(a->out, 0777) != 0 && errno != EEXIST) {
+			fprintf(stderr, "pagemu-sim: --out '%s': %s\n", a->out, strerror(errno));
+			return 1;
+		}
+	}
+	k = frame_counts(a, distinct, frames, PM_ANALYSIS_MAX_COUNTS);
+	printf("pagemu-sim: %zu references to %llu distinct pages of %llu B\n", refs->n, (unsigned long long)distinct,
+	       1ULL << a->cfg->page_bits);
+	if (!st && a->mrc)
+		st = mrc(a, refs, frames, k);
+	if (!st && a->lifetime)
+		st = lifetime(a, refs, frames, k);
+	if (!st && a->ntaus)
+		st = working_set(a, refs);
+	if (!st && a->belady)
+		st = belady(a, refs, frames, k);
+	if (!st && a->out)
+		printf("written in %s/:%s%s%s\n", a->out, a->mrc ? " mrc.csv mrc.png" : "",
+		       a->lifetime ? " lifetime.csv lifetime.png" : "", a->ntaus ? " ws.csv ws.png" : "");
+	return st;
+}
