@@ -502,6 +502,9 @@ int pm_parse_geom(const char *s, char sep, unsigned n, uint64_t lo, uint64_t hi,
  * "none" or "0" (no L2), or "none" (no TLB: all zero). Numbers 1 to
  * 2^32-1; the caller checks its own limits. */
 int pm_parse_tlb(const char *s, unsigned sets[2], unsigned ways[2]);
+/* The index of s in names[0..n) (exact match), or -EINVAL: the one
+ * lookup behind the policy names. */
+int pm_parse_name(const char *s, const char *const *names, unsigned n);
 /* TLB replacement: "P" (both levels) or "P,P" (L1, L2), each lru, fifo,
  * random or plru. 0, or -EINVAL; out is set only on success. */
 int pm_parse_tlb_policy(const char *s, pagemu_tlb_policy_t out[2]);

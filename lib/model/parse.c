@@ -165,6 +165,14 @@ int pm_parse_tlb(const char *s, unsigned sets[2], unsigned ways[2])
 	return 0;
 }
 
+int pm_parse_name(const char *s, const char *const *names, unsigned n)
+{
+	for (unsigned i = 0; s && i < n; i++)
+		if (names[i] && strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 int pm_parse_tlb_policy(const char *s, pagemu_tlb_policy_t out[2])
 {
 	const char *comma;

@@ -14,7 +14,6 @@
  * separate arrays, so a lookup scans one set's tags in one or two host
  * cache lines: this is the simulator's hot path. */
 #include <errno.h>
-#include <string.h>
 
 #include "model/model.h"
 
@@ -83,12 +82,12 @@ const char *pagemu_tlb_policy_name(pagemu_tlb_policy_t p)
 
 int pagemu_tlb_policy_parse(const char *name, pagemu_tlb_policy_t *out)
 {
-	for (unsigned i = 0; name && i < PAGEMU_TLB_POLICY_COUNT; i++)
-		if (strcmp(name, policy_names[i]) == 0) {
-			*out = (pagemu_tlb_policy_t)i;
-			return 0;
-		}
-	return -EINVAL;
+	int i = pm_parse_name(name, policy_names, PAGEMU_TLB_POLICY_COUNT);
+
+	if (i < 0)
+		return i;
+	*out = (pagemu_tlb_policy_t)i;
+	return 0;
 }
 
 int pm_tlb_set_policy(pm_tlb_t *t, const pagemu_tlb_policy_t policy[2], uint64_t seed)
