@@ -56,7 +56,7 @@ static const pm_setting_t settings[] = {
 	  "L1[,L2] TLB geometry, SETSxWAYS" },
 	{ "PAGEMU_TLB_POLICY", "--tlb-policy", NULL, FIELD(tlb_policy), PM_SET_TLB_POLICY, 0, 0,
 	  "lru, fifo, random or plru; P,P for L1,L2 (one name: both)",
-	  "TLB replacement; with --tlb-exact, lru and plru take a fault per change of a set's MRU way" },
+	  "TLB replacement within a set (exact mode: lru, plru also fault on hits)" },
 	{ "PAGEMU_TRACE", "--trace", NULL, FIELD(trace_path), PM_SET_FILE, 0, 0,
 	  "a file pagemu may create", "write the binary fault event trace here" },
 	{ "PAGEMU_VERBOSE", "--verbose", "1", FIELD(verbose), PM_SET_BOOL, 0, 1,
