@@ -533,6 +533,11 @@ START_TEST(sim_rejects_bad_options)
 	sim_rejects("--cache", "64x4x", "expected SETSxWAYSxLINE");
 	sim_rejects("--seed", ",5", "expected a number");
 	sim_rejects("--page-bits", "12x", "expected 1..30");
+	sim_rejects("--tlb-policy", "mru", "expected lru, fifo, random or plru");
+	sim_rejects("--tlb-policy", "lru,", "expected lru, fifo, random or plru");
+	/* PLRU keeps a set in 64 bits: checked against the geometry given first */
+	ck_assert_int_eq(run(SIM " --tlb 1x128 --tlb-policy plru --refs 1"), 2);
+	EXPECT_ERR("--tlb-policy 'plru': model tlb_sets: plru takes at most 64 ways, not 128");
 }
 END_TEST
 
