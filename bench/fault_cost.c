@@ -23,6 +23,13 @@
  *                 one page timed alone beside it
  *   major-direct  the same with an O_DIRECT swap file on disk (checksums
  *                 as the default has them)
+ *   tlb-policy    the cost of exactness per L1 TLB policy: the issue's
+ *                 stream (85% of the stores to 40 hot pages, 15% to 3,000
+ *                 others, all resident) in exact-TLB mode with each policy,
+ *                 per reference, against the same stream in fast mode (no
+ *                 fault at all) and in exact mode with FIFO (exact at no
+ *                 cost): LRU and PLRU add a fault whenever a set's most
+ *                 recently used way changes (tlb_hit_faults)
  *
  * usage: fault_cost [--quick|--full] [--runs N] [--pages N] [--direct-pages N]
  *                   [--swap-dir DIR] [--direct-dir DIR] [--cases LIST]
@@ -37,7 +44,7 @@
 #define CHUNK_MAX 16384              /* pages per instance: stays inside the map budget */
 
 enum { C_FLOOR, C_FLOOR_ZERO, C_KERNEL, C_ZERO, C_ZERO_BIG, C_MINOR, C_MAJOR_PC, C_MAJOR_SUM, C_MAJOR_DIRECT,
-       C_TLB_L2, C_TLB_WALK, C_N };
+       C_TLB_L2, C_TLB_WALK, C_TLB_POLICY, C_N };
 
 static const char *const case_name[C_N] = {
 	"floor: SIGSEGV + mprotect RW (populated)",
@@ -51,6 +58,7 @@ static const char *const case_name[C_N] = {
 	"pagemu major, O_DIRECT swap, ra=1",
 	"exact TLB: L1 miss, L2 hit",
 	"exact TLB: L1 and L2 miss (page walk)",
+	"exact TLB per L1 policy (own table)",
 };
 
 static double us[C_N][BU_MAX_RUNS];        /* us per fault, per run */
@@ -153,7 +161,8 @@ typedef struct fc_opts {
 
 /* --cases zero,minor,... (for profiling one path). */
 static const char *const case_key[C_N] = { "floor", "floor-zero", "kernel", "zero", "zero-big", "minor",
-					   "major-pc", "major-sum", "major-direct", "tlb-l2", "tlb-walk" };
+					   "major-pc", "major-sum", "major-direct", "tlb-l2", "tlb-walk",
+					   "tlb-policy" };
 
 static unsigned parse_cases(const char *list)
 {
@@ -389,6 +398,96 @@ static void case_tlb(int c, size_t ring, size_t touches, int run)
 	pagemu_close(vm);
 }
 
+/* ---- the cost of exactness per TLB policy ------------------------------------------ */
+
+#define HOT   40                           /* the hot set */
+#define COLD  3000                         /* and its cold tail */
+enum { M_FAST, M_FIFO, M_RANDOM, M_LRU, M_PLRU, M_N };   /* fast mode, then exact mode per L1 policy */
+static const char *const mode_name[M_N] = { "fast mode (baseline)", "exact, fifo", "exact, random", "exact, lru",
+					    "exact, plru" };
+static const pagemu_tlb_policy_t mode_policy[M_N] = { PAGEMU_TLB_LRU, PAGEMU_TLB_FIFO, PAGEMU_TLB_RANDOM,
+						      PAGEMU_TLB_LRU, PAGEMU_TLB_PLRU };
+static double ref_us[M_N][BU_MAX_RUNS];    /* us per reference, per run */
+static double real_faults[M_N];            /* real faults per 1000 references (run 1) */
+static double hit_faults[M_N];             /* of which TLB hits (run 1) */
+
+/* The page of each reference: 85% from the hot pages, 15% from the rest. */
+static uint32_t *hot_cold_stream(size_t n)
+{
+	uint32_t *page = malloc(n * sizeof(*page));
+	uint64_t rng = 42;
+
+	if (!page)
+		BU_DIE("out of memory\n");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r = bu_rand(&rng);
+		page[i] = (uint32_t)(r % 100 < 85 ? (r >> 8) % HOT : HOT + (r >> 8) % COLD);
+	}
+	return page;
+}
+
+/* The stream on one instance in mode m, all pages resident first. */
+static void tlb_policy_mode(int m, const uint32_t *page, size_t n, int run)
+{
+	pagemu_config_t cfg = base_config(HOT + COLD);
+	pagemu_stats_t a, b;
+	volatile char *p;
+	pagemu_t *vm;
+	uint64_t t0, ns;
+
+	cfg.tlb_exact = m != M_FAST;
+	cfg.tlb_policy[0] = cfg.tlb_policy[1] = mode_policy[m];
+	vm = bu_open(&cfg);
+	p = bu_map(vm, (HOT + COLD) * host_page);
+	bu_write_pages((char *)p, HOT + COLD, host_page);
+	pagemu_get_stats(vm, &a);
+	t0 = bu_now_ns();
+	for (size_t i = 0; i < n; i++)
+		p[(size_t)page[i] * host_page] = (char)i;
+	ns = bu_now_ns() - t0;
+	pagemu_get_stats(vm, &b);
+	ref_us[m][run] = (double)ns / 1e3 / (double)n;
+	if (run == 0) {
+		/* every page is resident: the faults are the L1 misses */
+		real_faults[m] = 1000.0 * (double)(b.faults - a.faults + b.tlb_hit_faults - a.tlb_hit_faults) / (double)n;
+		hit_faults[m] = 1000.0 * (double)(b.tlb_hit_faults - a.tlb_hit_faults) / (double)n;
+	}
+	pagemu_close(vm);
+}
+
+/* Every mode in turn, so that drift falls on all alike. */
+static void case_tlb_policy(size_t n, int run)
+{
+	uint32_t *page = hot_cold_stream(n);
+
+	for (int m = 0; m < M_N; m++)
+		tlb_policy_mode(m, page, n, run);
+	free(page);
+}
+
+static void report_tlb_policy(size_t n, int runs)
+{
+	double xfast[M_N], xfifo[M_N];
+	char metric[64];
+
+	printf("\nexact TLB per L1 policy: %zu stores, 85%% to %d hot pages, 15%% to %d others, all resident\n"
+	       "(us per reference: median; x fast, x fifo: median of the per-run ratios)\n", n, HOT, COLD);
+	printf("%-22s %10s %9s %9s %12s %16s\n", "mode", "us/ref", "x fast", "x fifo", "faults/1000", "hit faults/1000");
+	for (int m = 0; m < M_N; m++) {
+		xfast[m] = bu_median_ratio(ref_us[m], ref_us[M_FAST], runs);
+		xfifo[m] = bu_median_ratio(ref_us[m], ref_us[M_FIFO], runs);
+		printf("%-22s %10.3f %9.1f %9.2f %12.0f %16.0f\n", mode_name[m], bu_median(ref_us[m], runs), xfast[m],
+		       m == M_FAST ? 0.0 : xfifo[m], real_faults[m], hit_faults[m]);
+	}
+	for (int m = M_FIFO; m < M_N; m++) {
+		snprintf(metric, sizeof(metric), "tlb-%s/fast", pagemu_tlb_policy_name(mode_policy[m]));
+		bu_summary("fault_cost", metric, xfast[m], "-", 0);
+		snprintf(metric, sizeof(metric), "tlb-%s/fifo", pagemu_tlb_policy_name(mode_policy[m]));
+		if (m != M_FIFO)
+			bu_summary("fault_cost", metric, xfifo[m], "-", 0);
+	}
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static void parse(fc_opts_t *o, int argc, char **argv)
@@ -417,7 +516,7 @@ static void parse(fc_opts_t *o, int argc, char **argv)
 			o->cases = parse_cases(v);
 		else
 			BU_DIE("usage: %s [--quick|--full] [--runs N] [--pages N] [--direct-pages N] "
-			       "[--swap-dir DIR] [--direct-dir DIR] [--cases zero,zero-big,minor,major-pc,major-sum,major-direct]\n",
+			       "[--swap-dir DIR] [--direct-dir DIR] [--cases zero,zero-big,minor,major-pc,major-sum,major-direct,tlb-l2,tlb-walk,tlb-policy]\n",
 			       argv[0]);
 	}
 	if (!o->pages)
@@ -471,9 +570,11 @@ int main(int argc, char **argv)
 			case_tlb(C_TLB_L2, 128, o.pages, run);
 		if (o.cases & (1u << C_TLB_WALK))
 			case_tlb(C_TLB_WALK, 2048, o.pages, run);
+		if (o.cases & (1u << C_TLB_POLICY))
+			case_tlb_policy(o.pages, run);
 		printf("run %d:", run + 1);
 		for (int c = 0; c < C_N; c++)
-			if (o.cases & (1u << c))
+			if ((o.cases & (1u << c)) && c != C_TLB_POLICY)
 				printf(" %s %.2f", case_key[c], us[c][run]);
 		printf(" us\n");
 	}
@@ -488,7 +589,7 @@ int main(int argc, char **argv)
 	printf("\n(us: median per fault; x floor, x kernel: median of the per-run ratios)\n");
 	printf("%-44s %10s %9s %9s %11s\n", "per fault", "us", "x floor", "x kernel", "in handler");
 	for (int c = 0; c < C_N; c++) {
-		if (!(o.cases & (1u << c)))
+		if (!(o.cases & (1u << c)) || c == C_TLB_POLICY)
 			continue;
 		printf("%-44s %10.2f %9.2f %9.2f", case_name[c], med[c], xfloor[c], xkernel[c]);
 		if (c >= C_ZERO)
@@ -510,10 +611,12 @@ int main(int argc, char **argv)
 		bu_summary("fault_cost", "checksum-cost-%", bu_median(sum_cost, o.c.runs), "-", 0);
 		bu_summary("fault_cost", "crc32c-page-%", bu_median(crc_share, o.c.runs), "<=", 2.0);
 	}
+	if (o.cases & (1u << C_TLB_POLICY))
+		report_tlb_policy(o.pages, o.c.runs);
 	printf("\n");
 	for (int c = C_ZERO; c < C_N; c++) {
 		char metric[64];
-		if (!(o.cases & (1u << c)))
+		if (!(o.cases & (1u << c)) || c == C_TLB_POLICY)
 			continue;
 		snprintf(metric, sizeof(metric), "%s/floor", case_key[c]);
 		bu_summary("fault_cost", metric, xfloor[c], c == C_ZERO ? "<=" : "-", c == C_ZERO ? 2.0 : 0);

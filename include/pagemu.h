@@ -63,6 +63,30 @@ PAGEMU_API const char *pagemu_policy_name(pagemu_policy_t p);
 /* 0 and *out set, or -EINVAL for a name that is not a policy. */
 PAGEMU_API int pagemu_policy_parse(const char *name, pagemu_policy_t *out);
 
+/* ---- TLB replacement ----------------------------------------------------- */
+/* Which way of a TLB set a fill replaces when every way is valid (an empty
+ * way is always filled first, the lowest). One policy per level.
+ * In the engine's exact-TLB mode the real MMU reports misses only: FIFO
+ * and random depend on misses alone and are exact at no cost; LRU and
+ * PLRU change on hits too, so for them the engine keeps only the most
+ * recently used way of each L1 set mapped and takes a fault
+ * (tlb_hit_faults) when the program touches another way: the hit is
+ * counted as the hit it is and reorders the set (README, "Exact-TLB
+ * mode"). L2 is reached only on L1 misses, which the engine sees all of:
+ * every L2 policy is exact at no cost. */
+typedef enum pagemu_tlb_policy {
+	PAGEMU_TLB_LRU = 0,                 /* least recently used (default) */
+	PAGEMU_TLB_FIFO,                    /* oldest fill first; hits change nothing */
+	PAGEMU_TLB_RANDOM,                  /* uniform over the ways, seeded (cfg seed) */
+	PAGEMU_TLB_PLRU,                    /* tree pseudo-LRU (one bit per tree node, at most 64 ways) */
+	PAGEMU_TLB_POLICY_COUNT
+} pagemu_tlb_policy_t;
+
+/* "lru", "fifo", "random", "plru"; NULL for an unknown value. */
+PAGEMU_API const char *pagemu_tlb_policy_name(pagemu_tlb_policy_t p);
+/* 0 and *out set, or -EINVAL for a name that is not a TLB policy. */
+PAGEMU_API int pagemu_tlb_policy_parse(const char *name, pagemu_tlb_policy_t *out);
+
 /* ---- Configuration ------------------------------------------------------ */
 
 typedef struct pagemu_config {
@@ -80,6 +104,7 @@ typedef struct pagemu_config {
 	int      tlb_exact;        /* 1 = only modeled-TLB translations are mapped (issue: modeled MMU); PAGEMU_TLB_EXACT */
 	unsigned tlb_sets[2];      /* L1, L2 TLB sets; default 16, 128 (0 = no L2); PAGEMU_TLB=SxW[,SxW] */
 	unsigned tlb_ways[2];      /* L1, L2 TLB ways; default 4, 12 */
+	pagemu_tlb_policy_t tlb_policy[2]; /* L1, L2 TLB replacement; default LRU, LRU; PAGEMU_TLB_POLICY=P[,P] */
 	char     trace_path[256];  /* write the event trace here; "" = off; PAGEMU_TRACE */
 	int      verbose;          /* 1 = one line on stderr at open and at close; PAGEMU_VERBOSE */
 } pagemu_config_t;
@@ -154,6 +179,7 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(tlb_misses_l1,  COUNT, "modeled L1 TLB misses (exact-TLB mode; each is a real fault)") \
 	X(tlb_hits_l2,    COUNT, "L1 misses that hit the L2 TLB (exact-TLB mode)") \
 	X(tlb_misses_l2,  COUNT, "L1 misses that missed L2 too: page walks (exact-TLB mode)") \
+	X(tlb_hit_faults, COUNT, "real faults that were L1 TLB hits, seen to keep LRU/PLRU exact (exact-TLB mode; not in faults)") \
 	X(page_walks,     COUNT, "modeled page-table walks")                     \
 	X(walk_levels,    COUNT, "page-table levels read by the walks")          \
 	X(handler_ns,     COUNT, "nanoseconds spent in the fault handler")       \
@@ -224,7 +250,11 @@ typedef struct pagemu_model_config {
 	unsigned cache_sets, cache_ways, cache_line; /* physical cache; cache_line 0 = none (default) */
 	pagemu_policy_t policy;    /* replacement policy; default CLOCK */
 	uint64_t frames;           /* frames for demand paging in the model; 0 = no paging, faults are reported */
-	uint64_t seed;             /* random policy seed; default 1 */
+	uint64_t seed;             /* random policy seed (page and TLB); default 1 */
+	pagemu_tlb_policy_t tlb_policy, tlb2_policy; /* L1, L2 TLB replacement; default LRU */
+	int      tlb_exact;        /* 1 = the replacement policy hears of a reference only when a TLB
+				      miss walks to the PTE (the hardware sets Accessed there, as in
+				      the engine's exact-TLB mode); 0 = of every reference (default) */
 } pagemu_model_config_t;
 
 /* The model answers "what would the MMU and the OS do" for any geometry,
@@ -240,7 +270,19 @@ typedef struct pagemu_model_config {
 PAGEMU_API void pagemu_model_config_default(pagemu_model_config_t *cfg);
 PAGEMU_API int  pagemu_model_new(const pagemu_model_config_t *cfg, pagemu_model_t **out);
 PAGEMU_API void pagemu_model_free(pagemu_model_t *m);
+/* Set the PTE of vpn (prot 0: not valid), for the textbook's tables (no
+ * paging mode only: -EINVAL there). The OS changed a translation, so the
+ * model shoots down any TLB entry for vpn, in both levels -- including
+ * one loaded with pagemu_model_tlb_load before this PTE existed: a TLB
+ * never caches an invalid PTE, so an entry loaded first is taken for a
+ * stale one. Load the page table first and the TLB second to get the
+ * textbook's hits; the other order gives a miss and a walk where the
+ * book shows a hit (tests/test_model.c, csapp_load_order). */
 PAGEMU_API int  pagemu_model_map(pagemu_model_t *m, uint64_t vpn, uint64_t ppn, int prot);
+/* Put a valid entry in L1 TLB set `set`, way `way` (a fill for the
+ * replacement policy). A later pagemu_model_map of the same page drops
+ * it (see above). 0, or -EINVAL without a TLB or for a set, way or PPN
+ * out of range. */
 PAGEMU_API int  pagemu_model_tlb_load(pagemu_model_t *m, unsigned set, unsigned way, uint64_t tag, uint64_t ppn);
 PAGEMU_API int  pagemu_model_cache_load(pagemu_model_t *m, unsigned set, unsigned way, uint64_t tag, const uint8_t *line);
 PAGEMU_API int  pagemu_model_translate(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *out);

@@ -195,6 +195,10 @@ START_TEST(env_values_malformed)
 	env_rejects("PAGEMU_SWAP_CHECKSUM", "2", "expected 0 or 1");
 	env_rejects("PAGEMU_POLICY", "opt", "expected clock, fifo, lru or random");
 	env_rejects("PAGEMU_SWAP_DIR", "", "empty");
+	env_rejects("PAGEMU_TLB_POLICY", "mru", "expected lru, fifo, random or plru");
+	env_rejects("PAGEMU_TLB_POLICY", "lru,", "expected lru, fifo, random or plru");
+	env_rejects("PAGEMU_TLB_POLICY", "lru,fifo,plru", "expected lru, fifo, random or plru");
+	env_rejects("PAGEMU_TLB_POLICY", "LRU", "expected lru, fifo, random or plru");
 }
 END_TEST
 
@@ -210,7 +214,10 @@ START_TEST(env_values_accepted)
 	setenv("PAGEMU_MAP_BUDGET", "0", 1);
 	setenv("PAGEMU_SEED", "18446744073709551615", 1);
 	setenv("PAGEMU_SWAP_CHECKSUM", "0", 1);
+	setenv("PAGEMU_TLB_POLICY", "plru,fifo", 1);
 	ck_assert_int_eq(cfg.swap_checksum, 1);          /* on by default */
+	ck_assert_int_eq(cfg.tlb_policy[0], PAGEMU_TLB_LRU);
+	ck_assert_int_eq(cfg.tlb_policy[1], PAGEMU_TLB_LRU);
 	ck_assert_int_eq(pagemu_config_from_env(&cfg), 0);
 	ck_assert_int_eq(cfg.swap_checksum, 0);
 	ck_assert_uint_eq(cfg.page_size, 16384);
@@ -220,7 +227,14 @@ START_TEST(env_values_accepted)
 	ck_assert_uint_eq(cfg.tlb_sets[1], 0);
 	ck_assert_uint_eq(cfg.readahead, 64);
 	ck_assert_uint_eq(cfg.seed, UINT64_MAX);
+	ck_assert_int_eq(cfg.tlb_policy[0], PAGEMU_TLB_PLRU);
+	ck_assert_int_eq(cfg.tlb_policy[1], PAGEMU_TLB_FIFO);
 	ck_assert_int_eq(pagemu_config_validate(&cfg), 0);
+	setenv("PAGEMU_TLB_POLICY", "random", 1);        /* one name: both levels */
+	ck_assert_int_eq(pagemu_config_from_env(&cfg), 0);
+	ck_assert_int_eq(cfg.tlb_policy[0], PAGEMU_TLB_RANDOM);
+	ck_assert_int_eq(cfg.tlb_policy[1], PAGEMU_TLB_RANDOM);
+	unsetenv("PAGEMU_TLB_POLICY");
 }
 END_TEST
 
@@ -262,7 +276,7 @@ START_TEST(table_is_complete)
 		fields += s->field && s->kind != PM_SET_MEMORY;
 	}
 	/* Every field of pagemu_config_t has its row (tlb_sets and tlb_ways share one). */
-	ck_assert_uint_eq(fields, 15);
+	ck_assert_uint_eq(fields, 16);
 	ck_assert_ptr_null(pm_setting_find("--no-such-option"));
 }
 END_TEST
@@ -519,6 +533,11 @@ START_TEST(sim_rejects_bad_options)
 	sim_rejects("--cache", "64x4x", "expected SETSxWAYSxLINE");
 	sim_rejects("--seed", ",5", "expected a number");
 	sim_rejects("--page-bits", "12x", "expected 1..30");
+	sim_rejects("--tlb-policy", "mru", "expected lru, fifo, random or plru");
+	sim_rejects("--tlb-policy", "lru,", "expected lru, fifo, random or plru");
+	/* PLRU keeps a set in 64 bits: checked against the geometry given first */
+	ck_assert_int_eq(run(SIM " --tlb 1x128 --tlb-policy plru --refs 1"), 2);
+	EXPECT_ERR("--tlb-policy 'plru': model tlb_sets: plru takes at most 64 ways, not 128");
 }
 END_TEST
 

@@ -11,7 +11,11 @@
 
 /* ---- CSAPP's small memory system (Figure 9.20) ---------------------------- */
 
-static pagemu_model_t *csapp(void)
+/* The system with its tables loaded: the page table, then the TLB (the
+ * textbook's state), or with tlb_first the TLB before the page table:
+ * then each pagemu_model_map shoots down the entry loaded for its page
+ * (pagemu.h, pagemu_model_map), as an OS that changes a PTE must. */
+static pagemu_model_t *csapp_loaded(int tlb_first)
 {
 	/* TLB (set, way, tag, PPN) for the valid entries only */
 	static const struct { unsigned set, way; uint64_t tag, ppn; } tlb[] = {
@@ -48,14 +52,23 @@ static pagemu_model_t *csapp(void)
 	cfg.cache_ways = 1;
 	cfg.cache_line = 4;
 	ck_assert_int_eq(pagemu_model_new(&cfg, &m), 0);
-	for (i = 0; i < 16; i++)
-		if (pt[i] >= 0)
-			ck_assert_int_eq(pagemu_model_map(m, i, (uint64_t)pt[i], PROT_READ | PROT_WRITE), 0);
-	for (i = 0; i < PM_ARRAY_LEN(tlb); i++)
-		ck_assert_int_eq(pagemu_model_tlb_load(m, tlb[i].set, tlb[i].way, tlb[i].tag, tlb[i].ppn), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == !tlb_first)
+			for (i = 0; i < PM_ARRAY_LEN(tlb); i++)
+				ck_assert_int_eq(pagemu_model_tlb_load(m, tlb[i].set, tlb[i].way, tlb[i].tag, tlb[i].ppn), 0);
+		else
+			for (i = 0; i < 16; i++)
+				if (pt[i] >= 0)
+					ck_assert_int_eq(pagemu_model_map(m, i, (uint64_t)pt[i], PROT_READ | PROT_WRITE), 0);
+	}
 	for (i = 0; i < PM_ARRAY_LEN(cache); i++)
 		ck_assert_int_eq(pagemu_model_cache_load(m, cache[i].idx, 0, cache[i].tag, cache[i].b), 0);
 	return m;
+}
+
+static pagemu_model_t *csapp(void)
+{
+	return csapp_loaded(0);
 }
 
 /* One translation of the small system, every textbook step compared. */
@@ -100,6 +113,30 @@ START_TEST(csapp_worked_example)
 			   .ppn = 0x0D, .pa = 0x354, .co = 0x0, .ci = 0x5, .ct = 0x0D, .cache_hit = 1, .byte = 0x36 };
 
 	expect(m, &e, &x);
+	pagemu_model_free(m);
+}
+END_TEST
+
+/* The same load with the TLB loaded before the page table: mapping VPN
+ * 0x0F dropped the entry of set 3, way 1 (a TLB never caches an invalid
+ * PTE, and the PTE was invalid when the entry was loaded), so the access
+ * misses the TLB and walks, where the book shows a hit; the walk finds
+ * the same PPN, so the rest of the steps are the book's. Entries whose
+ * pages the table does not map (set 0, way 1: VPN 0x24) survive. */
+START_TEST(csapp_load_order)
+{
+	pagemu_model_t *m = csapp_loaded(1);
+	pagemu_model_stats_t st;
+	pagemu_xlate_t x;
+	const step_t e = { .va = 0x03d4, .vpn = 0x0F, .vpo = 0x14, .tlbi = 0x3, .tlbt = 0x03, .tlb_hit = 0,
+			   .ppn = 0x0D, .pa = 0x354, .co = 0x0, .ci = 0x5, .ct = 0x0D, .cache_hit = 1, .byte = 0x36 };
+
+	expect(m, &e, &x);
+	pagemu_model_get_stats(m, &st);
+	ck_assert_uint_eq(st.page_walks, 1);
+	ck_assert_int_eq(pagemu_model_translate(m, 0x905, PROT_READ, &x), 0);
+	ck_assert_int_eq(x.tlb_hit, 1);
+	ck_assert_uint_eq(x.ppn, 0x0D);
 	pagemu_model_free(m);
 }
 END_TEST
@@ -340,6 +377,7 @@ static Suite *make_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, csapp_worked_example);
+	tcase_add_test(tc, csapp_load_order);
 	tcase_add_test(tc, csapp_practice);
 	tcase_add_test(tc, core_i7_walk);
 	tcase_add_test(tc, paging);

@@ -1,4 +1,5 @@
-/* test_tlb.c - the modeled TLB (lib/tlb.c): geometry, LRU within a set,
+/* test_tlb.c - the modeled TLB (lib/tlb.c): geometry, LRU within a set
+ * and the other replacement policies (FIFO, random, tree PLRU),
  * the two-level policy (fills to both, L2 promotion, L1 victims written
  * back into L2) and the L1 evictions the engine's exact-TLB mode unmaps. */
 #include <errno.h>
@@ -143,6 +144,93 @@ START_TEST(flush_and_load)
 }
 END_TEST
 
+/* ---- replacement policies -------------------------------------------------- */
+
+static void make_policy(unsigned ways, pagemu_tlb_policy_t l1, uint64_t seed)
+{
+	pagemu_tlb_policy_t pol[2] = { l1, PAGEMU_TLB_LRU };
+
+	make(1, ways, 0, 0);
+	ck_assert_int_eq(pm_tlb_set_policy(&tlb, pol, seed), 0);
+}
+
+/* One set of 4 ways: fill VPNs 0-3, hit 0, fill 4. The way each policy
+ * replaces (the VPN pm_tlb_fill pushes out of L1). */
+static uint64_t victim_after_hit(pagemu_tlb_policy_t p, uint64_t seed)
+{
+	uint64_t ppn;
+
+	make_policy(4, p, seed);
+	for (uint64_t v = 0; v < 4; v++)
+		ck_assert_uint_eq(pm_tlb_fill(&tlb, v, 100 + v), PM_NONE);   /* empty ways first */
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 0, &ppn, NULL), PM_TLB_HIT_L1);
+	return pm_tlb_fill(&tlb, 4, 104);
+}
+
+START_TEST(policies_pick_their_victims)
+{
+	/* LRU: order 1 2 3 0 -> 1. FIFO: the hit changes nothing -> 0.
+	 * Tree PLRU: after the fills the root points left, the left node at
+	 * way 0; the hit on 0 turns both away: the root points right, and
+	 * the right node still points at way 2 (3 was filled after 2). */
+	ck_assert_uint_eq(victim_after_hit(PAGEMU_TLB_LRU, 1), 1);
+	ck_assert_uint_eq(victim_after_hit(PAGEMU_TLB_FIFO, 1), 0);
+	ck_assert_uint_eq(victim_after_hit(PAGEMU_TLB_PLRU, 1), 2);
+	/* Random: a valid way, the same one for the same seed. */
+	uint64_t r = victim_after_hit(PAGEMU_TLB_RANDOM, 99);
+	ck_assert_uint_lt(r, 4);
+	ck_assert_uint_eq(victim_after_hit(PAGEMU_TLB_RANDOM, 99), r);
+}
+END_TEST
+
+START_TEST(plru_ways_not_a_power_of_two)
+{
+	uint64_t ppn;
+
+	/* 3 ways on a 4-leaf tree: the missing way 3 is never chosen. After
+	 * fills 0, 1, 2 the bits lead to way 0; a hit on 0 sends the root
+	 * right, where the node points at the missing leaf: way 2. */
+	make_policy(3, PAGEMU_TLB_PLRU, 1);
+	for (uint64_t v = 0; v < 3; v++)
+		pm_tlb_fill(&tlb, v, v);
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 0, &ppn, NULL), PM_TLB_HIT_L1);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 3, 3), 2);
+	/* Invalidation empties a way, which the next fill takes first. */
+	ck_assert_int_eq(pm_tlb_invalidate(&tlb, 1), 1);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 4, 4), PM_NONE);
+	ck_assert_uint_eq(pm_tlb_l1_way_vpn(&tlb, 0, 1), 4);
+	ck_assert_uint_eq(pm_tlb_l1_way_vpn(&tlb, 0, 3), PM_NONE);   /* out of range */
+}
+END_TEST
+
+START_TEST(policy_names_and_limits)
+{
+	pagemu_tlb_policy_t p, pol[2] = { PAGEMU_TLB_PLRU, PAGEMU_TLB_PLRU };
+
+	for (unsigned i = 0; i < PAGEMU_TLB_POLICY_COUNT; i++) {
+		ck_assert_int_eq(pagemu_tlb_policy_parse(pagemu_tlb_policy_name((pagemu_tlb_policy_t)i), &p), 0);
+		ck_assert_int_eq(p, (int)i);
+	}
+	ck_assert_ptr_null(pagemu_tlb_policy_name(PAGEMU_TLB_POLICY_COUNT));
+	ck_assert_int_eq(pagemu_tlb_policy_parse("clock", &p), -EINVAL);
+	ck_assert_int_eq(pagemu_tlb_policy_parse(NULL, &p), -EINVAL);
+	ck_assert_int_eq(pm_parse_tlb_policy("fifo", pol), 0);
+	ck_assert_int_eq(pol[1], PAGEMU_TLB_FIFO);
+	ck_assert_int_eq(pm_parse_tlb_policy("plru,random", pol), 0);
+	ck_assert(pol[0] == PAGEMU_TLB_PLRU && pol[1] == PAGEMU_TLB_RANDOM);
+	ck_assert_int_eq(pm_parse_tlb_policy("plru,", pol), -EINVAL);
+	ck_assert_int_eq(pm_parse_tlb_policy(",lru", pol), -EINVAL);
+	ck_assert_int_eq(pm_parse_tlb_policy("lru,lru,lru", pol), -EINVAL);
+	ck_assert(pol[0] == PAGEMU_TLB_PLRU && pol[1] == PAGEMU_TLB_RANDOM);   /* unchanged */
+	/* PLRU keeps a set's tree in 64 bits. */
+	make(1, 65, 0, 0);
+	pol[0] = PAGEMU_TLB_PLRU;
+	ck_assert_int_eq(pm_tlb_set_policy(&tlb, pol, 1), -EINVAL);
+	pol[0] = (pagemu_tlb_policy_t)PAGEMU_TLB_POLICY_COUNT;
+	ck_assert_int_eq(pm_tlb_set_policy(&tlb, pol, 1), -EINVAL);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("tlb");
@@ -154,6 +242,9 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, probe_changes_nothing);
 	tcase_add_test(tc, two_levels);
 	tcase_add_test(tc, flush_and_load);
+	tcase_add_test(tc, policies_pick_their_victims);
+	tcase_add_test(tc, plru_ways_not_a_power_of_two);
+	tcase_add_test(tc, policy_names_and_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }

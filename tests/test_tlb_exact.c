@@ -109,6 +109,54 @@ START_TEST(test_exact_with_eviction)
 }
 END_TEST
 
+/* Two pages of one L1 set (16 sets: pages 0 and 16), touched in turn.
+ * LRU and PLRU: the set's order changes on every touch, so only its most
+ * recently used way is mapped and each touch of the other way is a real
+ * fault counted as the L1 hit it is. FIFO and random: hits change
+ * nothing; both ways stay mapped, no fault after the two cold misses. */
+static void alternate(pagemu_tlb_policy_t p, pagemu_stats_t *s)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm;
+	volatile char *a;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.tlb_exact = 1;
+	cfg.tlb_policy[0] = cfg.tlb_policy[1] = p;
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+	a = pagemu_map(vm, 32 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull((const void *)a);
+	/* the region may start anywhere in the set order: pages i and i + 16
+	 * share a set whatever the base */
+	for (int i = 0; i < 100; i++)
+		a[(i & 1) * 16 * 4096] = (char)i;
+	pagemu_get_stats(vm, s);
+	ck_assert_uint_le(s->mapped, 16);
+	ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
+	pagemu_close(vm);
+}
+
+START_TEST(hits_on_hidden_ways_are_hits)
+{
+	pagemu_stats_t s;
+
+	for (unsigned p = 0; p < PAGEMU_TLB_POLICY_COUNT; p++) {
+		alternate((pagemu_tlb_policy_t)p, &s);
+		ck_assert_uint_eq(s.tlb_misses_l1, 2);
+		ck_assert_uint_eq(s.faults_zero, 2);
+		ck_assert_uint_eq(s.faults, 2);             /* hit faults are no page faults */
+		if (p == PAGEMU_TLB_LRU || p == PAGEMU_TLB_PLRU) {
+			ck_assert_uint_eq(s.tlb_hit_faults, 98);
+			ck_assert_uint_eq(s.mapped, 1);
+		} else {
+			ck_assert_uint_eq(s.tlb_hit_faults, 0);
+			ck_assert_uint_eq(s.mapped, 2);
+		}
+	}
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("tlb_exact");
@@ -119,6 +167,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_beyond_l1_within_l2);
 	tcase_add_test(tc, test_beyond_l2_misses_always);
 	tcase_add_test(tc, test_exact_with_eviction);
+	tcase_add_test(tc, hits_on_hidden_ways_are_hits);
 	suite_add_tcase(s, tc);
 	return s;
 }

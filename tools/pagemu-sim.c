@@ -78,6 +78,12 @@ static void usage(FILE *f)
 "  --tlb SxW[,SxW]       L1 [and L2] TLB sets x ways (default 16x4,128x12);\n"
 "                        none = no TLB, an L2 of none or 0 = no L2; sets a\n"
 "                        power of two, at most %u entries a level\n"
+"  --tlb-policy P[,P]    TLB replacement of L1 [and L2]: lru (default), fifo,\n"
+"                        random (seeded by --seed) or plru (tree pseudo-LRU, at\n"
+"                        most 64 ways); one name sets both levels\n"
+"  --tlb-exact           replay as pagemu's exact-TLB mode runs: the replacement\n"
+"                        policy hears of a reference only when it walks the page\n"
+"                        table (the hardware's Accessed bit), not on TLB hits\n"
 "  --cache SxWxL         physical cache sets x ways x line bytes (default none);\n"
 "                        sets and line powers of two, at most %u lines\n"
 "                        and %u bytes of data\n"
@@ -142,8 +148,8 @@ static int parse_frames(const char *s, sim_t *sim)
 }
 
 enum { OPT_REFS = 256, OPT_FORMAT, OPT_POLICY, OPT_FRAMES, OPT_SEED, OPT_PAGE_BITS, OPT_VA_BITS,
-       OPT_PA_BITS, OPT_LEVELS, OPT_TLB, OPT_CACHE, OPT_JSON, OPT_FULL, OPT_DATA_ONLY, OPT_HELP,
-       OPT_MRC, OPT_LIFETIME, OPT_WS, OPT_BELADY, OPT_OUT };
+       OPT_PA_BITS, OPT_LEVELS, OPT_TLB, OPT_TLB_POLICY, OPT_TLB_EXACT, OPT_CACHE, OPT_JSON, OPT_FULL,
+       OPT_DATA_ONLY, OPT_HELP, OPT_MRC, OPT_LIFETIME, OPT_WS, OPT_BELADY, OPT_OUT };
 
 static const struct option options[] = {
 	{ "refs", required_argument, NULL, OPT_REFS },
@@ -156,6 +162,8 @@ static const struct option options[] = {
 	{ "pa-bits", required_argument, NULL, OPT_PA_BITS },
 	{ "levels", required_argument, NULL, OPT_LEVELS },
 	{ "tlb", required_argument, NULL, OPT_TLB },
+	{ "tlb-policy", required_argument, NULL, OPT_TLB_POLICY },
+	{ "tlb-exact", no_argument, NULL, OPT_TLB_EXACT },
 	{ "cache", required_argument, NULL, OPT_CACHE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "full", no_argument, NULL, OPT_FULL },
@@ -238,6 +246,17 @@ static int parse_args(int argc, char **argv, sim_t *sim)
 			if (pm_model_check_tlb(c) < 0)
 				return die_usage("--tlb", optarg, pagemu_last_error());
 			break;
+		case OPT_TLB_POLICY: {
+			pagemu_tlb_policy_t pol[2];
+			if (pm_parse_tlb_policy(optarg, pol) < 0)
+				return die_usage("--tlb-policy", optarg, "expected lru, fifo, random or plru, or two of them: L1,L2");
+			c->tlb_policy = pol[0];
+			c->tlb2_policy = pol[1];
+			if (pm_model_check_tlb(c) < 0)
+				return die_usage("--tlb-policy", optarg, pagemu_last_error());
+			break;
+		}
+		case OPT_TLB_EXACT: c->tlb_exact = 1; break;
 		case OPT_CACHE:
 			if (pm_parse_geom(optarg, 'x', 3, 1, UINT32_MAX, cache) < 0)
 				return die_usage("--cache", optarg, "expected SETSxWAYSxLINE");
@@ -437,7 +456,7 @@ int main(int argc, char **argv)
 		goto free_refs;
 	}
 	opt = sim.cfg.policy == PAGEMU_POLICY_OPT;
-	if (opt || (sim.cfg.policy == PAGEMU_POLICY_LRU && sim.nframes > 1 && !sim.full)) {
+	if (opt || (sim.cfg.policy == PAGEMU_POLICY_LRU && sim.nframes > 1 && !sim.full && !sim.cfg.tlb_exact)) {
 		if (run_sweep(&sim, &refs, res) < 0) {
 			fprintf(stderr, "pagemu-sim: out of memory\n");
 			st = 1;

@@ -54,6 +54,9 @@ static const pm_setting_t settings[] = {
 	  .size = sizeof(((pagemu_config_t *)0)->tlb_sets), PM_SET_TLB, 0, 0,
 	  "sets a power of two, ways 1 to " STR(TLB_MAX_WAYS) ", at most " STR(TLB_MAX) " entries a level; L2 none = no L2",
 	  "L1[,L2] TLB geometry, SETSxWAYS" },
+	{ "PAGEMU_TLB_POLICY", "--tlb-policy", NULL, FIELD(tlb_policy), PM_SET_TLB_POLICY, 0, 0,
+	  "lru, fifo, random or plru; P,P for L1,L2 (one name: both)",
+	  "TLB replacement within a set (exact mode: lru, plru also fault on hits)" },
 	{ "PAGEMU_TRACE", "--trace", NULL, FIELD(trace_path), PM_SET_FILE, 0, 0,
 	  "a file pagemu may create", "write the binary fault event trace here" },
 	{ "PAGEMU_VERBOSE", "--verbose", "1", FIELD(verbose), PM_SET_BOOL, 0, 1,
@@ -85,6 +88,7 @@ const char *pm_setting_arg(const pm_setting_t *s)
 	case PM_SET_SWAP:   return "SIZE";
 	case PM_SET_POLICY: return "P";
 	case PM_SET_TLB:    return "SxW[,SxW]";
+	case PM_SET_TLB_POLICY: return "P[,P]";
 	case PM_SET_DIR:    return "DIR";
 	case PM_SET_FILE:   return "FILE";
 	default:            return "N";
@@ -119,6 +123,11 @@ static void field_set(const pm_setting_t *s, pagemu_config_t *cfg, uint64_t v)
 		memcpy(p, &v, sizeof(v));
 }
 
+static const char *tlb_policy_name(pagemu_tlb_policy_t p)
+{
+	return pagemu_tlb_policy_name(p) ? pagemu_tlb_policy_name(p) : "?";
+}
+
 void pm_setting_format(const pm_setting_t *s, const pagemu_config_t *cfg, char *buf, size_t len)
 {
 	char *end = buf + len;
@@ -140,6 +149,10 @@ void pm_setting_format(const pm_setting_t *s, const pagemu_config_t *cfg, char *
 	case PM_SET_TLB:
 		snprintf(buf, len, cfg->tlb_sets[1] ? "%ux%u,%ux%u" : "%ux%u", cfg->tlb_sets[0], cfg->tlb_ways[0],
 			 cfg->tlb_sets[1], cfg->tlb_ways[1]);
+		break;
+	case PM_SET_TLB_POLICY:
+		snprintf(buf, len, cfg->tlb_policy[1] == cfg->tlb_policy[0] ? "%s" : "%s,%s",
+			 tlb_policy_name(cfg->tlb_policy[0]), tlb_policy_name(cfg->tlb_policy[1]));
 		break;
 	case PM_SET_DIR:
 	case PM_SET_FILE:
@@ -237,7 +250,7 @@ static int bad(const pm_setting_t *s, const pagemu_config_t *cfg, const pm_given
 		pm_set_error("%s: longer than %zu characters", name, s->size - 1);
 		return err;
 	}
-	if (s->kind == PM_SET_BOOL || s->kind == PM_SET_POLICY)
+	if (s->kind == PM_SET_BOOL || s->kind == PM_SET_POLICY || s->kind == PM_SET_TLB_POLICY)
 		pm_set_error("%s: expected %s", name, s->limits);
 	else if (s->kind == PM_SET_DIR)
 		pm_set_error("%s: empty; expected %s", name, s->limits);
@@ -276,6 +289,10 @@ static int apply(const pm_setting_t *s, pagemu_config_t *cfg, const pm_given_t *
 			return bad(s, cfg, given, err);
 		memcpy(cfg->tlb_sets, sets, sizeof(sets));
 		memcpy(cfg->tlb_ways, ways, sizeof(ways));
+		return 0;
+	case PM_SET_TLB_POLICY:
+		if (pm_parse_tlb_policy(v, cfg->tlb_policy) < 0)
+			return bad(s, cfg, given, -EINVAL);
 		return 0;
 	case PM_SET_DIR:
 	case PM_SET_FILE:
@@ -364,6 +381,7 @@ void pagemu_config_default(pagemu_config_t *cfg)
 	cfg->tlb_exact = 0;
 	cfg->tlb_sets[0] = 16;  cfg->tlb_ways[0] = 4;    /* 64 entries, 4-way */
 	cfg->tlb_sets[1] = 128; cfg->tlb_ways[1] = 12;   /* 1536 entries, 12-way */
+	cfg->tlb_policy[0] = cfg->tlb_policy[1] = PAGEMU_TLB_LRU;
 }
 
 /* The fields of cfg, each against its row (the shim's settings have none). */
@@ -383,6 +401,9 @@ static int check_fields(const pagemu_config_t *cfg, const pm_given_t *given)
 			return bad(s, cfg, given, -EINVAL);
 		if (s->kind == PM_SET_TLB && check_tlb(cfg->tlb_sets, cfg->tlb_ways) < 0)
 			return bad(s, cfg, given, -ERANGE);
+		if (s->kind == PM_SET_TLB_POLICY && ((unsigned)cfg->tlb_policy[0] >= PAGEMU_TLB_POLICY_COUNT ||
+						     (unsigned)cfg->tlb_policy[1] >= PAGEMU_TLB_POLICY_COUNT))
+			return bad(s, cfg, given, -EINVAL);
 		if (s->kind == PM_SET_DIR && !cfg->swap_dir[0])
 			return bad(s, cfg, given, -EINVAL);
 		if (s->kind == PM_SET_DIR && (err = pm_prim_check_dir(cfg->swap_dir)) < 0) {

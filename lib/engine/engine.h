@@ -219,6 +219,7 @@ enum pm_fault_outcome {
 	PM_FAULT_MAJOR,                   /* read from swap */
 	PM_FAULT_SPURIOUS,                /* already handled by another thread */
 	PM_FAULT_SIGBUS,                  /* could not be served: SIGBUS */
+	PM_FAULT_TLB_HIT,                 /* exact-TLB mode: an L1 TLB hit on a hidden way, no page fault */
 };
 enum pm_access { PM_ACCESS_UNKNOWN = 0, PM_ACCESS_READ, PM_ACCESS_WRITE, PM_ACCESS_EXEC /* an instruction fetch */ };
 
@@ -288,6 +289,7 @@ typedef struct pagemu {
 	int           fork_swap_fd;       /* during a fork: the child's copy of the swap file */
 	uint64_t      map_gen;            /* bumped on every change to the real MMU's view */
 	pm_tlb_t      tlb;                /* the modeled TLB (exact-TLB mode) */
+	int           tlb_mru_only;       /* exact-TLB mode, L1 LRU or PLRU: only each L1 set's MRU way is mapped */
 	int           trace_fd;           /* PAGEMU_TRACE file, -1 = off */
 	uint8_t      *trace_buf;          /* records not yet written */
 	size_t        trace_len;          /* bytes in trace_buf */

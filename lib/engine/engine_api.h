@@ -67,6 +67,7 @@ enum pm_setting_kind {
 	PM_SET_BOOL,                      /* 0 or 1 */
 	PM_SET_POLICY,                    /* a policy the engine runs */
 	PM_SET_TLB,                       /* SETSxWAYS[,SETSxWAYS] */
+	PM_SET_TLB_POLICY,                /* P[,P]: TLB replacement, L1[, L2] */
 	PM_SET_DIR,                       /* a directory: not empty */
 	PM_SET_FILE,                      /* a file to create; empty = off */
 };

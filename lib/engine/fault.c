@@ -9,6 +9,8 @@
  *   install                 (exact-TLB mode: the access missed L1; look up L2,
  *                           walk and fill, unmap the page L1 pushed out), then
  *                           map the frame in the real MMU
+ *     in L1, hidden way       do_tlb_hit         exact-TLB mode, L1 LRU/PLRU: a TLB
+ *                                                hit, not a page fault; reorder the set
  *   then the instruction restarts.
  *
  * Each step takes the one fault state, struct pm_fault (engine.h), as
@@ -68,9 +70,36 @@ static enum pm_fault_outcome fail_sigbus(struct pm_fault *f, int err, const char
 	return PM_FAULT_SIGBUS;
 }
 
+/* Exact-TLB mode: take vpn's translation out of the real MMU (park it),
+ * as the modeled L1 no longer holds it or no longer holds it as its set's
+ * most recently used way. A pinned page stays mapped: the kernel is about
+ * to use it. */
+static void tlb_park(struct pagemu *vm, uint64_t vpn)
+{
+	pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn, NULL);
+
+	if (p && pte_mapped(*p) && !vm->frames.f[pte_ppn(*p)].pins)
+		pm_park_pte(vm, vpn, p);
+}
+
+/* Exact-TLB mode with an L1 policy that changes on hits (LRU, PLRU): the
+ * real MMU reports no hits, so only the most recently used way of each L1
+ * set stays mapped, and a touch of any other way faults (do_tlb_hit).
+ * vpn just became the MRU way of its set: park the others. */
+static void tlb_hide_set(struct pagemu *vm, uint64_t vpn)
+{
+	for (unsigned w = 0; w < vm->tlb.lv[0].ways; w++) {
+		uint64_t other = pm_tlb_l1_way_vpn(&vm->tlb, vpn, w);
+		if (other != PM_NONE && other != vpn)
+			tlb_park(vm, other);
+	}
+}
+
 /* Exact-TLB mode: the access missed the L1 TLB (only L1 entries are mapped
- * in the real MMU). An L2 hit is promoted; a miss walks the page table and
- * fills both levels. The page L1 pushes out loses its real mapping. */
+ * in the real MMU). An L2 hit is promoted; a miss walks the page table,
+ * which sets Accessed (the policy hears of the reference then, as CLOCK's
+ * reference bit is the PTE's A bit), and fills both levels. The page L1
+ * pushes out loses its real mapping. */
 static void tlb_refill(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
 	uint64_t ppn, out = PM_NONE;
@@ -86,13 +115,14 @@ static void tlb_refill(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 		PM_COUNT(vm, page_walks);
 		pm_pt_lookup(&vm->pt, vpn, &levels);
 		vm->stats.walk_levels += levels;
+		*pte = pte_mkyoung(*pte);
+		vm->policy->referenced(vm->policy_state, pte_ppn(*pte));
 		out = pm_tlb_fill(&vm->tlb, vpn, pte_ppn(*pte));
 	}
-	if (out != PM_NONE && out != vpn) {
-		pm_pte_t *victim = pm_pt_lookup(&vm->pt, out, NULL);
-		if (victim && pte_mapped(*victim))
-			pm_park_pte(vm, out, victim);
-	}
+	if (out != PM_NONE && out != vpn)
+		tlb_park(vm, out);
+	if (vm->tlb_mru_only)
+		tlb_hide_set(vm, vpn);
 }
 
 /* Make the resident page vpn reachable: the TLB model (exact mode), then
@@ -102,6 +132,27 @@ static int install(struct pm_fault *f, int prot)
 	if (f->vm->cfg.tlb_exact)
 		tlb_refill(f->vm, f->vpn, f->pte);
 	return pm_map_pte(f->vm, f->vpn, f->pte, prot);
+}
+
+/* Exact-TLB mode: the modeled L1 holds the page but the real MMU does not
+ * (a hidden way, tlb_hide_set): a TLB hit, not a page fault. The hit
+ * reorders the set; the hardware sets no Accessed bit on a hit, so the
+ * replacement policy hears nothing. A write sets Dirty, as the hardware
+ * does through the TLB entry. */
+static enum pm_fault_outcome do_tlb_hit(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	pm_pte_t *pte = f->pte;
+	uint64_t ppn;
+
+	pm_tlb_lookup(&vm->tlb, f->vpn, &ppn, NULL);
+	if (f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE))
+		*pte = pte_mkdirty(*pte);
+	if (vm->tlb_mru_only)
+		tlb_hide_set(vm, f->vpn);
+	if (pm_map_pte(vm, f->vpn, pte, map_prot(f->region, pte_dirty(*pte))) < 0)
+		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+	return PM_FAULT_TLB_HIT;
 }
 
 /* A write to a page mapped read-only. */
@@ -148,8 +199,10 @@ static enum pm_fault_outcome do_minor_page(struct pm_fault *f)
 	}
 	if (f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE))
 		*pte = pte_mkdirty(*pte);
-	*pte = pte_mkyoung(*pte);
-	vm->policy->referenced(vm->policy_state, ppn);
+	if (!vm->cfg.tlb_exact) {        /* exact mode: the walk sets Accessed (tlb_refill) */
+		*pte = pte_mkyoung(*pte);
+		vm->policy->referenced(vm->policy_state, ppn);
+	}
 	if (install(f, map_prot(f->region, pte_dirty(*pte))) < 0)
 		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
 	return PM_FAULT_MINOR;
@@ -182,10 +235,15 @@ static void reserve_window(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uint
 		pm_reserve_frames(vm, vpn + 1, ppn + 1, k);
 }
 
-/* A frame for a first touch: the reserved one when it is still free. */
+/* A frame for a first touch: the reserved one when it is the frame the
+ * free list gives next anyway (a sequential run on free frames). Taken out
+ * of turn, it would put pages in other frames than a run without
+ * reservations (and the model) does, and which frame holds which page
+ * decides CLOCK's hand order and the random policy's victims. */
 static uint64_t zero_frame(struct pagemu *vm, pm_pte_t *pte, int *err)
 {
-	if (pte_window(*pte) && pm_reclaim_claim(vm, pte_ppn(*pte)) == 0)
+	if (pte_window(*pte) && pm_frames_next(&vm->frames) == pte_ppn(*pte) &&
+	    pm_reclaim_claim(vm, pte_ppn(*pte)) == 0)
 		return pte_ppn(*pte);
 	return pm_reclaim_frame(vm, err);
 }
@@ -388,6 +446,7 @@ static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 {
 	struct pagemu *vm = f->vm;
 	unsigned levels;
+	uint64_t ppn;
 
 	if (!(f->region->prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
 		return PM_FAULT_DECLINE;
@@ -405,6 +464,8 @@ static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 	}
 	if (f->pte && pte_mapped(*f->pte))
 		return do_wp_page(f);
+	if (vm->cfg.tlb_exact && f->pte && pte_present(*f->pte) && pm_tlb_probe(&vm->tlb, f->vpn, &ppn) == PM_TLB_HIT_L1)
+		return do_tlb_hit(f);
 	if (f->pte && pte_present(*f->pte))
 		return do_minor_page(f);
 	if (f->pte && pte_swapped(*f->pte))
@@ -442,6 +503,7 @@ static void count(struct pagemu *vm, enum pm_fault_outcome out)
 	case PM_FAULT_WRITE:   PM_COUNT(vm, faults_write); break;
 	case PM_FAULT_MAJOR:   PM_COUNT(vm, faults_major); break;
 	case PM_FAULT_DECLINE: PM_COUNT(vm, faults_declined); return;
+	case PM_FAULT_TLB_HIT: PM_COUNT(vm, tlb_hit_faults); return;   /* no page fault */
 	default: break;
 	}
 	PM_COUNT(vm, faults);

@@ -144,8 +144,10 @@ static int tables_init(struct pagemu *vm)
 	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap, c->swap_checksum);
 	vm->regions = (pm_region_t *)(mem + o_regions);
 	vm->nregions_max = REGIONS_MAX;
-	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0)
+	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0 ||
+	    pm_tlb_set_policy(&vm->tlb, c->tlb_policy, c->seed) < 0)
 		return -EINVAL;
+	vm->tlb_mru_only = c->tlb_exact && pm_tlb_policy_sees_hits(c->tlb_policy[0]);
 	pm_arena_init(&vm->arena, mem + o_arena, arena_len, node);
 	return pm_pt_init(&vm->pt, &g, &vm->arena);
 }
@@ -201,11 +203,11 @@ static void say_open(const struct pagemu *vm)
 {
 	const pagemu_config_t *cfg = &vm->cfg;
 
-	fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s%s, policy %s, map budget %zu%s\n",
+	fprintf(stderr, "pagemu: open: %zu frames of %zu bytes, swap %llu MiB in %s%s%s, policy %s, map budget %zu%s%s\n",
 		cfg->frames, vm->page, (unsigned long long)(cfg->swap_size >> 20), cfg->swap_dir,
 		cfg->swap_direct ? " (O_DIRECT)" : "", cfg->swap_checksum ? " with crc32c" : "",
 		pagemu_policy_name(cfg->policy), vm->map_budget,
-		cfg->tlb_exact ? ", exact TLB" : "");
+		cfg->tlb_exact ? ", exact TLB, L1 " : "", cfg->tlb_exact ? pagemu_tlb_policy_name(cfg->tlb_policy[0]) : "");
 }
 
 int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)

@@ -9,7 +9,9 @@
  *   PPN, VPO -> PA -> cache (CO, CI, CT): hit gives the byte
  * pagemu_model_translate reports every step; pagemu_model_access is the same
  * code without the report (the simulator's hot path). Every reference is
- * visible to the model, so the policy hears of every hit (LRU is exact).
+ * visible to the model, so the policy hears of every hit (LRU is exact);
+ * with cfg.tlb_exact it hears only of the references that walk, as the
+ * hardware's Accessed bit and the engine's exact-TLB mode do.
  *
  * The model allocates with calloc: unlike the engine it never runs in a
  * signal handler. Page-table nodes come from an arena that grows by
@@ -80,7 +82,7 @@ static int bad(const char *field, const char *why)
 
 /* One TLB level: sets a power of two (0 = absent), ways >= 1, a bounded
  * number of entries (the model allocates them all). */
-static int check_tlb_level(const char *field, unsigned sets, unsigned ways)
+static int check_tlb_level(const char *field, unsigned sets, unsigned ways, pagemu_tlb_policy_t policy)
 {
 	if (!sets)
 		return 0;
@@ -88,6 +90,10 @@ static int check_tlb_level(const char *field, unsigned sets, unsigned ways)
 		return bad(field, "sets must be a power of two");
 	if (ways == 0)
 		return bad(field, "ways must be at least 1");
+	if (policy == PAGEMU_TLB_PLRU && ways > PM_TLB_PLRU_MAX_WAYS) {
+		pm_set_error("model %s: plru takes at most %u ways, not %u", field, PM_TLB_PLRU_MAX_WAYS, ways);
+		return -EINVAL;
+	}
 	if ((uint64_t)sets * ways > PM_MODEL_TLB_MAX) {
 		pm_set_error("model %s: %u x %u entries: at most %u per level", field, sets, ways, PM_MODEL_TLB_MAX);
 		return -EINVAL;
@@ -99,8 +105,8 @@ int pm_model_check_tlb(const pagemu_model_config_t *c)
 {
 	int err;
 
-	if ((err = check_tlb_level("tlb_sets", c->tlb_sets, c->tlb_ways)) < 0 ||
-	    (err = check_tlb_level("tlb2_sets", c->tlb2_sets, c->tlb2_ways)) < 0)
+	if ((err = check_tlb_level("tlb_sets", c->tlb_sets, c->tlb_ways, c->tlb_policy)) < 0 ||
+	    (err = check_tlb_level("tlb2_sets", c->tlb2_sets, c->tlb2_ways, c->tlb2_policy)) < 0)
 		return err;
 	if (c->tlb2_sets && !c->tlb_sets)
 		return bad("tlb2_sets", "an L2 TLB needs an L1 TLB (tlb_sets > 0)");
@@ -147,6 +153,10 @@ static int validate(const pagemu_model_config_t *c, pm_pt_geom_t *g)
 		return bad("pt_bits", "levels must have 1..20 bits each and sum to va_bits - page_bits");
 	if ((err = pm_model_check_tlb(c)) < 0 || (err = pm_model_check_cache(c)) < 0)
 		return err;
+	if ((unsigned)c->tlb_policy >= PAGEMU_TLB_POLICY_COUNT)
+		return bad("tlb_policy", "unknown TLB policy");
+	if ((unsigned)c->tlb2_policy >= PAGEMU_TLB_POLICY_COUNT)
+		return bad("tlb2_policy", "unknown TLB policy");
 	if ((unsigned)c->policy >= PAGEMU_POLICY_COUNT)
 		return bad("policy", "unknown policy");
 	if (c->frames && !pm_policy_get(c->policy))
@@ -207,7 +217,9 @@ static int hw_init(pagemu_model_t *m)
 		if (pm_tlb_mem_size(c->tlb_sets, c->tlb_ways, c->tlb2_sets, c->tlb2_ways, &bytes) < 0 ||
 		    !(m->tlb_mem = malloc(bytes)))
 			return -ENOMEM;
+		pagemu_tlb_policy_t pol[2] = { c->tlb_policy, c->tlb2_policy };
 		pm_tlb_init(&m->tlb, c->tlb_sets, c->tlb_ways, c->tlb2_sets, c->tlb2_ways, m->tlb_mem);
+		pm_tlb_set_policy(&m->tlb, pol, c->seed);   /* validated */
 		m->has_tlb = 1;
 	}
 	if (c->cache_line) {
@@ -482,7 +494,8 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 		if (m->has_tlb)
 			pm_tlb_fill(&m->tlb, vpn, ppn);
 	} else if (m->paging) {
-		m->policy->referenced(m->policy_state, ppn);
+		if (!m->cfg.tlb_exact)
+			m->policy->referenced(m->policy_state, ppn);
 	} else {
 		/* Only for the PTE bits, not a walk. A TLB entry loaded from a
 		 * table may have no PTE behind it. */

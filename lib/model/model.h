@@ -118,6 +118,11 @@ void     pm_frames_init(pm_frames_t *ft, uint64_t n, void *mem);
  * order); PM_NONE when none is free. */
 uint64_t pm_frames_pop(pm_frames_t *ft);
 void     pm_frames_push(pm_frames_t *ft, uint64_t ppn);
+/* The frame pm_frames_pop would return, without taking it; PM_NONE. */
+static inline uint64_t pm_frames_next(const pm_frames_t *ft)
+{
+	return ft->nfree ? ft->free[ft->nfree - 1] : PM_NONE;
+}
 /* Take the free frame ppn itself: 0, or -1 when it is not free. */
 int      pm_frames_claim(pm_frames_t *ft, uint64_t ppn);
 int      pm_frames_check(const pm_frames_t *ft);
@@ -233,6 +238,16 @@ int pm_model_check_cache(const pagemu_model_config_t *c);
 #define PM_PROT_WRITE 2
 #define PM_PROT_EXEC  4
 
+/* xorshift64*: the model's reproducible generator (random page and TLB
+ * replacement). *s is the state, never 0. */
+static inline uint64_t pm_xorshift64s(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
 /* log2 of a power of two (0 for 0); geometry is validated before use. */
 static inline unsigned pm_log2(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 0; }
 static inline int pm_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
@@ -240,8 +255,9 @@ static inline int pm_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 /* tlb.c - a set-associative TLB with an optional second level.
  *
  * TLBI = the low log2(sets) bits of the VPN, TLBT = the bits above; each
- * level has its own TLBI/TLBT. LRU within a set; an empty way is used
- * before any valid one (lowest way first).
+ * level has its own TLBI/TLBT. An empty way is used before any valid one
+ * (lowest way first); else each level's policy picks the victim
+ * (pagemu_tlb_policy_t: LRU by default, FIFO, random, tree pseudo-LRU).
  *
  * The two levels are neither inclusive nor exclusive (like Intel's STLB):
  *   - a walk fill goes to L1 and to L2;
@@ -259,13 +275,19 @@ typedef struct pm_tlb_level {
 	unsigned  set_bits;               /* log2(sets): TLBI width */
 	uint64_t *tag;                    /* sets x ways, set-major: TLBT, PM_NONE = invalid way */
 	uint64_t *ppn;                    /* the translations, same layout */
-	uint64_t *used;                   /* LRU stamps: tlb->tick at the last use */
+	uint64_t *used;                   /* replacement words: LRU tlb->tick at the last use, FIFO at the
+					     fill; PLRU: the first way's word holds the set's tree bits */
+	pagemu_tlb_policy_t policy;       /* replacement within a set; default LRU */
 } pm_tlb_level_t;
 
 typedef struct pm_tlb {
 	pm_tlb_level_t lv[2];             /* L1, L2 */
-	uint64_t tick;                    /* LRU clock, one tick per use */
+	uint64_t tick;                    /* LRU/FIFO clock, one tick per use or fill */
+	uint64_t rng;                     /* random policy: xorshift64* state */
 } pm_tlb_t;
+
+/* Tree pseudo-LRU keeps a set's tree in one 64-bit word. */
+#define PM_TLB_PLRU_MAX_WAYS 64
 
 enum pm_tlb_result {
 	PM_TLB_MISS = 0,                  /* in no level: walk, then pm_tlb_fill */
@@ -294,9 +316,23 @@ uint64_t pm_tlb_fill(pm_tlb_t *t, uint64_t vpn, uint64_t ppn);
  * mask of the levels that held it: 1 = L1, 2 = L2. */
 int      pm_tlb_invalidate(pm_tlb_t *t, uint64_t vpn);
 void     pm_tlb_flush(pm_tlb_t *t);
-/* Load an entry directly (textbook tables): level 0 = L1, 1 = L2.
- * 0, or -EINVAL when set, way or level is out of range. */
+/* Load an entry directly (textbook tables): level 0 = L1, 1 = L2; a fill
+ * as far as replacement is concerned. 0, or -EINVAL when set, way or
+ * level is out of range. */
 int      pm_tlb_load(pm_tlb_t *t, unsigned level, unsigned set, unsigned way, uint64_t tag, uint64_t ppn);
+/* The replacement policy of each level (L1, L2) and the random policy's
+ * seed; empties the TLB. 0, or -EINVAL for an unknown policy or PLRU
+ * over more than PM_TLB_PLRU_MAX_WAYS ways. pm_tlb_init sets LRU. */
+int      pm_tlb_set_policy(pm_tlb_t *t, const pagemu_tlb_policy_t policy[2], uint64_t seed);
+/* 1 when the policy's state changes on hits (LRU, PLRU): an observer that
+ * sees only misses cannot follow it. */
+static inline int pm_tlb_policy_sees_hits(pagemu_tlb_policy_t p)
+{
+	return p == PAGEMU_TLB_LRU || p == PAGEMU_TLB_PLRU;
+}
+/* The VPN in way `way` of vpn's L1 set, or PM_NONE (invalid way, or way
+ * out of range). */
+uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way);
 
 /* cache.c - a physically addressed set-associative cache with line data.
  * CO = the low log2(line) bits of the PA, CI = the next log2(sets) bits,
@@ -507,6 +543,12 @@ int pm_parse_geom(const char *s, char sep, unsigned n, uint64_t lo, uint64_t hi,
  * "none" or "0" (no L2), or "none" (no TLB: all zero). Numbers 1 to
  * 2^32-1; the caller checks its own limits. */
 int pm_parse_tlb(const char *s, unsigned sets[2], unsigned ways[2]);
+/* The index of s in names[0..n) (exact match), or -EINVAL: the one
+ * lookup behind the policy names. */
+int pm_parse_name(const char *s, const char *const *names, unsigned n);
+/* TLB replacement: "P" (both levels) or "P,P" (L1, L2), each lru, fifo,
+ * random or plru. 0, or -EINVAL; out is set only on success. */
+int pm_parse_tlb_policy(const char *s, pagemu_tlb_policy_t out[2]);
 /* A list of counts: "64", "1,2,4", "1-16", mixed; each in [lo, hi], at
  * most max of them in all (a range counts its members). v is scratch until
  * *n is set. */

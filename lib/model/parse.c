@@ -165,6 +165,37 @@ int pm_parse_tlb(const char *s, unsigned sets[2], unsigned ways[2])
 	return 0;
 }
 
+int pm_parse_name(const char *s, const char *const *names, unsigned n)
+{
+	for (unsigned i = 0; s && i < n; i++)
+		if (names[i] && strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+int pm_parse_tlb_policy(const char *s, pagemu_tlb_policy_t out[2])
+{
+	const char *comma;
+	char first[16];
+	pagemu_tlb_policy_t p[2];
+
+	if (!s)
+		return -EINVAL;
+	comma = item_end(s, ',');
+	if ((size_t)(comma - s) >= sizeof(first))
+		return -EINVAL;
+	memcpy(first, s, (size_t)(comma - s));
+	first[comma - s] = '\0';
+	if (pagemu_tlb_policy_parse(first, &p[0]) < 0)
+		return -EINVAL;
+	p[1] = p[0];
+	if (*comma && pagemu_tlb_policy_parse(comma + 1, &p[1]) < 0)
+		return -EINVAL;
+	out[0] = p[0];
+	out[1] = p[1];
+	return 0;
+}
+
 int pm_parse_counts(const char *s, uint64_t lo, uint64_t hi, uint64_t *v, size_t max, size_t *n)
 {
 	size_t k = 0;

@@ -1,6 +1,5 @@
 /* policy.c - the registry of replacement policies (model). */
 #include <errno.h>
-#include <string.h>
 
 #include "model/model.h"
 
@@ -24,14 +23,12 @@ const char *pagemu_policy_name(pagemu_policy_t p)
 
 int pagemu_policy_parse(const char *name, pagemu_policy_t *out)
 {
-	unsigned i;
+	int i = pm_parse_name(name, names, PAGEMU_POLICY_COUNT);
 
-	for (i = 0; name && i < PAGEMU_POLICY_COUNT; i++)
-		if (strcmp(name, names[i]) == 0) {
-			*out = (pagemu_policy_t)i;
-			return 0;
-		}
-	return -EINVAL;
+	if (i < 0)
+		return i;
+	*out = (pagemu_policy_t)i;
+	return 0;
 }
 
 const pm_policy_ops_t *pm_policy_get(pagemu_policy_t id)

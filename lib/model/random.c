@@ -21,14 +21,6 @@ static void random_init(void *st, uint64_t n, uint64_t seed)
 		r->used[i] = 0;
 }
 
-static uint64_t next(random_state_t *r)
-{
-	r->s ^= r->s >> 12;
-	r->s ^= r->s << 25;
-	r->s ^= r->s >> 27;
-	return r->s * 0x2545F4914F6CDD1DULL;
-}
-
 static void random_loaded(void *st, uint64_t ppn, int referenced)
 {
 	PM_UNUSED(referenced);
@@ -41,7 +33,7 @@ static void random_freed(void *st, uint64_t ppn) { ((random_state_t *)st)->used[
 static uint64_t random_victim(void *st, const pm_policy_env_t *env)
 {
 	random_state_t *r = st;
-	uint64_t start = next(r) % r->n;
+	uint64_t start = pm_xorshift64s(&r->s) % r->n;
 
 	/* Probe from a random frame; walk on when it cannot be evicted. */
 	for (uint64_t i = 0; i < r->n; i++) {

@@ -1,12 +1,18 @@
-/* tlb.c - the modeled TLB: set-associative, LRU, optional second level
- * (model; no system calls). The policy between the levels is described
- * in internal.h, section 1b: fills go to both, L2 hits are promoted, L1
- * victims are written back into L2, L2 never back-invalidates L1.
+/* tlb.c - the modeled TLB: set-associative, optional second level, a
+ * replacement policy per level (model; no system calls). The policy
+ * between the levels is described in model.h: fills go to both, L2 hits
+ * are promoted, L1 victims are written back into L2, L2 never
+ * back-invalidates L1.
+ *
+ * Replacement within a set hears of two events: a fill (an entry is put
+ * in a way) and a touch (a hit, a refill in place, a victim written back
+ * into L2 that it still holds). LRU and tree pseudo-LRU change on
+ * touches; FIFO and random do not, so they depend on misses alone.
  *
  * Entries live in caller memory (the engine maps it at open time; the
- * fault handler never allocates). Tags, PPNs and LRU stamps are separate
- * arrays, so a lookup scans one set's tags in one or two host cache lines:
- * this is the simulator's hot path. */
+ * fault handler never allocates). Tags, PPNs and replacement words are
+ * separate arrays, so a lookup scans one set's tags in one or two host
+ * cache lines: this is the simulator's hot path. */
 #include <errno.h>
 
 #include "model/model.h"
@@ -46,6 +52,7 @@ static uint64_t *level_init(pm_tlb_level_t *lv, unsigned sets, unsigned ways, ui
 	lv->tag = mem;
 	lv->ppn = mem + n;
 	lv->used = mem + 2 * n;
+	lv->policy = PAGEMU_TLB_LRU;
 	level_clear(lv);
 	return mem + 3 * n;
 }
@@ -57,6 +64,45 @@ int pm_tlb_init(pm_tlb_t *t, unsigned sets, unsigned ways, unsigned sets2, unsig
 		return -EINVAL;
 	level_init(&t->lv[1], sets2, ways2, level_init(&t->lv[0], sets, ways, mem));
 	t->tick = 0;
+	t->rng = 1;
+	return 0;
+}
+
+static const char *const policy_names[PAGEMU_TLB_POLICY_COUNT] = {
+	[PAGEMU_TLB_LRU] = "lru",
+	[PAGEMU_TLB_FIFO] = "fifo",
+	[PAGEMU_TLB_RANDOM] = "random",
+	[PAGEMU_TLB_PLRU] = "plru",
+};
+
+const char *pagemu_tlb_policy_name(pagemu_tlb_policy_t p)
+{
+	return (unsigned)p < PAGEMU_TLB_POLICY_COUNT ? policy_names[p] : NULL;
+}
+
+int pagemu_tlb_policy_parse(const char *name, pagemu_tlb_policy_t *out)
+{
+	int i = pm_parse_name(name, policy_names, PAGEMU_TLB_POLICY_COUNT);
+
+	if (i < 0)
+		return i;
+	*out = (pagemu_tlb_policy_t)i;
+	return 0;
+}
+
+int pm_tlb_set_policy(pm_tlb_t *t, const pagemu_tlb_policy_t policy[2], uint64_t seed)
+{
+	for (unsigned l = 0; l < 2; l++) {
+		if ((unsigned)policy[l] >= PAGEMU_TLB_POLICY_COUNT ||
+		    (policy[l] == PAGEMU_TLB_PLRU && t->lv[l].ways > PM_TLB_PLRU_MAX_WAYS))
+			return -EINVAL;
+	}
+	for (unsigned l = 0; l < 2; l++) {
+		t->lv[l].policy = policy[l];
+		level_clear(&t->lv[l]);
+	}
+	/* Its own stream, apart from the random page policy's with the same seed. */
+	t->rng = (seed ^ 0x5851F42D4C957F2DULL) | 1;
 	return 0;
 }
 
@@ -87,29 +133,94 @@ static uint64_t vpn_of(const pm_tlb_level_t *lv, size_t i)
 	return lv->tag[i] << lv->set_bits | (i / lv->ways);
 }
 
-/* Put vpn -> ppn in lv where it is known to be absent, replacing the
- * lowest empty way, else the LRU one. Returns the VPN of the valid entry
- * replaced, or PM_NONE; *old_ppn receives its PPN. */
+/* Tree pseudo-LRU: a set's ways are the leaves of a binary tree over the
+ * next power of two (node 1 the root, node k's children 2k and 2k + 1,
+ * leaf P + way); each inner node's bit points to the half holding the
+ * next victim (0 left, 1 right). The bits of a set live in the replacement
+ * word of its first way. */
+static unsigned plru_leaves(unsigned ways)
+{
+	unsigned p = 1;
+
+	while (p < ways)
+		p <<= 1;
+	return p;
+}
+
+/* A use of way w: every node on its path points away from it. */
+static void plru_touch(uint64_t *bits, unsigned ways, unsigned w)
+{
+	for (unsigned k = plru_leaves(ways) + w; k > 1; k >>= 1) {
+		if (k & 1)
+			*bits &= ~(1ULL << (k >> 1));
+		else
+			*bits |= 1ULL << (k >> 1);
+	}
+}
+
+/* Follow the bits from the root; a half with no way in it (ways not a
+ * power of two) is passed over for the other. */
+static unsigned plru_victim(uint64_t bits, unsigned ways)
+{
+	unsigned p = plru_leaves(ways), k = 1;
+
+	while (k < p) {
+		unsigned c = 2 * k + (unsigned)(bits >> k & 1), lo = c;
+		while (lo < p)
+			lo <<= 1;
+		k = lo - p < ways ? c : 2 * k;
+	}
+	return k - p;
+}
+
+/* A touch of entry i of lv: a hit, a refill in place. */
+static inline void touch(pm_tlb_t *t, pm_tlb_level_t *lv, size_t i)
+{
+	if (lv->policy == PAGEMU_TLB_LRU)
+		lv->used[i] = ++t->tick;
+	else if (lv->policy == PAGEMU_TLB_PLRU)
+		plru_touch(&lv->used[i - i % lv->ways], lv->ways, (unsigned)(i % lv->ways));
+}
+
+/* The way of the set at s that a fill takes: the lowest empty way, else
+ * the policy's victim. */
+static size_t victim(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s)
+{
+	size_t v = s;
+
+	for (size_t i = s; i < s + lv->ways; i++)
+		if (lv->tag[i] == PM_NONE)
+			return i;
+	switch (lv->policy) {
+	case PAGEMU_TLB_RANDOM:
+		return s + pm_xorshift64s(&t->rng) % lv->ways;
+	case PAGEMU_TLB_PLRU:
+		return s + plru_victim(lv->used[s], lv->ways);
+	default:          /* LRU: the oldest use; FIFO: the oldest fill */
+		for (size_t i = s; i < s + lv->ways; i++)
+			if (lv->used[i] < lv->used[v])
+				v = i;
+		return v;
+	}
+}
+
+/* Put vpn -> ppn in lv where it is known to be absent. Returns the VPN of
+ * the valid entry replaced, or PM_NONE; *old_ppn receives its PPN. */
 static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t ppn, uint64_t *old_ppn)
 {
 	uint64_t tag, out = PM_NONE;
-	size_t s = set_of(lv, vpn, &tag), v = s;
+	size_t s = set_of(lv, vpn, &tag), v = victim(t, lv, s);
 
-	for (size_t i = s; i < s + lv->ways; i++) {
-		if (lv->tag[i] == PM_NONE) {
-			v = i;
-			break;
-		}
-		if (lv->used[i] < lv->used[v])
-			v = i;
-	}
 	if (lv->tag[v] != PM_NONE) {
 		out = vpn_of(lv, v);
 		*old_ppn = lv->ppn[v];
 	}
 	lv->tag[v] = tag;
 	lv->ppn[v] = ppn;
-	lv->used[v] = ++t->tick;
+	if (lv->policy == PAGEMU_TLB_FIFO)
+		lv->used[v] = ++t->tick;
+	else
+		touch(t, lv, v);
 	return out;
 }
 
@@ -123,7 +234,7 @@ static uint64_t fill_l1(pm_tlb_t *t, uint64_t vpn, uint64_t ppn)
 
 	if (out != PM_NONE && l2->sets) {
 		if ((i = find(l2, out)) >= 0)
-			l2->used[i] = ++t->tick;
+			touch(t, l2, (size_t)i);
 		else
 			replace(t, l2, out, old_ppn, &old_ppn);
 	}
@@ -154,13 +265,13 @@ enum pm_tlb_result pm_tlb_lookup(pm_tlb_t *t, uint64_t vpn, uint64_t *ppn, uint6
 	if (l1_evicted)
 		*l1_evicted = PM_NONE;
 	if ((i = find(l1, vpn)) >= 0) {
-		l1->used[i] = ++t->tick;
+		touch(t, l1, (size_t)i);
 		*ppn = l1->ppn[i];
 		return PM_TLB_HIT_L1;
 	}
 	if ((i = find(l2, vpn)) < 0)
 		return PM_TLB_MISS;
-	l2->used[i] = ++t->tick;
+	touch(t, l2, (size_t)i);
 	*ppn = l2->ppn[i];
 	out = fill_l1(t, vpn, *ppn);
 	if (l1_evicted)
@@ -180,14 +291,14 @@ uint64_t pm_tlb_fill(pm_tlb_t *t, uint64_t vpn, uint64_t ppn)
 		pm_tlb_level_t *l2 = &t->lv[1];
 		if ((i = find(l2, vpn)) >= 0) {
 			l2->ppn[i] = ppn;
-			l2->used[i] = ++t->tick;
+			touch(t, l2, (size_t)i);
 		} else {
 			replace(t, l2, vpn, ppn, &old_ppn);
 		}
 	}
 	if ((i = find(&t->lv[0], vpn)) >= 0) {
 		t->lv[0].ppn[i] = ppn;
-		t->lv[0].used[i] = ++t->tick;
+		touch(t, &t->lv[0], (size_t)i);
 		return PM_NONE;
 	}
 	return fill_l1(t, vpn, ppn);
@@ -199,9 +310,10 @@ int pm_tlb_invalidate(pm_tlb_t *t, uint64_t vpn)
 
 	for (unsigned l = 0; l < 2; l++) {
 		long i = find(&t->lv[l], vpn);
+		/* The replacement words stay: an empty way is filled first
+		 * whatever they say, and PLRU keeps its set's bits there. */
 		if (i >= 0) {
 			t->lv[l].tag[i] = PM_NONE;
-			t->lv[l].used[i] = 0;
 			mask |= 1 << l;
 		}
 	}
@@ -227,6 +339,18 @@ int pm_tlb_load(pm_tlb_t *t, unsigned level, unsigned set, unsigned way, uint64_
 	i = (size_t)set * lv->ways + way;
 	lv->tag[i] = tag;
 	lv->ppn[i] = ppn;
-	lv->used[i] = ++t->tick;
+	if (lv->policy == PAGEMU_TLB_FIFO)
+		lv->used[i] = ++t->tick;
+	else
+		touch(t, lv, i);
 	return 0;
+}
+
+uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way)
+{
+	const pm_tlb_level_t *l1 = &t->lv[0];
+	uint64_t tag;
+	size_t i = set_of(l1, vpn, &tag) + way;
+
+	return way < l1->ways && l1->tag[i] != PM_NONE ? vpn_of(l1, i) : PM_NONE;
 }
