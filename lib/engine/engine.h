@@ -15,6 +15,7 @@
  *   swapio.c     the swap file and its io_uring (completions go back to
  *                reclaim through the callback given at open)
  *   tracefile.c  the event trace of a live instance
+ *   lock.c       the instance lock; waiting for a page in flight
  *   signal.c     the SIGSEGV handler, access type, handler chaining
  *   region.c     the region table and libsigsegv's dispatcher
  *   config.c, stats.c
@@ -93,8 +94,8 @@ int pm_signal_declined(void);
 int  pm_signal_block_async(uint64_t *old);
 void pm_signal_restore(const uint64_t *old);
 
-/* swapio.c - the swap file and its io_uring. All but open/close:
- * signal context; called with vm->lock held. */
+/* swapio.c - the swap file and its io_uring. All but open/close and
+ * pm_swapio_read_wait: signal context; called with vm->lock held. */
 #define PM_IO_MAX_RUN 64                  /* frames per read or write request */
 struct pm_swapio;
 /* Called for every frame whose write finished (res 0) or failed (-errno),
@@ -108,9 +109,18 @@ int  pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done);
  * (pm_config_name). */
 int  pm_swapio_probe(const pagemu_config_t *cfg, const char *dir, const char *size);
 void pm_swapio_close(struct pagemu *vm);
-/* Read n consecutive slots from `slot` into frames ppns[0..n); waits for
- * the read (reaping writes that finish meanwhile). 0 or -errno. */
-int  pm_swapio_read(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n);
+/* Start reading n consecutive slots from `slot` into frames ppns[0..n):
+ * the request's id (>= 0), -EBUSY when every read request is in flight
+ * (wait for one: pm_wait_busy), or -errno. */
+int  pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n);
+/* Wait for read id to complete. Called WITHOUT vm->lock (taking
+ * completions for other threads on the way). Signal-safe. */
+void pm_swapio_read_wait(struct pagemu *vm, int id);
+/* Read id completed (pm_swapio_read_wait returned): its result, 0 or
+ * -errno (-EIO for a short read); the request is free again. */
+int  pm_swapio_read_end(struct pagemu *vm, int id);
+/* Reads in flight. */
+unsigned pm_swapio_reads(struct pagemu *vm);
 /* Queue one write of frames ppns[0..n) to consecutive slots from `slot`;
  * the frames must have io set. Submitted by pm_swapio_submit (or when the
  * queue is full). 0 or -errno. */
@@ -220,6 +230,7 @@ enum pm_fault_outcome {
 	PM_FAULT_SPURIOUS,                /* already handled by another thread */
 	PM_FAULT_SIGBUS,                  /* could not be served: SIGBUS */
 	PM_FAULT_TLB_HIT,                 /* exact-TLB mode: an L1 TLB hit on a hidden way, no page fault */
+	PM_FAULT_RETRY,                   /* the page is in flight (or no read request is free): pm_wait_busy, then again */
 };
 enum pm_access { PM_ACCESS_UNKNOWN = 0, PM_ACCESS_READ, PM_ACCESS_WRITE, PM_ACCESS_EXEC /* an instruction fetch */ };
 
@@ -237,8 +248,11 @@ struct pm_fault {
 };
 
 /* Serve the fault f describes (vm, region, va, access set): returns the
- * outcome, also left in f->outcome.
- * signal context; called with vm->lock held. */
+ * outcome, also left in f->outcome. PM_FAULT_RETRY: call pm_wait_busy,
+ * find the region again and call again.
+ * signal context; called with vm->lock held; it lets go of it and takes
+ * it again while it waits for a swap read (f->region is then found
+ * again). */
 enum pm_fault_outcome pm_fault_handle(struct pm_fault *f);
 /* libsigsegv's handler (pm_signal_init installs it): nonzero = served,
  * the instruction restarts; 0 = not ours. signal context, takes vm->lock. */
@@ -247,7 +261,9 @@ int pm_fault_entry(void *fault_address, int serious);
 /* The instance. */
 typedef struct pagemu {
 	pagemu_config_t cfg;              /* as validated at open */
-	atomic_flag   lock;               /* the one lock: spin, signal-safe */
+	atomic_flag   lock;               /* the instance lock: spin, signal-safe (lock.c) */
+	_Atomic uint32_t busy_seq;        /* bumped when an in-flight page is done */
+	_Atomic uint32_t busy_waiters;    /* threads in pm_wait_busy */
 	size_t        page;               /* emulated page size, bytes */
 	unsigned      page_shift;         /* log2 page */
 	uint64_t      nframes;            /* frames in the pool */
@@ -300,13 +316,20 @@ typedef struct pagemu {
 	pagemu_stats_t stats;             /* counters, under lock */
 } pagemu_impl_t;
 
-/* vm.c - the one lock: a spin lock (signal-safe) that yields the CPU
- * while another thread holds it across swap I/O. Its holder runs with the
- * asynchronous signals blocked (a signal handler that touches emulated
- * memory must not fault into pagemu on the thread that holds the lock);
- * holds nest (fork takes every instance's lock). */
+/* lock.c - vm->lock: a spin lock (signal-safe), never held across a swap
+ * read. Its holder runs with the asynchronous signals blocked (a signal
+ * handler that touches emulated memory must not fault into pagemu on the
+ * thread that holds the lock); holds nest (fork takes every instance's
+ * lock). */
 void pm_lock(struct pagemu *vm);
 void pm_unlock(struct pagemu *vm);
+/* A page is in flight (pte_locked) or a read still runs: let go of
+ * vm->lock until some in-flight page is done (pm_busy_done), or a moment
+ * has passed, and take it again. Everything may have changed meanwhile:
+ * look up again. Called with vm->lock held. */
+void pm_wait_busy(struct pagemu *vm);
+/* An in-flight page is done: wake pm_wait_busy's sleepers. */
+void pm_busy_done(struct pagemu *vm);
 static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }
 static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
 static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }

@@ -4,7 +4,10 @@
  *   pm_fault_handle         walk the page table and decide:
  *     mapped, write to RO     do_wp_page         set Dirty, map read-write
  *     present, not mapped     do_minor_page      map the frame again
- *     in swap                 do_swap_page       take frames, read a cluster, map
+ *     being read by another   (wait)             pm_fault_entry waits, then looks again
+ *     in swap                 do_swap_page       take frames, lock the PTEs, let go of
+ *                                                vm->lock while the cluster is read,
+ *                                                take it again, map
  *     never touched           do_anonymous_page  take a frame, zero it, map
  *   install                 (exact-TLB mode: the access missed L1; look up L2,
  *                           walk and fill, unmap the page L1 pushed out), then
@@ -25,7 +28,12 @@
  * from birth and are mapped read-write at once.
  *
  * Everything here runs in signal context: no malloc, no stdio, no lock but
- * vm->lock; errno is preserved. */
+ * vm->lock (and swapio's completion queue); errno is preserved. vm->lock
+ * is held throughout but across a swap read: do_swap_page locks the PTEs
+ * of its cluster (pte_locked), lets go of vm->lock, waits for the device,
+ * and takes vm->lock again, so that faults on other pages, and other
+ * reads, proceed meanwhile. A fault on a locked page returns
+ * PM_FAULT_RETRY: its caller waits (pm_wait_busy) and serves it again. */
 #include <errno.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -68,6 +76,16 @@ static enum pm_fault_outcome fail_sigbus(struct pm_fault *f, int err, const char
 	pm_prim_say(msg);
 	pm_prim_map_sigbus((void *)(f->va & ~(uintptr_t)(vm->page - 1)), vm->page);
 	return PM_FAULT_SIGBUS;
+}
+
+/* No frame could be had. When other faults' reads hold frames (taken,
+ * not yet holding their pages, so no policy may evict them), one will be
+ * free to evict soon: wait and try again. Otherwise SIGBUS. */
+static enum pm_fault_outcome no_frame(struct pm_fault *f, int err)
+{
+	if (err == -ENOMEM && pm_swapio_reads(f->vm))
+		return PM_FAULT_RETRY;
+	return fail_sigbus(f, err, "no free frame");
 }
 
 /* Exact-TLB mode: take vpn's translation out of the real MMU (park it),
@@ -260,7 +278,7 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 		return fail_sigbus(f, -ENOMEM, "page-table memory exhausted");
 	ppn = zero_frame(vm, pte, &err);
 	if (ppn == PM_NONE)
-		return fail_sigbus(f, err, "no free frame");
+		return no_frame(f, err);
 	/* Fill before mapping: no thread can see the frame's old contents. */
 	__builtin_memset(pm_frame_addr(vm, ppn), 0, vm->page);
 	/* K stays set when ppn is the reserved frame: pm_map_pte then maps it
@@ -296,7 +314,7 @@ static unsigned cluster_len(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uin
 
 	while (n < vm->ra_window && vpn + n <= last) {
 		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + n, NULL);
-		if (!p || !pte_swapped(*p) || pte_slot(*p) != slot + n)
+		if (!p || !pte_swapped(*p) || pte_locked(*p) || pte_slot(*p) != slot + n)
 			break;
 		n++;
 	}
@@ -400,6 +418,37 @@ static void cluster_present(struct pagemu *vm, uint64_t vpn, uint64_t slot, cons
 		pm_reserve_frames(vm, vpn + 1, ppns[1], got - 1);
 }
 
+/* The cluster's PTEs from vpn: locked while the read runs (lock = 1), or
+ * unlocked again. */
+static void cluster_lock(struct pagemu *vm, uint64_t vpn, unsigned n, int lock)
+{
+	for (unsigned i = 0; i < n; i++) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		*p = lock ? pte_mklocked(*p) : pte_clear_locked(*p);
+	}
+}
+
+/* Read the cluster into its frames without holding vm->lock: its PTEs
+ * are locked, so no one else may touch them (a fault on one waits, an
+ * unmap waits), and its frames belong to no page yet, so no one may take
+ * them. Returns with vm->lock held, the PTEs unlocked: 0, -EBUSY (every
+ * read request in flight: nothing was read), or -errno. */
+static int read_unlocked(struct pagemu *vm, uint64_t vpn, uint64_t slot, const uint64_t *ppns, unsigned n)
+{
+	int id = pm_swapio_read_start(vm, slot, ppns, n), err;
+
+	if (id < 0)
+		return id;
+	cluster_lock(vm, vpn, n, 1);
+	pm_unlock(vm);
+	pm_swapio_read_wait(vm, id);
+	pm_lock(vm);
+	err = pm_swapio_read_end(vm, id);
+	cluster_lock(vm, vpn, n, 0);
+	pm_busy_done(vm);
+	return err;
+}
+
 /* The page is in swap: read it (and a cluster after it) into frames, and
  * check them against their slots' checksums. */
 static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
@@ -420,13 +469,19 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 			break;
 	}
 	if (got == 0)
-		return fail_sigbus(f, err, "no free frame");
-	err = pm_swapio_read(vm, slot, ppns, got);
+		return no_frame(f, err);
+	err = read_unlocked(vm, vpn, slot, ppns, got);
 	if (err < 0) {
 		for (unsigned i = 0; i < got; i++)
 			pm_frames_push(&vm->frames, ppns[i]);
+		if (err == -EBUSY)
+			return PM_FAULT_RETRY;
 		return fail_sigbus(f, err, "swap read failed");
 	}
+	/* The region may have changed meanwhile (a protection change splits
+	 * it; an unmap waits for the locked pages). */
+	f->region = pm_region_find(vm, f->va);
+	PM_ASSERT(f->region);
 	PM_COUNT(vm, swap_reads);
 	vm->stats.swap_read_pages += got;
 	vm->stats.readahead_pages += got - 1;
@@ -458,6 +513,8 @@ static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 		return fail_sigbus(f, -EIO, "this process forked and its copy of emulated memory failed");
 	pm_swapio_reap(vm, 0);                       /* finished writes first */
 	f->pte = pm_pt_lookup(&vm->pt, f->vpn, &levels);
+	if (f->pte && pte_locked(*f->pte))
+		return PM_FAULT_RETRY;                   /* another thread reads it in */
 	if (!vm->cfg.tlb_exact) {        /* exact mode counts the walks of TLB misses */
 		PM_COUNT(vm, page_walks);
 		vm->stats.walk_levels += levels;
@@ -553,12 +610,19 @@ int pm_fault_entry(void *fault_address, int serious)
 	/* The region may have been unmapped or split since the dispatch. */
 	if (!r->live || va < r->start || va >= r->end)
 		r = pm_region_find(vm, va);
-	if (r) {
+	if (r)
+		pm_reclaim_note_fault(pm_signal_fault_insn(), pm_va_vpn(vm, va));
+	while (r) {
 		struct pm_fault f = { .vm = vm, .region = r, .va = va,
 				      .access = (enum pm_access)pm_signal_fault_access() };
-		pm_reclaim_note_fault(pm_signal_fault_insn(), pm_va_vpn(vm, va));
 		out = pm_fault_handle(&f);
-		count(vm, out);
+		if (out != PM_FAULT_RETRY) {
+			count(vm, out);
+			break;
+		}
+		pm_wait_busy(vm);                /* the page is being read in: wait, look again */
+		r = pm_region_find(vm, va);
+		out = PM_FAULT_DECLINE;
 	}
 	/* Debug builds: the invariant checkers after every fault, for the
 	 * tests that ask (PAGEMU_CHECK=1 at open); a check walks every table,

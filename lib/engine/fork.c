@@ -100,6 +100,8 @@ void pm_fork_prepare(void)
 		if (!vm)
 			continue;
 		pm_lock(vm);
+		while (pm_swapio_reads(vm))    /* the child could not finish them */
+			pm_wait_busy(vm);
 		while (pm_swapio_inflight(vm))
 			if (pm_swapio_reap(vm, 1) < 0)
 				break;

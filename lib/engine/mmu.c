@@ -419,7 +419,7 @@ void pm_mmu_regions_recount(struct pagemu *vm)
 /* ---- invariant checker (tests) ------------------------------------------------- */
 
 struct check_arg {
-	uint64_t mapped, parked, reserved, present;
+	uint64_t mapped, parked, reserved, present, bad;
 };
 
 static void check_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
@@ -431,14 +431,16 @@ static void check_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 	a->present += pte_present(*pte);
 	a->parked += pte_parked(*pte);
 	a->reserved += pte_window(*pte);
+	/* A page being read in is in swap, with no mapping kept. */
+	a->bad += pte_locked(*pte) && (!pte_swapped(*pte) || pte_kept(*pte));
 }
 
 int pm_mmu_check(struct pagemu *vm)
 {
-	struct check_arg a = { 0, 0, 0, 0 };
+	struct check_arg a = { 0, 0, 0, 0, 0 };
 
 	pm_pt_walk_range(&vm->pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, check_visit, &a, 0);
-	if (a.mapped != vm->stats.mapped || a.parked != vm->parked || a.reserved != vm->reserved ||
+	if (a.bad || a.mapped != vm->stats.mapped || a.parked != vm->parked || a.reserved != vm->reserved ||
 	    a.present != vm->stats.resident)
 		return -1;
 	if (pm_pt_check(&vm->pt) < 0 || pm_swapmap_check(&vm->swapmap) < 0)

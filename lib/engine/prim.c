@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -470,6 +471,18 @@ int pm_prim_map_sigbus(void *va, size_t len)
 		rc = -errno;
 	errno = saved;
 	return rc;
+}
+
+void pm_prim_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns)
+{
+	struct timespec ts = { timeout_ns / 1000000000L, timeout_ns % 1000000000L };
+
+	raw(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, (long)val, (long)&ts);
+}
+
+void pm_prim_futex_wake(uint32_t *addr, int n)
+{
+	raw(SYS_futex, (long)addr, FUTEX_WAKE_PRIVATE, n, 0);
 }
 
 size_t pm_prim_host_page(void)

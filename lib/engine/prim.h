@@ -72,6 +72,10 @@ int   pm_prim_sigmask(int how, const uint64_t *set, uint64_t *old);
 /* Map an always-SIGBUS page at va (a shared mapping past the end of an
  * empty file): the access restarts and the kernel raises SIGBUS. */
 int   pm_prim_map_sigbus(void *va, size_t len);
+/* Sleep while *addr == val, at most timeout_ns (a private futex); and
+ * wake up to n sleepers on addr. Signal-safe. */
+void  pm_prim_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns);
+void  pm_prim_futex_wake(uint32_t *addr, int n);
 /* Host page size. */
 size_t pm_prim_host_page(void);
 

@@ -8,6 +8,9 @@
  * under write keeps io = 1 until its completion is reaped.
  * Everything but open/close: signal context; called with vm->lock held. */
 #include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -21,14 +24,26 @@
 
 #define RING_ENTRIES 128
 #define MAX_WREQ     64                  /* write requests in flight */
-#define READ_TAG     UINT64_MAX
+#define MAX_RREQ     64                  /* read requests in flight */
+#define READ_TAG     (1ULL << 32)        /* user_data of read i: READ_TAG + i */
+#define CQ_NAP_NS    2000000             /* a missed wake-up costs at most this */
 
 typedef struct pm_wreq {
 	uint64_t     slot;                   /* first slot */
 	unsigned     n;                      /* frames, 0 = request unused */
+	int          res;                    /* the completion's result, once finished */
+	_Atomic int  finished;               /* completed, not yet handed to reclaim */
 	uint64_t     ppns[PM_IO_MAX_RUN];
 	struct iovec iov[PM_IO_MAX_RUN];
 } pm_wreq_t;
+
+typedef struct pm_rreq {
+	int          busy;                   /* in use (under vm->lock) */
+	unsigned     n;                      /* frames */
+	int          res;                    /* the completion's result, once done */
+	_Atomic int  done;
+	struct iovec iov[PM_IO_MAX_RUN];
+} pm_rreq_t;
 
 struct pm_swapio {
 	int            fd;                   /* the swap file */
@@ -36,12 +51,17 @@ struct pm_swapio {
 	unsigned       inflight;             /* frames under write */
 	unsigned       queued;               /* SQEs prepared, not yet submitted */
 	unsigned       reqs_busy;            /* write requests in flight */
-	int            read_done;            /* the pending read completed */
-	int            read_res;             /* its result */
+	unsigned       reads;                /* read requests in flight */
+	atomic_flag    cq_lock;              /* who may move the completion queue's head */
+	_Atomic uint32_t cq_seq;             /* bumped when completions were taken */
+	_Atomic uint32_t cq_waiters;         /* threads sleeping on cq_seq */
+	_Atomic unsigned finished;           /* writes finished, not yet handed to reclaim */
+	_Atomic int    wait_err;             /* a wait on the ring failed outside vm->lock */
 	int            broken;               /* 0, or -errno: the ring failed, no completion will come */
 	pm_swapio_done_fn done;              /* reclaim's bookkeeping of a finished write */
 	int            no_punch;             /* the file system cannot punch holes */
 	pm_wreq_t      wreq[MAX_WREQ];
+	pm_rreq_t      rreq[MAX_RREQ];
 };
 
 static int open_swap_file(const pagemu_config_t *cfg)
@@ -208,8 +228,13 @@ int pm_swapio_adopt(struct pagemu *vm, int fd)
 	pm_prim_ring_exit(&io->ring);
 	pm_prim_close(io->fd);
 	io->fd = fd;
-	io->inflight = io->queued = io->reqs_busy = io->broken = 0;
+	io->inflight = io->queued = io->reqs_busy = io->reads = 0;
+	io->broken = 0;
+	atomic_store(&io->finished, 0);
+	atomic_store(&io->wait_err, 0);
+	atomic_flag_clear(&io->cq_lock);
 	memset(io->wreq, 0, sizeof(io->wreq));
+	memset(io->rreq, 0, sizeof(io->rreq));
 	rc = pm_prim_ring_init(&io->ring, RING_ENTRIES);
 	return rc < 0 ? rc : 0;
 }
@@ -231,26 +256,90 @@ static int write_rest(struct pagemu *vm, const pm_wreq_t *w, size_t done)
 	return 0;
 }
 
-/* signal context; called with vm->lock held. */
-static void complete(struct pagemu *vm, struct io_uring_cqe *cqe)
+/* ---- the completion queue ------------------------------------------------ */
+
+static int cq_trylock(struct pm_swapio *io)
+{
+	return !atomic_flag_test_and_set_explicit(&io->cq_lock, memory_order_acquire);
+}
+
+static void cq_unlock(struct pm_swapio *io)
+{
+	atomic_flag_clear_explicit(&io->cq_lock, memory_order_release);
+	/* Another thread may be waiting for a completion this one will not
+	 * take any more. */
+	atomic_fetch_add_explicit(&io->cq_seq, 1, memory_order_release);
+	if (atomic_load_explicit(&io->cq_waiters, memory_order_relaxed))
+		pm_prim_futex_wake((uint32_t *)&io->cq_seq, INT_MAX);
+}
+
+/* Take every completion there is: a read's request is done, a write's is
+ * finished (pm_swapio_reap hands it to reclaim). cq_lock held. Returns
+ * the completions taken. */
+static unsigned cq_take(struct pm_swapio *io)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(&io->ring, &cqe) == 0) {
+		uint64_t tag = cqe->user_data;
+		if (tag >= READ_TAG) {
+			pm_rreq_t *r = &io->rreq[tag - READ_TAG];
+			r->res = cqe->res;
+			atomic_store_explicit(&r->done, 1, memory_order_release);
+		} else {
+			pm_wreq_t *w = &io->wreq[tag];
+			w->res = cqe->res;
+			atomic_store_explicit(&w->finished, 1, memory_order_release);
+			atomic_fetch_add_explicit(&io->finished, 1, memory_order_release);
+		}
+		io_uring_cqe_seen(&io->ring, cqe);
+		n++;
+	}
+	return n;
+}
+
+/* cq_lock held: sleep until the next completion arrives (some I/O must
+ * be in flight), then take what there is. 0 or -errno. */
+static int cq_wait(struct pm_swapio *io)
+{
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	do
+		rc = io_uring_wait_cqe(&io->ring, &cqe);
+	while (rc == -EINTR);
+	if (rc < 0)
+		return rc;
+	cq_take(io);
+	return 0;
+}
+
+/* Hand the finished writes to reclaim. Returns the requests handed. */
+static int writes_finish(struct pagemu *vm)
 {
 	struct pm_swapio *io = vm->io;
+	int handed = 0;
 
-	if (cqe->user_data == READ_TAG) {
-		io->read_done = 1;
-		io->read_res = cqe->res;
-		return;
+	if (!atomic_load_explicit(&io->finished, memory_order_acquire))
+		return 0;
+	for (unsigned i = 0; i < MAX_WREQ; i++) {
+		pm_wreq_t *w = &io->wreq[i];
+		if (!w->n || !atomic_load_explicit(&w->finished, memory_order_acquire))
+			continue;
+		size_t want = (size_t)w->n * vm->page;
+		int res = w->res < 0 ? w->res : (size_t)w->res == want ? 0 : write_rest(vm, w, (size_t)w->res);
+		unsigned n = w->n;
+		atomic_store_explicit(&w->finished, 0, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&io->finished, 1, memory_order_relaxed);
+		w->n = 0;
+		io->reqs_busy--;
+		io->inflight -= n;
+		for (unsigned k = 0; k < n; k++)
+			io->done(vm, w->ppns[k], res);
+		handed++;
 	}
-	pm_wreq_t *w = &io->wreq[cqe->user_data];
-	size_t want = (size_t)w->n * vm->page;
-	int res = cqe->res < 0 ? cqe->res : (size_t)cqe->res == want ? 0 : write_rest(vm, w, (size_t)cqe->res);
-	unsigned n = w->n;
-
-	w->n = 0;
-	io->reqs_busy--;
-	io->inflight -= n;
-	for (unsigned i = 0; i < n; i++)
-		io->done(vm, w->ppns[i], res);
+	return handed;
 }
 
 static struct io_uring_sqe *get_sqe(struct pagemu *vm)
@@ -282,7 +371,7 @@ int pm_swapio_submit(struct pagemu *vm)
 
 /* The ring failed: waiting on it returned an error (its descriptor
  * closed or replaced under us, or the kernel refused). No completion will
- * come, so nothing may wait for one again: every write in flight fails
+ * come, so nothing may wait for one again: every read and write in flight fails
  * (its frame keeps a dirty page, which cannot be evicted: the fault that
  * needs it gets SIGBUS), and so does all later I/O. Returns err. */
 static int ring_failed(struct pagemu *vm, int err)
@@ -297,11 +386,19 @@ static int ring_failed(struct pagemu *vm, int err)
 		pm_prim_say(msg);
 		io->broken = err;
 	}
+	for (unsigned i = 0; i < MAX_RREQ; i++) {
+		pm_rreq_t *r = &io->rreq[i];
+		if (r->busy && !atomic_load(&r->done)) {
+			r->res = err;
+			atomic_store(&r->done, 1);
+		}
+	}
 	for (unsigned i = 0; i < MAX_WREQ; i++) {
 		pm_wreq_t *w = &io->wreq[i];
 		unsigned n = w->n;
 		if (!n)
 			continue;
+		atomic_store(&w->finished, 0);
 		w->n = 0;
 		io->reqs_busy--;
 		io->inflight -= n;
@@ -314,28 +411,30 @@ static int ring_failed(struct pagemu *vm, int err)
 int pm_swapio_reap(struct pagemu *vm, int wait)
 {
 	struct pm_swapio *io = vm->io;
-	struct io_uring_cqe *cqe;
 	int reaped = 0, rc;
 
 	if (io->broken)
 		return io->broken;
+	rc = atomic_exchange(&io->wait_err, 0);
+	if (rc < 0)
+		return ring_failed(vm, rc);
 	for (;;) {
-		rc = io_uring_peek_cqe(&io->ring, &cqe);
-		if (rc == -EAGAIN && wait && !reaped && io->reqs_busy) {
-			pm_swapio_submit(vm);
-			rc = io_uring_wait_cqe(&io->ring, &cqe);
-			if (rc == -EINTR)
-				continue;
-			if (rc < 0)
-				return ring_failed(vm, rc);
+		/* Someone else holding the queue takes the completions for us. */
+		if (cq_trylock(io)) {
+			cq_take(io);
+			cq_unlock(io);
 		}
+		reaped += writes_finish(vm);
+		if (reaped || !wait || !io->reqs_busy)
+			return reaped;
+		pm_swapio_submit(vm);
+		while (!cq_trylock(io))
+			sched_yield();
+		rc = atomic_load(&io->finished) ? 0 : cq_wait(io);
+		cq_unlock(io);
 		if (rc < 0)
-			break;
-		complete(vm, cqe);
-		io_uring_cqe_seen(&io->ring, cqe);
-		reaped++;
+			return ring_failed(vm, rc);
 	}
-	return reaped;
 }
 
 unsigned pm_swapio_inflight(struct pagemu *vm)
@@ -376,41 +475,92 @@ int pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsi
 	return 0;
 }
 
-int pm_swapio_read(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
+int pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
 {
 	struct pm_swapio *io = vm->io;
-	struct iovec iov[PM_IO_MAX_RUN];
 	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
+	pm_rreq_t *r = NULL;
+	unsigned id;
 	int rc;
 
 	if (io->broken)
 		return io->broken;
+	for (id = 0; id < MAX_RREQ && !r; id++)
+		if (!io->rreq[id].busy)
+			r = &io->rreq[id];
+	if (!r)
+		return -EBUSY;
 	for (unsigned i = 0; i < n; i++) {
-		iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
-		iov[i].iov_len = vm->page;
+		r->iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
+		r->iov[i].iov_len = vm->page;
 	}
 	sqe = get_sqe(vm);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_readv(sqe, io->fd, iov, n, slot * vm->page);
-	io_uring_sqe_set_data64(sqe, READ_TAG);
+	r->busy = 1;
+	r->n = n;
+	atomic_store_explicit(&r->done, 0, memory_order_relaxed);
+	io_uring_prep_readv(sqe, io->fd, r->iov, n, slot * vm->page);
+	io_uring_sqe_set_data64(sqe, READ_TAG + (uint64_t)(r - io->rreq));
 	io->queued++;
-	io->read_done = 0;
+	io->reads++;
 	rc = pm_swapio_submit(vm);
-	if (rc < 0)
-		return ring_failed(vm, rc);   /* (the read, left queued, must never go) */
-	/* Writes may complete first: handle them on the way. */
-	while (!io->read_done) {
-		rc = io_uring_wait_cqe(&io->ring, &cqe);
-		if (rc == -EINTR)
-			continue;
-		if (rc < 0)
-			return ring_failed(vm, rc);
-		complete(vm, cqe);
-		io_uring_cqe_seen(&io->ring, cqe);
+	if (rc < 0) {
+		ring_failed(vm, rc);          /* (the read, left queued, must never go) */
+		r->busy = 0;
+		io->reads--;
+		return rc;
 	}
-	if (io->read_res < 0)
-		return io->read_res;
-	return (size_t)io->read_res == (size_t)n * vm->page ? 0 : -EIO;
+	return (int)(r - io->rreq);
+}
+
+void pm_swapio_read_wait(struct pagemu *vm, int id)
+{
+	struct pm_swapio *io = vm->io;
+	pm_rreq_t *r = &io->rreq[id];
+
+	while (!atomic_load_explicit(&r->done, memory_order_acquire)) {
+		if (cq_trylock(io)) {
+			cq_take(io);
+			int rc = atomic_load_explicit(&r->done, memory_order_acquire) ? 0 : cq_wait(io);
+			if (rc < 0) {
+				/* The ring failed: the next reap under vm->lock says so
+				 * and fails everything in flight, this read too. */
+				atomic_store(&io->wait_err, rc);
+				cq_unlock(io);
+				return;
+			}
+			cq_unlock(io);
+			continue;
+		}
+		/* Another thread sleeps on the queue: it wakes us when it has
+		 * taken completions, or lets go of the queue. */
+		uint32_t seen = atomic_load_explicit(&io->cq_seq, memory_order_acquire);
+		if (atomic_load_explicit(&r->done, memory_order_acquire))
+			break;
+		atomic_fetch_add_explicit(&io->cq_waiters, 1, memory_order_relaxed);
+		pm_prim_futex_wait((uint32_t *)&io->cq_seq, seen, CQ_NAP_NS);
+		atomic_fetch_sub_explicit(&io->cq_waiters, 1, memory_order_relaxed);
+	}
+}
+
+int pm_swapio_read_end(struct pagemu *vm, int id)
+{
+	struct pm_swapio *io = vm->io;
+	pm_rreq_t *r = &io->rreq[id];
+	int rc;
+
+	if (!atomic_load_explicit(&r->done, memory_order_acquire)) {
+		rc = atomic_exchange(&io->wait_err, 0);
+		ring_failed(vm, rc < 0 ? rc : -EIO);    /* a wait failed: r is failed now */
+	}
+	rc = r->res < 0 ? r->res : (size_t)r->res == (size_t)r->n * vm->page ? 0 : -EIO;
+	r->busy = 0;
+	io->reads--;
+	return rc;
+}
+
+unsigned pm_swapio_reads(struct pagemu *vm)
+{
+	return vm->io->reads;
 }

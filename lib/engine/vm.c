@@ -16,42 +16,6 @@
 #define VA_BITS     48                    /* modeled virtual address width */
 #define PT_LEVELS   4
 
-/* ---- the lock ------------------------------------------------------------ */
-
-/* This thread's holds (of any instance's lock), and the signal mask the
- * outermost one replaced. */
-static __thread unsigned lock_depth __attribute__((tls_model("initial-exec")));
-static __thread int lock_masked __attribute__((tls_model("initial-exec")));
-static __thread uint64_t lock_saved_mask __attribute__((tls_model("initial-exec")));
-
-void pm_lock(struct pagemu *vm)
-{
-	unsigned spins = 0;
-
-	/* Block first: a handler that ran before this point has finished its
-	 * own holds, and none can run from here to pm_unlock. */
-	if (lock_depth == 0) {
-		uint64_t old = 0;
-		lock_masked = pm_signal_block_async(&old);
-		lock_saved_mask = old;
-	}
-	lock_depth++;
-	while (atomic_flag_test_and_set_explicit(&vm->lock, memory_order_acquire)) {
-		/* The holder may be waiting on swap I/O: give up the CPU. */
-		if (++spins % 64 == 0)
-			sched_yield();
-		else
-			__builtin_ia32_pause();
-	}
-}
-
-void pm_unlock(struct pagemu *vm)
-{
-	atomic_flag_clear_explicit(&vm->lock, memory_order_release);
-	if (--lock_depth == 0 && lock_masked)
-		pm_signal_restore(&lock_saved_mask);
-}
-
 /* ---- the mapping budget, shared by the instances of the process ---------- */
 
 static atomic_long budget_left = -1;
@@ -281,6 +245,8 @@ void pagemu_close(pagemu_t *vm)
 	pm_fork_unregister(vm);
 	pm_engine_run_close_hooks(vm);      /* the heap's, before its regions go */
 	pm_lock(vm);
+	while (pm_swapio_reads(vm))
+		pm_wait_busy(vm);
 	drain_writes(vm);
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
@@ -390,6 +356,23 @@ static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 	return 0;
 }
 
+static void locked_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	PM_UNUSED(vpn);
+	*(int *)ctx |= pte_locked(*pte);
+}
+
+/* Is a page of [lo, hi) being read in (its PTE locked)? */
+static int range_locked(struct pagemu *vm, uintptr_t lo, uintptr_t hi)
+{
+	int locked = 0;
+
+	if (!pm_swapio_reads(vm))
+		return 0;
+	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, lo), pm_va_vpn(vm, hi - 1), locked_visit, &locked, 0);
+	return locked;
+}
+
 static int check_range(struct pagemu *vm, const void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
 {
 	uintptr_t a = (uintptr_t)addr;
@@ -409,6 +392,8 @@ int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
 	if (rc < 0)
 		return rc;
 	pm_lock(vm);
+	while (range_locked(vm, lo, hi))
+		pm_wait_busy(vm);        /* a page being read in is its reader's until it is in */
 	drain_writes(vm);        /* no write may land in a slot freed here */
 	rc = for_range(vm, lo, hi, unmap_region, NULL);
 	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
@@ -467,13 +452,11 @@ int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot)
  * Called with vm->lock held. */
 static int pin_page(struct pagemu *vm, uintptr_t va)
 {
-	pm_region_t *r = pm_region_find(vm, va);
-	int want_write;
-
-	if (!r || !(r->prot & PROT_READ))
-		return -EFAULT;
-	want_write = (r->prot & PROT_WRITE) != 0;
 	for (int tries = 0; tries < 4; tries++) {
+		pm_region_t *r = pm_region_find(vm, va);
+		if (!r || !(r->prot & PROT_READ))
+			return -EFAULT;
+		int want_write = (r->prot & PROT_WRITE) != 0;
 		pm_pte_t *pte = pm_pt_lookup(&vm->pt, pm_va_vpn(vm, va), NULL);
 		if (pte && pte_mapped(*pte) && (pte_write(*pte) || !want_write)) {
 			vm->frames.f[pte_ppn(*pte)].pins++;
@@ -488,6 +471,10 @@ static int pin_page(struct pagemu *vm, uintptr_t va)
 		}
 		if (out == PM_FAULT_DECLINE)
 			return -EFAULT;
+		if (out == PM_FAULT_RETRY) {     /* being read in by another thread */
+			pm_wait_busy(vm);
+			tries--;
+		}
 	}
 	return -EFAULT;
 }

@@ -8,6 +8,8 @@
  *   bit 0  P  present: the page is in frame PPN
  *   bit 1  W  writable: the real MMU maps it read-write
  *   bit 2  U  user
+ *   bit 3  L  locked: with S, the page is being read from swap; the
+ *             reader alone may change the PTE, others wait (engine only)
  *   bit 5  A  accessed (the reference bit the replacement policy reads)
  *   bit 6  D  dirty: the frame differs from the swap copy (or there is none)
  *   bit 7  M  mapped: the real MMU holds the translation (engine only)
@@ -34,6 +36,7 @@ typedef uint64_t pm_pte_t;
 #define PM_PTE_P  (1ULL << 0)
 #define PM_PTE_W  (1ULL << 1)
 #define PM_PTE_U  (1ULL << 2)
+#define PM_PTE_L  (1ULL << 3)
 #define PM_PTE_A  (1ULL << 5)
 #define PM_PTE_D  (1ULL << 6)
 #define PM_PTE_M  (1ULL << 7)
@@ -53,6 +56,7 @@ static inline int pte_young(pm_pte_t p)     { return (p & PM_PTE_A) != 0; }
 static inline int pte_dirty(pm_pte_t p)     { return (p & PM_PTE_D) != 0; }
 static inline int pte_readahead(pm_pte_t p) { return (p & PM_PTE_R) != 0; }
 /* K has three meanings, by what it is set with (see the layout above). */
+static inline int pte_locked(pm_pte_t p)    { return (p & PM_PTE_L) != 0; }
 static inline int pte_kept(pm_pte_t p)      { return (p & PM_PTE_K) != 0; }
 static inline int pte_window(pm_pte_t p)    { return (p & (PM_PTE_K | PM_PTE_P | PM_PTE_S)) == PM_PTE_K; }
 static inline int pte_parked(pm_pte_t p)    { return (p & (PM_PTE_K | PM_PTE_P)) == (PM_PTE_K | PM_PTE_P); }
@@ -91,5 +95,7 @@ static inline pm_pte_t pte_mk_window(uint64_t ppn)
  * parked with P, stale with S. */
 static inline pm_pte_t pte_mkkept(pm_pte_t p)     { return p | PM_PTE_K; }
 static inline pm_pte_t pte_clear_kept(pm_pte_t p) { return p & ~PM_PTE_K; }
+static inline pm_pte_t pte_mklocked(pm_pte_t p)   { return p | PM_PTE_L; }
+static inline pm_pte_t pte_clear_locked(pm_pte_t p) { return p & ~PM_PTE_L; }
 
 #endif
