@@ -429,7 +429,7 @@ START_TEST(test_race_all)
 	size.npages = 8 * size.frames;                /* memory 8x the pool */
 	size.nranges = size.npages / RANGE;
 	size.scratch_pages = size.frames;
-	size.secs = pm_test_stress() ? 120 : 5;
+	size.secs = pm_test_stress() ? 120 : 8;
 	pagemu_config_default(&cfg);
 	cfg.frames = size.frames;
 	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
