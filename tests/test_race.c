@@ -406,7 +406,7 @@ static void *forker(void *arg)
 		}
 		forks++;
 		n++;
-		pause_us(20000);
+		pause_us(20000 * (long)(size.frames / 256));   /* a fork copies every page in use */
 	}
 	return NULL;
 }
@@ -428,7 +428,7 @@ START_TEST(test_race_all)
 	size.frames = pm_test_stress() ? 2048 : 256;
 	size.npages = 8 * size.frames;                /* memory 8x the pool */
 	size.nranges = size.npages / RANGE;
-	size.scratch_pages = size.frames;
+	size.scratch_pages = size.frames < 512 ? size.frames : 512;   /* re-initialised whole at each remap */
 	size.secs = pm_test_stress() ? 120 : 8;
 	pagemu_config_default(&cfg);
 	cfg.frames = size.frames;
