@@ -2,10 +2,11 @@
 # run.sh - every benchmark, then one table of the ratios and their targets.
 #
 # usage: sh bench/run.sh [BUILD_DIR]        (make bench runs this)
-#   quick sizes by default (~4 minutes); BENCH_FULL=1 for the full sizes
+#   quick sizes by default (~6 minutes); BENCH_FULL=1 for the full sizes
 #   (~12 minutes, most of it the kernel's 2,000,000 random swap-ins).
-#   Every bench/*.c is run (thrash through thrash.sh, which sets up the
-#   kernel baseline); BENCH_ONLY="fault_cost resident" selects some.
+#   Every bench/*.c is run (thrash and scale through thrash.sh and scale.sh,
+#   which set up their kernel baselines); BENCH_ONLY="fault_cost resident"
+#   selects some.
 # Exit status: 1 when a benchmark failed to run; a missed target is reported
 # in the table, not as a failure.
 set -u
@@ -36,6 +37,7 @@ for b in $only; do
 	fi
 	case $b in
 	thrash) run thrash sh "$here/thrash.sh" "$B" $size ;;
+	scale)  run scale sh "$here/scale.sh" "$B" $size ;;
 	*)      run "$b" "$B/bench/$b" $size ;;
 	esac
 done
