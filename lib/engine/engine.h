@@ -270,6 +270,7 @@ typedef struct pagemu {
 
 	int           pool_fd;            /* memfd: the machine's DRAM, sparse */
 	uint64_t      pool_committed;     /* frames below this have their memory (reclaim.c) */
+	uint64_t      frames_hwm;         /* frames below this were handed out; those above still hold the kernel's zeros */
 	char         *physmap;            /* pagemu's own mapping of the pool */
 
 	pm_arena_t    arena;              /* page-table nodes */
@@ -323,6 +324,11 @@ typedef struct pagemu {
  * lock). */
 void pm_lock(struct pagemu *vm);
 void pm_unlock(struct pagemu *vm);
+/* Let go of vm->lock for a while and take it again, keeping the
+ * asynchronous signals blocked meanwhile (this thread's hold goes on as
+ * far as signals are concerned). */
+void pm_lock_drop(struct pagemu *vm);
+void pm_lock_retake(struct pagemu *vm);
 /* A page is in flight (pte_locked) or a read still runs: let go of
  * vm->lock until some in-flight page is done (pm_busy_done), or a moment
  * has passed, and take it again. Everything may have changed meanwhile:

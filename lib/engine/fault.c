@@ -271,7 +271,7 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 {
 	struct pagemu *vm = f->vm;
 	pm_pte_t *pte = f->pte = pm_pt_ensure(&vm->pt, f->vpn);
-	uint64_t vpn = f->vpn, ppn;
+	uint64_t vpn = f->vpn, ppn, hwm = vm->frames_hwm;
 	int err = -ENOMEM;
 
 	if (!pte)
@@ -279,8 +279,12 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 	ppn = zero_frame(vm, pte, &err);
 	if (ppn == PM_NONE)
 		return no_frame(f, err);
-	/* Fill before mapping: no thread can see the frame's old contents. */
-	__builtin_memset(pm_frame_addr(vm, ppn), 0, vm->page);
+	/* Fill before mapping: no thread can see the frame's old contents.
+	 * A frame never handed out before holds the zeros the kernel gave
+	 * the pool (a write through the physmap would only cost its first
+	 * touch). */
+	if (ppn < hwm)
+		__builtin_memset(pm_frame_addr(vm, ppn), 0, vm->page);
 	/* K stays set when ppn is the reserved frame: pm_map_pte then maps it
 	 * with an mprotect. A reservation whose frame went elsewhere is void:
 	 * the mmap replaces its PROT_NONE mapping. */
@@ -440,9 +444,9 @@ static int read_unlocked(struct pagemu *vm, uint64_t vpn, uint64_t slot, const u
 	if (id < 0)
 		return id;
 	cluster_lock(vm, vpn, n, 1);
-	pm_unlock(vm);
+	pm_lock_drop(vm);
 	pm_swapio_read_wait(vm, id);
-	pm_lock(vm);
+	pm_lock_retake(vm);
 	err = pm_swapio_read_end(vm, id);
 	cluster_lock(vm, vpn, n, 0);
 	pm_busy_done(vm);

@@ -24,18 +24,10 @@ static __thread unsigned lock_depth __attribute__((tls_model("initial-exec")));
 static __thread int lock_masked __attribute__((tls_model("initial-exec")));
 static __thread uint64_t lock_saved_mask __attribute__((tls_model("initial-exec")));
 
-void pm_lock(struct pagemu *vm)
+static void spin(struct pagemu *vm)
 {
 	unsigned spins = 0;
 
-	/* Block first: a handler that ran before this point has finished its
-	 * own holds, and none can run from here to pm_unlock. */
-	if (lock_depth == 0) {
-		uint64_t old = 0;
-		lock_masked = pm_signal_block_async(&old);
-		lock_saved_mask = old;
-	}
-	lock_depth++;
 	while (atomic_flag_test_and_set_explicit(&vm->lock, memory_order_acquire)) {
 		/* The holder may be in a system call: give up the CPU. */
 		if (++spins % 64 == 0)
@@ -45,11 +37,37 @@ void pm_lock(struct pagemu *vm)
 	}
 }
 
+void pm_lock(struct pagemu *vm)
+{
+	/* Block first: a handler that ran before this point has finished its
+	 * own holds, and none can run from here to pm_unlock. */
+	if (lock_depth == 0) {
+		uint64_t old = 0;
+		lock_masked = pm_signal_block_async(&old);
+		lock_saved_mask = old;
+	}
+	lock_depth++;
+	spin(vm);
+}
+
 void pm_unlock(struct pagemu *vm)
 {
 	atomic_flag_clear_explicit(&vm->lock, memory_order_release);
 	if (--lock_depth == 0 && lock_masked)
 		pm_signal_restore(&lock_saved_mask);
+}
+
+/* The signal mask stays as the hold set it: a signal handler that ran
+ * while this thread waits could fault on emulated memory and wait in
+ * turn, for a completion only this thread would take. */
+void pm_lock_drop(struct pagemu *vm)
+{
+	atomic_flag_clear_explicit(&vm->lock, memory_order_release);
+}
+
+void pm_lock_retake(struct pagemu *vm)
+{
+	spin(vm);
 }
 
 #define BUSY_WAIT_NS 2000000             /* a missed wake-up costs at most this */
@@ -59,10 +77,10 @@ void pm_wait_busy(struct pagemu *vm)
 	uint32_t seen = atomic_load_explicit(&vm->busy_seq, memory_order_acquire);
 
 	atomic_fetch_add_explicit(&vm->busy_waiters, 1, memory_order_relaxed);
-	pm_unlock(vm);
+	pm_lock_drop(vm);
 	pm_prim_futex_wait((uint32_t *)&vm->busy_seq, seen, BUSY_WAIT_NS);
 	atomic_fetch_sub_explicit(&vm->busy_waiters, 1, memory_order_relaxed);
-	pm_lock(vm);
+	pm_lock_retake(vm);
 }
 
 void pm_busy_done(struct pagemu *vm)

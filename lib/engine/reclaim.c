@@ -311,6 +311,8 @@ static int commit(struct pagemu *vm, uint64_t ppn)
 {
 	uint64_t chunk = COMMIT_CHUNK / vm->page ? COMMIT_CHUNK / vm->page : 1, upto;
 
+	if (ppn >= vm->frames_hwm)
+		vm->frames_hwm = ppn + 1;
 	if (ppn < vm->pool_committed)
 		return 0;
 	upto = (ppn / chunk + 1) * chunk;
