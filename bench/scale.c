@@ -7,6 +7,11 @@
  *   zero   T threads each first-touch (write) their own contiguous part of
  *          one region, frames for every page (no eviction). Kernel: the
  *          same over anonymous memory (4 KiB pages), after a warm-up.
+ *          Floor: the same touches served by a bare SIGSEGV handler that
+ *          only mprotects the page read-write (a populated memfd
+ *          mapping, as fault_cost's floor), in a forked child: how far
+ *          any SIGSEGV-driven pager can scale on these CPUs and this
+ *          kernel (mprotect takes the mmap lock for writing).
  *   minor  pagemu: fault_cost's minor case (every other page resident,
  *          map budget a quarter of them, so a re-touch finds its page
  *          resident and unmapped), T threads re-touching their own parts.
@@ -37,6 +42,8 @@
  * the VM's noise); thrash 1 thread, pagemu time / kernel time: random
  * <= 1.0, sequential <= 0.8. */
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,9 +55,9 @@ static const int nthreads[NT] = { 1, 2, 4 };
 #define MAXT 4
 
 enum { K_ZERO, K_MINOR, K_MAJOR, K_N };
-enum { S_PAGEMU, S_KERNEL, S_N };
+enum { S_PAGEMU, S_KERNEL, S_FLOOR, S_N };
 static const char *const kind_name[K_N] = { "zero", "minor", "major" };
-static const char *const side_name[S_N] = { "pagemu", "kernel" };
+static const char *const side_name[S_N] = { "pagemu", "kernel", "floor" };
 
 static double rate[K_N][S_N][NT][BU_MAX_RUNS];   /* faults per second */
 static int measured[K_N][S_N];
@@ -239,6 +246,51 @@ static void zero_kernel(const scale_opts_t *o, int ti, int run)
 
 	rate[K_ZERO][S_KERNEL][ti][run] = (double)(bu_minflt() - f0) / secs;
 	munmap(p, len);
+}
+
+/* The floor's handler: make the page read-write, nothing else. */
+static void floor_handler(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	mprotect((void *)((uintptr_t)si->si_addr & ~(uintptr_t)(page - 1)), page, PROT_READ | PROT_WRITE);
+}
+
+/* In a child (its SIGSEGV handler is the floor's, never pagemu's): a
+ * memfd mapping, populated, then made inaccessible; T threads first-touch
+ * their parts, each fault one mprotect. */
+static void zero_floor(const scale_opts_t *o, int ti, int run)
+{
+	size_t n = o->zero_pages, len = n * page;
+	int pfd[2];
+	pid_t pid;
+	double r = 0;
+
+	if (pipe(pfd) < 0 || (pid = fork()) < 0)
+		BU_DIE("zero floor: pipe/fork: %s\n", strerror(errno));
+	if (pid == 0) {
+		struct sigaction sa;
+		int fd = memfd_create("scale-floor", 0);
+		char *p;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = floor_handler;
+		sa.sa_flags = SA_SIGINFO;
+		if (fd < 0 || ftruncate(fd, (off_t)len) < 0 || sigaction(SIGSEGV, &sa, NULL) < 0)
+			_exit(1);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+		if (p == MAP_FAILED || mprotect(p, len, PROT_NONE) < 0)
+			_exit(1);
+		r = (double)n / run_seq(nthreads[ti], p, n, page);
+		if (write(pfd[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &r, sizeof(r)) != sizeof(r))
+		BU_DIE("zero floor: the child failed\n");
+	close(pfd[0]);
+	waitpid(pid, NULL, 0);
+	rate[K_ZERO][S_FLOOR][ti][run] = r;
 }
 
 /* ---- minor ----------------------------------------------------------------------- */
@@ -470,6 +522,8 @@ static void report(const scale_opts_t *o)
 	printf(" %8s %8s %8s\n", "2T x1", "4T x1", "4T x2");
 	for (int k = 0; k < K_N; k++)
 		for (int s = 0; s < S_N; s++) {
+			if (s == S_FLOOR && k != K_ZERO)
+				continue;               /* the floor is a first touch */
 			printf("%-6s %-7s", kind_name[k], side_name[s]);
 			if (!measured[k][s]) {
 				printf(" skipped: %s\n", skipped[k][s]);
@@ -496,6 +550,9 @@ static void report(const scale_opts_t *o)
 	bu_summary("scale", "zero-2t/1t-pagemu", scaling(K_ZERO, S_PAGEMU, 1, 0, runs), ">=", 1.6);
 	bu_summary("scale", "zero-4t/2t-pagemu", scaling(K_ZERO, S_PAGEMU, 2, 1, runs), ">=", 0.95);
 	bu_summary("scale", "zero-2t/1t-kernel", scaling(K_ZERO, S_KERNEL, 1, 0, runs), "-", 0);
+	bu_summary("scale", "zero-2t/1t-floor", scaling(K_ZERO, S_FLOOR, 1, 0, runs), "-", 0);
+	bu_summary("scale", "zero-1t-pagemu/floor-rate",
+		   bu_median_ratio(rate[K_ZERO][S_PAGEMU][0], rate[K_ZERO][S_FLOOR][0], runs), "-", 0);
 	bu_summary("scale", "minor-2t/1t-pagemu", scaling(K_MINOR, S_PAGEMU, 1, 0, runs), "-", 0);
 	bu_summary("scale", "minor-4t/2t-pagemu", scaling(K_MINOR, S_PAGEMU, 2, 1, runs), ">=", 0.95);
 	bu_summary("scale", "minor-2t/1t-kernel", scaling(K_MINOR, S_KERNEL, 1, 0, runs), "-", 0);
@@ -588,6 +645,7 @@ int main(int argc, char **argv)
 	       4 * o.major_frames, (unsigned long long)o.major_touches, o.swap_dir, bu_fs_name(o.swap_dir));
 	for (int k = 0; k < K_N; k++)
 		measured[k][S_PAGEMU] = measured[k][S_KERNEL] = 1;
+	measured[K_ZERO][S_FLOOR] = 1;
 	if (!o.cgroup) {
 		measured[K_MAJOR][S_KERNEL] = 0;
 		snprintf(skipped[K_MAJOR][S_KERNEL], sizeof(skipped[0][0]), "%s",
@@ -611,6 +669,7 @@ int main(int argc, char **argv)
 			int ti = order(run, k);
 			zero_kernel(&o, ti, run);
 			zero_pagemu(&o, ti, run);
+			zero_floor(&o, ti, run);
 			minor_kernel(&o, ti, run);
 			minor_pagemu(&o, ti, run);
 		}
