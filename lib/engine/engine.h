@@ -159,6 +159,8 @@ void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 /* Make the mapped page inaccessible but keep its mapping (PROT_NONE, K):
  * the next touch faults and maps it again with an mprotect. */
 void pm_park_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Park the n mapped pages from vpn at once (one mprotect). */
+void pm_park_run(struct pagemu *vm, uint64_t vpn, uint64_t n);
 /* Change the protection of a mapped page. 0 or -errno. */
 int  pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
 /* The translation of vpn is gone (eviction, unmap, protection change):
@@ -294,6 +296,7 @@ typedef struct pagemu {
 	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
 	uint64_t      zero_last_vpn;      /* VPN of the last demand-zero fault */
+	uint64_t      park_vpn, park_n;   /* reference bits cleared, pages still mapped: parked at once (reclaim.c) */
 	uint64_t      reserved;           /* PTEs with K, not present (reservation windows) */
 	uint64_t      parked;             /* PTEs with K, present (parked pages) */
 	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */

@@ -227,6 +227,26 @@ void pm_park_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 	account(vm, before, boundaries(vm, vpn, vpn));
 }
 
+void pm_park_run(struct pagemu *vm, uint64_t vpn, uint64_t n)
+{
+	uint64_t before = boundaries(vm, vpn, vpn + n - 1);
+
+	if (n == 1 || pm_prim_protect((void *)pm_vpn_va(vm, vpn), n * vm->page, PROT_NONE) < 0) {
+		for (uint64_t i = 0; i < n; i++)
+			pm_park_pte(vm, vpn + i, pm_pt_lookup(&vm->pt, vpn + i, NULL));
+		return;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		PM_ASSERT(pte && pte_mapped(*pte));
+		*pte = pte_mkkept(pte_mkunmapped(*pte));
+	}
+	vm->map_gen++;
+	vm->stats.mapped -= n;
+	vm->parked += n;
+	account(vm, before, boundaries(vm, vpn, vpn + n - 1));
+}
+
 int pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
 {
 	uint64_t before = boundaries(vm, vpn, vpn);

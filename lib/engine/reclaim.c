@@ -64,19 +64,38 @@ static int env_evictable(void *ctx, uint64_t ppn)
 	return f->state == PM_FRAME_USED && !f->pins && !needed_now(f->vpn);
 }
 
+/* The pages whose reference bits the hand cleared in one search, still
+ * mapped: park them now, a run of consecutive pages with one mprotect
+ * (the hand passes frames in order, and a sequential program's pages sit
+ * in consecutive frames). Before the search's victim is evicted, and
+ * before anything else runs: the program never sees the delay. */
+#define PARK_RUN_MAX 512
+
+static void park_flush(struct pagemu *vm)
+{
+	if (vm->park_n)
+		pm_park_run(vm, vm->park_vpn, vm->park_n);
+	vm->park_n = 0;
+}
+
 /* The hand cleared ppn's reference bit. Fast mode: unmap the page so that
- * its next touch faults and sets the bit again (the emulated A bit).
- * Exact-TLB mode: as on x86, clearing A does not flush the TLB; A is set
- * again only when a TLB miss walks to the PTE. */
+ * its next touch faults and sets the bit again (the emulated A bit): it
+ * joins the run to park. Exact-TLB mode: as on x86, clearing A does not
+ * flush the TLB; A is set again only when a TLB miss walks to the PTE. */
 static void env_ref_cleared(void *ctx, uint64_t ppn)
 {
 	struct pagemu *vm = ctx;
 	pm_frame_t *f = &vm->frames.f[ppn];
 
 	*f->pte = pte_mkold(*f->pte);
-	if (!vm->cfg.tlb_exact)
-		pm_park_pte(vm, f->vpn, f->pte);
 	PM_COUNT(vm, ref_clears);
+	if (vm->cfg.tlb_exact || !pte_mapped(*f->pte))
+		return;
+	if (vm->park_n && (f->vpn != vm->park_vpn + vm->park_n || vm->park_n == PARK_RUN_MAX))
+		park_flush(vm);
+	if (!vm->park_n)
+		vm->park_vpn = f->vpn;
+	vm->park_n++;
 }
 
 void pm_reclaim_env_init(struct pagemu *vm)
@@ -354,6 +373,7 @@ uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 	 * over without another try, unless freed slots gave blocks back. */
 	for (uint64_t tries = 0; tries <= vm->nframes; tries++) {
 		uint64_t v = vm->policy->victim(vm->policy_state, &vm->policy_env);
+		park_flush(vm);
 		if (v == PM_NONE)
 			break;
 		int r = evict(vm, v, nowrite);
