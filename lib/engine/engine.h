@@ -117,6 +117,9 @@ int  pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns
  * completions for other threads on the way). Signal-safe. */
 void pm_swapio_read_wait(struct pagemu *vm, int id);
 /* Read id completed (pm_swapio_read_wait returned): its result, 0 or
+ * -errno, the request still held. Without vm->lock. */
+int  pm_swapio_read_res(struct pagemu *vm, int id);
+/* Read id completed (pm_swapio_read_wait returned): its result, 0 or
  * -errno (-EIO for a short read); the request is free again. */
 int  pm_swapio_read_end(struct pagemu *vm, int id);
 /* Reads in flight. */
@@ -153,6 +156,10 @@ int  pm_budget_room(struct pagemu *vm, uint64_t vmas);
 /* Install the translation of vpn -> its frame in the real MMU with prot;
  * updates the PTE (M, and W when prot allows writing). 0 or -errno. */
 int  pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
+/* The same, when the real MMU already maps vpn to its frame with prot
+ * (a swap-in mapped the page while its PTE was locked): the bookkeeping
+ * alone. */
+int  pm_map_pte_premapped(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot);
 /* Drop vpn's real translation (and any kept PROT_NONE mapping of its
  * frame): the VA is a plain reservation again; the page stays resident. */
 void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);

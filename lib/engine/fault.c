@@ -435,17 +435,28 @@ static void cluster_lock(struct pagemu *vm, uint64_t vpn, unsigned n, int lock)
 /* Read the cluster into its frames without holding vm->lock: its PTEs
  * are locked, so no one else may touch them (a fault on one waits, an
  * unmap waits), and its frames belong to no page yet, so no one may take
- * them. Returns with vm->lock held, the PTEs unlocked: 0, -EBUSY (every
- * read request in flight: nothing was read), or -errno. */
-static int read_unlocked(struct pagemu *vm, uint64_t vpn, uint64_t slot, const uint64_t *ppns, unsigned n)
+ * them. When the read is good (and, checksums on, the touched page
+ * matches its slot's), the touched page is mapped with prot before
+ * vm->lock is taken again, unless prot is -1 (*premapped = 1): the
+ * mapping's system call runs in parallel with other faults, not under
+ * the lock. Returns with vm->lock held, the PTEs unlocked: 0, -EBUSY
+ * (every read request in flight: nothing was read), or -errno. */
+static int read_unlocked(struct pagemu *vm, uint64_t vpn, uint64_t slot, const uint64_t *ppns, unsigned n,
+			 int prot, int *premapped)
 {
 	int id = pm_swapio_read_start(vm, slot, ppns, n), err;
 
+	*premapped = 0;
 	if (id < 0)
 		return id;
 	cluster_lock(vm, vpn, n, 1);
 	pm_lock_drop(vm);
 	pm_swapio_read_wait(vm, id);
+	if (prot >= 0 && pm_swapio_read_res(vm, id) == 0 &&
+	    (!vm->swapmap.sums ||
+	     pm_crc32c(0, pm_frame_addr(vm, ppns[0]), vm->page) == pm_swapmap_sum(&vm->swapmap, slot)))
+		*premapped = pm_prim_map_frame((void *)pm_vpn_va(vm, vpn), vm->page, prot, vm->pool_fd,
+					       ppns[0] * vm->page) == 0;
 	pm_lock_retake(vm);
 	err = pm_swapio_read_end(vm, id);
 	cluster_lock(vm, vpn, n, 0);
@@ -460,6 +471,8 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 	struct pagemu *vm = f->vm;
 	pm_pte_t *pte = f->pte;
 	uint64_t vpn = f->vpn, slot = pte_slot(*pte), ppns[PM_IO_MAX_RUN];
+	int write = f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE);
+	int prot = map_prot(f->region, write), premapped;
 	unsigned n, got;
 	int err = 0;
 
@@ -474,7 +487,8 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 	}
 	if (got == 0)
 		return no_frame(f, err);
-	err = read_unlocked(vm, vpn, slot, ppns, got);
+	/* Exact-TLB mode maps what the TLB model says, under the lock. */
+	err = read_unlocked(vm, vpn, slot, ppns, got, vm->cfg.tlb_exact ? -1 : prot, &premapped);
 	if (err < 0) {
 		for (unsigned i = 0; i < got; i++)
 			pm_frames_push(&vm->frames, ppns[i]);
@@ -495,7 +509,11 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 	/* A write maps read-write and dirty at once; a read keeps it clean. */
 	if (f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE))
 		*pte = pte_mkdirty(*pte);
-	if (install(f, map_prot(f->region, pte_dirty(*pte))) < 0)
+	if (premapped && map_prot(f->region, pte_dirty(*pte)) == prot)
+		err = pm_map_pte_premapped(vm, vpn, pte, prot);
+	else                             /* (the region's protection changed meanwhile) */
+		err = install(f, map_prot(f->region, pte_dirty(*pte)));
+	if (err < 0)
 		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
 	return PM_FAULT_MAJOR;
 }

@@ -153,13 +153,14 @@ int pm_budget_room(struct pagemu *vm, uint64_t vmas)
 
 /* ---- translations ------------------------------------------------------------ */
 
-int pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
+static int map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot, int premapped)
 {
 	void *va = (void *)pm_vpn_va(vm, vpn);
 	uint64_t ppn = pte_ppn(*pte), before;
-	int rc = -1;
+	int rc = premapped ? 0 : -1;
 
 	PM_ASSERT(pte_present(*pte) && vm->frames.f[ppn].pte == pte && vm->frames.f[ppn].vpn == vpn);
+	PM_ASSERT(!premapped || !pte_kept(*pte));
 	pm_budget_make_room(vm);
 	before = boundaries(vm, vpn, vpn);
 	/* A first touch that finds its frame reserved, or a parked page: the
@@ -190,6 +191,16 @@ int pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
 	vm->stats.mapped++;
 	account(vm, before, boundaries(vm, vpn, vpn));
 	return 0;
+}
+
+int pm_map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
+{
+	return map_pte(vm, vpn, pte, prot, 0);
+}
+
+int pm_map_pte_premapped(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
+{
+	return map_pte(vm, vpn, pte, prot, 1);
 }
 
 void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)

@@ -544,6 +544,15 @@ void pm_swapio_read_wait(struct pagemu *vm, int id)
 	}
 }
 
+int pm_swapio_read_res(struct pagemu *vm, int id)
+{
+	pm_rreq_t *r = &vm->io->rreq[id];
+
+	if (!atomic_load_explicit(&r->done, memory_order_acquire))
+		return -EIO;                  /* a wait failed */
+	return r->res < 0 ? r->res : (size_t)r->res == (size_t)r->n * vm->page ? 0 : -EIO;
+}
+
 int pm_swapio_read_end(struct pagemu *vm, int id)
 {
 	struct pm_swapio *io = vm->io;
