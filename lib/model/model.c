@@ -42,6 +42,9 @@ struct pagemu_model {
 	int      has_tlb;                 /* 1 = cfg.tlb_sets > 0 */
 	pm_tlb_t tlb;
 	void    *tlb_mem;
+	pm_tlb_index_t tlbx;              /* fast path: L2's index (tlb.c) */
+	pm_tlb_index_t *ix;               /* &tlbx with an L2, else NULL */
+	void    *tlbx_mem;
 	int      has_cache;               /* 1 = cfg.cache_line > 0 */
 	pm_cache_t cache;
 	void    *cache_mem;
@@ -53,120 +56,13 @@ struct pagemu_model {
 	void    *policy_state;
 	pm_policy_env_t env;              /* everything is evictable: no pins, no I/O */
 
+	int      fast;                    /* 1 = paging, no cache: references take fast_ref */
+	int      notify_hit;              /* fast_ref: tell the policy of TLB hits (CLOCK, LRU; not tlb_exact) */
+	int      notify_walk;             /* fast_ref: of references that walk (CLOCK, LRU) */
+	uint64_t last_ref;                /* the frame of the policy's last call if it was referenced(), else PM_NONE */
+
 	pagemu_model_stats_t stats;       /* counters */
 };
-
-void pagemu_model_config_default(pagemu_model_config_t *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->va_bits = 48;
-	cfg->pa_bits = 52;
-	cfg->page_bits = 12;
-	cfg->pt_levels = 4;
-	cfg->tlb_sets = 16;
-	cfg->tlb_ways = 4;
-	cfg->tlb2_sets = 128;
-	cfg->tlb2_ways = 12;
-	cfg->policy = PAGEMU_POLICY_CLOCK;
-	cfg->frames = 0;
-	cfg->seed = 1;
-}
-
-/* ---- configuration ---------------------------------------------------- */
-
-static int bad(const char *field, const char *why)
-{
-	pm_set_error("model %s: %s", field, why);
-	return -EINVAL;
-}
-
-/* One TLB level: sets a power of two (0 = absent), ways >= 1, a bounded
- * number of entries (the model allocates them all). */
-static int check_tlb_level(const char *field, unsigned sets, unsigned ways, pagemu_tlb_policy_t policy)
-{
-	if (!sets)
-		return 0;
-	if (!pm_is_pow2(sets))
-		return bad(field, "sets must be a power of two");
-	if (ways == 0)
-		return bad(field, "ways must be at least 1");
-	if (policy == PAGEMU_TLB_PLRU && ways > PM_TLB_PLRU_MAX_WAYS) {
-		pm_set_error("model %s: plru takes at most %u ways, not %u", field, PM_TLB_PLRU_MAX_WAYS, ways);
-		return -EINVAL;
-	}
-	if ((uint64_t)sets * ways > PM_MODEL_TLB_MAX) {
-		pm_set_error("model %s: %u x %u entries: at most %u per level", field, sets, ways, PM_MODEL_TLB_MAX);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int pm_model_check_tlb(const pagemu_model_config_t *c)
-{
-	int err;
-
-	if ((err = check_tlb_level("tlb_sets", c->tlb_sets, c->tlb_ways, c->tlb_policy)) < 0 ||
-	    (err = check_tlb_level("tlb2_sets", c->tlb2_sets, c->tlb2_ways, c->tlb2_policy)) < 0)
-		return err;
-	if (c->tlb2_sets && !c->tlb_sets)
-		return bad("tlb2_sets", "an L2 TLB needs an L1 TLB (tlb_sets > 0)");
-	return 0;
-}
-
-int pm_model_check_cache(const pagemu_model_config_t *c)
-{
-	uint64_t lines = (uint64_t)c->cache_sets * c->cache_ways;
-
-	if (!c->cache_line)
-		return 0;
-	if (!pm_is_pow2(c->cache_line))
-		return bad("cache_line", "must be a power of two (0 = no cache)");
-	if (!c->cache_sets || !c->cache_ways)
-		return bad("cache_sets", "a cache needs sets and ways (or cache_line 0)");
-	if (!pm_is_pow2(c->cache_sets))
-		return bad("cache_sets", "sets must be a power of two");
-	if (lines > PM_MODEL_CACHE_MAX_LINES || lines * c->cache_line > PM_MODEL_CACHE_MAX_BYTES) {
-		pm_set_error("model cache_sets x cache_ways x cache_line = %u x %u x %u: at most %u lines and %u bytes",
-			     c->cache_sets, c->cache_ways, c->cache_line, PM_MODEL_CACHE_MAX_LINES, PM_MODEL_CACHE_MAX_BYTES);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int validate(const pagemu_model_config_t *c, pm_pt_geom_t *g)
-{
-	unsigned vpn_bits;
-	int err;
-
-	if (c->va_bits < 2 || c->va_bits > 64)
-		return bad("va_bits", "must be 2..64");
-	if (c->page_bits < 1 || c->page_bits >= c->va_bits || c->page_bits > 30)
-		return bad("page_bits", "must be 1..30 and less than va_bits");
-	if (c->pa_bits <= c->page_bits || c->pa_bits > 64)
-		return bad("pa_bits", "must exceed page_bits and be at most 64");
-	vpn_bits = c->va_bits - c->page_bits;
-	if (vpn_bits > 52)
-		return bad("va_bits", "va_bits - page_bits must be at most 52");
-	if (c->pt_levels < 1 || c->pt_levels > PAGEMU_MAX_LEVELS)
-		return bad("pt_levels", "must be 1..8");
-	if (pm_pt_geom_init(g, vpn_bits, c->pt_levels, c->pt_bits) < 0)
-		return bad("pt_bits", "levels must have 1..20 bits each and sum to va_bits - page_bits");
-	if ((err = pm_model_check_tlb(c)) < 0 || (err = pm_model_check_cache(c)) < 0)
-		return err;
-	if ((unsigned)c->tlb_policy >= PAGEMU_TLB_POLICY_COUNT)
-		return bad("tlb_policy", "unknown TLB policy");
-	if ((unsigned)c->tlb2_policy >= PAGEMU_TLB_POLICY_COUNT)
-		return bad("tlb2_policy", "unknown TLB policy");
-	if ((unsigned)c->policy >= PAGEMU_POLICY_COUNT)
-		return bad("policy", "unknown policy");
-	if (c->frames && !pm_policy_get(c->policy))
-		return bad("policy", "opt needs the whole trace: use pagemu-sim --policy opt");
-	if (c->frames >= UINT32_MAX)
-		return bad("frames", "must be less than 2^32");
-	if (c->pa_bits - c->page_bits < 64 && c->frames > 1ULL << (c->pa_bits - c->page_bits))
-		return bad("frames", "more frames than pa_bits can address");
-	return 0;
-}
 
 /* ---- life cycle ---------------------------------------------------------- */
 
@@ -205,6 +101,10 @@ static int paging_init(pagemu_model_t *m)
 	m->env.ctx = m;
 	m->env.evictable = NULL;
 	m->env.ref_cleared = NULL;
+	/* FIFO and random ignore references: fast_ref spares them the call. */
+	m->notify_walk = c->policy == PAGEMU_POLICY_CLOCK || c->policy == PAGEMU_POLICY_LRU;
+	m->notify_hit = m->notify_walk && !c->tlb_exact;
+	m->last_ref = PM_NONE;
 	return 0;
 }
 
@@ -221,6 +121,12 @@ static int hw_init(pagemu_model_t *m)
 		pm_tlb_init(&m->tlb, c->tlb_sets, c->tlb_ways, c->tlb2_sets, c->tlb2_ways, m->tlb_mem);
 		pm_tlb_set_policy(&m->tlb, pol, c->seed);   /* validated */
 		m->has_tlb = 1;
+		if (c->tlb2_sets) {
+			if (!(m->tlbx_mem = malloc(pm_tlb_index_mem_size(&m->tlb))))
+				return -ENOMEM;
+			pm_tlb_index_init(&m->tlbx, &m->tlb, m->tlbx_mem);
+			m->ix = &m->tlbx;
+		}
 	}
 	if (c->cache_line) {
 		if (pm_cache_mem_size(c->cache_sets, c->cache_ways, c->cache_line, &bytes) < 0 ||
@@ -239,7 +145,7 @@ int pagemu_model_new(const pagemu_model_config_t *cfg, pagemu_model_t **out)
 	int err;
 
 	*out = NULL;
-	if ((err = validate(cfg, &g)) < 0)
+	if ((err = pm_model_validate(cfg, &g)) < 0)
 		return err;
 	if (!(m = calloc(1, sizeof(*m))))
 		return -ENOMEM;
@@ -254,6 +160,7 @@ int pagemu_model_new(const pagemu_model_config_t *cfg, pagemu_model_t **out)
 	if ((err = arena_grow(m)) < 0 || (err = pm_pt_init(&m->pt, &g, &m->arena)) < 0 ||
 	    (err = hw_init(m)) < 0 || (m->paging && (err = paging_init(m)) < 0))
 		goto free_model;
+	m->fast = m->paging && !m->has_cache;
 	*out = m;
 	return 0;
 
@@ -271,6 +178,7 @@ void pagemu_model_free(pagemu_model_t *m)
 		free(m->chunks[i]);
 	free(m->chunks);
 	free(m->tlb_mem);
+	free(m->tlbx_mem);
 	free(m->cache_mem);
 	free(m->frames_mem);
 	free(m->fbits);
@@ -308,6 +216,8 @@ int pagemu_model_map(pagemu_model_t *m, uint64_t vpn, uint64_t ppn, int prot)
 	/* The OS changed a translation: shoot down the stale TLB entry. */
 	if (m->has_tlb)
 		pm_tlb_invalidate(&m->tlb, vpn);
+	if (m->ix)
+		m->ix->stale = 1;
 	return 0;
 }
 
@@ -354,7 +264,9 @@ static uint64_t evict(pagemu_model_t *m)
 		m->stats.writebacks++;
 	/* The model keeps no swap contents; S only marks "faulted before". */
 	*f->pte = pte_mk_swapped(0);
-	if (m->has_tlb)
+	if (m->ix && !m->ix->stale)
+		pm_tlb_invalidate_fast(&m->tlb, m->ix, f->vpn);
+	else if (m->has_tlb)
 		pm_tlb_invalidate(&m->tlb, f->vpn);
 	if (m->has_cache)
 		pm_cache_invalidate(&m->cache, v << m->page_bits, m->page_mask + 1);
@@ -390,6 +302,7 @@ static pm_pte_t *page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
 	m->frames.f[ppn].vpn = vpn;
 	m->frames.f[ppn].pte = pte;
 	m->policy->loaded(m->policy_state, ppn, 1);
+	m->last_ref = PM_NONE;
 	m->stats.resident++;
 	return pte;
 }
@@ -453,6 +366,11 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 
 	if (va > m->va_limit)
 		return -EINVAL;
+	/* This path may tell the policy of other frames, and changes the TLB
+	 * behind its index: fast_ref's memo goes, the index is rebuilt. */
+	m->last_ref = PM_NONE;
+	if (m->ix)
+		m->ix->stale = 1;
 	m->stats.refs++;
 	if (access & PM_PROT_WRITE)
 		m->stats.writes++;
@@ -538,9 +456,123 @@ int pagemu_model_translate(pagemu_model_t *m, uint64_t va, int access, pagemu_xl
 	return r < 0 ? r : 0;
 }
 
-int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
+int pm_model_access_ref(pagemu_model_t *m, uint64_t va, int access)
 {
 	return ref(m, va, access, NULL);
+}
+
+/* ---- the fast path ---------------------------------------------------------------
+ *
+ * ref() without the report, for paging mode without a cache (the
+ * simulator's case), with the same counts, TLB entries and policy state:
+ *  - an L1 TLB hit is found inline and costs no call;
+ *  - the TLB's sets are scanned once each (pm_tlb_lookup_l2,
+ *    pm_tlb_fill_fast: see tlb.c);
+ *  - the policy hears of a reference only when that can change it:
+ *    FIFO and random ignore references, and a second referenced() of the
+ *    frame the last call named, with no other call between, changes
+ *    nothing (CLOCK's bit is still set, LRU's frame is still the newest).
+ * Policy calls come from here, from page_in and from ref(); the last two
+ * forget the memo. */
+
+/* Tell the policy that the page in ppn was referenced. */
+static inline void notify(pagemu_model_t *m, uint64_t ppn)
+{
+	if (ppn != m->last_ref) {
+		m->policy->referenced(m->policy_state, ppn);
+		m->last_ref = ppn;
+	}
+}
+
+/* The TLB missed in L1: L2, else the walk and perhaps a fault. Returns
+ * 0, 1 for a fault, -ENOMEM; *ppn the page's frame. */
+static int fast_miss(pagemu_model_t *m, uint64_t vpn, uint64_t *ppn)
+{
+	pm_pte_t *pte;
+	int fault = 0;
+
+	if (m->has_tlb) {
+		if (pm_tlb_lookup_l2(&m->tlb, m->ix, vpn, ppn) == PM_TLB_HIT_L2) {
+			m->stats.tlb_hits_l2++;
+			if (m->notify_hit)
+				notify(m, *ppn);
+			return 0;
+		}
+		m->stats.tlb_misses++;
+	}
+	pte = walk(m, vpn, NULL);
+	if (!pte || !pte_present(*pte)) {
+		fault = 1;
+		m->stats.faults++;
+		if (!(pte = page_in(m, vpn, pte)))
+			return -ENOMEM;
+	} else if (m->notify_walk) {
+		notify(m, pte_ppn(*pte));
+	}
+	*ppn = pte_ppn(*pte);
+	*pte = pte_mkyoung(*pte);
+	if (m->has_tlb)
+		pm_tlb_fill_fast(&m->tlb, m->ix, vpn, *ppn);
+	return fault;
+}
+
+static inline __attribute__((always_inline))
+int fast_ref(pagemu_model_t *m, uint64_t va, int access)
+{
+	uint64_t vpn = va >> m->page_bits, ppn;
+	int fault = 0;
+	long i;
+
+	if (va > m->va_limit)
+		return -EINVAL;
+	m->stats.refs++;
+	m->stats.writes += (unsigned)access >> 1 & 1;    /* PM_PROT_WRITE */
+	if (m->has_tlb && (i = pm_tlb_l1_find(&m->tlb, vpn)) >= 0) {
+		pm_tlb_l1_hit(&m->tlb, (size_t)i);
+		ppn = m->tlb.lv[0].ppn[i];
+		m->stats.tlb_hits_l1++;
+		if (m->notify_hit)
+			notify(m, ppn);
+	} else if ((fault = fast_miss(m, vpn, &ppn)) < 0) {
+		return fault;
+	}
+	touch_frame(m, ppn, access, NULL);
+	return fault;
+}
+
+/* Before fast references: the index of L2 mirrors it again. */
+static inline void fast_begin(pagemu_model_t *m)
+{
+	if (m->ix && m->ix->stale)
+		pm_tlb_index_rebuild(m->ix, &m->tlb);
+}
+
+int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
+{
+	if (!m->fast)
+		return ref(m, va, access, NULL);
+	fast_begin(m);
+	return fast_ref(m, va, access);
+}
+
+int pagemu_model_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
+{
+	size_t i = 0;
+	int r = 0;
+
+	if (m->fast) {
+		fast_begin(m);
+		for (; i < n; i++)
+			if ((r = fast_ref(m, va[i], access[i])) < 0)
+				break;
+	} else {
+		for (; i < n; i++)
+			if ((r = ref(m, va[i], access[i], NULL)) < 0)
+				break;
+	}
+	if (done)
+		*done = i;
+	return r < 0 ? r : 0;
 }
 
 /* ---- statistics --------------------------------------------------------------- */

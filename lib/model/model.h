@@ -231,6 +231,13 @@ const pm_policy_ops_t *pm_policy_get(pagemu_policy_t id);
  * rules: 0, or -EINVAL naming the field in pagemu_last_error(). */
 int pm_model_check_tlb(const pagemu_model_config_t *c);
 int pm_model_check_cache(const pagemu_model_config_t *c);
+/* All of c (modelcfg.c), and the page-table geometry it gives in *g. */
+int pm_model_validate(const pagemu_model_config_t *c, pm_pt_geom_t *g);
+/* One reference as pagemu_model_access made it before it had a fast path
+ * (pagemu_model_translate's steps without the report): the reference the
+ * fast path is tested against, and the old speed bench/sim_speed measures
+ * it against. */
+int pm_model_access_ref(pagemu_model_t *m, uint64_t va, int access);
 
 /* Access kinds of the model; the same values as PROT_READ, PROT_WRITE and
  * PROT_EXEC, which model files may not take from <sys/mman.h>. */
@@ -333,6 +340,58 @@ static inline int pm_tlb_policy_sees_hits(pagemu_tlb_policy_t p)
 /* The VPN in way `way` of vpn's L1 set, or PM_NONE (invalid way, or way
  * out of range). */
 uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way);
+
+/* The simulator's fast path (tlb.c, end): the same effects as
+ * pm_tlb_lookup, pm_tlb_fill and pm_tlb_invalidate, entry for entry,
+ * tick for tick, without their set scans: L2 entries are found through
+ * an index beside the TLB (the engine has none and keeps the functions
+ * above). The index mirrors L2 as long as only these functions change the
+ * TLB: after any other, rebuild it. tests/test_model.c holds the two
+ * paths to the same counts. */
+typedef struct pm_tlb_index {
+	uint64_t *key;                    /* VPN of each used slot */
+	uint32_t *slot;                   /* its L2 entry; UINT32_MAX = empty slot */
+	size_t    mask;                   /* slots - 1 (a power of two, at least twice L2's entries) */
+	int       stale;                  /* 1 = the TLB changed behind it: rebuild first (the caller's flag) */
+} pm_tlb_index_t;
+
+/* Bytes of memory for t's index (t initialized, with an L2). */
+size_t   pm_tlb_index_mem_size(const pm_tlb_t *t);
+/* mem: pm_tlb_index_mem_size bytes, any content; the index of t's L2 as it is. */
+void     pm_tlb_index_init(pm_tlb_index_t *x, const pm_tlb_t *t, void *mem);
+void     pm_tlb_index_rebuild(pm_tlb_index_t *x, const pm_tlb_t *t);
+/* Index of vpn's entry in L1, or -1 (inline: an L1 hit is most
+ * references). */
+static inline long pm_tlb_l1_find(const pm_tlb_t *t, uint64_t vpn)
+{
+	const pm_tlb_level_t *l1 = &t->lv[0];
+	uint64_t tag = vpn >> l1->set_bits;
+	size_t s = (size_t)(vpn & (l1->sets - 1)) * l1->ways, e = s + l1->ways;
+
+	long hit = -1;
+
+	/* No early exit: the loop's branch then always goes the same way. */
+	for (size_t i = s; i < e; i++)
+		hit = l1->tag[i] == tag ? (long)i : hit;
+	return hit;
+}
+void     pm_tlb_plru_touch(pm_tlb_t *t, pm_tlb_level_t *lv, size_t i);
+/* An L1 hit on entry i (from pm_tlb_l1_find): its replacement state. */
+static inline void pm_tlb_l1_hit(pm_tlb_t *t, size_t i)
+{
+	pm_tlb_level_t *l1 = &t->lv[0];
+
+	if (l1->policy == PAGEMU_TLB_LRU)
+		l1->used[i] = ++t->tick;
+	else if (l1->policy == PAGEMU_TLB_PLRU)
+		pm_tlb_plru_touch(t, l1, i);
+}
+/* pm_tlb_lookup for a vpn pm_tlb_l1_find did not find: PM_TLB_HIT_L2
+ * (promoted to L1, *ppn set) or PM_TLB_MISS. x may be NULL without L2. */
+enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t *ppn);
+/* pm_tlb_fill, and pm_tlb_invalidate, keeping the index. */
+uint64_t pm_tlb_fill_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn);
+int      pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn);
 
 /* cache.c - a physically addressed set-associative cache with line data.
  * CO = the low log2(line) bits of the PA, CI = the next log2(sets) bits,

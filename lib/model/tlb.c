@@ -354,3 +354,260 @@ uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way)
 
 	return way < l1->ways && l1->tag[i] != PM_NONE ? vpn_of(l1, i) : PM_NONE;
 }
+
+/* ---- the simulator's fast path -----------------------------------------------
+ *
+ * pm_tlb_lookup and pm_tlb_fill scan a set to find an entry, again for an
+ * empty way, again for the oldest entry, and the L2 set once more for the
+ * L1 victim's write-back: with a 12-way L2 that is most of a simulated
+ * reference. Here L2 entries are found through an index (a hash table of
+ * VPN -> entry, beside the TLB), and an L1 set is scanned once for the
+ * tag, the lowest empty way and the oldest entry together. Which way each
+ * entry takes, each tick and each draw of the generator are the same, in
+ * the same order. */
+
+#define IX_EMPTY UINT32_MAX
+
+size_t pm_tlb_index_mem_size(const pm_tlb_t *t)
+{
+	size_t cap = 16, n = (size_t)t->lv[1].sets * t->lv[1].ways;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	return cap * (sizeof(uint64_t) + sizeof(uint32_t));
+}
+
+static inline size_t ix_hash(const pm_tlb_index_t *x, uint64_t vpn)
+{
+	return (size_t)((vpn * 0x9E3779B97F4A7C15ULL) >> 32) & x->mask;
+}
+
+/* The L2 entry holding vpn, or -1. */
+static inline long ix_find(const pm_tlb_index_t *x, uint64_t vpn)
+{
+	for (size_t h = ix_hash(x, vpn);; h = (h + 1) & x->mask) {
+		if (x->slot[h] == IX_EMPTY)
+			return -1;
+		if (x->key[h] == vpn)
+			return (long)x->slot[h];
+	}
+}
+
+/* vpn, absent, is now in L2 entry i. */
+static inline void ix_insert(pm_tlb_index_t *x, uint64_t vpn, size_t i)
+{
+	size_t h = ix_hash(x, vpn);
+
+	while (x->slot[h] != IX_EMPTY)
+		h = (h + 1) & x->mask;
+	x->key[h] = vpn;
+	x->slot[h] = (uint32_t)i;
+}
+
+/* vpn, present, left L2: linear probing's deletion, each later entry of
+ * the cluster moved back unless its home lies cyclically in (i, j]. */
+static void ix_erase(pm_tlb_index_t *x, uint64_t vpn)
+{
+	size_t i = ix_hash(x, vpn), j;
+
+	while (x->slot[i] == IX_EMPTY || x->key[i] != vpn)
+		i = (i + 1) & x->mask;
+	for (j = i;;) {
+		j = (j + 1) & x->mask;
+		if (x->slot[j] == IX_EMPTY)
+			break;
+		size_t k = ix_hash(x, x->key[j]);
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		x->key[i] = x->key[j];
+		x->slot[i] = x->slot[j];
+		i = j;
+	}
+	x->slot[i] = IX_EMPTY;
+}
+
+void pm_tlb_index_init(pm_tlb_index_t *x, const pm_tlb_t *t, void *mem)
+{
+	size_t cap = pm_tlb_index_mem_size(t) / (sizeof(uint64_t) + sizeof(uint32_t));
+
+	x->key = mem;
+	x->slot = (uint32_t *)(x->key + cap);
+	x->mask = cap - 1;
+	pm_tlb_index_rebuild(x, t);
+}
+
+void pm_tlb_index_rebuild(pm_tlb_index_t *x, const pm_tlb_t *t)
+{
+	const pm_tlb_level_t *l2 = &t->lv[1];
+
+	for (size_t h = 0; h <= x->mask; h++)
+		x->slot[h] = IX_EMPTY;
+	for (size_t i = 0; i < (size_t)l2->sets * l2->ways; i++)
+		if (l2->tag[i] != PM_NONE)
+			ix_insert(x, vpn_of(l2, i), i);
+	x->stale = 0;
+}
+
+/* The way a fill of the full set at s takes; old: its first oldest entry
+ * (LRU, FIFO). As victim(), which draws the generator only here. */
+static inline size_t pick(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s, size_t old)
+{
+	if (lv->policy == PAGEMU_TLB_RANDOM)
+		return s + pm_xorshift64s(&t->rng) % lv->ways;
+	if (lv->policy == PAGEMU_TLB_PLRU)
+		return s + plru_victim(lv->used[s], lv->ways);
+	return old;
+}
+
+/* victim() in one pass with no early exit (a scan that stops at a
+ * data-dependent way costs a mispredicted branch, more than the ways it
+ * skips): the lowest empty way of the set at s, else pick()'s. Walking
+ * down, the last way kept is the lowest empty one, and the lowest of the
+ * oldest (<=), as victim()'s upward scan with < finds them. */
+static inline size_t victim1(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s)
+{
+	const uint64_t *tg = lv->tag, *used = lv->used;
+	size_t empty = SIZE_MAX, old = s;
+	uint64_t oldest = UINT64_MAX;
+
+	for (size_t i = s + lv->ways; i-- > s;) {
+		uint64_t key = tg[i] == PM_NONE ? UINT64_MAX : used[i];
+		empty = tg[i] == PM_NONE ? i : empty;
+		old = key <= oldest ? i : old;
+		oldest = key <= oldest ? key : oldest;
+	}
+	return empty != SIZE_MAX ? empty : pick(t, lv, s, old);
+}
+
+/* One pass over L1's set at s, as victim1: the way holding tag
+ * (returned), else -1 with *v the way a fill takes. */
+static inline long scan_l1(pm_tlb_t *t, size_t s, uint64_t tag, size_t *v)
+{
+	const pm_tlb_level_t *lv = &t->lv[0];
+	const uint64_t *tg = lv->tag, *used = lv->used;
+	size_t empty = SIZE_MAX, old = s;
+	uint64_t oldest = UINT64_MAX;
+	long hit = -1;
+
+	for (size_t i = s + lv->ways; i-- > s;) {
+		uint64_t key = tg[i] == PM_NONE ? UINT64_MAX : used[i];
+		hit = tg[i] == tag ? (long)i : hit;
+		empty = tg[i] == PM_NONE ? i : empty;
+		old = key <= oldest ? i : old;
+		oldest = key <= oldest ? key : oldest;
+	}
+	if (hit < 0)
+		*v = empty != SIZE_MAX ? empty : pick(t, lv, s, old);
+	return hit;
+}
+
+/* Put tag -> ppn in way v of lv (replace()'s second half); returns the VPN
+ * of the valid entry replaced, or PM_NONE, *old_ppn its PPN. */
+static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t tag, uint64_t ppn, uint64_t *old_ppn)
+{
+	uint64_t out = PM_NONE;
+
+	if (lv->tag[v] != PM_NONE) {
+		out = vpn_of(lv, v);
+		*old_ppn = lv->ppn[v];
+	}
+	lv->tag[v] = tag;
+	lv->ppn[v] = ppn;
+	if (lv->policy == PAGEMU_TLB_FIFO)
+		lv->used[v] = ++t->tick;
+	else
+		touch(t, lv, v);
+	return out;
+}
+
+/* vpn -> ppn into L2: refilled in place when there (when refill), else
+ * replace() with the index kept. */
+static void enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, int refill)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t tag, old_ppn, out;
+	long i = ix_find(x, vpn);
+	size_t v;
+
+	if (i >= 0) {
+		if (refill)
+			l2->ppn[i] = ppn;
+		touch(t, l2, (size_t)i);
+		return;
+	}
+	v = victim1(t, l2, set_of(l2, vpn, &tag));
+	if ((out = put(t, l2, v, tag, ppn, &old_ppn)) != PM_NONE)
+		ix_erase(x, out);
+	ix_insert(x, vpn, v);
+}
+
+/* fill_l1 for vpn absent from L1, its way v there already chosen. */
+static uint64_t fill_l1_at(pm_tlb_t *t, pm_tlb_index_t *x, size_t v, uint64_t tag, uint64_t ppn)
+{
+	uint64_t old_ppn = 0, out = put(t, &t->lv[0], v, tag, ppn, &old_ppn);
+
+	/* The L1 victim written back into L2: touched if L2 still holds it. */
+	if (out != PM_NONE && t->lv[1].sets)
+		enter_l2(t, x, out, old_ppn, 0);
+	return out;
+}
+
+void pm_tlb_plru_touch(pm_tlb_t *t, pm_tlb_level_t *lv, size_t i)
+{
+	touch(t, lv, i);
+}
+
+enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t *ppn)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t tag1;
+	size_t s1, v1 = 0;
+	long i;
+
+	if (!l2->sets || (i = ix_find(x, vpn)) < 0)
+		return PM_TLB_MISS;
+	touch(t, l2, (size_t)i);
+	*ppn = l2->ppn[i];
+	/* The caller found no L1 entry: this scan picks the way only (the
+	 * generator drawn here, after the L2 touch, as fill_l1 draws it). */
+	s1 = set_of(&t->lv[0], vpn, &tag1);
+	scan_l1(t, s1, tag1, &v1);
+	fill_l1_at(t, x, v1, tag1, *ppn);
+	return PM_TLB_HIT_L2;
+}
+
+uint64_t pm_tlb_fill_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn)
+{
+	pm_tlb_level_t *l1 = &t->lv[0];
+	uint64_t tag;
+	size_t s, v = 0;
+	long i;
+
+	/* L2 first, as pm_tlb_fill (see there why). */
+	if (t->lv[1].sets)
+		enter_l2(t, x, vpn, ppn, 1);
+	s = set_of(l1, vpn, &tag);
+	if ((i = scan_l1(t, s, tag, &v)) >= 0) {
+		l1->ppn[i] = ppn;
+		touch(t, l1, (size_t)i);
+		return PM_NONE;
+	}
+	return fill_l1_at(t, x, v, tag, ppn);
+}
+
+int pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn)
+{
+	int mask = 0;
+	long i;
+
+	if ((i = find(&t->lv[0], vpn)) >= 0) {
+		t->lv[0].tag[i] = PM_NONE;
+		mask = 1;
+	}
+	if (t->lv[1].sets && (i = ix_find(x, vpn)) >= 0) {
+		t->lv[1].tag[i] = PM_NONE;
+		ix_erase(x, vpn);
+		mask |= 2;
+	}
+	return mask;
+}
