@@ -555,6 +555,72 @@ int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
 	return fast_ref(m, va, access);
 }
 
+/* fast_ref over an array, with what an L1 hit needs held in locals (the
+ * L1 arrays, the tick, three counters): stores through m's uint64_t
+ * fields would otherwise make the compiler reload all of it for every
+ * reference. The tick goes back to the TLB around every call that may
+ * read it. A reference to the page of the one before it, which hit L1,
+ * hits the same entry (nothing ran between them): no scan. Returns 0 or
+ * the error of reference *done. */
+static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
+{
+	pm_tlb_level_t *l1 = &m->tlb.lv[0];
+	const uint64_t *tag1 = l1->tag, *ppn1 = l1->ppn;
+	uint64_t *used1 = l1->used;
+	const uint64_t set_mask = l1->sets ? l1->sets - 1 : 0, va_limit = m->va_limit;
+	const unsigned ways = l1->ways, set_bits = l1->set_bits, page_bits = m->page_bits;
+	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU;
+	uint64_t tick = m->tlb.tick, refs = 0, writes = 0, hits1 = 0, last_vpn = PM_NONE;
+	long last = -1;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		uint64_t a = va[i], vpn = a >> page_bits, ppn;
+		long e = -1;
+
+		if (a > va_limit) {
+			r = -EINVAL;
+			break;
+		}
+		refs++;
+		writes += (unsigned)access[i] >> 1 & 1;    /* PM_PROT_WRITE */
+		if (vpn == last_vpn) {
+			e = last;
+		} else if (has_tlb) {
+			uint64_t tag = vpn >> set_bits;
+			size_t s = (size_t)(vpn & set_mask) * ways;
+			for (size_t w = s; w < s + ways; w++)      /* no early exit, as pm_tlb_l1_find */
+				e = tag1[w] == tag ? (long)w : e;
+		}
+		if (e >= 0) {
+			hits1++;
+			if (lru1)
+				used1[e] = ++tick;
+			else if (plru1)
+				pm_tlb_plru_touch(&m->tlb, l1, (size_t)e);
+			ppn = ppn1[e];
+			if (m->notify_hit)
+				notify(m, ppn);
+		} else {
+			m->tlb.tick = tick;
+			r = fast_miss(m, vpn, &ppn);
+			tick = m->tlb.tick;
+			if (r < 0)
+				break;
+		}
+		last_vpn = e >= 0 ? vpn : PM_NONE;
+		last = e;
+		touch_frame(m, ppn, access[i], NULL);
+	}
+	m->tlb.tick = tick;
+	m->stats.refs += refs;
+	m->stats.writes += writes;
+	m->stats.tlb_hits_l1 += hits1;
+	*done = i;
+	return r < 0 ? r : 0;
+}
+
 int pagemu_model_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
 {
 	size_t i = 0;
@@ -562,9 +628,7 @@ int pagemu_model_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *ac
 
 	if (m->fast) {
 		fast_begin(m);
-		for (; i < n; i++)
-			if ((r = fast_ref(m, va[i], access[i])) < 0)
-				break;
+		r = fast_replay(m, va, access, n, &i);
 	} else {
 		for (; i < n; i++)
 			if ((r = ref(m, va[i], access[i], NULL)) < 0)

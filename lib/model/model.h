@@ -343,15 +343,15 @@ uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way);
 
 /* The simulator's fast path (tlb.c, end): the same effects as
  * pm_tlb_lookup, pm_tlb_fill and pm_tlb_invalidate, entry for entry,
- * tick for tick, without their set scans: L2 entries are found through
- * an index beside the TLB (the engine has none and keeps the functions
- * above). The index mirrors L2 as long as only these functions change the
+ * tick for tick, with fewer and shorter set scans: L2 entries are found
+ * through an index beside the TLB, a byte per way (the engine has none and
+ * keeps the functions above). The index mirrors L2 as long as only these functions change the
  * TLB: after any other, rebuild it. tests/test_model.c holds the two
  * paths to the same counts. */
 typedef struct pm_tlb_index {
-	uint64_t *key;                    /* VPN of each used slot */
-	uint32_t *slot;                   /* its L2 entry; UINT32_MAX = empty slot */
-	size_t    mask;                   /* slots - 1 (a power of two, at least twice L2's entries) */
+	uint8_t  *fp;                     /* per L2 way a fingerprint of its tag, 0 = empty; a set's
+					     bytes side by side, padded to stride */
+	unsigned  stride;                 /* bytes per set: L2's ways rounded up to 8 */
 	int       stale;                  /* 1 = the TLB changed behind it: rebuild first (the caller's flag) */
 } pm_tlb_index_t;
 

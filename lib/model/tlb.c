@@ -14,6 +14,7 @@
  * separate arrays, so a lookup scans one set's tags in one or two host
  * cache lines: this is the simulator's hot path. */
 #include <errno.h>
+#include <string.h>
 
 #include "model/model.h"
 
@@ -366,73 +367,93 @@ uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way)
  * entry takes, each tick and each draw of the generator are the same, in
  * the same order. */
 
-#define IX_EMPTY UINT32_MAX
+/* The index: a byte per L2 way, a fingerprint of its tag (0 = empty way),
+ * the bytes of a set side by side and padded to whole 64-bit words
+ * (0xff, never taken for a match: matches are checked against the tag).
+ * A set's 12 ways are then two words of one host cache line, compared
+ * eight at a time, where the tags are two lines compared one by one. */
+#define FP_ONES  0x0101010101010101ULL
+#define FP_HIGHS 0x8080808080808080ULL
+#define FP_PAD   0xff
+
+static inline unsigned fp_stride(unsigned ways)
+{
+	return (ways + 7) & ~7u;
+}
 
 size_t pm_tlb_index_mem_size(const pm_tlb_t *t)
 {
-	size_t cap = 16, n = (size_t)t->lv[1].sets * t->lv[1].ways;
-
-	while (cap < 2 * n)
-		cap *= 2;
-	return cap * (sizeof(uint64_t) + sizeof(uint32_t));
+	return (size_t)t->lv[1].sets * fp_stride(t->lv[1].ways);
 }
 
-static inline size_t ix_hash(const pm_tlb_index_t *x, uint64_t vpn)
+/* 1..255: a way holding tag is never taken for empty. */
+static inline uint8_t fp_of(uint64_t tag)
 {
-	return (size_t)((vpn * 0x9E3779B97F4A7C15ULL) >> 32) & x->mask;
+	uint8_t f = (uint8_t)((tag * 0x9E3779B97F4A7C15ULL) >> 56);
+
+	return f ? f : 1;
+}
+
+/* Eight fingerprints of set `set` from way w, way w in the lowest byte. */
+static inline uint64_t fp_word(const pm_tlb_index_t *x, size_t set, unsigned w)
+{
+	uint64_t v;
+
+	memcpy(&v, x->fp + set * x->stride + w, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/* The high bit of every zero byte of v (and perhaps of bytes above one:
+ * the lowest bit set is always a zero byte). */
+static inline uint64_t fp_zeros(uint64_t v)
+{
+	return (v - FP_ONES) & ~v & FP_HIGHS;
+}
+
+static inline void fp_set(pm_tlb_index_t *x, const pm_tlb_level_t *l2, size_t i, uint8_t f)
+{
+	x->fp[i / l2->ways * x->stride + i % l2->ways] = f;
 }
 
 /* The L2 entry holding vpn, or -1. */
-static inline long ix_find(const pm_tlb_index_t *x, uint64_t vpn)
+static inline long fp_find(const pm_tlb_t *t, const pm_tlb_index_t *x, uint64_t vpn)
 {
-	for (size_t h = ix_hash(x, vpn);; h = (h + 1) & x->mask) {
-		if (x->slot[h] == IX_EMPTY)
-			return -1;
-		if (x->key[h] == vpn)
-			return (long)x->slot[h];
+	const pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t tag = vpn >> l2->set_bits, pat = FP_ONES * fp_of(tag);
+	size_t set = (size_t)(vpn & (l2->sets - 1)), s = set * l2->ways;
+
+	for (unsigned w = 0; w < l2->ways; w += 8) {
+		uint64_t m = fp_zeros(fp_word(x, set, w) ^ pat);
+		while (m) {
+			unsigned k = w + ((unsigned)__builtin_ctzll(m) >> 3);
+			m &= m - 1;
+			if (k < l2->ways && l2->tag[s + k] == tag)
+				return (long)(s + k);
+		}
 	}
+	return -1;
 }
 
-/* vpn, absent, is now in L2 entry i. */
-static inline void ix_insert(pm_tlb_index_t *x, uint64_t vpn, size_t i)
+/* The lowest empty way of L2's set `set`, or SIZE_MAX. */
+static inline size_t fp_empty(const pm_tlb_t *t, const pm_tlb_index_t *x, size_t set)
 {
-	size_t h = ix_hash(x, vpn);
+	const pm_tlb_level_t *l2 = &t->lv[1];
 
-	while (x->slot[h] != IX_EMPTY)
-		h = (h + 1) & x->mask;
-	x->key[h] = vpn;
-	x->slot[h] = (uint32_t)i;
-}
-
-/* vpn, present, left L2: linear probing's deletion, each later entry of
- * the cluster moved back unless its home lies cyclically in (i, j]. */
-static void ix_erase(pm_tlb_index_t *x, uint64_t vpn)
-{
-	size_t i = ix_hash(x, vpn), j;
-
-	while (x->slot[i] == IX_EMPTY || x->key[i] != vpn)
-		i = (i + 1) & x->mask;
-	for (j = i;;) {
-		j = (j + 1) & x->mask;
-		if (x->slot[j] == IX_EMPTY)
-			break;
-		size_t k = ix_hash(x, x->key[j]);
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		x->key[i] = x->key[j];
-		x->slot[i] = x->slot[j];
-		i = j;
+	for (unsigned w = 0; w < l2->ways; w += 8) {
+		uint64_t m = fp_zeros(fp_word(x, set, w));
+		if (m)
+			return set * l2->ways + w + ((unsigned)__builtin_ctzll(m) >> 3);
 	}
-	x->slot[i] = IX_EMPTY;
+	return SIZE_MAX;
 }
 
 void pm_tlb_index_init(pm_tlb_index_t *x, const pm_tlb_t *t, void *mem)
 {
-	size_t cap = pm_tlb_index_mem_size(t) / (sizeof(uint64_t) + sizeof(uint32_t));
-
-	x->key = mem;
-	x->slot = (uint32_t *)(x->key + cap);
-	x->mask = cap - 1;
+	x->fp = mem;
+	x->stride = fp_stride(t->lv[1].ways);
 	pm_tlb_index_rebuild(x, t);
 }
 
@@ -440,11 +461,9 @@ void pm_tlb_index_rebuild(pm_tlb_index_t *x, const pm_tlb_t *t)
 {
 	const pm_tlb_level_t *l2 = &t->lv[1];
 
-	for (size_t h = 0; h <= x->mask; h++)
-		x->slot[h] = IX_EMPTY;
+	memset(x->fp, FP_PAD, pm_tlb_index_mem_size(t));
 	for (size_t i = 0; i < (size_t)l2->sets * l2->ways; i++)
-		if (l2->tag[i] != PM_NONE)
-			ix_insert(x, vpn_of(l2, i), i);
+		fp_set(x, l2, i, l2->tag[i] == PM_NONE ? 0 : fp_of(l2->tag[i]));
 	x->stale = 0;
 }
 
@@ -459,28 +478,11 @@ static inline size_t pick(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s, size_
 	return old;
 }
 
-/* victim() in one pass with no early exit (a scan that stops at a
- * data-dependent way costs a mispredicted branch, more than the ways it
- * skips): the lowest empty way of the set at s, else pick()'s. Walking
- * down, the last way kept is the lowest empty one, and the lowest of the
- * oldest (<=), as victim()'s upward scan with < finds them. */
-static inline size_t victim1(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s)
-{
-	const uint64_t *tg = lv->tag, *used = lv->used;
-	size_t empty = SIZE_MAX, old = s;
-	uint64_t oldest = UINT64_MAX;
-
-	for (size_t i = s + lv->ways; i-- > s;) {
-		uint64_t key = tg[i] == PM_NONE ? UINT64_MAX : used[i];
-		empty = tg[i] == PM_NONE ? i : empty;
-		old = key <= oldest ? i : old;
-		oldest = key <= oldest ? key : oldest;
-	}
-	return empty != SIZE_MAX ? empty : pick(t, lv, s, old);
-}
-
-/* One pass over L1's set at s, as victim1: the way holding tag
- * (returned), else -1 with *v the way a fill takes. */
+/* One pass over L1's set at s with no early exit (a scan that stops at
+ * a data-dependent way costs a mispredicted branch, more than the ways it
+ * skips): the way holding tag (returned), else -1 with *v the way a fill
+ * takes. Walking down, the last way kept is the lowest empty one, and the
+ * lowest of the oldest (<=), as victim()'s upward scan finds them. */
 static inline long scan_l1(pm_tlb_t *t, size_t s, uint64_t tag, size_t *v)
 {
 	const pm_tlb_level_t *lv = &t->lv[0];
@@ -520,14 +522,28 @@ static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t t
 	return out;
 }
 
+/* The oldest entry of the full set at s (LRU, FIFO: the lowest of
+ * equals, as victim()), in one pass with no early exit. */
+static inline size_t oldest_way(const pm_tlb_level_t *lv, size_t s)
+{
+	size_t old = s;
+	uint64_t oldest = UINT64_MAX;
+
+	for (size_t i = s + lv->ways; i-- > s;) {
+		old = lv->used[i] <= oldest ? i : old;
+		oldest = lv->used[i] <= oldest ? lv->used[i] : oldest;
+	}
+	return old;
+}
+
 /* vpn -> ppn into L2: refilled in place when there (when refill), else
  * replace() with the index kept. */
 static void enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, int refill)
 {
 	pm_tlb_level_t *l2 = &t->lv[1];
-	uint64_t tag, old_ppn, out;
-	long i = ix_find(x, vpn);
-	size_t v;
+	uint64_t tag, old_ppn;
+	long i = fp_find(t, x, vpn);
+	size_t s, v;
 
 	if (i >= 0) {
 		if (refill)
@@ -535,10 +551,11 @@ static void enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn,
 		touch(t, l2, (size_t)i);
 		return;
 	}
-	v = victim1(t, l2, set_of(l2, vpn, &tag));
-	if ((out = put(t, l2, v, tag, ppn, &old_ppn)) != PM_NONE)
-		ix_erase(x, out);
-	ix_insert(x, vpn, v);
+	s = set_of(l2, vpn, &tag);
+	if ((v = fp_empty(t, x, s / l2->ways)) == SIZE_MAX)
+		v = pick(t, l2, s, l2->policy == PAGEMU_TLB_LRU || l2->policy == PAGEMU_TLB_FIFO ? oldest_way(l2, s) : s);
+	put(t, l2, v, tag, ppn, &old_ppn);
+	fp_set(x, l2, v, fp_of(tag));
 }
 
 /* fill_l1 for vpn absent from L1, its way v there already chosen. */
@@ -564,7 +581,7 @@ enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn
 	size_t s1, v1 = 0;
 	long i;
 
-	if (!l2->sets || (i = ix_find(x, vpn)) < 0)
+	if (!l2->sets || (i = fp_find(t, x, vpn)) < 0)
 		return PM_TLB_MISS;
 	touch(t, l2, (size_t)i);
 	*ppn = l2->ppn[i];
@@ -604,9 +621,9 @@ int pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn)
 		t->lv[0].tag[i] = PM_NONE;
 		mask = 1;
 	}
-	if (t->lv[1].sets && (i = ix_find(x, vpn)) >= 0) {
+	if (t->lv[1].sets && (i = fp_find(t, x, vpn)) >= 0) {
 		t->lv[1].tag[i] = PM_NONE;
-		ix_erase(x, vpn);
+		fp_set(x, &t->lv[1], (size_t)i, 0);
 		mask |= 2;
 	}
 	return mask;
