@@ -563,10 +563,39 @@ int  pm_refs_push(pm_refs_t *r, uint64_t va, int access);
 void pm_refs_free(pm_refs_t *r);
 /* "pagemu", "lackey", "addrs", "pages" (or "auto"): 0 or -EINVAL. */
 int  pm_trace_fmt_parse(const char *name, enum pm_trace_fmt *out);
-/* Read a whole trace from f (name for messages). Page numbers become
- * addresses << page_bits. With skip_instr, lackey "I" lines are skipped.
- * 0, or -errno with a message "name:LINE: what" in err (records count as
- * lines for the binary format). */
+/* A trace read a batch at a time, in bounded memory: one input buffer of
+ * 64 KiB (longer only for a longer line) whatever the trace's length, so
+ * a trace far larger than memory, or a pipe, streams through. */
+typedef struct pm_trace_stream {
+	FILE       *f;                    /* the input (not closed here) */
+	const char *name;                 /* for messages */
+	enum pm_trace_fmt fmt;            /* decided by pm_trace_open (never AUTO after) */
+	unsigned    page_bits;            /* PM_FMT_PAGES: page numbers << page_bits */
+	int         skip_instr;           /* lackey: skip "I" lines */
+	uint32_t    page_size;            /* from a binary header; 0 = unknown */
+	char       *buf;                  /* input buffer, cap + 1 bytes (a NUL after the data) */
+	size_t      cap, len, pos;        /* its size, bytes in it, first byte not consumed */
+	size_t      lineno;               /* lines (binary: records) consumed */
+	char       *line;                 /* text: the current line, in buf */
+	const char *rest;                 /* its numbers not yet read; NULL = take the next line */
+	int         eof;                  /* the input has ended (buf holds the rest) */
+	int         done;                 /* every reference has been read */
+	char        err[512];             /* the message of a failure: "name:LINE: what" */
+} pm_trace_stream_t;
+
+/* Start reading f (name for messages): the binary header, or enough text
+ * to decide an auto format. Page numbers become addresses << page_bits.
+ * With skip_instr, lackey "I" lines are skipped. 0, or -errno with the
+ * message in s->err; pm_trace_close in both cases. */
+int  pm_trace_open(pm_trace_stream_t *s, FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
+		   int skip_instr);
+/* The next references, at most max, into out (out->n set to how many; 0
+ * at the end of the trace): 0, or -errno with the message in s->err
+ * (records count as lines for the binary format). */
+int  pm_trace_read(pm_trace_stream_t *s, pm_refs_t *out, size_t max);
+void pm_trace_close(pm_trace_stream_t *s);
+/* Read a whole trace from f into out: pm_trace_open, then pm_trace_read
+ * to the end. 0, or -errno with the message in err. */
 int  pm_trace_load(FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
 		   int skip_instr, pm_refs_t *out, char *err, size_t errlen);
 
