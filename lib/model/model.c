@@ -569,7 +569,8 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 	uint64_t *used1 = l1->used;
 	const uint64_t set_mask = l1->sets ? l1->sets - 1 : 0, va_limit = m->va_limit;
 	const unsigned ways = l1->ways, set_bits = l1->set_bits, page_bits = m->page_bits;
-	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU;
+	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU,
+		  notify_hit = m->notify_hit;
 	uint64_t tick = m->tlb.tick, refs = 0, writes = 0, hits1 = 0, last_vpn = PM_NONE;
 	long last = -1;
 	size_t i;
@@ -600,7 +601,7 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 			else if (plru1)
 				pm_tlb_plru_touch(&m->tlb, l1, (size_t)e);
 			ppn = ppn1[e];
-			if (m->notify_hit)
+			if (notify_hit)
 				notify(m, ppn);
 		} else {
 			m->tlb.tick = tick;
@@ -611,7 +612,8 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 		}
 		last_vpn = e >= 0 ? vpn : PM_NONE;
 		last = e;
-		touch_frame(m, ppn, access[i], NULL);
+		if (access[i] & PM_PROT_WRITE)         /* a read changes nothing there */
+			touch_frame(m, ppn, access[i], NULL);
 	}
 	m->tlb.tick = tick;
 	m->stats.refs += refs;

@@ -352,6 +352,8 @@ typedef struct pm_tlb_index {
 	uint8_t  *fp;                     /* per L2 way a fingerprint of its tag, 0 = empty; a set's
 					     bytes side by side, padded to stride */
 	unsigned  stride;                 /* bytes per set: L2's ways rounded up to 8 */
+	uint32_t *home;                   /* per L1 entry: the L2 entry it came from, a hint checked
+					     against L2's tag before use (the L1 victim's write-back) */
 	int       stale;                  /* 1 = the TLB changed behind it: rebuild first (the caller's flag) */
 } pm_tlb_index_t;
 

@@ -381,9 +381,15 @@ static inline unsigned fp_stride(unsigned ways)
 	return (ways + 7) & ~7u;
 }
 
+/* Bytes of the fingerprints, rounded up for the home array after them. */
+static size_t fp_bytes(const pm_tlb_t *t)
+{
+	return ((size_t)t->lv[1].sets * fp_stride(t->lv[1].ways) + 7) & ~(size_t)7;
+}
+
 size_t pm_tlb_index_mem_size(const pm_tlb_t *t)
 {
-	return (size_t)t->lv[1].sets * fp_stride(t->lv[1].ways);
+	return fp_bytes(t) + (size_t)t->lv[0].sets * t->lv[0].ways * sizeof(uint32_t);
 }
 
 /* 1..255: a way holding tag is never taken for empty. */
@@ -454,6 +460,9 @@ void pm_tlb_index_init(pm_tlb_index_t *x, const pm_tlb_t *t, void *mem)
 {
 	x->fp = mem;
 	x->stride = fp_stride(t->lv[1].ways);
+	x->home = (uint32_t *)(x->fp + fp_bytes(t));
+	for (size_t i = 0; i < (size_t)t->lv[0].sets * t->lv[0].ways; i++)
+		x->home[i] = UINT32_MAX;
 	pm_tlb_index_rebuild(x, t);
 }
 
@@ -461,7 +470,7 @@ void pm_tlb_index_rebuild(pm_tlb_index_t *x, const pm_tlb_t *t)
 {
 	const pm_tlb_level_t *l2 = &t->lv[1];
 
-	memset(x->fp, FP_PAD, pm_tlb_index_mem_size(t));
+	memset(x->fp, FP_PAD, fp_bytes(t));
 	for (size_t i = 0; i < (size_t)l2->sets * l2->ways; i++)
 		fp_set(x, l2, i, l2->tag[i] == PM_NONE ? 0 : fp_of(l2->tag[i]));
 	x->stale = 0;
@@ -537,8 +546,8 @@ static inline size_t oldest_way(const pm_tlb_level_t *lv, size_t s)
 }
 
 /* vpn -> ppn into L2: refilled in place when there (when refill), else
- * replace() with the index kept. */
-static void enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, int refill)
+ * replace() with the index kept. Returns its L2 entry. */
+static size_t enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, int refill)
 {
 	pm_tlb_level_t *l2 = &t->lv[1];
 	uint64_t tag, old_ppn;
@@ -549,22 +558,37 @@ static void enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn,
 		if (refill)
 			l2->ppn[i] = ppn;
 		touch(t, l2, (size_t)i);
-		return;
+		return (size_t)i;
 	}
 	s = set_of(l2, vpn, &tag);
 	if ((v = fp_empty(t, x, s / l2->ways)) == SIZE_MAX)
 		v = pick(t, l2, s, l2->policy == PAGEMU_TLB_LRU || l2->policy == PAGEMU_TLB_FIFO ? oldest_way(l2, s) : s);
 	put(t, l2, v, tag, ppn, &old_ppn);
 	fp_set(x, l2, v, fp_of(tag));
+	return v;
 }
 
-/* fill_l1 for vpn absent from L1, its way v there already chosen. */
-static uint64_t fill_l1_at(pm_tlb_t *t, pm_tlb_index_t *x, size_t v, uint64_t tag, uint64_t ppn)
+/* fill_l1 for vpn absent from L1, its way v there already chosen; home:
+ * its L2 entry. */
+static uint64_t fill_l1_at(pm_tlb_t *t, pm_tlb_index_t *x, size_t v, uint64_t tag, uint64_t ppn, size_t home)
 {
-	uint64_t old_ppn = 0, out = put(t, &t->lv[0], v, tag, ppn, &old_ppn);
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t old_ppn = 0, out = put(t, &t->lv[0], v, tag, ppn, &old_ppn), tag2;
+	size_t h, s2;
 
-	/* The L1 victim written back into L2: touched if L2 still holds it. */
-	if (out != PM_NONE && t->lv[1].sets)
+	if (!l2->sets)
+		return out;
+	h = x->home[v];
+	x->home[v] = (uint32_t)home;
+	if (out == PM_NONE)
+		return out;
+	/* The L1 victim written back into L2: touched if L2 still holds it,
+	 * most often where it was when it came into L1 (the entry there is
+	 * it if it is in its set with its tag: a set holds a tag once). */
+	s2 = set_of(l2, out, &tag2);
+	if (h >= s2 && h < s2 + l2->ways && l2->tag[h] == tag2)
+		touch(t, l2, h);
+	else
 		enter_l2(t, x, out, old_ppn, 0);
 	return out;
 }
@@ -589,7 +613,7 @@ enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn
 	 * generator drawn here, after the L2 touch, as fill_l1 draws it). */
 	s1 = set_of(&t->lv[0], vpn, &tag1);
 	scan_l1(t, s1, tag1, &v1);
-	fill_l1_at(t, x, v1, tag1, *ppn);
+	fill_l1_at(t, x, v1, tag1, *ppn, (size_t)i);
 	return PM_TLB_HIT_L2;
 }
 
@@ -597,19 +621,21 @@ uint64_t pm_tlb_fill_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t
 {
 	pm_tlb_level_t *l1 = &t->lv[0];
 	uint64_t tag;
-	size_t s, v = 0;
+	size_t s, v = 0, home = 0;
 	long i;
 
 	/* L2 first, as pm_tlb_fill (see there why). */
 	if (t->lv[1].sets)
-		enter_l2(t, x, vpn, ppn, 1);
+		home = enter_l2(t, x, vpn, ppn, 1);
 	s = set_of(l1, vpn, &tag);
 	if ((i = scan_l1(t, s, tag, &v)) >= 0) {
 		l1->ppn[i] = ppn;
 		touch(t, l1, (size_t)i);
+		if (t->lv[1].sets)
+			x->home[i] = (uint32_t)home;
 		return PM_NONE;
 	}
-	return fill_l1_at(t, x, v, tag, ppn);
+	return fill_l1_at(t, x, v, tag, ppn, home);
 }
 
 int pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn)
