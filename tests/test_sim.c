@@ -486,6 +486,60 @@ static void json_counts(const char *out, uint64_t frames, unsigned long long *fa
 	ck_assert_int_eq(sscanf(p, "\"tlb_misses\":%llu", misses), 1);
 }
 
+/* pagemu-sim with argv, its standard input and output pipes: *in to
+ * write the trace to, *out to read its report from. */
+static pid_t spawn_sim(char *const argv[], int *in, int *out)
+{
+	int i[2], o[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(i), 0);
+	ck_assert_int_eq(pipe(o), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(i[0], 0);
+		dup2(o[1], 1);
+		close(i[0]);
+		close(i[1]);
+		close(o[0]);
+		close(o[1]);
+		execv(sim_path, argv);
+		_exit(127);
+	}
+	close(i[0]);
+	close(o[1]);
+	*in = i[1];
+	*out = o[0];
+	return pid;
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t r = write(fd, (const char *)buf + off, len - off);
+		ck_assert_int_gt(r, 0);
+		off += (size_t)r;
+	}
+}
+
+/* The report, then the exit status and peak RSS (KiB) of pid. */
+static void finish_sim(pid_t pid, int out, char *buf, size_t len, long *maxrss_kib)
+{
+	struct rusage ru;
+	size_t got = 0;
+	ssize_t r;
+	int st;
+
+	while (got < len - 1 && (r = read(out, buf + got, len - 1 - got)) > 0)
+		got += (size_t)r;
+	buf[got] = '\0';
+	close(out);
+	ck_assert_int_eq(wait4(pid, &st, 0, &ru), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pagemu-sim failed (%d): %.200s", st, buf);
+	*maxrss_kib = ru.ru_maxrss;
+}
+
 /* pagemu-sim reads a binary trace of 256 MiB (8M records) from a pipe,
  * two frame counts side by side, in a fraction of that memory (its peak
  * RSS, from wait4), and counts what the model counts replaying the same
@@ -499,14 +553,13 @@ START_TEST(sim_streams_a_trace_larger_than_its_memory)
 	static uint64_t va[4096];
 	static uint8_t acc[4096];
 	static char out[1 << 16];
+	static char *const argv[] = { "pagemu-sim", "--policy", "clock", "--frames", "300,5000", "--json", "-", NULL };
 	pagemu_model_t *m[2];
 	pagemu_model_config_t c;
 	pm_trace_hdr_t h = { PM_TRACE_VERSION, 4096, 0, 0 };
 	uint64_t s = 99, seq = 0;
-	int in[2], outp[2], st;
-	struct rusage ru;
-	size_t got = 0;
-	ssize_t r;
+	long maxrss;
+	int in, outp;
 	pid_t pid;
 
 	need_sim();
@@ -516,24 +569,9 @@ START_TEST(sim_streams_a_trace_larger_than_its_memory)
 		c.frames = frames[j];
 		ck_assert_int_eq(pagemu_model_new(&c, &m[j]), 0);
 	}
-	ck_assert_int_eq(pipe(in), 0);
-	ck_assert_int_eq(pipe(outp), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(outp[1], 1);
-		close(in[0]);
-		close(in[1]);
-		close(outp[0]);
-		close(outp[1]);
-		execl(sim_path, "pagemu-sim", "--policy", "clock", "--frames", "300,5000", "--json", "-", (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(outp[1]);
+	pid = spawn_sim(argv, &in, &outp);
 	pm_trace_encode_header(&h, buf);
-	ck_assert_int_eq(write(in[1], buf, PM_TRACE_HDR_SIZE), PM_TRACE_HDR_SIZE);
+	write_all(in, buf, PM_TRACE_HDR_SIZE);
 	for (size_t done = 0; done < nrec; done += chunk) {
 		for (size_t i = 0; i < chunk; i++) {
 			pm_trace_rec_t rec = { 0 };
@@ -545,21 +583,10 @@ START_TEST(sim_streams_a_trace_larger_than_its_memory)
 		}
 		for (int j = 0; j < 2; j++)
 			pagemu_model_replay(m[j], va, acc, chunk, NULL);
-		for (size_t off = 0; off < sizeof(buf); off += (size_t)r) {
-			r = write(in[1], buf + off, sizeof(buf) - off);
-			if (r <= 0)
-				break;
-		}
-		if (r <= 0)
-			break;
+		write_all(in, buf, sizeof(buf));
 	}
-	close(in[1]);
-	while (got < sizeof(out) - 1 && (r = read(outp[0], out + got, sizeof(out) - 1 - got)) > 0)
-		got += (size_t)r;
-	out[got] = '\0';
-	close(outp[0]);
-	ck_assert_int_eq(wait4(pid, &st, 0, &ru), pid);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pagemu-sim failed (%d): %.200s", st, out);
+	close(in);
+	finish_sim(pid, outp, out, sizeof(out), &maxrss);
 	for (int j = 0; j < 2; j++) {
 		pagemu_model_stats_t ms;
 		unsigned long long faults, misses;
@@ -573,8 +600,54 @@ START_TEST(sim_streams_a_trace_larger_than_its_memory)
 	/* 256 MiB of trace, 72 MiB had it been loaded as references; the
 	 * stream keeps one batch. ru_maxrss is in KiB; the bound leaves room
 	 * for a sanitizer build's own memory. */
-	ck_assert_msg(ru.ru_maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB for a %zu MiB trace", ru.ru_maxrss,
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB for a %zu MiB trace", maxrss,
 		      nrec * PM_TRACE_REC_SIZE >> 20);
+}
+END_TEST
+
+/* LRU's one-pass sweep streams too: 3M addresses as text (36 MiB) through
+ * a pipe, faults at three frame counts equal to pm_lru_sweep over the
+ * whole string in memory here, in memory bounded by the pages seen. */
+START_TEST(sim_streams_an_lru_sweep)
+{
+	static const uint64_t frames[3] = { 100, 2000, 40000 };
+	static char *const argv[] = { "pagemu-sim", "--format", "addrs", "--policy", "lru", "--frames",
+				      "100,2000,40000", "--json", "-", NULL };
+	const size_t n = 3u << 20;
+	static char out[1 << 16], line[64 * 1024];
+	uint64_t *pages = malloc(n * sizeof(*pages)), faults[3], s = 5, seq = 0;
+	size_t fill = 0;
+	long maxrss;
+	int in, outp;
+	pid_t pid;
+
+	need_sim();
+	ck_assert_ptr_nonnull(pages);
+	pid = spawn_sim(argv, &in, &outp);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t va = stream_va(&s, &seq);
+		pages[i] = va >> 12;
+		fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va);
+		if (fill > sizeof(line) - 32) {
+			write_all(in, line, fill);
+			fill = 0;
+		}
+	}
+	write_all(in, line, fill);
+	close(in);
+	finish_sim(pid, outp, out, sizeof(out), &maxrss);
+	ck_assert_int_eq(pm_lru_sweep(pages, n, frames, 3, faults), 0);
+	for (int j = 0; j < 3; j++) {
+		char key[64];
+		unsigned long long f;
+		const char *p;
+		snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames[j]);
+		ck_assert_ptr_nonnull(p = strstr(out, key));
+		ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &f), 1);
+		ck_assert_uint_eq(f, faults[j]);
+	}
+	free(pages);
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB", maxrss);
 }
 END_TEST
 
@@ -598,6 +671,7 @@ static Suite *make_suite(void)
 	tcase_add_test(ts, sim_working_set_and_lifetime);
 	tcase_add_test(ts, sim_analysis_errors);
 	tcase_add_test(ts, sim_streams_a_trace_larger_than_its_memory);
+	tcase_add_test(ts, sim_streams_an_lru_sweep);
 	suite_add_tcase(s, ts);
 	return s;
 }

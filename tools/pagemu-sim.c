@@ -416,14 +416,18 @@ static int run_models(const sim_t *sim, const pm_refs_t *refs, result_t *res)
 	return st;
 }
 
-/* The models over a trace streamed from its file or pipe, STREAM_BATCH
- * references at a time: the memory of the models and of one batch,
- * however long the trace. *nrefs: the references read. */
+/* A model per frame count (or, lru_sweep, LRU's one pass) over a trace
+ * streamed from its file or pipe, STREAM_BATCH references at a time: the
+ * memory of the models (of the pages seen) and of one batch, however long
+ * the trace. *nrefs: the references read. */
 #define STREAM_BATCH (64u * 1024)
 
-static int run_models_streamed(sim_t *sim, result_t *res, size_t *nrefs)
+static void sweep_results(const sim_t *sim, uint64_t nrefs, const uint64_t *faults, result_t *res);
+
+static int run_streamed(sim_t *sim, int lru_sweep, result_t *res, size_t *nrefs)
 {
 	pm_trace_stream_t ts;
+	pm_lru_stream_t ls = { 0 };
 	pm_refs_t batch = { 0 };
 	runner_t r = { .n = 0 };
 	FILE *f;
@@ -437,21 +441,43 @@ static int run_models_streamed(sim_t *sim, result_t *res, size_t *nrefs)
 		fprintf(stderr, "pagemu-sim: %s\n", ts.err);
 		goto close_trace;
 	}
-	if ((st = take_page_size(sim, ts.page_size)) != 0 || (st = runner_init(&r, sim)) != 0)
+	if ((st = take_page_size(sim, ts.page_size)) != 0)
 		goto close_trace;
-	while ((e = pm_trace_read(&ts, &batch, STREAM_BATCH)) == 0 && batch.n > 0)
-		if ((st = runner_feed(&r, batch.va, batch.access, batch.n)) != 0)
+	if (lru_sweep ? pm_lru_stream_init(&ls, sim->frames, sim->nframes) < 0 : (st = runner_init(&r, sim)) != 0) {
+		if (lru_sweep)
+			fprintf(stderr, "pagemu-sim: out of memory\n");
+		st = lru_sweep ? 1 : st;
+		goto close_trace;
+	}
+	while ((e = pm_trace_read(&ts, &batch, STREAM_BATCH)) == 0 && batch.n > 0) {
+		if (lru_sweep) {
+			for (size_t i = 0; i < batch.n; i++)
+				batch.va[i] >>= sim->cfg.page_bits;        /* pages, in place */
+			if (pm_lru_stream_push(&ls, batch.va, batch.n) < 0) {
+				fprintf(stderr, "pagemu-sim: out of memory\n");
+				st = 1;
+				goto free_models;
+			}
+			*nrefs += batch.n;
+		} else if ((st = runner_feed(&r, batch.va, batch.access, batch.n)) != 0) {
 			goto free_models;
+		}
+	}
 	if (e < 0) {
 		fprintf(stderr, "pagemu-sim: %s\n", ts.err);
 		st = 1;
 		goto free_models;
 	}
-	runner_results(&r, sim, res);
-	*nrefs = r.refs;
+	if (lru_sweep) {
+		sweep_results(sim, *nrefs, ls.faults, res);
+	} else {
+		runner_results(&r, sim, res);
+		*nrefs = r.refs;
+	}
 	st = 0;
 free_models:
 	runner_free(&r);
+	pm_lru_stream_free(&ls);
 close_trace:
 	pm_trace_close(&ts);
 	pm_refs_free(&batch);
@@ -460,7 +486,19 @@ close_trace:
 	return st;
 }
 
-/* One pass for every frame count (LRU, OPT): faults only. */
+/* The table of a one-pass sweep: faults only. */
+static void sweep_results(const sim_t *sim, uint64_t nrefs, const uint64_t *faults, result_t *res)
+{
+	for (size_t j = 0; j < sim->nframes; j++) {
+		res[j].frames = sim->frames[j];
+		res[j].refs = nrefs;
+		res[j].faults = faults[j];
+		/* frames fill first and stay full: every later fault evicts */
+		res[j].evictions = faults[j] > sim->frames[j] ? faults[j] - sim->frames[j] : 0;
+	}
+}
+
+/* One pass for every frame count (LRU, OPT), the string in memory. */
 static int run_sweep(const sim_t *sim, const pm_refs_t *refs, result_t *res)
 {
 	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages));
@@ -475,13 +513,8 @@ static int run_sweep(const sim_t *sim, const pm_refs_t *refs, result_t *res)
 	    ? pm_opt_sweep(pages, refs->n, sim->frames, sim->nframes, faults)
 	    : pm_lru_sweep(pages, refs->n, sim->frames, sim->nframes, faults);
 	free(pages);
-	for (size_t j = 0; j < sim->nframes && e == 0; j++) {
-		res[j].frames = sim->frames[j];
-		res[j].refs = refs->n;
-		res[j].faults = faults[j];
-		/* frames fill first and stay full: every later fault evicts */
-		res[j].evictions = faults[j] > sim->frames[j] ? faults[j] - sim->frames[j] : 0;
-	}
+	if (e == 0)
+		sweep_results(sim, refs->n, faults, res);
 	return e;
 }
 
@@ -552,13 +585,14 @@ int main(int argc, char **argv)
 	sweep = sim.cfg.policy == PAGEMU_POLICY_OPT ||
 		(sim.cfg.policy == PAGEMU_POLICY_LRU && sim.nframes > 1 && !sim.full && !sim.cfg.tlb_exact);
 	analysis = sim.mrc || sim.lifetime || sim.ntaus || sim.belady;
-	if (sim.path && !sweep && !analysis) {
-		/* A model per frame count, side by side, over the trace as it
-		 * is read: any length, from a file or a pipe. */
-		if ((st = run_models_streamed(&sim, res, &nrefs)) != 0)
+	if (sim.path && !analysis && sim.cfg.policy != PAGEMU_POLICY_OPT) {
+		/* A model per frame count side by side, or LRU's one pass, over
+		 * the trace as it is read: any length, from a file or a pipe. */
+		if ((st = run_streamed(&sim, sweep, res, &nrefs)) != 0)
 			goto free_refs;
 	} else {
-		/* The analyses and the one-pass sweeps look at the whole string. */
+		/* The analyses and OPT look at the whole string (OPT at the
+		 * future of every reference), as do --refs. */
 		if ((st = load(&sim, &refs)) != 0)
 			goto free_refs;
 		nrefs = refs.n;

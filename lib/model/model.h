@@ -438,6 +438,25 @@ int pm_opt_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t
  * (Mattson's stack algorithm: a reference faults exactly when its LRU stack
  * distance exceeds the frame count). */
 int pm_lru_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
+/* The same pass over a stream, a piece at a time, in memory bounded by the
+ * distinct pages (not the length): init with the k frame counts, push the
+ * pages as they come, read faults[j] (and refs) at the end, free. Each
+ * returns 0 or -ENOMEM. */
+typedef struct pm_lru_stream {
+	size_t    k;                      /* frame counts */
+	uint64_t *frames;                 /* k counts */
+	uint64_t *faults;                 /* per count: faults so far */
+	uint64_t  refs;                   /* references pushed */
+	uint64_t  distinct;               /* pages seen */
+	uint64_t *key, *last;             /* hash table: page (UINT64_MAX = empty slot), time of its last reference */
+	size_t    mask;                   /* slots - 1 */
+	uint32_t *fen;                    /* Fenwick tree over times 1..tcap: 1 at each page's last reference */
+	size_t    tcap;                   /* times before the tree is renumbered */
+	uint64_t  now;                    /* the time of the last reference */
+} pm_lru_stream_t;
+int  pm_lru_stream_init(pm_lru_stream_t *s, const uint64_t *frames, size_t k);
+int  pm_lru_stream_push(pm_lru_stream_t *s, const uint64_t *pages, size_t n);
+void pm_lru_stream_free(pm_lru_stream_t *s);
 /* Distinct pages of the string (the cold misses of any policy). */
 int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
 /* Page numbers to dense ids 0..distinct-1, in order of first reference
