@@ -465,9 +465,11 @@ int pm_model_access_ref(pagemu_model_t *m, uint64_t va, int access)
  *
  * ref() without the report, for paging mode without a cache (the
  * simulator's case), with the same counts, TLB entries and policy state:
- *  - an L1 TLB hit is found inline and costs no call;
- *  - the TLB's sets are scanned once each (pm_tlb_lookup_l2,
- *    pm_tlb_fill_fast: see tlb.c);
+ *  - an L1 TLB hit is found inline and costs no call (in the replay
+ *    loop, a reference to the page of the one before costs no scan);
+ *  - L2 entries are found through an index, and each set is scanned at
+ *    most once, with no data-dependent exit (pm_tlb_lookup_l2,
+ *    pm_tlb_fill_absent, pm_tlb_invalidate_fast: see tlb.c);
  *  - the policy hears of a reference only when that can change it:
  *    FIFO and random ignore references, and a second referenced() of the
  *    frame the last call named, with no other call between, changes
@@ -511,8 +513,9 @@ static int fast_miss(pagemu_model_t *m, uint64_t vpn, uint64_t *ppn)
 	}
 	*ppn = pte_ppn(*pte);
 	*pte = pte_mkyoung(*pte);
+	/* The lookup missed; page_in may only have invalidated entries. */
 	if (m->has_tlb)
-		pm_tlb_fill_fast(&m->tlb, m->ix, vpn, *ppn);
+		pm_tlb_fill_absent(&m->tlb, m->ix, vpn, *ppn);
 	return fault;
 }
 

@@ -391,8 +391,10 @@ static inline void pm_tlb_l1_hit(pm_tlb_t *t, size_t i)
 /* pm_tlb_lookup for a vpn pm_tlb_l1_find did not find: PM_TLB_HIT_L2
  * (promoted to L1, *ppn set) or PM_TLB_MISS. x may be NULL without L2. */
 enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t *ppn);
-/* pm_tlb_fill, and pm_tlb_invalidate, keeping the index. */
-uint64_t pm_tlb_fill_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn);
+/* pm_tlb_fill for a vpn in neither level (a lookup has just missed, and
+ * only invalidations came since), keeping the index. */
+uint64_t pm_tlb_fill_absent(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn);
+/* pm_tlb_invalidate, keeping the index. */
 int      pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn);
 
 /* cache.c - a physically addressed set-associative cache with line data.

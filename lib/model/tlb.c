@@ -361,9 +361,11 @@ uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way)
  * pm_tlb_lookup and pm_tlb_fill scan a set to find an entry, again for an
  * empty way, again for the oldest entry, and the L2 set once more for the
  * L1 victim's write-back: with a 12-way L2 that is most of a simulated
- * reference. Here L2 entries are found through an index (a hash table of
- * VPN -> entry, beside the TLB), and an L1 set is scanned once for the
- * tag, the lowest empty way and the oldest entry together. Which way each
+ * reference, and every scan that stops where the tag is costs a
+ * mispredicted branch. Here L2 entries are found through an index beside
+ * the TLB (a fingerprint byte per way, and per L1 entry the L2 entry it
+ * came from), and a set is scanned for a victim once, the lowest empty
+ * way and the oldest entry together, without early exits. Which way each
  * entry takes, each tick and each draw of the generator are the same, in
  * the same order. */
 
@@ -487,29 +489,25 @@ static inline size_t pick(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s, size_
 	return old;
 }
 
-/* One pass over L1's set at s with no early exit (a scan that stops at
- * a data-dependent way costs a mispredicted branch, more than the ways it
- * skips): the way holding tag (returned), else -1 with *v the way a fill
- * takes. Walking down, the last way kept is the lowest empty one, and the
- * lowest of the oldest (<=), as victim()'s upward scan finds them. */
-static inline long scan_l1(pm_tlb_t *t, size_t s, uint64_t tag, size_t *v)
+/* The way of L1's set at s a fill takes, as victim(), in one pass with no
+ * early exit (a scan that stops at a data-dependent way costs a
+ * mispredicted branch, more than the ways it skips). Walking down, the
+ * last way kept is the lowest empty one, and the lowest of the oldest
+ * (<=), as victim()'s upward scan finds them. */
+static inline size_t way_l1(pm_tlb_t *t, size_t s)
 {
 	const pm_tlb_level_t *lv = &t->lv[0];
 	const uint64_t *tg = lv->tag, *used = lv->used;
 	size_t empty = SIZE_MAX, old = s;
 	uint64_t oldest = UINT64_MAX;
-	long hit = -1;
 
 	for (size_t i = s + lv->ways; i-- > s;) {
 		uint64_t key = tg[i] == PM_NONE ? UINT64_MAX : used[i];
-		hit = tg[i] == tag ? (long)i : hit;
 		empty = tg[i] == PM_NONE ? i : empty;
 		old = key <= oldest ? i : old;
 		oldest = key <= oldest ? key : oldest;
 	}
-	if (hit < 0)
-		*v = empty != SIZE_MAX ? empty : pick(t, lv, s, old);
-	return hit;
+	return empty != SIZE_MAX ? empty : pick(t, lv, s, old);
 }
 
 /* Put tag -> ppn in way v of lv (replace()'s second half); returns the VPN
@@ -547,12 +545,11 @@ static inline size_t oldest_way(const pm_tlb_level_t *lv, size_t s)
 
 /* vpn -> ppn into L2: refilled in place when there (when refill), else
  * replace() with the index kept. Returns its L2 entry. */
+static size_t place_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn);
 static size_t enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, int refill)
 {
 	pm_tlb_level_t *l2 = &t->lv[1];
-	uint64_t tag, old_ppn;
 	long i = fp_find(t, x, vpn);
-	size_t s, v;
 
 	if (i >= 0) {
 		if (refill)
@@ -560,6 +557,17 @@ static size_t enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t pp
 		touch(t, l2, (size_t)i);
 		return (size_t)i;
 	}
+	return place_l2(t, x, vpn, ppn);
+}
+
+/* vpn -> ppn into L2 where it is absent: replace() with the index kept.
+ * Returns its entry. */
+static size_t place_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t tag, old_ppn;
+	size_t s, v;
+
 	s = set_of(l2, vpn, &tag);
 	if ((v = fp_empty(t, x, s / l2->ways)) == SIZE_MAX)
 		v = pick(t, l2, s, l2->policy == PAGEMU_TLB_LRU || l2->policy == PAGEMU_TLB_FIFO ? oldest_way(l2, s) : s);
@@ -609,32 +617,25 @@ enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn
 		return PM_TLB_MISS;
 	touch(t, l2, (size_t)i);
 	*ppn = l2->ppn[i];
-	/* The caller found no L1 entry: this scan picks the way only (the
-	 * generator drawn here, after the L2 touch, as fill_l1 draws it). */
+	/* The caller found no L1 entry: pick the way only (the generator
+	 * drawn here, after the L2 touch, as fill_l1 draws it). */
 	s1 = set_of(&t->lv[0], vpn, &tag1);
-	scan_l1(t, s1, tag1, &v1);
+	v1 = way_l1(t, s1);
 	fill_l1_at(t, x, v1, tag1, *ppn, (size_t)i);
 	return PM_TLB_HIT_L2;
 }
 
-uint64_t pm_tlb_fill_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn)
+uint64_t pm_tlb_fill_absent(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn)
 {
-	pm_tlb_level_t *l1 = &t->lv[0];
 	uint64_t tag;
 	size_t s, v = 0, home = 0;
-	long i;
 
-	/* L2 first, as pm_tlb_fill (see there why). */
+	/* pm_tlb_fill with both finds known to miss: each level only chooses
+	 * the way. */
 	if (t->lv[1].sets)
-		home = enter_l2(t, x, vpn, ppn, 1);
-	s = set_of(l1, vpn, &tag);
-	if ((i = scan_l1(t, s, tag, &v)) >= 0) {
-		l1->ppn[i] = ppn;
-		touch(t, l1, (size_t)i);
-		if (t->lv[1].sets)
-			x->home[i] = (uint32_t)home;
-		return PM_NONE;
-	}
+		home = place_l2(t, x, vpn, ppn);
+	s = set_of(&t->lv[0], vpn, &tag);
+	v = way_l1(t, s);
 	return fill_l1_at(t, x, v, tag, ppn, home);
 }
 
