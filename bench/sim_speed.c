@@ -1,11 +1,12 @@
 /* sim_speed - how fast the model replays a trace (the simulator's hot path).
  *
- * usage: sim_speed [--quick|--full] [--runs N] [--refs N] [--frames N]
+ * usage: sim_speed [--quick|--full] [--runs N] [--refs N] [--frames N] [--policy P]
  *
  * A synthetic trace with mixed locality (a sequential sweep, a hot set of
  * pages, rare far jumps; one reference in four a write) runs through the
  * model with the default x86-64 geometry: 4-level page table, L1 TLB 16x4
  * + L2 128x12, demand paging over --frames frames. For LRU, CLOCK and FIFO
+ * (or the one --policy names: callgrind's counts for one policy)
  * it times, in the same process and run after run in turn:
  *   old     pm_model_access_ref per reference: pagemu_model_access as it
  *           was before the fast path (the same code, kept as the reference
@@ -27,6 +28,7 @@ typedef struct opts {
 	bu_common_t c;
 	size_t refs;                      /* trace length; 50M (5M with --quick) */
 	uint64_t frames;                  /* frames of the model; 8192 */
+	const char *policy;               /* only this policy; NULL = lru, clock, fifo */
 } opts_t;
 
 /* Mixed locality, deterministic. Addresses span 1 GiB. */
@@ -107,8 +109,10 @@ int main(int argc, char **argv)
 			o.refs = strtoull(v, NULL, 0);
 		else if ((v = bu_opt(argc, argv, &i, "--frames")))
 			o.frames = strtoull(v, NULL, 0);
+		else if ((v = bu_opt(argc, argv, &i, "--policy")))
+			o.policy = v;
 		else
-			BU_DIE("usage: %s [--quick|--full] [--runs N] [--refs N] [--frames N]\n", argv[0]);
+			BU_DIE("usage: %s [--quick|--full] [--runs N] [--refs N] [--frames N] [--policy P]\n", argv[0]);
 	}
 	if (!o.refs)
 		o.refs = o.c.quick ? 5000000 : 50000000;
@@ -126,6 +130,8 @@ int main(int argc, char **argv)
 	printf("  %-8s %12.1f Mrefs/s  (plain loop reading the trace)\n", "baseline", o.refs / bmed / 1e6);
 	for (size_t p = 0; p < sizeof(pols) / sizeof(pols[0]); p++) {
 		pagemu_model_stats_t st_old;
+		if (o.policy && strcmp(o.policy, pagemu_policy_name(pols[p])) != 0)
+			continue;
 		char metric[64];
 		double med, med_old, mrefs, speedup;
 		/* Paired: each run times the old path, then the replay. */
