@@ -205,12 +205,11 @@ static size_t victim(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s)
 	}
 }
 
-/* Put vpn -> ppn in lv where it is known to be absent. Returns the VPN of
- * the valid entry replaced, or PM_NONE; *old_ppn receives its PPN. */
-static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t ppn, uint64_t *old_ppn)
+/* Put tag -> ppn in way v of lv; returns the VPN of the valid entry
+ * replaced, or PM_NONE, *old_ppn its PPN. */
+static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t tag, uint64_t ppn, uint64_t *old_ppn)
 {
-	uint64_t tag, out = PM_NONE;
-	size_t s = set_of(lv, vpn, &tag), v = victim(t, lv, s);
+	uint64_t out = PM_NONE;
 
 	if (lv->tag[v] != PM_NONE) {
 		out = vpn_of(lv, v);
@@ -223,6 +222,16 @@ static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t 
 	else
 		touch(t, lv, v);
 	return out;
+}
+
+/* Put vpn -> ppn in lv where it is known to be absent. Returns the VPN of
+ * the valid entry replaced, or PM_NONE; *old_ppn receives its PPN. */
+static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t ppn, uint64_t *old_ppn)
+{
+	uint64_t tag;
+	size_t s = set_of(lv, vpn, &tag);
+
+	return put(t, lv, victim(t, lv, s), tag, ppn, old_ppn);
 }
 
 /* vpn -> ppn into L1 where it is absent; the L1 victim is written back
@@ -508,25 +517,6 @@ static inline size_t way_l1(pm_tlb_t *t, size_t s)
 		oldest = key <= oldest ? key : oldest;
 	}
 	return empty != SIZE_MAX ? empty : pick(t, lv, s, old);
-}
-
-/* Put tag -> ppn in way v of lv (replace()'s second half); returns the VPN
- * of the valid entry replaced, or PM_NONE, *old_ppn its PPN. */
-static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t tag, uint64_t ppn, uint64_t *old_ppn)
-{
-	uint64_t out = PM_NONE;
-
-	if (lv->tag[v] != PM_NONE) {
-		out = vpn_of(lv, v);
-		*old_ppn = lv->ppn[v];
-	}
-	lv->tag[v] = tag;
-	lv->ppn[v] = ppn;
-	if (lv->policy == PAGEMU_TLB_FIFO)
-		lv->used[v] = ++t->tick;
-	else
-		touch(t, lv, v);
-	return out;
 }
 
 /* The oldest entry of the full set at s (LRU, FIFO: the lowest of
