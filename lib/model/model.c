@@ -7,8 +7,9 @@
  *           the policy's victim, and complete the access)
  *        -> fill the TLB
  *   PPN, VPO -> PA -> cache (CO, CI, CT): hit gives the byte
- * pagemu_model_translate reports every step; pagemu_model_access is the same
- * code without the report (the simulator's hot path). Every reference is
+ * pagemu_model_translate reports every step; pm_model_access_ref is the same
+ * code without the report, and replay.c the simulator's fast path with the
+ * same counts (pagemu_model_access, pagemu_model_replay). Every reference is
  * visible to the model, so the policy hears of every hit (LRU is exact);
  * with cfg.tlb_exact it hears only of the references that walk, as the
  * hardware's Accessed bit and the engine's exact-TLB mode do.
@@ -23,46 +24,6 @@
 #include "model/model.h"
 
 #define ARENA_CHUNK (256u * 1024)         /* bytes per arena chunk (at least 16 nodes) */
-#define FB_W 1                            /* fbits: the page is writable */
-#define FB_D 2                            /* fbits: the page is dirty */
-
-struct pagemu_model {
-	pagemu_model_config_t cfg;        /* as validated */
-	unsigned page_bits;               /* log2 page size */
-	uint64_t page_mask;               /* page size - 1 */
-	uint64_t va_limit;                /* largest valid VA */
-	uint64_t ppn_limit;               /* largest PPN pa_bits allow */
-	int      paging;                  /* 1 = cfg.frames > 0: demand paging */
-
-	pm_arena_t arena;                 /* page-table nodes */
-	void   **chunks;                  /* arena memory, freed at the end */
-	size_t   nchunks;
-	pm_pt_t  pt;                      /* the page table */
-
-	int      has_tlb;                 /* 1 = cfg.tlb_sets > 0 */
-	pm_tlb_t tlb;
-	void    *tlb_mem;
-	pm_tlb_index_t tlbx;              /* fast path: L2's index (tlb.c) */
-	pm_tlb_index_t *ix;               /* &tlbx with an L2, else NULL */
-	void    *tlbx_mem;
-	int      has_cache;               /* 1 = cfg.cache_line > 0 */
-	pm_cache_t cache;
-	void    *cache_mem;
-
-	pm_frames_t frames;               /* paging mode: the frame table */
-	void    *frames_mem;
-	uint8_t *fbits;                   /* paging mode: per frame, FB_W and FB_D mirrored from its PTE */
-	const pm_policy_ops_t *policy;    /* paging mode: replacement */
-	void    *policy_state;
-	pm_policy_env_t env;              /* everything is evictable: no pins, no I/O */
-
-	int      fast;                    /* 1 = paging, no cache: references take fast_ref */
-	int      notify_hit;              /* fast_ref: tell the policy of TLB hits (CLOCK, LRU; not tlb_exact) */
-	int      notify_walk;             /* fast_ref: of references that walk (CLOCK, LRU) */
-	uint64_t last_ref;                /* the frame of the policy's last call if it was referenced(), else PM_NONE */
-
-	pagemu_model_stats_t stats;       /* counters */
-};
 
 /* ---- life cycle ---------------------------------------------------------- */
 
@@ -239,7 +200,7 @@ int pagemu_model_cache_load(pagemu_model_t *m, unsigned set, unsigned way, uint6
 
 /* The walk: the PTE of vpn or NULL, counting the levels read and, for a
  * report, the index used at each. */
-static pm_pte_t *walk(pagemu_model_t *m, uint64_t vpn, pagemu_xlate_t *x)
+pm_pte_t *pm_model_walk(pagemu_model_t *m, uint64_t vpn, pagemu_xlate_t *x)
 {
 	unsigned levels;
 	pm_pte_t *pte = pm_pt_lookup(&m->pt, vpn, &levels);
@@ -277,7 +238,7 @@ static uint64_t evict(pagemu_model_t *m)
 }
 
 /* Paging mode: give vpn a frame. pte may be NULL (no table node yet). */
-static pm_pte_t *page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
+pm_pte_t *pm_model_page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
 {
 	uint64_t ppn;
 	int major;
@@ -291,13 +252,13 @@ static pm_pte_t *page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
 	/* Demand-zero pages have no backing copy: dirty from birth. A page
 	 * read back from swap is clean until written. */
 	*pte = pte_mkyoung(pte_mkwrite(pte_mk_present(ppn)));
-	m->fbits[ppn] = FB_W;
+	m->fbits[ppn] = PM_FB_W;
 	if (major)
 		m->stats.faults_major++;
 	else {
 		m->stats.faults_zero++;
 		*pte = pte_mkdirty(*pte);
-		m->fbits[ppn] |= FB_D;
+		m->fbits[ppn] |= PM_FB_D;
 	}
 	m->frames.f[ppn].vpn = vpn;
 	m->frames.f[ppn].pte = pte;
@@ -329,29 +290,6 @@ static void touch_pte(pagemu_model_t *m, pm_pte_t *pte, int access, pagemu_xlate
 	if (x) {
 		x->accessed = pte_young(*pte);
 		x->dirty = pte_dirty(*pte);
-	}
-}
-
-/* The same in paging mode, from the frame's copy of W and D: like the
- * hardware's TLB entry, it spares a TLB hit the trip to the PTE (a host
- * cache miss) unless the page is written for the first time. */
-static inline void touch_frame(pagemu_model_t *m, uint64_t ppn, int access, pagemu_xlate_t *x)
-{
-	uint8_t fb = m->fbits[ppn];
-
-	if (access & PM_PROT_WRITE) {
-		if (!(fb & FB_W)) {
-			m->stats.prot_faults++;
-			if (x)
-				x->prot_fault = 1;
-		} else if (!(fb & FB_D)) {
-			m->fbits[ppn] = fb | FB_D;
-			*m->frames.f[ppn].pte = pte_mkdirty(*m->frames.f[ppn].pte);
-		}
-	}
-	if (x) {
-		x->accessed = pte_young(*m->frames.f[ppn].pte);
-		x->dirty = pte_dirty(*m->frames.f[ppn].pte);
 	}
 }
 
@@ -393,7 +331,7 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 		x->tlb_hit = (int)hit;
 	}
 	if (hit == PM_TLB_MISS) {
-		pte = walk(m, vpn, x);
+		pte = pm_model_walk(m, vpn, x);
 		if (!pte || !pte_present(*pte)) {
 			fault = 1;
 			m->stats.faults++;
@@ -401,7 +339,7 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 				x->page_fault = 1;
 			if (!m->paging)
 				return 1;
-			if (!(pte = page_in(m, vpn, pte)))
+			if (!(pte = pm_model_page_in(m, vpn, pte)))
 				return -ENOMEM;
 		} else if (m->paging) {
 			m->policy->referenced(m->policy_state, pte_ppn(*pte));
@@ -422,7 +360,7 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 			pte = NULL;
 	}
 	if (m->paging)
-		touch_frame(m, ppn, access, x);
+		pm_model_touch_frame(m, ppn, access, x);
 	else if (pte)
 		touch_pte(m, pte, access, x);
 	pa = ppn << m->page_bits | (va & m->page_mask);
@@ -459,189 +397,6 @@ int pagemu_model_translate(pagemu_model_t *m, uint64_t va, int access, pagemu_xl
 int pm_model_access_ref(pagemu_model_t *m, uint64_t va, int access)
 {
 	return ref(m, va, access, NULL);
-}
-
-/* ---- the fast path ---------------------------------------------------------------
- *
- * ref() without the report, for paging mode without a cache (the
- * simulator's case), with the same counts, TLB entries and policy state:
- *  - an L1 TLB hit is found inline and costs no call (in the replay
- *    loop, a reference to the page of the one before costs no scan);
- *  - L2 entries are found through an index, and each set is scanned at
- *    most once, with no data-dependent exit (pm_tlb_lookup_l2,
- *    pm_tlb_fill_absent, pm_tlb_invalidate_fast: see tlb.c);
- *  - the policy hears of a reference only when that can change it:
- *    FIFO and random ignore references, and a second referenced() of the
- *    frame the last call named, with no other call between, changes
- *    nothing (CLOCK's bit is still set, LRU's frame is still the newest).
- * Policy calls come from here, from page_in and from ref(); the last two
- * forget the memo. */
-
-/* Tell the policy that the page in ppn was referenced. */
-static inline void notify(pagemu_model_t *m, uint64_t ppn)
-{
-	if (ppn != m->last_ref) {
-		m->policy->referenced(m->policy_state, ppn);
-		m->last_ref = ppn;
-	}
-}
-
-/* The TLB missed in L1: L2, else the walk and perhaps a fault. Returns
- * 0, 1 for a fault, -ENOMEM; *ppn the page's frame. */
-static int fast_miss(pagemu_model_t *m, uint64_t vpn, uint64_t *ppn)
-{
-	pm_pte_t *pte;
-	int fault = 0;
-
-	if (m->has_tlb) {
-		if (pm_tlb_lookup_l2(&m->tlb, m->ix, vpn, ppn) == PM_TLB_HIT_L2) {
-			m->stats.tlb_hits_l2++;
-			if (m->notify_hit)
-				notify(m, *ppn);
-			return 0;
-		}
-		m->stats.tlb_misses++;
-	}
-	pte = walk(m, vpn, NULL);
-	if (!pte || !pte_present(*pte)) {
-		fault = 1;
-		m->stats.faults++;
-		if (!(pte = page_in(m, vpn, pte)))
-			return -ENOMEM;
-	} else if (m->notify_walk) {
-		notify(m, pte_ppn(*pte));
-	}
-	*ppn = pte_ppn(*pte);
-	*pte = pte_mkyoung(*pte);
-	/* The lookup missed; page_in may only have invalidated entries. */
-	if (m->has_tlb)
-		pm_tlb_fill_absent(&m->tlb, m->ix, vpn, *ppn);
-	return fault;
-}
-
-static inline __attribute__((always_inline))
-int fast_ref(pagemu_model_t *m, uint64_t va, int access)
-{
-	uint64_t vpn = va >> m->page_bits, ppn;
-	int fault = 0;
-	long i;
-
-	if (va > m->va_limit)
-		return -EINVAL;
-	m->stats.refs++;
-	m->stats.writes += (unsigned)access >> 1 & 1;    /* PM_PROT_WRITE */
-	if (m->has_tlb && (i = pm_tlb_l1_find(&m->tlb, vpn)) >= 0) {
-		pm_tlb_l1_hit(&m->tlb, (size_t)i);
-		ppn = m->tlb.lv[0].ppn[i];
-		m->stats.tlb_hits_l1++;
-		if (m->notify_hit)
-			notify(m, ppn);
-	} else if ((fault = fast_miss(m, vpn, &ppn)) < 0) {
-		return fault;
-	}
-	touch_frame(m, ppn, access, NULL);
-	return fault;
-}
-
-/* Before fast references: the index of L2 mirrors it again. */
-static inline void fast_begin(pagemu_model_t *m)
-{
-	if (m->ix && m->ix->stale)
-		pm_tlb_index_rebuild(m->ix, &m->tlb);
-}
-
-int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
-{
-	if (!m->fast)
-		return ref(m, va, access, NULL);
-	fast_begin(m);
-	return fast_ref(m, va, access);
-}
-
-/* fast_ref over an array, with what an L1 hit needs held in locals (the
- * L1 arrays, the tick, three counters): stores through m's uint64_t
- * fields would otherwise make the compiler reload all of it for every
- * reference. The tick goes back to the TLB around every call that may
- * read it. A reference to the page of the one before it, which hit L1,
- * hits the same entry (nothing ran between them): no scan. Returns 0 or
- * the error of reference *done. */
-static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
-{
-	pm_tlb_level_t *l1 = &m->tlb.lv[0];
-	const uint64_t *tag1 = l1->tag, *ppn1 = l1->ppn;
-	uint64_t *used1 = l1->used;
-	const uint64_t set_mask = l1->sets ? l1->sets - 1 : 0, va_limit = m->va_limit;
-	const unsigned ways = l1->ways, set_bits = l1->set_bits, page_bits = m->page_bits;
-	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU,
-		  notify_hit = m->notify_hit;
-	uint64_t tick = m->tlb.tick, refs = 0, writes = 0, hits1 = 0, last_vpn = PM_NONE;
-	long last = -1;
-	size_t i;
-	int r = 0;
-
-	for (i = 0; i < n; i++) {
-		uint64_t a = va[i], vpn = a >> page_bits, ppn;
-		long e = -1;
-
-		if (a > va_limit) {
-			r = -EINVAL;
-			break;
-		}
-		refs++;
-		writes += (unsigned)access[i] >> 1 & 1;    /* PM_PROT_WRITE */
-		if (vpn == last_vpn) {
-			e = last;
-		} else if (has_tlb) {
-			uint64_t tag = vpn >> set_bits;
-			size_t s = (size_t)(vpn & set_mask) * ways;
-			for (size_t w = s; w < s + ways; w++)      /* no early exit, as pm_tlb_l1_find */
-				e = tag1[w] == tag ? (long)w : e;
-		}
-		if (e >= 0) {
-			hits1++;
-			if (lru1)
-				used1[e] = ++tick;
-			else if (plru1)
-				pm_tlb_plru_touch(&m->tlb, l1, (size_t)e);
-			ppn = ppn1[e];
-			if (notify_hit)
-				notify(m, ppn);
-		} else {
-			m->tlb.tick = tick;
-			r = fast_miss(m, vpn, &ppn);
-			tick = m->tlb.tick;
-			if (r < 0)
-				break;
-		}
-		last_vpn = e >= 0 ? vpn : PM_NONE;
-		last = e;
-		if (access[i] & PM_PROT_WRITE)         /* a read changes nothing there */
-			touch_frame(m, ppn, access[i], NULL);
-	}
-	m->tlb.tick = tick;
-	m->stats.refs += refs;
-	m->stats.writes += writes;
-	m->stats.tlb_hits_l1 += hits1;
-	*done = i;
-	return r < 0 ? r : 0;
-}
-
-int pagemu_model_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
-{
-	size_t i = 0;
-	int r = 0;
-
-	if (m->fast) {
-		fast_begin(m);
-		r = fast_replay(m, va, access, n, &i);
-	} else {
-		for (; i < n; i++)
-			if ((r = ref(m, va[i], access[i], NULL)) < 0)
-				break;
-	}
-	if (done)
-		*done = i;
-	return r < 0 ? r : 0;
 }
 
 /* ---- statistics --------------------------------------------------------------- */

@@ -672,4 +672,77 @@ void pm_json_u64(FILE *f, int *n, const char *name, uint64_t v);
 void pm_json_f64(FILE *f, int *n, const char *name, double v);
 #define PM_JSON_MEMBER(f, n, name, v) _Generic((v), double: pm_json_f64, default: pm_json_u64)(f, n, name, v)
 
+/* model.c, replay.c - the standalone model's state, shared by its two
+ * paths: model.c (life cycle, textbook state, ref(): the reference path
+ * and translate) and replay.c (the fast path). */
+#define PM_FB_W 1                         /* fbits: the page is writable */
+#define PM_FB_D 2                         /* fbits: the page is dirty */
+
+struct pagemu_model {
+	pagemu_model_config_t cfg;        /* as validated */
+	unsigned page_bits;               /* log2 page size */
+	uint64_t page_mask;               /* page size - 1 */
+	uint64_t va_limit;                /* largest valid VA */
+	uint64_t ppn_limit;               /* largest PPN pa_bits allow */
+	int      paging;                  /* 1 = cfg.frames > 0: demand paging */
+
+	pm_arena_t arena;                 /* page-table nodes */
+	void   **chunks;                  /* arena memory, freed at the end */
+	size_t   nchunks;
+	pm_pt_t  pt;                      /* the page table */
+
+	int      has_tlb;                 /* 1 = cfg.tlb_sets > 0 */
+	pm_tlb_t tlb;
+	void    *tlb_mem;
+	pm_tlb_index_t tlbx;              /* fast path: L2's index (tlb.c) */
+	pm_tlb_index_t *ix;               /* &tlbx with an L2, else NULL */
+	void    *tlbx_mem;
+	int      has_cache;               /* 1 = cfg.cache_line > 0 */
+	pm_cache_t cache;
+	void    *cache_mem;
+
+	pm_frames_t frames;               /* paging mode: the frame table */
+	void    *frames_mem;
+	uint8_t *fbits;                   /* paging mode: per frame, FB_W and FB_D mirrored from its PTE */
+	const pm_policy_ops_t *policy;    /* paging mode: replacement */
+	void    *policy_state;
+	pm_policy_env_t env;              /* everything is evictable: no pins, no I/O */
+
+	int      fast;                    /* 1 = paging, no cache: references take fast_ref */
+	int      notify_hit;              /* fast_ref: tell the policy of TLB hits (CLOCK, LRU; not tlb_exact) */
+	int      notify_walk;             /* fast_ref: of references that walk (CLOCK, LRU) */
+	uint64_t last_ref;                /* the frame of the policy's last call if it was referenced(), else PM_NONE */
+
+	pagemu_model_stats_t stats;       /* counters */
+};
+
+/* The walk: the PTE of vpn or NULL, counting the levels read and, for a
+ * report (x not NULL), the index used at each. */
+pm_pte_t *pm_model_walk(pagemu_model_t *m, uint64_t vpn, pagemu_xlate_t *x);
+/* Paging mode: give vpn a frame (evicting the policy's victim when none is
+ * free); pte may be NULL (no table node yet). NULL when memory runs out. */
+pm_pte_t *pm_model_page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte);
+/* The same in paging mode, from the frame's copy of W and D: like the
+ * hardware's TLB entry, it spares a TLB hit the trip to the PTE (a host
+ * cache miss) unless the page is written for the first time. */
+static inline void pm_model_touch_frame(pagemu_model_t *m, uint64_t ppn, int access, pagemu_xlate_t *x)
+{
+	uint8_t fb = m->fbits[ppn];
+
+	if (access & PM_PROT_WRITE) {
+		if (!(fb & PM_FB_W)) {
+			m->stats.prot_faults++;
+			if (x)
+				x->prot_fault = 1;
+		} else if (!(fb & PM_FB_D)) {
+			m->fbits[ppn] = fb | PM_FB_D;
+			*m->frames.f[ppn].pte = pte_mkdirty(*m->frames.f[ppn].pte);
+		}
+	}
+	if (x) {
+		x->accessed = pte_young(*m->frames.f[ppn].pte);
+		x->dirty = pte_dirty(*m->frames.f[ppn].pte);
+	}
+}
+
 #endif
