@@ -293,6 +293,12 @@ PAGEMU_API int  pagemu_model_translate(pagemu_model_t *m, uint64_t va, int acces
  * the reference page-faulted (served when cfg.frames > 0), or -EINVAL for a
  * va beyond va_bits. */
 PAGEMU_API int  pagemu_model_access(pagemu_model_t *m, uint64_t va, int access);
+/* n references of a stream, va[i] with access[i]: the same counts as n
+ * pagemu_model_access calls, in one call (the simulator's replay loop).
+ * Returns 0, or the first reference's error (-EINVAL, -ENOMEM) with the
+ * references before it done; *done (may be NULL) receives how many were. */
+PAGEMU_API int  pagemu_model_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n,
+				    size_t *done);
 
 /* Counters of a model, from one list as for the engine.
  * X(name, kind, description), kind COUNT or GAUGE. */

@@ -2,9 +2,12 @@
  * which runs as a subprocess: a lackey trace of a real program (generated
  * with valgrind when it is installed, else tests/data/lackey-true.txt),
  * sweep properties (LRU and OPT monotone, OPT never worse), textbook
- * numbers from the command line, and errors that name the line. */
+ * numbers from the command line, errors that name the line, and a trace
+ * far larger than pagemu-sim's memory streamed through a pipe. */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -450,6 +453,210 @@ START_TEST(sim_analysis_errors)
 }
 END_TEST
 
+/* ---- streaming: a trace larger than the memory that replays it ------------ */
+
+/* A deterministic stream with locality (a sweep, a hot set, far pages). */
+static uint64_t stream_va(uint64_t *s, uint64_t *seq)
+{
+	uint64_t r = pm_xorshift64s(s);
+	unsigned pick = (unsigned)(r % 100);
+
+	if (pick < 60) {
+		*seq = (*seq + 64) & ((16ULL << 20) - 1);
+		return 0x10000000ULL + *seq;
+	}
+	if (pick < 95)
+		return 0x40000000ULL + (r >> 8) % (512ULL << 12);
+	return 0x80000000ULL + (r >> 8) % (1ULL << 28);
+}
+
+/* "faults" and "tlb_misses" of the object of pagemu-sim's --json array
+ * that has "frames":frames. */
+static void json_counts(const char *out, uint64_t frames, unsigned long long *faults, unsigned long long *misses)
+{
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames);
+	p = strstr(out, key);
+	ck_assert_msg(p, "no frames %llu in: %.300s", (unsigned long long)frames, out);
+	ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", faults), 1);
+	p = strstr(p, "\"tlb_misses\":");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p, "\"tlb_misses\":%llu", misses), 1);
+}
+
+/* pagemu-sim with argv, its standard input and output pipes: *in to
+ * write the trace to, *out to read its report from. */
+static pid_t spawn_sim(char *const argv[], int *in, int *out)
+{
+	int i[2], o[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(i), 0);
+	ck_assert_int_eq(pipe(o), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* A sanitizer build's pagemu-sim: ASan's quarantine of freed
+		 * memory would count in its peak RSS, which is not the stream's. */
+		const char *asan = getenv("ASAN_OPTIONS");
+		char opts[1024];
+		snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=0", asan ? asan : "", asan && *asan ? ":" : "");
+		setenv("ASAN_OPTIONS", opts, 1);
+		dup2(i[0], 0);
+		dup2(o[1], 1);
+		close(i[0]);
+		close(i[1]);
+		close(o[0]);
+		close(o[1]);
+		execv(sim_path, argv);
+		_exit(127);
+	}
+	close(i[0]);
+	close(o[1]);
+	*in = i[1];
+	*out = o[0];
+	return pid;
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t r = write(fd, (const char *)buf + off, len - off);
+		ck_assert_int_gt(r, 0);
+		off += (size_t)r;
+	}
+}
+
+/* The report, then the exit status and peak RSS (KiB) of pid. */
+static void finish_sim(pid_t pid, int out, char *buf, size_t len, long *maxrss_kib)
+{
+	struct rusage ru;
+	size_t got = 0;
+	ssize_t r;
+	int st;
+
+	while (got < len - 1 && (r = read(out, buf + got, len - 1 - got)) > 0)
+		got += (size_t)r;
+	buf[got] = '\0';
+	close(out);
+	ck_assert_int_eq(wait4(pid, &st, 0, &ru), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pagemu-sim failed (%d): %.200s", st, buf);
+	*maxrss_kib = ru.ru_maxrss;
+}
+
+/* pagemu-sim reads a binary trace of 256 MiB (8M records) from a pipe,
+ * two frame counts side by side, in a fraction of that memory (its peak
+ * RSS, from wait4), and counts what the model counts replaying the same
+ * references in this process. The whole trace never exists anywhere: the
+ * records are made as they are written. */
+START_TEST(sim_streams_a_trace_larger_than_its_memory)
+{
+	static const uint64_t frames[2] = { 300, 5000 };
+	const size_t nrec = 8u << 20, chunk = 4096;
+	static uint8_t buf[4096 * PM_TRACE_REC_SIZE];
+	static uint64_t va[4096];
+	static uint8_t acc[4096];
+	static char out[1 << 16];
+	static char *const argv[] = { "pagemu-sim", "--policy", "clock", "--frames", "300,5000", "--json", "-", NULL };
+	pagemu_model_t *m[2];
+	pagemu_model_config_t c;
+	pm_trace_hdr_t h = { PM_TRACE_VERSION, 4096, 0, 0 };
+	uint64_t s = 99, seq = 0;
+	long maxrss;
+	int in, outp;
+	pid_t pid;
+
+	need_sim();
+	pagemu_model_config_default(&c);
+	c.policy = PAGEMU_POLICY_CLOCK;
+	for (int j = 0; j < 2; j++) {
+		c.frames = frames[j];
+		ck_assert_int_eq(pagemu_model_new(&c, &m[j]), 0);
+	}
+	pid = spawn_sim(argv, &in, &outp);
+	pm_trace_encode_header(&h, buf);
+	write_all(in, buf, PM_TRACE_HDR_SIZE);
+	for (size_t done = 0; done < nrec; done += chunk) {
+		for (size_t i = 0; i < chunk; i++) {
+			pm_trace_rec_t rec = { 0 };
+			rec.va = va[i] = stream_va(&s, &seq);
+			rec.kind = i % 97 == 0 ? PM_TRACE_MAJOR : PM_TRACE_REF;
+			rec.access = acc[i] = i % 3 ? PM_PROT_READ : PM_PROT_WRITE;
+			rec.ppn = rec.slot = PM_TRACE_NO_PPN;
+			pm_trace_encode(&rec, buf + i * PM_TRACE_REC_SIZE);
+		}
+		for (int j = 0; j < 2; j++)
+			pagemu_model_replay(m[j], va, acc, chunk, NULL);
+		write_all(in, buf, sizeof(buf));
+	}
+	close(in);
+	finish_sim(pid, outp, out, sizeof(out), &maxrss);
+	for (int j = 0; j < 2; j++) {
+		pagemu_model_stats_t ms;
+		unsigned long long faults, misses;
+		pagemu_model_get_stats(m[j], &ms);
+		ck_assert_uint_eq(ms.refs, nrec);
+		json_counts(out, frames[j], &faults, &misses);
+		ck_assert_uint_eq(faults, ms.faults);
+		ck_assert_uint_eq(misses, ms.tlb_misses);
+		pagemu_model_free(m[j]);
+	}
+	/* 256 MiB of trace, 72 MiB had it been loaded as references; the
+	 * stream keeps one batch. ru_maxrss is in KiB; the bound leaves room
+	 * for a sanitizer build's own memory. */
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB for a %zu MiB trace", maxrss,
+		      nrec * PM_TRACE_REC_SIZE >> 20);
+}
+END_TEST
+
+/* LRU's one-pass sweep streams too: 3M addresses as text (36 MiB) through
+ * a pipe, faults at three frame counts equal to pm_lru_sweep over the
+ * whole string in memory here, in memory bounded by the pages seen. */
+START_TEST(sim_streams_an_lru_sweep)
+{
+	static const uint64_t frames[3] = { 100, 2000, 40000 };
+	static char *const argv[] = { "pagemu-sim", "--format", "addrs", "--policy", "lru", "--frames",
+				      "100,2000,40000", "--json", "-", NULL };
+	const size_t n = 3u << 20;
+	static char out[1 << 16], line[64 * 1024];
+	uint64_t *pages = malloc(n * sizeof(*pages)), faults[3], s = 5, seq = 0;
+	size_t fill = 0;
+	long maxrss;
+	int in, outp;
+	pid_t pid;
+
+	need_sim();
+	ck_assert_ptr_nonnull(pages);
+	pid = spawn_sim(argv, &in, &outp);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t va = stream_va(&s, &seq);
+		pages[i] = va >> 12;
+		fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va);
+		if (fill > sizeof(line) - 32) {
+			write_all(in, line, fill);
+			fill = 0;
+		}
+	}
+	write_all(in, line, fill);
+	close(in);
+	finish_sim(pid, outp, out, sizeof(out), &maxrss);
+	ck_assert_int_eq(pm_lru_sweep(pages, n, frames, 3, faults), 0);
+	for (int j = 0; j < 3; j++) {
+		char key[64];
+		unsigned long long f;
+		const char *p;
+		snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames[j]);
+		ck_assert_ptr_nonnull(p = strstr(out, key));
+		ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &f), 1);
+		ck_assert_uint_eq(f, faults[j]);
+	}
+	free(pages);
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB", maxrss);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("sim");
@@ -469,6 +676,8 @@ static Suite *make_suite(void)
 	tcase_add_test(ts, sim_mrc_equals_separate_runs);
 	tcase_add_test(ts, sim_working_set_and_lifetime);
 	tcase_add_test(ts, sim_analysis_errors);
+	tcase_add_test(ts, sim_streams_a_trace_larger_than_its_memory);
+	tcase_add_test(ts, sim_streams_an_lru_sweep);
 	suite_add_tcase(s, ts);
 	return s;
 }

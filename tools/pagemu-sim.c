@@ -285,6 +285,30 @@ static int parse_args(int argc, char **argv, sim_t *sim)
 	return 0;
 }
 
+/* A pagemu trace knows its page size (unless --page-bits says). 0 or 1. */
+static int take_page_size(sim_t *sim, uint32_t page_size)
+{
+	if (page_size && !sim->page_bits_set) {
+		if (!pm_is_pow2(page_size)) {
+			fprintf(stderr, "pagemu-sim: %s: page size %u in the header is not a power of two\n",
+				sim->path, page_size);
+			return 1;
+		}
+		sim->cfg.page_bits = pm_log2(page_size);
+	}
+	return 0;
+}
+
+static FILE *open_trace(const sim_t *sim)
+{
+	FILE *f = strcmp(sim->path, "-") == 0 ? stdin : fopen(sim->path, "rb");
+
+	if (!f)
+		fprintf(stderr, "pagemu-sim: %s: %s\n", sim->path, strerror(errno));
+	return f;
+}
+
+/* The whole trace in memory (the analyses, OPT, the one-pass LRU sweep). */
 static int load(sim_t *sim, pm_refs_t *refs)
 {
 	char err[512];
@@ -305,11 +329,8 @@ static int load(sim_t *sim, pm_refs_t *refs)
 		}
 		return 0;
 	}
-	f = strcmp(sim->path, "-") == 0 ? stdin : fopen(sim->path, "rb");
-	if (!f) {
-		fprintf(stderr, "pagemu-sim: %s: %s\n", sim->path, strerror(errno));
+	if (!(f = open_trace(sim)))
 		return 1;
-	}
 	e = pm_trace_load(f, sim->path, sim->fmt, sim->cfg.page_bits, sim->data_only, refs, err, sizeof(err));
 	if (f != stdin)
 		fclose(f);
@@ -317,49 +338,167 @@ static int load(sim_t *sim, pm_refs_t *refs)
 		fprintf(stderr, "pagemu-sim: %s\n", err);
 		return 1;
 	}
-	/* A pagemu trace knows its page size. */
-	if (refs->page_size && !sim->page_bits_set) {
-		if (!pm_is_pow2(refs->page_size)) {
-			fprintf(stderr, "pagemu-sim: %s: page size %u in the header is not a power of two\n",
-				sim->path, refs->page_size);
-			return 1;
-		}
-		sim->cfg.page_bits = pm_log2(refs->page_size);
-	}
-	return 0;
+	return take_page_size(sim, refs->page_size);
 }
 
-/* One model run at frames[i]. */
-static int run_model(const sim_t *sim, const pm_refs_t *refs, uint64_t frames, result_t *r)
+/* A model per frame count, all fed the same references: one pass over
+ * the trace, from memory or streamed. */
+typedef struct runner {
+	pagemu_model_t *m[MAX_COUNTS];
+	size_t   n;                       /* models made */
+	uint64_t refs;                    /* references fed so far */
+} runner_t;
+
+static void runner_free(runner_t *r)
+{
+	for (size_t j = 0; j < r->n; j++)
+		pagemu_model_free(r->m[j]);
+	r->n = 0;
+}
+
+/* 0, or the exit status. */
+static int runner_init(runner_t *r, const sim_t *sim)
 {
 	pagemu_model_config_t c = sim->cfg;
-	pagemu_model_t *m;
-	int e;
 
-	c.frames = frames;
-	if ((e = pagemu_model_new(&c, &m)) < 0) {
-		fprintf(stderr, "pagemu-sim: %s\n", pagemu_last_error());
-		return 2;
-	}
-	for (size_t i = 0; i < refs->n; i++)
-		if ((e = pagemu_model_access(m, refs->va[i], refs->access[i])) < 0) {
-			fprintf(stderr, "pagemu-sim: reference %zu: address 0x%llx %s\n", i + 1,
-				(unsigned long long)refs->va[i],
-				e == -EINVAL ? "is beyond --va-bits" : "could not be modeled (out of memory)");
-			pagemu_model_free(m);
-			return 1;
+	r->refs = 0;
+	for (r->n = 0; r->n < sim->nframes; r->n++) {
+		c.frames = sim->frames[r->n];
+		if (pagemu_model_new(&c, &r->m[r->n]) < 0) {
+			fprintf(stderr, "pagemu-sim: %s\n", pagemu_last_error());
+			runner_free(r);
+			return 2;
 		}
-	pagemu_model_get_stats(m, &r->stats);
-	pagemu_model_free(m);
-	r->frames = frames;
-	r->refs = r->stats.refs;
-	r->faults = r->stats.faults;
-	r->evictions = r->stats.evictions;
-	r->has_stats = 1;
+	}
 	return 0;
 }
 
-/* One pass for every frame count (LRU, OPT): faults only. */
+/* n more references to every model: 0, or the exit status. */
+static int runner_feed(runner_t *r, const uint64_t *va, const uint8_t *access, size_t n)
+{
+	for (size_t j = 0; j < r->n; j++) {
+		size_t done = 0;
+		int e = pagemu_model_replay(r->m[j], va, access, n, &done);
+		if (e < 0) {
+			fprintf(stderr, "pagemu-sim: reference %llu: address 0x%llx %s\n",
+				(unsigned long long)(r->refs + done + 1), (unsigned long long)va[done],
+				e == -EINVAL ? "is beyond --va-bits" : "could not be modeled (out of memory)");
+			return 1;
+		}
+	}
+	r->refs += n;
+	return 0;
+}
+
+static void runner_results(const runner_t *r, const sim_t *sim, result_t *res)
+{
+	for (size_t j = 0; j < r->n; j++) {
+		pagemu_model_get_stats(r->m[j], &res[j].stats);
+		res[j].frames = sim->frames[j];
+		res[j].refs = res[j].stats.refs;
+		res[j].faults = res[j].stats.faults;
+		res[j].evictions = res[j].stats.evictions;
+		res[j].has_stats = 1;
+	}
+}
+
+/* The models over a trace in memory. */
+static int run_models(const sim_t *sim, const pm_refs_t *refs, result_t *res)
+{
+	runner_t r;
+	int st;
+
+	if ((st = runner_init(&r, sim)) != 0)
+		return st;
+	if ((st = runner_feed(&r, refs->va, refs->access, refs->n)) == 0)
+		runner_results(&r, sim, res);
+	runner_free(&r);
+	return st;
+}
+
+/* A model per frame count (or, lru_sweep, LRU's one pass) over a trace
+ * streamed from its file or pipe, STREAM_BATCH references at a time: the
+ * memory of the models (of the pages seen) and of one batch, however long
+ * the trace. *nrefs: the references read. */
+#define STREAM_BATCH (64u * 1024)
+
+static void sweep_results(const sim_t *sim, uint64_t nrefs, const uint64_t *faults, result_t *res);
+
+static int run_streamed(sim_t *sim, int lru_sweep, result_t *res, size_t *nrefs)
+{
+	pm_trace_stream_t ts;
+	pm_lru_stream_t ls = { 0 };
+	pm_refs_t batch = { 0 };
+	runner_t r = { .n = 0 };
+	FILE *f;
+	int st = 1, e;
+
+	if (!(f = open_trace(sim)))
+		return 1;
+	/* The page-number shift given here is the one --page-bits set: a
+	 * pagemu trace, whose header may change it, holds addresses. */
+	if (pm_trace_open(&ts, f, sim->path, sim->fmt, sim->cfg.page_bits, sim->data_only) < 0) {
+		fprintf(stderr, "pagemu-sim: %s\n", ts.err);
+		goto close_trace;
+	}
+	if ((st = take_page_size(sim, ts.page_size)) != 0)
+		goto close_trace;
+	if (lru_sweep ? pm_lru_stream_init(&ls, sim->frames, sim->nframes) < 0 : (st = runner_init(&r, sim)) != 0) {
+		if (lru_sweep)
+			fprintf(stderr, "pagemu-sim: out of memory\n");
+		st = lru_sweep ? 1 : st;
+		goto close_trace;
+	}
+	while ((e = pm_trace_read(&ts, &batch, STREAM_BATCH)) == 0 && batch.n > 0) {
+		if (lru_sweep) {
+			for (size_t i = 0; i < batch.n; i++)
+				batch.va[i] >>= sim->cfg.page_bits;        /* pages, in place */
+			if (pm_lru_stream_push(&ls, batch.va, batch.n) < 0) {
+				fprintf(stderr, "pagemu-sim: out of memory\n");
+				st = 1;
+				goto free_models;
+			}
+			*nrefs += batch.n;
+		} else if ((st = runner_feed(&r, batch.va, batch.access, batch.n)) != 0) {
+			goto free_models;
+		}
+	}
+	if (e < 0) {
+		fprintf(stderr, "pagemu-sim: %s\n", ts.err);
+		st = 1;
+		goto free_models;
+	}
+	if (lru_sweep) {
+		sweep_results(sim, *nrefs, ls.faults, res);
+	} else {
+		runner_results(&r, sim, res);
+		*nrefs = r.refs;
+	}
+	st = 0;
+free_models:
+	runner_free(&r);
+	pm_lru_stream_free(&ls);
+close_trace:
+	pm_trace_close(&ts);
+	pm_refs_free(&batch);
+	if (f != stdin)
+		fclose(f);
+	return st;
+}
+
+/* The table of a one-pass sweep: faults only. */
+static void sweep_results(const sim_t *sim, uint64_t nrefs, const uint64_t *faults, result_t *res)
+{
+	for (size_t j = 0; j < sim->nframes; j++) {
+		res[j].frames = sim->frames[j];
+		res[j].refs = nrefs;
+		res[j].faults = faults[j];
+		/* frames fill first and stay full: every later fault evicts */
+		res[j].evictions = faults[j] > sim->frames[j] ? faults[j] - sim->frames[j] : 0;
+	}
+}
+
+/* One pass for every frame count (LRU, OPT), the string in memory. */
 static int run_sweep(const sim_t *sim, const pm_refs_t *refs, result_t *res)
 {
 	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages));
@@ -374,13 +513,8 @@ static int run_sweep(const sim_t *sim, const pm_refs_t *refs, result_t *res)
 	    ? pm_opt_sweep(pages, refs->n, sim->frames, sim->nframes, faults)
 	    : pm_lru_sweep(pages, refs->n, sim->frames, sim->nframes, faults);
 	free(pages);
-	for (size_t j = 0; j < sim->nframes && e == 0; j++) {
-		res[j].frames = sim->frames[j];
-		res[j].refs = refs->n;
-		res[j].faults = faults[j];
-		/* frames fill first and stay full: every later fault evicts */
-		res[j].evictions = faults[j] > sim->frames[j] ? faults[j] - sim->frames[j] : 0;
-	}
+	if (e == 0)
+		sweep_results(sim, refs->n, faults, res);
 	return e;
 }
 
@@ -410,12 +544,12 @@ static void print_json(const sim_t *sim, const result_t *res)
 	printf("%s\n", sim->nframes > 1 ? "]" : "");
 }
 
-static void print_text(const sim_t *sim, const pm_refs_t *refs, const result_t *res)
+static void print_text(const sim_t *sim, size_t nrefs, const result_t *res)
 {
 	const pagemu_model_config_t *c = &sim->cfg;
 
 	printf("pagemu-sim: %zu references, policy %s, page %llu B, %u-bit VA, %u levels",
-	       refs->n, pagemu_policy_name(c->policy), 1ULL << c->page_bits, c->va_bits, c->pt_levels);
+	       nrefs, pagemu_policy_name(c->policy), 1ULL << c->page_bits, c->va_bits, c->pt_levels);
 	if (c->tlb_sets)
 		printf(", TLB %ux%u", c->tlb_sets, c->tlb_ways);
 	if (c->tlb2_sets)
@@ -440,37 +574,48 @@ int main(int argc, char **argv)
 	static sim_t sim;
 	static result_t res[MAX_COUNTS];
 	pm_refs_t refs = { 0 };
-	int st, opt;
+	size_t nrefs = 0;
+	int st, sweep, analysis;
 
 	pagemu_model_config_default(&sim.cfg);
 	sim.frames[0] = 64;
 	sim.nframes = 1;
 	if ((st = parse_args(argc, argv, &sim)) != 0)
 		return st < 0 ? 0 : st;
-	if ((st = load(&sim, &refs)) != 0)
-		goto free_refs;
-	if (sim.mrc || sim.lifetime || sim.ntaus || sim.belady) {
-		pm_analysis_t a = { &sim.cfg, sim.frames_set ? sim.frames : NULL, sim.frames_set ? sim.nframes : 0,
-				    sim.mrc, sim.lifetime, sim.belady, sim.taus, sim.ntaus, sim.out };
-		st = pm_analysis_run(&a, &refs);
-		goto free_refs;
-	}
-	opt = sim.cfg.policy == PAGEMU_POLICY_OPT;
-	if (opt || (sim.cfg.policy == PAGEMU_POLICY_LRU && sim.nframes > 1 && !sim.full && !sim.cfg.tlb_exact)) {
-		if (run_sweep(&sim, &refs, res) < 0) {
-			fprintf(stderr, "pagemu-sim: out of memory\n");
-			st = 1;
+	sweep = sim.cfg.policy == PAGEMU_POLICY_OPT ||
+		(sim.cfg.policy == PAGEMU_POLICY_LRU && sim.nframes > 1 && !sim.full && !sim.cfg.tlb_exact);
+	analysis = sim.mrc || sim.lifetime || sim.ntaus || sim.belady;
+	if (sim.path && !analysis && sim.cfg.policy != PAGEMU_POLICY_OPT) {
+		/* A model per frame count side by side, or LRU's one pass, over
+		 * the trace as it is read: any length, from a file or a pipe. */
+		if ((st = run_streamed(&sim, sweep, res, &nrefs)) != 0)
+			goto free_refs;
+	} else {
+		/* The analyses and OPT look at the whole string (OPT at the
+		 * future of every reference), as do --refs. */
+		if ((st = load(&sim, &refs)) != 0)
+			goto free_refs;
+		nrefs = refs.n;
+		if (analysis) {
+			pm_analysis_t a = { &sim.cfg, sim.frames_set ? sim.frames : NULL, sim.frames_set ? sim.nframes : 0,
+					    sim.mrc, sim.lifetime, sim.belady, sim.taus, sim.ntaus, sim.out };
+			st = pm_analysis_run(&a, &refs);
 			goto free_refs;
 		}
-	} else {
-		for (size_t j = 0; j < sim.nframes; j++)
-			if ((st = run_model(&sim, &refs, sim.frames[j], &res[j])) != 0)
+		if (sweep) {
+			if (run_sweep(&sim, &refs, res) < 0) {
+				fprintf(stderr, "pagemu-sim: out of memory\n");
+				st = 1;
 				goto free_refs;
+			}
+		} else if ((st = run_models(&sim, &refs, res)) != 0) {
+			goto free_refs;
+		}
 	}
 	if (sim.json)
 		print_json(&sim, res);
 	else
-		print_text(&sim, &refs, res);
+		print_text(&sim, nrefs, res);
 free_refs:
 	pm_refs_free(&refs);
 	return st;

@@ -7,8 +7,9 @@
  *           the policy's victim, and complete the access)
  *        -> fill the TLB
  *   PPN, VPO -> PA -> cache (CO, CI, CT): hit gives the byte
- * pagemu_model_translate reports every step; pagemu_model_access is the same
- * code without the report (the simulator's hot path). Every reference is
+ * pagemu_model_translate reports every step; pm_model_access_ref is the same
+ * code without the report, and replay.c the simulator's fast path with the
+ * same counts (pagemu_model_access, pagemu_model_replay). Every reference is
  * visible to the model, so the policy hears of every hit (LRU is exact);
  * with cfg.tlb_exact it hears only of the references that walk, as the
  * hardware's Accessed bit and the engine's exact-TLB mode do.
@@ -23,150 +24,6 @@
 #include "model/model.h"
 
 #define ARENA_CHUNK (256u * 1024)         /* bytes per arena chunk (at least 16 nodes) */
-#define FB_W 1                            /* fbits: the page is writable */
-#define FB_D 2                            /* fbits: the page is dirty */
-
-struct pagemu_model {
-	pagemu_model_config_t cfg;        /* as validated */
-	unsigned page_bits;               /* log2 page size */
-	uint64_t page_mask;               /* page size - 1 */
-	uint64_t va_limit;                /* largest valid VA */
-	uint64_t ppn_limit;               /* largest PPN pa_bits allow */
-	int      paging;                  /* 1 = cfg.frames > 0: demand paging */
-
-	pm_arena_t arena;                 /* page-table nodes */
-	void   **chunks;                  /* arena memory, freed at the end */
-	size_t   nchunks;
-	pm_pt_t  pt;                      /* the page table */
-
-	int      has_tlb;                 /* 1 = cfg.tlb_sets > 0 */
-	pm_tlb_t tlb;
-	void    *tlb_mem;
-	int      has_cache;               /* 1 = cfg.cache_line > 0 */
-	pm_cache_t cache;
-	void    *cache_mem;
-
-	pm_frames_t frames;               /* paging mode: the frame table */
-	void    *frames_mem;
-	uint8_t *fbits;                   /* paging mode: per frame, FB_W and FB_D mirrored from its PTE */
-	const pm_policy_ops_t *policy;    /* paging mode: replacement */
-	void    *policy_state;
-	pm_policy_env_t env;              /* everything is evictable: no pins, no I/O */
-
-	pagemu_model_stats_t stats;       /* counters */
-};
-
-void pagemu_model_config_default(pagemu_model_config_t *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->va_bits = 48;
-	cfg->pa_bits = 52;
-	cfg->page_bits = 12;
-	cfg->pt_levels = 4;
-	cfg->tlb_sets = 16;
-	cfg->tlb_ways = 4;
-	cfg->tlb2_sets = 128;
-	cfg->tlb2_ways = 12;
-	cfg->policy = PAGEMU_POLICY_CLOCK;
-	cfg->frames = 0;
-	cfg->seed = 1;
-}
-
-/* ---- configuration ---------------------------------------------------- */
-
-static int bad(const char *field, const char *why)
-{
-	pm_set_error("model %s: %s", field, why);
-	return -EINVAL;
-}
-
-/* One TLB level: sets a power of two (0 = absent), ways >= 1, a bounded
- * number of entries (the model allocates them all). */
-static int check_tlb_level(const char *field, unsigned sets, unsigned ways, pagemu_tlb_policy_t policy)
-{
-	if (!sets)
-		return 0;
-	if (!pm_is_pow2(sets))
-		return bad(field, "sets must be a power of two");
-	if (ways == 0)
-		return bad(field, "ways must be at least 1");
-	if (policy == PAGEMU_TLB_PLRU && ways > PM_TLB_PLRU_MAX_WAYS) {
-		pm_set_error("model %s: plru takes at most %u ways, not %u", field, PM_TLB_PLRU_MAX_WAYS, ways);
-		return -EINVAL;
-	}
-	if ((uint64_t)sets * ways > PM_MODEL_TLB_MAX) {
-		pm_set_error("model %s: %u x %u entries: at most %u per level", field, sets, ways, PM_MODEL_TLB_MAX);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int pm_model_check_tlb(const pagemu_model_config_t *c)
-{
-	int err;
-
-	if ((err = check_tlb_level("tlb_sets", c->tlb_sets, c->tlb_ways, c->tlb_policy)) < 0 ||
-	    (err = check_tlb_level("tlb2_sets", c->tlb2_sets, c->tlb2_ways, c->tlb2_policy)) < 0)
-		return err;
-	if (c->tlb2_sets && !c->tlb_sets)
-		return bad("tlb2_sets", "an L2 TLB needs an L1 TLB (tlb_sets > 0)");
-	return 0;
-}
-
-int pm_model_check_cache(const pagemu_model_config_t *c)
-{
-	uint64_t lines = (uint64_t)c->cache_sets * c->cache_ways;
-
-	if (!c->cache_line)
-		return 0;
-	if (!pm_is_pow2(c->cache_line))
-		return bad("cache_line", "must be a power of two (0 = no cache)");
-	if (!c->cache_sets || !c->cache_ways)
-		return bad("cache_sets", "a cache needs sets and ways (or cache_line 0)");
-	if (!pm_is_pow2(c->cache_sets))
-		return bad("cache_sets", "sets must be a power of two");
-	if (lines > PM_MODEL_CACHE_MAX_LINES || lines * c->cache_line > PM_MODEL_CACHE_MAX_BYTES) {
-		pm_set_error("model cache_sets x cache_ways x cache_line = %u x %u x %u: at most %u lines and %u bytes",
-			     c->cache_sets, c->cache_ways, c->cache_line, PM_MODEL_CACHE_MAX_LINES, PM_MODEL_CACHE_MAX_BYTES);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int validate(const pagemu_model_config_t *c, pm_pt_geom_t *g)
-{
-	unsigned vpn_bits;
-	int err;
-
-	if (c->va_bits < 2 || c->va_bits > 64)
-		return bad("va_bits", "must be 2..64");
-	if (c->page_bits < 1 || c->page_bits >= c->va_bits || c->page_bits > 30)
-		return bad("page_bits", "must be 1..30 and less than va_bits");
-	if (c->pa_bits <= c->page_bits || c->pa_bits > 64)
-		return bad("pa_bits", "must exceed page_bits and be at most 64");
-	vpn_bits = c->va_bits - c->page_bits;
-	if (vpn_bits > 52)
-		return bad("va_bits", "va_bits - page_bits must be at most 52");
-	if (c->pt_levels < 1 || c->pt_levels > PAGEMU_MAX_LEVELS)
-		return bad("pt_levels", "must be 1..8");
-	if (pm_pt_geom_init(g, vpn_bits, c->pt_levels, c->pt_bits) < 0)
-		return bad("pt_bits", "levels must have 1..20 bits each and sum to va_bits - page_bits");
-	if ((err = pm_model_check_tlb(c)) < 0 || (err = pm_model_check_cache(c)) < 0)
-		return err;
-	if ((unsigned)c->tlb_policy >= PAGEMU_TLB_POLICY_COUNT)
-		return bad("tlb_policy", "unknown TLB policy");
-	if ((unsigned)c->tlb2_policy >= PAGEMU_TLB_POLICY_COUNT)
-		return bad("tlb2_policy", "unknown TLB policy");
-	if ((unsigned)c->policy >= PAGEMU_POLICY_COUNT)
-		return bad("policy", "unknown policy");
-	if (c->frames && !pm_policy_get(c->policy))
-		return bad("policy", "opt needs the whole trace: use pagemu-sim --policy opt");
-	if (c->frames >= UINT32_MAX)
-		return bad("frames", "must be less than 2^32");
-	if (c->pa_bits - c->page_bits < 64 && c->frames > 1ULL << (c->pa_bits - c->page_bits))
-		return bad("frames", "more frames than pa_bits can address");
-	return 0;
-}
 
 /* ---- life cycle ---------------------------------------------------------- */
 
@@ -205,6 +62,10 @@ static int paging_init(pagemu_model_t *m)
 	m->env.ctx = m;
 	m->env.evictable = NULL;
 	m->env.ref_cleared = NULL;
+	/* FIFO and random ignore references: fast_ref spares them the call. */
+	m->notify_walk = c->policy == PAGEMU_POLICY_CLOCK || c->policy == PAGEMU_POLICY_LRU;
+	m->notify_hit = m->notify_walk && !c->tlb_exact;
+	m->last_ref = PM_NONE;
 	return 0;
 }
 
@@ -221,6 +82,12 @@ static int hw_init(pagemu_model_t *m)
 		pm_tlb_init(&m->tlb, c->tlb_sets, c->tlb_ways, c->tlb2_sets, c->tlb2_ways, m->tlb_mem);
 		pm_tlb_set_policy(&m->tlb, pol, c->seed);   /* validated */
 		m->has_tlb = 1;
+		if (c->tlb2_sets) {
+			if (!(m->tlbx_mem = malloc(pm_tlb_index_mem_size(&m->tlb))))
+				return -ENOMEM;
+			pm_tlb_index_init(&m->tlbx, &m->tlb, m->tlbx_mem);
+			m->ix = &m->tlbx;
+		}
 	}
 	if (c->cache_line) {
 		if (pm_cache_mem_size(c->cache_sets, c->cache_ways, c->cache_line, &bytes) < 0 ||
@@ -239,7 +106,7 @@ int pagemu_model_new(const pagemu_model_config_t *cfg, pagemu_model_t **out)
 	int err;
 
 	*out = NULL;
-	if ((err = validate(cfg, &g)) < 0)
+	if ((err = pm_model_validate(cfg, &g)) < 0)
 		return err;
 	if (!(m = calloc(1, sizeof(*m))))
 		return -ENOMEM;
@@ -254,6 +121,7 @@ int pagemu_model_new(const pagemu_model_config_t *cfg, pagemu_model_t **out)
 	if ((err = arena_grow(m)) < 0 || (err = pm_pt_init(&m->pt, &g, &m->arena)) < 0 ||
 	    (err = hw_init(m)) < 0 || (m->paging && (err = paging_init(m)) < 0))
 		goto free_model;
+	m->fast = m->paging && !m->has_cache;
 	*out = m;
 	return 0;
 
@@ -271,6 +139,7 @@ void pagemu_model_free(pagemu_model_t *m)
 		free(m->chunks[i]);
 	free(m->chunks);
 	free(m->tlb_mem);
+	free(m->tlbx_mem);
 	free(m->cache_mem);
 	free(m->frames_mem);
 	free(m->fbits);
@@ -308,6 +177,8 @@ int pagemu_model_map(pagemu_model_t *m, uint64_t vpn, uint64_t ppn, int prot)
 	/* The OS changed a translation: shoot down the stale TLB entry. */
 	if (m->has_tlb)
 		pm_tlb_invalidate(&m->tlb, vpn);
+	if (m->ix)
+		m->ix->stale = 1;
 	return 0;
 }
 
@@ -329,7 +200,7 @@ int pagemu_model_cache_load(pagemu_model_t *m, unsigned set, unsigned way, uint6
 
 /* The walk: the PTE of vpn or NULL, counting the levels read and, for a
  * report, the index used at each. */
-static pm_pte_t *walk(pagemu_model_t *m, uint64_t vpn, pagemu_xlate_t *x)
+pm_pte_t *pm_model_walk(pagemu_model_t *m, uint64_t vpn, pagemu_xlate_t *x)
 {
 	unsigned levels;
 	pm_pte_t *pte = pm_pt_lookup(&m->pt, vpn, &levels);
@@ -354,7 +225,9 @@ static uint64_t evict(pagemu_model_t *m)
 		m->stats.writebacks++;
 	/* The model keeps no swap contents; S only marks "faulted before". */
 	*f->pte = pte_mk_swapped(0);
-	if (m->has_tlb)
+	if (m->ix && !m->ix->stale)
+		pm_tlb_invalidate_fast(&m->tlb, m->ix, f->vpn);
+	else if (m->has_tlb)
 		pm_tlb_invalidate(&m->tlb, f->vpn);
 	if (m->has_cache)
 		pm_cache_invalidate(&m->cache, v << m->page_bits, m->page_mask + 1);
@@ -365,7 +238,7 @@ static uint64_t evict(pagemu_model_t *m)
 }
 
 /* Paging mode: give vpn a frame. pte may be NULL (no table node yet). */
-static pm_pte_t *page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
+pm_pte_t *pm_model_page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
 {
 	uint64_t ppn;
 	int major;
@@ -379,17 +252,18 @@ static pm_pte_t *page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte)
 	/* Demand-zero pages have no backing copy: dirty from birth. A page
 	 * read back from swap is clean until written. */
 	*pte = pte_mkyoung(pte_mkwrite(pte_mk_present(ppn)));
-	m->fbits[ppn] = FB_W;
+	m->fbits[ppn] = PM_FB_W;
 	if (major)
 		m->stats.faults_major++;
 	else {
 		m->stats.faults_zero++;
 		*pte = pte_mkdirty(*pte);
-		m->fbits[ppn] |= FB_D;
+		m->fbits[ppn] |= PM_FB_D;
 	}
 	m->frames.f[ppn].vpn = vpn;
 	m->frames.f[ppn].pte = pte;
 	m->policy->loaded(m->policy_state, ppn, 1);
+	m->last_ref = PM_NONE;
 	m->stats.resident++;
 	return pte;
 }
@@ -419,29 +293,6 @@ static void touch_pte(pagemu_model_t *m, pm_pte_t *pte, int access, pagemu_xlate
 	}
 }
 
-/* The same in paging mode, from the frame's copy of W and D: like the
- * hardware's TLB entry, it spares a TLB hit the trip to the PTE (a host
- * cache miss) unless the page is written for the first time. */
-static inline void touch_frame(pagemu_model_t *m, uint64_t ppn, int access, pagemu_xlate_t *x)
-{
-	uint8_t fb = m->fbits[ppn];
-
-	if (access & PM_PROT_WRITE) {
-		if (!(fb & FB_W)) {
-			m->stats.prot_faults++;
-			if (x)
-				x->prot_fault = 1;
-		} else if (!(fb & FB_D)) {
-			m->fbits[ppn] = fb | FB_D;
-			*m->frames.f[ppn].pte = pte_mkdirty(*m->frames.f[ppn].pte);
-		}
-	}
-	if (x) {
-		x->accessed = pte_young(*m->frames.f[ppn].pte);
-		x->dirty = pte_dirty(*m->frames.f[ppn].pte);
-	}
-}
-
 /* The one access of translate and access; x may be NULL (no report). */
 static inline __attribute__((always_inline))
 int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
@@ -453,6 +304,11 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 
 	if (va > m->va_limit)
 		return -EINVAL;
+	/* This path may tell the policy of other frames, and changes the TLB
+	 * behind its index: fast_ref's memo goes, the index is rebuilt. */
+	m->last_ref = PM_NONE;
+	if (m->ix)
+		m->ix->stale = 1;
 	m->stats.refs++;
 	if (access & PM_PROT_WRITE)
 		m->stats.writes++;
@@ -475,7 +331,7 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 		x->tlb_hit = (int)hit;
 	}
 	if (hit == PM_TLB_MISS) {
-		pte = walk(m, vpn, x);
+		pte = pm_model_walk(m, vpn, x);
 		if (!pte || !pte_present(*pte)) {
 			fault = 1;
 			m->stats.faults++;
@@ -483,7 +339,7 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 				x->page_fault = 1;
 			if (!m->paging)
 				return 1;
-			if (!(pte = page_in(m, vpn, pte)))
+			if (!(pte = pm_model_page_in(m, vpn, pte)))
 				return -ENOMEM;
 		} else if (m->paging) {
 			m->policy->referenced(m->policy_state, pte_ppn(*pte));
@@ -504,7 +360,7 @@ int ref(pagemu_model_t *m, uint64_t va, int access, pagemu_xlate_t *x)
 			pte = NULL;
 	}
 	if (m->paging)
-		touch_frame(m, ppn, access, x);
+		pm_model_touch_frame(m, ppn, access, x);
 	else if (pte)
 		touch_pte(m, pte, access, x);
 	pa = ppn << m->page_bits | (va & m->page_mask);
@@ -538,7 +394,7 @@ int pagemu_model_translate(pagemu_model_t *m, uint64_t va, int access, pagemu_xl
 	return r < 0 ? r : 0;
 }
 
-int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
+int pm_model_access_ref(pagemu_model_t *m, uint64_t va, int access)
 {
 	return ref(m, va, access, NULL);
 }

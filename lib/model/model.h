@@ -231,6 +231,13 @@ const pm_policy_ops_t *pm_policy_get(pagemu_policy_t id);
  * rules: 0, or -EINVAL naming the field in pagemu_last_error(). */
 int pm_model_check_tlb(const pagemu_model_config_t *c);
 int pm_model_check_cache(const pagemu_model_config_t *c);
+/* All of c (modelcfg.c), and the page-table geometry it gives in *g. */
+int pm_model_validate(const pagemu_model_config_t *c, pm_pt_geom_t *g);
+/* One reference as pagemu_model_access made it before it had a fast path
+ * (pagemu_model_translate's steps without the report): the reference the
+ * fast path is tested against, and the old speed bench/sim_speed measures
+ * it against. */
+int pm_model_access_ref(pagemu_model_t *m, uint64_t va, int access);
 
 /* Access kinds of the model; the same values as PROT_READ, PROT_WRITE and
  * PROT_EXEC, which model files may not take from <sys/mman.h>. */
@@ -334,6 +341,62 @@ static inline int pm_tlb_policy_sees_hits(pagemu_tlb_policy_t p)
  * out of range). */
 uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way);
 
+/* The simulator's fast path (tlb.c, end): the same effects as
+ * pm_tlb_lookup, pm_tlb_fill and pm_tlb_invalidate, entry for entry,
+ * tick for tick, with fewer and shorter set scans: L2 entries are found
+ * through an index beside the TLB, a byte per way (the engine has none and
+ * keeps the functions above). The index mirrors L2 as long as only these functions change the
+ * TLB: after any other, rebuild it. tests/test_model.c holds the two
+ * paths to the same counts. */
+typedef struct pm_tlb_index {
+	uint8_t  *fp;                     /* per L2 way a fingerprint of its tag, 0 = empty; a set's
+					     bytes side by side, padded to stride */
+	unsigned  stride;                 /* bytes per set: L2's ways rounded up to 8 */
+	uint32_t *home;                   /* per L1 entry: the L2 entry it came from, a hint checked
+					     against L2's tag before use (the L1 victim's write-back) */
+	int       stale;                  /* 1 = the TLB changed behind it: rebuild first (the caller's flag) */
+} pm_tlb_index_t;
+
+/* Bytes of memory for t's index (t initialized, with an L2). */
+size_t   pm_tlb_index_mem_size(const pm_tlb_t *t);
+/* mem: pm_tlb_index_mem_size bytes, any content; the index of t's L2 as it is. */
+void     pm_tlb_index_init(pm_tlb_index_t *x, const pm_tlb_t *t, void *mem);
+void     pm_tlb_index_rebuild(pm_tlb_index_t *x, const pm_tlb_t *t);
+/* Index of vpn's entry in L1, or -1 (inline: an L1 hit is most
+ * references). */
+static inline long pm_tlb_l1_find(const pm_tlb_t *t, uint64_t vpn)
+{
+	const pm_tlb_level_t *l1 = &t->lv[0];
+	uint64_t tag = vpn >> l1->set_bits;
+	size_t s = (size_t)(vpn & (l1->sets - 1)) * l1->ways, e = s + l1->ways;
+
+	long hit = -1;
+
+	/* No early exit: the loop's branch then always goes the same way. */
+	for (size_t i = s; i < e; i++)
+		hit = l1->tag[i] == tag ? (long)i : hit;
+	return hit;
+}
+void     pm_tlb_plru_touch(pm_tlb_t *t, pm_tlb_level_t *lv, size_t i);
+/* An L1 hit on entry i (from pm_tlb_l1_find): its replacement state. */
+static inline void pm_tlb_l1_hit(pm_tlb_t *t, size_t i)
+{
+	pm_tlb_level_t *l1 = &t->lv[0];
+
+	if (l1->policy == PAGEMU_TLB_LRU)
+		l1->used[i] = ++t->tick;
+	else if (l1->policy == PAGEMU_TLB_PLRU)
+		pm_tlb_plru_touch(t, l1, i);
+}
+/* pm_tlb_lookup for a vpn pm_tlb_l1_find did not find: PM_TLB_HIT_L2
+ * (promoted to L1, *ppn set) or PM_TLB_MISS. x may be NULL without L2. */
+enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t *ppn);
+/* pm_tlb_fill for a vpn in neither level (a lookup has just missed, and
+ * only invalidations came since), keeping the index. */
+uint64_t pm_tlb_fill_absent(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn);
+/* pm_tlb_invalidate, keeping the index. */
+int      pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn);
+
 /* cache.c - a physically addressed set-associative cache with line data.
  * CO = the low log2(line) bits of the PA, CI = the next log2(sets) bits,
  * CT = the rest. LRU within a set; a miss allocates the line (read and
@@ -377,6 +440,25 @@ int pm_opt_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t
  * (Mattson's stack algorithm: a reference faults exactly when its LRU stack
  * distance exceeds the frame count). */
 int pm_lru_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults);
+/* The same pass over a stream, a piece at a time, in memory bounded by the
+ * distinct pages (not the length): init with the k frame counts, push the
+ * pages as they come, read faults[j] (and refs) at the end, free. Each
+ * returns 0 or -ENOMEM. */
+typedef struct pm_lru_stream {
+	size_t    k;                      /* frame counts */
+	uint64_t *frames;                 /* k counts */
+	uint64_t *faults;                 /* per count: faults so far */
+	uint64_t  refs;                   /* references pushed */
+	uint64_t  distinct;               /* pages seen */
+	uint64_t *key, *last;             /* hash table: page (UINT64_MAX = empty slot), time of its last reference */
+	size_t    mask;                   /* slots - 1 */
+	uint32_t *fen;                    /* Fenwick tree over times 1..tcap: 1 at each page's last reference */
+	size_t    tcap;                   /* times before the tree is renumbered */
+	uint64_t  now;                    /* the time of the last reference */
+} pm_lru_stream_t;
+int  pm_lru_stream_init(pm_lru_stream_t *s, const uint64_t *frames, size_t k);
+int  pm_lru_stream_push(pm_lru_stream_t *s, const uint64_t *pages, size_t n);
+void pm_lru_stream_free(pm_lru_stream_t *s);
 /* Distinct pages of the string (the cold misses of any policy). */
 int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
 /* Page numbers to dense ids 0..distinct-1, in order of first reference
@@ -504,10 +586,39 @@ int  pm_refs_push(pm_refs_t *r, uint64_t va, int access);
 void pm_refs_free(pm_refs_t *r);
 /* "pagemu", "lackey", "addrs", "pages" (or "auto"): 0 or -EINVAL. */
 int  pm_trace_fmt_parse(const char *name, enum pm_trace_fmt *out);
-/* Read a whole trace from f (name for messages). Page numbers become
- * addresses << page_bits. With skip_instr, lackey "I" lines are skipped.
- * 0, or -errno with a message "name:LINE: what" in err (records count as
- * lines for the binary format). */
+/* A trace read a batch at a time, in bounded memory: one input buffer of
+ * 64 KiB (longer only for a longer line) whatever the trace's length, so
+ * a trace far larger than memory, or a pipe, streams through. */
+typedef struct pm_trace_stream {
+	FILE       *f;                    /* the input (not closed here) */
+	const char *name;                 /* for messages */
+	enum pm_trace_fmt fmt;            /* decided by pm_trace_open (never AUTO after) */
+	unsigned    page_bits;            /* PM_FMT_PAGES: page numbers << page_bits */
+	int         skip_instr;           /* lackey: skip "I" lines */
+	uint32_t    page_size;            /* from a binary header; 0 = unknown */
+	char       *buf;                  /* input buffer, cap + 1 bytes (a NUL after the data) */
+	size_t      cap, len, pos;        /* its size, bytes in it, first byte not consumed */
+	size_t      lineno;               /* lines (binary: records) consumed */
+	char       *line;                 /* text: the current line, in buf */
+	const char *rest;                 /* its numbers not yet read; NULL = take the next line */
+	int         eof;                  /* the input has ended (buf holds the rest) */
+	int         done;                 /* every reference has been read */
+	char        err[512];             /* the message of a failure: "name:LINE: what" */
+} pm_trace_stream_t;
+
+/* Start reading f (name for messages): the binary header, or enough text
+ * to decide an auto format. Page numbers become addresses << page_bits.
+ * With skip_instr, lackey "I" lines are skipped. 0, or -errno with the
+ * message in s->err; pm_trace_close in both cases. */
+int  pm_trace_open(pm_trace_stream_t *s, FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
+		   int skip_instr);
+/* The next references, at most max, into out (out->n set to how many; 0
+ * at the end of the trace): 0, or -errno with the message in s->err
+ * (records count as lines for the binary format). */
+int  pm_trace_read(pm_trace_stream_t *s, pm_refs_t *out, size_t max);
+void pm_trace_close(pm_trace_stream_t *s);
+/* Read a whole trace from f into out: pm_trace_open, then pm_trace_read
+ * to the end. 0, or -errno with the message in err. */
 int  pm_trace_load(FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
 		   int skip_instr, pm_refs_t *out, char *err, size_t errlen);
 
@@ -560,5 +671,78 @@ int pm_parse_counts(const char *s, uint64_t lo, uint64_t hi, uint64_t *v, size_t
 void pm_json_u64(FILE *f, int *n, const char *name, uint64_t v);
 void pm_json_f64(FILE *f, int *n, const char *name, double v);
 #define PM_JSON_MEMBER(f, n, name, v) _Generic((v), double: pm_json_f64, default: pm_json_u64)(f, n, name, v)
+
+/* model.c, replay.c - the standalone model's state, shared by its two
+ * paths: model.c (life cycle, textbook state, ref(): the reference path
+ * and translate) and replay.c (the fast path). */
+#define PM_FB_W 1                         /* fbits: the page is writable */
+#define PM_FB_D 2                         /* fbits: the page is dirty */
+
+struct pagemu_model {
+	pagemu_model_config_t cfg;        /* as validated */
+	unsigned page_bits;               /* log2 page size */
+	uint64_t page_mask;               /* page size - 1 */
+	uint64_t va_limit;                /* largest valid VA */
+	uint64_t ppn_limit;               /* largest PPN pa_bits allow */
+	int      paging;                  /* 1 = cfg.frames > 0: demand paging */
+
+	pm_arena_t arena;                 /* page-table nodes */
+	void   **chunks;                  /* arena memory, freed at the end */
+	size_t   nchunks;
+	pm_pt_t  pt;                      /* the page table */
+
+	int      has_tlb;                 /* 1 = cfg.tlb_sets > 0 */
+	pm_tlb_t tlb;
+	void    *tlb_mem;
+	pm_tlb_index_t tlbx;              /* fast path: L2's index (tlb.c) */
+	pm_tlb_index_t *ix;               /* &tlbx with an L2, else NULL */
+	void    *tlbx_mem;
+	int      has_cache;               /* 1 = cfg.cache_line > 0 */
+	pm_cache_t cache;
+	void    *cache_mem;
+
+	pm_frames_t frames;               /* paging mode: the frame table */
+	void    *frames_mem;
+	uint8_t *fbits;                   /* paging mode: per frame, FB_W and FB_D mirrored from its PTE */
+	const pm_policy_ops_t *policy;    /* paging mode: replacement */
+	void    *policy_state;
+	pm_policy_env_t env;              /* everything is evictable: no pins, no I/O */
+
+	int      fast;                    /* 1 = paging, no cache: references take fast_ref */
+	int      notify_hit;              /* fast_ref: tell the policy of TLB hits (CLOCK, LRU; not tlb_exact) */
+	int      notify_walk;             /* fast_ref: of references that walk (CLOCK, LRU) */
+	uint64_t last_ref;                /* the frame of the policy's last call if it was referenced(), else PM_NONE */
+
+	pagemu_model_stats_t stats;       /* counters */
+};
+
+/* The walk: the PTE of vpn or NULL, counting the levels read and, for a
+ * report (x not NULL), the index used at each. */
+pm_pte_t *pm_model_walk(pagemu_model_t *m, uint64_t vpn, pagemu_xlate_t *x);
+/* Paging mode: give vpn a frame (evicting the policy's victim when none is
+ * free); pte may be NULL (no table node yet). NULL when memory runs out. */
+pm_pte_t *pm_model_page_in(pagemu_model_t *m, uint64_t vpn, pm_pte_t *pte);
+/* The same in paging mode, from the frame's copy of W and D: like the
+ * hardware's TLB entry, it spares a TLB hit the trip to the PTE (a host
+ * cache miss) unless the page is written for the first time. */
+static inline void pm_model_touch_frame(pagemu_model_t *m, uint64_t ppn, int access, pagemu_xlate_t *x)
+{
+	uint8_t fb = m->fbits[ppn];
+
+	if (access & PM_PROT_WRITE) {
+		if (!(fb & PM_FB_W)) {
+			m->stats.prot_faults++;
+			if (x)
+				x->prot_fault = 1;
+		} else if (!(fb & PM_FB_D)) {
+			m->fbits[ppn] = fb | PM_FB_D;
+			*m->frames.f[ppn].pte = pte_mkdirty(*m->frames.f[ppn].pte);
+		}
+	}
+	if (x) {
+		x->accessed = pte_young(*m->frames.f[ppn].pte);
+		x->dirty = pte_dirty(*m->frames.f[ppn].pte);
+	}
+}
 
 #endif

@@ -14,6 +14,7 @@
  * reference" marks between two times, kept in a Fenwick tree. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/model.h"
 
@@ -176,51 +177,175 @@ int pm_opt_faults(const uint64_t *pages, size_t n, uint64_t frames, uint64_t *fa
 
 /* ---- LRU stack distances ---------------------------------------------- */
 
+/* The pass reads the string once and keeps what is bounded by its
+ * distinct pages, not its length, so a stream of any length goes through:
+ * a hash table page -> time of its last reference, the Fenwick tree over
+ * times (renumbered 1..distinct when it fills: only the order of the last
+ * references matters), and per frame count its faults. */
+#define LRU_EMPTY UINT64_MAX
+
+static size_t lru_hash(const pm_lru_stream_t *s, uint64_t page)
+{
+	return (size_t)((page * 0x9E3779B97F4A7C15ULL) >> 20) & s->mask;
+}
+
+static int lru_cmp_time(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Renumber the last references 1..distinct in their order and rebuild the
+ * tree, at least twice the distinct pages big. */
+static int lru_compact(pm_lru_stream_t *s)
+{
+	uint64_t *order = malloc((s->distinct ? s->distinct : 1) * sizeof(*order));
+	size_t cap = s->tcap, d = 0;
+
+	if (!order)
+		return -ENOMEM;
+	/* (time << 32 | its slot) sorts by time: times stay below 2^32 as
+	 * they are at most tcap, and slots below 2^32 as the table is. */
+	for (size_t h = 0; h <= s->mask; h++)
+		if (s->key[h] != LRU_EMPTY)
+			order[d++] = s->last[h] << 32 | h;
+	qsort(order, d, sizeof(*order), lru_cmp_time);
+	while (cap < 2 * d + 2)
+		cap *= 2;
+	if (cap != s->tcap) {
+		uint32_t *fen = realloc(s->fen, (cap + 1) * sizeof(*fen));
+		if (!fen) {
+			free(order);
+			return -ENOMEM;
+		}
+		s->fen = fen;
+		s->tcap = cap;
+	}
+	for (size_t i = 0; i <= s->tcap; i++)
+		s->fen[i] = 0;
+	for (size_t i = 0; i < d; i++) {
+		s->last[order[i] & 0xffffffffu] = i + 1;
+		for (size_t p = i + 1; p <= s->tcap; p += p & -p)
+			s->fen[p]++;
+	}
+	s->now = d;
+	free(order);
+	return 0;
+}
+
+/* Twice the slots, every page rehashed. */
+static int lru_grow(pm_lru_stream_t *s)
+{
+	size_t cap = 2 * (s->mask + 1);
+	uint64_t *key = malloc(cap * sizeof(*key)), *last = malloc(cap * sizeof(*last));
+
+	if (!key || !last || cap > (1ULL << 32)) {
+		free(key);
+		free(last);
+		return -ENOMEM;
+	}
+	for (size_t h = 0; h < cap; h++)
+		key[h] = LRU_EMPTY;
+	for (size_t h = 0; h <= s->mask; h++) {
+		if (s->key[h] == LRU_EMPTY)
+			continue;
+		size_t g = (size_t)((s->key[h] * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
+		while (key[g] != LRU_EMPTY)
+			g = (g + 1) & (cap - 1);
+		key[g] = s->key[h];
+		last[g] = s->last[h];
+	}
+	free(s->key);
+	free(s->last);
+	s->key = key;
+	s->last = last;
+	s->mask = cap - 1;
+	return 0;
+}
+
+int pm_lru_stream_init(pm_lru_stream_t *s, const uint64_t *frames, size_t k)
+{
+	memset(s, 0, sizeof(*s));
+	s->k = k;
+	s->mask = 1023;
+	s->tcap = 1024;
+	s->frames = malloc((k ? k : 1) * sizeof(*s->frames));
+	s->faults = calloc(k ? k : 1, sizeof(*s->faults));
+	s->key = malloc((s->mask + 1) * sizeof(*s->key));
+	s->last = malloc((s->mask + 1) * sizeof(*s->last));
+	s->fen = calloc(s->tcap + 1, sizeof(*s->fen));
+	if (!s->frames || !s->faults || !s->key || !s->last || !s->fen) {
+		pm_lru_stream_free(s);
+		return -ENOMEM;
+	}
+	for (size_t j = 0; j < k; j++)
+		s->frames[j] = frames[j];
+	for (size_t h = 0; h <= s->mask; h++)
+		s->key[h] = LRU_EMPTY;
+	return 0;
+}
+
+int pm_lru_stream_push(pm_lru_stream_t *s, const uint64_t *pages, size_t n)
+{
+	int err;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t page = pages[i], dist = UINT64_MAX;    /* a first reference: infinitely far */
+		size_t h;
+
+		if (s->now == s->tcap && (err = lru_compact(s)) < 0)
+			return err;
+		if (2 * (s->distinct + 1) > s->mask + 1 && (err = lru_grow(s)) < 0)
+			return err;
+		for (h = lru_hash(s, page); s->key[h] != LRU_EMPTY && s->key[h] != page; h = (h + 1) & s->mask)
+			;
+		if (s->key[h] == page) {
+			/* marks after its last reference: distinct pages since;
+			 * +1 for the page itself */
+			uint64_t l = s->last[h], above = 0;
+			for (size_t p = s->now; p; p -= p & -p)
+				above += s->fen[p];
+			for (size_t p = l; p; p -= p & -p)
+				above -= s->fen[p];
+			dist = above + 1;
+			for (size_t p = l; p <= s->tcap; p += p & -p)
+				s->fen[p]--;
+		} else {
+			s->key[h] = page;
+			s->distinct++;
+		}
+		s->now++;
+		for (size_t p = s->now; p <= s->tcap; p += p & -p)
+			s->fen[p]++;
+		s->last[h] = s->now;
+		for (size_t j = 0; j < s->k; j++)
+			s->faults[j] += dist > s->frames[j];
+	}
+	s->refs += n;
+	return 0;
+}
+
+void pm_lru_stream_free(pm_lru_stream_t *s)
+{
+	free(s->frames);
+	free(s->faults);
+	free(s->key);
+	free(s->last);
+	free(s->fen);
+	memset(s, 0, sizeof(*s));
+}
+
 int pm_lru_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults)
 {
-	uint32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
-	uint32_t *fen = calloc(n + 1, sizeof(*fen));       /* Fenwick tree over times 1..n */
-	uint64_t *hist = calloc(n + 2, sizeof(*hist));     /* hist[d]: refs at distance d; hist[n+1]: first refs */
-	uint64_t *last = NULL, distinct = 0;
-	int err = -ENOMEM;
-	size_t i, j;
+	pm_lru_stream_t s;
+	int err;
 
-	if (!ids || !fen || !hist || pm_refs_densify(pages, n, ids, &distinct) < 0)
-		goto free_arrays;
-	if (!(last = calloc(distinct ? distinct : 1, sizeof(*last))))   /* 0 = never referenced */
-		goto free_arrays;
-	for (i = 1; i <= n; i++) {
-		uint32_t id = ids[i - 1];
-		uint64_t l = last[id];
-		if (l) {
-			/* marks in (l, i): distinct pages since; +1 for the page itself */
-			uint64_t above = 0;
-			for (size_t p = i - 1; p; p -= p & -p)
-				above += fen[p];
-			for (size_t p = l; p; p -= p & -p)
-				above -= fen[p];
-			hist[above + 1]++;
-			for (size_t p = l; p <= n; p += p & -p)
-				fen[p]--;
-		} else {
-			hist[n + 1]++;
-		}
-		for (size_t p = i; p <= n; p += p & -p)
-			fen[p]++;
-		last[id] = i;
-	}
-	/* faults(F) = sum of hist[d] for d > F */
-	for (j = 0; j < k; j++) {
-		uint64_t f = 0;
-		for (i = (frames[j] < n ? frames[j] : n) + 1; i <= n + 1; i++)
-			f += hist[i];
-		faults[j] = f;
-	}
-	err = 0;
-free_arrays:
-	free(last);
-	free(hist);
-	free(fen);
-	free(ids);
+	if ((err = pm_lru_stream_init(&s, frames, k)) < 0)
+		return err;
+	if ((err = pm_lru_stream_push(&s, pages, n)) == 0)
+		for (size_t j = 0; j < k; j++)
+			faults[j] = s.faults[j];
+	pm_lru_stream_free(&s);
 	return err;
 }

@@ -14,6 +14,7 @@
  * separate arrays, so a lookup scans one set's tags in one or two host
  * cache lines: this is the simulator's hot path. */
 #include <errno.h>
+#include <string.h>
 
 #include "model/model.h"
 
@@ -204,12 +205,11 @@ static size_t victim(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s)
 	}
 }
 
-/* Put vpn -> ppn in lv where it is known to be absent. Returns the VPN of
- * the valid entry replaced, or PM_NONE; *old_ppn receives its PPN. */
-static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t ppn, uint64_t *old_ppn)
+/* Put tag -> ppn in way v of lv; returns the VPN of the valid entry
+ * replaced, or PM_NONE, *old_ppn its PPN. */
+static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t tag, uint64_t ppn, uint64_t *old_ppn)
 {
-	uint64_t tag, out = PM_NONE;
-	size_t s = set_of(lv, vpn, &tag), v = victim(t, lv, s);
+	uint64_t out = PM_NONE;
 
 	if (lv->tag[v] != PM_NONE) {
 		out = vpn_of(lv, v);
@@ -222,6 +222,16 @@ static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t 
 	else
 		touch(t, lv, v);
 	return out;
+}
+
+/* Put vpn -> ppn in lv where it is known to be absent. Returns the VPN of
+ * the valid entry replaced, or PM_NONE; *old_ppn receives its PPN. */
+static uint64_t replace(pm_tlb_t *t, pm_tlb_level_t *lv, uint64_t vpn, uint64_t ppn, uint64_t *old_ppn)
+{
+	uint64_t tag;
+	size_t s = set_of(lv, vpn, &tag);
+
+	return put(t, lv, victim(t, lv, s), tag, ppn, old_ppn);
 }
 
 /* vpn -> ppn into L1 where it is absent; the L1 victim is written back
@@ -353,4 +363,285 @@ uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way)
 	size_t i = set_of(l1, vpn, &tag) + way;
 
 	return way < l1->ways && l1->tag[i] != PM_NONE ? vpn_of(l1, i) : PM_NONE;
+}
+
+/* ---- the simulator's fast path -----------------------------------------------
+ *
+ * pm_tlb_lookup and pm_tlb_fill scan a set to find an entry, again for an
+ * empty way, again for the oldest entry, and the L2 set once more for the
+ * L1 victim's write-back: with a 12-way L2 that is most of a simulated
+ * reference, and every scan that stops where the tag is costs a
+ * mispredicted branch. Here L2 entries are found through an index beside
+ * the TLB (a fingerprint byte per way, and per L1 entry the L2 entry it
+ * came from), and a set is scanned for a victim once, the lowest empty
+ * way and the oldest entry together, without early exits. Which way each
+ * entry takes, each tick and each draw of the generator are the same, in
+ * the same order. */
+
+/* The index: a byte per L2 way, a fingerprint of its tag (0 = empty way),
+ * the bytes of a set side by side and padded to whole 64-bit words
+ * (0xff, never taken for a match: matches are checked against the tag).
+ * A set's 12 ways are then two words of one host cache line, compared
+ * eight at a time, where the tags are two lines compared one by one. */
+#define FP_ONES  0x0101010101010101ULL
+#define FP_HIGHS 0x8080808080808080ULL
+#define FP_PAD   0xff
+
+static inline unsigned fp_stride(unsigned ways)
+{
+	return (ways + 7) & ~7u;
+}
+
+/* Bytes of the fingerprints, rounded up for the home array after them. */
+static size_t fp_bytes(const pm_tlb_t *t)
+{
+	return ((size_t)t->lv[1].sets * fp_stride(t->lv[1].ways) + 7) & ~(size_t)7;
+}
+
+size_t pm_tlb_index_mem_size(const pm_tlb_t *t)
+{
+	return fp_bytes(t) + (size_t)t->lv[0].sets * t->lv[0].ways * sizeof(uint32_t);
+}
+
+/* 1..255: a way holding tag is never taken for empty. */
+static inline uint8_t fp_of(uint64_t tag)
+{
+	uint8_t f = (uint8_t)((tag * 0x9E3779B97F4A7C15ULL) >> 56);
+
+	return f ? f : 1;
+}
+
+/* Eight fingerprints of set `set` from way w, way w in the lowest byte. */
+static inline uint64_t fp_word(const pm_tlb_index_t *x, size_t set, unsigned w)
+{
+	uint64_t v;
+
+	memcpy(&v, x->fp + set * x->stride + w, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/* The high bit of every zero byte of v (and perhaps of bytes above one:
+ * the lowest bit set is always a zero byte). */
+static inline uint64_t fp_zeros(uint64_t v)
+{
+	return (v - FP_ONES) & ~v & FP_HIGHS;
+}
+
+static inline void fp_set(pm_tlb_index_t *x, const pm_tlb_level_t *l2, size_t i, uint8_t f)
+{
+	x->fp[i / l2->ways * x->stride + i % l2->ways] = f;
+}
+
+/* The L2 entry holding vpn, or -1. */
+static inline long fp_find(const pm_tlb_t *t, const pm_tlb_index_t *x, uint64_t vpn)
+{
+	const pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t tag = vpn >> l2->set_bits, pat = FP_ONES * fp_of(tag);
+	size_t set = (size_t)(vpn & (l2->sets - 1)), s = set * l2->ways;
+
+	for (unsigned w = 0; w < l2->ways; w += 8) {
+		uint64_t m = fp_zeros(fp_word(x, set, w) ^ pat);
+		while (m) {
+			unsigned k = w + ((unsigned)__builtin_ctzll(m) >> 3);
+			m &= m - 1;
+			if (k < l2->ways && l2->tag[s + k] == tag)
+				return (long)(s + k);
+		}
+	}
+	return -1;
+}
+
+/* The lowest empty way of L2's set `set`, or SIZE_MAX. */
+static inline size_t fp_empty(const pm_tlb_t *t, const pm_tlb_index_t *x, size_t set)
+{
+	const pm_tlb_level_t *l2 = &t->lv[1];
+
+	for (unsigned w = 0; w < l2->ways; w += 8) {
+		uint64_t m = fp_zeros(fp_word(x, set, w));
+		if (m)
+			return set * l2->ways + w + ((unsigned)__builtin_ctzll(m) >> 3);
+	}
+	return SIZE_MAX;
+}
+
+void pm_tlb_index_init(pm_tlb_index_t *x, const pm_tlb_t *t, void *mem)
+{
+	x->fp = mem;
+	x->stride = fp_stride(t->lv[1].ways);
+	x->home = (uint32_t *)(x->fp + fp_bytes(t));
+	for (size_t i = 0; i < (size_t)t->lv[0].sets * t->lv[0].ways; i++)
+		x->home[i] = UINT32_MAX;
+	pm_tlb_index_rebuild(x, t);
+}
+
+void pm_tlb_index_rebuild(pm_tlb_index_t *x, const pm_tlb_t *t)
+{
+	const pm_tlb_level_t *l2 = &t->lv[1];
+
+	memset(x->fp, FP_PAD, fp_bytes(t));
+	for (size_t i = 0; i < (size_t)l2->sets * l2->ways; i++)
+		fp_set(x, l2, i, l2->tag[i] == PM_NONE ? 0 : fp_of(l2->tag[i]));
+	x->stale = 0;
+}
+
+/* The way a fill of the full set at s takes; old: its first oldest entry
+ * (LRU, FIFO). As victim(), which draws the generator only here. */
+static inline size_t pick(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s, size_t old)
+{
+	if (lv->policy == PAGEMU_TLB_RANDOM)
+		return s + pm_xorshift64s(&t->rng) % lv->ways;
+	if (lv->policy == PAGEMU_TLB_PLRU)
+		return s + plru_victim(lv->used[s], lv->ways);
+	return old;
+}
+
+/* The way of L1's set at s a fill takes, as victim(), in one pass with no
+ * early exit (a scan that stops at a data-dependent way costs a
+ * mispredicted branch, more than the ways it skips). Walking down, the
+ * last way kept is the lowest empty one, and the lowest of the oldest
+ * (<=), as victim()'s upward scan finds them. */
+static inline size_t way_l1(pm_tlb_t *t, size_t s)
+{
+	const pm_tlb_level_t *lv = &t->lv[0];
+	const uint64_t *tg = lv->tag, *used = lv->used;
+	size_t empty = SIZE_MAX, old = s;
+	uint64_t oldest = UINT64_MAX;
+
+	for (size_t i = s + lv->ways; i-- > s;) {
+		uint64_t key = tg[i] == PM_NONE ? UINT64_MAX : used[i];
+		empty = tg[i] == PM_NONE ? i : empty;
+		old = key <= oldest ? i : old;
+		oldest = key <= oldest ? key : oldest;
+	}
+	return empty != SIZE_MAX ? empty : pick(t, lv, s, old);
+}
+
+/* The oldest entry of the full set at s (LRU, FIFO: the lowest of
+ * equals, as victim()), in one pass with no early exit. */
+static inline size_t oldest_way(const pm_tlb_level_t *lv, size_t s)
+{
+	size_t old = s;
+	uint64_t oldest = UINT64_MAX;
+
+	for (size_t i = s + lv->ways; i-- > s;) {
+		old = lv->used[i] <= oldest ? i : old;
+		oldest = lv->used[i] <= oldest ? lv->used[i] : oldest;
+	}
+	return old;
+}
+
+/* vpn -> ppn into L2: refilled in place when there (when refill), else
+ * replace() with the index kept. Returns its L2 entry. */
+static size_t place_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn);
+static size_t enter_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, int refill)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	long i = fp_find(t, x, vpn);
+
+	if (i >= 0) {
+		if (refill)
+			l2->ppn[i] = ppn;
+		touch(t, l2, (size_t)i);
+		return (size_t)i;
+	}
+	return place_l2(t, x, vpn, ppn);
+}
+
+/* vpn -> ppn into L2 where it is absent: replace() with the index kept.
+ * Returns its entry. */
+static size_t place_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t tag, old_ppn;
+	size_t s, v;
+
+	s = set_of(l2, vpn, &tag);
+	if ((v = fp_empty(t, x, s / l2->ways)) == SIZE_MAX)
+		v = pick(t, l2, s, l2->policy == PAGEMU_TLB_LRU || l2->policy == PAGEMU_TLB_FIFO ? oldest_way(l2, s) : s);
+	put(t, l2, v, tag, ppn, &old_ppn);
+	fp_set(x, l2, v, fp_of(tag));
+	return v;
+}
+
+/* fill_l1 for vpn absent from L1, its way v there already chosen; home:
+ * its L2 entry. */
+static uint64_t fill_l1_at(pm_tlb_t *t, pm_tlb_index_t *x, size_t v, uint64_t tag, uint64_t ppn, size_t home)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t old_ppn = 0, out = put(t, &t->lv[0], v, tag, ppn, &old_ppn), tag2;
+	size_t h, s2;
+
+	if (!l2->sets)
+		return out;
+	h = x->home[v];
+	x->home[v] = (uint32_t)home;
+	if (out == PM_NONE)
+		return out;
+	/* The L1 victim written back into L2: touched if L2 still holds it,
+	 * most often where it was when it came into L1 (the entry there is
+	 * it if it is in its set with its tag: a set holds a tag once). */
+	s2 = set_of(l2, out, &tag2);
+	if (h >= s2 && h < s2 + l2->ways && l2->tag[h] == tag2)
+		touch(t, l2, h);
+	else
+		enter_l2(t, x, out, old_ppn, 0);
+	return out;
+}
+
+void pm_tlb_plru_touch(pm_tlb_t *t, pm_tlb_level_t *lv, size_t i)
+{
+	touch(t, lv, i);
+}
+
+enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t *ppn)
+{
+	pm_tlb_level_t *l2 = &t->lv[1];
+	uint64_t tag1;
+	size_t s1, v1 = 0;
+	long i;
+
+	if (!l2->sets || (i = fp_find(t, x, vpn)) < 0)
+		return PM_TLB_MISS;
+	touch(t, l2, (size_t)i);
+	*ppn = l2->ppn[i];
+	/* The caller found no L1 entry: pick the way only (the generator
+	 * drawn here, after the L2 touch, as fill_l1 draws it). */
+	s1 = set_of(&t->lv[0], vpn, &tag1);
+	v1 = way_l1(t, s1);
+	fill_l1_at(t, x, v1, tag1, *ppn, (size_t)i);
+	return PM_TLB_HIT_L2;
+}
+
+uint64_t pm_tlb_fill_absent(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn)
+{
+	uint64_t tag;
+	size_t s, v = 0, home = 0;
+
+	/* pm_tlb_fill with both finds known to miss: each level only chooses
+	 * the way. */
+	if (t->lv[1].sets)
+		home = place_l2(t, x, vpn, ppn);
+	s = set_of(&t->lv[0], vpn, &tag);
+	v = way_l1(t, s);
+	return fill_l1_at(t, x, v, tag, ppn, home);
+}
+
+int pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn)
+{
+	int mask = 0;
+	long i;
+
+	if ((i = find(&t->lv[0], vpn)) >= 0) {
+		t->lv[0].tag[i] = PM_NONE;
+		mask = 1;
+	}
+	if (t->lv[1].sets && (i = fp_find(t, x, vpn)) >= 0) {
+		t->lv[1].tag[i] = PM_NONE;
+		fp_set(x, &t->lv[1], (size_t)i, 0);
+		mask |= 2;
+	}
+	return mask;
 }

@@ -21,6 +21,7 @@
  * addresses or page numbers. Malformed input is reported with its line
  * number, never guessed at. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,80 +249,123 @@ int pm_trace_fmt_parse(const char *name, enum pm_trace_fmt *out)
 	return -EINVAL;
 }
 
-/* The whole stream in memory, NUL-terminated. */
-static int slurp(FILE *f, char **out, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0, got;
-	char *buf = malloc(cap + 1), *nb;
+/* ---- reading a trace: a stream, in bounded memory ------------------------
+ *
+ * The input is read through one buffer (STREAM_CHUNK bytes, more only for a
+ * line longer than that); references come out a batch at a time, so a
+ * trace of any length replays in the same memory. pm_trace_load is the
+ * stream read to its end. */
 
-	if (!buf)
-		return -ENOMEM;
-	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += got;
-		if (n == cap) {
-			if (!(nb = realloc(buf, 2 * cap + 1))) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (ferror(f)) {
-		free(buf);
-		return -EIO;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
+#define STREAM_CHUNK (64u * 1024)
+
+static void stream_err(pm_trace_stream_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void stream_err(pm_trace_stream_t *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
 }
 
-static int load_binary(const char *buf, size_t len, const char *name, pm_refs_t *out, char *err, size_t errlen)
+/* Read more input after the unconsumed bytes [pos, len), moving them to
+ * the front; grows the buffer when it is full of them. 1 = read some,
+ * 0 = end of input, -errno with the message set. */
+static int stream_fill(pm_trace_stream_t *s)
 {
-	const uint8_t *b = (const uint8_t *)buf;
-	pm_trace_hdr_t h;
-	pm_trace_rec_t r;
-	size_t i, nrec;
-	int e;
+	size_t got;
 
-	if ((e = pm_trace_decode_header(b, len, &h)) < 0) {
-		snprintf(err, errlen, "%s: %s", name, e == -EINVAL ? "not a pagemu trace (bad magic or short header)"
-			 : "unsupported trace version or record size");
-		return e;
+	if (s->eof)
+		return 0;
+	if (s->pos) {
+		memmove(s->buf, s->buf + s->pos, s->len - s->pos);
+		s->len -= s->pos;
+		s->pos = 0;
 	}
-	out->page_size = h.page_size;
-	nrec = (len - PM_TRACE_HDR_SIZE) / PM_TRACE_REC_SIZE;
-	for (i = 0; i < nrec; i++) {
-		if (pm_trace_decode(b + PM_TRACE_HDR_SIZE + i * PM_TRACE_REC_SIZE, &r) < 0) {
-			snprintf(err, errlen, "%s:record %zu: unknown kind %u", name, i + 1, r.kind);
-			return -EINVAL;
+	if (s->len == s->cap) {
+		char *nb = realloc(s->buf, 2 * s->cap + 1);
+		if (!nb) {
+			stream_err(s, "%s: out of memory", s->name);
+			return -ENOMEM;
 		}
-		if (pm_trace_is_ref(r.kind) && pm_refs_push(out, r.va, r.access ? r.access : PM_PROT_READ) < 0)
-			goto nomem;
+		s->buf = nb;
+		s->cap *= 2;
 	}
-	if ((len - PM_TRACE_HDR_SIZE) % PM_TRACE_REC_SIZE) {
-		snprintf(err, errlen, "%s:record %zu: truncated record", name, nrec + 1);
+	got = fread(s->buf + s->len, 1, s->cap - s->len, s->f);
+	if (got == 0) {
+		if (ferror(s->f)) {
+			stream_err(s, "%s: read error", s->name);
+			return -EIO;
+		}
+		s->eof = 1;
+		s->buf[s->len] = '\0';
+		return 0;
+	}
+	/* Text traces are text: NUL bytes are a wrong --format, or no trace. */
+	if (s->fmt != PM_FMT_PAGEMU && s->fmt != PM_FMT_AUTO && memchr(s->buf + s->len, '\0', got)) {
+		stream_err(s, "%s: binary data in a %s trace", s->name, fmt_names[s->fmt]);
 		return -EINVAL;
 	}
-	return 0;
-nomem:
-	snprintf(err, errlen, "%s: out of memory", name);
-	return -ENOMEM;
+	s->len += got;
+	s->buf[s->len] = '\0';
+	return 1;
 }
 
-/* The first line that is neither blank nor valgrind's: lackey or not? */
-static enum pm_trace_fmt sniff_text(const char *buf)
+/* At least want unconsumed bytes, unless the input ends first: 0, or
+ * -errno. */
+static int stream_want(pm_trace_stream_t *s, size_t want)
 {
+	int e;
+
+	while (s->len - s->pos < want)
+		if ((e = stream_fill(s)) <= 0)
+			return e;
+	return 0;
+}
+
+/* The next line, NUL-terminated in place (without its '\n'), or NULL at
+ * the end of the input; *err set on failure. */
+static char *stream_line(pm_trace_stream_t *s, int *err)
+{
+	char *line, *nl;
+	int e;
+
+	*err = 0;
+	while (!(nl = memchr(s->buf + s->pos, '\n', s->len - s->pos))) {
+		if ((e = stream_fill(s)) < 0) {
+			*err = e;
+			return NULL;
+		}
+		if (e == 0) {
+			if (s->pos == s->len)
+				return NULL;
+			line = s->buf + s->pos;    /* the last line, without a newline */
+			s->pos = s->len;
+			return line;
+		}
+	}
+	line = s->buf + s->pos;
+	*nl = '\0';
+	s->pos = (size_t)(nl - s->buf) + 1;
+	return line;
+}
+
+/* The first line that is neither blank nor valgrind's, among the complete
+ * lines buffered: lackey or not, or -1 when none has decided yet. */
+static int sniff_text(const pm_trace_stream_t *s)
+{
+	const char *line = s->buf + s->pos, *end = s->buf + s->len;
 	uint64_t va;
 	int access;
 
-	for (const char *line = buf; *line;) {
-		const char *nl = strchr(line, '\n');
-		size_t n = nl ? (size_t)(nl - line) : strlen(line);
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
 		char tmp[256];
 		int r;
 
+		if (!nl && !s->eof)
+			return -1;                 /* a line still being read */
 		if (n >= sizeof(tmp))
 			return PM_FMT_ADDRS;
 		memcpy(tmp, line, n);
@@ -333,76 +377,181 @@ static enum pm_trace_fmt sniff_text(const char *buf)
 			break;
 		line = nl + 1;
 	}
-	return PM_FMT_ADDRS;
+	return s->eof ? PM_FMT_ADDRS : -1;
 }
 
-static int load_text(char *buf, enum pm_trace_fmt fmt, unsigned page_bits, int skip_instr,
-		     const char *name, pm_refs_t *out, char *err, size_t errlen)
+int pm_trace_open(pm_trace_stream_t *s, FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
+		  int skip_instr)
 {
-	size_t lineno = 0;
-	char *line = buf;
+	pm_trace_hdr_t h;
+	int e, sniffed;
 
-	while (*line) {
-		char *nl = strchr(line, '\n');
-		uint64_t v;
-		int access = PM_PROT_READ, r;
-
-		lineno++;
-		if (nl)
-			*nl = '\0';
-		if (fmt == PM_FMT_LACKEY) {
-			r = pm_trace_parse_lackey(line, &v, &access);
-			if (r > 0 && !(skip_instr && access == PM_PROT_EXEC) && pm_refs_push(out, v, access) < 0)
-				goto nomem;
-		} else {
-			const char *p = line;
-			while ((r = pm_trace_next_number(&p, &v)) > 0) {
-				if (fmt == PM_FMT_PAGES) {
-					if (v > (UINT64_MAX >> page_bits)) {
-						r = -EINVAL;
-						break;
-					}
-					v <<= page_bits;
-				}
-				if (pm_refs_push(out, v, access) < 0)
-					goto nomem;
-			}
+	memset(s, 0, sizeof(*s));
+	s->f = f;
+	s->name = name;
+	s->fmt = PM_FMT_AUTO;              /* no NUL check until the format is known */
+	s->page_bits = page_bits;
+	s->skip_instr = skip_instr;
+	s->cap = STREAM_CHUNK;
+	if (!(s->buf = malloc(s->cap + 1))) {
+		stream_err(s, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	if ((e = stream_want(s, PM_TRACE_HDR_SIZE)) < 0)
+		return e;
+	if (fmt == PM_FMT_AUTO)
+		fmt = s->len >= 8 && memcmp(s->buf, PM_TRACE_MAGIC, 8) == 0 ? PM_FMT_PAGEMU : PM_FMT_AUTO;
+	if (fmt == PM_FMT_PAGEMU) {
+		s->fmt = fmt;
+		if ((e = pm_trace_decode_header((const uint8_t *)s->buf, s->len, &h)) < 0) {
+			stream_err(s, "%s: %s", name, e == -EINVAL ? "not a pagemu trace (bad magic or short header)"
+				   : "unsupported trace version or record size");
+			return e;
 		}
-		if (r < 0) {
-			snprintf(err, errlen, "%s:%zu: malformed %s line: \"%.60s\"", name, lineno,
-				 fmt_names[fmt], line);
+		s->page_size = h.page_size;
+		s->pos = PM_TRACE_HDR_SIZE;
+		return 0;
+	}
+	/* Text: what was read so far must be text, and an auto format is
+	 * decided by the first line that says. */
+	if (memchr(s->buf, '\0', s->len)) {
+		stream_err(s, "%s: binary data in a %s trace", name, fmt_names[fmt == PM_FMT_AUTO ? PM_FMT_ADDRS : fmt]);
+		return -EINVAL;
+	}
+	while (fmt == PM_FMT_AUTO) {
+		if ((sniffed = sniff_text(s)) >= 0)
+			fmt = (enum pm_trace_fmt)sniffed;
+		else if ((e = stream_fill(s)) < 0)
+			return e;
+		else if (memchr(s->buf, '\0', s->len)) {
+			stream_err(s, "%s: binary data in a %s trace", name, fmt_names[PM_FMT_ADDRS]);
 			return -EINVAL;
 		}
-		if (!nl)
+	}
+	s->fmt = fmt;
+	return 0;
+}
+
+static int read_binary(pm_trace_stream_t *s, pm_refs_t *out, size_t max)
+{
+	pm_trace_rec_t r;
+	int e;
+
+	while (out->n < max) {
+		if ((e = stream_want(s, PM_TRACE_REC_SIZE)) < 0)
+			return e;
+		if (s->len - s->pos < PM_TRACE_REC_SIZE) {
+			if (s->len > s->pos) {
+				stream_err(s, "%s:record %zu: truncated record", s->name, s->lineno + 1);
+				return -EINVAL;
+			}
+			s->done = 1;
 			break;
-		line = nl + 1;
+		}
+		s->lineno++;
+		if (pm_trace_decode((const uint8_t *)s->buf + s->pos, &r) < 0) {
+			stream_err(s, "%s:record %zu: unknown kind %u", s->name, s->lineno, r.kind);
+			return -EINVAL;
+		}
+		s->pos += PM_TRACE_REC_SIZE;
+		if (pm_trace_is_ref(r.kind) && pm_refs_push(out, r.va, r.access ? r.access : PM_PROT_READ) < 0) {
+			stream_err(s, "%s: out of memory", s->name);
+			return -ENOMEM;
+		}
 	}
 	return 0;
-nomem:
-	snprintf(err, errlen, "%s:%zu: out of memory", name, lineno);
-	return -ENOMEM;
+}
+
+/* The numbers of s->rest (an address or page list line, perhaps begun by
+ * an earlier call) while out has room. */
+static int read_numbers(pm_trace_stream_t *s, pm_refs_t *out, size_t max)
+{
+	uint64_t v;
+	int r = 0;
+
+	while (out->n < max && (r = pm_trace_next_number(&s->rest, &v)) > 0) {
+		if (s->fmt == PM_FMT_PAGES) {
+			if (v > (UINT64_MAX >> s->page_bits))
+				return -EINVAL;
+			v <<= s->page_bits;
+		}
+		if (pm_refs_push(out, v, PM_PROT_READ) < 0)
+			return -ENOMEM;
+	}
+	if (out->n < max) {
+		if (r < 0)
+			return r;
+		s->rest = NULL;            /* the line is done */
+	}
+	return 0;
+}
+
+static int read_text(pm_trace_stream_t *s, pm_refs_t *out, size_t max)
+{
+	uint64_t v;
+	int access, r, e;
+
+	while (out->n < max) {
+		if (!s->rest) {
+			if (!(s->line = stream_line(s, &e))) {
+				if (e < 0)
+					return e;
+				s->done = 1;
+				break;
+			}
+			s->lineno++;
+			s->rest = s->line;
+		}
+		if (s->fmt == PM_FMT_LACKEY) {
+			r = pm_trace_parse_lackey(s->line, &v, &access);
+			s->rest = NULL;
+			if (r > 0 && !(s->skip_instr && access == PM_PROT_EXEC) && pm_refs_push(out, v, access) < 0)
+				r = -ENOMEM;
+		} else {
+			r = read_numbers(s, out, max);
+		}
+		if (r == -ENOMEM) {
+			stream_err(s, "%s:%zu: out of memory", s->name, s->lineno);
+			return r;
+		}
+		if (r < 0) {
+			stream_err(s, "%s:%zu: malformed %s line: \"%.60s\"", s->name, s->lineno, fmt_names[s->fmt],
+				   s->line);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int pm_trace_read(pm_trace_stream_t *s, pm_refs_t *out, size_t max)
+{
+	out->n = 0;
+	if (s->done)
+		return 0;
+	return s->fmt == PM_FMT_PAGEMU ? read_binary(s, out, max) : read_text(s, out, max);
+}
+
+void pm_trace_close(pm_trace_stream_t *s)
+{
+	free(s->buf);
+	s->buf = NULL;
 }
 
 int pm_trace_load(FILE *f, const char *name, enum pm_trace_fmt fmt, unsigned page_bits,
 		  int skip_instr, pm_refs_t *out, char *err, size_t errlen)
 {
-	char *buf;
-	size_t len;
+	pm_trace_stream_t s;
+	size_t n0 = out->n;
 	int e;
 
-	if ((e = slurp(f, &buf, &len)) < 0) {
-		snprintf(err, errlen, "%s: %s", name, e == -EIO ? "read error" : "out of memory");
-		return e;
+	/* One read to the end, appending (out->n counts from where it was). */
+	if ((e = pm_trace_open(&s, f, name, fmt, page_bits, skip_instr)) == 0) {
+		out->n = n0;
+		e = s.fmt == PM_FMT_PAGEMU ? read_binary(&s, out, SIZE_MAX) : read_text(&s, out, SIZE_MAX);
+		out->page_size = s.page_size;
 	}
-	if (fmt == PM_FMT_AUTO)
-		fmt = len >= 8 && memcmp(buf, PM_TRACE_MAGIC, 8) == 0 ? PM_FMT_PAGEMU : sniff_text(buf);
-	if (fmt == PM_FMT_PAGEMU)
-		e = load_binary(buf, len, name, out, err, errlen);
-	else if (memchr(buf, '\0', len)) {
-		snprintf(err, errlen, "%s: binary data in a %s trace", name, fmt_names[fmt]);
-		e = -EINVAL;
-	} else
-		e = load_text(buf, fmt, page_bits, skip_instr, name, out, err, errlen);
-	free(buf);
+	if (e < 0)
+		snprintf(err, errlen, "%s", s.err);
+	pm_trace_close(&s);
 	return e;
 }

@@ -1,0 +1,186 @@
+/* replay.c - the standalone model's fast path: pagemu_model_access and
+ * pagemu_model_replay (model; no system calls).
+ *
+ * model.c's ref() without the report, for paging mode without a cache (the
+ * simulator's case), with the same counts, TLB entries and policy state:
+ *  - an L1 TLB hit is found inline and costs no call (in the replay
+ *    loop, a reference to the page of the one before costs no scan);
+ *  - L2 entries are found through an index, and each set is scanned at
+ *    most once, with no data-dependent exit (pm_tlb_lookup_l2,
+ *    pm_tlb_fill_absent, pm_tlb_invalidate_fast: see tlb.c);
+ *  - the policy hears of a reference only when that can change it:
+ *    FIFO and random ignore references, and a second referenced() of the
+ *    frame the last call named, with no other call between, changes
+ *    nothing (CLOCK's bit is still set, LRU's frame is still the newest).
+ * Policy calls come from here, from pm_model_page_in and from ref() (model.c);
+ * the last two forget the memo. */
+#include <errno.h>
+
+#include "model/model.h"
+
+/* Tell the policy that the page in ppn was referenced. */
+static inline void notify(pagemu_model_t *m, uint64_t ppn)
+{
+	if (ppn != m->last_ref) {
+		m->policy->referenced(m->policy_state, ppn);
+		m->last_ref = ppn;
+	}
+}
+
+/* The TLB missed in L1: L2, else the walk and perhaps a fault. Returns
+ * 0, 1 for a fault, -ENOMEM; *ppn the page's frame. */
+static int fast_miss(pagemu_model_t *m, uint64_t vpn, uint64_t *ppn)
+{
+	pm_pte_t *pte;
+	int fault = 0;
+
+	if (m->has_tlb) {
+		if (pm_tlb_lookup_l2(&m->tlb, m->ix, vpn, ppn) == PM_TLB_HIT_L2) {
+			m->stats.tlb_hits_l2++;
+			if (m->notify_hit)
+				notify(m, *ppn);
+			return 0;
+		}
+		m->stats.tlb_misses++;
+	}
+	pte = pm_model_walk(m, vpn, NULL);
+	if (!pte || !pte_present(*pte)) {
+		fault = 1;
+		m->stats.faults++;
+		if (!(pte = pm_model_page_in(m, vpn, pte)))
+			return -ENOMEM;
+	} else if (m->notify_walk) {
+		notify(m, pte_ppn(*pte));
+	}
+	*ppn = pte_ppn(*pte);
+	*pte = pte_mkyoung(*pte);
+	/* The lookup missed; page_in may only have invalidated entries. */
+	if (m->has_tlb)
+		pm_tlb_fill_absent(&m->tlb, m->ix, vpn, *ppn);
+	return fault;
+}
+
+static inline __attribute__((always_inline))
+int fast_ref(pagemu_model_t *m, uint64_t va, int access)
+{
+	uint64_t vpn = va >> m->page_bits, ppn;
+	int fault = 0;
+	long i;
+
+	if (va > m->va_limit)
+		return -EINVAL;
+	m->stats.refs++;
+	m->stats.writes += (unsigned)access >> 1 & 1;    /* PM_PROT_WRITE */
+	if (m->has_tlb && (i = pm_tlb_l1_find(&m->tlb, vpn)) >= 0) {
+		pm_tlb_l1_hit(&m->tlb, (size_t)i);
+		ppn = m->tlb.lv[0].ppn[i];
+		m->stats.tlb_hits_l1++;
+		if (m->notify_hit)
+			notify(m, ppn);
+	} else if ((fault = fast_miss(m, vpn, &ppn)) < 0) {
+		return fault;
+	}
+	pm_model_touch_frame(m, ppn, access, NULL);
+	return fault;
+}
+
+/* Before fast references: the index of L2 mirrors it again. */
+static inline void fast_begin(pagemu_model_t *m)
+{
+	if (m->ix && m->ix->stale)
+		pm_tlb_index_rebuild(m->ix, &m->tlb);
+}
+
+int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
+{
+	if (!m->fast)
+		return pm_model_access_ref(m, va, access);
+	fast_begin(m);
+	return fast_ref(m, va, access);
+}
+
+/* fast_ref over an array, with what an L1 hit needs held in locals (the
+ * L1 arrays, the tick, three counters): stores through m's uint64_t
+ * fields would otherwise make the compiler reload all of it for every
+ * reference. The tick goes back to the TLB around every call that may
+ * read it. A reference to the page of the one before it, which hit L1,
+ * hits the same entry (nothing ran between them): no scan. Returns 0 or
+ * the error of reference *done. */
+static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
+{
+	pm_tlb_level_t *l1 = &m->tlb.lv[0];
+	const uint64_t *tag1 = l1->tag, *ppn1 = l1->ppn;
+	uint64_t *used1 = l1->used;
+	const uint64_t set_mask = l1->sets ? l1->sets - 1 : 0, va_limit = m->va_limit;
+	const unsigned ways = l1->ways, set_bits = l1->set_bits, page_bits = m->page_bits;
+	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU,
+		  notify_hit = m->notify_hit;
+	uint64_t tick = m->tlb.tick, refs = 0, writes = 0, hits1 = 0, last_vpn = PM_NONE;
+	long last = -1;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		uint64_t a = va[i], vpn = a >> page_bits, ppn;
+		long e = -1;
+
+		if (a > va_limit) {
+			r = -EINVAL;
+			break;
+		}
+		refs++;
+		writes += (unsigned)access[i] >> 1 & 1;    /* PM_PROT_WRITE */
+		if (vpn == last_vpn) {
+			e = last;
+		} else if (has_tlb) {
+			uint64_t tag = vpn >> set_bits;
+			size_t s = (size_t)(vpn & set_mask) * ways;
+			for (size_t w = s; w < s + ways; w++)      /* no early exit, as pm_tlb_l1_find */
+				e = tag1[w] == tag ? (long)w : e;
+		}
+		if (e >= 0) {
+			hits1++;
+			if (lru1)
+				used1[e] = ++tick;
+			else if (plru1)
+				pm_tlb_plru_touch(&m->tlb, l1, (size_t)e);
+			ppn = ppn1[e];
+			if (notify_hit)
+				notify(m, ppn);
+		} else {
+			m->tlb.tick = tick;
+			r = fast_miss(m, vpn, &ppn);
+			tick = m->tlb.tick;
+			if (r < 0)
+				break;
+		}
+		last_vpn = e >= 0 ? vpn : PM_NONE;
+		last = e;
+		if (access[i] & PM_PROT_WRITE)         /* a read changes nothing there */
+			pm_model_touch_frame(m, ppn, access[i], NULL);
+	}
+	m->tlb.tick = tick;
+	m->stats.refs += refs;
+	m->stats.writes += writes;
+	m->stats.tlb_hits_l1 += hits1;
+	*done = i;
+	return r < 0 ? r : 0;
+}
+
+int pagemu_model_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
+{
+	size_t i = 0;
+	int r = 0;
+
+	if (m->fast) {
+		fast_begin(m);
+		r = fast_replay(m, va, access, n, &i);
+	} else {
+		for (; i < n; i++)
+			if ((r = pm_model_access_ref(m, va[i], access[i])) < 0)
+				break;
+	}
+	if (done)
+		*done = i;
+	return r < 0 ? r : 0;
+}
