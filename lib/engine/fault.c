@@ -356,13 +356,13 @@ static void drop_stale(struct pagemu *vm, uint64_t vpn, unsigned n)
 /* Checksums on: every page of the cluster just read must hold what was
  * written to its slot. A readahead page that does not is dropped from the
  * cluster (its frame freed, ppns[i] = PM_NONE; its PTE stays in swap, so
- * a touch faults again and gets the SIGBUS then). 0, or -EBADMSG when
- * the touched page does not match. */
-static int cluster_verify(struct pagemu *vm, uint64_t slot, uint64_t *ppns, unsigned got)
+ * a touch faults again and gets the SIGBUS then). Pages from `first` on.
+ * 0, or -EBADMSG when the touched page does not match. */
+static int cluster_verify(struct pagemu *vm, uint64_t slot, uint64_t *ppns, unsigned got, unsigned first)
 {
 	if (!vm->swapmap.sums)
 		return 0;
-	for (unsigned i = got; i-- > 0;) {
+	for (unsigned i = got; i-- > first;) {
 		if (pm_crc32c(0, pm_frame_addr(vm, ppns[i]), vm->page) == pm_swapmap_sum(&vm->swapmap, slot + i))
 			continue;
 		PM_COUNT(vm, swap_checksum_errors);
@@ -503,7 +503,9 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 	PM_COUNT(vm, swap_reads);
 	vm->stats.swap_read_pages += got;
 	vm->stats.readahead_pages += got - 1;
-	if (cluster_verify(vm, slot, ppns, got) < 0)
+	/* A premapped page was checked before it was mapped (other threads
+	 * may have written to it since). */
+	if (cluster_verify(vm, slot, ppns, got, premapped ? 1 : 0) < 0)
 		return checksum_sigbus(f, slot, ppns, got);
 	cluster_present(vm, vpn, slot, ppns, got);
 	/* A write maps read-write and dirty at once; a read keeps it clean. */
