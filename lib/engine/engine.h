@@ -270,7 +270,7 @@ int pm_fault_entry(void *fault_address, int serious);
 /* The instance. */
 typedef struct pagemu {
 	pagemu_config_t cfg;              /* as validated at open */
-	atomic_flag   lock;               /* the instance lock: spin, signal-safe (lock.c) */
+	_Atomic uint32_t lock;            /* the instance lock: a futex, signal-safe (lock.c) */
 	_Atomic uint32_t busy_seq;        /* bumped when an in-flight page is done */
 	_Atomic uint32_t busy_waiters;    /* threads in pm_wait_busy */
 	size_t        page;               /* emulated page size, bytes */
@@ -327,7 +327,7 @@ typedef struct pagemu {
 	pagemu_stats_t stats;             /* counters, under lock */
 } pagemu_impl_t;
 
-/* lock.c - vm->lock: a spin lock (signal-safe), never held across a swap
+/* lock.c - vm->lock: a futex lock (signal-safe), never held across a swap
  * read. Its holder runs with the asynchronous signals blocked (a signal
  * handler that touches emulated memory must not fault into pagemu on the
  * thread that holds the lock); holds nest (fork takes every instance's

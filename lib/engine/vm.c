@@ -123,7 +123,7 @@ static struct pagemu *instance_new(const pagemu_config_t *cfg)
 
 	if (!vm)
 		return NULL;
-	atomic_flag_clear(&vm->lock);
+	atomic_store(&vm->lock, 0);
 	vm->cfg = *cfg;
 	vm->page = cfg->page_size;
 	vm->page_shift = pm_log2(cfg->page_size);
