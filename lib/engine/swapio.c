@@ -299,6 +299,46 @@ static unsigned cq_take(struct pm_swapio *io)
 	return n;
 }
 
+/* ---- the submission queue ------------------------------------------------ */
+
+/* Make the SQEs prepared so far visible to the kernel (what liburing's
+ * io_uring_submit does before it enters), without entering: vm->lock
+ * held. A read's submission then rides on its thread's wait, outside
+ * vm->lock (sq_enter): one system call for both, and none under the
+ * lock. */
+static void sq_publish(struct pm_swapio *io)
+{
+	struct io_uring_sq *sq = &io->ring.sq;
+	unsigned tail = sq->sqe_tail;
+
+	for (unsigned i = sq->sqe_head; i != tail; i++)
+		sq->array[i & sq->ring_mask] = i & sq->ring_mask;
+	sq->sqe_head = tail;
+	io_uring_smp_store_release(sq->ktail, tail);
+}
+
+/* Published SQEs the kernel has not taken yet. Any thread. */
+static unsigned sq_pending(struct pm_swapio *io)
+{
+	return __atomic_load_n(io->ring.sq.ktail, __ATOMIC_ACQUIRE) - io_uring_smp_load_acquire(io->ring.sq.khead);
+}
+
+/* Submit what is published and, wait = 1, sleep for the next completion.
+ * (The kernel waits only when it took as many SQEs as asked: another
+ * thread may have taken some meanwhile; then this returns at once and
+ * the caller waits again.) Any thread; cq_lock held when wait = 1. 0 or
+ * -errno. */
+static int sq_enter(struct pm_swapio *io, int wait)
+{
+	int rc;
+
+	do
+		rc = io_uring_enter((unsigned)io->ring.ring_fd, sq_pending(io), wait ? 1 : 0,
+				    wait ? IORING_ENTER_GETEVENTS : 0, NULL);
+	while (rc == -EINTR);
+	return rc == -EAGAIN || rc == -EBUSY ? 0 : rc < 0 ? rc : 0;
+}
+
 /* cq_lock held: sleep until the next completion arrives (some I/O must
  * be in flight), then take what there is. 0 or -errno. */
 static int cq_wait(struct pm_swapio *io)
@@ -481,7 +521,6 @@ int pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns,
 	struct io_uring_sqe *sqe;
 	pm_rreq_t *r = NULL;
 	unsigned id;
-	int rc;
 
 	if (io->broken)
 		return io->broken;
@@ -502,15 +541,8 @@ int pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns,
 	atomic_store_explicit(&r->done, 0, memory_order_relaxed);
 	io_uring_prep_readv(sqe, io->fd, r->iov, n, slot * vm->page);
 	io_uring_sqe_set_data64(sqe, READ_TAG + (uint64_t)(r - io->rreq));
-	io->queued++;
 	io->reads++;
-	rc = pm_swapio_submit(vm);
-	if (rc < 0) {
-		ring_failed(vm, rc);          /* (the read, left queued, must never go) */
-		r->busy = 0;
-		io->reads--;
-		return rc;
-	}
+	sq_publish(io);                       /* submitted by its wait (pm_swapio_read_wait) */
 	return (int)(r - io->rreq);
 }
 
@@ -522,7 +554,13 @@ void pm_swapio_read_wait(struct pagemu *vm, int id)
 	while (!atomic_load_explicit(&r->done, memory_order_acquire)) {
 		if (cq_trylock(io)) {
 			cq_take(io);
-			int rc = atomic_load_explicit(&r->done, memory_order_acquire) ? 0 : cq_wait(io);
+			int rc = 0;
+			if (!atomic_load_explicit(&r->done, memory_order_acquire)) {
+				if (sq_pending(io) && (rc = sq_enter(io, 1)) == 0)
+					cq_take(io);
+				else if (rc == 0)
+					rc = cq_wait(io);
+			}
 			if (rc < 0) {
 				/* The ring failed: the next reap under vm->lock says so
 				 * and fails everything in flight, this read too. */
@@ -534,7 +572,12 @@ void pm_swapio_read_wait(struct pagemu *vm, int id)
 			continue;
 		}
 		/* Another thread sleeps on the queue: it wakes us when it has
-		 * taken completions, or lets go of the queue. */
+		 * taken completions, or lets go of the queue. Our read must be
+		 * on its way first. */
+		if (sq_pending(io) && sq_enter(io, 0) < 0) {
+			atomic_store(&io->wait_err, -EIO);
+			return;
+		}
 		uint32_t seen = atomic_load_explicit(&io->cq_seq, memory_order_acquire);
 		if (atomic_load_explicit(&r->done, memory_order_acquire))
 			break;
