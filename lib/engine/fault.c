@@ -6,8 +6,8 @@
  *     present, not mapped     do_minor_page      map the frame again
  *     being read by another   (wait)             pm_fault_entry waits, then looks again
  *     in swap                 do_swap_page       take frames, lock the PTEs, let go of
- *                                                vm->lock while the cluster is read,
- *                                                take it again, map
+ *                                                vm->lock while the cluster is read
+ *                                                and the page mapped, take it again
  *     never touched           do_anonymous_page  take a frame, zero it, map
  *   install                 (exact-TLB mode: the access missed L1; look up L2,
  *                           walk and fill, unmap the page L1 pushed out), then
@@ -30,9 +30,9 @@
  * Everything here runs in signal context: no malloc, no stdio, no lock but
  * vm->lock (and swapio's completion queue); errno is preserved. vm->lock
  * is held throughout but across a swap read: do_swap_page locks the PTEs
- * of its cluster (pte_locked), lets go of vm->lock, waits for the device,
- * and takes vm->lock again, so that faults on other pages, and other
- * reads, proceed meanwhile. A fault on a locked page returns
+ * of its cluster (pte_locked), lets go of vm->lock, submits and waits for
+ * the read, maps the touched page, and takes vm->lock again, so that
+ * faults on other pages, and other reads, proceed meanwhile. A fault on a locked page returns
  * PM_FAULT_RETRY: its caller waits (pm_wait_busy) and serves it again. */
 #include <errno.h>
 #include <signal.h>
