@@ -124,6 +124,7 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 
 	for (i = 0; i < n; i++) {
 		uint64_t a = va[i], vpn = a >> page_bits, ppn;
+		unsigned wr = (unsigned)access[i] >> 1 & 1;   /* PM_PROT_WRITE */
 		long e = -1;
 
 		if (a > va_limit) {
@@ -131,7 +132,7 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 			break;
 		}
 		refs++;
-		writes += (unsigned)access[i] >> 1 & 1;    /* PM_PROT_WRITE */
+		writes += wr;
 		if (vpn == last_vpn) {
 			e = last;
 		} else if (has_tlb) {
@@ -161,7 +162,7 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 		/* Only a write to a page not yet dirty (or not writable) changes
 		 * something there: tested without a branch on the access kind,
 		 * which a trace mixes at random. */
-		want = (0u - ((unsigned)access[i] >> 1 & 1)) & (PM_FB_W | PM_FB_D);
+		want = wr * (PM_FB_W | PM_FB_D);
 		if ((fbits[ppn] & want) != want)
 			pm_model_touch_frame(m, ppn, access[i], NULL);
 	}
