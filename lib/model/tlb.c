@@ -517,18 +517,16 @@ static inline size_t way_l1(pm_tlb_t *t, size_t s)
 {
 	const pm_tlb_level_t *lv = &t->lv[0];
 	const uint64_t *tg = lv->tag, *used = lv->used;
-	size_t old = s;
+	size_t empty = SIZE_MAX, old = s;
 	uint64_t oldest = UINT64_MAX;
 
-	/* An empty way's key, 0, is below any entry's (its word + 1: a tick,
-	 * or PLRU's tree bits, whose bit 0 is never set): one minimum finds
-	 * both. */
 	for (size_t i = s + lv->ways; i-- > s;) {
-		uint64_t key = tg[i] == PM_NONE ? 0 : used[i] + 1;
+		uint64_t key = tg[i] == PM_NONE ? UINT64_MAX : used[i];
+		empty = tg[i] == PM_NONE ? i : empty;
 		old = key <= oldest ? i : old;
 		oldest = key <= oldest ? key : oldest;
 	}
-	return oldest == 0 ? old : pick(t, lv, s, old);
+	return empty != SIZE_MAX ? empty : pick(t, lv, s, old);
 }
 
 /* The oldest entry of the full set at s (LRU, FIFO: the lowest of
