@@ -100,9 +100,9 @@ int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
 }
 
 /* fast_ref over an array, with what an L1 hit needs held in locals (the
- * L1 arrays, the tick, three counters): stores through m's uint64_t
- * fields would otherwise make the compiler reload all of it for every
- * reference. The tick goes back to the TLB around every call that may
+ * L1 arrays, the frame bits, the tick, three counters): stores through
+ * m's uint64_t fields would otherwise make the compiler reload all of it
+ * for every reference. The tick goes back to the TLB around every call that may
  * read it. A reference to the page of the one before it, which hit L1,
  * hits the same entry (nothing ran between them): no scan. Returns 0 or
  * the error of reference *done. */
