@@ -100,9 +100,9 @@ int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
 }
 
 /* fast_ref over an array, with what an L1 hit needs held in locals (the
- * L1 arrays, the tick, three counters): stores through m's uint64_t
- * fields would otherwise make the compiler reload all of it for every
- * reference. The tick goes back to the TLB around every call that may
+ * L1 arrays, the frame bits, the tick, three counters): stores through
+ * m's uint64_t fields would otherwise make the compiler reload all of it
+ * for every reference. The tick goes back to the TLB around every call that may
  * read it. A reference to the page of the one before it, which hit L1,
  * hits the same entry (nothing ran between them): no scan. Returns 0 or
  * the error of reference *done. */
@@ -111,17 +111,20 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 	pm_tlb_level_t *l1 = &m->tlb.lv[0];
 	const uint64_t *tag1 = l1->tag, *ppn1 = l1->ppn;
 	uint64_t *used1 = l1->used;
+	const uint8_t *fbits = m->fbits;      /* the pointer only: page_in writes what it points to */
 	const uint64_t set_mask = l1->sets ? l1->sets - 1 : 0, va_limit = m->va_limit;
 	const unsigned ways = l1->ways, set_bits = l1->set_bits, page_bits = m->page_bits;
 	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU,
 		  notify_hit = m->notify_hit;
 	uint64_t tick = m->tlb.tick, refs = 0, writes = 0, hits1 = 0, last_vpn = PM_NONE;
 	long last = -1;
+	unsigned want;
 	size_t i;
 	int r = 0;
 
 	for (i = 0; i < n; i++) {
 		uint64_t a = va[i], vpn = a >> page_bits, ppn;
+		unsigned wr = (unsigned)access[i] >> 1 & 1;   /* PM_PROT_WRITE */
 		long e = -1;
 
 		if (a > va_limit) {
@@ -129,7 +132,7 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 			break;
 		}
 		refs++;
-		writes += (unsigned)access[i] >> 1 & 1;    /* PM_PROT_WRITE */
+		writes += wr;
 		if (vpn == last_vpn) {
 			e = last;
 		} else if (has_tlb) {
@@ -156,7 +159,11 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 		}
 		last_vpn = e >= 0 ? vpn : PM_NONE;
 		last = e;
-		if (access[i] & PM_PROT_WRITE)         /* a read changes nothing there */
+		/* Only a write to a page not yet dirty (or not writable) changes
+		 * something there: tested without a branch on the access kind,
+		 * which a trace mixes at random. */
+		want = wr * (PM_FB_W | PM_FB_D);
+		if ((fbits[ppn] & want) != want)
 			pm_model_touch_frame(m, ppn, access[i], NULL);
 	}
 	m->tlb.tick = tick;

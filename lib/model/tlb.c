@@ -205,14 +205,16 @@ static size_t victim(pm_tlb_t *t, const pm_tlb_level_t *lv, size_t s)
 	}
 }
 
-/* Put tag -> ppn in way v of lv; returns the VPN of the valid entry
- * replaced, or PM_NONE, *old_ppn its PPN. */
-static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t tag, uint64_t ppn, uint64_t *old_ppn)
+/* Put tag -> ppn in way v of lv, which is in set number `set` (put: any
+ * way; the fast path knows the set and spares the division); returns the
+ * VPN of the valid entry replaced, or PM_NONE, *old_ppn its PPN. */
+static inline uint64_t put_set(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t set, uint64_t tag, uint64_t ppn,
+			       uint64_t *old_ppn)
 {
 	uint64_t out = PM_NONE;
 
 	if (lv->tag[v] != PM_NONE) {
-		out = vpn_of(lv, v);
+		out = lv->tag[v] << lv->set_bits | set;
 		*old_ppn = lv->ppn[v];
 	}
 	lv->tag[v] = tag;
@@ -222,6 +224,11 @@ static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t t
 	else
 		touch(t, lv, v);
 	return out;
+}
+
+static inline uint64_t put(pm_tlb_t *t, pm_tlb_level_t *lv, size_t v, uint64_t tag, uint64_t ppn, uint64_t *old_ppn)
+{
+	return put_set(t, lv, v, v / lv->ways, tag, ppn, old_ppn);
 }
 
 /* Put vpn -> ppn in lv where it is known to be absent. Returns the VPN of
@@ -430,9 +437,11 @@ static inline uint64_t fp_zeros(uint64_t v)
 	return (v - FP_ONES) & ~v & FP_HIGHS;
 }
 
-static inline void fp_set(pm_tlb_index_t *x, const pm_tlb_level_t *l2, size_t i, uint8_t f)
+/* The fingerprint of way w of L2's set `set` (no division: the callers
+ * know both). */
+static inline void fp_set(pm_tlb_index_t *x, size_t set, size_t w, uint8_t f)
 {
-	x->fp[i / l2->ways * x->stride + i % l2->ways] = f;
+	x->fp[set * x->stride + w] = f;
 }
 
 /* The L2 entry holding vpn, or -1. */
@@ -482,8 +491,9 @@ void pm_tlb_index_rebuild(pm_tlb_index_t *x, const pm_tlb_t *t)
 	const pm_tlb_level_t *l2 = &t->lv[1];
 
 	memset(x->fp, FP_PAD, fp_bytes(t));
-	for (size_t i = 0; i < (size_t)l2->sets * l2->ways; i++)
-		fp_set(x, l2, i, l2->tag[i] == PM_NONE ? 0 : fp_of(l2->tag[i]));
+	for (size_t set = 0, i = 0; set < l2->sets; set++)
+		for (size_t w = 0; w < l2->ways; w++, i++)
+			fp_set(x, set, w, l2->tag[i] == PM_NONE ? 0 : fp_of(l2->tag[i]));
 	x->stale = 0;
 }
 
@@ -558,20 +568,23 @@ static size_t place_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t pp
 	uint64_t tag, old_ppn;
 	size_t s, v;
 
+	size_t set = (size_t)(vpn & (l2->sets - 1));
+
 	s = set_of(l2, vpn, &tag);
-	if ((v = fp_empty(t, x, s / l2->ways)) == SIZE_MAX)
+	if ((v = fp_empty(t, x, set)) == SIZE_MAX)
 		v = pick(t, l2, s, l2->policy == PAGEMU_TLB_LRU || l2->policy == PAGEMU_TLB_FIFO ? oldest_way(l2, s) : s);
-	put(t, l2, v, tag, ppn, &old_ppn);
-	fp_set(x, l2, v, fp_of(tag));
+	put_set(t, l2, v, set, tag, ppn, &old_ppn);
+	fp_set(x, set, v - s, fp_of(tag));
 	return v;
 }
 
-/* fill_l1 for vpn absent from L1, its way v there already chosen; home:
+/* fill_l1 for vpn (tag its L1 tag) absent from L1, its way v there already chosen; home:
  * its L2 entry. */
-static uint64_t fill_l1_at(pm_tlb_t *t, pm_tlb_index_t *x, size_t v, uint64_t tag, uint64_t ppn, size_t home)
+static uint64_t fill_l1_at(pm_tlb_t *t, pm_tlb_index_t *x, size_t v, uint64_t vpn, uint64_t tag, uint64_t ppn,
+			   size_t home)
 {
 	pm_tlb_level_t *l2 = &t->lv[1];
-	uint64_t old_ppn = 0, out = put(t, &t->lv[0], v, tag, ppn, &old_ppn), tag2;
+	uint64_t old_ppn = 0, out = put_set(t, &t->lv[0], v, vpn & (t->lv[0].sets - 1), tag, ppn, &old_ppn), tag2;
 	size_t h, s2;
 
 	if (!l2->sets)
@@ -611,7 +624,7 @@ enum pm_tlb_result pm_tlb_lookup_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn
 	 * drawn here, after the L2 touch, as fill_l1 draws it). */
 	s1 = set_of(&t->lv[0], vpn, &tag1);
 	v1 = way_l1(t, s1);
-	fill_l1_at(t, x, v1, tag1, *ppn, (size_t)i);
+	fill_l1_at(t, x, v1, vpn, tag1, *ppn, (size_t)i);
 	return PM_TLB_HIT_L2;
 }
 
@@ -626,7 +639,7 @@ uint64_t pm_tlb_fill_absent(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64
 		home = place_l2(t, x, vpn, ppn);
 	s = set_of(&t->lv[0], vpn, &tag);
 	v = way_l1(t, s);
-	return fill_l1_at(t, x, v, tag, ppn, home);
+	return fill_l1_at(t, x, v, vpn, tag, ppn, home);
 }
 
 int pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn)
@@ -639,8 +652,9 @@ int pm_tlb_invalidate_fast(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn)
 		mask = 1;
 	}
 	if (t->lv[1].sets && (i = fp_find(t, x, vpn)) >= 0) {
+		size_t set = (size_t)(vpn & (t->lv[1].sets - 1));
 		t->lv[1].tag[i] = PM_NONE;
-		fp_set(x, &t->lv[1], (size_t)i, 0);
+		fp_set(x, set, (size_t)i - set * t->lv[1].ways, 0);
 		mask |= 2;
 	}
 	return mask;
