@@ -91,20 +91,30 @@ static void dispatcher_init(void)
 
 /* Outside the handler: the first attach makes the dispatcher (until then
  * it holds no area, and a zero tree is libsigsegv's empty one). */
+static void attach_locked(pm_region_t *r)
+{
+	r->ticket = sigsegv_register(&dispatcher, (void *)r->start, r->end - r->start, area_handler, r);
+}
+
 static void attach(pm_region_t *r)
 {
 	pthread_once(&dispatcher_once, dispatcher_init);
 	dlock();
-	r->ticket = sigsegv_register(&dispatcher, (void *)r->start, r->end - r->start, area_handler, r);
+	attach_locked(r);
 	dunlock();
+}
+
+static void detach_locked(pm_region_t *r)
+{
+	if (r->ticket)
+		sigsegv_unregister(&dispatcher, r->ticket);
+	r->ticket = NULL;
 }
 
 static void detach(pm_region_t *r)
 {
 	dlock();
-	if (r->ticket)
-		sigsegv_unregister(&dispatcher, r->ticket);
-	r->ticket = NULL;
+	detach_locked(r);
 	dunlock();
 }
 
@@ -145,30 +155,36 @@ void pm_region_delete(struct pagemu *vm, pm_region_t *r)
 	r->live = 0;
 }
 
+/* One registration change, all of it under the dispatcher's lock: a
+ * fault in the region meanwhile (another thread's) must find one half or
+ * the other, never neither (it would be declined: a SIGSEGV). */
 pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
 {
 	pm_region_t *tail = slot_new(vm);
 
 	if (!tail)
 		return NULL;
-	detach(r);
+	dlock();
+	detach_locked(r);
 	tail->start = addr;
 	tail->end = r->end;
 	tail->prot = r->prot;
 	tail->vm = vm;
 	tail->live = 1;
 	r->end = addr;
-	attach(r);
-	attach(tail);
+	attach_locked(r);
+	attach_locked(tail);
 	if (!r->ticket || !tail->ticket) {
 		/* Out of memory in the dispatcher: undo. */
-		detach(tail);
+		detach_locked(tail);
 		tail->live = 0;
-		detach(r);
+		detach_locked(r);
 		r->end = tail->end;
-		attach(r);
+		attach_locked(r);
+		dunlock();
 		return NULL;
 	}
+	dunlock();
 	return tail;
 }
 
