@@ -606,7 +606,7 @@ int pm_swapio_read_end(struct pagemu *vm, int id)
 		rc = atomic_exchange(&io->wait_err, 0);
 		ring_failed(vm, rc < 0 ? rc : -EIO);    /* a wait failed: r is failed now */
 	}
-	rc = r->res < 0 ? r->res : (size_t)r->res == (size_t)r->n * vm->page ? 0 : -EIO;
+	rc = pm_swapio_read_res(vm, id);
 	r->busy = 0;
 	io->reads--;
 	return rc;
