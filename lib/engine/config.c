@@ -36,6 +36,8 @@ static const pm_setting_t settings[] = {
 	  "a directory pagemu may create files in", "directory of the (unlinked) swap file" },
 	{ "PAGEMU_SWAP_DIRECT", "--swap-direct", "1", FIELD(swap_direct), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "O_DIRECT swap I/O (honest device timing; not on tmpfs)" },
+	{ "PAGEMU_FILE_DIRECT", "--file-direct", "1", FIELD(file_direct), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "O_DIRECT reads and writes of mapped files: no kernel page cache between them and the pool (a file system without O_DIRECT, such as tmpfs, is read through the page cache)" },
 	{ "PAGEMU_SWAP_CHECKSUM", "--no-swap-checksum", "0", FIELD(swap_checksum), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "turn off the crc32c of each swap slot, checked on every swap-in (a mismatch: SIGBUS)" },
 	{ "PAGEMU_POLICY", "--policy", NULL, FIELD(policy), PM_SET_POLICY, 0, 0,

@@ -22,6 +22,9 @@ void *pm_prim_reserve(size_t len);
 /* Map frame bytes [off, off+len) of fd at va with prot, populated.
  * Signal-safe. */
 int   pm_prim_map_frame(void *va, size_t len, int prot, int fd, uint64_t off);
+/* Map bytes [off, off+len) of file fd at va, shared, with prot (not
+ * populated): the kernel's own mapping of a file. */
+int   pm_prim_map_file(void *va, size_t len, int prot, int fd, uint64_t off);
 /* Make [va, va+len) inaccessible again, dropping any translation: the
  * range becomes a reservation like pm_prim_reserve's. Signal-safe. */
 int   pm_prim_unmap_page(void *va, size_t len);
@@ -76,6 +79,24 @@ int   pm_prim_map_sigbus(void *va, size_t len);
  * wake up to n sleepers on addr. Signal-safe. */
 void  pm_prim_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns);
 void  pm_prim_futex_wake(uint32_t *addr, int n);
+/* A file a region maps: fd's identity (device, inode), size in bytes and
+ * access mode (O_RDONLY, O_WRONLY or O_RDWR). -EACCES when fd is open
+ * for writing only or is no regular file (-ENODEV), -EBADF when it is no
+ * descriptor. Signal-safe. */
+int   pm_prim_file_info(int fd, uint64_t *dev, uint64_t *ino, uint64_t *size, int *accmode);
+/* fdatasync(2). */
+int   pm_prim_datasync(int fd);
+/* fd's size in bytes now (fstat). Signal-safe. */
+int   pm_prim_file_size(int fd, uint64_t *size);
+/* A descriptor of pagemu's own for the open file fd refers to (a dup,
+ * owned: see pm_prim_own_fd), or -errno. */
+int   pm_prim_dup_file(int fd);
+/* The file fd refers to, opened again with O_DIRECT (read-write when
+ * rw), owned: fd or -errno (-EINVAL: its file system has no O_DIRECT). */
+int   pm_prim_reopen_direct(int fd, int rw);
+/* An unlinked file of size bytes in dir, mode 0600, read-write, owned
+ * (the backing of anonymous shared memory): fd or -errno. */
+int   pm_prim_tmpfile(const char *dir, uint64_t size);
 /* Host page size. */
 size_t pm_prim_host_page(void);
 

@@ -79,7 +79,8 @@ static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 static int tables_init(struct pagemu *vm)
 {
 	pm_pt_geom_t g;
-	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_tlb, o_arena, arena_len, tlb_len;
+	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_objects, o_pcache, o_tlb, o_arena, arena_len, tlb_len;
+	uint64_t pcache_slots = 2;
 	const pagemu_config_t *c = &vm->cfg;
 	char *mem;
 
@@ -95,6 +96,10 @@ static int tables_init(struct pagemu *vm)
 	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
 	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots, c->swap_checksum), 64);
 	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
+	while (pcache_slots < 2 * vm->nframes)
+		pcache_slots <<= 1;
+	o_objects = off; off = align_up(off + PM_OBJECTS_MAX * sizeof(pm_object_t), 64);
+	o_pcache = off;  off = align_up(off + pcache_slots * sizeof(uint32_t), 64);
 	o_tlb = off;     off = align_up(off + tlb_len, node);
 	o_arena = off;   off += arena_len;
 	mem = pm_prim_alloc_tables(off);
@@ -107,6 +112,9 @@ static int tables_init(struct pagemu *vm)
 	vm->policy->init(vm->policy_state, vm->nframes, vm->cfg.seed);
 	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap, c->swap_checksum);
 	vm->regions = (pm_region_t *)(mem + o_regions);
+	vm->objects = (pm_object_t *)(mem + o_objects);
+	vm->pcache = (uint32_t *)(mem + o_pcache);
+	vm->pcache_mask = pcache_slots - 1;
 	vm->nregions_max = REGIONS_MAX;
 	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0 ||
 	    pm_tlb_set_policy(&vm->tlb, c->tlb_policy, c->seed) < 0)
@@ -248,6 +256,7 @@ void pagemu_close(pagemu_t *vm)
 	while (pm_swapio_reads(vm))
 		pm_wait_busy(vm);
 	drain_writes(vm);
+	pm_filemap_close(vm);
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
 		if (!r->live)
@@ -267,28 +276,46 @@ void pagemu_close(pagemu_t *vm)
 
 /* ---- regions -------------------------------------------------------------- */
 
+/* pagemu_map's arguments: 0, or -errno with pagemu_last_error() naming
+ * the one at fault. */
+static int check_map(struct pagemu *vm, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int kind = flags & (MAP_SHARED | MAP_PRIVATE);
+
+	if (!len || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
+		pm_set_error("pagemu_map: %s", !len ? "len is 0" : "prot has bits other than PROT_READ | PROT_WRITE | PROT_EXEC");
+		return -EINVAL;
+	}
+	if ((kind != MAP_SHARED && kind != MAP_PRIVATE) ||
+	    (flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE))) {
+		pm_set_error("pagemu_map: flags must be MAP_PRIVATE or MAP_SHARED, with MAP_ANONYMOUS or a file, [| MAP_NORESERVE]");
+		return -EINVAL;
+	}
+	if ((flags & MAP_ANONYMOUS) && (fd != -1 || off != 0)) {
+		pm_set_error("pagemu_map: MAP_ANONYMOUS takes fd -1 and offset 0 (fd %d, offset %lld)", fd, (long long)off);
+		return -EINVAL;
+	}
+	if (!(flags & MAP_ANONYMOUS) && (off < 0 || (off & (off_t)(vm->page - 1)))) {
+		pm_set_error("pagemu_map: offset %lld is not a multiple of the page size (%zu bytes)", (long long)off, vm->page);
+		return -EINVAL;
+	}
+	if (len > (1ULL << 46) || (!(flags & MAP_ANONYMOUS) && (uint64_t)off > (1ULL << 62) - len)) {
+		pm_set_error("pagemu_map: len %zu is too large", len);
+		return len > (1ULL << 46) ? -ENOMEM : -EOVERFLOW;
+	}
+	return 0;
+}
+
 void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off)
 {
 	size_t host = pm_prim_host_page(), rlen, extra;
+	int rc = vm ? check_map(vm, len, prot, flags, fd, off) : -EINVAL, obj = 0;
+	int anon_shared = (flags & MAP_ANONYMOUS) && (flags & MAP_SHARED);
 	uintptr_t base, start;
 	pm_region_t *r;
 
-	if (!vm || !len || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if ((flags & MAP_SHARED) || !(flags & MAP_ANONYMOUS) || fd != -1 || off != 0) {
-		pm_set_error("pagemu_map: only MAP_PRIVATE | MAP_ANONYMOUS with fd -1 and offset 0 (file-backed and shared mappings are not supported yet)");
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
-	if (!(flags & MAP_PRIVATE) || (flags & ~(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE))) {
-		pm_set_error("pagemu_map: flags must be MAP_PRIVATE | MAP_ANONYMOUS [| MAP_NORESERVE]");
-		errno = EINVAL;
-		return NULL;
-	}
-	if (len > (1ULL << 46)) {
-		errno = ENOMEM;
+	if (rc < 0) {
+		errno = -rc;
 		return NULL;
 	}
 	rlen = align_up(len, vm->page);
@@ -305,13 +332,22 @@ void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t of
 	if (base + rlen + extra > start + rlen)
 		pm_prim_release((void *)(start + rlen), base + rlen + extra - (start + rlen));
 	pm_lock(vm);
-	r = pm_region_new(vm, start, start + rlen, prot);
-	if (r)
+	/* A file, or shared anonymous memory: its object. */
+	if (!(flags & MAP_ANONYMOUS) || anon_shared)
+		obj = pm_object_open(vm, fd, prot, (flags & MAP_SHARED) != 0, anon_shared, rlen);
+	r = obj >= 0 ? pm_region_new(vm, start, start + rlen, prot) : NULL;
+	if (r) {
+		r->obj = (uint32_t)obj;
+		r->shared = (flags & MAP_SHARED) != 0;
+		r->pgoff = (flags & MAP_ANONYMOUS) ? 0 : (uint64_t)off >> vm->page_shift;
 		pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
+	} else if (obj > 0 && pm_object_unused(vm, (uint32_t)obj)) {
+		pm_object_close(vm, (uint32_t)obj);
+	}
 	pm_unlock(vm);
 	if (!r) {
 		pm_prim_release((void *)start, rlen);
-		errno = ENOMEM;
+		errno = obj < 0 ? -obj : ENOMEM;
 		return NULL;
 	}
 	return (void *)start;
@@ -347,12 +383,14 @@ static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn,
 static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 {
 	uintptr_t start = r->start, end = r->end;
+	uint32_t obj = r->obj;
 
 	PM_UNUSED(arg);
 	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
 	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1), release_visit, vm, 1);
 	pm_region_delete(vm, r);
 	pm_prim_release((void *)start, end - start);
+	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
 	return 0;
 }
 
@@ -394,6 +432,7 @@ int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
 	pm_lock(vm);
 	while (range_locked(vm, lo, hi))
 		pm_wait_busy(vm);        /* a page being read in is its reader's until it is in */
+	pm_filemap_sync(vm, lo, hi, 0);  /* a shared mapping's writes reach its file */
 	drain_writes(vm);        /* no write may land in a slot freed here */
 	rc = for_range(vm, lo, hi, unmap_region, NULL);
 	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
@@ -441,6 +480,16 @@ int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot)
 	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
 		return -EINVAL;
 	pm_lock(vm);
+	/* A shared mapping may be made writable only when its file is open
+	 * for writing (mprotect's EACCES). */
+	for (size_t i = 0; i < vm->nregions_hw && (prot & PROT_WRITE); i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (r->live && r->end > lo && r->start < hi && r->obj && r->shared && !pm_object(vm, r->obj)->writable) {
+			pm_set_error("pagemu_protect: PROT_WRITE on a shared mapping of a file open read-only");
+			pm_unlock(vm);
+			return -EACCES;
+		}
+	}
 	rc = for_range(vm, lo, hi, protect_region, &a);
 	pm_unlock(vm);
 	return rc == -ENOENT ? -ENOMEM : rc;  /* like mprotect on unmapped memory */
@@ -537,6 +586,10 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	vm->stats.reserved = vm->reserved;
 	vm->stats.vmas = vm->vmas;
 	vm->stats.parked = vm->parked;
+	vm->stats.file_pages = vm->cached;
+	vm->stats.shared_frames = 0;
+	for (uint64_t ppn = 0; ppn < vm->nframes && vm->cached; ppn++)
+		vm->stats.shared_frames += vm->frames.f[ppn].state == PM_FRAME_USED && vm->frames.f[ppn].mapcount > 1;
 	*out = vm->stats;
 	pm_unlock(vm);
 }
