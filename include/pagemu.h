@@ -155,6 +155,18 @@ PAGEMU_API void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int f
  * file mapping's dirty pages are written to the file first; the file's
  * pages leave the pool when its last mapping goes. */
 PAGEMU_API int pagemu_unmap(pagemu_t *vm, void *addr, size_t len);
+/* Like madvise(2): MADV_DONTNEED (and MADV_FREE) drop the range's pages
+ * from their mappings (anonymous private memory reads as zeros again;
+ * a file's pages come back from the file or the page cache); the other
+ * advice of madvise(2) is accepted and changes nothing. 0, -EINVAL, or
+ * -ENOMEM when no region is there. */
+PAGEMU_API int pagemu_advise(pagemu_t *vm, void *addr, size_t len, int advice);
+/* Like mremap(2) over one whole region (from pagemu_map): shrinking keeps
+ * the address; growing needs MREMAP_MAYMOVE and moves the region (a file
+ * mapping maps the same pages, anonymous memory is copied). NULL with
+ * errno EINVAL (flags: MREMAP_FIXED is not supported), EFAULT (not one
+ * whole region), ENOMEM. */
+PAGEMU_API void *pagemu_remap(pagemu_t *vm, void *old, size_t old_len, size_t new_len, int flags);
 /* Like msync(2) over whole pages of vm's regions: MS_ASYNC starts writing
  * the range's dirty file pages to their files, MS_SYNC also waits for
  * them and fdatasyncs the files; MS_INVALIDATE then drops the range's

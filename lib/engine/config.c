@@ -66,6 +66,8 @@ static const pm_setting_t settings[] = {
 	/* Read by the shim (preload/), not a field: checked here all the same. */
 	{ "PAGEMU_SYSCALL_GUARD", "--no-syscall-guard", "0", NULL, 0, 0, PM_SET_BOOL, 0, 1,
 	  "0 or 1", "turn off the syscall guard (pinning for system calls)" },
+	{ "PAGEMU_MMAP", "--mmap", "1", NULL, 0, 0, PM_SET_BOOL, 0, 1,
+	  "0 or 1", "the program's own mmap of files and anonymous memory (and munmap, msync, mremap, madvise) through pagemu" },
 };
 
 const pm_setting_t *pm_setting(size_t i)

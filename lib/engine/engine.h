@@ -7,7 +7,8 @@
  * layers above (lib/heap, preload) use include/pagemu.h and the few calls
  * of engine_api.h. Inside the engine, calls go down this list:
  *
- *   vm.c         the instance: open/close, map/unmap/protect, pin, stats
+ *   vm.c         the instance: open/close, pin, stats, translate
+ *   mapping.c    the regions' calls: map, unmap, protect, advise, remap
  *   fork.c       fork(): a private copy of emulated memory for the child
  *   filemap.c    mapped files written back: pagemu_sync, unmap, close;
  *                shared mappings handed to the kernel at fork
@@ -124,6 +125,9 @@ typedef struct pm_object {
 int  pm_object_open(struct pagemu *vm, int fd, int prot, int shared, int anon, uint64_t size);
 /* The object obj (number + 1) as a pointer. */
 static inline pm_object_t *pm_object(struct pagemu *vm, uint32_t obj);
+/* The object of the file fd refers to, when the instance maps that file;
+ * else 0. Signal-safe (fstat). */
+uint32_t pm_object_of_fd(struct pagemu *vm, int fd);
 /* No region maps obj any more: 1 (the caller drops its pages, then
  * pm_object_close), else 0. */
 int  pm_object_unused(struct pagemu *vm, uint32_t obj);
@@ -194,6 +198,8 @@ int  pm_swapio_submit(struct pagemu *vm);
 int  pm_swapio_reap(struct pagemu *vm, int wait);
 /* Frames whose write is in flight. */
 unsigned pm_swapio_inflight(struct pagemu *vm);
+/* Wait until no write is in flight (reaped: reclaim heard of each). */
+void pm_swapio_drain(struct pagemu *vm);
 /* Give the disk blocks of the n slots from `slot` back to the file system
  * (they are free, and no I/O of theirs is in flight): a hole punched with
  * fallocate. 0 or -errno; -EOPNOTSUPP at once when the file system said
@@ -370,6 +376,7 @@ typedef struct pagemu {
 	uint32_t     *pcache;             /* page cache: open-addressing hash of object frames, ppn + 1 (0 = empty) */
 	uint64_t      pcache_mask;        /* its slots - 1 (a power of two, >= 2 x frames) */
 	uint64_t      cached;             /* frames holding object pages */
+	uint64_t      nobjects;           /* live objects */
 	pm_region_t  *regions;            /* region table */
 	size_t        nregions_max;       /* slots in the table */
 	size_t        nregions_hw;        /* slots ever used: the table's live part is below */

@@ -60,13 +60,6 @@ static void invalidate_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 		pm_reclaim_invalidate(a->vm, pte_ppn(*pte));
 }
 
-static void drain(struct pagemu *vm)
-{
-	while (pm_swapio_inflight(vm))
-		if (pm_swapio_reap(vm, 1) < 0)
-			break;
-}
-
 struct err_arg {
 	struct pagemu *vm;
 	int err;
@@ -117,7 +110,7 @@ int pm_filemap_sync(struct pagemu *vm, uintptr_t lo, uintptr_t hi, int flags)
 		return -ENOMEM;                  /* like msync over unmapped memory */
 	flush(&a);
 	if (!(flags & MS_ASYNC) || a.invalidate)
-		drain(vm);
+		pm_swapio_drain(vm);
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
 		if (!r->obj || !clip(vm, r, lo, hi, &first, &last))
@@ -216,4 +209,57 @@ int pm_filemap_fork(struct pagemu *vm)
 		n++;
 	}
 	return n;
+}
+
+/* ---- coherence with the file's own reads and writes ----------------------------- */
+
+int pm_filemap_file_written(struct pagemu *vm, int fd, uint64_t off, uint64_t len)
+{
+	uint32_t obj;
+
+	if (!vm->nobjects)
+		return 0;
+	pm_lock(vm);
+	obj = pm_object_of_fd(vm, fd);
+	if (obj)
+		pm_reclaim_file_resized(vm, obj);
+	for (uint64_t at = off; obj && at < off + len;) {
+		uint64_t index = at >> vm->page_shift, ppn = pm_pcache_lookup(vm, obj, index);
+		uint64_t pg = index << vm->page_shift, end = pg + vm->page < off + len ? pg + vm->page : off + len;
+		if (ppn != PM_NONE && !vm->frames.f[ppn].busy && pm_reclaim_invalidate(vm, ppn) < 0) {
+			/* Dirty, pinned or being written: the file's new bytes go
+			 * into the frame, as into the kernel's one page cache. */
+			pm_prim_pread(pm_object(vm, obj)->fd, pm_frame_addr(vm, ppn) + (at - pg), end - at, at);
+		}
+		at = end;
+	}
+	pm_unlock(vm);
+	return 0;
+}
+
+int pm_filemap_file_reading(struct pagemu *vm, int fd, uint64_t off, uint64_t len)
+{
+	uint64_t batch[BATCH];
+	unsigned n = 0;
+	uint32_t obj;
+
+	if (!vm->nobjects)
+		return 0;
+	pm_lock(vm);
+	obj = pm_object_of_fd(vm, fd);
+	for (uint64_t index = off >> vm->page_shift; obj && (index << vm->page_shift) < off + len; index++) {
+		uint64_t ppn = pm_pcache_lookup(vm, obj, index);
+		if (ppn != PM_NONE && !vm->frames.f[ppn].busy && !vm->frames.f[ppn].io && pm_reclaim_dirty(vm, ppn))
+			batch[n++] = ppn;
+		if (n == BATCH) {
+			pm_reclaim_writeback(vm, batch, n);
+			n = 0;
+		}
+	}
+	if (n)
+		pm_reclaim_writeback(vm, batch, n);
+	if (obj)
+		pm_swapio_drain(vm);
+	pm_unlock(vm);
+	return 0;
 }

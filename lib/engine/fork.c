@@ -105,9 +105,7 @@ void pm_fork_prepare(void)
 		while (pm_swapio_reads(vm))    /* the child could not finish them */
 			pm_wait_busy(vm);
 		pm_filemap_fork(vm);           /* shared mappings: the kernel's from now on */
-		while (pm_swapio_inflight(vm))
-			if (pm_swapio_reap(vm, 1) < 0)
-				break;
+		pm_swapio_drain(vm);
 		vm->fork_pool_fd = copy_pool(vm);
 		vm->fork_swap_fd = vm->fork_pool_fd >= 0 ? pm_swapio_copy(vm) : -1;
 		if (vm->fork_swap_fd < 0)

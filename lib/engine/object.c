@@ -132,7 +132,18 @@ int pm_object_open(struct pagemu *vm, int fd, int prot, int shared, int anon, ui
 	o->ino = ino;
 	o->size = fsize;
 	open_direct(vm, o);
+	vm->nobjects++;
 	return (int)obj;
+}
+
+uint32_t pm_object_of_fd(struct pagemu *vm, int fd)
+{
+	uint64_t dev, ino, size;
+	int acc;
+
+	if (!vm->nobjects || pm_prim_file_info(fd, &dev, &ino, &size, &acc) < 0)
+		return 0;
+	return find_file(vm, dev, ino);
 }
 
 int pm_object_unused(struct pagemu *vm, uint32_t obj)
@@ -149,6 +160,7 @@ void pm_object_close(struct pagemu *vm, uint32_t obj)
 
 	close_fds(o);
 	o->live = 0;
+	PM_DEC(vm->nobjects);
 }
 
 int pm_object_refresh(struct pagemu *vm, uint32_t obj)

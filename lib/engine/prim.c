@@ -285,6 +285,16 @@ int pm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 	return write_all(fd, buf, len, (int64_t)off);
 }
 
+long pm_prim_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	long rc;
+
+	do
+		rc = raw(SYS_pread64, fd, (long)buf, (long)len, (long)off);
+	while (rc == -EINTR);
+	return rc;
+}
+
 int pm_prim_punch_hole(int fd, uint64_t off, uint64_t len)
 {
 	return (int)raw(SYS_fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (long)off, (long)len);

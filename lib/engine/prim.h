@@ -61,6 +61,9 @@ void  pm_prim_ring_exit(struct io_uring *ring);
 /* pwrite(2) all of buf to fd at off, retrying short writes and EINTR:
  * 0, or -errno (ENOSPC when the file system is full). Signal-safe. */
 int   pm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* pread(2) of up to len bytes of fd at off into buf, retrying EINTR:
+ * the bytes read (0 at the end of the file), or -errno. Signal-safe. */
+long  pm_prim_pread(int fd, void *buf, size_t len, uint64_t off);
 /* Deallocate the blocks of [off, off+len) of fd, keeping its size
  * (fallocate PUNCH_HOLE | KEEP_SIZE): the range reads as zeros. Signal-safe. */
 int   pm_prim_punch_hole(int fd, uint64_t off, uint64_t len);

@@ -697,9 +697,7 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 			n = 0;
 		}
 	}
-	while (pm_swapio_inflight(vm))
-		if (pm_swapio_reap(vm, 1) < 0)
-			break;
+	pm_swapio_drain(vm);
 	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
 		pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state != PM_FRAME_USED || f->obj != obj)

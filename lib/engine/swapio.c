@@ -487,6 +487,13 @@ unsigned pm_swapio_inflight(struct pagemu *vm)
 	return vm->io->inflight;
 }
 
+void pm_swapio_drain(struct pagemu *vm)
+{
+	while (vm->io->inflight)
+		if (pm_swapio_reap(vm, 1) < 0)
+			break;
+}
+
 /* Queue one write of frames ppns[0..n) to fd at byte off, the last frame
  * last bytes long. */
 static int write_at(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n, size_t last)

@@ -1,7 +1,7 @@
-/* vm.c - the instance: open and close, regions (map, unmap, protect),
- * pinning, statistics and translation of a live address. Everything that
- * changes the page table or the region table runs under vm->lock, outside
- * the fault handler. */
+/* vm.c - the instance: open and close, pinning, statistics and
+ * translation of a live address (the regions' calls are mapping.c's).
+ * Everything that changes the page table or the region table runs under
+ * vm->lock, outside the fault handler. */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -235,12 +235,6 @@ err_tables:
 	return rc;
 }
 
-static void drain_writes(struct pagemu *vm)
-{
-	while (pm_swapio_inflight(vm))
-		if (pm_swapio_reap(vm, 1) < 0)
-			break;
-}
 
 void pagemu_close(pagemu_t *vm)
 {
@@ -255,7 +249,7 @@ void pagemu_close(pagemu_t *vm)
 	pm_lock(vm);
 	while (pm_swapio_reads(vm))
 		pm_wait_busy(vm);
-	drain_writes(vm);
+	pm_swapio_drain(vm);
 	pm_filemap_close(vm);
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
@@ -272,227 +266,6 @@ void pagemu_close(pagemu_t *vm)
 	pm_prim_close(vm->pool_fd);
 	pm_prim_release(vm->tables_mem, vm->tables_len);
 	free(vm);
-}
-
-/* ---- regions -------------------------------------------------------------- */
-
-/* pagemu_map's arguments: 0, or -errno with pagemu_last_error() naming
- * the one at fault. */
-static int check_map(struct pagemu *vm, size_t len, int prot, int flags, int fd, off_t off)
-{
-	int kind = flags & (MAP_SHARED | MAP_PRIVATE);
-
-	if (!len || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
-		pm_set_error("pagemu_map: %s", !len ? "len is 0" : "prot has bits other than PROT_READ | PROT_WRITE | PROT_EXEC");
-		return -EINVAL;
-	}
-	if ((kind != MAP_SHARED && kind != MAP_PRIVATE) ||
-	    (flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE))) {
-		pm_set_error("pagemu_map: flags must be MAP_PRIVATE or MAP_SHARED, with MAP_ANONYMOUS or a file, [| MAP_NORESERVE]");
-		return -EINVAL;
-	}
-	if ((flags & MAP_ANONYMOUS) && (fd != -1 || off != 0)) {
-		pm_set_error("pagemu_map: MAP_ANONYMOUS takes fd -1 and offset 0 (fd %d, offset %lld)", fd, (long long)off);
-		return -EINVAL;
-	}
-	if (!(flags & MAP_ANONYMOUS) && (off < 0 || (off & (off_t)(vm->page - 1)))) {
-		pm_set_error("pagemu_map: offset %lld is not a multiple of the page size (%zu bytes)", (long long)off, vm->page);
-		return -EINVAL;
-	}
-	if (len > (1ULL << 46) || (!(flags & MAP_ANONYMOUS) && (uint64_t)off > (1ULL << 62) - len)) {
-		pm_set_error("pagemu_map: len %zu is too large", len);
-		return len > (1ULL << 46) ? -ENOMEM : -EOVERFLOW;
-	}
-	return 0;
-}
-
-void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off)
-{
-	size_t host = pm_prim_host_page(), rlen, extra;
-	int rc = vm ? check_map(vm, len, prot, flags, fd, off) : -EINVAL, obj = 0;
-	int anon_shared = (flags & MAP_ANONYMOUS) && (flags & MAP_SHARED);
-	uintptr_t base, start;
-	pm_region_t *r;
-
-	if (rc < 0) {
-		errno = -rc;
-		return NULL;
-	}
-	rlen = align_up(len, vm->page);
-	/* Large emulated pages must start on their own boundary. */
-	extra = vm->page > host ? vm->page - host : 0;
-	base = (uintptr_t)pm_prim_reserve(rlen + extra);
-	if (!base) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	start = align_up(base, vm->page);
-	if (start > base)
-		pm_prim_release((void *)base, start - base);
-	if (base + rlen + extra > start + rlen)
-		pm_prim_release((void *)(start + rlen), base + rlen + extra - (start + rlen));
-	pm_lock(vm);
-	/* A file, or shared anonymous memory: its object. */
-	if (!(flags & MAP_ANONYMOUS) || anon_shared)
-		obj = pm_object_open(vm, fd, prot, (flags & MAP_SHARED) != 0, anon_shared, rlen);
-	r = obj >= 0 ? pm_region_new(vm, start, start + rlen, prot) : NULL;
-	if (r) {
-		r->obj = (uint32_t)obj;
-		r->shared = (flags & MAP_SHARED) != 0;
-		r->pgoff = (flags & MAP_ANONYMOUS) ? 0 : (uint64_t)off >> vm->page_shift;
-		pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
-	} else if (obj > 0 && pm_object_unused(vm, (uint32_t)obj)) {
-		pm_object_close(vm, (uint32_t)obj);
-	}
-	pm_unlock(vm);
-	if (!r) {
-		pm_prim_release((void *)start, rlen);
-		errno = obj < 0 ? -obj : ENOMEM;
-		return NULL;
-	}
-	return (void *)start;
-}
-
-static void release_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	pm_page_release(ctx, vpn, pte);
-}
-
-/* Apply fn to the part of every region of vm inside [lo, hi), splitting
- * regions at the edges. Called with vm->lock held. */
-typedef int (*range_fn)(struct pagemu *vm, pm_region_t *r, void *arg);
-
-static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn, void *arg)
-{
-	int rc = 0, any = 0;
-
-	for (size_t i = 0; i < vm->nregions_hw && rc == 0; i++) {
-		pm_region_t *r = &vm->regions[i];
-		if (!r->live || r->end <= lo || r->start >= hi)
-			continue;
-		any = 1;
-		if (r->start < lo && !(r = pm_region_split(vm, r, lo)))
-			return -ENOMEM;
-		if (r->end > hi && !pm_region_split(vm, r, hi))
-			return -ENOMEM;
-		rc = fn(vm, r, arg);
-	}
-	return rc ? rc : any ? 0 : -ENOENT;
-}
-
-static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
-{
-	uintptr_t start = r->start, end = r->end;
-	uint32_t obj = r->obj;
-
-	PM_UNUSED(arg);
-	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
-	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1), release_visit, vm, 1);
-	pm_region_delete(vm, r);
-	pm_prim_release((void *)start, end - start);
-	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
-	return 0;
-}
-
-static void locked_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	PM_UNUSED(vpn);
-	*(int *)ctx |= pte_locked(*pte);
-}
-
-/* Is a page of [lo, hi) being read in (its PTE locked)? */
-static int range_locked(struct pagemu *vm, uintptr_t lo, uintptr_t hi)
-{
-	int locked = 0;
-
-	if (!pm_swapio_reads(vm))
-		return 0;
-	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, lo), pm_va_vpn(vm, hi - 1), locked_visit, &locked, 0);
-	return locked;
-}
-
-static int check_range(struct pagemu *vm, const void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
-{
-	uintptr_t a = (uintptr_t)addr;
-
-	if (!vm || (a & (vm->page - 1)) || !len || a + len < a)
-		return -EINVAL;
-	*lo = a;
-	*hi = align_up(a + len, vm->page);
-	return 0;
-}
-
-int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
-{
-	uintptr_t lo, hi;
-	int rc = check_range(vm, addr, len, &lo, &hi);
-
-	if (rc < 0)
-		return rc;
-	pm_lock(vm);
-	while (range_locked(vm, lo, hi))
-		pm_wait_busy(vm);        /* a page being read in is its reader's until it is in */
-	pm_filemap_sync(vm, lo, hi, 0);  /* a shared mapping's writes reach its file */
-	drain_writes(vm);        /* no write may land in a slot freed here */
-	rc = for_range(vm, lo, hi, unmap_region, NULL);
-	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
-	pm_unlock(vm);
-	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
-}
-
-struct protect_arg {
-	int prot;
-};
-
-static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	struct pagemu *vm = ctx;
-
-	if (!pte_mapped(*pte))
-		return;
-	if (vm->frames.f[pte_ppn(*pte)].pins) {
-		/* Pinned pages stay mapped: change their protection in place. */
-		pm_region_t *r = pm_region_find(vm, pm_vpn_va(vm, vpn));
-		int prot = r ? r->prot : PROT_NONE;
-		if (!pte_dirty(*pte))
-			prot &= ~PROT_WRITE;
-		pm_protect_pte(vm, vpn, pte, prot);
-		return;
-	}
-	pm_shootdown(vm, vpn, pte);   /* the next touch maps it with the new protection */
-}
-
-static int protect_region(struct pagemu *vm, pm_region_t *r, void *arg)
-{
-	r->prot = ((struct protect_arg *)arg)->prot;
-	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, r->start), pm_va_vpn(vm, r->end - 1), protect_visit, vm, 0);
-	return 0;
-}
-
-int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot)
-{
-	struct protect_arg a = { prot };
-	uintptr_t lo, hi;
-	int rc = check_range(vm, addr, len, &lo, &hi);
-
-	if (rc < 0)
-		return rc;
-	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
-		return -EINVAL;
-	pm_lock(vm);
-	/* A shared mapping may be made writable only when its file is open
-	 * for writing (mprotect's EACCES). */
-	for (size_t i = 0; i < vm->nregions_hw && (prot & PROT_WRITE); i++) {
-		pm_region_t *r = &vm->regions[i];
-		if (r->live && r->end > lo && r->start < hi && r->obj && r->shared && !pm_object(vm, r->obj)->writable) {
-			pm_set_error("pagemu_protect: PROT_WRITE on a shared mapping of a file open read-only");
-			pm_unlock(vm);
-			return -EACCES;
-		}
-	}
-	rc = for_range(vm, lo, hi, protect_region, &a);
-	pm_unlock(vm);
-	return rc == -ENOENT ? -ENOMEM : rc;  /* like mprotect on unmapped memory */
 }
 
 /* ---- pinning ---------------------------------------------------------------- */
