@@ -478,6 +478,81 @@ START_TEST(test_fork_shared_both_ways)
 }
 END_TEST
 
+/* pagemu_advise(MADV_DONTNEED): anonymous pages read as zeros again, a
+ * shared file page keeps its (dirty) contents, a private copy goes and the
+ * file's page shows through again. */
+START_TEST(test_advise_dontneed)
+{
+	pagemu_t *vm = open_vm(16, 1);
+	int fd = make_file(4, 0, O_RDWR);
+	volatile uint64_t *a = pagemu_map(vm, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile uint64_t *sh = pagemu_map(vm, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	volatile uint64_t *pr = pagemu_map(vm, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	pagemu_stats_t s;
+
+	for (unsigned p = 0; p < 4; p++) {
+		a[p * PAGE / 8] = 5;
+		sh[p * PAGE / 8 + 1] = 6;
+		pr[p * PAGE / 8 + 2] = 7;
+	}
+	ck_assert_int_eq(pagemu_advise(vm, (void *)a, 4 * PAGE, MADV_DONTNEED), 0);
+	ck_assert_int_eq(pagemu_advise(vm, (void *)sh, 4 * PAGE, MADV_DONTNEED), 0);
+	ck_assert_int_eq(pagemu_advise(vm, (void *)pr, 2 * PAGE, MADV_DONTNEED), 0);
+	ck_assert_int_eq(pagemu_advise(vm, (void *)pr, PAGE, MADV_SEQUENTIAL), 0);
+	ck_assert_int_eq(pagemu_advise(vm, (void *)pr, PAGE, 12345), -EINVAL);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.file_pages, 4);       /* the file's pages stay cached */
+	for (unsigned p = 0; p < 4; p++) {
+		ck_assert_uint_eq(a[p * PAGE / 8], 0);
+		ck_assert_uint_eq(sh[p * PAGE / 8 + 1], 6);
+		ck_assert_uint_eq(pr[p * PAGE / 8 + 2], p < 2 ? word_of(p, 2) : 7);
+	}
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)sh, 4 * PAGE), 0);
+	ck_assert_uint_eq(file_word(fd, 3, 1), 6);
+	ck_assert_int_eq(pagemu_advise(vm, (void *)sh, PAGE, MADV_DONTNEED), -ENOMEM);
+	pagemu_close(vm);
+	close(fd);
+}
+END_TEST
+
+/* pagemu_remap: anonymous memory moves with its contents, a file mapping
+ * grows over the same page cache, shrinking keeps the address. */
+START_TEST(test_remap)
+{
+	pagemu_t *vm = open_vm(8, 1);
+	int fd = make_file(32, 0, O_RDWR);
+	volatile uint64_t *a = pagemu_map(vm, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile uint64_t *f = pagemu_map(vm, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	volatile uint64_t *b, *g;
+
+	for (unsigned p = 0; p < 16; p++)
+		a[p * PAGE / 8 + 3] = p + 100;
+	f[2] = 77;
+	b = pagemu_remap(vm, (void *)a, 16 * PAGE, 32 * PAGE, MREMAP_MAYMOVE);
+	ck_assert_ptr_nonnull((void *)b);
+	for (unsigned p = 0; p < 16; p++)
+		ck_assert_uint_eq(b[p * PAGE / 8 + 3], p + 100);
+	ck_assert_uint_eq(b[20 * PAGE / 8], 0);
+	ck_assert_ptr_null(pagemu_owner((void *)a));
+	g = pagemu_remap(vm, (void *)f, 8 * PAGE, 32 * PAGE, MREMAP_MAYMOVE);
+	ck_assert_ptr_nonnull((void *)g);
+	ck_assert_uint_eq(g[2], 77);
+	ck_assert_uint_eq(g[31 * PAGE / 8 + 4], word_of(31, 4));
+	ck_assert_ptr_eq((void *)pagemu_remap(vm, (void *)g, 32 * PAGE, 4 * PAGE, 0), (void *)g);
+	ck_assert_uint_eq(g[2], 77);
+	errno = 0;
+	ck_assert_ptr_null(pagemu_remap(vm, (void *)b, 32 * PAGE, 64 * PAGE, 0));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_ptr_null(pagemu_remap(vm, (void *)(b + PAGE / 8), PAGE, 64 * PAGE, MREMAP_MAYMOVE));
+	ck_assert_int_eq(errno, EFAULT);
+	ck_assert_ptr_null(pagemu_remap(vm, (void *)b, PAGE, 64 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED));
+	ck_assert_int_eq(errno, EINVAL);
+	pagemu_close(vm);
+	ck_assert_uint_eq(file_word(fd, 0, 2), 77);
+	close(fd);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("filemap");
@@ -497,6 +572,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_map_errors);
 	tcase_add_test(tc, test_threads_one_read_per_page);
 	tcase_add_test(tc, test_fork_shared_both_ways);
+	tcase_add_test(tc, test_advise_dontneed);
+	tcase_add_test(tc, test_remap);
 	suite_add_tcase(s, tc);
 	return s;
 }
