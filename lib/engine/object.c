@@ -72,6 +72,8 @@ int pm_object_open(struct pagemu *vm, int fd, int prot, int shared, int anon, ui
 
 	if (!anon) {
 		rc = pm_prim_file_info(fd, &dev, &ino, &fsize, &acc);
+		if (rc == 0 && acc == O_WRONLY)
+			rc = -EACCES;
 		if (rc == -EBADF) {
 			pm_set_error("pagemu_map: fd %d is not an open descriptor", fd);
 			return rc;

@@ -325,8 +325,6 @@ int pm_prim_file_info(int fd, uint64_t *dev, uint64_t *ino, uint64_t *size, int 
 	fl = raw(SYS_fcntl, fd, F_GETFL, 0, 0);
 	if (fl < 0)
 		return (int)fl;
-	if ((fl & O_ACCMODE) == O_WRONLY)
-		return -EACCES;
 	*dev = (uint64_t)st.st_dev;
 	*ino = (uint64_t)st.st_ino;
 	*size = (uint64_t)st.st_size;

@@ -83,9 +83,8 @@ int   pm_prim_map_sigbus(void *va, size_t len);
 void  pm_prim_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns);
 void  pm_prim_futex_wake(uint32_t *addr, int n);
 /* A file a region maps: fd's identity (device, inode), size in bytes and
- * access mode (O_RDONLY, O_WRONLY or O_RDWR). -EACCES when fd is open
- * for writing only or is no regular file (-ENODEV), -EBADF when it is no
- * descriptor. Signal-safe. */
+ * access mode (O_RDONLY, O_WRONLY or O_RDWR). -ENODEV when fd is no
+ * regular file, -EBADF when it is no descriptor. Signal-safe. */
 int   pm_prim_file_info(int fd, uint64_t *dev, uint64_t *ino, uint64_t *size, int *accmode);
 /* fdatasync(2). */
 int   pm_prim_datasync(int fd);
