@@ -18,53 +18,7 @@
 
 #include "model/model.h"
 
-#define NEVER UINT64_MAX                  /* next use of a page never referenced again */
-
-int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct)
-{
-	size_t cap = 16, mask, i;
-	uint64_t *keys;
-	uint32_t *vals, next = 0;
-
-	while (cap < 2 * n)
-		cap *= 2;
-	mask = cap - 1;
-	keys = malloc(cap * sizeof(*keys));
-	vals = malloc(cap * sizeof(*vals));
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	for (i = 0; i < cap; i++)
-		vals[i] = UINT32_MAX;
-	for (i = 0; i < n; i++) {
-		size_t h = (size_t)((pages[i] * 0x9E3779B97F4A7C15ULL) >> 20) & mask;
-		while (vals[h] != UINT32_MAX && keys[h] != pages[i])
-			h = (h + 1) & mask;
-		if (vals[h] == UINT32_MAX) {
-			keys[h] = pages[i];
-			vals[h] = next++;
-		}
-		ids[i] = vals[h];
-	}
-	free(keys);
-	free(vals);
-	*distinct = next;
-	return 0;
-}
-
-int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct)
-{
-	uint32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
-	int err;
-
-	if (!ids)
-		return -ENOMEM;
-	err = pm_refs_densify(pages, n, ids, distinct);
-	free(ids);
-	return err;
-}
+#define NEVER PM_NEVER
 
 /* ---- OPT -------------------------------------------------------------- */
 
@@ -173,6 +127,123 @@ free_arrays:
 int pm_opt_faults(const uint64_t *pages, size_t n, uint64_t frames, uint64_t *faults)
 {
 	return pm_opt_sweep(pages, n, &frames, 1, faults);
+}
+
+/* ---- OPT over a stream ------------------------------------------------- */
+
+/* The pages resident with s->frames frames in a max-heap by next use,
+ * each page's place in it kept by id (pos), so that a hit moves its own
+ * entry and the heap never holds more than the resident pages: memory
+ * bounded by the frames and the distinct pages, whatever the length. */
+static void opt_place(pm_opt_stream_t *s, size_t i, uint64_t next, uint32_t id)
+{
+	s->hnext[i] = next;
+	s->hid[i] = id;
+	s->pos[id] = (uint32_t)i + 1;
+}
+
+static void opt_sift_up(pm_opt_stream_t *s, size_t i)
+{
+	uint64_t next = s->hnext[i];
+	uint32_t id = s->hid[i];
+
+	while (i > 0 && s->hnext[(i - 1) / 2] < next) {
+		opt_place(s, i, s->hnext[(i - 1) / 2], s->hid[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	opt_place(s, i, next, id);
+}
+
+static void opt_sift_down(pm_opt_stream_t *s, size_t i)
+{
+	uint64_t next = s->hnext[i];
+	uint32_t id = s->hid[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= s->len)
+			break;
+		if (c + 1 < s->len && s->hnext[c + 1] > s->hnext[c])
+			c++;
+		if (s->hnext[c] <= next)
+			break;
+		opt_place(s, i, s->hnext[c], s->hid[c]);
+		i = c;
+	}
+	opt_place(s, i, next, id);
+}
+
+/* Room for page id in pos and, when it is new, for one more heap entry. */
+static int opt_reserve(pm_opt_stream_t *s, uint32_t id)
+{
+	if (id >= s->pcap) {
+		size_t cap = s->pcap ? s->pcap : 1024;
+		uint32_t *pos;
+		while (cap <= id)
+			cap *= 2;
+		if (!(pos = realloc(s->pos, cap * sizeof(*pos))))
+			return -ENOMEM;
+		memset(pos + s->pcap, 0, (cap - s->pcap) * sizeof(*pos));
+		s->pos = pos;
+		s->pcap = cap;
+	}
+	if (s->len == s->hcap) {
+		size_t cap = s->hcap ? 2 * s->hcap : 1024;
+		uint64_t *hnext = realloc(s->hnext, cap * sizeof(*hnext));
+		uint32_t *hid;
+		if (hnext)
+			s->hnext = hnext;
+		if (!hnext || !(hid = realloc(s->hid, cap * sizeof(*hid))))
+			return -ENOMEM;
+		s->hid = hid;
+		s->hcap = cap;
+	}
+	return 0;
+}
+
+void pm_opt_stream_init(pm_opt_stream_t *s, uint64_t frames)
+{
+	memset(s, 0, sizeof(*s));
+	s->frames = frames;
+}
+
+int pm_opt_stream_push(pm_opt_stream_t *s, const uint32_t *ids, const uint64_t *next, size_t n)
+{
+	int e;
+
+	if (!s->frames) {
+		s->faults += n;                   /* nothing is ever resident */
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = ids[i];
+		if ((e = opt_reserve(s, id)) < 0)
+			return e;
+		if (s->pos[id]) {
+			/* its next use was this reference: it only moves later */
+			s->hnext[s->pos[id] - 1] = next[i];
+			opt_sift_up(s, s->pos[id] - 1);
+			continue;
+		}
+		s->faults++;
+		if (s->len == s->frames) {       /* the victim: used farthest ahead */
+			s->pos[s->hid[0]] = 0;
+			opt_place(s, 0, next[i], id);
+			opt_sift_down(s, 0);
+		} else {
+			opt_place(s, s->len++, next[i], id);
+			opt_sift_up(s, s->len - 1);
+		}
+	}
+	return 0;
+}
+
+void pm_opt_stream_free(pm_opt_stream_t *s)
+{
+	free(s->hnext);
+	free(s->hid);
+	free(s->pos);
+	memset(s, 0, sizeof(*s));
 }
 
 /* ---- LRU stack distances ---------------------------------------------- */
