@@ -5,6 +5,7 @@
  * numbers from the command line, errors that name the line, and a trace
  * far larger than pagemu-sim's memory streamed through a pipe. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -515,6 +516,9 @@ static pid_t spawn_sim(char *const argv[], int *in, int *out)
 	}
 	close(i[0]);
 	close(o[1]);
+	/* not inherited by a pagemu-sim spawned next: each sees its own EOF */
+	fcntl(i[1], F_SETFD, FD_CLOEXEC);
+	fcntl(o[0], F_SETFD, FD_CLOEXEC);
 	*in = i[1];
 	*out = o[0];
 	return pid;
@@ -657,6 +661,182 @@ START_TEST(sim_streams_an_lru_sweep)
 }
 END_TEST
 
+/* Silberschatz's working-set figure, from its fixture file
+ * (tests/data/silberschatz-ws.txt): |W(10, 10)| = 5 and |W(26, 10)| = 2,
+ * from the file and from a pipe (copied to a scratch file, read twice). */
+START_TEST(sim_ws_textbook_fixture)
+{
+	static char out[1 << 14], err[4096], csv[1 << 14], text[4096];
+	static const char fixture[] = PM_SRC_DIR "/tests/data/silberschatz-ws.txt";
+	char args[1024], path[600], dir[600];
+	long maxrss;
+	int in, outp;
+	FILE *f;
+	size_t len;
+
+	need_sim();
+	snprintf(args, sizeof(args), "--format pages --ws 10 --out %s/wsfix %s", tmpdir, fixture);
+	ck_assert_msg(sim(args, out, sizeof(out), err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(strstr(out, "37 references to 7 distinct pages"), "%s", out);
+	snprintf(path, sizeof(path), "%s/wsfix/ws.csv", tmpdir);
+	slurp(path, csv, sizeof(csv));
+	ck_assert_msg(strstr(csv, "\n10,1,5\n") && strstr(csv, "\n26,4,2\n"), "%s", csv);
+
+	ck_assert_ptr_nonnull(f = fopen(fixture, "r"));
+	len = fread(text, 1, sizeof(text), f);
+	fclose(f);
+	snprintf(dir, sizeof(dir), "%s/wspipe", tmpdir);
+	{
+		char *const argv[] = { "pagemu-sim", "--format", "pages", "--ws", "10", "--out", dir, "-", NULL };
+		pid_t pid = spawn_sim(argv, &in, &outp);
+		write_all(in, text, len);
+		close(in);
+		finish_sim(pid, outp, out, sizeof(out), &maxrss);
+	}
+	ck_assert_msg(strstr(out, "tau         10: mean |W| 4.35 pages, largest 7"), "%s", out);
+	snprintf(path, sizeof(path), "%s/wspipe/ws.csv", tmpdir);
+	slurp(path, out, sizeof(out));
+	ck_assert_str_eq(out, csv);
+}
+END_TEST
+
+/* The value of column col (0-based) of the CSV row that starts "key,". */
+static unsigned long long csv_field(const char *csv, const char *key, int col)
+{
+	char k[64];
+	const char *p;
+	unsigned long long v = 0;
+
+	snprintf(k, sizeof(k), "\n%s,", key);
+	ck_assert_msg((p = strstr(csv, k)) != NULL, "no row %s in %.200s", key, csv);
+	p++;
+	for (int c = 0; c < col; c++)
+		ck_assert_ptr_nonnull(p = strchr(p, ',') + 1);
+	ck_assert_int_eq(sscanf(p, "%llu", &v), 1);
+	return v;
+}
+
+/* Every analysis, and OPT, over 3M addresses (36 MiB of text) through a
+ * pipe: the counts of the whole string computed here in memory, from a
+ * pagemu-sim whose peak RSS stays far below what the references take
+ * loaded (27 MiB; pagemu-sim loading them, before the analyses streamed,
+ * peaked at 145 MiB). */
+START_TEST(sim_streams_every_analysis)
+{
+	static const uint64_t frames[3] = { 100, 500, 2000 };
+	static const char *const pol[] = { "clock", "fifo", "lru", "random" };
+	const size_t n = 3u << 20, step = (n + 99999) / 100000;
+	static char out[1 << 16], opt_out[4096], line[64 * 1024], dir[600], path[700], row[256];
+	uint64_t *pages = malloc(n * sizeof(*pages)), *va = malloc(n * sizeof(*va)), faults[3], s = 7, seq = 0;
+	uint8_t *acc = malloc(n);
+	uint32_t *w = malloc(n * sizeof(*w));
+	size_t fill = 0, rows = 0, wrong = SIZE_MAX;
+	pagemu_model_config_t cfg;
+	long maxrss;
+	int in, outp, in_opt, outp_opt;
+	pid_t pid, pid_opt;
+	FILE *f;
+
+	need_sim();
+	ck_assert(pages && va && acc && w);
+	snprintf(dir, sizeof(dir), "%s/every", tmpdir);
+	/* Both started before this process touches its arrays: a child's
+	 * ru_maxrss counts what it inherited at the fork, until its exec. */
+	{
+		char *const argv[] = { "pagemu-sim", "--format", "addrs", "--mrc", "--lifetime", "--policy", "clock",
+				       "--ws", "1000", "--belady", "--frames", "100,500,2000", "--out", dir, "-", NULL };
+		char *const argv_opt[] = { "pagemu-sim", "--format", "addrs", "--policy", "opt", "--frames",
+					   "100,500,2000", "--json", "-", NULL };
+		pid = spawn_sim(argv, &in, &outp);
+		pid_opt = spawn_sim(argv_opt, &in_opt, &outp_opt);
+	}
+	/* (both read all their input before they write: no deadlock) */
+	for (size_t i = 0; i < n; i++) {
+		va[i] = stream_va(&s, &seq);
+		acc[i] = PM_PROT_READ;
+		pages[i] = va[i] >> 12;
+		fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va[i]);
+		if (fill > sizeof(line) - 32) {
+			write_all(in, line, fill);
+			write_all(in_opt, line, fill);
+			fill = 0;
+		}
+	}
+	write_all(in, line, fill);
+	write_all(in_opt, line, fill);
+	close(in);
+	close(in_opt);
+	finish_sim(pid, outp, out, sizeof(out), &maxrss);
+	ck_assert_msg(strstr(out, "Belady's anomaly under fifo"), "%s", out);
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB", maxrss);
+	finish_sim(pid_opt, outp_opt, opt_out, sizeof(opt_out), &maxrss);
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim --policy opt peaked at %ld KiB", maxrss);
+
+	/* mrc.csv: frames,refs,clock,fifo,lru,random,opt */
+	snprintf(path, sizeof(path), "%s/mrc.csv", dir);
+	slurp(path, line, sizeof(line));
+	pagemu_model_config_default(&cfg);
+	for (int p = 0; p < 4; p++) {
+		cfg.policy = (pagemu_policy_t)p;
+		ck_assert_str_eq(pagemu_policy_name(cfg.policy), pol[p]);
+		for (int j = 0; j < 3; j++) {
+			pagemu_model_t *m;
+			pagemu_model_stats_t st;
+			char key[32];
+			cfg.frames = frames[j];
+			ck_assert_int_eq(pagemu_model_new(&cfg, &m), 0);
+			ck_assert_int_eq(pagemu_model_replay(m, va, acc, n, NULL), 0);
+			pagemu_model_get_stats(m, &st);
+			pagemu_model_free(m);
+			snprintf(key, sizeof(key), "%llu", (unsigned long long)frames[j]);
+			ck_assert_uint_eq(csv_field(line, key, 1), n);
+			ck_assert_msg(csv_field(line, key, 2 + p) == st.faults, "%s, %s frames: %llu, want %llu", pol[p],
+				      key, csv_field(line, key, 2 + p), (unsigned long long)st.faults);
+		}
+	}
+	ck_assert_int_eq(pm_opt_sweep(pages, n, frames, 3, faults), 0);
+	for (int j = 0; j < 3; j++) {
+		char key[32];
+		snprintf(key, sizeof(key), "%llu", (unsigned long long)frames[j]);
+		ck_assert_uint_eq(csv_field(line, key, 6), faults[j]);
+	}
+	/* lifetime.csv (clock): the same faults as the curve */
+	snprintf(path, sizeof(path), "%s/lifetime.csv", dir);
+	slurp(path, out, sizeof(out));
+	ck_assert_uint_eq(csv_field(out, "500", 2), csv_field(line, "500", 2));
+	/* ws.csv: every sampled row against the whole string's sizes */
+	ck_assert_int_eq(pm_ws_sizes(pages, n, 1000, w), 0);
+	snprintf(path, sizeof(path), "%s/ws.csv", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_ptr_nonnull(fgets(row, sizeof(row), f));
+	while (fgets(row, sizeof(row), f)) {
+		unsigned long long t, page, size;
+		if (sscanf(row, "%llu,%llu,%llu", &t, &page, &size) != 3 || t != rows * step + 1 ||
+		    page != pages[t - 1] || size != w[t - 1])
+			wrong = wrong == SIZE_MAX ? rows : wrong;
+		rows++;
+	}
+	fclose(f);
+	ck_assert_msg(wrong == SIZE_MAX, "ws.csv row %zu differs", wrong + 1);
+	ck_assert_uint_eq(rows, (n + step - 1) / step);
+
+	/* OPT alone: its future through two scratch files */
+	for (int j = 0; j < 3; j++) {
+		char key[64];
+		unsigned long long got;
+		const char *p;
+		snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames[j]);
+		ck_assert_ptr_nonnull(p = strstr(opt_out, key));
+		ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &got), 1);
+		ck_assert_uint_eq(got, faults[j]);
+	}
+	free(pages);
+	free(va);
+	free(acc);
+	free(w);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("sim");
@@ -678,6 +858,8 @@ static Suite *make_suite(void)
 	tcase_add_test(ts, sim_analysis_errors);
 	tcase_add_test(ts, sim_streams_a_trace_larger_than_its_memory);
 	tcase_add_test(ts, sim_streams_an_lru_sweep);
+	tcase_add_test(ts, sim_ws_textbook_fixture);
+	tcase_add_test(ts, sim_streams_every_analysis);
 	suite_add_tcase(s, ts);
 	return s;
 }
