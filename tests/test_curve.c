@@ -402,7 +402,7 @@ static void stream_holdings(size_t n, held_t *h)
 		e |= pm_ws_stream_push(&ws, page) | pm_lru_stream_push(&ls, &page, 1);
 	}
 	ck_assert_int_eq(e, 0);
-	*h = (held_t){ ws.ids.mask + 1, ws.cap, o.pcap, o.hcap, stk.cap, stk.pcap, ls.mask + 1 + ls.tcap };
+	*h = (held_t){ ws.ids.mask + 1, ws.cap, o.pcap, o.hcap, stk.cap, stk.pcap, ls.ids.mask + 1 + ls.lcap + ls.tcap };
 	pm_lru_stream_free(&ls);
 	pm_ws_stream_free(&ws);
 	pm_opt_stack_free(&stk);

@@ -487,6 +487,20 @@ static void json_counts(const char *out, uint64_t frames, unsigned long long *fa
 	ck_assert_int_eq(sscanf(p, "\"tlb_misses\":%llu", misses), 1);
 }
 
+/* "faults" of the object of pagemu-sim's --json output that has
+ * "frames":frames. */
+static unsigned long long json_faults(const char *out, uint64_t frames)
+{
+	unsigned long long faults = 0;
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames);
+	ck_assert_msg((p = strstr(out, key)) != NULL, "no frames %llu in: %.300s", (unsigned long long)frames, out);
+	ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &faults), 1);
+	return faults;
+}
+
 /* pagemu-sim with argv, its standard input and output pipes: *in to
  * write the trace to, *out to read its report from. */
 static pid_t spawn_sim(char *const argv[], int *in, int *out)
@@ -530,6 +544,27 @@ static void write_all(int fd, const void *buf, size_t len)
 		ssize_t r = write(fd, (const char *)buf + off, len - off);
 		ck_assert_int_gt(r, 0);
 		off += (size_t)r;
+	}
+}
+
+/* n addresses of stream_va from seed, as text lines, to every fd of fds
+ * in 64 KiB writes; va[i] receives address i. */
+static void write_stream_addrs(const int *fds, int nfd, uint64_t *va, size_t n, uint64_t seed)
+{
+	static char line[64 * 1024];
+	uint64_t seq = 0;
+	size_t fill = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n) {
+			va[i] = stream_va(&seed, &seq);
+			fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va[i]);
+		}
+		if (fill > sizeof(line) - 32 || (i == n && fill)) {
+			for (int k = 0; k < nfd; k++)
+				write_all(fds[k], line, fill);
+			fill = 0;
+		}
 	}
 }
 
@@ -624,9 +659,8 @@ START_TEST(sim_streams_an_lru_sweep)
 	static char *const argv[] = { "pagemu-sim", "--format", "addrs", "--policy", "lru", "--frames",
 				      "100,2000,40000", "--json", "-", NULL };
 	const size_t n = 3u << 20;
-	static char out[1 << 16], line[64 * 1024];
-	uint64_t *pages = malloc(n * sizeof(*pages)), faults[3], s = 5, seq = 0;
-	size_t fill = 0;
+	static char out[1 << 16];
+	uint64_t *pages = malloc(n * sizeof(*pages)), faults[3];
 	long maxrss;
 	int in, outp;
 	pid_t pid;
@@ -634,28 +668,14 @@ START_TEST(sim_streams_an_lru_sweep)
 	need_sim();
 	ck_assert_ptr_nonnull(pages);
 	pid = spawn_sim(argv, &in, &outp);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t va = stream_va(&s, &seq);
-		pages[i] = va >> 12;
-		fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va);
-		if (fill > sizeof(line) - 32) {
-			write_all(in, line, fill);
-			fill = 0;
-		}
-	}
-	write_all(in, line, fill);
+	write_stream_addrs(&in, 1, pages, n, 5);
+	for (size_t i = 0; i < n; i++)
+		pages[i] >>= 12;
 	close(in);
 	finish_sim(pid, outp, out, sizeof(out), &maxrss);
 	ck_assert_int_eq(pm_lru_sweep(pages, n, frames, 3, faults), 0);
-	for (int j = 0; j < 3; j++) {
-		char key[64];
-		unsigned long long f;
-		const char *p;
-		snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames[j]);
-		ck_assert_ptr_nonnull(p = strstr(out, key));
-		ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &f), 1);
-		ck_assert_uint_eq(f, faults[j]);
-	}
+	for (int j = 0; j < 3; j++)
+		ck_assert_uint_eq(json_faults(out, frames[j]), faults[j]);
 	free(pages);
 	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB", maxrss);
 }
@@ -727,10 +747,10 @@ START_TEST(sim_streams_every_analysis)
 	static const char *const pol[] = { "clock", "fifo", "lru", "random" };
 	const size_t n = 3u << 20, step = (n + 99999) / 100000;
 	static char out[1 << 16], opt_out[4096], line[64 * 1024], dir[600], path[700], row[256];
-	uint64_t *pages = malloc(n * sizeof(*pages)), *va = malloc(n * sizeof(*va)), faults[3], s = 7, seq = 0;
+	uint64_t *pages = malloc(n * sizeof(*pages)), *va = malloc(n * sizeof(*va)), faults[3];
 	uint8_t *acc = malloc(n);
 	uint32_t *w = malloc(n * sizeof(*w));
-	size_t fill = 0, rows = 0, wrong = SIZE_MAX;
+	size_t rows = 0, wrong = SIZE_MAX;
 	pagemu_model_config_t cfg;
 	long maxrss;
 	int in, outp, in_opt, outp_opt;
@@ -751,19 +771,14 @@ START_TEST(sim_streams_every_analysis)
 		pid_opt = spawn_sim(argv_opt, &in_opt, &outp_opt);
 	}
 	/* (both read all their input before they write: no deadlock) */
+	{
+		int fds[2] = { in, in_opt };
+		write_stream_addrs(fds, 2, va, n, 7);
+	}
 	for (size_t i = 0; i < n; i++) {
-		va[i] = stream_va(&s, &seq);
 		acc[i] = PM_PROT_READ;
 		pages[i] = va[i] >> 12;
-		fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va[i]);
-		if (fill > sizeof(line) - 32) {
-			write_all(in, line, fill);
-			write_all(in_opt, line, fill);
-			fill = 0;
-		}
 	}
-	write_all(in, line, fill);
-	write_all(in_opt, line, fill);
 	close(in);
 	close(in_opt);
 	finish_sim(pid, outp, out, sizeof(out), &maxrss);
@@ -821,15 +836,8 @@ START_TEST(sim_streams_every_analysis)
 	ck_assert_uint_eq(rows, (n + step - 1) / step);
 
 	/* OPT alone: its future through two scratch files */
-	for (int j = 0; j < 3; j++) {
-		char key[64];
-		unsigned long long got;
-		const char *p;
-		snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames[j]);
-		ck_assert_ptr_nonnull(p = strstr(opt_out, key));
-		ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &got), 1);
-		ck_assert_uint_eq(got, faults[j]);
-	}
+	for (int j = 0; j < 3; j++)
+		ck_assert_uint_eq(json_faults(opt_out, frames[j]), faults[j]);
 	free(pages);
 	free(va);
 	free(acc);

@@ -164,34 +164,42 @@ static int lifetime(const pm_analysis_t *a, const pm_ref_src_t *src, uint64_t nr
 
 /* One pass, every window side by side; the CSV samples at most 100,000
  * references, evenly, as it goes. */
+typedef struct ws_pass {
+	const pm_analysis_t *a;
+	pm_ws_stream_t *ws;
+	uint64_t *sum, *max;
+	FILE *csv;
+	uint64_t step, t;                 /* CSV: a row every step references; references so far */
+} ws_pass_t;
+
+static int ws_push(void *ctx, const uint64_t *pages, size_t n)
+{
+	ws_pass_t *p = ctx;
+	int e;
+
+	for (size_t i = 0; i < n; i++, p->t++) {
+		for (size_t k = 0; k < p->a->ntaus; k++) {
+			if ((e = pm_ws_stream_push(&p->ws[k], pages[i])) < 0)
+				return e;
+			p->sum[k] += p->ws[k].size;
+			p->max[k] = p->ws[k].size > p->max[k] ? p->ws[k].size : p->max[k];
+		}
+		if (!p->csv || p->t % p->step)
+			continue;
+		fprintf(p->csv, "%llu,%llu", (unsigned long long)p->t + 1, (unsigned long long)pages[i]);
+		for (size_t k = 0; k < p->a->ntaus; k++)
+			fprintf(p->csv, ",%llu", (unsigned long long)p->ws[k].size);
+		fprintf(p->csv, "\n");
+	}
+	return 0;
+}
+
 static int ws_pass(const pm_analysis_t *a, const pm_ref_src_t *src, uint64_t nrefs, pm_ws_stream_t *ws,
 		   uint64_t *sum, uint64_t *max, FILE *csv)
 {
-	uint64_t step = nrefs > 100000 ? (nrefs + 99999) / 100000 : 1, t = 0;
-	const uint64_t *va;
-	const uint8_t *acc;
-	size_t n;
-	int e;
+	ws_pass_t p = { a, ws, sum, max, csv, nrefs > 100000 ? (nrefs + 99999) / 100000 : 1, 0 };
 
-	if ((e = src->rewind(src->ctx)) < 0)
-		return e;
-	while ((e = src->next(src->ctx, &va, &acc, &n)) == 0 && n > 0)
-		for (size_t i = 0; i < n; i++, t++) {
-			uint64_t page = va[i] >> a->cfg->page_bits;
-			for (size_t k = 0; k < a->ntaus; k++) {
-				if ((e = pm_ws_stream_push(&ws[k], page)) < 0)
-					return e;
-				sum[k] += ws[k].size;
-				max[k] = ws[k].size > max[k] ? ws[k].size : max[k];
-			}
-			if (!csv || t % step)
-				continue;
-			fprintf(csv, "%llu,%llu", (unsigned long long)t + 1, (unsigned long long)page);
-			for (size_t k = 0; k < a->ntaus; k++)
-				fprintf(csv, ",%llu", (unsigned long long)ws[k].size);
-			fprintf(csv, "\n");
-		}
-	return e;
+	return pm_ref_src_pages(src, a->cfg->page_bits, ws_push, &p);
 }
 
 static int working_set(const pm_analysis_t *a, const pm_ref_src_t *src, uint64_t nrefs)

@@ -161,40 +161,22 @@ free_arrays:
 
 /* ---- curves over a string read in passes -------------------------------- */
 
+static int lru_push(void *ctx, const uint64_t *pages, size_t n)
+{
+	return pm_lru_stream_push(ctx, pages, n);
+}
+
 /* LRU: one pass of stack distances. */
 static int lru_faults(unsigned page_bits, const pm_ref_src_t *src, const uint64_t *frames, size_t k,
 		      uint64_t *faults)
 {
-	const uint64_t *va;
-	const uint8_t *acc;
-	uint64_t *pages = NULL;
-	size_t n, cap = 0;
 	pm_lru_stream_t ls;
 	int e;
 
 	if ((e = pm_lru_stream_init(&ls, frames, k)) < 0)
 		return e;
-	if ((e = src->rewind(src->ctx)) < 0)
-		goto free_stream;
-	while ((e = src->next(src->ctx, &va, &acc, &n)) == 0 && n > 0) {
-		if (n > cap) {
-			uint64_t *p = realloc(pages, n * sizeof(*pages));
-			if (!p) {
-				e = -ENOMEM;
-				break;
-			}
-			pages = p;
-			cap = n;
-		}
-		for (size_t i = 0; i < n; i++)
-			pages[i] = va[i] >> page_bits;
-		if ((e = pm_lru_stream_push(&ls, pages, n)) < 0)
-			break;
-	}
-	if (e == 0)
+	if ((e = pm_ref_src_pages(src, page_bits, lru_push, &ls)) == 0)
 		memcpy(faults, ls.faults, k * sizeof(*faults));
-free_stream:
-	free(pages);
 	pm_lru_stream_free(&ls);
 	return e;
 }

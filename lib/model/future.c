@@ -39,33 +39,21 @@ static int scratch_write(FILE *f, const void *buf, size_t size, size_t count)
 	return 0;
 }
 
-/* Pass 1: the ids, *distinct the pages. */
-static int write_ids(pm_future_t *fu, const pm_ref_src_t *src, unsigned page_bits)
+static int write_ids(void *ctx, const uint32_t *ids, size_t n)
 {
-	const uint64_t *va;
-	const uint8_t *acc;
+	return scratch_write(((pm_future_t *)ctx)->ids, ids, sizeof(*ids), n);
+}
+
+/* Pass 1: the ids, and the references and pages counted. */
+static int first_pass(pm_future_t *fu, const pm_ref_src_t *src, unsigned page_bits)
+{
 	pm_pageid_t m;
-	size_t n;
 	int e;
 
 	if ((e = pm_pageid_init(&m)) < 0)
 		return e;
-	if ((e = src->rewind(src->ctx)) < 0)
-		goto free_map;
-	while ((e = src->next(src->ctx, &va, &acc, &n)) == 0 && n > 0) {
-		for (size_t i = 0; i < n && e == 0; i += BLOCK) {
-			size_t b = n - i < BLOCK ? n - i : BLOCK;
-			for (size_t j = 0; j < b && e == 0; j++)
-				e = pm_pageid_get(&m, va[i + j] >> page_bits, &fu->id[j]);
-			if (e == 0)
-				e = scratch_write(fu->ids, fu->id, sizeof(*fu->id), b);
-		}
-		if (e < 0)
-			break;
-		fu->n += n;
-	}
+	e = pm_ref_src_ids(src, page_bits, &m, fu->id, BLOCK, write_ids, fu, &fu->n);
 	fu->distinct = m.n;
-free_map:
 	pm_pageid_free(&m);
 	return e;
 }
@@ -108,7 +96,7 @@ int pm_future_build(pm_future_t *fu, const pm_ref_src_t *src, unsigned page_bits
 	e = -EIO;
 	if (!(fu->ids = src->scratch(src->ctx)) || !(fu->next = src->scratch(src->ctx)))
 		goto fail;
-	if ((e = write_ids(fu, src, page_bits)) < 0 || (e = write_next(fu)) < 0)
+	if ((e = first_pass(fu, src, page_bits)) < 0 || (e = write_next(fu)) < 0)
 		goto fail;
 	return 0;
 fail:

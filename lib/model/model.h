@@ -439,6 +439,21 @@ typedef struct pm_refs {
 	uint32_t  page_size;              /* from a binary header; 0 = unknown */
 } pm_refs_t;
 
+/* pageid.c - page numbers to dense ids 0, 1, 2 ... in order of first
+ * reference, in memory bounded by the distinct pages (ids are 32 bits).
+ * init and get return 0, -ENOMEM or (get, past 2^32 - 2 pages)
+ * -EOVERFLOW. */
+typedef struct pm_pageid {
+	uint64_t *key;                    /* open addressing: page of each slot */
+	uint32_t *val;                    /* its id, UINT32_MAX = empty slot */
+	size_t    mask;                   /* slots - 1; grown at half full */
+	uint64_t *page;                   /* per id: the page */
+	uint32_t  n;                      /* ids given */
+} pm_pageid_t;
+int  pm_pageid_init(pm_pageid_t *m);
+int  pm_pageid_get(pm_pageid_t *m, uint64_t page, uint32_t *id);
+void pm_pageid_free(pm_pageid_t *m);
+
 /* opt.c - offline analyses of a whole reference string of page numbers.
  * Each returns 0 or -ENOMEM (they allocate work arrays with malloc). */
 /* Faults of Belady's OPT (MIN) with `frames` frames. */
@@ -459,8 +474,9 @@ typedef struct pm_lru_stream {
 	uint64_t *faults;                 /* per count: faults so far */
 	uint64_t  refs;                   /* references pushed */
 	uint64_t  distinct;               /* pages seen */
-	uint64_t *key, *last;             /* hash table: page (UINT64_MAX = empty slot), time of its last reference */
-	size_t    mask;                   /* slots - 1 */
+	pm_pageid_t ids;                  /* page -> id */
+	uint64_t *last;                   /* per id: the time of its last reference */
+	size_t    lcap;                   /* ids last holds */
 	uint32_t *fen;                    /* Fenwick tree over times 1..tcap: 1 at each page's last reference */
 	size_t    tcap;                   /* times before the tree is renumbered */
 	uint64_t  now;                    /* the time of the last reference */
@@ -485,20 +501,6 @@ void pm_opt_stream_init(pm_opt_stream_t *s, uint64_t frames);
 int  pm_opt_stream_push(pm_opt_stream_t *s, const uint32_t *ids, const uint64_t *next, size_t n);
 void pm_opt_stream_free(pm_opt_stream_t *s);
 
-/* pageid.c - page numbers to dense ids 0, 1, 2 ... in order of first
- * reference, in memory bounded by the distinct pages (ids are 32 bits).
- * init and get return 0, -ENOMEM or (get, past 2^32 - 2 pages)
- * -EOVERFLOW. */
-typedef struct pm_pageid {
-	uint64_t *key;                    /* open addressing: page of each slot */
-	uint32_t *val;                    /* its id, UINT32_MAX = empty slot */
-	size_t    mask;                   /* slots - 1; grown at half full */
-	uint64_t *page;                   /* per id: the page */
-	uint32_t  n;                      /* ids given */
-} pm_pageid_t;
-int  pm_pageid_init(pm_pageid_t *m);
-int  pm_pageid_get(pm_pageid_t *m, uint64_t page, uint32_t *id);
-void pm_pageid_free(pm_pageid_t *m);
 /* Distinct pages of the string (the cold misses of any policy). */
 int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
 /* Page numbers to dense ids 0..distinct-1, in order of first reference
@@ -527,6 +529,15 @@ typedef struct pm_refs_cursor {
 void pm_ref_src_refs(pm_ref_src_t *src, pm_refs_cursor_t *c, const pm_refs_t *refs, size_t batch);
 /* One pass: *nrefs references to *distinct pages. 0 or -errno. */
 int  pm_ref_src_count(const pm_ref_src_t *src, unsigned page_bits, uint64_t *nrefs, uint64_t *distinct);
+/* One pass from the start: each batch's page numbers (va >> page_bits),
+ * in order, handed to fn. 0, or -errno (the source's, -ENOMEM, fn's). */
+int  pm_ref_src_pages(const pm_ref_src_t *src, unsigned page_bits,
+		      int (*fn)(void *ctx, const uint64_t *pages, size_t n), void *ctx);
+/* One pass: every reference's page id from m, at most max at a time into
+ * ids, each batch handed to fn (NULL: none) in order; *nrefs references.
+ * 0, or -errno (the source's, m's, or fn's). */
+int  pm_ref_src_ids(const pm_ref_src_t *src, unsigned page_bits, pm_pageid_t *m, uint32_t *ids, size_t max,
+		    int (*fn)(void *ctx, const uint32_t *ids, size_t n), void *ctx, uint64_t *nrefs);
 
 /* future.c - OPT's future for a string longer than memory: every
  * reference's page id and the time (0-based) of its page's next reference

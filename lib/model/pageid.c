@@ -173,29 +173,81 @@ void pm_ref_src_refs(pm_ref_src_t *src, pm_refs_cursor_t *c, const pm_refs_t *re
 	src->ctx = c;
 }
 
-int pm_ref_src_count(const pm_ref_src_t *src, unsigned page_bits, uint64_t *nrefs, uint64_t *distinct)
+int pm_ref_src_pages(const pm_ref_src_t *src, unsigned page_bits,
+		     int (*fn)(void *ctx, const uint64_t *pages, size_t n), void *ctx)
 {
 	const uint64_t *va;
 	const uint8_t *acc;
-	pm_pageid_t m;
-	uint32_t id;
-	size_t n;
+	uint64_t *pages = NULL;
+	size_t n, cap = 0;
 	int e;
 
-	*nrefs = 0;
+	if ((e = src->rewind(src->ctx)) < 0)
+		return e;
+	while ((e = src->next(src->ctx, &va, &acc, &n)) == 0 && n > 0) {
+		if (n > cap) {
+			uint64_t *p = realloc(pages, n * sizeof(*pages));
+			if (!p) {
+				e = -ENOMEM;
+				break;
+			}
+			pages = p;
+			cap = n;
+		}
+		for (size_t i = 0; i < n; i++)
+			pages[i] = va[i] >> page_bits;
+		if ((e = fn(ctx, pages, n)) < 0)
+			break;
+	}
+	free(pages);
+	return e;
+}
+
+typedef struct ids_pass {
+	pm_pageid_t *m;
+	uint32_t *ids;
+	size_t max;
+	int (*fn)(void *ctx, const uint32_t *ids, size_t n);
+	void *ctx;
+	uint64_t nrefs;
+} ids_pass_t;
+
+static int ids_of(void *ctx, const uint64_t *pages, size_t n)
+{
+	ids_pass_t *p = ctx;
+	int e = 0;
+
+	for (size_t i = 0; i < n && e == 0; i += p->max) {
+		size_t b = n - i < p->max ? n - i : p->max;
+		for (size_t j = 0; j < b && e == 0; j++)
+			e = pm_pageid_get(p->m, pages[i + j], &p->ids[j]);
+		if (e == 0 && p->fn)
+			e = p->fn(p->ctx, p->ids, b);
+	}
+	p->nrefs += n;
+	return e;
+}
+
+int pm_ref_src_ids(const pm_ref_src_t *src, unsigned page_bits, pm_pageid_t *m, uint32_t *ids, size_t max,
+		   int (*fn)(void *ctx, const uint32_t *ids, size_t n), void *ctx, uint64_t *nrefs)
+{
+	ids_pass_t p = { m, ids, max, fn, ctx, 0 };
+	int e = pm_ref_src_pages(src, page_bits, ids_of, &p);
+
+	*nrefs = p.nrefs;
+	return e;
+}
+
+int pm_ref_src_count(const pm_ref_src_t *src, unsigned page_bits, uint64_t *nrefs, uint64_t *distinct)
+{
+	uint32_t ids[1024];
+	pm_pageid_t m;
+	int e;
+
 	if ((e = pm_pageid_init(&m)) < 0)
 		return e;
-	if ((e = src->rewind(src->ctx)) < 0)
-		goto free_map;
-	while ((e = src->next(src->ctx, &va, &acc, &n)) == 0 && n > 0) {
-		for (size_t i = 0; i < n && e == 0; i++)
-			e = pm_pageid_get(&m, va[i] >> page_bits, &id);
-		if (e < 0)
-			break;
-		*nrefs += n;
-	}
+	e = pm_ref_src_ids(src, page_bits, &m, ids, PM_ARRAY_LEN(ids), NULL, NULL, nrefs);
 	*distinct = m.n;
-free_map:
 	pm_pageid_free(&m);
 	return e;
 }
