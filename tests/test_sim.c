@@ -451,6 +451,24 @@ START_TEST(sim_analysis_errors)
 		ck_assert_msg(strstr(err, "gnuplot-nox"), "%s", err);
 		ck_assert_int_ne(access(dir, F_OK), 0);
 	}
+	/* no scratch file: a pipe cannot be read twice, OPT's future has no
+	 * disk; the message says which and where */
+	{
+		char cmd[2048], errfile[600];
+		snprintf(errfile, sizeof(errfile), "%s/noscratch.err", tmpdir);
+		snprintf(cmd, sizeof(cmd), "printf '1\\n2\\n' | TMPDIR=/nonexistent/tmp %s --format pages --ws 5 - "
+			 ">/dev/null 2>%s", sim_path, errfile);
+		ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+		slurp(errfile, err, sizeof(err));
+		ck_assert_msg(strstr(err, "-: OPT, --mrc, --lifetime, --ws and --belady read a trace more than once") &&
+			      strstr(err, "/nonexistent/tmp (TMPDIR)"), "%s", err);
+		snprintf(cmd, sizeof(cmd), "TMPDIR=/nonexistent/tmp %s --policy opt %s >/dev/null 2>%s", sim_path,
+			 lackey_data, errfile);
+		ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+		slurp(errfile, err, sizeof(err));
+		ck_assert_msg(strstr(err, "OPT keeps the next use of every reference in scratch files") &&
+			      strstr(err, "/nonexistent/tmp (TMPDIR)"), "%s", err);
+	}
 }
 END_TEST
 

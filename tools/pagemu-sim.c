@@ -4,9 +4,12 @@
  *   pagemu-sim --refs 1,2,3,4,1,2,5,1,2,3,4,5 --policy fifo --frames 3,4
  *
  * Any geometry, policy and frame count; a list of frame counts is a sweep.
- * LRU and OPT sweeps take one pass over the trace (stack algorithms: see
- * lib/opt.c) and report faults only; other policies, or --full, run the
- * model once per frame count and also report TLB and cache behaviour.
+ * LRU sweeps take one pass over the trace (a stack algorithm: see
+ * lib/model/opt.c) and OPT its future's passes (lib/model/future.c); both
+ * report faults only. Other policies, or --full, run the model once per
+ * frame count and also report TLB and cache behaviour. Every mode streams
+ * the trace: memory is bounded by its distinct pages and the frame counts
+ * (README, "The simulator").
  * Exit status: 0 ok, 1 bad trace or failure, 2 bad usage. */
 #include <errno.h>
 #include <getopt.h>

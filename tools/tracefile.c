@@ -42,10 +42,18 @@ FILE *pm_scratch_open(void)
 	return f;
 }
 
+/* The scratch files of OPT's future (lib/model/future.c). */
 static FILE *file_scratch(void *ctx)
 {
+	FILE *f = pm_scratch_open();
+	char why[512];
+
 	PM_UNUSED(ctx);
-	return pm_scratch_open();
+	if (!f) {
+		snprintf(why, sizeof(why), "%s", pagemu_last_error());
+		pm_set_error("OPT keeps the next use of every reference in scratch files, and cannot make one: %s", why);
+	}
+	return f;
 }
 
 static int file_rewind(void *ctx)
@@ -89,10 +97,15 @@ static FILE *spool(FILE *in, const char *name)
 {
 	static char buf[64 * 1024];
 	FILE *f = pm_scratch_open();
+	char why[512];
 	size_t got;
 
-	if (!f)
+	if (!f) {
+		snprintf(why, sizeof(why), "%s", pagemu_last_error());
+		pm_set_error("%s: OPT, --mrc, --lifetime, --ws and --belady read a trace more than once, and this one "
+			     "cannot be read again (a pipe): it is first copied to %s", name, why);
 		return NULL;
+	}
 	while ((got = fread(buf, 1, sizeof(buf), in)) > 0)
 		if (fwrite(buf, 1, got, f) != got) {
 			pm_set_error("%s: copying it to a scratch file in $TMPDIR: %s", name, strerror(errno));
