@@ -440,9 +440,9 @@ typedef struct pm_refs {
 } pm_refs_t;
 
 /* pageid.c - page numbers to dense ids 0, 1, 2 ... in order of first
- * reference, in memory bounded by the distinct pages (ids are 32 bits).
- * init and get return 0, -ENOMEM or (get, past 2^32 - 2 pages)
- * -EOVERFLOW. */
+ * reference, in memory bounded by the distinct pages (ids are 32 bits),
+ * and a reference string read in passes (pm_ref_src_t). pm_pageid init
+ * and get return 0, -ENOMEM or (get, past 2^32 - 2 pages) -EOVERFLOW. */
 typedef struct pm_pageid {
 	uint64_t *key;                    /* open addressing: page of each slot */
 	uint32_t *val;                    /* its id, UINT32_MAX = empty slot */
@@ -453,6 +453,44 @@ typedef struct pm_pageid {
 int  pm_pageid_init(pm_pageid_t *m);
 int  pm_pageid_get(pm_pageid_t *m, uint64_t page, uint32_t *id);
 void pm_pageid_free(pm_pageid_t *m);
+/* Distinct pages of the string (the cold misses of any policy). */
+int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
+/* Page numbers to dense ids 0..distinct-1, in order of first reference
+ * (ids: n entries). */
+int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct);
+
+/* A reference string read in passes, a batch at a time: a trace file
+ * (tools/tracefile.c) or an array (pm_ref_src_refs). Every analysis over
+ * it keeps state per page, not per reference. */
+typedef struct pm_ref_src {
+	/* Back to the first reference: 0 or -errno (pm_set_error says why). */
+	int  (*rewind)(void *ctx);
+	/* The next batch: *n references at *va and *access (0 at the end),
+	 * valid until the next call. 0 or -errno (pm_set_error says why). */
+	int  (*next)(void *ctx, const uint64_t **va, const uint8_t **access, size_t *n);
+	/* An empty scratch file, read and written, gone once closed; NULL
+	 * with pm_set_error. */
+	FILE *(*scratch)(void *ctx);
+	void  *ctx;
+} pm_ref_src_t;
+typedef struct pm_refs_cursor {
+	const pm_refs_t *refs;            /* the string */
+	size_t pos, batch;                /* next reference; references per batch */
+} pm_refs_cursor_t;
+/* refs as a source, batch references at a time (scratch: tmpfile()). */
+void pm_ref_src_refs(pm_ref_src_t *src, pm_refs_cursor_t *c, const pm_refs_t *refs, size_t batch);
+/* One pass: *nrefs references to *distinct pages. 0 or -errno. */
+int  pm_ref_src_count(const pm_ref_src_t *src, unsigned page_bits, uint64_t *nrefs, uint64_t *distinct);
+/* One pass from the start: each batch's page numbers (va >> page_bits),
+ * in order, handed to fn. 0, or -errno (the source's, -ENOMEM, fn's). */
+int  pm_ref_src_pages(const pm_ref_src_t *src, unsigned page_bits,
+		      int (*fn)(void *ctx, const uint64_t *pages, size_t n), void *ctx);
+/* One pass: every reference's page id from m, at most max at a time into
+ * ids, each batch handed to fn (NULL: none) in order; *nrefs references.
+ * 0, or -errno (the source's, m's, or fn's). */
+int  pm_ref_src_ids(const pm_ref_src_t *src, unsigned page_bits, pm_pageid_t *m, uint32_t *ids, size_t max,
+		    int (*fn)(void *ctx, const uint32_t *ids, size_t n), void *ctx, uint64_t *nrefs);
+
 
 /* opt.c - offline analyses of a whole reference string of page numbers.
  * Each returns 0 or -ENOMEM (they allocate work arrays with malloc). */
@@ -500,44 +538,6 @@ typedef struct pm_opt_stream {
 void pm_opt_stream_init(pm_opt_stream_t *s, uint64_t frames);
 int  pm_opt_stream_push(pm_opt_stream_t *s, const uint32_t *ids, const uint64_t *next, size_t n);
 void pm_opt_stream_free(pm_opt_stream_t *s);
-
-/* Distinct pages of the string (the cold misses of any policy). */
-int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
-/* Page numbers to dense ids 0..distinct-1, in order of first reference
- * (ids: n entries). */
-int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct);
-
-/* A reference string read in passes, a batch at a time: a trace file
- * (tools/tracefile.c) or an array (pm_ref_src_refs). Every analysis over
- * it keeps state per page, not per reference. */
-typedef struct pm_ref_src {
-	/* Back to the first reference: 0 or -errno (pm_set_error says why). */
-	int  (*rewind)(void *ctx);
-	/* The next batch: *n references at *va and *access (0 at the end),
-	 * valid until the next call. 0 or -errno (pm_set_error says why). */
-	int  (*next)(void *ctx, const uint64_t **va, const uint8_t **access, size_t *n);
-	/* An empty scratch file, read and written, gone once closed; NULL
-	 * with pm_set_error. */
-	FILE *(*scratch)(void *ctx);
-	void  *ctx;
-} pm_ref_src_t;
-typedef struct pm_refs_cursor {
-	const pm_refs_t *refs;            /* the string */
-	size_t pos, batch;                /* next reference; references per batch */
-} pm_refs_cursor_t;
-/* refs as a source, batch references at a time (scratch: tmpfile()). */
-void pm_ref_src_refs(pm_ref_src_t *src, pm_refs_cursor_t *c, const pm_refs_t *refs, size_t batch);
-/* One pass: *nrefs references to *distinct pages. 0 or -errno. */
-int  pm_ref_src_count(const pm_ref_src_t *src, unsigned page_bits, uint64_t *nrefs, uint64_t *distinct);
-/* One pass from the start: each batch's page numbers (va >> page_bits),
- * in order, handed to fn. 0, or -errno (the source's, -ENOMEM, fn's). */
-int  pm_ref_src_pages(const pm_ref_src_t *src, unsigned page_bits,
-		      int (*fn)(void *ctx, const uint64_t *pages, size_t n), void *ctx);
-/* One pass: every reference's page id from m, at most max at a time into
- * ids, each batch handed to fn (NULL: none) in order; *nrefs references.
- * 0, or -errno (the source's, m's, or fn's). */
-int  pm_ref_src_ids(const pm_ref_src_t *src, unsigned page_bits, pm_pageid_t *m, uint32_t *ids, size_t max,
-		    int (*fn)(void *ctx, const uint32_t *ids, size_t n), void *ctx, uint64_t *nrefs);
 
 /* future.c - OPT's future for a string longer than memory: every
  * reference's page id and the time (0-based) of its page's next reference
