@@ -88,8 +88,10 @@ int pm_pageid_get(pm_pageid_t *m, uint64_t page, uint32_t *id)
 			*id = m->val[h];
 			return 0;
 		}
-	if (m->n == ID_EMPTY - 1)
-		return -EOVERFLOW;                /* ids are 32 bits */
+	if (m->n == ID_EMPTY - 1) {
+		pm_set_error("more than %u distinct pages: page ids are 32 bits", ID_EMPTY - 1);
+		return -EOVERFLOW;
+	}
 	if (2 * ((size_t)m->n + 1) > m->mask + 1) {
 		if ((e = id_grow(m)) < 0)
 			return e;
