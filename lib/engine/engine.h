@@ -15,7 +15,8 @@
  *   fault.c      a fault, top to bottom (pm_fault_entry, pm_fault_handle)
  *   readahead.c  a mapped file's pages into the page cache: the fault's
  *                cluster, and windows read ahead of a sequential reader
- *   reclaim.c    taking a frame, eviction, pre-cleaning
+ *   reclaim.c    taking a frame, eviction; object pages dropped
+ *   writeback.c  dirty frames to swap and to their files, pre-cleaning
  *   mmu.c        the real MMU: translations and the mapping budget
  *   object.c     memory objects (files), their page cache in the pool,
  *                the reverse map from a frame to the PTEs that map it
@@ -221,6 +222,23 @@ int  pm_swapio_fd(struct pagemu *vm);
 int  pm_swapio_copy(struct pagemu *vm);
 int  pm_swapio_adopt(struct pagemu *vm, int fd);
 
+/* writeback.c - dirty frames written out. signal context; called with
+ * vm->lock held. */
+/* Is the page in frame ppn dirty (an object page: through any mapping)? */
+int  pm_writeback_dirty(struct pagemu *vm, uint64_t ppn);
+/* Queue writes of the dirty frames ppns[0..n) (n <= 512): anonymous pages
+ * to swap slots (a run of consecutive slots in one writev), object pages
+ * to their files. Returns frames whose write started, or -EFBIG (no swap
+ * slot for the first). pm_writeback_submit also submits them. */
+int  pm_writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n);
+int  pm_writeback_submit(struct pagemu *vm, const uint64_t *ppns, unsigned n);
+/* A write of frame ppn finished (res = 0) or failed (-errno): swapio's
+ * callback. */
+void pm_writeback_done(struct pagemu *vm, uint64_t ppn, int res);
+/* Write back, ahead of the hand, the dirty pages the policy will evict
+ * next, so that evictions find clean pages (one batch at a time). */
+void pm_writeback_preclean(struct pagemu *vm);
+
 /* mmu.c - the real MMU: translations and the mapping budget (in VMAs).
  * signal context; called with vm->lock held. */
 /* Before one more change: keep the VMAs within budget. */
@@ -300,8 +318,6 @@ void pm_readahead_wait(struct pagemu *vm, uint64_t ppn);
 void pm_readahead_drain(struct pagemu *vm);
 
 /* reclaim.c - taking a frame, eviction, pre-cleaning. */
-/* A write of frame ppn finished (res = 0) or failed (-errno). */
-void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res);
 /* signal context: this thread faults on page vpn in the execution insn of
  * an instruction (pm_signal_fault_insn; 0: unknown). Keeps the pages one
  * instruction needs at once from evicting each other (see reclaim.c). */
@@ -325,24 +341,16 @@ const char *pm_reclaim_cause(int err);
  * of slots at a time, once enough of them wait (force: any). Returns the
  * slots released. Called with vm->lock held. */
 uint64_t pm_reclaim_trim_swap(struct pagemu *vm, int force);
-/* Write back, ahead of the hand, the dirty pages the policy will evict
- * next, so that evictions find clean pages (one batch at a time). */
-void pm_reclaim_preclean(struct pagemu *vm);
 /* Forget a page's frame or slot (pagemu_unmap); an object page stays in
  * the page cache (its dirty bit with the frame). */
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
-/* Start writing back the dirty frames ppns[0..n) (n <= 512): anonymous
- * pages to swap, object pages to their files. Returns frames whose
- * write started, or -errno. */
-int  pm_reclaim_writeback(struct pagemu *vm, const uint64_t *ppns, unsigned n);
 /* The file of obj may have changed size: read it again; the pages past a
  * new end go. 0 or -errno (the file cannot be read: fstat failed). */
 int  pm_reclaim_file_resized(struct pagemu *vm, uint32_t obj);
 /* Drop the clean object page in ppn from the cache (msync's
  * MS_INVALIDATE): 0, or -EBUSY (dirty, pinned, or I/O in flight). */
 int  pm_reclaim_invalidate(struct pagemu *vm, uint64_t ppn);
-/* Is the page in frame ppn dirty (an object page: through any mapping)? */
-int  pm_reclaim_dirty(struct pagemu *vm, uint64_t ppn);
+
 /* The object's last mapping went (no window of it is read ahead): write
  * its dirty pages to the file, wait, and free all its frames. 0, or -EIO when a write failed (said on
  * stderr: those changes are lost). */

@@ -29,7 +29,7 @@ struct sync_arg {
 static void flush(struct sync_arg *a)
 {
 	if (a->n) {
-		int rc = pm_reclaim_writeback(a->vm, a->ppns, a->n);
+		int rc = pm_writeback_submit(a->vm, a->ppns, a->n);
 		a->started += rc > 0 ? rc : 0;
 	}
 	a->n = 0;
@@ -44,7 +44,7 @@ static void dirty_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 	if (!pte_present(*pte))
 		return;
 	f = &a->vm->frames.f[pte_ppn(*pte)];
-	if (!f->obj || f->io || !pm_reclaim_dirty(a->vm, pte_ppn(*pte)))
+	if (!f->obj || f->io || !pm_writeback_dirty(a->vm, pte_ppn(*pte)))
 		return;
 	a->ppns[a->n++] = pte_ppn(*pte);
 	if (a->n == BATCH)
@@ -75,7 +75,7 @@ static void error_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 	if (!pte_present(*pte))
 		return;
 	f = &a->vm->frames.f[pte_ppn(*pte)];
-	if (f->obj && f->wrerr && pm_reclaim_dirty(a->vm, pte_ppn(*pte)) && !a->err)
+	if (f->obj && f->wrerr && pm_writeback_dirty(a->vm, pte_ppn(*pte)) && !a->err)
 		a->err = -(int)f->wrerr;
 }
 
@@ -264,15 +264,15 @@ int pm_filemap_file_reading(struct pagemu *vm, int fd, uint64_t off, uint64_t le
 	obj = pm_object_find(vm, dev, ino);
 	for (uint64_t index = off >> vm->page_shift; obj && (index << vm->page_shift) < off + len; index++) {
 		uint64_t ppn = pm_pcache_lookup(vm, obj, index);
-		if (ppn != PM_NONE && !vm->frames.f[ppn].busy && !vm->frames.f[ppn].io && pm_reclaim_dirty(vm, ppn))
+		if (ppn != PM_NONE && !vm->frames.f[ppn].busy && !vm->frames.f[ppn].io && pm_writeback_dirty(vm, ppn))
 			batch[n++] = ppn;
 		if (n == BATCH) {
-			pm_reclaim_writeback(vm, batch, n);
+			pm_writeback_submit(vm, batch, n);
 			n = 0;
 		}
 	}
 	if (n)
-		pm_reclaim_writeback(vm, batch, n);
+		pm_writeback_submit(vm, batch, n);
 	if (obj)
 		pm_swapio_drain(vm);
 	pm_unlock(vm);

@@ -1,13 +1,12 @@
-/* reclaim.c - taking a frame, eviction, pre-cleaning and the mapping budget.
+/* reclaim.c - taking a frame, and eviction; a file's pages dropped
+ * (truncation, invalidation, the object's end).
  *
  * Eviction is exact: the victim is the one the policy names, at the moment
  * a frame is needed (no free-frame reserve that would evict pages the
  * policy would keep). Write-back is kept off the fault's critical path by
- * pre-cleaning instead: the dirty pages the policy will evict next (for
- * CLOCK: unreferenced frames ahead of the hand, already unmapped by the
- * hand) are written out in one batch of writev runs; when the hand reaches
- * them they are clean and their frame is reused at once. A page written
- * while its write is in flight is simply dirty again.
+ * pre-cleaning instead (writeback.c): the dirty pages the policy will
+ * evict next are written out ahead of the hand, so that when it reaches
+ * them they are clean and their frame is reused at once.
  *
  * Everything here: signal context; called with vm->lock held. The real
  * MMU's side (mmap, mprotect, the mapping budget) is mmu.c. */
@@ -77,27 +76,6 @@ static int env_evictable(void *ctx, uint64_t ppn)
 	return !needed;
 }
 
-/* Is the page in frame ppn dirty? An object page is when any PTE that
- * maps it says so, or a dirty mapping of it went (fdirty). */
-static void dirty_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
-{
-	PM_UNUSED(vm);
-	PM_UNUSED(vpn);
-	*(int *)arg |= pte_dirty(*pte);
-}
-
-static int frame_dirty(struct pagemu *vm, uint64_t ppn)
-{
-	const pm_frame_t *f = &vm->frames.f[ppn];
-	int dirty = f->fdirty;
-
-	if (!f->obj)
-		return pte_dirty(*f->pte);
-	if (!dirty)
-		pm_rmap_walk(vm, ppn, dirty_visit, &dirty);
-	return dirty;
-}
-
 /* The pages whose reference bits the hand cleared in one search, still
  * mapped: park them now, a run of consecutive pages with one mprotect
  * (the hand passes frames in order, and a sequential program's pages sit
@@ -150,157 +128,6 @@ void pm_reclaim_env_init(struct pagemu *vm)
 	vm->policy_env.ref_cleared = env_ref_cleared;
 }
 
-/* ---- write-back -------------------------------------------------------- */
-
-/* Start writing the dirty frames ppns[0..n) to swap, in runs of
- * consecutive slots. A dirty page gives up its old slot (its copy there is
- * stale) and takes a slot from the allocator: the one after the run's
- * last when it is free, so that a batch tends to be one run and one
- * writev, else the lowest free slot, so that freed slots are written
- * again first and the file stays compact. With checksums on, each page's
- * crc32c is taken once it is write-protected, before its write is
- * submitted. Returns frames whose write started, or -EFBIG when every
- * slot is in use before the first. */
-static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
-{
-	uint64_t run[PM_IO_MAX_RUN], run_slot = 0;
-	unsigned nrun = 0, started = 0;
-	int rc = 0;
-
-	for (unsigned i = 0; i <= n; i++) {
-		pm_frame_t *f = i < n ? &vm->frames.f[ppns[i]] : NULL;
-		if (f) {
-			if (f->slot != PM_NONE)
-				pm_swapmap_free(&vm->swapmap, f->slot);
-			f->slot = pm_swapmap_alloc(&vm->swapmap, nrun ? run_slot + nrun : PM_NONE);
-			if (f->slot == PM_NONE) {
-				rc = -EFBIG;
-				f = NULL;
-			}
-		}
-		/* Close the current run when this frame does not extend it. */
-		if (nrun && (!f || f->slot != run_slot + nrun || nrun == PM_IO_MAX_RUN)) {
-			if (pm_swapio_write(vm, run_slot, run, nrun) == 0) {
-				PM_COUNT(vm, swap_writes);
-			} else {
-				for (unsigned j = 0; j < nrun; j++)
-					pm_reclaim_write_done(vm, run[j], -EIO);
-			}
-			nrun = 0;
-		}
-		if (!f)
-			continue;
-		/* Write-protect first, so that a write during the I/O faults and
-		 * marks the page dirty again: the swap copy is then not trusted
-		 * (nor its checksum, taken now over the bytes being written). */
-		if (pte_write(*f->pte))
-			pm_protect_pte(vm, f->vpn, f->pte, PROT_READ);
-		*f->pte = pte_mkclean(*f->pte);
-		f->io = 1;
-		f->wrerr = 0;
-		if (vm->swapmap.sums)
-			pm_swapmap_set_sum(&vm->swapmap, f->slot, pm_crc32c(0, pm_frame_addr(vm, ppns[i]), vm->page));
-		if (!nrun)
-			run_slot = f->slot;
-		run[nrun++] = ppns[i];
-		started++;
-		PM_COUNT(vm, writebacks);
-	}
-	return started ? (int)started : rc;
-}
-
-/* An object page is written to its file, whatever maps it: write-protect
- * every mapping first (a write meanwhile marks it dirty again). */
-static void clean_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
-{
-	PM_UNUSED(arg);
-	if (pte_write(*pte))
-		pm_protect_pte(vm, vpn, pte, PROT_READ);
-	*pte = pte_mkclean(*pte);
-}
-
-/* Start writing the dirty object frames ppns[0..n) to their files, a run
- * of consecutive pages of one file in one writev, each file's last page
- * only up to its end (as the kernel writes it). A page past the end
- * (the file shrank) is not written: it is clean, and goes with the next
- * look at the file's size. Returns frames whose write started. */
-static int file_writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
-{
-	uint64_t run[PM_IO_MAX_RUN], next = 0;
-	uint32_t obj = 0;
-	size_t last = 0;
-	unsigned nrun = 0, started = 0;
-
-	for (unsigned i = 0; i <= n; i++) {
-		pm_frame_t *f = i < n ? &vm->frames.f[ppns[i]] : NULL;
-		if (f && f->io)
-			continue;                /* (listed twice: two mappings of the page) */
-		if (f && f->obj != obj && pm_object_refresh(vm, f->obj) < 0)
-			f = NULL;                /* (a file we cannot stat: left dirty) */
-		if (nrun && (!f || f->obj != obj || f->index != next || last < vm->page || nrun == PM_IO_MAX_RUN)) {
-			pm_object_t *o = pm_object(vm, obj);
-			uint64_t first = vm->frames.f[run[0]].index;
-			/* (O_DIRECT moves whole blocks: a short last page goes
-			 * through the page cache) */
-			if (pm_swapio_file_write(vm, last == vm->page ? o->dfd : o->fd, first << vm->page_shift, run, nrun,
-						 last) == 0) {
-				PM_COUNT(vm, file_writes);
-				vm->stats.file_write_pages += nrun;
-			} else {
-				for (unsigned j = 0; j < nrun; j++)
-					pm_reclaim_write_done(vm, run[j], -EIO);
-			}
-			nrun = 0;
-		}
-		if (!f)
-			continue;
-		pm_object_t *o = pm_object(vm, f->obj);
-		uint64_t off = f->index << vm->page_shift;
-		pm_rmap_walk(vm, ppns[i], clean_visit, NULL);
-		f->fdirty = 0;
-		if (off >= o->size)
-			continue;
-		last = o->size - off < vm->page ? (size_t)(o->size - off) : vm->page;
-		f->io = 1;
-		f->wrerr = 0;
-		obj = f->obj;
-		next = f->index + 1;
-		run[nrun++] = ppns[i];
-		started++;
-	}
-	return (int)started;
-}
-
-/* Write back the dirty frames ppns[0..n): anonymous pages to swap,
- * object pages to their files. Returns frames whose write started, or
- * -EFBIG (swap full before the first). */
-static int writeback(struct pagemu *vm, const uint64_t *ppns, unsigned n)
-{
-	uint64_t anon[512], file[512];
-	unsigned na = 0, nf = 0;
-	int a = 0, b;
-
-	PM_ASSERT(n <= PM_ARRAY_LEN(anon));
-	for (unsigned i = 0; i < n; i++) {
-		if (vm->frames.f[ppns[i]].obj)
-			file[nf++] = ppns[i];
-		else
-			anon[na++] = ppns[i];
-	}
-	if (na)
-		a = writeback_start(vm, anon, na);
-	b = nf ? file_writeback_start(vm, file, nf) : 0;
-	return a < 0 && !b ? a : (a > 0 ? a : 0) + b;
-}
-
-int pm_reclaim_writeback(struct pagemu *vm, const uint64_t *ppns, unsigned n)
-{
-	int rc = writeback(vm, ppns, n);
-
-	pm_swapio_submit(vm);
-	return rc;
-}
-
 const char *pm_reclaim_cause(int err)
 {
 	switch (err) {
@@ -309,75 +136,6 @@ const char *pm_reclaim_cause(int err)
 	case -ENOMEM:  return "no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES";
 	case -EBADMSG: return "checksum mismatch: the swap file's device returned other data than was written; check the disk of PAGEMU_SWAP_DIR";
 	default:       return "swap I/O error; check the disk of PAGEMU_SWAP_DIR";
-	}
-}
-
-static int swap_full_said;
-static int write_error_said;             /* the errno last said, once per cause */
-
-static void say_write_error(struct pagemu *vm, int err)
-{
-	char msg[400], *p = msg, *end = msg + sizeof(msg);
-
-	if (write_error_said == -err)
-		return;
-	write_error_said = -err;
-	p = pm_fmt_str(p, end, "pagemu: swap write failed (errno ");
-	p = pm_fmt_u64(p, end, (uint64_t)-err);
-	p = pm_fmt_str(p, end, "): ");
-	p = pm_fmt_str(p, end, pm_reclaim_cause(err));
-	p = pm_fmt_str(p, end, " = \"");
-	p = pm_fmt_str(p, end, vm->cfg.swap_dir);
-	p = pm_fmt_str(p, end, "\"; the pages stay in memory\n");
-	pm_prim_say(msg);
-}
-
-void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res)
-{
-	pm_frame_t *f = &vm->frames.f[ppn];
-
-	PM_ASSERT(f->io && f->state == PM_FRAME_USED);
-	f->io = 0;
-	if (res < 0) {
-		/* The swap (or file) copy is not good: the page stays dirty in
-		 * memory. */
-		if (f->obj)
-			f->fdirty = 1;
-		else
-			*f->pte = pte_mkdirty(*f->pte);
-		f->wrerr = (uint8_t)(-res < 256 ? -res : EIO);
-		say_write_error(vm, res);
-	}
-}
-
-void pm_reclaim_preclean(struct pagemu *vm)
-{
-	uint64_t cand[512], n, i, ready = 0;
-	unsigned batch = vm->cfg.reclaim_batch, k = 0;
-
-	/* Keep a lead of at least one batch of clean (or in-flight) pages
-	 * ahead of the hand; when it runs short, write a whole batch. Without
-	 * this, the window ahead slides one frame per eviction and every call
-	 * would write the one page that just entered it. */
-	if (!vm->policy->upcoming)
-		return;
-	n = vm->policy->upcoming(vm->policy_state, cand, PM_ARRAY_LEN(cand), 4 * PM_ARRAY_LEN(cand));
-	for (i = 0; i < n && k < batch; i++) {
-		pm_frame_t *f = &vm->frames.f[cand[i]];
-		if (f->state != PM_FRAME_USED || f->pins)
-			continue;
-		if (f->busy)
-			continue;
-		if (f->io || !frame_dirty(vm, cand[i])) {
-			if (++ready >= batch && !k)
-				return;        /* lead long enough: nothing to do */
-		} else {
-			cand[k++] = cand[i];   /* k <= i: overwrites only what was read */
-		}
-	}
-	if (k && writeback(vm, cand, k) > 0) {
-		pm_swapio_submit(vm);
-		pm_reclaim_trim_swap(vm, 0);  /* while the device works on the batch */
 	}
 }
 
@@ -452,15 +210,15 @@ static int evict_object_page(struct pagemu *vm, uint64_t ppn, int nowrite)
 	int rc;
 
 	wait_io(vm, f);
-	if (nowrite && frame_dirty(vm, ppn))
+	if (nowrite && pm_writeback_dirty(vm, ppn))
 		return -EAGAIN;
 	pm_rmap_walk(vm, ppn, unmap_visit, NULL);
 	PM_ASSERT(f->mapcount == 0);
 	if (f->fdirty) {
-		rc = file_writeback_start(vm, &ppn, 1);
+		rc = pm_writeback_start(vm, &ppn, 1);
 		if (rc < 0)
 			return rc;
-		pm_reclaim_preclean(vm);
+		pm_writeback_preclean(vm);
 		pm_swapio_submit(vm);
 		wait_io(vm, f);
 		if (f->fdirty)
@@ -488,10 +246,10 @@ static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 		return -EAGAIN;
 	pm_mmu_revoke(vm, f->vpn, pte);       /* no access while it is written out */
 	if (pte_dirty(*pte)) {
-		rc = writeback_start(vm, &ppn, 1);
+		rc = pm_writeback_start(vm, &ppn, 1);
 		if (rc < 0)
 			return rc;
-		pm_reclaim_preclean(vm);      /* the next victims ride along */
+		pm_writeback_preclean(vm);      /* the next victims ride along */
 		pm_swapio_submit(vm);
 		wait_io(vm, f);
 		if (pte_dirty(*pte))
@@ -506,6 +264,8 @@ static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 	PM_COUNT(vm, evictions);
 	return 0;
 }
+
+static int swap_full_said;
 
 static void say_swap_full(struct pagemu *vm)
 {
@@ -578,7 +338,7 @@ uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 			break;
 		int r = evict(vm, v, nowrite);
 		if (r == 0) {
-			pm_reclaim_preclean(vm);
+			pm_writeback_preclean(vm);
 			return pm_frames_pop(&vm->frames);
 		}
 		if (r == -EAGAIN)
@@ -662,7 +422,7 @@ int pm_reclaim_invalidate(struct pagemu *vm, uint64_t ppn)
 {
 	pm_frame_t *f = &vm->frames.f[ppn];
 
-	if (f->busy || f->pins || f->io || frame_dirty(vm, ppn))
+	if (f->busy || f->pins || f->io || pm_writeback_dirty(vm, ppn))
 		return -EBUSY;
 	object_page_drop(vm, ppn);
 	return 0;
@@ -690,10 +450,10 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 	/* Dirty pages first, to the file, in batches; then every page goes. */
 	for (uint64_t ppn = 0; ppn <= vm->nframes; ppn++) {
 		pm_frame_t *f = ppn < vm->nframes ? &vm->frames.f[ppn] : NULL;
-		if (f && f->state == PM_FRAME_USED && f->obj == obj && !f->io && frame_dirty(vm, ppn))
+		if (f && f->state == PM_FRAME_USED && f->obj == obj && !f->io && pm_writeback_dirty(vm, ppn))
 			batch[n++] = ppn;
 		if (n && (!f || n == PM_ARRAY_LEN(batch))) {
-			pm_reclaim_writeback(vm, batch, n);
+			pm_writeback_submit(vm, batch, n);
 			n = 0;
 		}
 	}
@@ -702,7 +462,7 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 		pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state != PM_FRAME_USED || f->obj != obj)
 			continue;
-		if (f->fdirty || frame_dirty(vm, ppn)) {
+		if (f->fdirty || pm_writeback_dirty(vm, ppn)) {
 			say_lost(vm, f);
 			rc = -EIO;
 		}
@@ -712,7 +472,3 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 	return rc;
 }
 
-int pm_reclaim_dirty(struct pagemu *vm, uint64_t ppn)
-{
-	return frame_dirty(vm, ppn);
-}

@@ -210,7 +210,7 @@ int pagemu_open(const pagemu_config_t *cfg, pagemu_t **out)
 	}
 	if ((rc = pool_open(vm)) < 0)
 		goto err_tables;
-	if ((rc = pm_swapio_open(vm, pm_reclaim_write_done)) < 0)
+	if ((rc = pm_swapio_open(vm, pm_writeback_done)) < 0)
 		goto err_pool;
 	if ((rc = pm_tracefile_open(vm)) < 0)
 		goto err_swapio;
