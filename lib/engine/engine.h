@@ -238,6 +238,10 @@ void pm_writeback_done(struct pagemu *vm, uint64_t ppn, int res);
 /* Write back, ahead of the hand, the dirty pages the policy will evict
  * next, so that evictions find clean pages (one batch at a time). */
 void pm_writeback_preclean(struct pagemu *vm);
+/* Give the disk blocks of freed swap slots back to the file system, a run
+ * of slots at a time, once enough of them wait (force: any). Returns the
+ * slots released. Called with vm->lock held. */
+uint64_t pm_writeback_trim_swap(struct pagemu *vm, int force);
 
 /* mmu.c - the real MMU: translations and the mapping budget (in VMAs).
  * signal context; called with vm->lock held. */
@@ -337,10 +341,6 @@ int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn);
  * to change: pm_reclaim_frame's codes, and -EBADMSG for a page read back
  * with a checksum other than the one written. */
 const char *pm_reclaim_cause(int err);
-/* Give the disk blocks of freed swap slots back to the file system, a run
- * of slots at a time, once enough of them wait (force: any). Returns the
- * slots released. Called with vm->lock held. */
-uint64_t pm_reclaim_trim_swap(struct pagemu *vm, int force);
 /* Forget a page's frame or slot (pagemu_unmap); an object page stays in
  * the page cache (its dirty bit with the frame). */
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);

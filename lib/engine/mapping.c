@@ -194,7 +194,7 @@ int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
 	pm_filemap_sync(vm, lo, hi, 0);  /* a shared mapping's writes reach its file */
 	pm_swapio_drain(vm);        /* no write may land in a slot freed here */
 	rc = for_range(vm, lo, hi, unmap_region, NULL);
-	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
+	pm_writeback_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
 	pm_unlock(vm);
 	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
 }

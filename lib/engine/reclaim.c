@@ -139,26 +139,6 @@ const char *pm_reclaim_cause(int err)
 	}
 }
 
-/* ---- swap space ----------------------------------------------------------- */
-
-#define TRIM_BATCH 64                   /* freed slots worth a release: one fallocate a run */
-
-uint64_t pm_reclaim_trim_swap(struct pagemu *vm, int force)
-{
-	uint64_t start, len, released = 0;
-
-	/* Freed slots are reused lowest first, so they rarely wait long:
-	 * they pile up when what is in swap shrinks (an unmap). No I/O of a
-	 * free slot is in flight, so its blocks can go at any time. */
-	if (vm->swapmap.nfreed < (force ? 1 : TRIM_BATCH))
-		return 0;
-	while (pm_swapmap_take_freed(&vm->swapmap, UINT64_MAX, &start, &len))
-		if (pm_swapio_punch(vm, start, len) == 0)
-			released += len;
-	vm->stats.swap_released += released;
-	return released;
-}
-
 /* ---- eviction ----------------------------------------------------------- */
 
 static void wait_io(struct pagemu *vm, pm_frame_t *f)
@@ -344,7 +324,7 @@ uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 		if (r == -EAGAIN)
 			continue;
 		rc = r;
-		if (r == -ENOSPC && pm_reclaim_trim_swap(vm, 1))
+		if (r == -ENOSPC && pm_writeback_trim_swap(vm, 1))
 			continue;
 		if (r != -ENOSPC && r != -EFBIG)
 			break;

@@ -33,6 +33,13 @@ int pm_writeback_dirty(struct pagemu *vm, uint64_t ppn)
 }
 
 
+/* A run's write could not even be queued: each frame's write failed. */
+static void run_failed(struct pagemu *vm, const uint64_t *run, unsigned nrun)
+{
+	for (unsigned j = 0; j < nrun; j++)
+		pm_writeback_done(vm, run[j], -EIO);
+}
+
 /* Start writing the dirty frames ppns[0..n) to swap, in runs of
  * consecutive slots. A dirty page gives up its old slot (its copy there is
  * stale) and takes a slot from the allocator: the one after the run's
@@ -61,12 +68,10 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 		}
 		/* Close the current run when this frame does not extend it. */
 		if (nrun && (!f || f->slot != run_slot + nrun || nrun == PM_IO_MAX_RUN)) {
-			if (pm_swapio_write(vm, run_slot, run, nrun) == 0) {
+			if (pm_swapio_write(vm, run_slot, run, nrun) == 0)
 				PM_COUNT(vm, swap_writes);
-			} else {
-				for (unsigned j = 0; j < nrun; j++)
-					pm_writeback_done(vm, run[j], -EIO);
-			}
+			else
+				run_failed(vm, run, nrun);
 			nrun = 0;
 		}
 		if (!f)
@@ -128,8 +133,7 @@ static int file_writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigne
 				PM_COUNT(vm, file_writes);
 				vm->stats.file_write_pages += nrun;
 			} else {
-				for (unsigned j = 0; j < nrun; j++)
-					pm_writeback_done(vm, run[j], -EIO);
+				run_failed(vm, run, nrun);
 			}
 			nrun = 0;
 		}
@@ -251,7 +255,26 @@ void pm_writeback_preclean(struct pagemu *vm)
 	}
 	if (k && writeback(vm, cand, k) > 0) {
 		pm_swapio_submit(vm);
-		pm_reclaim_trim_swap(vm, 0);  /* while the device works on the batch */
+		pm_writeback_trim_swap(vm, 0);  /* while the device works on the batch */
 	}
 }
 
+/* ---- swap space ----------------------------------------------------------- */
+
+#define TRIM_BATCH 64                   /* freed slots worth a release: one fallocate a run */
+
+uint64_t pm_writeback_trim_swap(struct pagemu *vm, int force)
+{
+	uint64_t start, len, released = 0;
+
+	/* Freed slots are reused lowest first, so they rarely wait long:
+	 * they pile up when what is in swap shrinks (an unmap). No I/O of a
+	 * free slot is in flight, so its blocks can go at any time. */
+	if (vm->swapmap.nfreed < (force ? 1 : TRIM_BATCH))
+		return 0;
+	while (pm_swapmap_take_freed(&vm->swapmap, UINT64_MAX, &start, &len))
+		if (pm_swapio_punch(vm, start, len) == 0)
+			released += len;
+	vm->stats.swap_released += released;
+	return released;
+}
