@@ -70,6 +70,7 @@ enum pm_setting_kind {
 	PM_SET_TLB_POLICY,                /* P[,P]: TLB replacement, L1[, L2] */
 	PM_SET_DIR,                       /* a directory: not empty */
 	PM_SET_FILE,                      /* a file to create; empty = off */
+	PM_SET_URI,                       /* a list of swap server URIs; empty = none */
 };
 
 typedef struct pm_setting {

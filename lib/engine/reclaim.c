@@ -171,6 +171,7 @@ const char *pm_reclaim_cause(int err)
 	case -EFBIG:   return "swap full: raise PAGEMU_SWAP_SIZE";
 	case -ENOMEM:  return "no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES";
 	case -EBADMSG: return "checksum mismatch: the swap file's device returned other data than was written; check the disk of PAGEMU_SWAP_DIR";
+	case -EREMOTEIO: return "the swap server failed (named above; PAGEMU_SWAP)";
 	default:       return "swap I/O error; check the disk of PAGEMU_SWAP_DIR";
 	}
 }
@@ -190,7 +191,7 @@ static void say_write_error(struct pagemu *vm, int err)
 	p = pm_fmt_str(p, end, "): ");
 	p = pm_fmt_str(p, end, pm_reclaim_cause(err));
 	p = pm_fmt_str(p, end, " = \"");
-	p = pm_fmt_str(p, end, vm->cfg.swap_dir);
+	p = pm_fmt_str(p, end, err == -EREMOTEIO ? vm->cfg.swap : vm->cfg.swap_dir);
 	p = pm_fmt_str(p, end, "\"; the pages stay in memory\n");
 	pm_prim_say(msg);
 }

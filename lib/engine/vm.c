@@ -538,6 +538,7 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	vm->stats.vmas = vm->vmas;
 	vm->stats.parked = vm->parked;
 	*out = vm->stats;
+	pm_swapio_stats(vm, out);
 	pm_unlock(vm);
 }
 
