@@ -9,6 +9,7 @@
 #define PAGEMU_TEST_NBDKIT_H
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,7 +68,10 @@ static inline int server_start(server_t *s, const char *export, const char *cons
 	s->pid = fork();
 	if (s->pid == 0) {
 		char pid[32];
-		dup2(lfd, 3);                        /* SD_LISTEN_FDS_START; dup2 clears close-on-exec */
+		if (lfd == 3)                        /* SD_LISTEN_FDS_START, inherited across exec */
+			fcntl(3, F_SETFD, 0);
+		else
+			dup2(lfd, 3);                /* (dup2 clears close-on-exec) */
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		setenv("LISTEN_PID", pid, 1);
 		setenv("LISTEN_FDS", "1", 1);
