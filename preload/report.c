@@ -43,6 +43,15 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 		 (double)h->peak / mib, h->utilization * 100.0, (double)h->internal_frag / mib,
 		 h->external_frag * 100.0, (unsigned long long)h->blocks);
 	say(msg);
+	/* Swap on NBD: the servers, each on a line. */
+	for (unsigned i = 0; i < s->nservers && i < PAGEMU_MAX_SERVERS; i++) {
+		const pagemu_server_stats_t *v = &s->servers[i];
+		snprintf(msg, sizeof(msg), "pagemu:   swap server %s: %llu reads (%.1f MiB), %llu writes (%.1f MiB), "
+			 "%llu errors%s\n", v->server, (unsigned long long)v->reads, (double)v->read_bytes / mib,
+			 (unsigned long long)v->writes, (double)v->write_bytes / mib, (unsigned long long)v->errors,
+			 v->up ? "" : ", connection lost");
+		say(msg);
+	}
 }
 
 /* s as a JSON string. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "progtest.h"
 #include "nbdkit.h"
 
 #define PAGE   4096
@@ -393,6 +394,43 @@ START_TEST(test_nbd_fork_child_copy)
 }
 END_TEST
 
+/* ---- pagemu run --swap ------------------------------------------------------------------ */
+
+/* GNU sort of 40,000 lines under pagemu run with its swap striped over
+ * two servers: the output is the native run's, and the report counts the
+ * remote reads. */
+START_TEST(test_nbd_pagemu_run_sort)
+{
+	server_t s[2];
+	char uris[300], env[600], dir[] = "/tmp/pagemu-test-nbd-run-XXXXXX", cmd[700], path[600], line[8192];
+	const char *why = nbdkit_missing();
+	FILE *f;
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	pt_need_pagemu();
+	servers_start(s, 2, uris, sizeof(uris));
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "seq 1 40000 | sort -R --random-source=/dev/zero > %s/in.txt", dir);
+	ck_assert_int_eq(pt_sh(cmd), 0);
+	snprintf(env, sizeof(env), "PAGEMU_SWAP=%s PAGEMU_SWAP_SIZE=64M", uris);
+	ck_assert_msg(pt_same_output(dir, env, "64", "sort in.txt"), "sort's output under pagemu run --swap differs");
+	pt_assert_paged(dir, 1);
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	ck_assert_uint_gt(pt_counter(line, "remote_reads"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_errors"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_read_bytes"), pt_counter(line, "swap_read_pages") * PAGE);
+	ck_assert_ptr_nonnull(strstr(line, s[0].uri));
+	ck_assert_ptr_nonnull(strstr(line, s[1].uri));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	pt_sh(cmd);
+	servers_kill(s, 2);
+}
+END_TEST
+
 /* ---- bad input: a clear error at open, never a hang ------------------------------------- */
 
 static int open_err(const char *uris, uint64_t swap_size, unsigned timeout_ms, char *msg, size_t len)
@@ -540,6 +578,7 @@ static Suite *make_suite(void)
 	tcase_add_test(work, test_nbd_workload_one_server);
 	tcase_add_test(work, test_nbd_workload_striped);
 	tcase_add_test(work, test_nbd_fork_child_copy);
+	tcase_add_test(work, test_nbd_pagemu_run_sort);
 	suite_add_tcase(s, work);
 	tcase_set_timeout(fail, 120);
 	tcase_add_test(fail, test_nbd_server_killed_sigbus);

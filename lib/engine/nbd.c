@@ -35,7 +35,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +102,7 @@ typedef struct nbd_conn {
 	char         host[256], port[16], name[PM_NBD_URI_MAX];   /* the export */
 	int          sock;                /* -1 = none */
 	uint64_t     size;                /* the export's bytes */
-	pthread_t    sender, receiver;
+	pm_thread_t  sender, receiver;
 	int          threads;             /* 1 when both run */
 	_Atomic uint32_t qtail;           /* written by producers (vm->lock), the sender's futex */
 	_Atomic uint32_t qhead;           /* written by the sender */
@@ -728,24 +727,19 @@ int pm_nbd_probe(const pagemu_config_t *cfg, const char *setting)
 	return rc;
 }
 
-/* Start c's two threads with every signal blocked: the program's signals
- * go to its own threads. */
+/* Start c's two threads (pagemu's own: every signal blocked, the
+ * program's signals go to its threads). */
 static int start_threads(nbd_conn_t *c)
 {
-	sigset_t all, old;
-	int rc;
+	int rc = pm_prim_thread_start(&c->sender, sender_main, c);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&c->sender, NULL, sender_main, c);
-	if (rc == 0 && (rc = pthread_create(&c->receiver, NULL, receiver_main, c)) != 0) {
+	if (rc == 0 && (rc = pm_prim_thread_start(&c->receiver, receiver_main, c)) < 0) {
 		atomic_store(&c->nbd->stop, 1);
 		pm_prim_futex_wake((uint32_t *)&c->qtail, 1);
-		pthread_join(c->sender, NULL);
+		pm_prim_thread_join(c->sender);
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	c->threads = rc == 0;
-	return -rc;
+	return rc;
 }
 
 int pm_nbd_open(const pagemu_config_t *cfg, uint64_t nslots, int target, const char *setting, struct pm_nbd **out)
@@ -789,11 +783,11 @@ static void stop_threads(struct pm_nbd *nbd)
 		if (!c->threads)
 			continue;
 		pm_prim_futex_wake((uint32_t *)&c->qtail, 1);
-		pthread_join(c->sender, NULL);
+		pm_prim_thread_join(c->sender);
 		if (!atomic_load(&c->dead))
 			send_all(c->sock, disc, sizeof(disc));     /* a polite end; no reply comes */
 		shutdown(c->sock, SHUT_RDWR);
-		pthread_join(c->receiver, NULL);
+		pm_prim_thread_join(c->receiver);
 		c->threads = 0;
 	}
 }

@@ -1,7 +1,9 @@
 /* prim.c - every system call of the engine, each behind a one-line contract
  * (internal.h section 2). Functions called from the fault path are
  * async-signal-safe and preserve errno. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,4 +490,28 @@ void pm_prim_futex_wake(uint32_t *addr, int n)
 size_t pm_prim_host_page(void)
 {
 	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int pm_prim_thread_start(pm_thread_t *t, void *(*fn)(void *), void *arg)
+{
+	typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+	sigset_t all, old;
+	pthread_t th;
+	int rc;
+
+	if (!create)
+		create = pthread_create;         /* no later definition: ours is libc's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = create(&th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		*t = (pm_thread_t)th;
+	return -rc;
+}
+
+void pm_prim_thread_join(pm_thread_t t)
+{
+	pthread_join((pthread_t)t, NULL);
 }
