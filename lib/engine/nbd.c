@@ -104,6 +104,7 @@ typedef struct nbd_conn {
 	uint64_t     size;                /* the export's bytes */
 	pm_thread_t  sender, receiver;
 	int          threads;             /* 1 when both run */
+	_Atomic uint32_t started;         /* threads past their start-up (a futex) */
 	_Atomic uint32_t qtail;           /* written by producers (vm->lock), the sender's futex */
 	_Atomic uint32_t qhead;           /* written by the sender */
 	_Atomic int  sleeping;            /* the sender sleeps (or is about to) on qtail */
@@ -251,18 +252,20 @@ static uint64_t get_be(const uint8_t *p, unsigned bytes)
 	return v;
 }
 
-/* recv/send exactly len bytes (the socket's timeouts bound each call).
- * 0, -errno, or -ECONNRESET for the peer's close. */
+/* recv/send exactly len bytes (the socket's timeouts bound each call),
+ * with raw system calls (prim: never the shim's recv and send, which the
+ * I/O threads must not enter). 0, -errno, or -ECONNRESET for the peer's
+ * close. */
 static int recv_all(int sock, void *buf, size_t len)
 {
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = recv(sock, p, len, MSG_WAITALL);
-		if (n < 0 && errno == EINTR)
+		long n = pm_prim_recv(sock, p, len);
+		if (n == -EINTR)
 			continue;
 		if (n <= 0)
-			return n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : -ECONNRESET;
+			return n < 0 ? (n == -EAGAIN ? -ETIMEDOUT : (int)n) : -ECONNRESET;
 		p += n;
 		len -= (size_t)n;
 	}
@@ -275,11 +278,11 @@ static int xfer_iov(int sock, struct iovec *iov, int n, int recv_)
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 
 	while (m.msg_iovlen) {
-		ssize_t k = recv_ ? recvmsg(sock, &m, MSG_WAITALL) : sendmsg(sock, &m, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
+		long k = pm_prim_msg(sock, &m, recv_);
+		if (k == -EINTR)
 			continue;
 		if (k <= 0)
-			return k < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : -ECONNRESET;
+			return k < 0 ? (k == -EAGAIN ? -ETIMEDOUT : (int)k) : -ECONNRESET;
 		while (m.msg_iovlen && (size_t)k >= m.msg_iov->iov_len) {
 			k -= (ssize_t)m.msg_iov->iov_len;
 			m.msg_iov++;
@@ -524,16 +527,44 @@ static void post(struct pm_nbd *nbd, uint64_t tag, int res)
 }
 
 /* The server of c failed (then = what follows): say so once, naming it.
- * I/O threads. */
+ * I/O threads: formatted with pm_fmt (no stdio, no strerror: both read
+ * the locale, which the program's heap holds, emulated memory the I/O
+ * threads must not touch). */
 static void say_failed(nbd_conn_t *c, const char *what, int err, const char *then)
 {
-	char line[900];
+	char line[900], *p = line, *end = line + sizeof(line);
 
 	if (atomic_load(&c->nbd->stop) || atomic_exchange(&c->said, 1))
 		return;
-	snprintf(line, sizeof(line), "pagemu: swap server %s (PAGEMU_SWAP): %s%s%s; %s\n",
-		 c->uri, what, err ? ": " : "", err ? strerror(err) : "", then);
+	p = pm_fmt_str(p, end, "pagemu: swap server ");
+	p = pm_fmt_str(p, end, c->uri);
+	p = pm_fmt_str(p, end, " (PAGEMU_SWAP): ");
+	p = pm_fmt_str(p, end, what);
+	if (err) {
+		p = pm_fmt_str(p, end, " (errno ");
+		p = pm_fmt_u64(p, end, (uint64_t)err);
+		p = pm_fmt_str(p, end, ")");
+	}
+	p = pm_fmt_str(p, end, "; ");
+	p = pm_fmt_str(p, end, then);
+	pm_fmt_str(p, end, "\n");
 	pm_prim_say(line);
+}
+
+/* The errors the NBD protocol carries (its "Error values"). */
+static const char *nbd_error_name(uint32_t e)
+{
+	switch (e) {
+	case EPERM:     return "EPERM";
+	case EIO:       return "EIO";
+	case ENOMEM:    return "ENOMEM";
+	case EINVAL:    return "EINVAL";
+	case ENOSPC:    return "ENOSPC";
+	case EOVERFLOW: return "EOVERFLOW";
+	case ENOTSUP:   return "ENOTSUP";
+	case ESHUTDOWN: return "ESHUTDOWN";
+	default:        return "unknown";
+	}
 }
 
 /* Piece p of request r is done (err 0 or -errno): the last one completes
@@ -584,6 +615,14 @@ static void conn_fail(nbd_conn_t *c, const char *what, int err)
 
 /* ---- the I/O threads ------------------------------------------------------------ */
 
+/* A thread of c is past glibc's start-up, which reads the locale (see
+ * start_threads). */
+static void thread_started(nbd_conn_t *c)
+{
+	atomic_fetch_add(&c->started, 1);
+	pm_prim_futex_wake((uint32_t *)&c->started, INT_MAX);
+}
+
 /* The sender: takes piece handles from the queue, sends their requests. */
 static void *sender_main(void *arg)
 {
@@ -592,6 +631,7 @@ static void *sender_main(void *arg)
 	struct iovec iov[1 + PM_IO_MAX_RUN];
 	uint8_t hdr[28];
 
+	thread_started(c);
 	while (!atomic_load(&nbd->stop)) {
 		uint32_t head = atomic_load_explicit(&c->qhead, memory_order_relaxed);
 		uint32_t tail = atomic_load(&c->qtail);
@@ -641,6 +681,7 @@ static void *receiver_main(void *arg)
 	struct iovec iov[PM_IO_MAX_RUN];
 	uint8_t rep[16];
 
+	thread_started(c);
 	for (;;) {
 		int rc = recv_all(c->sock, rep, sizeof(rep));
 		if (rc < 0) {
@@ -657,11 +698,17 @@ static void *receiver_main(void *arg)
 			return NULL;
 		}
 		if (error) {
-			char what[200];
-			snprintf(what, sizeof(what), "the server failed a %s of %llu bytes at offset %llu (NBD error %u)",
-				 r->write ? "write" : "read", (unsigned long long)p->n * nbd->page,
-				 (unsigned long long)p->off, error);
-			say_failed(c, what, (int)error, "a read gets SIGBUS, a write keeps its page in memory "
+			char what[200], *w = what, *wend = what + sizeof(what);
+			w = pm_fmt_str(w, wend, r->write ? "the server failed a write of " : "the server failed a read of ");
+			w = pm_fmt_u64(w, wend, (uint64_t)p->n * nbd->page);
+			w = pm_fmt_str(w, wend, " bytes at offset ");
+			w = pm_fmt_u64(w, wend, p->off);
+			w = pm_fmt_str(w, wend, " (NBD error ");
+			w = pm_fmt_u64(w, wend, error);
+			w = pm_fmt_str(w, wend, ", ");
+			w = pm_fmt_str(w, wend, nbd_error_name(error));
+			pm_fmt_str(w, wend, ")");
+			say_failed(c, what, 0, "a read gets SIGBUS, a write keeps its page in memory "
 				   "(further errors are counted in remote_errors)");
 			piece_done(nbd, r, p, -EREMOTEIO);
 			continue;
@@ -676,6 +723,7 @@ static void *receiver_main(void *arg)
 				iov[i] = r->iov[p->iov0 + i];
 			if ((rc = xfer_iov(c->sock, iov, (int)p->n, 1)) < 0) {
 				conn_fail(c, "connection lost in a reply", rc == -ECONNRESET ? 0 : -rc);
+				piece_done(nbd, r, p, -EREMOTEIO);     /* being received: conn_fail left it */
 				return NULL;
 			}
 		}
@@ -727,8 +775,12 @@ int pm_nbd_probe(const pagemu_config_t *cfg, const char *setting)
 	return rc;
 }
 
-/* Start c's two threads (pagemu's own: every signal blocked, the
- * program's signals go to its threads). */
+/* Start c's two threads (pagemu's own: the program's signals go to its
+ * own threads), and wait until both are past glibc's thread start-up: it
+ * reads the locale, which later lives in the program's heap (emulated
+ * memory, perhaps swapped to these very servers); at open, the instance
+ * has no emulated memory yet. From then on the threads touch pagemu's
+ * own memory only (no stdio, no strerror: see say_failed). */
 static int start_threads(nbd_conn_t *c)
 {
 	int rc = pm_prim_thread_start(&c->sender, sender_main, c);
@@ -739,6 +791,8 @@ static int start_threads(nbd_conn_t *c)
 		pm_prim_thread_join(c->sender);
 	}
 	c->threads = rc == 0;
+	for (uint32_t n; rc == 0 && (n = atomic_load(&c->started)) < 2; )
+		pm_prim_futex_wait((uint32_t *)&c->started, n, IDLE_NAP_NS);
 	return rc;
 }
 
