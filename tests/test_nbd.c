@@ -48,26 +48,23 @@ static void servers_kill(server_t *s, int n)
 
 /* ---- the instance and the workload ---------------------------------------------------- */
 
-static pagemu_t *open_remote(const char *uris, size_t frames, unsigned readahead)
+/* An instance of frames frames swapping to uris (4 MiB of swap), and
+ * pages of memory mapped in it: the memory; the instance in *vm. */
+static volatile uint64_t *open_remote(const char *uris, size_t frames, unsigned readahead, size_t pages, pagemu_t **vm)
 {
 	pagemu_config_t cfg;
-	pagemu_t *vm = NULL;
+	void *mem;
 
 	pagemu_config_default(&cfg);
 	cfg.frames = frames;
 	cfg.readahead = readahead;
 	cfg.swap_size = 4 << 20;
 	snprintf(cfg.swap, sizeof(cfg.swap), "%s", uris);
-	ck_assert_msg(pagemu_open(&cfg, &vm) == 0, "open: %s", pagemu_last_error());
-	return vm;
-}
-
-static volatile uint64_t *map_pages(pagemu_t *vm, size_t pages)
-{
-	void *p = pagemu_map(vm, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert_ptr_nonnull(p);
-	return p;
+	*vm = NULL;
+	ck_assert_msg(pagemu_open(&cfg, vm) == 0, "open: %s", pagemu_last_error());
+	mem = pagemu_map(*vm, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull(mem);
+	return mem;
 }
 
 static void page_write(volatile uint64_t *a, size_t page, uint32_t ver)
@@ -128,8 +125,8 @@ static void run_workload(int nservers)
 	if (why)
 		PM_TEST_SKIP("%s", why);
 	servers_start(s, nservers, uris, sizeof(uris));
-	pagemu_t *vm = open_remote(uris, FRAMES, 8);
-	volatile uint64_t *a = map_pages(vm, PAGES);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uris, FRAMES, 8, PAGES, &vm);
 
 	ck_assert_uint_eq(workload(a, ver, PAGES, 4 * PAGES, 42), 0);
 	pagemu_get_stats(vm, &st);
@@ -210,8 +207,8 @@ static void fill_then_read(void *arg)
 	uint32_t ver[PAGES];
 
 	snprintf(uris, sizeof(uris), "%s,%s", k->s[0].uri, k->s[1].uri);
-	pagemu_t *vm = open_remote(uris, FRAMES, 1);
-	volatile uint64_t *a = map_pages(vm, PAGES);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uris, FRAMES, 1, PAGES, &vm);
 	for (size_t p = 0; p < PAGES; p++)
 		page_write(a, p, ver[p] = 7);
 	if (write(k->to_parent[1], &c, 1) != 1 || read(k->to_child[0], &c, 1) != 1)
@@ -266,8 +263,8 @@ static void fill_then_fail(void *arg)
 {
 	const char *uri = arg;
 	uint32_t ver[PAGES];
-	pagemu_t *vm = open_remote(uri, FRAMES, 1);
-	volatile uint64_t *a = map_pages(vm, PAGES);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uri, FRAMES, 1, PAGES, &vm);
 
 	for (size_t p = 0; p < PAGES; p++)
 		page_write(a, p, ver[p] = 3);
@@ -326,8 +323,8 @@ START_TEST(test_nbd_delay_filter)
 	if (why)
 		PM_TEST_SKIP("%s", why);
 	ck_assert_int_eq(server_start(&s, "slow", args), 0);
-	pagemu_t *vm = open_remote(s.uri, 16, 1);
-	volatile uint64_t *a = map_pages(vm, 64);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(s.uri, 16, 1, 64, &vm);
 	for (size_t p = 0; p < 64; p++)
 		page_write(a, p, ver[p] = 5);
 	pagemu_get_stats(vm, &s0);
@@ -363,8 +360,8 @@ START_TEST(test_nbd_fork_child_copy)
 	if (why)
 		PM_TEST_SKIP("%s", why);
 	servers_start(&s, 1, uris, sizeof(uris));
-	pagemu_t *vm = open_remote(uris, FRAMES, 4);
-	volatile uint64_t *a = map_pages(vm, PAGES);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uris, FRAMES, 4, PAGES, &vm);
 	for (size_t p = 0; p < PAGES; p++)
 		page_write(a, p, ver[p] = 11);
 	pid_t pid = fork();
