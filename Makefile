@@ -183,10 +183,10 @@ stress: all $(TEST_BIN)
 	$(Q)PAGEMU_STRESS=1 sh tests/run.sh $(B)/tests $(TEST_BIN:$(B)/tests/%=%)
 
 # The acceptance programs that take well under a minute: uthash's test
-# suite and SQLite's speedtest1 (memdb and file), output against a native
-# run. A source package that cannot be fetched is reported as skipped.
+# suite, SQLite's speedtest1 (memdb and file), SQLite reading a database
+# through mmap and LMDB (pagemu run --mmap), output against a native run. A source package that cannot be fetched is reported as skipped.
 check-accept-fast: all
-	$(Q)B=$(B) ACCEPT_SETUP_SKIP=1 sh tests/accept/run.sh uthash speedtest1
+	$(Q)B=$(B) ACCEPT_SETUP_SKIP=1 sh tests/accept/run.sh uthash speedtest1 sqlite_mmap lmdb
 
 # Real programs (uthash tests, speedtest1, sort, jq) under pagemu run, output
 # compared with a native run (tests/accept/; installs what they need as root).

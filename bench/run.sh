@@ -38,6 +38,7 @@ for b in $only; do
 	case $b in
 	thrash) run thrash sh "$here/thrash.sh" "$B" $size ;;
 	scale)  run scale sh "$here/scale.sh" "$B" $size ;;
+	filemap) run filemap sh "$here/filemap.sh" "$B" $size ;;
 	*)      run "$b" "$B/bench/$b" $size ;;
 	esac
 done

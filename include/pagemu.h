@@ -98,6 +98,7 @@ typedef struct pagemu_config {
 	unsigned swap_timeout_ms;  /* connecting to a swap server and its handshake, ms; default 5000; PAGEMU_SWAP_TIMEOUT */
 	int      swap_direct;      /* 1 = O_DIRECT swap I/O (honest device timing); default 0; PAGEMU_SWAP_DIRECT */
 	int      swap_checksum;    /* 1 = crc32c per swap slot, checked on swap-in (mismatch: SIGBUS); default 1; PAGEMU_SWAP_CHECKSUM */
+	int      file_direct;      /* 1 = O_DIRECT reads and writes of mapped files (no kernel page cache between); default 0; PAGEMU_FILE_DIRECT */
 	pagemu_policy_t policy;    /* replacement policy; default CLOCK; PAGEMU_POLICY */
 	unsigned readahead;        /* max pages per swap-in cluster (1 = none); default 32, adaptive; PAGEMU_READAHEAD */
 	unsigned reclaim_batch;    /* victims chosen per reclaim, written back as one batch; default 32; PAGEMU_RECLAIM_BATCH */
@@ -129,14 +130,53 @@ PAGEMU_API int  pagemu_open(const pagemu_config_t *cfg, pagemu_t **out);
 /* Unmaps every region, removes the swap file, frees the pool. */
 PAGEMU_API void pagemu_close(pagemu_t *vm);
 
-/* Like mmap(2) for anonymous private memory: flags must hold MAP_PRIVATE |
- * MAP_ANONYMOUS (MAP_NORESERVE is accepted and ignored), fd -1, off 0.
- * addr-less: the region's address is chosen by the kernel. len is rounded
- * up to the emulated page size. Returns the region or NULL with errno
- * (EINVAL, ENOMEM, EOPNOTSUPP for file-backed or shared mappings). */
+/* Like mmap(2), addr-less (the kernel chooses the address); len is rounded
+ * up to the emulated page size; MAP_NORESERVE is accepted and ignored.
+ *   MAP_PRIVATE | MAP_ANONYMOUS, fd -1, off 0: demand-zero memory, paged
+ *     to swap.
+ *   MAP_SHARED | MAP_ANONYMOUS: shared memory, backed by a file of its own
+ *     in swap_dir; every mapping of it in the instance sees every write.
+ *   MAP_SHARED, file fd at off (a multiple of the emulated page size): the
+ *     file's pages, read on first touch into frames of the pool, one frame
+ *     per file page for all of the instance's mappings of the file (a page
+ *     cache); writes reach the file when the page is evicted, on
+ *     pagemu_sync, on unmap and at close. A clean page is dropped on
+ *     eviction and read again.
+ *   MAP_PRIVATE, file fd: reads come from the file; the first write to a
+ *     page copies it into a frame of its own (a copy-on-write fault,
+ *     faults_cow), which never reaches the file and is paged to swap.
+ * pagemu keeps its own descriptor of the file: fd may be closed at once.
+ * A touch past the end of the file gets SIGBUS, as with the kernel.
+ * Returns the region or NULL with errno: EINVAL (flags, offset, len 0),
+ * EACCES (fd not open for reading, or MAP_SHARED with PROT_WRITE on a
+ * descriptor not open read-write), ENODEV (not a regular file), EBADF,
+ * ENFILE (1024 objects mapped already), ENOMEM; pagemu_last_error() says
+ * which argument. */
 PAGEMU_API void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off);
-/* Whole or partial; frees the frames and swap slots of the range. */
+/* Whole or partial; frees the frames and swap slots of the range. A shared
+ * file mapping's dirty pages are written to the file first; the file's
+ * pages leave the pool when its last mapping goes. */
 PAGEMU_API int pagemu_unmap(pagemu_t *vm, void *addr, size_t len);
+/* Like madvise(2): MADV_DONTNEED (and MADV_FREE) drop the range's pages
+ * from their mappings (anonymous private memory reads as zeros again;
+ * a file's pages come back from the file or the page cache); the other
+ * advice of madvise(2) is accepted and changes nothing. 0, -EINVAL, or
+ * -ENOMEM when no region is there. */
+PAGEMU_API int pagemu_advise(pagemu_t *vm, void *addr, size_t len, int advice);
+/* Like mremap(2) over one whole region (from pagemu_map): shrinking keeps
+ * the address; growing needs MREMAP_MAYMOVE and moves the region (a file
+ * mapping maps the same pages, anonymous memory is copied). NULL with
+ * errno EINVAL (flags: MREMAP_FIXED is not supported), EFAULT (not one
+ * whole region), ENOMEM. */
+PAGEMU_API void *pagemu_remap(pagemu_t *vm, void *old, size_t old_len, size_t new_len, int flags);
+/* Like msync(2) over whole pages of vm's regions: MS_ASYNC starts writing
+ * the range's dirty file pages to their files, MS_SYNC also waits for
+ * them and fdatasyncs the files; MS_INVALIDATE then drops the range's
+ * clean file pages from the pool, so that the next touch reads the file
+ * again (a change made with write(2) becomes visible). 0, -EINVAL (addr
+ * not page aligned, or flags), -ENOMEM (no region there), or the -errno
+ * of a failed write (those pages stay dirty). */
+PAGEMU_API int pagemu_sync(pagemu_t *vm, void *addr, size_t len, int flags);
 /* Like mprotect(2) over whole pages of vm's regions (PROT_NONE, or any of
  * PROT_READ, PROT_WRITE, PROT_EXEC): the protection holds across eviction
  * and swap-in. -ENOMEM when part of the range is not vm's. */
@@ -165,6 +205,12 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(faults_write,   COUNT, "write-protection faults: first write to a clean page") \
 	X(faults_major,   COUNT, "major faults: page read from swap")           \
 	X(faults_declined,COUNT, "faults declined (real SIGSEGV delivered)")     \
+	X(faults_cow,     COUNT, "copy-on-write faults: a private mapping's first write to a file page copied it") \
+	X(page_cache_hits,COUNT, "faults on a file page another mapping held in a frame already (no read)") \
+	X(file_reads,     COUNT, "file read requests of mapped files (a cluster counts once)") \
+	X(file_read_pages,COUNT, "pages read from mapped files, readahead included") \
+	X(file_writes,    COUNT, "write requests of dirty shared file pages to their files") \
+	X(file_write_pages,COUNT, "dirty shared file pages written to their files") \
 	X(evictions,      COUNT, "pages evicted from their frames")              \
 	X(writebacks,     COUNT, "dirty pages written to swap (pre-cleaned ahead of the hand, or at eviction)") \
 	X(clean_evictions,COUNT, "evictions that needed no write then (pre-cleaned, or read back unmodified)") \
@@ -194,6 +240,8 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(mapped,         GAUGE, "pages mapped in the real MMU")                 \
 	X(frames_free,    GAUGE, "frames on the free list")                      \
 	X(swap_used,      GAUGE, "swap slots in use")                            \
+	X(file_pages,     GAUGE, "frames holding pages of mapped files (the page cache)") \
+	X(shared_frames,  GAUGE, "frames mapped by more than one PTE (a file page mapped twice)") \
 	X(reserved,       GAUGE, "untouched pages with a frame reserved (sequential first touch)") \
 	X(parked,         GAUGE, "resident pages kept mapped PROT_NONE until their next touch") \
 	X(vmas,           GAUGE, "kernel mappings (VMAs) the regions use now")    \

@@ -52,6 +52,16 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 			 v->up ? "" : ", connection lost");
 		say(msg);
 	}
+	if (!s->file_reads && !s->file_writes && !s->page_cache_hits)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "pagemu:   files: %llu reads (%llu pages), %llu writes (%llu pages), %llu page-cache hits, "
+		 "%llu copy-on-write faults; %llu file pages cached, %llu frames shared\n",
+		 (unsigned long long)s->file_reads, (unsigned long long)s->file_read_pages,
+		 (unsigned long long)s->file_writes, (unsigned long long)s->file_write_pages,
+		 (unsigned long long)s->page_cache_hits, (unsigned long long)s->faults_cow,
+		 (unsigned long long)s->file_pages, (unsigned long long)s->shared_frames);
+	say(msg);
 }
 
 /* s as a JSON string. */

@@ -57,6 +57,8 @@
  *   report.c    the report at exit
  *   start.c     start-up: the first allocation opens the instance
  *   guard/      the syscall guard (its insides in guard/guard.h)
+ *   mmap.c      PAGEMU_MMAP=1: the program's mmap, munmap, msync, mremap,
+ *               madvise through pagemu (files and anonymous mappings)
  *   protect.c   mprotect on emulated memory: kept by pagemu across eviction
  *   lookup.c    the real functions (dlsym) and code segments (ELF)
  *   boot.c      the bootstrap allocator and the "inside pagemu" depth
@@ -94,6 +96,7 @@ struct pm_shim {
 	uintptr_t  libc_lo, libc_hi;      /* libc's executable segment */
 	size_t     pin_limit;             /* bytes: libc's pinned blocks at most, and an I/O wrapper's pin */
 	int        report_fd;             /* stderr as it was at start (programs may close fd 2 at exit); -1 */
+	int        mmap;                  /* PAGEMU_MMAP=1: the program's mmap & co. go through pagemu (mmap.c) */
 };
 PM_HIDDEN extern struct pm_shim pm_shim;
 

@@ -46,6 +46,8 @@ void pm_shim_start(void)
 	if (rc == 0)
 		rc = pm_config_env_bool("PAGEMU_SYSCALL_GUARD", &guard);
 	if (rc == 0)
+		rc = pm_config_env_bool("PAGEMU_MMAP", &pm_shim.mmap);
+	if (rc == 0)
 		rc = pm_config_trace_per_process(&cfg);   /* exec'd children trace too */
 	if (rc == 0)
 		rc = pagemu_open(&cfg, &pm_shim.vm);

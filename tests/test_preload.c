@@ -39,6 +39,42 @@ static void teardown(void)
 	pt_remove_dir(dir);
 }
 
+/* The line of report.json's first process, for its counters. */
+static void first_report(char *line, size_t cap)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, (int)cap, f));
+	fclose(f);
+}
+
+/* pagemu run --mmap: a program's own file mapping (pwrite then read
+ * through the map, writes through the map then pread after msync, a
+ * private copy, mremap after the file grew, madvise, munmap) is paged by
+ * pagemu, four times the pool, with the output of a native run. */
+START_TEST(mmap_program)
+{
+	char line[8192];
+
+	pt_compile(dir, "mmap_file");
+	ck_assert_msg(pt_same_output(dir, "PAGEMU_MMAP=1", "64", "./mmap_file . 256"),
+		      "output differs under pagemu run --mmap");
+	first_report(line, sizeof(line));
+	ck_assert_uint_ge(pt_counter(line, "file_read_pages"), 256);
+	ck_assert_uint_ge(pt_counter(line, "file_write_pages"), 256);
+	ck_assert_uint_eq(pt_counter(line, "faults_cow"), 1);
+	ck_assert_uint_gt(pt_counter(line, "evictions"), 512);
+	/* Without --mmap the same program runs, its file the kernel's. */
+	ck_assert(pt_same_output(dir, "", "64", "./mmap_file . 256"));
+	first_report(line, sizeof(line));
+	ck_assert_uint_eq(pt_counter(line, "file_read_pages"), 0);
+}
+END_TEST
+
 START_TEST(sort_numbers)
 {
 	same_output_paged("128", "/usr/bin/sort -n nums.txt", 1);
@@ -143,6 +179,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, lua_realloc);
 	tcase_add_test(tc, ls_and_pipes);
 	tcase_add_test(tc, run_errors);
+	tcase_add_test(tc, mmap_program);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -41,6 +41,8 @@ static const pm_setting_t settings[] = {
 	  "1 to 3600000 (ms)", "connecting to an NBD swap server and its handshake, at most (ms)" },
 	{ "PAGEMU_SWAP_DIRECT", "--swap-direct", "1", FIELD(swap_direct), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "O_DIRECT swap I/O (honest device timing; not on tmpfs)" },
+	{ "PAGEMU_FILE_DIRECT", "--file-direct", "1", FIELD(file_direct), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "O_DIRECT reads and writes of mapped files: no kernel page cache between them and the pool (a file system without O_DIRECT, such as tmpfs, is read through the page cache)" },
 	{ "PAGEMU_SWAP_CHECKSUM", "--no-swap-checksum", "0", FIELD(swap_checksum), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "turn off the crc32c of each swap slot, checked on every swap-in (a mismatch: SIGBUS)" },
 	{ "PAGEMU_POLICY", "--policy", NULL, FIELD(policy), PM_SET_POLICY, 0, 0,
@@ -69,6 +71,8 @@ static const pm_setting_t settings[] = {
 	/* Read by the shim (preload/), not a field: checked here all the same. */
 	{ "PAGEMU_SYSCALL_GUARD", "--no-syscall-guard", "0", NULL, 0, 0, PM_SET_BOOL, 0, 1,
 	  "0 or 1", "turn off the syscall guard (pinning for system calls)" },
+	{ "PAGEMU_MMAP", "--mmap", "1", NULL, 0, 0, PM_SET_BOOL, 0, 1,
+	  "0 or 1", "the program's own mmap of files and anonymous memory (and munmap, msync, mremap, madvise) through pagemu" },
 };
 
 const pm_setting_t *pm_setting(size_t i)

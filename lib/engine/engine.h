@@ -7,13 +7,18 @@
  * layers above (lib/heap, preload) use include/pagemu.h and the few calls
  * of engine_api.h. Inside the engine, calls go down this list:
  *
- *   vm.c         the instance: open/close, map/unmap/protect, pin, stats
+ *   vm.c         the instance: open/close, pin, stats, translate
+ *   mapping.c    the regions' calls: map, unmap, protect, advise, remap
  *   fork.c       fork(): a private copy of emulated memory for the child
+ *   filemap.c    mapped files written back: pagemu_sync, unmap, close;
+ *                shared mappings handed to the kernel at fork
  *   fault.c      a fault, top to bottom (pm_fault_entry, pm_fault_handle)
  *   reclaim.c    taking a frame, eviction, pre-cleaning
  *   mmu.c        the real MMU: translations and the mapping budget
+ *   object.c     memory objects (files), their page cache in the pool,
+ *                the reverse map from a frame to the PTEs that map it
  *   swapio.c     the swap file and its io_uring (completions go back to
- *                reclaim through the callback given at open)
+ *                reclaim through the callback given at open); file I/O
  *   tracefile.c  the event trace of a live instance
  *   lock.c       the instance lock; waiting for a page in flight
  *   signal.c     the SIGSEGV handler, access type, handler chaining
@@ -55,6 +60,9 @@ typedef struct pm_region {
 	uintptr_t start, end;             /* [start, end), page aligned */
 	int       prot;                   /* PROT_* allowed */
 	int       live;                   /* 0 = slot unused */
+	uint32_t  obj;                    /* 0 = anonymous private memory; else the object's number + 1 */
+	int       shared;                 /* MAP_SHARED: writes reach the object (else copy-on-write) */
+	uint64_t  pgoff;                  /* object page mapped at start */
 	void     *ticket;                 /* libsigsegv registration */
 	struct pagemu *vm;                /* owner */
 } pm_region_t;
@@ -95,6 +103,53 @@ int pm_signal_declined(void);
 int  pm_signal_block_async(uint64_t *old);
 void pm_signal_restore(const uint64_t *old);
 
+/* object.c - memory objects (CSAPP 9.8): the files regions map, their
+ * pages cached in frames of the pool (one frame per file page, whoever
+ * maps it), and the reverse map. Everything but open/put: signal
+ * context; called with vm->lock held. */
+#define PM_OBJECTS_MAX 1024               /* objects per instance */
+typedef struct pm_object {
+	int       live;                   /* 0 = slot unused */
+	int       fd;                     /* pagemu's own descriptor of the file */
+	int       dfd;                    /* the same file with O_DIRECT (file_direct), whole-page I/O; else fd */
+	int       writable;               /* open read-write: shared writable mappings allowed */
+	int       anon;                   /* anonymous shared memory: a file of pagemu's own */
+	uint64_t  dev, ino;               /* the file's identity: its mappings share this object */
+	uint64_t  size;                   /* the file's size in bytes, as last seen */
+} pm_object_t;
+/* The object for file fd (an existing one when the instance maps the same
+ * file already), mapped with prot, shared or not: its number + 1, or
+ * -errno with pagemu_last_error() set: -EACCES (fd not readable, or
+ * shared writable on a read-only fd), -ENODEV (no regular file), -EBADF,
+ * -ENFILE (the table is full). anon: a new anonymous shared object of
+ * size bytes in swap_dir (fd unused). Not signal context; vm->lock held. */
+int  pm_object_open(struct pagemu *vm, int fd, int prot, int shared, int anon, uint64_t size);
+/* The object obj (number + 1) as a pointer. */
+static inline pm_object_t *pm_object(struct pagemu *vm, uint32_t obj);
+/* The object of the file fd refers to, when the instance maps that file;
+ * else 0. Signal-safe (fstat). */
+uint32_t pm_object_of_fd(struct pagemu *vm, int fd);
+/* No region maps obj any more: 1 (the caller drops its pages, then
+ * pm_object_close), else 0. */
+int  pm_object_unused(struct pagemu *vm, uint32_t obj);
+void pm_object_close(struct pagemu *vm, uint32_t obj);
+/* Read the file's size again (a truncation or extension): 0 or -errno. */
+int  pm_object_refresh(struct pagemu *vm, uint32_t obj);
+/* Pages of the object below its end of file. */
+uint64_t pm_object_pages(struct pagemu *vm, uint32_t obj);
+/* The page cache: the frame holding page index of obj, or PM_NONE; and
+ * the frame ppn (obj and index set) entering or leaving it. */
+uint64_t pm_pcache_lookup(struct pagemu *vm, uint32_t obj, uint64_t index);
+void pm_pcache_insert(struct pagemu *vm, uint64_t ppn);
+void pm_pcache_remove(struct pagemu *vm, uint64_t ppn);
+/* The reverse map: call fn for every PTE that maps the object frame ppn
+ * (through every region of its object whose range holds its page).
+ * Returns the PTEs visited. */
+typedef void (*pm_rmap_fn)(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg);
+unsigned pm_rmap_walk(struct pagemu *vm, uint64_t ppn, pm_rmap_fn fn, void *arg);
+/* The object page a region maps at vpn. */
+static inline uint64_t pm_region_index(const struct pagemu *vm, const pm_region_t *r, uint64_t vpn);
+
 /* swapio.c - the swap file and its io_uring. All but open/close and
  * pm_swapio_read_wait: signal context; called with vm->lock held. */
 #define PM_IO_MAX_RUN 64                  /* frames per read or write request */
@@ -114,14 +169,19 @@ void pm_swapio_close(struct pagemu *vm);
  * the request's id (>= 0), -EBUSY when every read request is in flight
  * (wait for one: pm_wait_busy), or -errno. */
 int  pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n);
+/* The same from an object's file fd at byte off: a short read is the end
+ * of the file (pm_swapio_read_res gives the bytes read). */
+int  pm_swapio_file_read_start(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n);
 /* Wait for read id to complete. Called WITHOUT vm->lock (taking
  * completions for other threads on the way). Signal-safe. */
 void pm_swapio_read_wait(struct pagemu *vm, int id);
 /* Read id completed (pm_swapio_read_wait returned): its result, 0 or
- * -errno, the request still held. Without vm->lock. */
+ * -errno (a file read: the bytes read, or -errno), the request still
+ * held. Without vm->lock. */
 int  pm_swapio_read_res(struct pagemu *vm, int id);
-/* Read id completed (pm_swapio_read_wait returned): its result, 0 or
- * -errno (-EIO for a short read); the request is free again. */
+/* Read id completed (pm_swapio_read_wait returned): its result, as
+ * pm_swapio_read_res's (-EIO for a short swap read); the request is free
+ * again. */
 int  pm_swapio_read_end(struct pagemu *vm, int id);
 /* Reads in flight. */
 unsigned pm_swapio_reads(struct pagemu *vm);
@@ -129,6 +189,9 @@ unsigned pm_swapio_reads(struct pagemu *vm);
  * the frames must have io set. Submitted by pm_swapio_submit (or when the
  * queue is full). 0 or -errno. */
 int  pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n);
+/* The same to an object's file fd from byte off, the last frame `last`
+ * bytes long (a file's last page is written up to its end of file). */
+int  pm_swapio_file_write(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n, size_t last);
 int  pm_swapio_submit(struct pagemu *vm);
 /* Reap finished writes, calling the done function for each frame.
  * wait = 1: block until at least one completes when any is in flight.
@@ -136,6 +199,8 @@ int  pm_swapio_submit(struct pagemu *vm);
 int  pm_swapio_reap(struct pagemu *vm, int wait);
 /* Frames whose write is in flight. */
 unsigned pm_swapio_inflight(struct pagemu *vm);
+/* Wait until no write is in flight (reaped: reclaim heard of each). */
+void pm_swapio_drain(struct pagemu *vm);
 /* Give the disk blocks of the n slots from `slot` back to the file system
  * (they are free, and no I/O of theirs is in flight): a hole punched with
  * fallocate. 0 or -errno; -EOPNOTSUPP at once when the file system said
@@ -229,8 +294,25 @@ uint64_t pm_reclaim_trim_swap(struct pagemu *vm, int force);
 /* Write back, ahead of the hand, the dirty pages the policy will evict
  * next, so that evictions find clean pages (one batch at a time). */
 void pm_reclaim_preclean(struct pagemu *vm);
-/* Forget a page's frame or slot (pagemu_unmap). */
+/* Forget a page's frame or slot (pagemu_unmap); an object page stays in
+ * the page cache (its dirty bit with the frame). */
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Start writing back the dirty frames ppns[0..n) (n <= 512): anonymous
+ * pages to swap, object pages to their files. Returns frames whose
+ * write started, or -errno. */
+int  pm_reclaim_writeback(struct pagemu *vm, const uint64_t *ppns, unsigned n);
+/* The file of obj may have changed size: read it again; the pages past a
+ * new end go. 0 or -errno (the file cannot be read: fstat failed). */
+int  pm_reclaim_file_resized(struct pagemu *vm, uint32_t obj);
+/* Drop the clean object page in ppn from the cache (msync's
+ * MS_INVALIDATE): 0, or -EBUSY (dirty, pinned, or I/O in flight). */
+int  pm_reclaim_invalidate(struct pagemu *vm, uint64_t ppn);
+/* Is the page in frame ppn dirty (an object page: through any mapping)? */
+int  pm_reclaim_dirty(struct pagemu *vm, uint64_t ppn);
+/* The object's last mapping went: write its dirty pages to the file, wait,
+ * and free all its frames. 0, or -EIO when a write failed (said on
+ * stderr: those changes are lost). */
+int  pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj);
 
 /* fault.c - the fault path. */
 enum pm_fault_outcome {
@@ -293,6 +375,11 @@ typedef struct pagemu {
 	void         *policy_state;
 	pm_policy_env_t policy_env;
 
+	pm_object_t  *objects;            /* object table, PM_OBJECTS_MAX entries */
+	uint32_t     *pcache;             /* page cache: open-addressing hash of object frames, ppn + 1 (0 = empty) */
+	uint64_t      pcache_mask;        /* its slots - 1 (a power of two, >= 2 x frames) */
+	uint64_t      cached;             /* frames holding object pages */
+	uint64_t      nobjects;           /* live objects */
 	pm_region_t  *regions;            /* region table */
 	size_t        nregions_max;       /* slots in the table */
 	size_t        nregions_hw;        /* slots ever used: the table's live part is below */
@@ -352,6 +439,11 @@ void pm_busy_done(struct pagemu *vm);
 static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }
 static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
 static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }
+static inline pm_object_t *pm_object(struct pagemu *vm, uint32_t obj) { return &vm->objects[obj - 1]; }
+static inline uint64_t pm_region_index(const struct pagemu *vm, const pm_region_t *r, uint64_t vpn)
+{
+	return r->pgoff + vpn - pm_va_vpn(vm, r->start);
+}
 
 /* nbd.c - swap slots on NBD servers (PAGEMU_SWAP=nbd://HOST:PORT/EXPORT,
  * a comma-separated list stripes them): the remote store beneath swapio's
@@ -406,6 +498,25 @@ void pm_tracefile_forked(struct pagemu *vm);
 /* signal context; called with vm->lock held. */
 void pm_tracefile_event(struct pagemu *vm, unsigned kind, uint64_t va, uint64_t ppn, uint64_t slot, uint64_t ns);
 void pm_tracefile_close(struct pagemu *vm);
+
+/* filemap.c - the write-back a shared mapping's file is owed. Called
+ * with vm->lock held, outside the fault handler. */
+/* msync of [lo, hi) (page aligned): flags MS_ASYNC (start the writes),
+ * MS_SYNC (wait, then fdatasync), 0 (wait: unmap's), | MS_INVALIDATE
+ * (then drop the clean pages of the range from the page cache, so they
+ * are read from the file again). 0, -ENOMEM (no region there), or the
+ * -errno of a failed write. */
+int  pm_filemap_sync(struct pagemu *vm, uintptr_t lo, uintptr_t hi, int flags);
+/* The object obj may be mapped no more (an unmap): if so, its dirty pages
+ * go to the file, its frames are freed and it is closed. 0 or -EIO. */
+int  pm_filemap_release(struct pagemu *vm, uint32_t obj);
+/* pagemu_close: every object's dirty pages to its file, every object
+ * closed (before the regions go). */
+void pm_filemap_close(struct pagemu *vm);
+/* Before a fork: every shared mapping becomes a kernel mapping of its
+ * file at the same addresses (parent and child then share it), and is
+ * pagemu's no more. Returns how many. */
+int  pm_filemap_fork(struct pagemu *vm);
 
 /* fork.c - fork(): each side keeps a private view of emulated memory.
  * Instances register at open so the atfork handlers can find them. */

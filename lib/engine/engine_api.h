@@ -48,6 +48,16 @@ int   pm_prim_fd_next_owned(int from);
  * one, as the shim's report does). 0 or -EIO. */
 int pm_stats_json_object(const pagemu_stats_t *s, FILE *f);
 
+/* Coherence of pagemu's page cache with the file's own I/O (the syscall
+ * guard calls these around the program's system calls; signal-safe):
+ * fd's bytes [off, off+len) were written (len 0: its size may have
+ * changed): the pages of the file pagemu holds take them (a clean page is
+ * dropped, a dirty one reads the range in). And before a read of them: the
+ * dirty pages there go to the file first. 0 (nothing to do when pagemu
+ * maps no file, or not this one). */
+int pm_filemap_file_written(pagemu_t *vm, int fd, uint64_t off, uint64_t len);
+int pm_filemap_file_reading(pagemu_t *vm, int fd, uint64_t off, uint64_t len);
+
 /* Run fn(vm) at the start of every pagemu_close, before the instance's
  * regions go (the heap gives back its blocks there). At most 4 hooks per
  * process; registering the same fn twice registers it once. 0 or -ENOSPC. */

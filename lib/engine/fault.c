@@ -520,6 +520,185 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 	return PM_FAULT_MAJOR;
 }
 
+/* ---- object pages: files and shared memory ------------------------------ */
+
+/* The page is past the end of its file: SIGBUS, as the kernel raises. */
+static enum pm_fault_outcome eof_sigbus(struct pm_fault *f)
+{
+	pm_prim_map_sigbus((void *)(f->va & ~(uintptr_t)(f->vm->page - 1)), f->vm->page);
+	return PM_FAULT_SIGBUS;
+}
+
+/* Frames for the object's pages from index on (the touched one first),
+ * up to the readahead window, the end of the file and the first page
+ * cached already: taken, and entered in the page cache busy (a fault on
+ * one of them waits). Returns how many; 0 with *err set when no frame
+ * could be had. */
+static unsigned file_cluster(struct pagemu *vm, uint32_t obj, uint64_t index, uint64_t *ppns, int *err)
+{
+	uint64_t pages = pm_object_pages(vm, obj);
+	unsigned n = 0;
+
+	while (n < vm->ra_window && index + n < pages && (n == 0 || pm_pcache_lookup(vm, obj, index + n) == PM_NONE)) {
+		uint64_t ppn = pm_reclaim_frame(vm, err);
+		if (ppn == PM_NONE)
+			break;
+		pm_frame_t *fr = &vm->frames.f[ppn];
+		fr->obj = obj;
+		fr->index = index + n;
+		fr->busy = 1;
+		pm_pcache_insert(vm, ppn);
+		ppns[n++] = ppn;
+	}
+	return n;
+}
+
+/* Read a cluster of the object's pages into its frames without vm->lock
+ * (the touched page's PTE is locked meanwhile, so the region stays;
+ * the frames are busy, so no one takes them). Then every page the read
+ * reached is zero-filled past the end of the file, as the kernel fills
+ * a file's last page, and the pages it did not reach (the file shrank
+ * meanwhile) leave the cache. Returns the pages read (0: the touched
+ * page is past the end now), or -errno (every frame freed). */
+static int file_read(struct pagemu *vm, uint32_t obj, uint64_t index, const uint64_t *ppns, unsigned n, pm_pte_t *pte)
+{
+	int id = pm_swapio_file_read_start(vm, pm_object(vm, obj)->dfd, index << vm->page_shift, ppns, n), got;
+
+	if (id >= 0) {
+		*pte = pte_mklocked(*pte);
+		pm_lock_drop(vm);
+		pm_swapio_read_wait(vm, id);
+		pm_lock_retake(vm);
+		got = pm_swapio_read_end(vm, id);
+		*pte = pte_clear_locked(*pte);
+	} else {
+		got = id;
+	}
+	unsigned kept = 0;
+	for (unsigned i = 0; i < n; i++) {
+		pm_frame_t *fr = &vm->frames.f[ppns[i]];
+		size_t at = (size_t)i << vm->page_shift, valid = got > 0 && (size_t)got > at ? (size_t)got - at : 0;
+		fr->busy = 0;
+		if (!valid) {
+			pm_pcache_remove(vm, ppns[i]);
+			pm_frames_push(&vm->frames, ppns[i]);
+			continue;
+		}
+		if (valid < vm->page)
+			__builtin_memset(pm_frame_addr(vm, ppns[i]) + valid, 0, vm->page - valid);
+		fr->ra = i > 0;
+		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
+		vm->stats.resident++;
+		kept++;
+	}
+	pm_busy_done(vm);
+	if (got < 0)
+		return got;
+	PM_COUNT(vm, file_reads);
+	vm->stats.file_read_pages += kept;
+	vm->stats.readahead_pages += kept ? kept - 1 : 0;
+	return (int)kept;
+}
+
+/* The PTE of vpn takes the object frame ppn: a shared mapping's view, or
+ * a private one's (copy-on-write: the first write copies). */
+static void file_pte(struct pagemu *vm, const pm_region_t *r, pm_pte_t *pte, uint64_t ppn)
+{
+	*pte = pte_mkyoung(pte_mk_present(ppn));
+	if (!r->shared)
+		*pte = pte_mkcow(*pte);
+	vm->frames.f[ppn].mapcount++;
+}
+
+/* A write to a private mapping's view of an object page (C): copy the
+ * page into a frame of its own, which from now on is anonymous memory
+ * (evicted to swap), and map that read-write. The object's frame stays
+ * in the page cache for its other mappings. */
+static enum pm_fault_outcome do_cow_page(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	pm_pte_t *pte = f->pte;
+	uint64_t src = pte_ppn(*pte), ppn;
+	int err = -ENOMEM;
+
+	vm->frames.f[src].pins++;        /* taking a frame must not evict the source */
+	ppn = pm_reclaim_frame(vm, &err);
+	vm->frames.f[src].pins--;
+	if (ppn == PM_NONE)
+		return no_frame(f, err);
+	__builtin_memcpy(pm_frame_addr(vm, ppn), pm_frame_addr(vm, src), vm->page);
+	pm_shootdown(vm, f->vpn, pte);          /* (mapped or parked: the view goes) */
+	PM_DEC(vm->frames.f[src].mapcount);
+	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
+	vm->frames.f[ppn].vpn = f->vpn;
+	vm->frames.f[ppn].pte = pte;
+	vm->policy->loaded(vm->policy_state, ppn, 1);
+	vm->stats.resident++;
+	PM_COUNT(vm, faults_cow);
+	if (install(f, map_prot(f->region, 1)) < 0)
+		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+	return PM_FAULT_WRITE;
+}
+
+/* First touch of a page of a file (or of shared memory) through this
+ * mapping: the frame another mapping holds already (a page cache hit), or
+ * the page read from the file (a major fault, with readahead). A write
+ * through a private mapping then copies it at once. */
+static enum pm_fault_outcome do_file_page(struct pm_fault *f)
+{
+	struct pagemu *vm = f->vm;
+	uint32_t obj = f->region->obj;
+	uint64_t index = pm_region_index(vm, f->region, f->vpn), ppns[PM_IO_MAX_RUN], ppn;
+	pm_pte_t *pte = f->pte = pm_pt_ensure(&vm->pt, f->vpn);
+	enum pm_fault_outcome out = PM_FAULT_MINOR;
+	int err = -ENOMEM;
+
+	if (!pte)
+		return fail_sigbus(f, -ENOMEM, "page-table memory exhausted");
+	ppn = pm_pcache_lookup(vm, obj, index);
+	if (ppn != PM_NONE && vm->frames.f[ppn].busy)
+		return PM_FAULT_RETRY;           /* another fault reads it in */
+	if (ppn != PM_NONE) {
+		PM_COUNT(vm, page_cache_hits);
+		if (vm->frames.f[ppn].ra) {
+			vm->frames.f[ppn].ra = 0;
+			PM_COUNT(vm, readahead_hits);
+		}
+		vm->policy->referenced(vm->policy_state, ppn);
+	} else {
+		/* A read: the file's size now (a truncation drops the pages past
+		 * its end), and SIGBUS past it, as the kernel does. */
+		if (pm_reclaim_file_resized(vm, obj) < 0 || index >= pm_object_pages(vm, obj))
+			return eof_sigbus(f);
+		readahead_adapt(vm, f->vpn);
+		unsigned n = file_cluster(vm, obj, index, ppns, &err);
+		if (n == 0)
+			return no_frame(f, err);
+		int got = file_read(vm, obj, index, ppns, n, pte);
+		f->region = pm_region_find(vm, f->va);   /* (it may have changed meanwhile) */
+		PM_ASSERT(f->region);
+		if (got == -EBUSY)
+			return PM_FAULT_RETRY;           /* every read request in flight */
+		if (got < 0)
+			return fail_sigbus(f, got, "file read failed");
+		if (got == 0)
+			return eof_sigbus(f);
+		ppn = ppns[0];
+		out = PM_FAULT_MAJOR;
+	}
+	file_pte(vm, f->region, pte, ppn);
+	if (f->access == PM_ACCESS_WRITE && (f->region->prot & PROT_WRITE)) {
+		if (!f->region->shared) {
+			enum pm_fault_outcome cow = do_cow_page(f);
+			return cow == PM_FAULT_WRITE ? out : cow;
+		}
+		*pte = pte_mkdirty(*pte);
+	}
+	if (install(f, map_prot(f->region, f->region->shared && pte_dirty(*pte))) < 0)
+		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+	return out;
+}
+
 /* Walk the page table and decide (Linux's handle_pte_fault). */
 static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 {
@@ -543,6 +722,9 @@ static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 		PM_COUNT(vm, page_walks);
 		vm->stats.walk_levels += levels;
 	}
+	if (f->pte && pte_present(*f->pte) && pte_cow(*f->pte) && f->access != PM_ACCESS_READ &&
+	    f->access != PM_ACCESS_EXEC && (f->region->prot & PROT_WRITE) && (f->access == PM_ACCESS_WRITE || pte_mapped(*f->pte)))
+		return do_cow_page(f);
 	if (f->pte && pte_mapped(*f->pte))
 		return do_wp_page(f);
 	if (vm->cfg.tlb_exact && f->pte && pte_present(*f->pte) && pm_tlb_probe(&vm->tlb, f->vpn, &ppn) == PM_TLB_HIT_L1)
@@ -551,6 +733,8 @@ static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 		return do_minor_page(f);
 	if (f->pte && pte_swapped(*f->pte))
 		return do_swap_page(f);
+	if (f->region->obj)
+		return do_file_page(f);
 	return do_anonymous_page(f);
 }
 

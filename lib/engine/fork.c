@@ -4,11 +4,13 @@
  * A forked child inherits the pool memfd and the swap file as *shared*
  * files, and the io_uring ring: used as they are, each side would see and
  * overwrite the other's frames and slots. So, in pthread_atfork handlers:
- *   prepare  every instance is locked with its write-backs drained, and a
- *            copy is made for the child: a new pool holding the frames in
- *            use, a new swap file holding the slots in use (copied in the
- *            kernel). Copying before the fork means the parent cannot
- *            change what the child copies once it runs again.
+ *   prepare  every instance is locked with its write-backs drained, its
+ *            shared mappings handed to the kernel (filemap.c: both sides
+ *            must see each other's writes), and a copy is made for the
+ *            child: a new pool holding the frames in use, a new swap
+ *            file holding the slots in use (copied in the kernel).
+ *            Copying before the fork means the parent cannot change
+ *            what the child copies once it runs again.
  *   parent   closes its references to the copies and unlocks.
  *   child    adopts the copies (a new physmap, a new ring), drops every
  *            real mapping (they map the parent's pool; pinned pages are
@@ -102,9 +104,8 @@ void pm_fork_prepare(void)
 		pm_lock(vm);
 		while (pm_swapio_reads(vm))    /* the child could not finish them */
 			pm_wait_busy(vm);
-		while (pm_swapio_inflight(vm))
-			if (pm_swapio_reap(vm, 1) < 0)
-				break;
+		pm_filemap_fork(vm);           /* shared mappings: the kernel's from now on */
+		pm_swapio_drain(vm);
 		vm->fork_pool_fd = copy_pool(vm);
 		vm->fork_swap_fd = vm->fork_pool_fd >= 0 ? pm_swapio_copy(vm) : -1;
 		if (vm->fork_swap_fd < 0)

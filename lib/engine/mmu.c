@@ -101,7 +101,19 @@ static int sweepable(const pm_frame_t *f)
 {
 	/* A frame taken moments ago (a swap-in cluster being read) has no
 	 * PTE yet. */
-	return f->state == PM_FRAME_USED && f->pte && !f->pins && (pte_mapped(*f->pte) || pte_kept(*f->pte));
+	return f->state == PM_FRAME_USED && !f->obj && f->pte && !f->pins && (pte_mapped(*f->pte) || pte_kept(*f->pte));
+}
+
+/* An object page's mappings go one by one (they may be anywhere). */
+static void budget_unmap_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	PM_UNUSED(arg);
+	if (!pte_mapped(*pte) && !pte_parked(*pte))
+		return;
+	if (vm->cfg.tlb_exact)
+		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_unmap_pte(vm, vpn, pte);
+	vm->stats.budget_unmaps++;
 }
 
 /* Unmap runs of mapped pages (consecutive pages in consecutive frames, so
@@ -112,6 +124,8 @@ static void budget_sweep(struct pagemu *vm, uint64_t target)
 		uint64_t f0 = vm->budget_hand, k = 0;
 		pm_frame_t *f = &vm->frames.f[f0];
 		vm->budget_hand = f0 + 1 == vm->nframes ? 0 : f0 + 1;
+		if (f->state == PM_FRAME_USED && f->obj && f->mapcount && !f->pins)
+			pm_rmap_walk(vm, f0, budget_unmap_visit, NULL);
 		if (!sweepable(f))
 			continue;
 		while (f0 + k < vm->nframes && k < 512 && sweepable(&vm->frames.f[f0 + k]) &&
@@ -159,7 +173,8 @@ static int map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot, int
 	uint64_t ppn = pte_ppn(*pte), before;
 	int rc = premapped ? 0 : -1;
 
-	PM_ASSERT(pte_present(*pte) && vm->frames.f[ppn].pte == pte && vm->frames.f[ppn].vpn == vpn);
+	PM_ASSERT(pte_present(*pte) &&
+		  (vm->frames.f[ppn].obj || (vm->frames.f[ppn].pte == pte && vm->frames.f[ppn].vpn == vpn)));
 	PM_ASSERT(!premapped || !pte_kept(*pte));
 	pm_budget_make_room(vm);
 	before = boundaries(vm, vpn, vpn);
@@ -462,17 +477,33 @@ static void check_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 	a->present += pte_present(*pte);
 	a->parked += pte_parked(*pte);
 	a->reserved += pte_window(*pte);
-	/* A page being read in is in swap, with no mapping kept. */
-	a->bad += pte_locked(*pte) && (!pte_swapped(*pte) || pte_kept(*pte));
+	/* A page being read in is in swap, with no mapping kept, or is an
+	 * object page never touched here (L alone). */
+	a->bad += pte_locked(*pte) && *pte != PM_PTE_L && (!pte_swapped(*pte) || pte_kept(*pte));
 }
 
 int pm_mmu_check(struct pagemu *vm)
 {
 	struct check_arg a = { 0, 0, 0, 0, 0 };
 
+	uint64_t objpages = 0, views = 0;
+
 	pm_pt_walk_range(&vm->pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, check_visit, &a, 0);
+	/* Present PTEs: one per anonymous page, and an object page's
+	 * mapcount each; every object page is in the page cache. */
+	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
+		const pm_frame_t *f = &vm->frames.f[ppn];
+		if (f->state != PM_FRAME_USED || !f->obj)
+			continue;
+		objpages++;
+		views += f->mapcount;
+		if (f->busy)
+			objpages--;                  /* being read in: not resident yet */
+		if (pm_pcache_lookup(vm, f->obj, f->index) != ppn)
+			return -1;
+	}
 	if (a.bad || a.mapped != vm->stats.mapped || a.parked != vm->parked || a.reserved != vm->reserved ||
-	    a.present != vm->stats.resident)
+	    a.present != vm->stats.resident - objpages + views)
 		return -1;
 	if (pm_pt_check(&vm->pt) < 0 || pm_swapmap_check(&vm->swapmap) < 0)
 		return -1;

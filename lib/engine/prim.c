@@ -97,6 +97,16 @@ int pm_prim_release(void *addr, size_t len)
 	return rc;
 }
 
+int pm_prim_map_file(void *va, size_t len, int prot, int fd, uint64_t off)
+{
+	int saved = errno, rc = 0;
+
+	if (mmap(va, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off) == MAP_FAILED)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
 int pm_prim_map_frame(void *va, size_t len, int prot, int fd, uint64_t off)
 {
 	int saved = errno, rc = 0;
@@ -290,6 +300,16 @@ int pm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 	return write_all(fd, buf, len, (int64_t)off);
 }
 
+long pm_prim_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	long rc;
+
+	do
+		rc = raw(SYS_pread64, fd, (long)buf, (long)len, (long)off);
+	while (rc == -EINTR);
+	return rc;
+}
+
 int pm_prim_punch_hole(int fd, uint64_t off, uint64_t len)
 {
 	return (int)raw(SYS_fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (long)off, (long)len);
@@ -306,6 +326,84 @@ int pm_prim_close(int fd)
 	return (int)raw(SYS_close, fd, 0, 0, 0);
 }
 
+/* ---- files that regions map -------------------------------------------------- */
+
+int pm_prim_file_info(int fd, uint64_t *dev, uint64_t *ino, uint64_t *size, int *accmode)
+{
+	struct stat st;
+	long rc = raw(SYS_fstat, fd, (long)&st, 0, 0), fl;
+
+	if (rc < 0)
+		return (int)rc;
+	if (!S_ISREG(st.st_mode))
+		return -ENODEV;
+	fl = raw(SYS_fcntl, fd, F_GETFL, 0, 0);
+	if (fl < 0)
+		return (int)fl;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	*size = (uint64_t)st.st_size;
+	*accmode = (int)(fl & O_ACCMODE);
+	return 0;
+}
+
+int pm_prim_datasync(int fd)
+{
+	return (int)raw(SYS_fdatasync, fd, 0, 0, 0);
+}
+
+int pm_prim_file_size(int fd, uint64_t *size)
+{
+	struct stat st;
+	long rc = raw(SYS_fstat, fd, (long)&st, 0, 0);
+
+	if (rc < 0)
+		return (int)rc;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int pm_prim_dup_file(int fd)
+{
+	long nfd = raw(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0, 0);
+
+	return nfd < 0 ? (int)nfd : pm_prim_own_fd((int)nfd);
+}
+
+int pm_prim_reopen_direct(int fd, int rw)
+{
+	char path[64];
+	long nfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nfd = raw(SYS_openat, AT_FDCWD, (long)path, (rw ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC, 0);
+	return nfd < 0 ? (int)nfd : pm_prim_own_fd((int)nfd);
+}
+
+int pm_prim_tmpfile(const char *dir, uint64_t size)
+{
+	long fd = raw(SYS_openat, AT_FDCWD, (long)dir, O_RDWR | O_CLOEXEC | O_TMPFILE, 0600);
+
+	if (fd == -EOPNOTSUPP || fd == -EISDIR || fd == -EINVAL) {
+		char path[PATH_MAX];
+		int saved = errno;
+		snprintf(path, sizeof(path), "%s/pagemu-shm-XXXXXX", dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		fd = fd < 0 ? -errno : fd;
+		if (fd >= 0)
+			unlink(path);
+		errno = saved;
+	}
+	if (fd < 0)
+		return (int)fd;
+	long rc = raw(SYS_ftruncate, fd, (long)size, 0, 0);
+	if (rc < 0) {
+		raw(SYS_close, fd, 0, 0, 0);
+		return (int)rc;
+	}
+	return pm_prim_own_fd((int)fd);
+}
+
 /* ---- the descriptors pagemu owns -------------------------------------------- */
 
 /* Programs close what they did not open: spawn helpers close every
@@ -315,7 +413,8 @@ int pm_prim_close(int fd)
  * a program's own open never lands), close-on-exec, and goes in this
  * table, which the syscall guard reads to refuse the program's close,
  * dup2, dup3 and fcntl aimed at it. */
-#define OWNED_MAX   64                /* slots in the table (a few per instance) */
+#define OWNED_MAX   256               /* slots in the table (a few per instance, one per file mapped) */
+#define FD_BAND     64                /* numbers taken at a time from the top */
 #define FD_TOP      65536             /* the highest number used, whatever the limit: the kernel's table grows to it */
 
 static atomic_int owned[OWNED_MAX];   /* fd + 1 of each descriptor; 0 = a free slot */
@@ -329,9 +428,9 @@ static int move_high(int fd)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
 		top = (long)rl.rlim_cur;
-	/* F_DUPFD takes the lowest free number from base: the top OWNED_MAX
-	 * numbers first, then the ones below them. */
-	for (long base = top - OWNED_MAX; base > fd && base > top - 4 * OWNED_MAX; base -= OWNED_MAX) {
+	/* F_DUPFD takes the lowest free number from base: the top FD_BAND
+	 * numbers first, then the bands below them. */
+	for (long base = top - FD_BAND; base > fd && base > top - 8 * FD_BAND; base -= FD_BAND) {
 		long nfd = raw(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base, 0);
 		if (nfd >= 0) {
 			raw(SYS_close, fd, 0, 0, 0);

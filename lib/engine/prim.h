@@ -22,6 +22,9 @@ void *pm_prim_reserve(size_t len);
 /* Map frame bytes [off, off+len) of fd at va with prot, populated.
  * Signal-safe. */
 int   pm_prim_map_frame(void *va, size_t len, int prot, int fd, uint64_t off);
+/* Map bytes [off, off+len) of file fd at va, shared, with prot (not
+ * populated): the kernel's own mapping of a file. */
+int   pm_prim_map_file(void *va, size_t len, int prot, int fd, uint64_t off);
 /* Make [va, va+len) inaccessible again, dropping any translation: the
  * range becomes a reservation like pm_prim_reserve's. Signal-safe. */
 int   pm_prim_unmap_page(void *va, size_t len);
@@ -58,6 +61,9 @@ void  pm_prim_ring_exit(struct io_uring *ring);
 /* pwrite(2) all of buf to fd at off, retrying short writes and EINTR:
  * 0, or -errno (ENOSPC when the file system is full). Signal-safe. */
 int   pm_prim_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* pread(2) of up to len bytes of fd at off into buf, retrying EINTR:
+ * the bytes read (0 at the end of the file), or -errno. Signal-safe. */
+long  pm_prim_pread(int fd, void *buf, size_t len, uint64_t off);
 /* Deallocate the blocks of [off, off+len) of fd, keeping its size
  * (fallocate PUNCH_HOLE | KEEP_SIZE): the range reads as zeros. Signal-safe. */
 int   pm_prim_punch_hole(int fd, uint64_t off, uint64_t len);
@@ -77,9 +83,10 @@ int   pm_prim_map_sigbus(void *va, size_t len);
 void  pm_prim_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns);
 void  pm_prim_futex_wake(uint32_t *addr, int n);
 /* Start fn(arg) on a thread of pagemu's own (*t), the asynchronous
- * signals blocked on it (the synchronous ones, SIGSEGV first, open), made with the C library's pthread_create, never an interposed one
- * (the shim's registers its threads with the syscall guard, which would
- * trap the thread's system calls). 0 or -errno. */
+ * signals blocked on it (the synchronous ones, SIGSEGV first, open),
+ * made with the C library's pthread_create, never an interposed one (the
+ * shim's registers its threads with the syscall guard, which would trap
+ * the thread's system calls). 0 or -errno. */
 typedef unsigned long pm_thread_t;
 int   pm_prim_thread_start(pm_thread_t *t, void *(*fn)(void *), void *arg);
 /* Wait for the thread's end. */
@@ -90,6 +97,23 @@ void  pm_prim_thread_join(pm_thread_t t);
 struct msghdr;
 long  pm_prim_recv(int fd, void *buf, size_t len);
 long  pm_prim_msg(int fd, struct msghdr *m, int recv);
+/* A file a region maps: fd's identity (device, inode), size in bytes and
+ * access mode (O_RDONLY, O_WRONLY or O_RDWR). -ENODEV when fd is no
+ * regular file, -EBADF when it is no descriptor. Signal-safe. */
+int   pm_prim_file_info(int fd, uint64_t *dev, uint64_t *ino, uint64_t *size, int *accmode);
+/* fdatasync(2). */
+int   pm_prim_datasync(int fd);
+/* fd's size in bytes now (fstat). Signal-safe. */
+int   pm_prim_file_size(int fd, uint64_t *size);
+/* A descriptor of pagemu's own for the open file fd refers to (a dup,
+ * owned: see pm_prim_own_fd), or -errno. */
+int   pm_prim_dup_file(int fd);
+/* The file fd refers to, opened again with O_DIRECT (read-write when
+ * rw), owned: fd or -errno (-EINVAL: its file system has no O_DIRECT). */
+int   pm_prim_reopen_direct(int fd, int rw);
+/* An unlinked file of size bytes in dir, mode 0600, read-write, owned
+ * (the backing of anonymous shared memory): fd or -errno. */
+int   pm_prim_tmpfile(const char *dir, uint64_t size);
 /* Host page size. */
 size_t pm_prim_host_page(void);
 

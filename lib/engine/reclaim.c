@@ -56,12 +56,46 @@ static int needed_now(uint64_t vpn)
 	return 0;
 }
 
+static void needed_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	PM_UNUSED(vm);
+	PM_UNUSED(pte);
+	*(int *)arg |= needed_now(vpn);
+}
+
 static int env_evictable(void *ctx, uint64_t ppn)
 {
 	struct pagemu *vm = ctx;
 	const pm_frame_t *f = &vm->frames.f[ppn];
+	int needed = 0;
 
-	return f->state == PM_FRAME_USED && !f->pins && !needed_now(f->vpn);
+	if (f->state != PM_FRAME_USED || f->pins || f->busy)
+		return 0;
+	if (!f->obj)
+		return !needed_now(f->vpn);
+	pm_rmap_walk(vm, ppn, needed_visit, &needed);
+	return !needed;
+}
+
+/* Is the page in frame ppn dirty? An object page is when any PTE that
+ * maps it says so, or a dirty mapping of it went (fdirty). */
+static void dirty_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	PM_UNUSED(vm);
+	PM_UNUSED(vpn);
+	*(int *)arg |= pte_dirty(*pte);
+}
+
+static int frame_dirty(struct pagemu *vm, uint64_t ppn)
+{
+	const pm_frame_t *f = &vm->frames.f[ppn];
+	int dirty = f->fdirty;
+
+	if (!f->obj)
+		return pte_dirty(*f->pte);
+	if (!dirty)
+		pm_rmap_walk(vm, ppn, dirty_visit, &dirty);
+	return dirty;
 }
 
 /* The pages whose reference bits the hand cleared in one search, still
@@ -82,20 +116,31 @@ static void park_flush(struct pagemu *vm)
  * its next touch faults and sets the bit again (the emulated A bit): it
  * joins the run to park. Exact-TLB mode: as on x86, clearing A does not
  * flush the TLB; A is set again only when a TLB miss walks to the PTE. */
+static void ref_clear(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	PM_UNUSED(arg);
+	*pte = pte_mkold(*pte);
+	if (vm->cfg.tlb_exact || !pte_mapped(*pte))
+		return;
+	if (vm->park_n && (vpn != vm->park_vpn + vm->park_n || vm->park_n == PARK_RUN_MAX))
+		park_flush(vm);
+	if (!vm->park_n)
+		vm->park_vpn = vpn;
+	vm->park_n++;
+}
+
+/* (An object page's reference bit is the OR of its mappings': every
+ * mapping is parked, so that a touch through any of them is seen.) */
 static void env_ref_cleared(void *ctx, uint64_t ppn)
 {
 	struct pagemu *vm = ctx;
 	pm_frame_t *f = &vm->frames.f[ppn];
 
-	*f->pte = pte_mkold(*f->pte);
 	PM_COUNT(vm, ref_clears);
-	if (vm->cfg.tlb_exact || !pte_mapped(*f->pte))
-		return;
-	if (vm->park_n && (f->vpn != vm->park_vpn + vm->park_n || vm->park_n == PARK_RUN_MAX))
-		park_flush(vm);
-	if (!vm->park_n)
-		vm->park_vpn = f->vpn;
-	vm->park_n++;
+	if (f->obj)
+		pm_rmap_walk(vm, ppn, ref_clear, NULL);
+	else
+		ref_clear(vm, f->vpn, f->pte, NULL);
 }
 
 void pm_reclaim_env_init(struct pagemu *vm)
@@ -164,6 +209,98 @@ static int writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
 	return started ? (int)started : rc;
 }
 
+/* An object page is written to its file, whatever maps it: write-protect
+ * every mapping first (a write meanwhile marks it dirty again). */
+static void clean_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	PM_UNUSED(arg);
+	if (pte_write(*pte))
+		pm_protect_pte(vm, vpn, pte, PROT_READ);
+	*pte = pte_mkclean(*pte);
+}
+
+/* Start writing the dirty object frames ppns[0..n) to their files, a run
+ * of consecutive pages of one file in one writev, each file's last page
+ * only up to its end (as the kernel writes it). A page past the end
+ * (the file shrank) is not written: it is clean, and goes with the next
+ * look at the file's size. Returns frames whose write started. */
+static int file_writeback_start(struct pagemu *vm, const uint64_t *ppns, unsigned n)
+{
+	uint64_t run[PM_IO_MAX_RUN], next = 0;
+	uint32_t obj = 0;
+	size_t last = 0;
+	unsigned nrun = 0, started = 0;
+
+	for (unsigned i = 0; i <= n; i++) {
+		pm_frame_t *f = i < n ? &vm->frames.f[ppns[i]] : NULL;
+		if (f && f->io)
+			continue;                /* (listed twice: two mappings of the page) */
+		if (f && f->obj != obj && pm_object_refresh(vm, f->obj) < 0)
+			f = NULL;                /* (a file we cannot stat: left dirty) */
+		if (nrun && (!f || f->obj != obj || f->index != next || last < vm->page || nrun == PM_IO_MAX_RUN)) {
+			pm_object_t *o = pm_object(vm, obj);
+			uint64_t first = vm->frames.f[run[0]].index;
+			/* (O_DIRECT moves whole blocks: a short last page goes
+			 * through the page cache) */
+			if (pm_swapio_file_write(vm, last == vm->page ? o->dfd : o->fd, first << vm->page_shift, run, nrun,
+						 last) == 0) {
+				PM_COUNT(vm, file_writes);
+				vm->stats.file_write_pages += nrun;
+			} else {
+				for (unsigned j = 0; j < nrun; j++)
+					pm_reclaim_write_done(vm, run[j], -EIO);
+			}
+			nrun = 0;
+		}
+		if (!f)
+			continue;
+		pm_object_t *o = pm_object(vm, f->obj);
+		uint64_t off = f->index << vm->page_shift;
+		pm_rmap_walk(vm, ppns[i], clean_visit, NULL);
+		f->fdirty = 0;
+		if (off >= o->size)
+			continue;
+		last = o->size - off < vm->page ? (size_t)(o->size - off) : vm->page;
+		f->io = 1;
+		f->wrerr = 0;
+		obj = f->obj;
+		next = f->index + 1;
+		run[nrun++] = ppns[i];
+		started++;
+	}
+	return (int)started;
+}
+
+/* Write back the dirty frames ppns[0..n): anonymous pages to swap,
+ * object pages to their files. Returns frames whose write started, or
+ * -EFBIG (swap full before the first). */
+static int writeback(struct pagemu *vm, const uint64_t *ppns, unsigned n)
+{
+	uint64_t anon[512], file[512];
+	unsigned na = 0, nf = 0;
+	int a = 0, b;
+
+	PM_ASSERT(n <= PM_ARRAY_LEN(anon));
+	for (unsigned i = 0; i < n; i++) {
+		if (vm->frames.f[ppns[i]].obj)
+			file[nf++] = ppns[i];
+		else
+			anon[na++] = ppns[i];
+	}
+	if (na)
+		a = writeback_start(vm, anon, na);
+	b = nf ? file_writeback_start(vm, file, nf) : 0;
+	return a < 0 && !b ? a : (a > 0 ? a : 0) + b;
+}
+
+int pm_reclaim_writeback(struct pagemu *vm, const uint64_t *ppns, unsigned n)
+{
+	int rc = writeback(vm, ppns, n);
+
+	pm_swapio_submit(vm);
+	return rc;
+}
+
 const char *pm_reclaim_cause(int err)
 {
 	switch (err) {
@@ -203,8 +340,12 @@ void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res)
 	PM_ASSERT(f->io && f->state == PM_FRAME_USED);
 	f->io = 0;
 	if (res < 0) {
-		/* The swap copy is not good: the page stays dirty in memory. */
-		*f->pte = pte_mkdirty(*f->pte);
+		/* The swap (or file) copy is not good: the page stays dirty in
+		 * memory. */
+		if (f->obj)
+			f->fdirty = 1;
+		else
+			*f->pte = pte_mkdirty(*f->pte);
 		f->wrerr = (uint8_t)(-res < 256 ? -res : EIO);
 		say_write_error(vm, res);
 	}
@@ -226,14 +367,16 @@ void pm_reclaim_preclean(struct pagemu *vm)
 		pm_frame_t *f = &vm->frames.f[cand[i]];
 		if (f->state != PM_FRAME_USED || f->pins)
 			continue;
-		if (f->io || !pte_dirty(*f->pte)) {
+		if (f->busy)
+			continue;
+		if (f->io || !frame_dirty(vm, cand[i])) {
 			if (++ready >= batch && !k)
 				return;        /* lead long enough: nothing to do */
 		} else {
 			cand[k++] = cand[i];   /* k <= i: overwrites only what was read */
 		}
 	}
-	if (k && writeback_start(vm, cand, k) > 0) {
+	if (k && writeback(vm, cand, k) > 0) {
 		pm_swapio_submit(vm);
 		pm_reclaim_trim_swap(vm, 0);  /* while the device works on the batch */
 	}
@@ -276,12 +419,71 @@ static void wait_io(struct pagemu *vm, pm_frame_t *f)
  * still resident (and unmapped): the write's error (-ENOSPC, -EIO, ...) or
  * -EFBIG (no free slot). nowrite: a dirty page is not written but passed
  * over at once (-EAGAIN), still mapped. */
+/* The frame ppn is empty now: out of the page cache (an object page),
+ * the policy and the resident count, back on the free list. */
+static void frame_free(struct pagemu *vm, uint64_t ppn)
+{
+	if (vm->frames.f[ppn].obj)
+		pm_pcache_remove(vm, ppn);
+	vm->policy->freed(vm->policy_state, ppn);
+	pm_frames_push(&vm->frames, ppn);
+	PM_DEC(vm->stats.resident);
+}
+
+/* A mapping of an object page goes (its PTE then says: never touched, so
+ * the next touch finds the page in the cache or reads it): its dirty bit
+ * stays with the frame. */
+static void unmap_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	pm_frame_t *f = &vm->frames.f[pte_ppn(*pte)];
+
+	PM_UNUSED(arg);
+	pm_shootdown(vm, vpn, pte);
+	f->fdirty |= pte_dirty(*pte);
+	PM_DEC(f->mapcount);
+	*pte = 0;
+}
+
+/* Evict an object page: unmap it from every mapping, write it to its
+ * file if dirty, and drop it (a clean file page is read again from the
+ * file, not from swap). As evict() for the rest. */
+static int evict_object_page(struct pagemu *vm, uint64_t ppn, int nowrite)
+{
+	pm_frame_t *f = &vm->frames.f[ppn];
+	int rc;
+
+	wait_io(vm, f);
+	if (nowrite && frame_dirty(vm, ppn))
+		return -EAGAIN;
+	pm_rmap_walk(vm, ppn, unmap_visit, NULL);
+	PM_ASSERT(f->mapcount == 0);
+	if (f->fdirty) {
+		rc = file_writeback_start(vm, &ppn, 1);
+		if (rc < 0)
+			return rc;
+		pm_reclaim_preclean(vm);
+		pm_swapio_submit(vm);
+		wait_io(vm, f);
+		if (f->fdirty)
+			return f->wrerr ? -(int)f->wrerr : -EIO;
+	} else {
+		PM_COUNT(vm, clean_evictions);
+	}
+	if (vm->trace_fd >= 0)
+		pm_tracefile_event(vm, PM_TRACE_EVICT, 0, ppn, PM_NONE, 0);
+	frame_free(vm, ppn);
+	PM_COUNT(vm, evictions);
+	return 0;
+}
+
 static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 {
 	pm_frame_t *f = &vm->frames.f[ppn];
 	pm_pte_t *pte = f->pte;
 	int rc;
 
+	if (f->obj)
+		return evict_object_page(vm, ppn, nowrite);
 	wait_io(vm, f);
 	if (nowrite && pte_dirty(*pte))
 		return -EAGAIN;
@@ -301,10 +503,8 @@ static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 	pm_mmu_evicted(vm, f->vpn, pte, pte_mk_swapped(f->slot));
 	if (vm->trace_fd >= 0)
 		pm_tracefile_event(vm, PM_TRACE_EVICT, pm_vpn_va(vm, f->vpn), ppn, f->slot, 0);
-	vm->policy->freed(vm->policy_state, ppn);
-	pm_frames_push(&vm->frames, ppn);
+	frame_free(vm, ppn);
 	PM_COUNT(vm, evictions);
-	PM_DEC(vm->stats.resident);
 	return 0;
 }
 
@@ -407,7 +607,13 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 		PM_DEC(vm->reserved);           /* (a stale mapping goes with the region) */
 	if (pte_mapped(*pte))
 		PM_DEC(vm->stats.mapped);                /* the caller drops the mapping */
-	if (pte_present(*pte)) {
+	if (pte_present(*pte) && vm->frames.f[pte_ppn(*pte)].obj) {
+		/* An object page stays in the page cache for the object's other
+		 * mappings, or until pm_reclaim_drop_object. */
+		pm_frame_t *f = &vm->frames.f[pte_ppn(*pte)];
+		f->fdirty |= pte_dirty(*pte);
+		PM_DEC(f->mapcount);
+	} else if (pte_present(*pte)) {
 		uint64_t ppn = pte_ppn(*pte);
 		pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->slot != PM_NONE)
@@ -419,4 +625,95 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 		pm_swapmap_free(&vm->swapmap, pte_slot(*pte));
 	}
 	*pte = 0;
+}
+
+/* ---- object pages: truncation, invalidation, the object's end ---------------- */
+
+/* Drop the object page in ppn without writing it (its contents are
+ * discarded): unmapped everywhere, out of the cache, freed. */
+static void object_page_drop(struct pagemu *vm, uint64_t ppn)
+{
+	wait_io(vm, &vm->frames.f[ppn]);
+	pm_rmap_walk(vm, ppn, unmap_visit, NULL);
+	frame_free(vm, ppn);
+}
+
+int pm_reclaim_file_resized(struct pagemu *vm, uint32_t obj)
+{
+	uint64_t before = pm_object_pages(vm, obj), pages;
+	int rc = pm_object_refresh(vm, obj);
+
+	if (rc < 0)
+		return rc;
+	pages = pm_object_pages(vm, obj);
+	if (pages >= before)
+		return 0;
+	/* Truncated: its pages past the new end go, dirty or not, as the
+	 * kernel's truncate drops them (pages being read in see the end of
+	 * file when their read completes). */
+	for (uint64_t ppn = 0; ppn < vm->nframes && vm->cached; ppn++) {
+		pm_frame_t *f = &vm->frames.f[ppn];
+		if (f->state == PM_FRAME_USED && f->obj == obj && f->index >= pages && !f->busy && !f->pins)
+			object_page_drop(vm, ppn);
+	}
+	return 0;
+}
+
+int pm_reclaim_invalidate(struct pagemu *vm, uint64_t ppn)
+{
+	pm_frame_t *f = &vm->frames.f[ppn];
+
+	if (f->busy || f->pins || f->io || frame_dirty(vm, ppn))
+		return -EBUSY;
+	object_page_drop(vm, ppn);
+	return 0;
+}
+
+static void say_lost(struct pagemu *vm, const pm_frame_t *f)
+{
+	char msg[300], *p = msg, *end = msg + sizeof(msg);
+
+	p = pm_fmt_str(p, end, "pagemu: writing page ");
+	p = pm_fmt_u64(p, end, f->index);
+	p = pm_fmt_str(p, end, " of a mapped file back failed (errno ");
+	p = pm_fmt_u64(p, end, f->wrerr ? f->wrerr : EIO);
+	p = pm_fmt_str(p, end, "): its changes are lost\n");
+	pm_prim_say(msg);
+	PM_UNUSED(vm);
+}
+
+int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
+{
+	uint64_t batch[PM_IO_MAX_RUN];
+	unsigned n = 0;
+	int rc = 0;
+
+	/* Dirty pages first, to the file, in batches; then every page goes. */
+	for (uint64_t ppn = 0; ppn <= vm->nframes; ppn++) {
+		pm_frame_t *f = ppn < vm->nframes ? &vm->frames.f[ppn] : NULL;
+		if (f && f->state == PM_FRAME_USED && f->obj == obj && !f->io && frame_dirty(vm, ppn))
+			batch[n++] = ppn;
+		if (n && (!f || n == PM_ARRAY_LEN(batch))) {
+			pm_reclaim_writeback(vm, batch, n);
+			n = 0;
+		}
+	}
+	pm_swapio_drain(vm);
+	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
+		pm_frame_t *f = &vm->frames.f[ppn];
+		if (f->state != PM_FRAME_USED || f->obj != obj)
+			continue;
+		if (f->fdirty || frame_dirty(vm, ppn)) {
+			say_lost(vm, f);
+			rc = -EIO;
+		}
+		f->pins = 0;
+		object_page_drop(vm, ppn);
+	}
+	return rc;
+}
+
+int pm_reclaim_dirty(struct pagemu *vm, uint64_t ppn)
+{
+	return frame_dirty(vm, ppn);
 }

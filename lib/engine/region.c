@@ -139,6 +139,9 @@ pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, in
 	r->end = end;
 	r->prot = prot;
 	r->vm = vm;
+	r->obj = 0;
+	r->shared = 0;
+	r->pgoff = 0;
 	r->live = 1;
 	attach(r);
 	if (!r->ticket) {
@@ -170,6 +173,9 @@ pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
 	tail->end = r->end;
 	tail->prot = r->prot;
 	tail->vm = vm;
+	tail->obj = r->obj;
+	tail->shared = r->shared;
+	tail->pgoff = r->pgoff + ((addr - r->start) >> vm->page_shift);
 	tail->live = 1;
 	r->end = addr;
 	attach_locked(r);

@@ -30,7 +30,9 @@ _Static_assert(MAX_WREQ + MAX_RREQ <= PM_NBD_REQS, "nbd.c holds a request per re
 #define CQ_NAP_NS    2000000             /* a missed wake-up costs at most this */
 
 typedef struct pm_wreq {
-	uint64_t     slot;                   /* first slot */
+	int          fd;                     /* the swap file, or an object's file */
+	uint64_t     off;                    /* byte offset in it */
+	size_t       bytes;                  /* bytes to write (a file's last page may be short) */
 	unsigned     n;                      /* frames, 0 = request unused */
 	int          res;                    /* the completion's result, once finished */
 	_Atomic int  finished;               /* completed, not yet handed to reclaim */
@@ -40,6 +42,7 @@ typedef struct pm_wreq {
 
 typedef struct pm_rreq {
 	int          busy;                   /* in use (under vm->lock) */
+	int          file;                   /* an object's file: a short read is the end of file, not an error */
 	unsigned     n;                      /* frames */
 	int          res;                    /* the completion's result, once done */
 	_Atomic int  done;
@@ -286,12 +289,15 @@ int pm_swapio_adopt(struct pagemu *vm, int fd)
  * once, so that the frames are either all in their slots or fail with the
  * real error. 0 or -errno.
  * signal context; called with vm->lock held. */
-static int write_rest(struct pagemu *vm, const pm_wreq_t *w, size_t done)
+static int write_rest(const pm_wreq_t *w, size_t done)
 {
-	for (unsigned i = (unsigned)(done / vm->page); i < w->n; i++) {
-		size_t skip = i == done / vm->page ? done % vm->page : 0;
-		int rc = pm_prim_pwrite(vm->io->fd, (const char *)w->iov[i].iov_base + skip, vm->page - skip,
-					(w->slot + i) * vm->page + skip);
+	size_t at = 0;
+
+	for (unsigned i = 0; i < w->n; at += w->iov[i++].iov_len) {
+		size_t len = w->iov[i].iov_len, skip = done > at ? done - at : 0;
+		if (skip >= len)
+			continue;
+		int rc = pm_prim_pwrite(w->fd, (const char *)w->iov[i].iov_base + skip, len - skip, w->off + at + skip);
 		if (rc < 0)
 			return rc;
 	}
@@ -409,8 +415,7 @@ static int writes_finish(struct pagemu *vm)
 		pm_wreq_t *w = &io->wreq[i];
 		if (!w->n || !atomic_load_explicit(&w->finished, memory_order_acquire))
 			continue;
-		size_t want = (size_t)w->n * vm->page;
-		int res = w->res < 0 ? w->res : (size_t)w->res == want ? 0 : write_rest(vm, w, (size_t)w->res);
+		int res = w->res < 0 ? w->res : (size_t)w->res == w->bytes ? 0 : write_rest(w, (size_t)w->res);
 		unsigned n = w->n;
 		atomic_store_explicit(&w->finished, 0, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&io->finished, 1, memory_order_relaxed);
@@ -526,7 +531,23 @@ unsigned pm_swapio_inflight(struct pagemu *vm)
 	return vm->io->inflight;
 }
 
-int pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
+void pm_swapio_drain(struct pagemu *vm)
+{
+	while (vm->io->inflight)
+		if (pm_swapio_reap(vm, 1) < 0)
+			break;
+}
+
+/* Slot I/O of the remote store (nbd.c) rather than of a descriptor: the
+ * swap's slots when they live on NBD servers (io->fd is then -1). */
+static int remote(const struct pm_swapio *io, int fd)
+{
+	return fd < 0 && io->nbd;
+}
+
+/* Queue one write of frames ppns[0..n) to fd at byte off, the last frame
+ * last bytes long. */
+static int write_at(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n, size_t last)
 {
 	struct pm_swapio *io = vm->io;
 	struct io_uring_sqe *sqe;
@@ -541,27 +562,40 @@ int pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsi
 	for (i = 0; i < MAX_WREQ && !w; i++)
 		if (!io->wreq[i].n)
 			w = &io->wreq[i];
-	sqe = io->nbd ? NULL : get_sqe(vm);
-	if (!sqe && !io->nbd)
+	sqe = remote(io, fd) ? NULL : get_sqe(vm);
+	if (!sqe && !remote(io, fd))
 		return -EBUSY;
-	w->slot = slot;
+	w->fd = fd;
+	w->off = off;
 	w->n = n;
 	for (i = 0; i < n; i++) {
 		w->ppns[i] = ppns[i];
 		w->iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
-		w->iov[i].iov_len = vm->page;
+		w->iov[i].iov_len = i + 1 < n ? vm->page : last;
 	}
+	w->bytes = (size_t)(n - 1) * vm->page + last;
 	io->reqs_busy++;
 	io->inflight += n;
-	if (io->nbd)                          /* sent at pm_swapio_submit */
-		return pm_nbd_write(io->nbd, (unsigned)(w - io->wreq), (uint64_t)(w - io->wreq), slot, w->iov, n);
-	io_uring_prep_writev(sqe, io->fd, w->iov, n, slot * vm->page);
+	if (!sqe)                             /* slots on NBD: sent at pm_swapio_submit */
+		return pm_nbd_write(io->nbd, (unsigned)(w - io->wreq), (uint64_t)(w - io->wreq), off / vm->page, w->iov, n);
+	io_uring_prep_writev(sqe, fd, w->iov, n, off);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(w - io->wreq));
 	io->queued++;
 	return 0;
 }
 
-int pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
+int pm_swapio_write(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
+{
+	return write_at(vm, vm->io->fd, slot * vm->page, ppns, n, vm->page);
+}
+
+int pm_swapio_file_write(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n, size_t last)
+{
+	return write_at(vm, fd, off, ppns, n, last);
+}
+
+/* Start reading n pages of fd from byte off into frames ppns[0..n). */
+static int read_at(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n, int file)
 {
 	struct pm_swapio *io = vm->io;
 	struct io_uring_sqe *sqe;
@@ -579,22 +613,34 @@ int pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns,
 		r->iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
 		r->iov[i].iov_len = vm->page;
 	}
-	sqe = io->nbd ? NULL : get_sqe(vm);
-	if (!sqe && !io->nbd)
+	sqe = remote(io, fd) ? NULL : get_sqe(vm);
+	if (!sqe && !remote(io, fd))
 		return -EBUSY;
 	r->busy = 1;
+	r->file = file;
 	r->n = n;
 	atomic_store_explicit(&r->done, 0, memory_order_relaxed);
-	if (io->nbd) {                        /* its wait sleeps on the ring, where the completion is posted */
+	if (!sqe) {                           /* its wait sleeps on the ring, where the completion is posted */
 		io->reads++;
-		pm_nbd_read(io->nbd, MAX_WREQ + (unsigned)(r - io->rreq), READ_TAG + (uint64_t)(r - io->rreq), slot, r->iov, n);
+		pm_nbd_read(io->nbd, MAX_WREQ + (unsigned)(r - io->rreq), READ_TAG + (uint64_t)(r - io->rreq), off / vm->page,
+			    r->iov, n);
 		return (int)(r - io->rreq);
 	}
-	io_uring_prep_readv(sqe, io->fd, r->iov, n, slot * vm->page);
+	io_uring_prep_readv(sqe, fd, r->iov, n, off);
 	io_uring_sqe_set_data64(sqe, READ_TAG + (uint64_t)(r - io->rreq));
 	io->reads++;
 	sq_publish(io);                       /* submitted by its wait (pm_swapio_read_wait) */
 	return (int)(r - io->rreq);
+}
+
+int pm_swapio_read_start(struct pagemu *vm, uint64_t slot, const uint64_t *ppns, unsigned n)
+{
+	return read_at(vm, vm->io->fd, slot * vm->page, ppns, n, 0);
+}
+
+int pm_swapio_file_read_start(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n)
+{
+	return read_at(vm, fd, off, ppns, n, 1);
 }
 
 void pm_swapio_read_wait(struct pagemu *vm, int id)
@@ -644,7 +690,9 @@ int pm_swapio_read_res(struct pagemu *vm, int id)
 
 	if (!atomic_load_explicit(&r->done, memory_order_acquire))
 		return -EIO;                  /* a wait failed */
-	return r->res < 0 ? r->res : (size_t)r->res == (size_t)r->n * vm->page ? 0 : -EIO;
+	if (r->res < 0 || r->file)
+		return r->res;
+	return (size_t)r->res == (size_t)r->n * vm->page ? 0 : -EIO;
 }
 
 int pm_swapio_read_end(struct pagemu *vm, int id)

@@ -1,7 +1,7 @@
-/* vm.c - the instance: open and close, regions (map, unmap, protect),
- * pinning, statistics and translation of a live address. Everything that
- * changes the page table or the region table runs under vm->lock, outside
- * the fault handler. */
+/* vm.c - the instance: open and close, pinning, statistics and
+ * translation of a live address (the regions' calls are mapping.c's).
+ * Everything that changes the page table or the region table runs under
+ * vm->lock, outside the fault handler. */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -79,7 +79,8 @@ static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 static int tables_init(struct pagemu *vm)
 {
 	pm_pt_geom_t g;
-	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_tlb, o_arena, arena_len, tlb_len;
+	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_objects, o_pcache, o_tlb, o_arena, arena_len, tlb_len;
+	uint64_t pcache_slots = 2;
 	const pagemu_config_t *c = &vm->cfg;
 	char *mem;
 
@@ -95,6 +96,10 @@ static int tables_init(struct pagemu *vm)
 	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
 	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots, c->swap_checksum), 64);
 	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
+	while (pcache_slots < 2 * vm->nframes)
+		pcache_slots <<= 1;
+	o_objects = off; off = align_up(off + PM_OBJECTS_MAX * sizeof(pm_object_t), 64);
+	o_pcache = off;  off = align_up(off + pcache_slots * sizeof(uint32_t), 64);
 	o_tlb = off;     off = align_up(off + tlb_len, node);
 	o_arena = off;   off += arena_len;
 	mem = pm_prim_alloc_tables(off);
@@ -107,6 +112,9 @@ static int tables_init(struct pagemu *vm)
 	vm->policy->init(vm->policy_state, vm->nframes, vm->cfg.seed);
 	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap, c->swap_checksum);
 	vm->regions = (pm_region_t *)(mem + o_regions);
+	vm->objects = (pm_object_t *)(mem + o_objects);
+	vm->pcache = (uint32_t *)(mem + o_pcache);
+	vm->pcache_mask = pcache_slots - 1;
 	vm->nregions_max = REGIONS_MAX;
 	if (pm_tlb_init(&vm->tlb, c->tlb_sets[0], c->tlb_ways[0], c->tlb_sets[1], c->tlb_ways[1], mem + o_tlb) < 0 ||
 	    pm_tlb_set_policy(&vm->tlb, c->tlb_policy, c->seed) < 0)
@@ -227,12 +235,6 @@ err_tables:
 	return rc;
 }
 
-static void drain_writes(struct pagemu *vm)
-{
-	while (pm_swapio_inflight(vm))
-		if (pm_swapio_reap(vm, 1) < 0)
-			break;
-}
 
 void pagemu_close(pagemu_t *vm)
 {
@@ -247,7 +249,8 @@ void pagemu_close(pagemu_t *vm)
 	pm_lock(vm);
 	while (pm_swapio_reads(vm))
 		pm_wait_busy(vm);
-	drain_writes(vm);
+	pm_swapio_drain(vm);
+	pm_filemap_close(vm);
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
 		if (!r->live)
@@ -263,187 +266,6 @@ void pagemu_close(pagemu_t *vm)
 	pm_prim_close(vm->pool_fd);
 	pm_prim_release(vm->tables_mem, vm->tables_len);
 	free(vm);
-}
-
-/* ---- regions -------------------------------------------------------------- */
-
-void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off)
-{
-	size_t host = pm_prim_host_page(), rlen, extra;
-	uintptr_t base, start;
-	pm_region_t *r;
-
-	if (!vm || !len || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if ((flags & MAP_SHARED) || !(flags & MAP_ANONYMOUS) || fd != -1 || off != 0) {
-		pm_set_error("pagemu_map: only MAP_PRIVATE | MAP_ANONYMOUS with fd -1 and offset 0 (file-backed and shared mappings are not supported yet)");
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
-	if (!(flags & MAP_PRIVATE) || (flags & ~(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE))) {
-		pm_set_error("pagemu_map: flags must be MAP_PRIVATE | MAP_ANONYMOUS [| MAP_NORESERVE]");
-		errno = EINVAL;
-		return NULL;
-	}
-	if (len > (1ULL << 46)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	rlen = align_up(len, vm->page);
-	/* Large emulated pages must start on their own boundary. */
-	extra = vm->page > host ? vm->page - host : 0;
-	base = (uintptr_t)pm_prim_reserve(rlen + extra);
-	if (!base) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	start = align_up(base, vm->page);
-	if (start > base)
-		pm_prim_release((void *)base, start - base);
-	if (base + rlen + extra > start + rlen)
-		pm_prim_release((void *)(start + rlen), base + rlen + extra - (start + rlen));
-	pm_lock(vm);
-	r = pm_region_new(vm, start, start + rlen, prot);
-	if (r)
-		pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
-	pm_unlock(vm);
-	if (!r) {
-		pm_prim_release((void *)start, rlen);
-		errno = ENOMEM;
-		return NULL;
-	}
-	return (void *)start;
-}
-
-static void release_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	pm_page_release(ctx, vpn, pte);
-}
-
-/* Apply fn to the part of every region of vm inside [lo, hi), splitting
- * regions at the edges. Called with vm->lock held. */
-typedef int (*range_fn)(struct pagemu *vm, pm_region_t *r, void *arg);
-
-static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn, void *arg)
-{
-	int rc = 0, any = 0;
-
-	for (size_t i = 0; i < vm->nregions_hw && rc == 0; i++) {
-		pm_region_t *r = &vm->regions[i];
-		if (!r->live || r->end <= lo || r->start >= hi)
-			continue;
-		any = 1;
-		if (r->start < lo && !(r = pm_region_split(vm, r, lo)))
-			return -ENOMEM;
-		if (r->end > hi && !pm_region_split(vm, r, hi))
-			return -ENOMEM;
-		rc = fn(vm, r, arg);
-	}
-	return rc ? rc : any ? 0 : -ENOENT;
-}
-
-static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
-{
-	uintptr_t start = r->start, end = r->end;
-
-	PM_UNUSED(arg);
-	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
-	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1), release_visit, vm, 1);
-	pm_region_delete(vm, r);
-	pm_prim_release((void *)start, end - start);
-	return 0;
-}
-
-static void locked_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	PM_UNUSED(vpn);
-	*(int *)ctx |= pte_locked(*pte);
-}
-
-/* Is a page of [lo, hi) being read in (its PTE locked)? */
-static int range_locked(struct pagemu *vm, uintptr_t lo, uintptr_t hi)
-{
-	int locked = 0;
-
-	if (!pm_swapio_reads(vm))
-		return 0;
-	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, lo), pm_va_vpn(vm, hi - 1), locked_visit, &locked, 0);
-	return locked;
-}
-
-static int check_range(struct pagemu *vm, const void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
-{
-	uintptr_t a = (uintptr_t)addr;
-
-	if (!vm || (a & (vm->page - 1)) || !len || a + len < a)
-		return -EINVAL;
-	*lo = a;
-	*hi = align_up(a + len, vm->page);
-	return 0;
-}
-
-int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
-{
-	uintptr_t lo, hi;
-	int rc = check_range(vm, addr, len, &lo, &hi);
-
-	if (rc < 0)
-		return rc;
-	pm_lock(vm);
-	while (range_locked(vm, lo, hi))
-		pm_wait_busy(vm);        /* a page being read in is its reader's until it is in */
-	drain_writes(vm);        /* no write may land in a slot freed here */
-	rc = for_range(vm, lo, hi, unmap_region, NULL);
-	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
-	pm_unlock(vm);
-	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
-}
-
-struct protect_arg {
-	int prot;
-};
-
-static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	struct pagemu *vm = ctx;
-
-	if (!pte_mapped(*pte))
-		return;
-	if (vm->frames.f[pte_ppn(*pte)].pins) {
-		/* Pinned pages stay mapped: change their protection in place. */
-		pm_region_t *r = pm_region_find(vm, pm_vpn_va(vm, vpn));
-		int prot = r ? r->prot : PROT_NONE;
-		if (!pte_dirty(*pte))
-			prot &= ~PROT_WRITE;
-		pm_protect_pte(vm, vpn, pte, prot);
-		return;
-	}
-	pm_shootdown(vm, vpn, pte);   /* the next touch maps it with the new protection */
-}
-
-static int protect_region(struct pagemu *vm, pm_region_t *r, void *arg)
-{
-	r->prot = ((struct protect_arg *)arg)->prot;
-	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, r->start), pm_va_vpn(vm, r->end - 1), protect_visit, vm, 0);
-	return 0;
-}
-
-int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot)
-{
-	struct protect_arg a = { prot };
-	uintptr_t lo, hi;
-	int rc = check_range(vm, addr, len, &lo, &hi);
-
-	if (rc < 0)
-		return rc;
-	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
-		return -EINVAL;
-	pm_lock(vm);
-	rc = for_range(vm, lo, hi, protect_region, &a);
-	pm_unlock(vm);
-	return rc == -ENOENT ? -ENOMEM : rc;  /* like mprotect on unmapped memory */
 }
 
 /* ---- pinning ---------------------------------------------------------------- */
@@ -537,6 +359,10 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	vm->stats.reserved = vm->reserved;
 	vm->stats.vmas = vm->vmas;
 	vm->stats.parked = vm->parked;
+	vm->stats.file_pages = vm->cached;
+	vm->stats.shared_frames = 0;
+	for (uint64_t ppn = 0; ppn < vm->nframes && vm->cached; ppn++)
+		vm->stats.shared_frames += vm->frames.f[ppn].state == PM_FRAME_USED && vm->frames.f[ppn].mapcount > 1;
 	*out = vm->stats;
 	pm_swapio_stats(vm, out);
 	pm_unlock(vm);

@@ -52,6 +52,12 @@ void pm_frames_push(pm_frames_t *ft, uint64_t ppn)
 	f->pins = 0;
 	f->io = 0;
 	f->wrerr = 0;
+	f->obj = 0;
+	f->index = 0;
+	f->mapcount = 0;
+	f->fdirty = 0;
+	f->busy = 0;
+	f->ra = 0;
 	ft->pos[ppn] = (uint32_t)ft->nfree;
 	ft->free[ft->nfree++] = (uint32_t)ppn;
 }

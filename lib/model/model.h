@@ -92,15 +92,25 @@ enum pm_frame_state {
 	PM_FRAME_USED,                    /* holds a present page */
 };
 
+/* A frame holds either an anonymous page, owned by one PTE (vpn, pte), or
+ * a page of a memory object (a file): then obj names the object, index
+ * the page in it, and any number of PTEs map the frame (mapcount; the
+ * engine finds them through the object's regions, a reverse map). */
 typedef struct pm_frame {
-	uint64_t  vpn;                    /* owner page (valid when USED) */
+	uint64_t  vpn;                    /* owner page (valid when USED, anonymous) */
 	uint64_t  slot;                   /* home swap slot, PM_NONE = none */
-	pm_pte_t *pte;                    /* owner's PTE (valid when USED) */
+	pm_pte_t *pte;                    /* owner's PTE (valid when USED, anonymous) */
+	uint64_t  index;                  /* object page: its page number in the object */
+	uint32_t  obj;                    /* 0 = anonymous; else the object's number + 1 */
+	uint32_t  mapcount;               /* object page: PTEs that map it */
 	uint32_t  pins;                   /* pagemu_pin nesting; pinned frames are never evicted */
 	uint8_t   state;                  /* enum pm_frame_state */
 	uint8_t   io;                     /* 1 = a write of this frame to its slot is in flight */
 	uint8_t   wrerr;                  /* errno of its last write, when it failed (0 = none) */
-	uint8_t   pad;
+	uint8_t   fdirty;                 /* object page: dirty beyond what its PTEs say (a dirty mapping went) */
+	uint8_t   busy;                   /* object page: being read in (its readers wait) */
+	uint8_t   ra;                     /* object page: brought in by readahead, not touched yet */
+	uint8_t   pad[2];
 } pm_frame_t;
 
 typedef struct pm_frames {

@@ -8,13 +8,15 @@
  *   bit 0  P  present: the page is in frame PPN
  *   bit 1  W  writable: the real MMU maps it read-write
  *   bit 2  U  user
- *   bit 3  L  locked: with S, the page is being read from swap; the
- *             reader alone may change the PTE, others wait (engine only)
+ *   bit 3  L  locked: with S, the page is being read from swap; alone,
+ *             the page is being read from its file; the reader alone may
+ *             change the PTE, others wait (engine only)
  *   bit 5  A  accessed (the reference bit the replacement policy reads)
  *   bit 6  D  dirty: the frame differs from the swap copy (or there is none)
  *   bit 7  M  mapped: the real MMU holds the translation (engine only)
  *   bit 8  S  swapped: not present, the page is in swap slot SLOT
- *   bit 9  C  copy-on-write / shared marker
+ *   bit 9  C  copy-on-write: with P, a private mapping's view of a file
+ *             page in the page cache; the first write copies it
  *   bit 10 R  readahead: brought in by readahead and not touched yet
  *   bit 11 K  kept: the real MMU still maps the VA to frame PFN, PROT_NONE.
  *             Without P: a reservation window (never touched; the first
@@ -55,6 +57,7 @@ static inline int pte_write(pm_pte_t p)     { return (p & PM_PTE_W) != 0; }
 static inline int pte_young(pm_pte_t p)     { return (p & PM_PTE_A) != 0; }
 static inline int pte_dirty(pm_pte_t p)     { return (p & PM_PTE_D) != 0; }
 static inline int pte_readahead(pm_pte_t p) { return (p & PM_PTE_R) != 0; }
+static inline int pte_cow(pm_pte_t p)       { return (p & PM_PTE_C) != 0; }
 /* K has three meanings, by what it is set with (see the layout above). */
 static inline int pte_locked(pm_pte_t p)    { return (p & PM_PTE_L) != 0; }
 static inline int pte_kept(pm_pte_t p)      { return (p & PM_PTE_K) != 0; }
@@ -96,6 +99,7 @@ static inline pm_pte_t pte_mk_window(uint64_t ppn)
 static inline pm_pte_t pte_mkkept(pm_pte_t p)     { return p | PM_PTE_K; }
 static inline pm_pte_t pte_clear_kept(pm_pte_t p) { return p & ~PM_PTE_K; }
 static inline pm_pte_t pte_mklocked(pm_pte_t p)   { return p | PM_PTE_L; }
+static inline pm_pte_t pte_mkcow(pm_pte_t p)      { return p | PM_PTE_C; }
 static inline pm_pte_t pte_clear_locked(pm_pte_t p) { return p & ~PM_PTE_L; }
 
 #endif

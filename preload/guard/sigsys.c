@@ -303,6 +303,90 @@ static void flush_trace(const struct pm_call *c)
 	pm_guard_sel = c->prev;
 }
 
+/* ---- PAGEMU_MMAP: a mapped file's own reads and writes ------------------- */
+
+/* The bytes an iovec array covers. */
+static uint64_t iov_bytes(const struct iovec *iov, long cnt)
+{
+	uint64_t n = 0;
+
+	for (long i = 0; iov && i < cnt && i < 1024; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+/* The file position of fd (for read and write, which use it). */
+static uint64_t position(long fd)
+{
+	long pos = raw3(SYS_lseek, fd, 0, SEEK_CUR);
+
+	return pos < 0 ? 0 : (uint64_t)pos;
+}
+
+/* signal context: c reads from a file (before == 1: not made yet) or
+ * wrote ret bytes to one. When pagemu maps that file, its copy of the
+ * pages and the file must agree, as the kernel's one page cache makes
+ * them: before a read, the dirty pages there reach the file; after a
+ * write, the written bytes reach pagemu's pages. */
+static void file_io(const struct pm_call *c, long ret, int before)
+{
+	long fd = -1;
+	uint64_t off = 0, len = 0;
+	int write = 0;
+
+	if (!pm_shim.mmap || pm_shim_depth || (!before && ret < 0))
+		return;
+	switch (c->nr) {
+	case SYS_read:     fd = c->a[0]; off = position(fd); len = (uint64_t)c->a[2]; break;
+	case SYS_readv:    fd = c->a[0]; off = position(fd); len = iov_bytes((const void *)c->a[1], c->a[2]); break;
+	case SYS_pread64:  fd = c->a[0]; off = (uint64_t)c->a[3]; len = (uint64_t)c->a[2]; break;
+	case SYS_preadv: case SYS_preadv2:
+		fd = c->a[0];
+		off = c->a[3] == -1 ? position(fd) : (uint64_t)c->a[3];
+		len = iov_bytes((const void *)c->a[1], c->a[2]);
+		break;
+	case SYS_sendfile:
+		fd = c->a[1];
+		off = c->a[2] ? *(const uint64_t *)c->a[2] : position(fd);
+		len = (uint64_t)c->a[3];
+		break;
+	case SYS_copy_file_range:
+		fd = c->a[0];
+		off = c->a[1] ? *(const uint64_t *)c->a[1] : position(fd);
+		len = (uint64_t)c->a[4];
+		break;
+	case SYS_write:    write = 1; fd = c->a[0]; len = (uint64_t)ret; off = before ? 0 : position(fd) - len; break;
+	case SYS_writev:   write = 1; fd = c->a[0]; len = (uint64_t)ret; off = before ? 0 : position(fd) - len; break;
+	case SYS_pwrite64: write = 1; fd = c->a[0]; len = (uint64_t)ret; off = (uint64_t)c->a[3]; break;
+	case SYS_pwritev: case SYS_pwritev2:
+		write = 1;
+		fd = c->a[0];
+		len = (uint64_t)ret;
+		off = c->a[3] == -1 ? (before ? 0 : position(fd) - len) : (uint64_t)c->a[3];
+		break;
+	case SYS_ftruncate:
+		write = 1;
+		fd = c->a[0];
+		break;
+	case SYS_fallocate:
+		write = 1;
+		fd = c->a[0];
+		off = (uint64_t)c->a[2];
+		len = (uint64_t)c->a[3];
+		break;
+	default:
+		return;
+	}
+	if (write == before)
+		return;
+	pm_guard_sel = SUD_ALLOW;
+	if (write)
+		pm_filemap_file_written(pm_guard.vm, (int)fd, off, len);
+	else
+		pm_filemap_file_reading(pm_guard.vm, (int)fd, off, len);
+	pm_guard_sel = c->prev;
+}
+
 /* signal context: make c with what it refers to pinned; its result. */
 static long make_call(struct pm_call *c)
 {
@@ -315,7 +399,9 @@ static long make_call(struct pm_call *c)
 		memcpy(exec_pins.pins, c->pins, sizeof(c->pins[0]) * (size_t)c->npins);
 		exec_pins.n = c->npins;
 	}
+	file_io(c, 0, 1);
 	ret = raw6(c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4], c->a[5]);
+	file_io(c, ret, 0);
 	exec_pins.n = 0;                 /* (only reached when it failed) */
 	if (c->npins) {
 		pm_guard_sel = SUD_ALLOW;

@@ -10,7 +10,7 @@
 # skipped instead of failed; a wrong output still fails.
 set -u
 D=$(dirname "$0")
-if [ $# -gt 0 ]; then names="$*"; else names="uthash speedtest1 sort jq"; fi
+if [ $# -gt 0 ]; then names="$*"; else names="uthash speedtest1 sqlite_mmap lmdb sort jq"; fi
 pass=0 nfail=0 nskip=0 failed=
 for n in $names; do
 	s=$D/$n.sh

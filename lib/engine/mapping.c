@@ -1,0 +1,379 @@
+/* mapping.c - the regions' calls: pagemu_map (anonymous memory, shared
+ * memory and files), pagemu_unmap, pagemu_protect, pagemu_advise and
+ * pagemu_remap (Linux's mmap.c, mprotect.c, madvise.c and mremap.c).
+ * Everything that changes the page table or the region table runs under
+ * vm->lock, outside the fault handler. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "engine/engine.h"
+
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* ---- regions -------------------------------------------------------------- */
+
+/* pagemu_map's arguments: 0, or -errno with pagemu_last_error() naming
+ * the one at fault. */
+static int check_map(struct pagemu *vm, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int kind = flags & (MAP_SHARED | MAP_PRIVATE);
+
+	if (!len || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
+		pm_set_error("pagemu_map: %s", !len ? "len is 0" : "prot has bits other than PROT_READ | PROT_WRITE | PROT_EXEC");
+		return -EINVAL;
+	}
+	if ((kind != MAP_SHARED && kind != MAP_PRIVATE) ||
+	    (flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE))) {
+		pm_set_error("pagemu_map: flags must be MAP_PRIVATE or MAP_SHARED, with MAP_ANONYMOUS or a file, [| MAP_NORESERVE]");
+		return -EINVAL;
+	}
+	if ((flags & MAP_ANONYMOUS) && (fd != -1 || off != 0)) {
+		pm_set_error("pagemu_map: MAP_ANONYMOUS takes fd -1 and offset 0 (fd %d, offset %lld)", fd, (long long)off);
+		return -EINVAL;
+	}
+	if (!(flags & MAP_ANONYMOUS) && (off < 0 || (off & (off_t)(vm->page - 1)))) {
+		pm_set_error("pagemu_map: offset %lld is not a multiple of the page size (%zu bytes)", (long long)off, vm->page);
+		return -EINVAL;
+	}
+	if (len > (1ULL << 46) || (!(flags & MAP_ANONYMOUS) && (uint64_t)off > (1ULL << 62) - len)) {
+		pm_set_error("pagemu_map: len %zu is too large", len);
+		return len > (1ULL << 46) ? -ENOMEM : -EOVERFLOW;
+	}
+	return 0;
+}
+
+/* Address space for rlen bytes, aligned to the emulated page: 0 = none. */
+static uintptr_t reserve(struct pagemu *vm, size_t rlen)
+{
+	size_t host = pm_prim_host_page();
+	/* Large emulated pages must start on their own boundary. */
+	size_t extra = vm->page > host ? vm->page - host : 0;
+	uintptr_t base = (uintptr_t)pm_prim_reserve(rlen + extra), start;
+
+	if (!base)
+		return 0;
+	start = align_up(base, vm->page);
+	if (start > base)
+		pm_prim_release((void *)base, start - base);
+	if (base + rlen + extra > start + rlen)
+		pm_prim_release((void *)(start + rlen), base + rlen + extra - (start + rlen));
+	return start;
+}
+
+/* A new region of rlen bytes at start mapping obj (0: anonymous private)
+ * from page pgoff. vm->lock held. NULL when the table is full. */
+static pm_region_t *region_add(struct pagemu *vm, uintptr_t start, size_t rlen, int prot, uint32_t obj, int shared,
+			       uint64_t pgoff)
+{
+	pm_region_t *r = pm_region_new(vm, start, start + rlen, prot);
+
+	if (!r)
+		return NULL;
+	r->obj = obj;
+	r->shared = shared;
+	r->pgoff = pgoff;
+	pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
+	return r;
+}
+
+void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int rc = vm ? check_map(vm, len, prot, flags, fd, off) : -EINVAL, obj = 0;
+	int anon_shared = (flags & MAP_ANONYMOUS) && (flags & MAP_SHARED);
+	uintptr_t start;
+	size_t rlen;
+	pm_region_t *r;
+
+	if (rc < 0) {
+		errno = -rc;
+		return NULL;
+	}
+	rlen = align_up(len, vm->page);
+	if (!(start = reserve(vm, rlen))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	pm_lock(vm);
+	/* A file, or shared anonymous memory: its object. */
+	if (!(flags & MAP_ANONYMOUS) || anon_shared)
+		obj = pm_object_open(vm, fd, prot, (flags & MAP_SHARED) != 0, anon_shared, rlen);
+	r = obj >= 0 ? region_add(vm, start, rlen, prot, (uint32_t)obj, (flags & MAP_SHARED) != 0,
+				  (flags & MAP_ANONYMOUS) ? 0 : (uint64_t)off >> vm->page_shift)
+		     : NULL;
+	if (!r && obj > 0 && pm_object_unused(vm, (uint32_t)obj))
+		pm_object_close(vm, (uint32_t)obj);
+	pm_unlock(vm);
+	if (!r) {
+		pm_prim_release((void *)start, rlen);
+		errno = obj < 0 ? -obj : ENOMEM;
+		return NULL;
+	}
+	return (void *)start;
+}
+
+static void release_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	pm_page_release(ctx, vpn, pte);
+}
+
+/* Apply fn to the part of every region of vm inside [lo, hi), splitting
+ * regions at the edges. Called with vm->lock held. */
+typedef int (*range_fn)(struct pagemu *vm, pm_region_t *r, void *arg);
+
+static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn, void *arg)
+{
+	int rc = 0, any = 0;
+
+	for (size_t i = 0; i < vm->nregions_hw && rc == 0; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!r->live || r->end <= lo || r->start >= hi)
+			continue;
+		any = 1;
+		if (r->start < lo && !(r = pm_region_split(vm, r, lo)))
+			return -ENOMEM;
+		if (r->end > hi && !pm_region_split(vm, r, hi))
+			return -ENOMEM;
+		rc = fn(vm, r, arg);
+	}
+	return rc ? rc : any ? 0 : -ENOENT;
+}
+
+static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
+{
+	uintptr_t start = r->start, end = r->end;
+	uint32_t obj = r->obj;
+
+	PM_UNUSED(arg);
+	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
+	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1), release_visit, vm, 1);
+	pm_region_delete(vm, r);
+	pm_prim_release((void *)start, end - start);
+	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
+	return 0;
+}
+
+static void locked_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	PM_UNUSED(vpn);
+	*(int *)ctx |= pte_locked(*pte);
+}
+
+/* Is a page of [lo, hi) being read in (its PTE locked)? */
+static int range_locked(struct pagemu *vm, uintptr_t lo, uintptr_t hi)
+{
+	int locked = 0;
+
+	if (!pm_swapio_reads(vm))
+		return 0;
+	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, lo), pm_va_vpn(vm, hi - 1), locked_visit, &locked, 0);
+	return locked;
+}
+
+static int check_range(struct pagemu *vm, const void *addr, size_t len, uintptr_t *lo, uintptr_t *hi)
+{
+	uintptr_t a = (uintptr_t)addr;
+
+	if (!vm || (a & (vm->page - 1)) || !len || a + len < a)
+		return -EINVAL;
+	*lo = a;
+	*hi = align_up(a + len, vm->page);
+	return 0;
+}
+
+int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
+{
+	uintptr_t lo, hi;
+	int rc = check_range(vm, addr, len, &lo, &hi);
+
+	if (rc < 0)
+		return rc;
+	pm_lock(vm);
+	while (range_locked(vm, lo, hi))
+		pm_wait_busy(vm);        /* a page being read in is its reader's until it is in */
+	pm_filemap_sync(vm, lo, hi, 0);  /* a shared mapping's writes reach its file */
+	pm_swapio_drain(vm);        /* no write may land in a slot freed here */
+	rc = for_range(vm, lo, hi, unmap_region, NULL);
+	pm_reclaim_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
+	pm_unlock(vm);
+	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
+}
+
+struct protect_arg {
+	int prot;
+};
+
+static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct pagemu *vm = ctx;
+
+	if (!pte_mapped(*pte))
+		return;
+	if (vm->frames.f[pte_ppn(*pte)].pins) {
+		/* Pinned pages stay mapped: change their protection in place. */
+		pm_region_t *r = pm_region_find(vm, pm_vpn_va(vm, vpn));
+		int prot = r ? r->prot : PROT_NONE;
+		if (!pte_dirty(*pte))
+			prot &= ~PROT_WRITE;
+		pm_protect_pte(vm, vpn, pte, prot);
+		return;
+	}
+	pm_shootdown(vm, vpn, pte);   /* the next touch maps it with the new protection */
+}
+
+static int protect_region(struct pagemu *vm, pm_region_t *r, void *arg)
+{
+	r->prot = ((struct protect_arg *)arg)->prot;
+	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, r->start), pm_va_vpn(vm, r->end - 1), protect_visit, vm, 0);
+	return 0;
+}
+
+int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot)
+{
+	struct protect_arg a = { prot };
+	uintptr_t lo, hi;
+	int rc = check_range(vm, addr, len, &lo, &hi);
+
+	if (rc < 0)
+		return rc;
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -EINVAL;
+	pm_lock(vm);
+	/* A shared mapping may be made writable only when its file is open
+	 * for writing (mprotect's EACCES). */
+	for (size_t i = 0; i < vm->nregions_hw && (prot & PROT_WRITE); i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (r->live && r->end > lo && r->start < hi && r->obj && r->shared && !pm_object(vm, r->obj)->writable) {
+			pm_set_error("pagemu_protect: PROT_WRITE on a shared mapping of a file open read-only");
+			pm_unlock(vm);
+			return -EACCES;
+		}
+	}
+	rc = for_range(vm, lo, hi, protect_region, &a);
+	pm_unlock(vm);
+	return rc == -ENOENT ? -ENOMEM : rc;  /* like mprotect on unmapped memory */
+}
+
+
+/* ---- advice ------------------------------------------------------------------ */
+
+/* MADV_DONTNEED: the page goes from this mapping (anonymous memory: its
+ * contents too; the next touch is demand-zero, or reads the object). */
+static void discard_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct pagemu *vm = ctx;
+
+	if (pte_stale(*pte) || pte_window(*pte))
+		pm_mmu_flush_stale(vm);          /* (a window is voided by its fault) */
+	if (pte_window(*pte)) {
+		pm_mmu_window_void(vm, vpn, pte);
+		return;
+	}
+	pm_shootdown(vm, vpn, pte);              /* mapped or parked: unmapped */
+	pm_page_release(vm, vpn, pte);
+}
+
+int pagemu_advise(pagemu_t *vm, void *addr, size_t len, int advice)
+{
+	uintptr_t lo, hi;
+	int rc = check_range(vm, addr, len, &lo, &hi), any = 0;
+
+	if (rc < 0)
+		return rc;
+	switch (advice) {
+	case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
+	case MADV_DONTFORK: case MADV_DOFORK: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:
+	case MADV_DONTDUMP: case MADV_DODUMP: case MADV_MERGEABLE: case MADV_UNMERGEABLE:
+		break;                           /* accepted; pagemu's paging does not change */
+	case MADV_DONTNEED: case MADV_FREE:
+		break;
+	default:
+		pm_set_error("pagemu_advise: advice %d is not one pagemu knows", advice);
+		return -EINVAL;
+	}
+	pm_lock(vm);
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		any |= r->live && r->end > lo && r->start < hi;
+	}
+	if (any && (advice == MADV_DONTNEED || advice == MADV_FREE)) {
+		while (range_locked(vm, lo, hi))
+			pm_wait_busy(vm);
+		pm_swapio_drain(vm);             /* no write may land in a slot freed here */
+		for (size_t i = 0; i < vm->nregions_hw; i++) {
+			pm_region_t *r = &vm->regions[i];
+			uintptr_t a = r->start > lo ? r->start : lo, b = r->end < hi ? r->end : hi;
+			if (r->live && a < b)
+				pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, a), pm_va_vpn(vm, b - 1), discard_visit, vm, 0);
+		}
+	}
+	pm_unlock(vm);
+	return any ? 0 : -ENOMEM;
+}
+
+/* ---- remapping ------------------------------------------------------------------ */
+
+void *pagemu_remap(pagemu_t *vm, void *old, size_t old_len, size_t new_len, int flags)
+{
+	uintptr_t a = (uintptr_t)old, start;
+	size_t olen, nlen;
+	pm_region_t *r;
+
+	if (!vm || (a & (vm->page - 1)) || !new_len || (flags & ~MREMAP_MAYMOVE)) {
+		if (vm)
+			pm_set_error("pagemu_remap: %s", (flags & ~MREMAP_MAYMOVE) ? "only MREMAP_MAYMOVE is supported"
+							 : "old must be page aligned and new_len not 0");
+		errno = EINVAL;
+		return NULL;
+	}
+	olen = align_up(old_len, vm->page);
+	nlen = align_up(new_len, vm->page);
+	if (nlen <= olen) {                      /* shrinking: the tail goes */
+		if (nlen < olen && pagemu_unmap(vm, (char *)old + nlen, olen - nlen) < 0) {
+			errno = EFAULT;
+			return NULL;
+		}
+		return old;
+	}
+	if (!(flags & MREMAP_MAYMOVE)) {
+		errno = ENOMEM;                  /* (pagemu never grows a region in place) */
+		return NULL;
+	}
+	pm_lock(vm);
+	r = pm_region_find(vm, a);
+	if (!r || r->start != a || r->end - r->start != olen) {
+		pm_unlock(vm);
+		pm_set_error("pagemu_remap: [%p, +%zu) is not one whole region of the instance", old, old_len);
+		errno = EFAULT;
+		return NULL;
+	}
+	int prot = r->prot, shared = r->shared;
+	uint32_t obj = r->obj;
+	uint64_t pgoff = r->pgoff;
+	pm_unlock(vm);
+	if (!(start = reserve(vm, nlen))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	pm_lock(vm);
+	int copy = !obj || !shared;
+	r = region_add(vm, start, nlen, copy ? PROT_READ | PROT_WRITE : prot, obj, shared, pgoff);
+	pm_unlock(vm);
+	if (!r) {
+		pm_prim_release((void *)start, nlen);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* An object's pages are the object's: the new region finds them in
+	 * the page cache (a private mapping's copies are copied). Anonymous
+	 * memory is copied, page by page, through faults. */
+	if (copy) {
+		if (!(prot & PROT_READ))
+			pagemu_protect(vm, old, olen, prot | PROT_READ);
+		memcpy((void *)start, old, olen);
+		if (prot != (PROT_READ | PROT_WRITE))
+			pagemu_protect(vm, (void *)start, nlen, prot);
+	}
+	pagemu_unmap(vm, old, olen);
+	return (void *)start;
+}
