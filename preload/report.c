@@ -64,20 +64,6 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 	say(msg);
 }
 
-/* s as a JSON string. */
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++)
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	fputc('"', f);
-}
-
 static void report_json(const char *path, const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 {
 	char msg[600], *line = NULL;
@@ -89,7 +75,7 @@ static void report_json(const char *path, const pagemu_stats_t *s, const pagemu_
 		rc = -ENOMEM;
 		if ((f = open_memstream(&line, &len))) {
 			fputs("{\"program\":", f);
-			json_string(f, program_invocation_short_name);
+			pm_json_string(f, program_invocation_short_name);
 			fprintf(f, ",\"pid\":%d,\"stats\":", (int)getpid());
 			pm_stats_json_object(s, f);
 			fputs(",\"heap\":", f);
