@@ -165,12 +165,12 @@ static void resident(const fm_opts_t *o)
 	scan(b, len, 1);
 	scan(c, len, 1);
 	for (int r = 0; r < o->c.runs; r++) {
-		nat[r] = scan(a, len, 4);
-		pmt[r] = (scan(b, len, 2) + scan(c, len, 2));
+		nat[r] = scan(a, len, 40);
+		pmt[r] = (scan(b, len, 20) + scan(c, len, 20));
 	}
 	pagemu_stats_t s;
 	pagemu_get_stats(vm, &s);
-	printf("resident: 32 MiB file, 4 passes a run, %d runs: native %.4f s, pagemu %.4f s (medians); %llu shared frames\n",
+	printf("resident: 32 MiB file, 40 passes a run, %d runs: native %.4f s, pagemu %.4f s (medians); %llu shared frames\n",
 	       o->c.runs, bu_median(nat, o->c.runs), bu_median(pmt, o->c.runs), (unsigned long long)s.shared_frames);
 	bu_summary("filemap", "resident-throughput-pagemu/native", bu_median_ratio(nat, pmt, o->c.runs), ">=", 0.98);
 	pagemu_close(vm);

@@ -32,7 +32,11 @@
 #define NATIVE_FLAGS (MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_STACK | MAP_GROWSDOWN | MAP_HUGETLB | MAP_32BIT)
 #define IGNORED_FLAGS (MAP_POPULATE | MAP_LOCKED | MAP_NONBLOCK | MAP_DENYWRITE | MAP_EXECUTABLE | MAP_FILE)
 
-/* 1 when the program's mappings go through pagemu now. */
+/* 1 when the program's mappings go through pagemu now; its first mapping
+ * may start pagemu, as its first allocation does. (pagemu's own mappings
+ * and the bootstrap allocator's are system calls, never this function:
+ * the allocator holds its lock while it maps, and a start from here would
+ * allocate and wait for that lock forever.) */
 static int enabled(void)
 {
 	if (pm_shim_depth)

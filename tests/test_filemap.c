@@ -114,6 +114,46 @@ START_TEST(test_shared_read_readahead)
 }
 END_TEST
 
+struct reader { volatile uint64_t *m; uint64_t pages; int bad; };
+static void *reader(void *arg);
+
+/* A sequential reader gets windows read ahead while it runs: few of its
+ * faults wait for the disk, and every word is right; two readers at once,
+ * and an unmap while windows are in flight, too. */
+START_TEST(test_windows_ahead)
+{
+	pagemu_t *vm = open_vm(1024, 32);
+	int fd = make_file(4096, 0, O_RDONLY);
+	volatile uint64_t *m = pagemu_map(vm, 4096 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	pagemu_stats_t s;
+
+	for (uint64_t p = 0; p < 4096; p++)
+		ck_assert_uint_eq(m[p * PAGE / 8 + 9], word_of(p, 9));
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_lt(s.faults_major, 64);              /* 4096 pages; clusters of 32 would be 128 */
+	ck_assert_uint_ge(s.file_read_pages, 4096);
+	ck_assert_uint_ge(s.readahead_hits, 4000);
+	/* Two readers of two mappings of the file at once. */
+	struct reader r[2] = { { m, 4096, 0 }, { pagemu_map(vm, 4096 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0), 4096, 0 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, reader, &r[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(r[0].bad + r[1].bad, 0);
+	/* Windows in flight when the last mapping goes. */
+	ck_assert_uint_eq(m[100 * PAGE / 8], word_of(100, 0));
+	ck_assert_uint_eq(m[101 * PAGE / 8], word_of(101, 0));
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)r[1].m, 4096 * PAGE), 0);
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)m, 4096 * PAGE), 0);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.file_pages, 0);
+	ck_assert_uint_eq(s.resident, 0);
+	pagemu_close(vm);
+	close(fd);
+}
+END_TEST
+
 /* Writes through a shared mapping reach the file on pagemu_sync, at
  * eviction, on unmap and at close. */
 START_TEST(test_shared_write_reaches_file)
@@ -397,8 +437,6 @@ END_TEST
 
 /* Two threads touch the pages of one file at once, through two mappings:
  * each page is read once, and every word is right. */
-struct reader { volatile uint64_t *m; uint64_t pages; int bad; };
-
 static void *reader(void *arg)
 {
 	struct reader *r = arg;
@@ -561,6 +599,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_shared_read_exact);
 	tcase_add_test(tc, test_shared_read_readahead);
+	tcase_add_test(tc, test_windows_ahead);
 	tcase_add_test(tc, test_shared_write_reaches_file);
 	tcase_add_test(tc, test_two_mappings_one_frame);
 	tcase_add_test(tc, test_shared_frame_evicted_from_both);

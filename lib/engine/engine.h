@@ -13,6 +13,8 @@
  *   filemap.c    mapped files written back: pagemu_sync, unmap, close;
  *                shared mappings handed to the kernel at fork
  *   fault.c      a fault, top to bottom (pm_fault_entry, pm_fault_handle)
+ *   readahead.c  a mapped file's pages into the page cache: the fault's
+ *                cluster, and windows read ahead of a sequential reader
  *   reclaim.c    taking a frame, eviction, pre-cleaning
  *   mmu.c        the real MMU: translations and the mapping budget
  *   object.c     memory objects (files), their page cache in the pool,
@@ -116,6 +118,8 @@ typedef struct pm_object {
 	int       anon;                   /* anonymous shared memory: a file of pagemu's own */
 	uint64_t  dev, ino;               /* the file's identity: its mappings share this object */
 	uint64_t  size;                   /* the file's size in bytes, as last seen */
+	uint64_t  ra_next;                /* readahead: the page after the last one read or read ahead */
+	uint64_t  ra_win;                 /* readahead: the last window's pages (0 = none running) */
 } pm_object_t;
 /* The object for file fd (an existing one when the instance maps the same
  * file already), mapped with prot, shared or not: its number + 1, or
@@ -185,6 +189,12 @@ int  pm_swapio_read_res(struct pagemu *vm, int id);
 int  pm_swapio_read_end(struct pagemu *vm, int id);
 /* Reads in flight. */
 unsigned pm_swapio_reads(struct pagemu *vm);
+/* Submit the reads started so far now, without waiting (a read nobody
+ * waits for yet: readahead). */
+void pm_swapio_read_kick(struct pagemu *vm);
+/* Has read id completed (taking the completions there are, when no other
+ * thread holds the queue)? Never waits. */
+int  pm_swapio_read_done(struct pagemu *vm, int id);
 /* Queue one write of frames ppns[0..n) to consecutive slots from `slot`;
  * the frames must have io set. Submitted by pm_swapio_submit (or when the
  * queue is full). 0 or -errno. */
@@ -265,6 +275,34 @@ void pm_mmu_range_released(struct pagemu *vm, uint64_t lo, uint64_t hi);
 /* After a fork re-reserved every region with no frame mapped: recount. */
 void pm_mmu_regions_recount(struct pagemu *vm);
 
+/* readahead.c - a mapped file's pages read into the page cache. signal
+ * context; called with vm->lock held. */
+#define PM_RA_ASYNC 32                    /* read requests of windows read ahead, in flight at once */
+struct pm_ra_async {
+	unsigned n;                       /* frames, 0 = slot unused */
+	int      id;                      /* the read request */
+	uint32_t obj;
+	uint64_t ppns[PM_IO_MAX_RUN];
+};
+/* Frames for the cluster of a fault that missed the page cache at page
+ * index of obj (entered in the cache, busy): how many, 0 with *err set. */
+unsigned pm_readahead_cluster(struct pagemu *vm, uint32_t obj, uint64_t index, uint64_t *ppns, int *err);
+/* Read that cluster without vm->lock (pte, the touched page's, locked
+ * meanwhile), and a window ahead when the reader is sequential. Returns
+ * the pages read (0: the touched page is past the end of the file now) or
+ * -errno (-EBUSY: no read request free); the pages are in the cache. */
+int  pm_readahead_read(struct pagemu *vm, uint32_t obj, uint64_t index, const uint64_t *ppns, unsigned n, pm_pte_t *pte);
+/* A fault found ppn in the page cache: a page read ahead counts as a hit,
+ * and a window's marker starts the next window. */
+void pm_readahead_hit(struct pagemu *vm, uint64_t ppn);
+/* Take the windows whose reads completed into the cache. */
+void pm_readahead_poll(struct pagemu *vm);
+/* The busy frame ppn: when a window's read holds it, wait for that read
+ * (without vm->lock) and take it in. */
+void pm_readahead_wait(struct pagemu *vm, uint64_t ppn);
+/* Wait for every window in flight (close, fork, an object's end). */
+void pm_readahead_drain(struct pagemu *vm);
+
 /* reclaim.c - taking a frame, eviction, pre-cleaning. */
 /* A write of frame ppn finished (res = 0) or failed (-errno). */
 void pm_reclaim_write_done(struct pagemu *vm, uint64_t ppn, int res);
@@ -309,8 +347,8 @@ int  pm_reclaim_file_resized(struct pagemu *vm, uint32_t obj);
 int  pm_reclaim_invalidate(struct pagemu *vm, uint64_t ppn);
 /* Is the page in frame ppn dirty (an object page: through any mapping)? */
 int  pm_reclaim_dirty(struct pagemu *vm, uint64_t ppn);
-/* The object's last mapping went: write its dirty pages to the file, wait,
- * and free all its frames. 0, or -EIO when a write failed (said on
+/* The object's last mapping went (no window of it is read ahead): write
+ * its dirty pages to the file, wait, and free all its frames. 0, or -EIO when a write failed (said on
  * stderr: those changes are lost). */
 int  pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj);
 
@@ -380,6 +418,7 @@ typedef struct pagemu {
 	uint64_t      pcache_mask;        /* its slots - 1 (a power of two, >= 2 x frames) */
 	uint64_t      cached;             /* frames holding object pages */
 	uint64_t      nobjects;           /* live objects */
+	struct pm_ra_async ra_async[PM_RA_ASYNC]; /* windows being read ahead (readahead.c) */
 	pm_region_t  *regions;            /* region table */
 	size_t        nregions_max;       /* slots in the table */
 	size_t        nregions_hw;        /* slots ever used: the table's live part is below */

@@ -529,77 +529,6 @@ static enum pm_fault_outcome eof_sigbus(struct pm_fault *f)
 	return PM_FAULT_SIGBUS;
 }
 
-/* Frames for the object's pages from index on (the touched one first),
- * up to the readahead window, the end of the file and the first page
- * cached already: taken, and entered in the page cache busy (a fault on
- * one of them waits). Returns how many; 0 with *err set when no frame
- * could be had. */
-static unsigned file_cluster(struct pagemu *vm, uint32_t obj, uint64_t index, uint64_t *ppns, int *err)
-{
-	uint64_t pages = pm_object_pages(vm, obj);
-	unsigned n = 0;
-
-	while (n < vm->ra_window && index + n < pages && (n == 0 || pm_pcache_lookup(vm, obj, index + n) == PM_NONE)) {
-		uint64_t ppn = pm_reclaim_frame(vm, err);
-		if (ppn == PM_NONE)
-			break;
-		pm_frame_t *fr = &vm->frames.f[ppn];
-		fr->obj = obj;
-		fr->index = index + n;
-		fr->busy = 1;
-		pm_pcache_insert(vm, ppn);
-		ppns[n++] = ppn;
-	}
-	return n;
-}
-
-/* Read a cluster of the object's pages into its frames without vm->lock
- * (the touched page's PTE is locked meanwhile, so the region stays;
- * the frames are busy, so no one takes them). Then every page the read
- * reached is zero-filled past the end of the file, as the kernel fills
- * a file's last page, and the pages it did not reach (the file shrank
- * meanwhile) leave the cache. Returns the pages read (0: the touched
- * page is past the end now), or -errno (every frame freed). */
-static int file_read(struct pagemu *vm, uint32_t obj, uint64_t index, const uint64_t *ppns, unsigned n, pm_pte_t *pte)
-{
-	int id = pm_swapio_file_read_start(vm, pm_object(vm, obj)->dfd, index << vm->page_shift, ppns, n), got;
-
-	if (id >= 0) {
-		*pte = pte_mklocked(*pte);
-		pm_lock_drop(vm);
-		pm_swapio_read_wait(vm, id);
-		pm_lock_retake(vm);
-		got = pm_swapio_read_end(vm, id);
-		*pte = pte_clear_locked(*pte);
-	} else {
-		got = id;
-	}
-	unsigned kept = 0;
-	for (unsigned i = 0; i < n; i++) {
-		pm_frame_t *fr = &vm->frames.f[ppns[i]];
-		size_t at = (size_t)i << vm->page_shift, valid = got > 0 && (size_t)got > at ? (size_t)got - at : 0;
-		fr->busy = 0;
-		if (!valid) {
-			pm_pcache_remove(vm, ppns[i]);
-			pm_frames_push(&vm->frames, ppns[i]);
-			continue;
-		}
-		if (valid < vm->page)
-			__builtin_memset(pm_frame_addr(vm, ppns[i]) + valid, 0, vm->page - valid);
-		fr->ra = i > 0;
-		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
-		vm->stats.resident++;
-		kept++;
-	}
-	pm_busy_done(vm);
-	if (got < 0)
-		return got;
-	PM_COUNT(vm, file_reads);
-	vm->stats.file_read_pages += kept;
-	vm->stats.readahead_pages += kept ? kept - 1 : 0;
-	return (int)kept;
-}
-
 /* The PTE of vpn takes the object frame ppn: a shared mapping's view, or
  * a private one's (copy-on-write: the first write copies). */
 static void file_pte(struct pagemu *vm, const pm_region_t *r, pm_pte_t *pte, uint64_t ppn)
@@ -656,25 +585,25 @@ static enum pm_fault_outcome do_file_page(struct pm_fault *f)
 	if (!pte)
 		return fail_sigbus(f, -ENOMEM, "page-table memory exhausted");
 	ppn = pm_pcache_lookup(vm, obj, index);
-	if (ppn != PM_NONE && vm->frames.f[ppn].busy)
-		return PM_FAULT_RETRY;           /* another fault reads it in */
+	if (ppn != PM_NONE && vm->frames.f[ppn].busy) {
+		pm_readahead_wait(vm, ppn);      /* a window read ahead: finish it */
+		return PM_FAULT_RETRY;           /* (or another fault reads it in) */
+	}
 	if (ppn != PM_NONE) {
 		PM_COUNT(vm, page_cache_hits);
-		if (vm->frames.f[ppn].ra) {
-			vm->frames.f[ppn].ra = 0;
-			PM_COUNT(vm, readahead_hits);
-		}
 		vm->policy->referenced(vm->policy_state, ppn);
+		vm->frames.f[ppn].pins++;        /* a window read ahead may evict, never this page */
+		pm_readahead_hit(vm, ppn);
+		vm->frames.f[ppn].pins--;
 	} else {
 		/* A read: the file's size now (a truncation drops the pages past
 		 * its end), and SIGBUS past it, as the kernel does. */
 		if (pm_reclaim_file_resized(vm, obj) < 0 || index >= pm_object_pages(vm, obj))
 			return eof_sigbus(f);
-		readahead_adapt(vm, f->vpn);
-		unsigned n = file_cluster(vm, obj, index, ppns, &err);
+		unsigned n = pm_readahead_cluster(vm, obj, index, ppns, &err);
 		if (n == 0)
 			return no_frame(f, err);
-		int got = file_read(vm, obj, index, ppns, n, pte);
+		int got = pm_readahead_read(vm, obj, index, ppns, n, pte);
 		f->region = pm_region_find(vm, f->va);   /* (it may have changed meanwhile) */
 		PM_ASSERT(f->region);
 		if (got == -EBUSY)
@@ -715,6 +644,7 @@ static enum pm_fault_outcome handle_pte_fault(struct pm_fault *f)
 	if (vm->broken)
 		return fail_sigbus(f, -EIO, "this process forked and its copy of emulated memory failed");
 	pm_swapio_reap(vm, 0);                       /* finished writes first */
+	pm_readahead_poll(vm);                       /* and windows read ahead */
 	f->pte = pm_pt_lookup(&vm->pt, f->vpn, &levels);
 	if (f->pte && pte_locked(*f->pte))
 		return PM_FAULT_RETRY;                   /* another thread reads it in */

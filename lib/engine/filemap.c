@@ -154,6 +154,7 @@ int pm_filemap_release(struct pagemu *vm, uint32_t obj)
 
 	if (!obj || !pm_object_unused(vm, obj))
 		return 0;
+	pm_readahead_drain(vm);          /* (windows in flight hold its frames) */
 	rc = pm_reclaim_drop_object(vm, obj);
 	pm_object_close(vm, obj);
 	return rc;
@@ -162,6 +163,7 @@ int pm_filemap_release(struct pagemu *vm, uint32_t obj)
 void pm_filemap_close(struct pagemu *vm)
 {
 	pm_filemap_sync(vm, 0, UINTPTR_MAX & ~(uintptr_t)(vm->page - 1), 0);
+	pm_readahead_drain(vm);
 	for (uint32_t obj = 1; obj <= PM_OBJECTS_MAX; obj++) {
 		if (!pm_object(vm, obj)->live)
 			continue;

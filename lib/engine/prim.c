@@ -49,6 +49,26 @@ static long raw6(long nr, long a, long b, long c, long d, long e, long f)
 	return rc;
 }
 
+/* mmap, munmap and madvise as system calls, setting errno as the C
+ * library's do: under pagemu run --mmap those names are the shim's
+ * (preload/mmap.c), and pagemu's own mappings must never go there. */
+static void *sys_mmap(void *va, size_t len, int prot, int flags, int fd, off_t off)
+{
+	long p = syscall(SYS_mmap, va, len, prot, flags, fd, off);
+
+	return p == -1 ? MAP_FAILED : (void *)p;
+}
+
+static int sys_munmap(void *va, size_t len)
+{
+	return (int)syscall(SYS_munmap, va, len);
+}
+
+static int sys_madvise(void *va, size_t len, int advice)
+{
+	return (int)syscall(SYS_madvise, va, len, advice);
+}
+
 /* Up to cap - 1 bytes of a (small, /proc or /sys) file, NUL-terminated,
  * read with raw calls: the length, or -1 when it cannot be read. */
 static long read_text(const char *path, char *buf, size_t cap)
@@ -77,21 +97,21 @@ static uint64_t read_u64_file(const char *path, uint64_t dflt)
 
 void *pm_prim_reserve(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_NONE, RESERVE_FLAGS, -1, 0);
+	void *p = sys_mmap(NULL, len, PROT_NONE, RESERVE_FLAGS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
 
 void *pm_prim_alloc_tables(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, RESERVE_FLAGS, -1, 0);
+	void *p = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, RESERVE_FLAGS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
 
 int pm_prim_release(void *addr, size_t len)
 {
-	int saved = errno, rc = munmap(addr, len) ? -errno : 0;
+	int saved = errno, rc = sys_munmap(addr, len) ? -errno : 0;
 
 	errno = saved;
 	return rc;
@@ -101,7 +121,7 @@ int pm_prim_map_file(void *va, size_t len, int prot, int fd, uint64_t off)
 {
 	int saved = errno, rc = 0;
 
-	if (mmap(va, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off) == MAP_FAILED)
+	if (sys_mmap(va, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off) == MAP_FAILED)
 		rc = -errno;
 	errno = saved;
 	return rc;
@@ -112,7 +132,7 @@ int pm_prim_map_frame(void *va, size_t len, int prot, int fd, uint64_t off)
 	int saved = errno, rc = 0;
 	/* MAP_POPULATE installs the PTE now: the restarted instruction does
 	 * not take a second (kernel) fault. */
-	void *p = mmap(va, len, prot, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd, (off_t)off);
+	void *p = sys_mmap(va, len, prot, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd, (off_t)off);
 
 	if (p == MAP_FAILED)
 		rc = -errno;
@@ -125,7 +145,7 @@ int pm_prim_unmap_page(void *va, size_t len)
 	int saved = errno, rc = 0;
 	/* Same flags as the reservation so that the kernel merges the range
 	 * back into its neighbours and the VMA count goes down again. */
-	void *p = mmap(va, len, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+	void *p = sys_mmap(va, len, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
 
 	if (p == MAP_FAILED)
 		rc = -errno;
@@ -162,7 +182,7 @@ void *pm_prim_map_pool(int fd, uint64_t size)
 {
 	/* Not populated: chunks are, as pm_prim_pool_commit gives them
 	 * memory. */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p = sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -176,7 +196,7 @@ int pm_prim_pool_commit(int fd, char *physmap, uint64_t off, uint64_t len)
 	 * pays the kernel's allocation and clear_page on the fault path. */
 	if (fallocate(fd, 0, (off_t)off, (off_t)len) < 0)
 		rc = -errno;
-	else if (madvise(physmap + off, len, MADV_POPULATE_WRITE) < 0 && errno != EINVAL)
+	else if (sys_madvise(physmap + off, len, MADV_POPULATE_WRITE) < 0 && errno != EINVAL)
 		rc = -errno;                     /* EINVAL: a kernel before 5.14, populated on use */
 	errno = saved;
 	return rc;
@@ -581,7 +601,7 @@ int pm_prim_map_sigbus(void *va, size_t len)
 
 	if (empty_fd < 0)
 		empty_fd = pm_prim_own_fd(memfd_create("pagemu-sigbus", MFD_CLOEXEC));
-	if (empty_fd < 0 || mmap(va, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, empty_fd, 0) == MAP_FAILED)
+	if (empty_fd < 0 || sys_mmap(va, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, empty_fd, 0) == MAP_FAILED)
 		rc = -errno;
 	errno = saved;
 	return rc;

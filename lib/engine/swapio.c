@@ -711,6 +711,23 @@ int pm_swapio_read_end(struct pagemu *vm, int id)
 	return rc;
 }
 
+void pm_swapio_read_kick(struct pagemu *vm)
+{
+	if (sq_pending(vm->io))
+		sq_enter(vm->io, 0);
+}
+
+int pm_swapio_read_done(struct pagemu *vm, int id)
+{
+	struct pm_swapio *io = vm->io;
+
+	if (!atomic_load_explicit(&io->rreq[id].done, memory_order_acquire) && cq_trylock(io)) {
+		cq_take(io);
+		cq_unlock(io);
+	}
+	return atomic_load_explicit(&io->rreq[id].done, memory_order_acquire);
+}
+
 unsigned pm_swapio_reads(struct pagemu *vm)
 {
 	return vm->io->reads;
