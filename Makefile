@@ -54,7 +54,7 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 # tools/*.c are programs, but for the parts they share (tools/tools.h).
 PAGEMU_PARTS := tools/sweep.c tools/runs.c tools/baseline.c tools/results.c tools/plot.c
-SIM_PARTS := tools/analysis.c tools/plot.c
+SIM_PARTS := tools/analysis.c tools/plot.c tools/tracefile.c
 TOOL_PARTS := $(sort $(PAGEMU_PARTS) $(SIM_PARTS))
 TOOL_SRC  := $(filter-out $(TOOL_PARTS),$(wildcard tools/*.c))
 TOOL_BIN  := $(TOOL_SRC:tools/%.c=$(B)/%)

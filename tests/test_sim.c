@@ -5,6 +5,7 @@
  * numbers from the command line, errors that name the line, and a trace
  * far larger than pagemu-sim's memory streamed through a pipe. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -450,6 +451,24 @@ START_TEST(sim_analysis_errors)
 		ck_assert_msg(strstr(err, "gnuplot-nox"), "%s", err);
 		ck_assert_int_ne(access(dir, F_OK), 0);
 	}
+	/* no scratch file: a pipe cannot be read twice, OPT's future has no
+	 * disk; the message says which and where */
+	{
+		char cmd[2048], errfile[600];
+		snprintf(errfile, sizeof(errfile), "%s/noscratch.err", tmpdir);
+		snprintf(cmd, sizeof(cmd), "printf '1\\n2\\n' | TMPDIR=/nonexistent/tmp %s --format pages --ws 5 - "
+			 ">/dev/null 2>%s", sim_path, errfile);
+		ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+		slurp(errfile, err, sizeof(err));
+		ck_assert_msg(strstr(err, "-: OPT, --mrc, --lifetime, --ws and --belady read a trace more than once") &&
+			      strstr(err, "/nonexistent/tmp (TMPDIR)"), "%s", err);
+		snprintf(cmd, sizeof(cmd), "TMPDIR=/nonexistent/tmp %s --policy opt %s >/dev/null 2>%s", sim_path,
+			 lackey_data, errfile);
+		ck_assert_int_eq(WEXITSTATUS(system(cmd)), 1);
+		slurp(errfile, err, sizeof(err));
+		ck_assert_msg(strstr(err, "OPT keeps the next use of every reference in scratch files") &&
+			      strstr(err, "/nonexistent/tmp (TMPDIR)"), "%s", err);
+	}
 }
 END_TEST
 
@@ -486,6 +505,20 @@ static void json_counts(const char *out, uint64_t frames, unsigned long long *fa
 	ck_assert_int_eq(sscanf(p, "\"tlb_misses\":%llu", misses), 1);
 }
 
+/* "faults" of the object of pagemu-sim's --json output that has
+ * "frames":frames. */
+static unsigned long long json_faults(const char *out, uint64_t frames)
+{
+	unsigned long long faults = 0;
+	char key[64];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames);
+	ck_assert_msg((p = strstr(out, key)) != NULL, "no frames %llu in: %.300s", (unsigned long long)frames, out);
+	ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &faults), 1);
+	return faults;
+}
+
 /* pagemu-sim with argv, its standard input and output pipes: *in to
  * write the trace to, *out to read its report from. */
 static pid_t spawn_sim(char *const argv[], int *in, int *out)
@@ -515,6 +548,9 @@ static pid_t spawn_sim(char *const argv[], int *in, int *out)
 	}
 	close(i[0]);
 	close(o[1]);
+	/* not inherited by a pagemu-sim spawned next: each sees its own EOF */
+	fcntl(i[1], F_SETFD, FD_CLOEXEC);
+	fcntl(o[0], F_SETFD, FD_CLOEXEC);
 	*in = i[1];
 	*out = o[0];
 	return pid;
@@ -526,6 +562,27 @@ static void write_all(int fd, const void *buf, size_t len)
 		ssize_t r = write(fd, (const char *)buf + off, len - off);
 		ck_assert_int_gt(r, 0);
 		off += (size_t)r;
+	}
+}
+
+/* n addresses of stream_va from seed, as text lines, to every fd of fds
+ * in 64 KiB writes; va[i] receives address i. */
+static void write_stream_addrs(const int *fds, int nfd, uint64_t *va, size_t n, uint64_t seed)
+{
+	static char line[64 * 1024];
+	uint64_t seq = 0;
+	size_t fill = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n) {
+			va[i] = stream_va(&seed, &seq);
+			fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va[i]);
+		}
+		if (fill > sizeof(line) - 32 || (i == n && fill)) {
+			for (int k = 0; k < nfd; k++)
+				write_all(fds[k], line, fill);
+			fill = 0;
+		}
 	}
 }
 
@@ -620,9 +677,8 @@ START_TEST(sim_streams_an_lru_sweep)
 	static char *const argv[] = { "pagemu-sim", "--format", "addrs", "--policy", "lru", "--frames",
 				      "100,2000,40000", "--json", "-", NULL };
 	const size_t n = 3u << 20;
-	static char out[1 << 16], line[64 * 1024];
-	uint64_t *pages = malloc(n * sizeof(*pages)), faults[3], s = 5, seq = 0;
-	size_t fill = 0;
+	static char out[1 << 16];
+	uint64_t *pages = malloc(n * sizeof(*pages)), faults[3];
 	long maxrss;
 	int in, outp;
 	pid_t pid;
@@ -630,30 +686,180 @@ START_TEST(sim_streams_an_lru_sweep)
 	need_sim();
 	ck_assert_ptr_nonnull(pages);
 	pid = spawn_sim(argv, &in, &outp);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t va = stream_va(&s, &seq);
-		pages[i] = va >> 12;
-		fill += (size_t)snprintf(line + fill, sizeof(line) - fill, "0x%llx\n", (unsigned long long)va);
-		if (fill > sizeof(line) - 32) {
-			write_all(in, line, fill);
-			fill = 0;
-		}
-	}
-	write_all(in, line, fill);
+	write_stream_addrs(&in, 1, pages, n, 5);
+	for (size_t i = 0; i < n; i++)
+		pages[i] >>= 12;
 	close(in);
 	finish_sim(pid, outp, out, sizeof(out), &maxrss);
 	ck_assert_int_eq(pm_lru_sweep(pages, n, frames, 3, faults), 0);
-	for (int j = 0; j < 3; j++) {
-		char key[64];
-		unsigned long long f;
-		const char *p;
-		snprintf(key, sizeof(key), "\"frames\":%llu,", (unsigned long long)frames[j]);
-		ck_assert_ptr_nonnull(p = strstr(out, key));
-		ck_assert_int_eq(sscanf(p, "\"frames\":%*u,\"refs\":%*u,\"faults\":%llu", &f), 1);
-		ck_assert_uint_eq(f, faults[j]);
-	}
+	for (int j = 0; j < 3; j++)
+		ck_assert_uint_eq(json_faults(out, frames[j]), faults[j]);
 	free(pages);
 	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB", maxrss);
+}
+END_TEST
+
+/* Silberschatz's working-set figure, from its fixture file
+ * (tests/data/silberschatz-ws.txt): |W(10, 10)| = 5 and |W(26, 10)| = 2,
+ * from the file and from a pipe (copied to a scratch file, read twice). */
+START_TEST(sim_ws_textbook_fixture)
+{
+	static char out[1 << 14], err[4096], csv[1 << 14], text[4096];
+	static const char fixture[] = PM_SRC_DIR "/tests/data/silberschatz-ws.txt";
+	char args[1024], path[600], dir[600];
+	long maxrss;
+	int in, outp;
+	FILE *f;
+	size_t len;
+
+	need_sim();
+	snprintf(args, sizeof(args), "--format pages --ws 10 --out %s/wsfix %s", tmpdir, fixture);
+	ck_assert_msg(sim(args, out, sizeof(out), err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(strstr(out, "37 references to 7 distinct pages"), "%s", out);
+	snprintf(path, sizeof(path), "%s/wsfix/ws.csv", tmpdir);
+	slurp(path, csv, sizeof(csv));
+	ck_assert_msg(strstr(csv, "\n10,1,5\n") && strstr(csv, "\n26,4,2\n"), "%s", csv);
+
+	ck_assert_ptr_nonnull(f = fopen(fixture, "r"));
+	len = fread(text, 1, sizeof(text), f);
+	fclose(f);
+	snprintf(dir, sizeof(dir), "%s/wspipe", tmpdir);
+	{
+		char *const argv[] = { "pagemu-sim", "--format", "pages", "--ws", "10", "--out", dir, "-", NULL };
+		pid_t pid = spawn_sim(argv, &in, &outp);
+		write_all(in, text, len);
+		close(in);
+		finish_sim(pid, outp, out, sizeof(out), &maxrss);
+	}
+	ck_assert_msg(strstr(out, "tau         10: mean |W| 4.35 pages, largest 7"), "%s", out);
+	snprintf(path, sizeof(path), "%s/wspipe/ws.csv", tmpdir);
+	slurp(path, out, sizeof(out));
+	ck_assert_str_eq(out, csv);
+}
+END_TEST
+
+/* The value of column col (0-based) of the CSV row that starts "key,". */
+static unsigned long long csv_field(const char *csv, const char *key, int col)
+{
+	char k[64];
+	const char *p;
+	unsigned long long v = 0;
+
+	snprintf(k, sizeof(k), "\n%s,", key);
+	ck_assert_msg((p = strstr(csv, k)) != NULL, "no row %s in %.200s", key, csv);
+	p++;
+	for (int c = 0; c < col; c++)
+		ck_assert_ptr_nonnull(p = strchr(p, ',') + 1);
+	ck_assert_int_eq(sscanf(p, "%llu", &v), 1);
+	return v;
+}
+
+/* Every analysis, and OPT, over 3M addresses (36 MiB of text) through a
+ * pipe: the counts of the whole string computed here in memory, from a
+ * pagemu-sim whose peak RSS stays far below what the references take
+ * loaded (27 MiB; pagemu-sim loading them, before the analyses streamed,
+ * peaked at 145 MiB). */
+START_TEST(sim_streams_every_analysis)
+{
+	static const uint64_t frames[3] = { 100, 500, 2000 };
+	static const char *const pol[] = { "clock", "fifo", "lru", "random" };
+	const size_t n = 3u << 20, step = (n + 99999) / 100000;
+	static char out[1 << 16], opt_out[4096], line[64 * 1024], dir[600], path[700], row[256];
+	uint64_t *pages = malloc(n * sizeof(*pages)), *va = malloc(n * sizeof(*va)), faults[3];
+	uint8_t *acc = malloc(n);
+	uint32_t *w = malloc(n * sizeof(*w));
+	size_t rows = 0, wrong = SIZE_MAX;
+	pagemu_model_config_t cfg;
+	long maxrss;
+	int in, outp, in_opt, outp_opt;
+	pid_t pid, pid_opt;
+	FILE *f;
+
+	need_sim();
+	ck_assert(pages && va && acc && w);
+	snprintf(dir, sizeof(dir), "%s/every", tmpdir);
+	/* Both started before this process touches its arrays: a child's
+	 * ru_maxrss counts what it inherited at the fork, until its exec. */
+	{
+		char *const argv[] = { "pagemu-sim", "--format", "addrs", "--mrc", "--lifetime", "--policy", "clock",
+				       "--ws", "1000", "--belady", "--frames", "100,500,2000", "--out", dir, "-", NULL };
+		char *const argv_opt[] = { "pagemu-sim", "--format", "addrs", "--policy", "opt", "--frames",
+					   "100,500,2000", "--json", "-", NULL };
+		pid = spawn_sim(argv, &in, &outp);
+		pid_opt = spawn_sim(argv_opt, &in_opt, &outp_opt);
+	}
+	/* (both read all their input before they write: no deadlock) */
+	{
+		int fds[2] = { in, in_opt };
+		write_stream_addrs(fds, 2, va, n, 7);
+	}
+	for (size_t i = 0; i < n; i++) {
+		acc[i] = PM_PROT_READ;
+		pages[i] = va[i] >> 12;
+	}
+	close(in);
+	close(in_opt);
+	finish_sim(pid, outp, out, sizeof(out), &maxrss);
+	ck_assert_msg(strstr(out, "Belady's anomaly under fifo"), "%s", out);
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim peaked at %ld KiB", maxrss);
+	finish_sim(pid_opt, outp_opt, opt_out, sizeof(opt_out), &maxrss);
+	ck_assert_msg(maxrss < 48 * 1024, "pagemu-sim --policy opt peaked at %ld KiB", maxrss);
+
+	/* mrc.csv: frames,refs,clock,fifo,lru,random,opt */
+	snprintf(path, sizeof(path), "%s/mrc.csv", dir);
+	slurp(path, line, sizeof(line));
+	pagemu_model_config_default(&cfg);
+	for (int p = 0; p < 4; p++) {
+		cfg.policy = (pagemu_policy_t)p;
+		ck_assert_str_eq(pagemu_policy_name(cfg.policy), pol[p]);
+		for (int j = 0; j < 3; j++) {
+			pagemu_model_t *m;
+			pagemu_model_stats_t st;
+			char key[32];
+			cfg.frames = frames[j];
+			ck_assert_int_eq(pagemu_model_new(&cfg, &m), 0);
+			ck_assert_int_eq(pagemu_model_replay(m, va, acc, n, NULL), 0);
+			pagemu_model_get_stats(m, &st);
+			pagemu_model_free(m);
+			snprintf(key, sizeof(key), "%llu", (unsigned long long)frames[j]);
+			ck_assert_uint_eq(csv_field(line, key, 1), n);
+			ck_assert_msg(csv_field(line, key, 2 + p) == st.faults, "%s, %s frames: %llu, want %llu", pol[p],
+				      key, csv_field(line, key, 2 + p), (unsigned long long)st.faults);
+		}
+	}
+	ck_assert_int_eq(pm_opt_sweep(pages, n, frames, 3, faults), 0);
+	for (int j = 0; j < 3; j++) {
+		char key[32];
+		snprintf(key, sizeof(key), "%llu", (unsigned long long)frames[j]);
+		ck_assert_uint_eq(csv_field(line, key, 6), faults[j]);
+	}
+	/* lifetime.csv (clock): the same faults as the curve */
+	snprintf(path, sizeof(path), "%s/lifetime.csv", dir);
+	slurp(path, out, sizeof(out));
+	ck_assert_uint_eq(csv_field(out, "500", 2), csv_field(line, "500", 2));
+	/* ws.csv: every sampled row against the whole string's sizes */
+	ck_assert_int_eq(pm_ws_sizes(pages, n, 1000, w), 0);
+	snprintf(path, sizeof(path), "%s/ws.csv", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_ptr_nonnull(fgets(row, sizeof(row), f));
+	while (fgets(row, sizeof(row), f)) {
+		unsigned long long t, page, size;
+		if (sscanf(row, "%llu,%llu,%llu", &t, &page, &size) != 3 || t != rows * step + 1 ||
+		    page != pages[t - 1] || size != w[t - 1])
+			wrong = wrong == SIZE_MAX ? rows : wrong;
+		rows++;
+	}
+	fclose(f);
+	ck_assert_msg(wrong == SIZE_MAX, "ws.csv row %zu differs", wrong + 1);
+	ck_assert_uint_eq(rows, (n + step - 1) / step);
+
+	/* OPT alone: its future through two scratch files */
+	for (int j = 0; j < 3; j++)
+		ck_assert_uint_eq(json_faults(opt_out, frames[j]), faults[j]);
+	free(pages);
+	free(va);
+	free(acc);
+	free(w);
 }
 END_TEST
 
@@ -678,6 +884,8 @@ static Suite *make_suite(void)
 	tcase_add_test(ts, sim_analysis_errors);
 	tcase_add_test(ts, sim_streams_a_trace_larger_than_its_memory);
 	tcase_add_test(ts, sim_streams_an_lru_sweep);
+	tcase_add_test(ts, sim_ws_textbook_fixture);
+	tcase_add_test(ts, sim_streams_every_analysis);
 	suite_add_tcase(s, ts);
 	return s;
 }

@@ -3,7 +3,10 @@
  * knee (--lifetime), the working set over time (--ws) and the search for
  * Belady's anomaly (--belady). The numbers come from the model
  * (lib/model/curve.c, workingset.c); this file picks the frame counts,
- * prints what was computed, and writes CSV and PNG into --out. */
+ * prints what was computed, and writes CSV and PNG into --out. Each
+ * reads the trace in passes (a count, then one or more per analysis:
+ * pm_curve_faults_src), keeping state per page and per frame count, so a
+ * trace of any length streams through. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,7 +64,7 @@ static int plot(const pm_analysis_t *a, const char *script)
 
 /* ---- --mrc ------------------------------------------------------------------------- */
 
-static int mrc(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *frames, size_t k)
+static int mrc(const pm_analysis_t *a, const pm_ref_src_t *src, uint64_t nrefs, const uint64_t *frames, size_t k)
 {
 	static uint64_t faults[NPOL][PM_ANALYSIS_MAX_COUNTS];
 	char path[4096];
@@ -69,20 +72,20 @@ static int mrc(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *fr
 	int e;
 
 	for (int p = 0; p < NPOL; p++)
-		if ((e = pm_curve_faults(a->cfg, (pagemu_policy_t)p, refs, frames, k, faults[p])) < 0) {
+		if ((e = pm_curve_faults_src(a->cfg, (pagemu_policy_t)p, src, frames, k, faults[p])) < 0) {
 			fprintf(stderr, "pagemu-sim: --mrc, %s: %s\n", pagemu_policy_name((pagemu_policy_t)p),
 				e == -ENOMEM ? "out of memory" : pagemu_last_error());
 			return 1;
 		}
 	printf("miss-ratio curve: faults / references against frames, %zu references; lru and opt in one pass "
-	       "each (stack algorithms), the others replayed per frame count\n%10s", refs->n, "frames");
+	       "each (stack algorithms), the others replayed per frame count\n%10s", (size_t)nrefs, "frames");
 	for (int p = 0; p < NPOL; p++)
 		printf(" %9s", pagemu_policy_name((pagemu_policy_t)p));
 	printf("\n");
 	for (size_t j = 0; j < k; j++) {
 		printf("%10llu", (unsigned long long)frames[j]);
 		for (int p = 0; p < NPOL; p++)
-			printf(" %8.3f%%", refs->n ? 100.0 * (double)faults[p][j] / (double)refs->n : 0.0);
+			printf(" %8.3f%%", nrefs ? 100.0 * (double)faults[p][j] / (double)nrefs : 0.0);
 		printf("\n");
 	}
 	if (!a->out)
@@ -94,7 +97,7 @@ static int mrc(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *fr
 		fprintf(f, ",%s_faults", pagemu_policy_name((pagemu_policy_t)p));
 	fprintf(f, "\n");
 	for (size_t j = 0; j < k; j++) {
-		fprintf(f, "%llu,%zu", (unsigned long long)frames[j], refs->n);
+		fprintf(f, "%llu,%llu", (unsigned long long)frames[j], (unsigned long long)nrefs);
 		for (int p = 0; p < NPOL; p++)
 			fprintf(f, ",%llu", (unsigned long long)faults[p][j]);
 		fprintf(f, "\n");
@@ -113,7 +116,8 @@ static int mrc(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *fr
 
 /* ---- --lifetime ------------------------------------------------------------------- */
 
-static int lifetime(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *frames, size_t k)
+static int lifetime(const pm_analysis_t *a, const pm_ref_src_t *src, uint64_t nrefs, const uint64_t *frames,
+		    size_t k)
 {
 	static uint64_t faults[PM_ANALYSIS_MAX_COUNTS];
 	const char *pol = pagemu_policy_name(a->cfg->policy);
@@ -122,7 +126,7 @@ static int lifetime(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_
 	FILE *f;
 	int e;
 
-	if ((e = pm_curve_faults(a->cfg, a->cfg->policy, refs, frames, k, faults)) < 0) {
+	if ((e = pm_curve_faults_src(a->cfg, a->cfg->policy, src, frames, k, faults)) < 0) {
 		fprintf(stderr, "pagemu-sim: --lifetime: %s\n", e == -ENOMEM ? "out of memory" : pagemu_last_error());
 		return 1;
 	}
@@ -131,18 +135,18 @@ static int lifetime(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_
 	       "faults", "lifetime");
 	for (size_t j = 0; j < k; j++)
 		printf("%10llu %12llu %14.2f%s\n", (unsigned long long)frames[j], (unsigned long long)faults[j],
-		       faults[j] ? (double)refs->n / (double)faults[j] : 0.0, j == knee ? "  <- knee" : "");
+		       faults[j] ? (double)nrefs / (double)faults[j] : 0.0, j == knee ? "  <- knee" : "");
 	printf("knee: %llu frames, lifetime %.2f references per fault (the most lifetime per frame: Denning's "
 	       "primary knee, where a line from the origin touches the curve)\n", (unsigned long long)frames[knee],
-	       faults[knee] ? (double)refs->n / (double)faults[knee] : 0.0);
+	       faults[knee] ? (double)nrefs / (double)faults[knee] : 0.0);
 	if (!a->out)
 		return 0;
 	if (!(f = out_file(a, "lifetime.csv", path, sizeof(path))))
 		return 1;
 	fprintf(f, "frames,refs,faults,lifetime\n");
 	for (size_t j = 0; j < k; j++)
-		fprintf(f, "%llu,%zu,%llu,%.4f\n", (unsigned long long)frames[j], refs->n, (unsigned long long)faults[j],
-			faults[j] ? (double)refs->n / (double)faults[j] : 0.0);
+		fprintf(f, "%llu,%llu,%llu,%.4f\n", (unsigned long long)frames[j], (unsigned long long)nrefs,
+			(unsigned long long)faults[j], faults[j] ? (double)nrefs / (double)faults[j] : 0.0);
 	if (fclose(f) != 0 || !(f = out_file(a, "lifetime.gp", path, sizeof(path))))
 		return 1;
 	pm_plot_head(f, "lifetime.png", "lifetime curve (pagemu-sim --lifetime)", "frames",
@@ -152,57 +156,92 @@ static int lifetime(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_
 	fprintf(f, "set datafile separator ','\nset key top left\n"
 		   "plot 'lifetime.csv' using 1:4 every ::1 with linespoints linewidth 2 title '%s', "
 		   "(%g / %g) * x with lines dashtype 3 title 'tangent from the origin'\n",
-		pol, faults[knee] ? (double)refs->n / (double)faults[knee] : 0.0, (double)frames[knee]);
+		pol, faults[knee] ? (double)nrefs / (double)faults[knee] : 0.0, (double)frames[knee]);
 	return fclose(f) != 0 || plot(a, "lifetime.gp");
 }
 
 /* ---- --ws ---------------------------------------------------------------------------- */
 
-static int working_set(const pm_analysis_t *a, const pm_refs_t *refs)
+/* One pass, every window side by side; the CSV samples at most 100,000
+ * references, evenly, as it goes. */
+typedef struct ws_pass {
+	const pm_analysis_t *a;
+	pm_ws_stream_t *ws;
+	uint64_t *sum, *max;
+	FILE *csv;
+	uint64_t step, t;                 /* CSV: a row every step references; references so far */
+} ws_pass_t;
+
+static int ws_push(void *ctx, const uint64_t *pages, size_t n)
 {
-	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages));
-	uint32_t *w[PM_ANALYSIS_MAX_TAUS] = { NULL };
-	size_t step = refs->n > 100000 ? (refs->n + 99999) / 100000 : 1;
+	ws_pass_t *p = ctx;
+	int e;
+
+	for (size_t i = 0; i < n; i++, p->t++) {
+		for (size_t k = 0; k < p->a->ntaus; k++) {
+			if ((e = pm_ws_stream_push(&p->ws[k], pages[i])) < 0)
+				return e;
+			p->sum[k] += p->ws[k].size;
+			p->max[k] = p->ws[k].size > p->max[k] ? p->ws[k].size : p->max[k];
+		}
+		if (!p->csv || p->t % p->step)
+			continue;
+		fprintf(p->csv, "%llu,%llu", (unsigned long long)p->t + 1, (unsigned long long)pages[i]);
+		for (size_t k = 0; k < p->a->ntaus; k++)
+			fprintf(p->csv, ",%llu", (unsigned long long)p->ws[k].size);
+		fprintf(p->csv, "\n");
+	}
+	return 0;
+}
+
+static int ws_pass(const pm_analysis_t *a, const pm_ref_src_t *src, uint64_t nrefs, pm_ws_stream_t *ws,
+		   uint64_t *sum, uint64_t *max, FILE *csv)
+{
+	ws_pass_t p = { a, ws, sum, max, csv, nrefs > 100000 ? (nrefs + 99999) / 100000 : 1, 0 };
+
+	return pm_ref_src_pages(src, a->cfg->page_bits, ws_push, &p);
+}
+
+static int working_set(const pm_analysis_t *a, const pm_ref_src_t *src, uint64_t nrefs)
+{
+	pm_ws_stream_t ws[PM_ANALYSIS_MAX_TAUS];
+	uint64_t sum[PM_ANALYSIS_MAX_TAUS] = { 0 }, max[PM_ANALYSIS_MAX_TAUS] = { 0 };
 	char path[4096];
-	int st = 1;
+	size_t made;
+	int st = 1, e = 0;
 	FILE *f = NULL;
 
-	if (!pages)
+	for (made = 0; made < a->ntaus && e == 0; made++)
+		if ((e = pm_ws_stream_init(&ws[made], a->taus[made])) < 0)
+			break;
+	if (e < 0) {
+		fprintf(stderr, "pagemu-sim: --ws: out of memory\n");
 		goto free_all;
-	for (size_t i = 0; i < refs->n; i++)
-		pages[i] = refs->va[i] >> a->cfg->page_bits;
-	printf("working set W(t, tau): the distinct pages of the last tau references, over %zu references\n", refs->n);
-	for (size_t k = 0; k < a->ntaus; k++) {
-		uint64_t sum = 0, max = 0;
-		if (!(w[k] = malloc((refs->n ? refs->n : 1) * sizeof(**w))) ||
-		    pm_ws_sizes(pages, refs->n, a->taus[k], w[k]) < 0) {
-			fprintf(stderr, "pagemu-sim: --ws: out of memory\n");
-			goto free_all;
-		}
-		for (size_t t = 0; t < refs->n; t++) {
-			sum += w[k][t];
-			max = w[k][t] > max ? w[k][t] : max;
-		}
-		printf("  tau %10llu: mean |W| %.2f pages, largest %llu\n", (unsigned long long)a->taus[k],
-		       refs->n ? (double)sum / (double)refs->n : 0.0, (unsigned long long)max);
 	}
-	if (!a->out) {
+	if (a->out) {
+		if (!(f = out_file(a, "ws.csv", path, sizeof(path))))
+			goto free_all;
+		fprintf(f, "t,page");
+		for (size_t k = 0; k < a->ntaus; k++)
+			fprintf(f, ",ws_%llu", (unsigned long long)a->taus[k]);
+		fprintf(f, "\n");
+	}
+	printf("working set W(t, tau): the distinct pages of the last tau references, over %llu references\n",
+	       (unsigned long long)nrefs);
+	if ((e = ws_pass(a, src, nrefs, ws, sum, max, f)) < 0) {
+		fprintf(stderr, "pagemu-sim: --ws: %s\n", e == -ENOMEM ? "out of memory" : pagemu_last_error());
+		goto free_all;
+	}
+	for (size_t k = 0; k < a->ntaus; k++)
+		printf("  tau %10llu: mean |W| %.2f pages, largest %llu\n", (unsigned long long)a->taus[k],
+		       nrefs ? (double)sum[k] / (double)nrefs : 0.0, (unsigned long long)max[k]);
+	if (!f) {
 		st = 0;
 		goto free_all;
 	}
-	if (!(f = out_file(a, "ws.csv", path, sizeof(path))))
-		goto free_all;
-	fprintf(f, "t,page");
-	for (size_t k = 0; k < a->ntaus; k++)
-		fprintf(f, ",ws_%llu", (unsigned long long)a->taus[k]);
-	fprintf(f, "\n");
-	for (size_t t = 0; t < refs->n; t += step) {
-		fprintf(f, "%zu,%llu", t + 1, (unsigned long long)pages[t]);
-		for (size_t k = 0; k < a->ntaus; k++)
-			fprintf(f, ",%u", w[k][t]);
-		fprintf(f, "\n");
-	}
-	if (fclose(f) != 0 || !(f = out_file(a, "ws.gp", path, sizeof(path))))
+	e = fclose(f);
+	f = NULL;
+	if (e != 0 || !(f = out_file(a, "ws.gp", path, sizeof(path))))
 		goto free_all;
 	pm_plot_head(f, "ws.png", "working-set size over the trace (pagemu-sim --ws)", "reference t",
 		     "|W(t, tau)| (pages)", 0, 0);
@@ -211,24 +250,27 @@ static int working_set(const pm_analysis_t *a, const pm_refs_t *refs)
 		fprintf(f, "%s'ws.csv' using 1:%zu with steps linewidth 2 title 'tau = %llu'", k ? ", " : "", k + 3,
 			(unsigned long long)a->taus[k]);
 	fprintf(f, "\n");
-	st = fclose(f) != 0 || plot(a, "ws.gp");
+	e = fclose(f);
+	f = NULL;
+	st = e != 0 || plot(a, "ws.gp");
 free_all:
-	for (size_t k = 0; k < a->ntaus; k++)
-		free(w[k]);
-	free(pages);
+	if (f)
+		fclose(f);
+	for (size_t k = 0; k < made; k++)
+		pm_ws_stream_free(&ws[k]);
 	return st;
 }
 
 /* ---- --belady ------------------------------------------------------------------------ */
 
-static int belady(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t *frames, size_t k)
+static int belady(const pm_analysis_t *a, const pm_ref_src_t *src, const uint64_t *frames, size_t k)
 {
 	static uint64_t faults[PM_ANALYSIS_MAX_COUNTS];
 	static size_t at[PM_ANALYSIS_MAX_COUNTS];
 	size_t n;
 	int e;
 
-	if ((e = pm_curve_faults(a->cfg, PAGEMU_POLICY_FIFO, refs, frames, k, faults)) < 0) {
+	if ((e = pm_curve_faults_src(a->cfg, PAGEMU_POLICY_FIFO, src, frames, k, faults)) < 0) {
 		fprintf(stderr, "pagemu-sim: --belady: %s\n", e == -ENOMEM ? "out of memory" : pagemu_last_error());
 		return 1;
 	}
@@ -247,23 +289,18 @@ static int belady(const pm_analysis_t *a, const pm_refs_t *refs, const uint64_t 
 	return 0;
 }
 
-int pm_analysis_run(const pm_analysis_t *a, const pm_refs_t *refs)
+int pm_analysis_run(const pm_analysis_t *a, const pm_ref_src_t *src)
 {
 	static uint64_t frames[PM_ANALYSIS_MAX_COUNTS];
-	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages)), distinct = 0;
+	uint64_t nrefs = 0, distinct = 0;
 	char err[512];
 	size_t k;
-	int st = 0;
+	int st = 0, e;
 
-	if (!pages)
-		return 1;
-	for (size_t i = 0; i < refs->n; i++)
-		pages[i] = refs->va[i] >> a->cfg->page_bits;
-	if (pm_refs_distinct(pages, refs->n, &distinct) < 0) {
-		free(pages);
+	if ((e = pm_ref_src_count(src, a->cfg->page_bits, &nrefs, &distinct)) < 0) {
+		fprintf(stderr, "pagemu-sim: %s\n", e == -ENOMEM ? "out of memory" : pagemu_last_error());
 		return 1;
 	}
-	free(pages);
 	if (a->out) {
 		if (pm_plot_available(err, sizeof(err)) < 0) {
 			fprintf(stderr, "pagemu-sim: --out: %s\n", err);
@@ -275,16 +312,16 @@ int pm_analysis_run(const pm_analysis_t *a, const pm_refs_t *refs)
 		}
 	}
 	k = frame_counts(a, distinct, frames, PM_ANALYSIS_MAX_COUNTS);
-	printf("pagemu-sim: %zu references to %llu distinct pages of %llu B\n", refs->n, (unsigned long long)distinct,
-	       1ULL << a->cfg->page_bits);
+	printf("pagemu-sim: %llu references to %llu distinct pages of %llu B\n", (unsigned long long)nrefs,
+	       (unsigned long long)distinct, 1ULL << a->cfg->page_bits);
 	if (!st && a->mrc)
-		st = mrc(a, refs, frames, k);
+		st = mrc(a, src, nrefs, frames, k);
 	if (!st && a->lifetime)
-		st = lifetime(a, refs, frames, k);
+		st = lifetime(a, src, nrefs, frames, k);
 	if (!st && a->ntaus)
-		st = working_set(a, refs);
+		st = working_set(a, src, nrefs);
 	if (!st && a->belady)
-		st = belady(a, refs, frames, k);
+		st = belady(a, src, frames, k);
 	if (!st && a->out)
 		printf("written in %s/:%s%s%s\n", a->out, a->mrc ? " mrc.csv mrc.png" : "",
 		       a->lifetime ? " lifetime.csv lifetime.png" : "", a->ntaus ? " ws.csv ws.png" : "");

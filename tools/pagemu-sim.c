@@ -4,9 +4,12 @@
  *   pagemu-sim --refs 1,2,3,4,1,2,5,1,2,3,4,5 --policy fifo --frames 3,4
  *
  * Any geometry, policy and frame count; a list of frame counts is a sweep.
- * LRU and OPT sweeps take one pass over the trace (stack algorithms: see
- * lib/opt.c) and report faults only; other policies, or --full, run the
- * model once per frame count and also report TLB and cache behaviour.
+ * LRU sweeps take one pass over the trace (a stack algorithm: see
+ * lib/model/opt.c) and OPT its future's passes (lib/model/future.c); both
+ * report faults only. Other policies, or --full, run the model once per
+ * frame count and also report TLB and cache behaviour. Every mode streams
+ * the trace: memory is bounded by its distinct pages and the frame counts
+ * (README, "The simulator").
  * Exit status: 0 ok, 1 bad trace or failure, 2 bad usage. */
 #include <errno.h>
 #include <getopt.h>
@@ -308,37 +311,23 @@ static FILE *open_trace(const sim_t *sim)
 	return f;
 }
 
-/* The whole trace in memory (the analyses, OPT, the one-pass LRU sweep). */
-static int load(sim_t *sim, pm_refs_t *refs)
+/* --refs: the string in memory. */
+static int load_inline(sim_t *sim, pm_refs_t *refs)
 {
-	char err[512];
-	FILE *f;
+	const char *p = sim->refs_inline;
+	uint64_t page;
 	int e;
 
-	if (sim->refs_inline) {
-		const char *p = sim->refs_inline;
-		uint64_t page;
-		while ((e = pm_trace_next_number(&p, &page)) > 0)
-			if (page > (UINT64_MAX >> sim->cfg.page_bits) ||
-			    pm_refs_push(refs, page << sim->cfg.page_bits, PM_PROT_READ) < 0)
-				break;
-		if (e != 0) {
-			fprintf(stderr, "pagemu-sim: --refs '%s': expected page numbers separated by commas\n",
-				sim->refs_inline);
-			return 2;
-		}
-		return 0;
+	while ((e = pm_trace_next_number(&p, &page)) > 0)
+		if (page > (UINT64_MAX >> sim->cfg.page_bits) ||
+		    pm_refs_push(refs, page << sim->cfg.page_bits, PM_PROT_READ) < 0)
+			break;
+	if (e != 0) {
+		fprintf(stderr, "pagemu-sim: --refs '%s': expected page numbers separated by commas\n",
+			sim->refs_inline);
+		return 2;
 	}
-	if (!(f = open_trace(sim)))
-		return 1;
-	e = pm_trace_load(f, sim->path, sim->fmt, sim->cfg.page_bits, sim->data_only, refs, err, sizeof(err));
-	if (f != stdin)
-		fclose(f);
-	if (e < 0) {
-		fprintf(stderr, "pagemu-sim: %s\n", err);
-		return 1;
-	}
-	return take_page_size(sim, refs->page_size);
+	return 0;
 }
 
 /* A model per frame count, all fed the same references: one pass over
@@ -498,23 +487,46 @@ static void sweep_results(const sim_t *sim, uint64_t nrefs, const uint64_t *faul
 	}
 }
 
-/* One pass for every frame count (LRU, OPT), the string in memory. */
-static int run_sweep(const sim_t *sim, const pm_refs_t *refs, result_t *res)
+/* OPT for every frame count: its future from pm_future's passes over the
+ * source (two scratch files), then one OPT per count side by side, each
+ * holding its resident pages only. */
+static int run_opt(const sim_t *sim, const pm_ref_src_t *src, result_t *res, size_t *nrefs)
 {
-	uint64_t *pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages));
-	uint64_t faults[MAX_COUNTS];
+	static pm_opt_stream_t opt[MAX_COUNTS];
+	static uint64_t faults[MAX_COUNTS];
+	const uint32_t *ids;
+	const uint64_t *next;
+	pm_future_t fu;
+	size_t n;
 	int e;
 
-	if (!pages)
-		return -ENOMEM;
-	for (size_t i = 0; i < refs->n; i++)
-		pages[i] = refs->va[i] >> sim->cfg.page_bits;
-	e = sim->cfg.policy == PAGEMU_POLICY_OPT
-	    ? pm_opt_sweep(pages, refs->n, sim->frames, sim->nframes, faults)
-	    : pm_lru_sweep(pages, refs->n, sim->frames, sim->nframes, faults);
-	free(pages);
+	if ((e = pm_future_build(&fu, src, sim->cfg.page_bits)) < 0)
+		return e;
+	for (size_t j = 0; j < sim->nframes; j++)
+		pm_opt_stream_init(&opt[j], sim->frames[j]);
+	while ((e = pm_future_read(&fu, &ids, &next, &n)) == 0 && n > 0)
+		for (size_t j = 0; j < sim->nframes && e == 0; j++)
+			e = pm_opt_stream_push(&opt[j], ids, next, n);
+	for (size_t j = 0; j < sim->nframes; j++) {
+		faults[j] = opt[j].faults;
+		pm_opt_stream_free(&opt[j]);
+	}
+	if (e == 0) {
+		*nrefs = (size_t)fu.n;
+		sweep_results(sim, fu.n, faults, res);
+	}
+	pm_future_free(&fu);
+	return e;
+}
+
+/* LRU's one pass over the source (--refs: a file streams in run_streamed). */
+static int run_lru(const sim_t *sim, const pm_ref_src_t *src, uint64_t nrefs, result_t *res)
+{
+	static uint64_t faults[MAX_COUNTS];
+	int e = pm_curve_faults_src(&sim->cfg, PAGEMU_POLICY_LRU, src, sim->frames, sim->nframes, faults);
+
 	if (e == 0)
-		sweep_results(sim, refs->n, faults, res);
+		sweep_results(sim, nrefs, faults, res);
 	return e;
 }
 
@@ -569,11 +581,58 @@ static void print_text(const sim_t *sim, size_t nrefs, const result_t *res)
 	}
 }
 
+/* The passes of OPT, the analyses, and --refs: the trace as a source read
+ * again at each pass (a pipe copied to a scratch file first). */
+static int run_passes(sim_t *sim, int sweep, int analysis, result_t *res, size_t *nrefs)
+{
+	pm_trace_file_t tf = { .f = NULL };
+	pm_refs_cursor_t cur;
+	pm_refs_t refs = { 0 };
+	pm_ref_src_t src;
+	int st, e;
+
+	if (sim->refs_inline) {
+		if ((st = load_inline(sim, &refs)) != 0)
+			goto free_refs;
+		pm_ref_src_refs(&src, &cur, &refs, STREAM_BATCH);
+	} else {
+		if (pm_trace_file_open(&tf, &src, sim->path, sim->fmt, sim->cfg.page_bits, sim->data_only,
+				       STREAM_BATCH) < 0) {
+			fprintf(stderr, "pagemu-sim: %s\n", pagemu_last_error());
+			return 1;
+		}
+		if ((st = take_page_size(sim, tf.page_size)) != 0)
+			goto close_file;
+	}
+	if (analysis) {
+		pm_analysis_t a = { &sim->cfg, sim->frames_set ? sim->frames : NULL, sim->frames_set ? sim->nframes : 0,
+				    sim->mrc, sim->lifetime, sim->belady, sim->taus, sim->ntaus, sim->out };
+		st = pm_analysis_run(&a, &src);
+		st = st ? st : -1;                  /* -1: done, nothing more to print */
+		goto close_file;
+	}
+	*nrefs = refs.n;
+	if (sim->cfg.policy == PAGEMU_POLICY_OPT)
+		e = run_opt(sim, &src, res, nrefs);
+	else if (sweep)
+		e = run_lru(sim, &src, refs.n, res);
+	else
+		e = run_models(sim, &refs, res);
+	if (e < 0)
+		fprintf(stderr, "pagemu-sim: %s\n", e == -ENOMEM ? "out of memory" : pagemu_last_error());
+	st = e < 0 ? 1 : e;
+close_file:
+	if (!sim->refs_inline)
+		pm_trace_file_close(&tf);
+free_refs:
+	pm_refs_free(&refs);
+	return st;
+}
+
 int main(int argc, char **argv)
 {
 	static sim_t sim;
 	static result_t res[MAX_COUNTS];
-	pm_refs_t refs = { 0 };
 	size_t nrefs = 0;
 	int st, sweep, analysis;
 
@@ -588,35 +647,17 @@ int main(int argc, char **argv)
 	if (sim.path && !analysis && sim.cfg.policy != PAGEMU_POLICY_OPT) {
 		/* A model per frame count side by side, or LRU's one pass, over
 		 * the trace as it is read: any length, from a file or a pipe. */
-		if ((st = run_streamed(&sim, sweep, res, &nrefs)) != 0)
-			goto free_refs;
+		st = run_streamed(&sim, sweep, res, &nrefs);
 	} else {
-		/* The analyses and OPT look at the whole string (OPT at the
-		 * future of every reference), as do --refs. */
-		if ((st = load(&sim, &refs)) != 0)
-			goto free_refs;
-		nrefs = refs.n;
-		if (analysis) {
-			pm_analysis_t a = { &sim.cfg, sim.frames_set ? sim.frames : NULL, sim.frames_set ? sim.nframes : 0,
-					    sim.mrc, sim.lifetime, sim.belady, sim.taus, sim.ntaus, sim.out };
-			st = pm_analysis_run(&a, &refs);
-			goto free_refs;
-		}
-		if (sweep) {
-			if (run_sweep(&sim, &refs, res) < 0) {
-				fprintf(stderr, "pagemu-sim: out of memory\n");
-				st = 1;
-				goto free_refs;
-			}
-		} else if ((st = run_models(&sim, &refs, res)) != 0) {
-			goto free_refs;
-		}
+		/* OPT (the future of every reference) and the analyses read the
+		 * trace more than once; --refs is in memory. */
+		st = run_passes(&sim, sweep, analysis, res, &nrefs);
 	}
+	if (st != 0)
+		return st < 0 ? 0 : st;
 	if (sim.json)
 		print_json(&sim, res);
 	else
 		print_text(&sim, nrefs, res);
-free_refs:
-	pm_refs_free(&refs);
-	return st;
+	return 0;
 }

@@ -130,9 +130,8 @@ typedef struct pm_object {
 int  pm_object_open(struct pagemu *vm, int fd, int prot, int shared, int anon, uint64_t size);
 /* The object obj (number + 1) as a pointer. */
 static inline pm_object_t *pm_object(struct pagemu *vm, uint32_t obj);
-/* The object of the file fd refers to, when the instance maps that file;
- * else 0. Signal-safe (fstat). */
-uint32_t pm_object_of_fd(struct pagemu *vm, int fd);
+/* The object of the file (dev, ino), when the instance maps it; else 0. */
+uint32_t pm_object_find(struct pagemu *vm, uint64_t dev, uint64_t ino);
 /* No region maps obj any more: 1 (the caller drops its pages, then
  * pm_object_close), else 0. */
 int  pm_object_unused(struct pagemu *vm, uint32_t obj);

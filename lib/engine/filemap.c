@@ -215,14 +215,27 @@ int pm_filemap_fork(struct pagemu *vm)
 
 /* ---- coherence with the file's own reads and writes ----------------------------- */
 
+/* The file fd refers to, when it is a regular file: 1 and its identity
+ * (asked before vm->lock is taken: most I/O is of other files, pipes and
+ * sockets, and needs no lock). */
+static int regular_file(struct pagemu *vm, int fd, uint64_t *dev, uint64_t *ino)
+{
+	uint64_t size;
+	int acc;
+
+	return *(volatile uint64_t *)&vm->nobjects &&
+	       pm_prim_file_info(fd, dev, ino, &size, &acc) == 0;
+}
+
 int pm_filemap_file_written(struct pagemu *vm, int fd, uint64_t off, uint64_t len)
 {
+	uint64_t dev, ino;
 	uint32_t obj;
 
-	if (!vm->nobjects)
+	if (!regular_file(vm, fd, &dev, &ino))
 		return 0;
 	pm_lock(vm);
-	obj = pm_object_of_fd(vm, fd);
+	obj = pm_object_find(vm, dev, ino);
 	if (obj)
 		pm_reclaim_file_resized(vm, obj);
 	for (uint64_t at = off; obj && at < off + len;) {
@@ -241,14 +254,14 @@ int pm_filemap_file_written(struct pagemu *vm, int fd, uint64_t off, uint64_t le
 
 int pm_filemap_file_reading(struct pagemu *vm, int fd, uint64_t off, uint64_t len)
 {
-	uint64_t batch[BATCH];
+	uint64_t batch[BATCH], dev, ino;
 	unsigned n = 0;
 	uint32_t obj;
 
-	if (!vm->nobjects)
+	if (!regular_file(vm, fd, &dev, &ino))
 		return 0;
 	pm_lock(vm);
-	obj = pm_object_of_fd(vm, fd);
+	obj = pm_object_find(vm, dev, ino);
 	for (uint64_t index = off >> vm->page_shift; obj && (index << vm->page_shift) < off + len; index++) {
 		uint64_t ppn = pm_pcache_lookup(vm, obj, index);
 		if (ppn != PM_NONE && !vm->frames.f[ppn].busy && !vm->frames.f[ppn].io && pm_reclaim_dirty(vm, ppn))

@@ -138,13 +138,8 @@ int pm_object_open(struct pagemu *vm, int fd, int prot, int shared, int anon, ui
 	return (int)obj;
 }
 
-uint32_t pm_object_of_fd(struct pagemu *vm, int fd)
+uint32_t pm_object_find(struct pagemu *vm, uint64_t dev, uint64_t ino)
 {
-	uint64_t dev, ino, size;
-	int acc;
-
-	if (!vm->nobjects || pm_prim_file_info(fd, &dev, &ino, &size, &acc) < 0)
-		return 0;
 	return find_file(vm, dev, ino);
 }
 

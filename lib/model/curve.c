@@ -18,10 +18,11 @@
  * without being referenced, so the stack is cut there. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/model.h"
 
-#define NEVER UINT64_MAX                  /* next use of a page never referenced again */
+#define CURVE_GROUP 16                  /* models fed side by side in one pass */
 
 static uint64_t max_of(const uint64_t *v, size_t k)
 {
@@ -32,124 +33,240 @@ static uint64_t max_of(const uint64_t *v, size_t k)
 	return m;
 }
 
-int pm_opt_stack_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults)
+void pm_opt_stack_init(pm_opt_stack_t *s, uint64_t depth)
 {
-	uint64_t depth = max_of(frames, k), distinct = 0, deep = 0, len = 0;
-	uint32_t *ids = malloc((n ? n : 1) * sizeof(*ids)), *stack = NULL;
-	uint64_t *nextuse = malloc((n ? n : 1) * sizeof(*nextuse)), *prio = NULL, *hist = NULL;
-	int err = -ENOMEM;
+	memset(s, 0, sizeof(*s));
+	s->depth = depth;
+}
 
-	if (depth > n)
-		depth = n;                        /* never more pages than references */
-	if (!ids || !nextuse || pm_refs_densify(pages, n, ids, &distinct) < 0)
-		goto free_arrays;
-	if (depth > distinct)
-		depth = distinct;
-	stack = malloc((depth ? depth : 1) * sizeof(*stack));
-	prio = malloc((distinct ? distinct : 1) * sizeof(*prio));   /* a page's next reference */
-	hist = calloc(depth + 1, sizeof(*hist));                     /* hist[d]: hits at depth d */
-	if (!stack || !prio || !hist)
-		goto free_arrays;
-	for (uint64_t i = 0; i < distinct; i++)
-		prio[i] = NEVER;
-	for (size_t i = n; i-- > 0;) {
-		nextuse[i] = prio[ids[i]];
-		prio[ids[i]] = i;
+/* Room for page id's priority and one more stack entry. */
+static int stack_reserve(pm_opt_stack_t *s, uint32_t id)
+{
+	if (id >= s->pcap) {
+		size_t cap = s->pcap ? s->pcap : 1024;
+		uint64_t *prio;
+		while (cap <= id)
+			cap *= 2;
+		if (!(prio = realloc(s->prio, cap * sizeof(*prio))))
+			return -ENOMEM;
+		for (size_t i = s->pcap; i < cap; i++)
+			prio[i] = PM_NEVER;
+		s->prio = prio;
+		s->pcap = cap;
 	}
+	if (s->len == s->cap && s->len < s->depth) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		uint32_t *stack = realloc(s->stack, cap * sizeof(*stack));
+		uint64_t *hist;
+		if (stack)
+			s->stack = stack;
+		if (!stack || !(hist = realloc(s->hist, (cap + 1) * sizeof(*hist))))
+			return -ENOMEM;
+		memset(hist + s->cap + (s->cap ? 1 : 0), 0, (cap + 1 - s->cap - (s->cap ? 1 : 0)) * sizeof(*hist));
+		s->hist = hist;
+		s->cap = cap;
+	}
+	return 0;
+}
+
+int pm_opt_stack_push(pm_opt_stack_t *s, const uint32_t *ids, const uint64_t *next, size_t n)
+{
+	uint32_t *stack;
+	int e;
+
 	for (size_t i = 0; i < n; i++) {
 		uint32_t x = ids[i], y;
 		uint64_t d = 0, limit;
 
-		while (d < len && stack[d] != x)
+		if ((e = stack_reserve(s, x)) < 0)
+			return e;
+		stack = s->stack;
+		while (d < s->len && stack[d] != x)
 			d++;
-		if (d < len)
-			hist[d + 1]++;
+		if (d < s->len)
+			s->hist[d + 1]++;
 		else
-			deep++;                   /* first reference, or deeper than any count */
-		prio[x] = nextuse[i];
-		if (len == 0) {
-			if (depth)
-				stack[len++] = x;
+			s->deep++;                /* first reference, or deeper than any count */
+		s->prio[x] = next[i];
+		if (s->len == 0) {
+			if (s->depth)
+				stack[s->len++] = x;
 			continue;
 		}
 		y = stack[0];
 		stack[0] = x;
 		if (d == 0)
 			continue;
-		limit = d < len ? d : len;
+		limit = d < s->len ? d : s->len;
 		for (uint64_t j = 1; j < limit; j++)
-			if (prio[y] < prio[stack[j]]) {
+			if (s->prio[y] < s->prio[stack[j]]) {
 				uint32_t t = stack[j];
 				stack[j] = y;
 				y = t;
 			}
-		if (d < len)
+		if (d < s->len)
 			stack[d] = y;
-		else if (len < depth)
-			stack[len++] = y;
+		else if (s->len < s->depth)
+			stack[s->len++] = y;
 		/* else y falls below the deepest count: no longer tracked */
 	}
+	return 0;
+}
+
+void pm_opt_stack_faults(const pm_opt_stack_t *s, const uint64_t *frames, size_t k, uint64_t *faults)
+{
 	for (size_t j = 0; j < k; j++) {
-		uint64_t f = deep;
-		for (uint64_t d = frames[j] + 1; d <= depth; d++)
-			f += hist[d];
+		uint64_t f = s->deep;
+		for (uint64_t d = frames[j] + 1; d <= s->len; d++)
+			f += s->hist[d];
 		faults[j] = f;
 	}
-	err = 0;
+}
+
+void pm_opt_stack_free(pm_opt_stack_t *s)
+{
+	free(s->stack);
+	free(s->hist);
+	free(s->prio);
+	memset(s, 0, sizeof(*s));
+}
+
+int pm_opt_stack_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, size_t k, uint64_t *faults)
+{
+	uint32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	uint64_t *nextuse = malloc((n ? n : 1) * sizeof(*nextuse)), *last = NULL, distinct = 0;
+	pm_opt_stack_t s;
+	int err = -ENOMEM;
+
+	pm_opt_stack_init(&s, max_of(frames, k));
+	if (!ids || !nextuse || pm_refs_densify(pages, n, ids, &distinct) < 0)
+		goto free_arrays;
+	if (!(last = malloc((distinct ? distinct : 1) * sizeof(*last))))
+		goto free_arrays;
+	for (uint64_t i = 0; i < distinct; i++)
+		last[i] = PM_NEVER;
+	for (size_t i = n; i-- > 0;) {
+		nextuse[i] = last[ids[i]];
+		last[ids[i]] = i;
+	}
+	if ((err = pm_opt_stack_push(&s, ids, nextuse, n)) == 0)
+		pm_opt_stack_faults(&s, frames, k, faults);
 free_arrays:
-	free(hist);
-	free(prio);
-	free(stack);
+	pm_opt_stack_free(&s);
+	free(last);
 	free(nextuse);
 	free(ids);
 	return err;
 }
 
-/* Every other policy: the model, once per frame count. */
-static int replay(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const pm_refs_t *refs,
-		  uint64_t frames, uint64_t *faults)
+/* ---- curves over a string read in passes -------------------------------- */
+
+static int lru_push(void *ctx, const uint64_t *pages, size_t n)
 {
-	pagemu_model_config_t c = *cfg;
-	pagemu_model_stats_t st;
-	pagemu_model_t *m;
+	return pm_lru_stream_push(ctx, pages, n);
+}
+
+/* LRU: one pass of stack distances. */
+static int lru_faults(unsigned page_bits, const pm_ref_src_t *src, const uint64_t *frames, size_t k,
+		      uint64_t *faults)
+{
+	pm_lru_stream_t ls;
 	int e;
 
-	c.policy = policy;
-	c.frames = frames;
-	if ((e = pagemu_model_new(&c, &m)) < 0)
+	if ((e = pm_lru_stream_init(&ls, frames, k)) < 0)
 		return e;
-	for (size_t i = 0; i < refs->n; i++)
-		if ((e = pagemu_model_access(m, refs->va[i], refs->access[i])) < 0) {
-			pm_set_error("reference %zu: address 0x%llx %s", i + 1, (unsigned long long)refs->va[i],
-				     e == -EINVAL ? "is beyond the VA bits" : "could not be modeled (out of memory)");
-			pagemu_model_free(m);
-			return e;
+	if ((e = pm_ref_src_pages(src, page_bits, lru_push, &ls)) == 0)
+		memcpy(faults, ls.faults, k * sizeof(*faults));
+	pm_lru_stream_free(&ls);
+	return e;
+}
+
+/* OPT: its stack over the future of every reference (future.c). */
+static int opt_faults(unsigned page_bits, const pm_ref_src_t *src, const uint64_t *frames, size_t k,
+		      uint64_t *faults)
+{
+	const uint32_t *ids;
+	const uint64_t *next;
+	pm_future_t fu;
+	pm_opt_stack_t s;
+	size_t n;
+	int e;
+
+	if ((e = pm_future_build(&fu, src, page_bits)) < 0)
+		return e;
+	pm_opt_stack_init(&s, max_of(frames, k));
+	while ((e = pm_future_read(&fu, &ids, &next, &n)) == 0 && n > 0)
+		if ((e = pm_opt_stack_push(&s, ids, next, n)) < 0)
+			break;
+	if (e == 0)
+		pm_opt_stack_faults(&s, frames, k, faults);
+	pm_opt_stack_free(&s);
+	pm_future_free(&fu);
+	return e;
+}
+
+/* Every other policy: the model once per frame count, k <= CURVE_GROUP
+ * of them fed each batch in one pass. */
+static int replay_group(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const pm_ref_src_t *src,
+			const uint64_t *frames, size_t k, uint64_t *faults)
+{
+	pagemu_model_t *m[CURVE_GROUP];
+	pagemu_model_config_t c = *cfg;
+	pagemu_model_stats_t st;
+	const uint64_t *va;
+	const uint8_t *acc;
+	uint64_t base = 0;
+	size_t made, n;
+	int e = 0;
+
+	c.policy = policy;
+	for (made = 0; made < k && e == 0; made++) {
+		c.frames = frames[made];
+		if ((e = pagemu_model_new(&c, &m[made])) < 0)
+			break;
+	}
+	if (e == 0)
+		e = src->rewind(src->ctx);
+	while (e == 0 && (e = src->next(src->ctx, &va, &acc, &n)) == 0 && n > 0) {
+		for (size_t j = 0; j < made && e == 0; j++) {
+			size_t done = 0;
+			if ((e = pagemu_model_replay(m[j], va, acc, n, &done)) < 0)
+				pm_set_error("reference %llu: address 0x%llx %s", (unsigned long long)(base + done + 1),
+					     (unsigned long long)va[done],
+					     e == -EINVAL ? "is beyond the VA bits" : "could not be modeled (out of memory)");
 		}
-	pagemu_model_get_stats(m, &st);
-	pagemu_model_free(m);
-	*faults = st.faults;
-	return 0;
+		base += n;
+	}
+	for (size_t j = 0; j < made; j++) {
+		pagemu_model_get_stats(m[j], &st);
+		faults[j] = st.faults;
+		pagemu_model_free(m[j]);
+	}
+	return e;
+}
+
+int pm_curve_faults_src(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const pm_ref_src_t *src,
+			const uint64_t *frames, size_t k, uint64_t *faults)
+{
+	int e = 0;
+
+	if (policy == PAGEMU_POLICY_LRU)
+		return lru_faults(cfg->page_bits, src, frames, k, faults);
+	if (policy == PAGEMU_POLICY_OPT)
+		return opt_faults(cfg->page_bits, src, frames, k, faults);
+	for (size_t j = 0; j < k && e == 0; j += CURVE_GROUP)
+		e = replay_group(cfg, policy, src, frames + j, k - j < CURVE_GROUP ? k - j : CURVE_GROUP, faults + j);
+	return e;
 }
 
 int pm_curve_faults(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const pm_refs_t *refs,
 		    const uint64_t *frames, size_t k, uint64_t *faults)
 {
-	uint64_t *pages;
-	int e = 0;
+	pm_refs_cursor_t c;
+	pm_ref_src_t src;
 
-	if (policy != PAGEMU_POLICY_LRU && policy != PAGEMU_POLICY_OPT) {
-		for (size_t j = 0; j < k && e == 0; j++)
-			e = replay(cfg, policy, refs, frames[j], &faults[j]);
-		return e;
-	}
-	if (!(pages = malloc((refs->n ? refs->n : 1) * sizeof(*pages))))
-		return -ENOMEM;
-	for (size_t i = 0; i < refs->n; i++)
-		pages[i] = refs->va[i] >> cfg->page_bits;
-	e = policy == PAGEMU_POLICY_LRU ? pm_lru_sweep(pages, refs->n, frames, k, faults)
-					: pm_opt_stack_sweep(pages, refs->n, frames, k, faults);
-	free(pages);
-	return e;
+	pm_ref_src_refs(&src, &c, refs, refs->n);
+	return pm_curve_faults_src(cfg, policy, &src, frames, k, faults);
 }
 
 size_t pm_curve_knee(const uint64_t *frames, const uint64_t *faults, size_t k)

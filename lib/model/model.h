@@ -24,6 +24,7 @@
 
 
 #define PM_NONE UINT64_MAX                /* no frame / no slot */
+#define PM_NEVER UINT64_MAX               /* next use of a page never referenced again */
 #define PM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define PM_UNUSED(x) ((void)(x))
 
@@ -440,6 +441,67 @@ int    pm_cache_load(pm_cache_t *c, unsigned set, unsigned way, uint64_t tag, co
 /* Invalidate every line of [pa, pa + len) (a frame was refilled). */
 void   pm_cache_invalidate(pm_cache_t *c, uint64_t pa, uint64_t len);
 
+/* A reference string in memory. */
+typedef struct pm_refs {
+	uint64_t *va;                     /* addresses */
+	uint8_t  *access;                 /* PM_PROT_* per reference */
+	size_t    n, cap;
+	uint32_t  page_size;              /* from a binary header; 0 = unknown */
+} pm_refs_t;
+
+/* pageid.c - page numbers to dense ids 0, 1, 2 ... in order of first
+ * reference, in memory bounded by the distinct pages (ids are 32 bits),
+ * and a reference string read in passes (pm_ref_src_t). pm_pageid init
+ * and get return 0, -ENOMEM or (get, past 2^32 - 2 pages) -EOVERFLOW. */
+typedef struct pm_pageid {
+	uint64_t *key;                    /* open addressing: page of each slot */
+	uint32_t *val;                    /* its id, UINT32_MAX = empty slot */
+	size_t    mask;                   /* slots - 1; grown at half full */
+	uint64_t *page;                   /* per id: the page */
+	uint32_t  n;                      /* ids given */
+} pm_pageid_t;
+int  pm_pageid_init(pm_pageid_t *m);
+int  pm_pageid_get(pm_pageid_t *m, uint64_t page, uint32_t *id);
+void pm_pageid_free(pm_pageid_t *m);
+/* Distinct pages of the string (the cold misses of any policy). */
+int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
+/* Page numbers to dense ids 0..distinct-1, in order of first reference
+ * (ids: n entries). */
+int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct);
+
+/* A reference string read in passes, a batch at a time: a trace file
+ * (tools/tracefile.c) or an array (pm_ref_src_refs). Every analysis over
+ * it keeps state per page, not per reference. */
+typedef struct pm_ref_src {
+	/* Back to the first reference: 0 or -errno (pm_set_error says why). */
+	int  (*rewind)(void *ctx);
+	/* The next batch: *n references at *va and *access (0 at the end),
+	 * valid until the next call. 0 or -errno (pm_set_error says why). */
+	int  (*next)(void *ctx, const uint64_t **va, const uint8_t **access, size_t *n);
+	/* An empty scratch file, read and written, gone once closed; NULL
+	 * with pm_set_error. */
+	FILE *(*scratch)(void *ctx);
+	void  *ctx;
+} pm_ref_src_t;
+typedef struct pm_refs_cursor {
+	const pm_refs_t *refs;            /* the string */
+	size_t pos, batch;                /* next reference; references per batch */
+} pm_refs_cursor_t;
+/* refs as a source, batch references at a time (scratch: tmpfile()). */
+void pm_ref_src_refs(pm_ref_src_t *src, pm_refs_cursor_t *c, const pm_refs_t *refs, size_t batch);
+/* One pass: *nrefs references to *distinct pages. 0 or -errno. */
+int  pm_ref_src_count(const pm_ref_src_t *src, unsigned page_bits, uint64_t *nrefs, uint64_t *distinct);
+/* One pass from the start: each batch's page numbers (va >> page_bits),
+ * in order, handed to fn. 0, or -errno (the source's, -ENOMEM, fn's). */
+int  pm_ref_src_pages(const pm_ref_src_t *src, unsigned page_bits,
+		      int (*fn)(void *ctx, const uint64_t *pages, size_t n), void *ctx);
+/* One pass: every reference's page id from m, at most max at a time into
+ * ids, each batch handed to fn (NULL: none) in order; *nrefs references.
+ * 0, or -errno (the source's, m's, or fn's). */
+int  pm_ref_src_ids(const pm_ref_src_t *src, unsigned page_bits, pm_pageid_t *m, uint32_t *ids, size_t max,
+		    int (*fn)(void *ctx, const uint32_t *ids, size_t n), void *ctx, uint64_t *nrefs);
+
+
 /* opt.c - offline analyses of a whole reference string of page numbers.
  * Each returns 0 or -ENOMEM (they allocate work arrays with malloc). */
 /* Faults of Belady's OPT (MIN) with `frames` frames. */
@@ -460,8 +522,9 @@ typedef struct pm_lru_stream {
 	uint64_t *faults;                 /* per count: faults so far */
 	uint64_t  refs;                   /* references pushed */
 	uint64_t  distinct;               /* pages seen */
-	uint64_t *key, *last;             /* hash table: page (UINT64_MAX = empty slot), time of its last reference */
-	size_t    mask;                   /* slots - 1 */
+	pm_pageid_t ids;                  /* page -> id */
+	uint64_t *last;                   /* per id: the time of its last reference */
+	size_t    lcap;                   /* ids last holds */
 	uint32_t *fen;                    /* Fenwick tree over times 1..tcap: 1 at each page's last reference */
 	size_t    tcap;                   /* times before the tree is renumbered */
 	uint64_t  now;                    /* the time of the last reference */
@@ -469,11 +532,40 @@ typedef struct pm_lru_stream {
 int  pm_lru_stream_init(pm_lru_stream_t *s, const uint64_t *frames, size_t k);
 int  pm_lru_stream_push(pm_lru_stream_t *s, const uint64_t *pages, size_t n);
 void pm_lru_stream_free(pm_lru_stream_t *s);
-/* Distinct pages of the string (the cold misses of any policy). */
-int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct);
-/* Page numbers to dense ids 0..distinct-1, in order of first reference
- * (ids: n entries). */
-int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct);
+/* OPT with one frame count over a stream of (page id, next use) pairs
+ * (pm_future_read), in memory bounded by the frames and the distinct
+ * pages: init, push as they come, read faults, free. push returns 0 or
+ * -ENOMEM. */
+typedef struct pm_opt_stream {
+	uint64_t  frames;                 /* frames of the run */
+	uint64_t  faults;                 /* so far */
+	uint64_t *hnext;                  /* max-heap of the resident pages by next use: the keys */
+	uint32_t *hid;                    /* ... and their ids */
+	size_t    len, hcap;              /* entries, room */
+	uint32_t *pos;                    /* per id: 1 + its heap index, 0 = not resident */
+	size_t    pcap;                   /* ids pos holds */
+} pm_opt_stream_t;
+void pm_opt_stream_init(pm_opt_stream_t *s, uint64_t frames);
+int  pm_opt_stream_push(pm_opt_stream_t *s, const uint32_t *ids, const uint64_t *next, size_t n);
+void pm_opt_stream_free(pm_opt_stream_t *s);
+
+/* future.c - OPT's future for a string longer than memory: every
+ * reference's page id and the time (0-based) of its page's next reference
+ * (PM_NEVER), from three sequential passes over two scratch files of the
+ * source; memory bounded by the distinct pages. build: 0 or -errno (the
+ * source's, -ENOMEM, -EIO with pm_set_error); then read batches in trace
+ * order (*n = 0 at the end), rewind to read again, free. */
+typedef struct pm_future {
+	FILE     *ids, *next;             /* scratch: ids in trace order; next uses, last reference first */
+	uint64_t  n, distinct;            /* references, pages */
+	uint64_t  pos;                    /* references read so far */
+	uint32_t *id;                     /* one block of ids */
+	uint64_t *nx;                     /* one block of next uses */
+} pm_future_t;
+int  pm_future_build(pm_future_t *fu, const pm_ref_src_t *src, unsigned page_bits);
+int  pm_future_read(pm_future_t *fu, const uint32_t **id, const uint64_t **next, size_t *n);
+void pm_future_rewind(pm_future_t *fu);
+void pm_future_free(pm_future_t *fu);
 
 /* curve.c - fault curves of a reference string against the frame count:
  * the miss-ratio curve (faults / references), the lifetime curve
@@ -489,9 +581,29 @@ int pm_opt_stack_sweep(const uint64_t *pages, size_t n, const uint64_t *frames, 
  * OPT in one pass (stack algorithms), any other policy by replaying the
  * model (cfg: geometry and seed; its policy and frames are set here) once
  * per count. -EINVAL: an address beyond cfg's VA (pm_set_error says which). */
-struct pm_refs;
-int pm_curve_faults(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const struct pm_refs *refs,
+int pm_curve_faults(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const pm_refs_t *refs,
 		    const uint64_t *frames, size_t k, uint64_t *faults);
+/* The same over a source, in memory bounded by the distinct pages and
+ * the frames: LRU one pass, OPT pm_future's passes then one, any other
+ * policy a pass per 16 frame counts. */
+int pm_curve_faults_src(const pagemu_model_config_t *cfg, pagemu_policy_t policy, const pm_ref_src_t *src,
+			const uint64_t *frames, size_t k, uint64_t *faults);
+/* OPT's stack as a stream of (page id, next use) pairs, depth deep (the
+ * largest frame count): init, push, faults for any counts up to depth,
+ * free. push: 0 or -ENOMEM. */
+typedef struct pm_opt_stack {
+	uint64_t  depth;                  /* pages below are not tracked */
+	uint64_t  len, deep;              /* pages on the stack; references found on none of it */
+	uint32_t *stack;                  /* len ids, top first */
+	uint64_t *hist;                   /* hist[d]: references found at depth d, 1..len */
+	size_t    cap;                    /* entries of stack (hist: one more) */
+	uint64_t *prio;                   /* per id: its next reference */
+	size_t    pcap;                   /* ids prio holds */
+} pm_opt_stack_t;
+void pm_opt_stack_init(pm_opt_stack_t *s, uint64_t depth);
+int  pm_opt_stack_push(pm_opt_stack_t *s, const uint32_t *ids, const uint64_t *next, size_t n);
+void pm_opt_stack_faults(const pm_opt_stack_t *s, const uint64_t *frames, size_t k, uint64_t *faults);
+void pm_opt_stack_free(pm_opt_stack_t *s);
 /* The knee of a fault curve: the index i whose lifetime per frame,
  * 1 / (faults[i] x frames[i]), is greatest (Denning's primary knee, where
  * a line from the origin touches the lifetime curve); the smallest frame
@@ -512,6 +624,25 @@ int pm_ws_sizes(const uint64_t *pages, size_t n, uint64_t tau, uint32_t *w);
  * size. 0, -EINVAL for t outside 1..n, -ENOSPC when it has more than max
  * pages. */
 int pm_ws_set(const uint64_t *pages, size_t n, size_t t, uint64_t tau, uint64_t *out, size_t max, size_t *count);
+/* The same over a stream, one page at a time, in memory bounded by the
+ * distinct pages (not the length, nor tau): after the push of reference
+ * t, size = |W(t, tau)| and pm_ws_stream_set gives the set. init and push
+ * return 0 or -ENOMEM. */
+typedef struct pm_ws_stream {
+	uint64_t  tau;                    /* the window, references */
+	uint64_t  t;                      /* references pushed */
+	uint64_t  size;                   /* |W(t, tau)| */
+	pm_pageid_t ids;                  /* page -> id */
+	uint32_t *prev, *next;            /* per id: the list by last reference, newest first */
+	uint64_t *last;                   /* per id: its last reference (1-based), 0 = none yet */
+	size_t    cap;                    /* ids the arrays hold */
+	uint32_t  head, edge;             /* the newest page; the oldest in W */
+} pm_ws_stream_t;
+int  pm_ws_stream_init(pm_ws_stream_t *s, uint64_t tau);
+int  pm_ws_stream_push(pm_ws_stream_t *s, uint64_t page);
+/* W(t, tau) now, pages ascending: 0, or -ENOSPC with more than max. */
+int  pm_ws_stream_set(const pm_ws_stream_t *s, uint64_t *out, size_t max, size_t *count);
+void pm_ws_stream_free(pm_ws_stream_t *s);
 
 /* trace.c - traces: pagemu's binary event format (doc/TRACE.md) and the
  * text formats the simulator reads. All little-endian, fixed size:
@@ -584,13 +715,6 @@ enum pm_trace_fmt {
 	PM_FMT_PAGES,                     /* page numbers, one or more a line */
 };
 
-/* A reference string in memory. */
-typedef struct pm_refs {
-	uint64_t *va;                     /* addresses */
-	uint8_t  *access;                 /* PM_PROT_* per reference */
-	size_t    n, cap;
-	uint32_t  page_size;              /* from a binary header; 0 = unknown */
-} pm_refs_t;
 
 int  pm_refs_push(pm_refs_t *r, uint64_t va, int access);
 void pm_refs_free(pm_refs_t *r);

@@ -18,53 +18,7 @@
 
 #include "model/model.h"
 
-#define NEVER UINT64_MAX                  /* next use of a page never referenced again */
-
-int pm_refs_densify(const uint64_t *pages, size_t n, uint32_t *ids, uint64_t *distinct)
-{
-	size_t cap = 16, mask, i;
-	uint64_t *keys;
-	uint32_t *vals, next = 0;
-
-	while (cap < 2 * n)
-		cap *= 2;
-	mask = cap - 1;
-	keys = malloc(cap * sizeof(*keys));
-	vals = malloc(cap * sizeof(*vals));
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	for (i = 0; i < cap; i++)
-		vals[i] = UINT32_MAX;
-	for (i = 0; i < n; i++) {
-		size_t h = (size_t)((pages[i] * 0x9E3779B97F4A7C15ULL) >> 20) & mask;
-		while (vals[h] != UINT32_MAX && keys[h] != pages[i])
-			h = (h + 1) & mask;
-		if (vals[h] == UINT32_MAX) {
-			keys[h] = pages[i];
-			vals[h] = next++;
-		}
-		ids[i] = vals[h];
-	}
-	free(keys);
-	free(vals);
-	*distinct = next;
-	return 0;
-}
-
-int pm_refs_distinct(const uint64_t *pages, size_t n, uint64_t *distinct)
-{
-	uint32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
-	int err;
-
-	if (!ids)
-		return -ENOMEM;
-	err = pm_refs_densify(pages, n, ids, distinct);
-	free(ids);
-	return err;
-}
+#define NEVER PM_NEVER
 
 /* ---- OPT -------------------------------------------------------------- */
 
@@ -175,20 +129,130 @@ int pm_opt_faults(const uint64_t *pages, size_t n, uint64_t frames, uint64_t *fa
 	return pm_opt_sweep(pages, n, &frames, 1, faults);
 }
 
+/* ---- OPT over a stream ------------------------------------------------- */
+
+/* The pages resident with s->frames frames in a max-heap by next use,
+ * each page's place in it kept by id (pos), so that a hit moves its own
+ * entry and the heap never holds more than the resident pages: memory
+ * bounded by the frames and the distinct pages, whatever the length. */
+static void opt_place(pm_opt_stream_t *s, size_t i, uint64_t next, uint32_t id)
+{
+	s->hnext[i] = next;
+	s->hid[i] = id;
+	s->pos[id] = (uint32_t)i + 1;
+}
+
+static void opt_sift_up(pm_opt_stream_t *s, size_t i)
+{
+	uint64_t next = s->hnext[i];
+	uint32_t id = s->hid[i];
+
+	while (i > 0 && s->hnext[(i - 1) / 2] < next) {
+		opt_place(s, i, s->hnext[(i - 1) / 2], s->hid[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	opt_place(s, i, next, id);
+}
+
+static void opt_sift_down(pm_opt_stream_t *s, size_t i)
+{
+	uint64_t next = s->hnext[i];
+	uint32_t id = s->hid[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= s->len)
+			break;
+		if (c + 1 < s->len && s->hnext[c + 1] > s->hnext[c])
+			c++;
+		if (s->hnext[c] <= next)
+			break;
+		opt_place(s, i, s->hnext[c], s->hid[c]);
+		i = c;
+	}
+	opt_place(s, i, next, id);
+}
+
+/* Room for page id in pos and, when it is new, for one more heap entry. */
+static int opt_reserve(pm_opt_stream_t *s, uint32_t id)
+{
+	if (id >= s->pcap) {
+		size_t cap = s->pcap ? s->pcap : 1024;
+		uint32_t *pos;
+		while (cap <= id)
+			cap *= 2;
+		if (!(pos = realloc(s->pos, cap * sizeof(*pos))))
+			return -ENOMEM;
+		memset(pos + s->pcap, 0, (cap - s->pcap) * sizeof(*pos));
+		s->pos = pos;
+		s->pcap = cap;
+	}
+	if (s->len == s->hcap) {
+		size_t cap = s->hcap ? 2 * s->hcap : 1024;
+		uint64_t *hnext = realloc(s->hnext, cap * sizeof(*hnext));
+		uint32_t *hid;
+		if (hnext)
+			s->hnext = hnext;
+		if (!hnext || !(hid = realloc(s->hid, cap * sizeof(*hid))))
+			return -ENOMEM;
+		s->hid = hid;
+		s->hcap = cap;
+	}
+	return 0;
+}
+
+void pm_opt_stream_init(pm_opt_stream_t *s, uint64_t frames)
+{
+	memset(s, 0, sizeof(*s));
+	s->frames = frames;
+}
+
+int pm_opt_stream_push(pm_opt_stream_t *s, const uint32_t *ids, const uint64_t *next, size_t n)
+{
+	int e;
+
+	if (!s->frames) {
+		s->faults += n;                   /* nothing is ever resident */
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = ids[i];
+		if ((e = opt_reserve(s, id)) < 0)
+			return e;
+		if (s->pos[id]) {
+			/* its next use was this reference: it only moves later */
+			s->hnext[s->pos[id] - 1] = next[i];
+			opt_sift_up(s, s->pos[id] - 1);
+			continue;
+		}
+		s->faults++;
+		if (s->len == s->frames) {       /* the victim: used farthest ahead */
+			s->pos[s->hid[0]] = 0;
+			opt_place(s, 0, next[i], id);
+			opt_sift_down(s, 0);
+		} else {
+			opt_place(s, s->len++, next[i], id);
+			opt_sift_up(s, s->len - 1);
+		}
+	}
+	return 0;
+}
+
+void pm_opt_stream_free(pm_opt_stream_t *s)
+{
+	free(s->hnext);
+	free(s->hid);
+	free(s->pos);
+	memset(s, 0, sizeof(*s));
+}
+
 /* ---- LRU stack distances ---------------------------------------------- */
 
 /* The pass reads the string once and keeps what is bounded by its
  * distinct pages, not its length, so a stream of any length goes through:
- * a hash table page -> time of its last reference, the Fenwick tree over
- * times (renumbered 1..distinct when it fills: only the order of the last
- * references matters), and per frame count its faults. */
-#define LRU_EMPTY UINT64_MAX
-
-static size_t lru_hash(const pm_lru_stream_t *s, uint64_t page)
-{
-	return (size_t)((page * 0x9E3779B97F4A7C15ULL) >> 20) & s->mask;
-}
-
+ * page ids (pm_pageid_t) and per id the time of its last reference, the
+ * Fenwick tree over times (renumbered 1..distinct when it fills: only the
+ * order of the last references matters), and per frame count its faults. */
 static int lru_cmp_time(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -201,15 +265,14 @@ static int lru_cmp_time(const void *a, const void *b)
 static int lru_compact(pm_lru_stream_t *s)
 {
 	uint64_t *order = malloc((s->distinct ? s->distinct : 1) * sizeof(*order));
-	size_t cap = s->tcap, d = 0;
+	size_t cap = s->tcap, d = (size_t)s->distinct;
 
 	if (!order)
 		return -ENOMEM;
-	/* (time << 32 | its slot) sorts by time: times stay below 2^32 as
-	 * they are at most tcap, and slots below 2^32 as the table is. */
-	for (size_t h = 0; h <= s->mask; h++)
-		if (s->key[h] != LRU_EMPTY)
-			order[d++] = s->last[h] << 32 | h;
+	/* (time << 32 | its id) sorts by time: times stay below 2^32 as they
+	 * are at most tcap, and ids are 32 bits. */
+	for (size_t id = 0; id < d; id++)
+		order[id] = s->last[id] << 32 | id;
 	qsort(order, d, sizeof(*order), lru_cmp_time);
 	while (cap < 2 * d + 2)
 		cap *= 2;
@@ -234,33 +297,18 @@ static int lru_compact(pm_lru_stream_t *s)
 	return 0;
 }
 
-/* Twice the slots, every page rehashed. */
-static int lru_grow(pm_lru_stream_t *s)
+/* Room for page id's time. */
+static int lru_reserve(pm_lru_stream_t *s, uint32_t id)
 {
-	size_t cap = 2 * (s->mask + 1);
-	uint64_t *key = malloc(cap * sizeof(*key)), *last = malloc(cap * sizeof(*last));
+	size_t cap = s->lcap ? s->lcap : 1024;
+	uint64_t *last;
 
-	if (!key || !last || cap > (1ULL << 32)) {
-		free(key);
-		free(last);
+	while (cap <= id)
+		cap *= 2;
+	if (!(last = realloc(s->last, cap * sizeof(*last))))
 		return -ENOMEM;
-	}
-	for (size_t h = 0; h < cap; h++)
-		key[h] = LRU_EMPTY;
-	for (size_t h = 0; h <= s->mask; h++) {
-		if (s->key[h] == LRU_EMPTY)
-			continue;
-		size_t g = (size_t)((s->key[h] * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
-		while (key[g] != LRU_EMPTY)
-			g = (g + 1) & (cap - 1);
-		key[g] = s->key[h];
-		last[g] = s->last[h];
-	}
-	free(s->key);
-	free(s->last);
-	s->key = key;
 	s->last = last;
-	s->mask = cap - 1;
+	s->lcap = cap;
 	return 0;
 }
 
@@ -268,21 +316,16 @@ int pm_lru_stream_init(pm_lru_stream_t *s, const uint64_t *frames, size_t k)
 {
 	memset(s, 0, sizeof(*s));
 	s->k = k;
-	s->mask = 1023;
 	s->tcap = 1024;
 	s->frames = malloc((k ? k : 1) * sizeof(*s->frames));
 	s->faults = calloc(k ? k : 1, sizeof(*s->faults));
-	s->key = malloc((s->mask + 1) * sizeof(*s->key));
-	s->last = malloc((s->mask + 1) * sizeof(*s->last));
 	s->fen = calloc(s->tcap + 1, sizeof(*s->fen));
-	if (!s->frames || !s->faults || !s->key || !s->last || !s->fen) {
+	if (!s->frames || !s->faults || !s->fen || pm_pageid_init(&s->ids) < 0) {
 		pm_lru_stream_free(s);
 		return -ENOMEM;
 	}
 	for (size_t j = 0; j < k; j++)
 		s->frames[j] = frames[j];
-	for (size_t h = 0; h <= s->mask; h++)
-		s->key[h] = LRU_EMPTY;
 	return 0;
 }
 
@@ -291,19 +334,18 @@ int pm_lru_stream_push(pm_lru_stream_t *s, const uint64_t *pages, size_t n)
 	int err;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t page = pages[i], dist = UINT64_MAX;    /* a first reference: infinitely far */
-		size_t h;
+		uint64_t dist = UINT64_MAX;       /* a first reference: infinitely far */
+		uint32_t id;
 
 		if (s->now == s->tcap && (err = lru_compact(s)) < 0)
 			return err;
-		if (2 * (s->distinct + 1) > s->mask + 1 && (err = lru_grow(s)) < 0)
+		if ((err = pm_pageid_get(&s->ids, pages[i], &id)) < 0 ||
+		    (id >= s->lcap && (err = lru_reserve(s, id)) < 0))
 			return err;
-		for (h = lru_hash(s, page); s->key[h] != LRU_EMPTY && s->key[h] != page; h = (h + 1) & s->mask)
-			;
-		if (s->key[h] == page) {
+		if (id < s->distinct) {
 			/* marks after its last reference: distinct pages since;
 			 * +1 for the page itself */
-			uint64_t l = s->last[h], above = 0;
+			uint64_t l = s->last[id], above = 0;
 			for (size_t p = s->now; p; p -= p & -p)
 				above += s->fen[p];
 			for (size_t p = l; p; p -= p & -p)
@@ -312,13 +354,12 @@ int pm_lru_stream_push(pm_lru_stream_t *s, const uint64_t *pages, size_t n)
 			for (size_t p = l; p <= s->tcap; p += p & -p)
 				s->fen[p]--;
 		} else {
-			s->key[h] = page;
 			s->distinct++;
 		}
 		s->now++;
 		for (size_t p = s->now; p <= s->tcap; p += p & -p)
 			s->fen[p]++;
-		s->last[h] = s->now;
+		s->last[id] = s->now;
 		for (size_t j = 0; j < s->k; j++)
 			s->faults[j] += dist > s->frames[j];
 	}
@@ -330,9 +371,9 @@ void pm_lru_stream_free(pm_lru_stream_t *s)
 {
 	free(s->frames);
 	free(s->faults);
-	free(s->key);
 	free(s->last);
 	free(s->fen);
+	pm_pageid_free(&s->ids);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -7,6 +7,7 @@
  * change); its mean over the trace is the memory the policy needs. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/model.h"
 
@@ -59,5 +60,108 @@ int pm_ws_set(const uint64_t *pages, size_t n, size_t t, uint64_t tau, uint64_t 
 	}
 	qsort(out, c, sizeof(*out), cmp_page);
 	*count = c;
+	return 0;
+}
+
+/* ---- over a stream ----------------------------------------------------------
+ *
+ * The pages in order of their last reference, newest first (a list over
+ * page ids), and how many at its head fall in the window: W(t, tau) is
+ * that prefix, and edge its oldest page. A reference moves its page to
+ * the head (one more in the window if it was not in it), then pages whose
+ * last reference has left the window drop off at the edge. Memory: three
+ * words per distinct page, whatever the trace's length and tau. */
+#define WS_NIL UINT32_MAX
+
+int pm_ws_stream_init(pm_ws_stream_t *s, uint64_t tau)
+{
+	memset(s, 0, sizeof(*s));
+	s->tau = tau;
+	s->head = s->edge = WS_NIL;
+	return pm_pageid_init(&s->ids);
+}
+
+void pm_ws_stream_free(pm_ws_stream_t *s)
+{
+	pm_pageid_free(&s->ids);
+	free(s->prev);
+	free(s->next);
+	free(s->last);
+	memset(s, 0, sizeof(*s));
+}
+
+static int ws_reserve(pm_ws_stream_t *s, uint32_t id)
+{
+	size_t cap = s->cap ? s->cap : 1024;
+	uint32_t *prev, *next;
+	uint64_t *last;
+
+	if (id < s->cap)
+		return 0;
+	while (cap <= id)
+		cap *= 2;
+	if ((prev = realloc(s->prev, cap * sizeof(*prev))))
+		s->prev = prev;
+	if ((next = realloc(s->next, cap * sizeof(*next))))
+		s->next = next;
+	if ((last = realloc(s->last, cap * sizeof(*last))))
+		s->last = last;
+	if (!prev || !next || !last)
+		return -ENOMEM;
+	memset(last + s->cap, 0, (cap - s->cap) * sizeof(*last));
+	s->cap = cap;
+	return 0;
+}
+
+static void ws_unlink(pm_ws_stream_t *s, uint32_t id)
+{
+	if (s->prev[id] != WS_NIL)
+		s->next[s->prev[id]] = s->next[id];
+	else
+		s->head = s->next[id];
+	if (s->next[id] != WS_NIL)
+		s->prev[s->next[id]] = s->prev[id];
+}
+
+int pm_ws_stream_push(pm_ws_stream_t *s, uint64_t page)
+{
+	uint64_t t = s->t + 1;
+	uint32_t id;
+	int e, in;
+
+	if ((e = pm_pageid_get(&s->ids, page, &id)) < 0 || (e = ws_reserve(s, id)) < 0)
+		return e;
+	/* in W(t - 1): referenced at t - tau or later */
+	in = s->last[id] && s->last[id] + s->tau >= t;
+	if (in && id == s->edge && s->size > 1)
+		s->edge = s->prev[id];
+	if (s->last[id])
+		ws_unlink(s, id);
+	s->prev[id] = WS_NIL;
+	s->next[id] = s->head;
+	if (s->head != WS_NIL)
+		s->prev[s->head] = id;
+	s->head = id;
+	if (!in && s->size++ == 0)
+		s->edge = id;
+	s->last[id] = s->t = t;
+	/* W(t) holds the references after t - tau */
+	while (s->size && s->last[s->edge] + s->tau <= t) {
+		s->edge = s->prev[s->edge];
+		s->size--;
+	}
+	return 0;
+}
+
+int pm_ws_stream_set(const pm_ws_stream_t *s, uint64_t *out, size_t max, size_t *count)
+{
+	uint32_t id = s->head;
+
+	if (s->size > max)
+		return -ENOSPC;
+	for (size_t i = 0; i < s->size; i++, id = s->next[id])
+		out[i] = s->ids.page[id];
+	qsort(out, (size_t)s->size, sizeof(*out), cmp_page);
+	*count = (size_t)s->size;
 	return 0;
 }
