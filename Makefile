@@ -68,8 +68,8 @@ HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
-DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config gnuplot-nox
-$(B)/.deps:
+DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config gnuplot-nox nbdkit
+$(B)/.deps: Makefile
 	$(Q)sh tools/deps.sh $(DEB_PKGS)
 	$(Q)mkdir -p $(B) && touch $@
 deps: $(B)/.deps
@@ -128,14 +128,14 @@ $(B)/demos/%: demos/%.c $(B)/libpagemu.a
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 
-$(B)/bench/%: bench/%.c $(B)/libpagemu.a
+$(B)/bench/%: bench/%.c bench/benchutil.h tests/nbdkit.h $(B)/libpagemu.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libpagemu.a $(LDFLAGS) $(LDLIBS)
 
 # Tests find their build (pagemu, the shim, pagemu-sim) and the sources
 # (tests/progs, tests/data) by absolute paths, from any directory.
-$(B)/tests/%: tests/%.c tests/testutil.h tests/progtest.h $(B)/libpagemu.a
+$(B)/tests/%: tests/%.c tests/testutil.h tests/progtest.h tests/nbdkit.h $(B)/libpagemu.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -Itests -DPM_BUILD_DIR='"$(abspath $(B))"' -DPM_SRC_DIR='"$(CURDIR)"' \

@@ -94,6 +94,8 @@ typedef struct pagemu_config {
 	size_t   page_size;        /* emulated page, bytes: host page x 2^k; default host page; PAGEMU_PAGE_SIZE */
 	uint64_t swap_size;        /* swap file capacity, bytes; default 4 GiB (sparse); PAGEMU_SWAP_SIZE */
 	char     swap_dir[256];    /* directory of the unlinked swap file; default $TMPDIR or /tmp; PAGEMU_SWAP_DIR */
+	char     swap[1024];       /* "" = a local file in swap_dir; nbd://HOST[:PORT][/EXPORT], a comma-separated list stripes the slots over the servers; PAGEMU_SWAP */
+	unsigned swap_timeout_ms;  /* connecting to a swap server and its handshake, ms; default 5000; PAGEMU_SWAP_TIMEOUT */
 	int      swap_direct;      /* 1 = O_DIRECT swap I/O (honest device timing); default 0; PAGEMU_SWAP_DIRECT */
 	int      swap_checksum;    /* 1 = crc32c per swap slot, checked on swap-in (mismatch: SIGBUS); default 1; PAGEMU_SWAP_CHECKSUM */
 	int      file_direct;      /* 1 = O_DIRECT reads and writes of mapped files (no kernel page cache between); default 0; PAGEMU_FILE_DIRECT */
@@ -217,6 +219,11 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(swap_writes,    COUNT, "swap write requests")                          \
 	X(swap_released,  COUNT, "freed swap slots whose disk blocks went back to the file system (hole punched)") \
 	X(swap_checksum_errors, COUNT, "pages read from swap with a wrong checksum (SIGBUS, or a readahead page dropped)") \
+	X(remote_reads,   COUNT, "NBD read requests answered (swap on NBD; a striped request counts once per server)") \
+	X(remote_read_bytes, COUNT, "bytes read from NBD servers")              \
+	X(remote_writes,  COUNT, "NBD write requests answered")                 \
+	X(remote_write_bytes, COUNT, "bytes written to NBD servers")            \
+	X(remote_errors,  COUNT, "NBD requests failed (server error or lost connection)") \
 	X(readahead_pages,COUNT, "pages brought in by readahead")                \
 	X(readahead_hits, COUNT, "readahead pages touched before eviction")      \
 	X(ref_clears,     COUNT, "reference bits cleared by the CLOCK hand")     \
@@ -240,10 +247,29 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(vmas,           GAUGE, "kernel mappings (VMAs) the regions use now")    \
 	X(map_budget,     GAUGE, "max kernel mappings pagemu may use (from vm.max_map_count)")
 
+/* Swap on NBD: each server's counters (the same X-macro scheme). */
+#define PAGEMU_MAX_SERVERS 8
+#define PAGEMU_SERVER_STATS_LIST(X)                                            \
+	X(reads,       "read requests answered")                                 \
+	X(read_bytes,  "bytes read")                                             \
+	X(writes,      "write requests answered")                                \
+	X(write_bytes, "bytes written")                                          \
+	X(errors,      "requests failed")                                        \
+	X(up,          "1 while the connection works")
+
+typedef struct pagemu_server_stats {
+	char server[256];          /* its URI */
+#define PAGEMU_X_FIELD(name, desc) uint64_t name;
+	PAGEMU_SERVER_STATS_LIST(PAGEMU_X_FIELD)
+#undef PAGEMU_X_FIELD
+} pagemu_server_stats_t;
+
 typedef struct pagemu_stats {
 #define PAGEMU_X_FIELD(name, kind, desc) uint64_t name;
 	PAGEMU_STATS_LIST(PAGEMU_X_FIELD)
 #undef PAGEMU_X_FIELD
+	unsigned nservers;                           /* swap servers (0: a local swap file) */
+	pagemu_server_stats_t servers[PAGEMU_MAX_SERVERS];
 } pagemu_stats_t;
 
 PAGEMU_API void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out);

@@ -43,6 +43,15 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 		 (double)h->peak / mib, h->utilization * 100.0, (double)h->internal_frag / mib,
 		 h->external_frag * 100.0, (unsigned long long)h->blocks);
 	say(msg);
+	/* Swap on NBD: the servers, each on a line. */
+	for (unsigned i = 0; i < s->nservers && i < PAGEMU_MAX_SERVERS; i++) {
+		const pagemu_server_stats_t *v = &s->servers[i];
+		snprintf(msg, sizeof(msg), "pagemu:   swap server %s: %llu reads (%.1f MiB), %llu writes (%.1f MiB), "
+			 "%llu errors%s\n", v->server, (unsigned long long)v->reads, (double)v->read_bytes / mib,
+			 (unsigned long long)v->writes, (double)v->write_bytes / mib, (unsigned long long)v->errors,
+			 v->up ? "" : ", connection lost");
+		say(msg);
+	}
 	if (!s->file_reads && !s->file_writes && !s->page_cache_hits)
 		return;
 	snprintf(msg, sizeof(msg),
@@ -53,20 +62,6 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 		 (unsigned long long)s->page_cache_hits, (unsigned long long)s->faults_cow,
 		 (unsigned long long)s->file_pages, (unsigned long long)s->shared_frames);
 	say(msg);
-}
-
-/* s as a JSON string. */
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++)
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	fputc('"', f);
 }
 
 static void report_json(const char *path, const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
@@ -80,7 +75,7 @@ static void report_json(const char *path, const pagemu_stats_t *s, const pagemu_
 		rc = -ENOMEM;
 		if ((f = open_memstream(&line, &len))) {
 			fputs("{\"program\":", f);
-			json_string(f, program_invocation_short_name);
+			pm_json_string(f, program_invocation_short_name);
 			fprintf(f, ",\"pid\":%d,\"stats\":", (int)getpid());
 			pm_stats_json_object(s, f);
 			fputs(",\"heap\":", f);

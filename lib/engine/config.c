@@ -34,6 +34,11 @@ static const pm_setting_t settings[] = {
 	  "one page to 2^40 pages", "swap capacity (a sparse file)" },
 	{ "PAGEMU_SWAP_DIR", "--swap-dir", NULL, FIELD(swap_dir), PM_SET_DIR, 0, 0,
 	  "a directory pagemu may create files in", "directory of the (unlinked) swap file" },
+	{ "PAGEMU_SWAP", "--swap", NULL, FIELD(swap), PM_SET_URI, 0, 0,
+	  "empty, or nbd://HOST[:PORT][/EXPORT][,nbd://...]",
+	  "swap on NBD servers (a list stripes the slots); empty = a local file in the swap directory" },
+	{ "PAGEMU_SWAP_TIMEOUT", "--swap-timeout", NULL, FIELD(swap_timeout_ms), PM_SET_NUM, 1, 3600000,
+	  "1 to 3600000 (ms)", "connecting to an NBD swap server and its handshake, at most (ms)" },
 	{ "PAGEMU_SWAP_DIRECT", "--swap-direct", "1", FIELD(swap_direct), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "O_DIRECT swap I/O (honest device timing; not on tmpfs)" },
 	{ "PAGEMU_FILE_DIRECT", "--file-direct", "1", FIELD(file_direct), PM_SET_BOOL, 0, 1,
@@ -95,6 +100,7 @@ const char *pm_setting_arg(const pm_setting_t *s)
 	case PM_SET_TLB_POLICY: return "P[,P]";
 	case PM_SET_DIR:    return "DIR";
 	case PM_SET_FILE:   return "FILE";
+	case PM_SET_URI:    return "URI[,URI]";
 	default:            return "N";
 	}
 }
@@ -160,6 +166,7 @@ void pm_setting_format(const pm_setting_t *s, const pagemu_config_t *cfg, char *
 		break;
 	case PM_SET_DIR:
 	case PM_SET_FILE:
+	case PM_SET_URI:
 		pm_fmt_str(buf, end, (const char *)cfg + s->offset);
 		break;
 	default:
@@ -228,7 +235,7 @@ static void name_of(const pm_setting_t *s, const pagemu_config_t *cfg, const pm_
 		return;
 	}
 	pm_setting_format(s, cfg, v, sizeof(v));
-	snprintf(buf, len, s->kind == PM_SET_DIR || s->kind == PM_SET_FILE ? "%s (%s) = \"%s\"" : "%s (%s) = %s",
+	snprintf(buf, len, s->kind >= PM_SET_DIR ? "%s (%s) = \"%s\"" : "%s (%s) = %s",
 		 s->field, s->env, v);
 }
 
@@ -300,10 +307,17 @@ static int apply(const pm_setting_t *s, pagemu_config_t *cfg, const pm_given_t *
 		return 0;
 	case PM_SET_DIR:
 	case PM_SET_FILE:
+	case PM_SET_URI:
 		if (strlen(v) >= s->size)
 			return bad(s, cfg, given, -ENAMETOOLONG);
 		if (s->kind == PM_SET_DIR && !*v)
 			return bad(s, cfg, given, -EINVAL);
+		if (s->kind == PM_SET_URI && *v) {
+			char name[1200];
+			name_of(s, cfg, given, name, sizeof(name));
+			if ((err = pm_nbd_check_uri(v, name)) < 0)
+				return err;
+		}
 		memcpy((char *)cfg + s->offset, v, strlen(v) + 1);
 		return 0;
 	default:
@@ -377,6 +391,7 @@ void pagemu_config_default(pagemu_config_t *cfg)
 	snprintf(cfg->swap_dir, sizeof(cfg->swap_dir), "%s", tmp && *tmp ? tmp : "/tmp");
 	cfg->swap_direct = 0;
 	cfg->swap_checksum = 1;
+	cfg->swap_timeout_ms = 5000;
 	cfg->policy = PAGEMU_POLICY_CLOCK;
 	cfg->readahead = 32;
 	cfg->reclaim_batch = 32;
@@ -410,6 +425,14 @@ static int check_fields(const pagemu_config_t *cfg, const pm_given_t *given)
 			return bad(s, cfg, given, -EINVAL);
 		if (s->kind == PM_SET_DIR && !cfg->swap_dir[0])
 			return bad(s, cfg, given, -EINVAL);
+		if (s->kind == PM_SET_URI && cfg->swap[0]) {
+			char uris[1200];
+			if (!memchr(cfg->swap, '\0', sizeof(cfg->swap)))
+				return bad(s, cfg, given, -ENAMETOOLONG);
+			name_of(s, cfg, given, uris, sizeof(uris));
+			if ((err = pm_nbd_check_uri(cfg->swap, uris)) < 0)
+				return err;
+		}
 		if (s->kind == PM_SET_DIR && (err = pm_prim_check_dir(cfg->swap_dir)) < 0) {
 			name_of(s, cfg, given, name, sizeof(name));
 			pm_set_error("%s: %s", name, strerror(-err));
@@ -458,7 +481,14 @@ int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given)
 		return rc;
 	pm_config_name("PAGEMU_SWAP_DIR", cfg, given, dir, sizeof(dir));
 	pm_config_name("PAGEMU_SWAP_SIZE", cfg, given, size, sizeof(size));
-	if ((rc = pm_swapio_probe(cfg, dir, size)) < 0)
+	if (cfg->swap[0]) {
+		char swap[1200];
+		pm_config_name("PAGEMU_SWAP", cfg, given, swap, sizeof(swap));
+		rc = pm_nbd_probe(cfg, swap);
+	} else {
+		rc = pm_swapio_probe(cfg, dir, size);
+	}
+	if (rc < 0)
 		return rc;
 	if ((rc = pm_tracefile_probe(cfg)) < 0) {
 		pm_config_name("PAGEMU_TRACE", cfg, given, trace, sizeof(trace));

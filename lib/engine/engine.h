@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "model/model.h"
 #include "engine/prim.h"
@@ -221,6 +222,8 @@ int  pm_swapio_fd(struct pagemu *vm);
  * new fd or -errno; in the child, adopt it with a new ring: 0 or -errno. */
 int  pm_swapio_copy(struct pagemu *vm);
 int  pm_swapio_adopt(struct pagemu *vm, int fd);
+/* The remote store's counters into s (nothing for the local file). */
+void pm_swapio_stats(struct pagemu *vm, pagemu_stats_t *s);
 
 /* writeback.c - dirty frames written out. signal context; called with
  * vm->lock held. */
@@ -487,6 +490,46 @@ static inline uint64_t pm_region_index(const struct pagemu *vm, const pm_region_
 {
 	return r->pgoff + vpn - pm_va_vpn(vm, r->start);
 }
+
+/* nbd.c - swap slots on NBD servers (PAGEMU_SWAP=nbd://HOST:PORT/EXPORT,
+ * a comma-separated list stripes them): the remote store beneath swapio's
+ * slot I/O. A request is queued (lock-free) for the servers' I/O threads,
+ * which post its completion into swapio's ring (IORING_OP_MSG_RING:
+ * user_data tag, res the bytes moved or -errno; -EREMOTEIO when a server
+ * failed, said on stderr naming it). */
+#define PM_NBD_MAX_SERVERS PAGEMU_MAX_SERVERS
+#define PM_NBD_URI_MAX     256            /* bytes of one URI */
+#define PM_NBD_REQS        128            /* request indices: swapio's writes, then its reads */
+struct pm_nbd;
+/* list (cfg->swap) is a list of good URIs: 0, or -EINVAL with
+ * pagemu_last_error() naming setting (how the user gave it) and the URI. */
+int  pm_nbd_check_uri(const char *list, const char *setting);
+/* Connect to every server of cfg->swap (within cfg->swap_timeout_ms
+ * each), handshake, check that each export holds its share of nslots
+ * slots, start the I/O threads: 0 with *out, or -errno with
+ * pagemu_last_error() naming setting and the URI at fault. Completions
+ * go to the io_uring whose descriptor is target. */
+int  pm_nbd_open(const pagemu_config_t *cfg, uint64_t nslots, int target, const char *setting, struct pm_nbd **out);
+/* What pm_nbd_open would say of cfg (swap_size's slots), undone at once. */
+int  pm_nbd_probe(const pagemu_config_t *cfg, const char *setting);
+/* Drain nothing (no request may be in flight), disconnect, free. */
+void pm_nbd_close(struct pm_nbd *nbd);
+/* In a fork child: drop the parent's connections (the threads were the
+ * parent's), free. */
+void pm_nbd_forget(struct pm_nbd *nbd);
+/* Queue a read (or write) of the n slots from `slot` to or from the pages
+ * iov[0..n) (one page each, alive until the completion) as request req
+ * (< PM_NBD_REQS); its completion is posted with user_data tag. A read
+ * starts at once; writes wait for pm_nbd_kick. 0.
+ * signal context; called with vm->lock held (the only producer). */
+int  pm_nbd_read(struct pm_nbd *nbd, unsigned req, uint64_t tag, uint64_t slot, const struct iovec *iov, unsigned n);
+int  pm_nbd_write(struct pm_nbd *nbd, unsigned req, uint64_t tag, uint64_t slot, const struct iovec *iov, unsigned n);
+void pm_nbd_kick(struct pm_nbd *nbd);
+/* fork: copy the used slots of map (nslots) into the file fd, at their
+ * slot's offset, waiting for each read. 0 or -errno. vm->lock held. */
+int  pm_nbd_copy(struct pm_nbd *nbd, const pm_swapmap_t *map, uint64_t nslots, int fd);
+/* Add the servers' counters to s (remote_*, servers[]). */
+void pm_nbd_stats(struct pm_nbd *nbd, pagemu_stats_t *s);
 
 /* tracefile.c - the event trace of a live instance (PAGEMU_TRACE; "%p"
  * in the path is the process id). */

@@ -47,6 +47,9 @@ int   pm_prim_fd_next_owned(int from);
 /* The statistics as one JSON object, no newline (to embed it in a larger
  * one, as the shim's report does). 0 or -EIO. */
 int pm_stats_json_object(const pagemu_stats_t *s, FILE *f);
+/* s as a JSON string, quoted and escaped (lib/model's writer, offered to
+ * the shim's report with the object it embeds). */
+void pm_json_string(FILE *f, const char *s);
 
 /* Coherence of pagemu's page cache with the file's own I/O (the syscall
  * guard calls these around the program's system calls; signal-safe):
@@ -80,6 +83,7 @@ enum pm_setting_kind {
 	PM_SET_TLB_POLICY,                /* P[,P]: TLB replacement, L1[, L2] */
 	PM_SET_DIR,                       /* a directory: not empty */
 	PM_SET_FILE,                      /* a file to create; empty = off */
+	PM_SET_URI,                       /* a list of swap server URIs; empty = none */
 };
 
 typedef struct pm_setting {

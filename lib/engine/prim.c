@@ -1,7 +1,9 @@
 /* prim.c - every system call of the engine, each behind a one-line contract
  * (internal.h section 2). Functions called from the fault path are
  * async-signal-safe and preserve errno. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <liburing.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -27,6 +30,18 @@ static long raw(long nr, long a, long b, long c, long d)
 {
 	int saved = errno;
 	long rc = syscall(nr, a, b, c, d);
+
+	if (rc < 0)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
+/* The same with six arguments. */
+static long raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	int saved = errno;
+	long rc = syscall(nr, a, b, c, d, e, f);
 
 	if (rc < 0)
 		rc = -errno;
@@ -607,4 +622,48 @@ void pm_prim_futex_wake(uint32_t *addr, int n)
 size_t pm_prim_host_page(void)
 {
 	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+long pm_prim_recv(int fd, void *buf, size_t len)
+{
+	return raw6(SYS_recvfrom, fd, (long)buf, (long)len, MSG_WAITALL, 0, 0);
+}
+
+long pm_prim_msg(int fd, struct msghdr *m, int recv)
+{
+	return recv ? raw(SYS_recvmsg, fd, (long)m, MSG_WAITALL, 0) : raw(SYS_sendmsg, fd, (long)m, MSG_NOSIGNAL, 0);
+}
+
+int pm_prim_thread_start(pm_thread_t *t, void *(*fn)(void *), void *arg)
+{
+	typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+	sigset_t all, old;
+	pthread_t th;
+	int rc;
+
+	if (!create)
+		create = pthread_create;         /* no later definition: ours is libc's */
+	/* The asynchronous signals are the program's threads' to take; the
+	 * synchronous ones stay open: a fault on emulated memory (glibc's
+	 * thread start-up reads the locale, which the program's heap may
+	 * hold) must reach pagemu's handler, not kill the process. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = create(&th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		*t = (pm_thread_t)th;
+	return -rc;
+}
+
+void pm_prim_thread_join(pm_thread_t t)
+{
+	pthread_join((pthread_t)t, NULL);
 }

@@ -82,6 +82,21 @@ int   pm_prim_map_sigbus(void *va, size_t len);
  * wake up to n sleepers on addr. Signal-safe. */
 void  pm_prim_futex_wait(uint32_t *addr, uint32_t val, long timeout_ns);
 void  pm_prim_futex_wake(uint32_t *addr, int n);
+/* Start fn(arg) on a thread of pagemu's own (*t), the asynchronous
+ * signals blocked on it (the synchronous ones, SIGSEGV first, open),
+ * made with the C library's pthread_create, never an interposed one (the
+ * shim's registers its threads with the syscall guard, which would trap
+ * the thread's system calls). 0 or -errno. */
+typedef unsigned long pm_thread_t;
+int   pm_prim_thread_start(pm_thread_t *t, void *(*fn)(void *), void *arg);
+/* Wait for the thread's end. */
+void  pm_prim_thread_join(pm_thread_t t);
+/* recv(2) with MSG_WAITALL, and sendmsg(2) (MSG_NOSIGNAL) or recvmsg(2)
+ * (MSG_WAITALL, recv = 1) of m on a socket, raw (never the shim's): the
+ * bytes moved, or -errno. Signal-safe. */
+struct msghdr;
+long  pm_prim_recv(int fd, void *buf, size_t len);
+long  pm_prim_msg(int fd, struct msghdr *m, int recv);
 /* A file a region maps: fd's identity (device, inode), size in bytes and
  * access mode (O_RDONLY, O_WRONLY or O_RDWR). -ENODEV when fd is no
  * regular file, -EBADF when it is no descriptor. Signal-safe. */

@@ -135,6 +135,7 @@ const char *pm_reclaim_cause(int err)
 	case -EFBIG:   return "swap full: raise PAGEMU_SWAP_SIZE";
 	case -ENOMEM:  return "no frame can be evicted: all pinned, or page-table memory exhausted; raise PAGEMU_FRAMES";
 	case -EBADMSG: return "checksum mismatch: the swap file's device returned other data than was written; check the disk of PAGEMU_SWAP_DIR";
+	case -EREMOTEIO: return "the swap server failed (named above; PAGEMU_SWAP)";
 	default:       return "swap I/O error; check the disk of PAGEMU_SWAP_DIR";
 	}
 }

@@ -14,6 +14,20 @@ int pm_stats_json_object(const pagemu_stats_t *s, FILE *f)
 #define X(name, kind, desc) PM_JSON_MEMBER(f, &n, #name, s->name);
 	PAGEMU_STATS_LIST(X)
 #undef X
+	if (s->nservers) {
+		fputs(",\"servers\":[", f);
+		for (unsigned i = 0; i < s->nservers && i < PAGEMU_MAX_SERVERS; i++) {
+			const pagemu_server_stats_t *v = &s->servers[i];
+			int m = 1;
+			fprintf(f, "%s{\"server\":", i ? "," : "");
+			pm_json_string(f, v->server);
+#define X(name, desc) PM_JSON_MEMBER(f, &m, #name, v->name);
+			PAGEMU_SERVER_STATS_LIST(X)
+#undef X
+			fputc('}', f);
+		}
+		fputc(']', f);
+	}
 	fputc('}', f);
 	return ferror(f) ? -EIO : 0;
 }
@@ -30,6 +44,13 @@ int pagemu_stats_write_text(const pagemu_stats_t *s, FILE *f)
 #define X(name, kind, desc) fprintf(f, "  %-16s %14" PRIu64 "  %s\n", #name, s->name, desc);
 	PAGEMU_STATS_LIST(X)
 #undef X
+	for (unsigned i = 0; i < s->nservers && i < PAGEMU_MAX_SERVERS; i++) {
+		const pagemu_server_stats_t *v = &s->servers[i];
+		fprintf(f, "  server %s\n", v->server);
+#define X(name, desc) fprintf(f, "    %-14s %14" PRIu64 "  %s\n", #name, v->name, desc);
+		PAGEMU_SERVER_STATS_LIST(X)
+#undef X
+	}
 	return ferror(f) ? -EIO : 0;
 }
 

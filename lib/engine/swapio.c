@@ -25,6 +25,7 @@
 #define RING_ENTRIES 128
 #define MAX_WREQ     64                  /* write requests in flight */
 #define MAX_RREQ     64                  /* read requests in flight */
+_Static_assert(MAX_WREQ + MAX_RREQ <= PM_NBD_REQS, "nbd.c holds a request per read and write");
 #define READ_TAG     (1ULL << 32)        /* user_data of read i: READ_TAG + i */
 #define CQ_NAP_NS    2000000             /* a missed wake-up costs at most this */
 
@@ -63,6 +64,7 @@ struct pm_swapio {
 	int            broken;               /* 0, or -errno: the ring failed, no completion will come */
 	pm_swapio_done_fn done;              /* reclaim's bookkeeping of a finished write */
 	int            no_punch;             /* the file system cannot punch holes */
+	struct pm_nbd *nbd;                  /* swap on NBD servers (nbd.c): slot I/O goes there; NULL = the file */
 	pm_wreq_t      wreq[MAX_WREQ];
 	pm_rreq_t      rreq[MAX_RREQ];
 };
@@ -132,6 +134,28 @@ int pm_swapio_probe(const pagemu_config_t *cfg, const char *dir, const char *siz
 	return 0;
 }
 
+/* Swap on the NBD servers of vm->cfg.swap (nbd.c), its completions
+ * posted into io's ring: no file (-1: io->fd), or -errno with the message
+ * naming the server and PAGEMU_SWAP. */
+static int remote_and_ring(struct pagemu *vm, struct pm_swapio *io)
+{
+	char swap[1200];
+	int rc = pm_prim_ring_init(&io->ring, RING_ENTRIES);
+
+	if (rc < 0) {
+		pm_set_error("io_uring_queue_init: %s (is io_uring disabled? /proc/sys/kernel/io_uring_disabled)", strerror(-rc));
+		return rc;
+	}
+	pm_config_name("PAGEMU_SWAP", &vm->cfg, NULL, swap, sizeof(swap));
+	rc = pm_nbd_open(&vm->cfg, vm->nslots, io->ring.ring_fd, swap, &io->nbd);
+	if (rc < 0) {
+		pm_prim_ring_exit(&io->ring);
+		return rc;
+	}
+	io->no_punch = 1;                    /* freed slots are reused first, as on a file system without holes */
+	return -1;
+}
+
 int pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done)
 {
 	struct pm_swapio *io;
@@ -142,8 +166,8 @@ int pm_swapio_open(struct pagemu *vm, pm_swapio_done_fn done)
 		return -ENOMEM;
 	pm_config_name("PAGEMU_SWAP_DIR", &vm->cfg, NULL, dir, sizeof(dir));
 	pm_config_name("PAGEMU_SWAP_SIZE", &vm->cfg, NULL, size, sizeof(size));
-	io->fd = swap_file_and_ring(&vm->cfg, dir, size, &io->ring);
-	if (io->fd < 0) {
+	io->fd = vm->cfg.swap[0] ? remote_and_ring(vm, io) : swap_file_and_ring(&vm->cfg, dir, size, &io->ring);
+	if (io->fd < 0 && !io->nbd) {
 		int rc = io->fd;
 		free(io);
 		return rc;
@@ -159,8 +183,10 @@ void pm_swapio_close(struct pagemu *vm)
 
 	if (!io)
 		return;
+	pm_nbd_close(io->nbd);               /* its threads post into the ring: first */
 	pm_prim_ring_exit(&io->ring);
-	pm_prim_close(io->fd);
+	if (io->fd >= 0)
+		pm_prim_close(io->fd);
 	free(io);
 	vm->io = NULL;
 }
@@ -196,6 +222,13 @@ int pm_swapio_copy(struct pagemu *vm)
 		return -errno;
 	if (ftruncate(fd, (off_t)(vm->nslots * vm->page)) < 0)
 		goto err;
+	if (io->nbd) {                        /* the child's swap is a local file (README, "Swap on NBD") */
+		if ((rc = pm_nbd_copy(io->nbd, &vm->swapmap, vm->nslots, fd)) < 0) {
+			pm_prim_close(fd);
+			return rc;
+		}
+		return fd;
+	}
 	while (s < vm->nslots) {
 		uint64_t run = 0;
 		while (s < vm->nslots && !pm_swapmap_test(&vm->swapmap, s))
@@ -228,8 +261,17 @@ int pm_swapio_adopt(struct pagemu *vm, int fd)
 	struct pm_swapio *io = vm->io;
 	int rc;
 
+	if (io->nbd) {
+		/* The parent's connections are not the child's: its swap is the
+		 * local copy from now on. */
+		pm_nbd_forget(io->nbd);
+		io->nbd = NULL;
+		io->no_punch = 0;
+		vm->cfg.swap[0] = '\0';
+	}
 	pm_prim_ring_exit(&io->ring);
-	pm_prim_close(io->fd);
+	if (io->fd >= 0)
+		pm_prim_close(io->fd);
 	io->fd = fd;
 	io->inflight = io->queued = io->reqs_busy = io->reads = 0;
 	io->broken = 0;
@@ -404,6 +446,8 @@ int pm_swapio_submit(struct pagemu *vm)
 	struct pm_swapio *io = vm->io;
 	int rc;
 
+	if (io->nbd)
+		pm_nbd_kick(io->nbd);
 	if (!io->queued)
 		return 0;
 	do
@@ -494,6 +538,13 @@ void pm_swapio_drain(struct pagemu *vm)
 			break;
 }
 
+/* Slot I/O of the remote store (nbd.c) rather than of a descriptor: the
+ * swap's slots when they live on NBD servers (io->fd is then -1). */
+static int remote(const struct pm_swapio *io, int fd)
+{
+	return fd < 0 && io->nbd;
+}
+
 /* Queue one write of frames ppns[0..n) to fd at byte off, the last frame
  * last bytes long. */
 static int write_at(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns, unsigned n, size_t last)
@@ -511,8 +562,8 @@ static int write_at(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppn
 	for (i = 0; i < MAX_WREQ && !w; i++)
 		if (!io->wreq[i].n)
 			w = &io->wreq[i];
-	sqe = get_sqe(vm);
-	if (!sqe)
+	sqe = remote(io, fd) ? NULL : get_sqe(vm);
+	if (!sqe && !remote(io, fd))
 		return -EBUSY;
 	w->fd = fd;
 	w->off = off;
@@ -523,10 +574,12 @@ static int write_at(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppn
 		w->iov[i].iov_len = i + 1 < n ? vm->page : last;
 	}
 	w->bytes = (size_t)(n - 1) * vm->page + last;
-	io_uring_prep_writev(sqe, fd, w->iov, n, off);
-	io_uring_sqe_set_data64(sqe, (uint64_t)(w - io->wreq));
 	io->reqs_busy++;
 	io->inflight += n;
+	if (!sqe)                             /* slots on NBD: sent at pm_swapio_submit */
+		return pm_nbd_write(io->nbd, (unsigned)(w - io->wreq), (uint64_t)(w - io->wreq), off / vm->page, w->iov, n);
+	io_uring_prep_writev(sqe, fd, w->iov, n, off);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(w - io->wreq));
 	io->queued++;
 	return 0;
 }
@@ -560,13 +613,19 @@ static int read_at(struct pagemu *vm, int fd, uint64_t off, const uint64_t *ppns
 		r->iov[i].iov_base = pm_frame_addr(vm, ppns[i]);
 		r->iov[i].iov_len = vm->page;
 	}
-	sqe = get_sqe(vm);
-	if (!sqe)
+	sqe = remote(io, fd) ? NULL : get_sqe(vm);
+	if (!sqe && !remote(io, fd))
 		return -EBUSY;
 	r->busy = 1;
 	r->file = file;
 	r->n = n;
 	atomic_store_explicit(&r->done, 0, memory_order_relaxed);
+	if (!sqe) {                           /* its wait sleeps on the ring, where the completion is posted */
+		io->reads++;
+		pm_nbd_read(io->nbd, MAX_WREQ + (unsigned)(r - io->rreq), READ_TAG + (uint64_t)(r - io->rreq), off / vm->page,
+			    r->iov, n);
+		return (int)(r - io->rreq);
+	}
 	io_uring_prep_readv(sqe, fd, r->iov, n, off);
 	io_uring_sqe_set_data64(sqe, READ_TAG + (uint64_t)(r - io->rreq));
 	io->reads++;
@@ -672,4 +731,10 @@ int pm_swapio_read_done(struct pagemu *vm, int id)
 unsigned pm_swapio_reads(struct pagemu *vm)
 {
 	return vm->io->reads;
+}
+
+void pm_swapio_stats(struct pagemu *vm, pagemu_stats_t *s)
+{
+	if (vm->io && vm->io->nbd)
+		pm_nbd_stats(vm->io->nbd, s);
 }

@@ -365,6 +365,7 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	for (uint64_t ppn = 0; ppn < vm->nframes && vm->cached; ppn++)
 		vm->stats.shared_frames += vm->frames.f[ppn].state == PM_FRAME_USED && vm->frames.f[ppn].mapcount > 1;
 	*out = vm->stats;
+	pm_swapio_stats(vm, out);
 	pm_unlock(vm);
 }
 

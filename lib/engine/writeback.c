@@ -205,7 +205,7 @@ static void say_write_error(struct pagemu *vm, int err)
 	p = pm_fmt_str(p, end, "): ");
 	p = pm_fmt_str(p, end, pm_reclaim_cause(err));
 	p = pm_fmt_str(p, end, " = \"");
-	p = pm_fmt_str(p, end, vm->cfg.swap_dir);
+	p = pm_fmt_str(p, end, err == -EREMOTEIO ? vm->cfg.swap : vm->cfg.swap_dir);
 	p = pm_fmt_str(p, end, "\"; the pages stay in memory\n");
 	pm_prim_say(msg);
 }

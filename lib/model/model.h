@@ -804,6 +804,8 @@ int pm_parse_counts(const char *s, uint64_t lo, uint64_t hi, uint64_t *v, size_t
  * type, so that an X-macro list of counters makes a whole object. */
 void pm_json_u64(FILE *f, int *n, const char *name, uint64_t v);
 void pm_json_f64(FILE *f, int *n, const char *name, double v);
+/* s as a JSON string, quoted and escaped. */
+void pm_json_string(FILE *f, const char *s);
 #define PM_JSON_MEMBER(f, n, name, v) _Generic((v), double: pm_json_f64, default: pm_json_u64)(f, n, name, v)
 
 /* model.c, replay.c - the standalone model's state, shared by its two

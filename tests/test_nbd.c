@@ -1,0 +1,595 @@
+/* test_nbd.c - swap on NBD servers (PAGEMU_SWAP=nbd://...), against real
+ * `nbdkit memory` servers on 127.0.0.1 (skipped, saying so, when nbdkit
+ * is not installed or does not run).
+ *
+ * Servers: tests/nbdkit.h (socket activation on ephemeral ports).
+ *
+ * Workload: a self-checking random read/write over 8x the pool, whole
+ * pages written with a pattern of (word, version) and checked word by word
+ * on every read and at the end, swap on one server or striped over three.
+ * Failures: a server killed mid-run (no replica: SIGBUS naming it), a
+ * read error injected by nbdkit's error filter (SIGBUS naming it, never
+ * wrong data), latency injected by its delay filter. Bad input: a
+ * malformed URI, a refused connection, a server that never answers, a
+ * refused export, an export smaller than its share of swap_size: each a
+ * clear error at open naming the URI and PAGEMU_SWAP, never a hang. */
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "progtest.h"
+#include "nbdkit.h"
+
+#define PAGE   4096
+#define WORDS  (PAGE / 8)
+#define FRAMES 64
+#define PAGES  (8 * FRAMES)              /* the workload's memory: 8x the pool */
+
+static const char *const memory_args[] = { "memory", "256M", NULL };
+
+/* n memory servers, their URIs comma-separated in list. */
+static void servers_start(server_t *s, int n, char *list, size_t len)
+{
+	list[0] = 0;
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(server_start(&s[i], "swap", memory_args), 0);
+		snprintf(list + strlen(list), len - strlen(list), "%s%s", i ? "," : "", s[i].uri);
+	}
+}
+
+static void servers_kill(server_t *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		server_kill(&s[i]);
+}
+
+/* ---- the instance and the workload ---------------------------------------------------- */
+
+/* An instance of frames frames swapping to uris (4 MiB of swap), and
+ * pages of memory mapped in it: the memory; the instance in *vm. */
+static volatile uint64_t *open_remote(const char *uris, size_t frames, unsigned readahead, size_t pages, pagemu_t **vm)
+{
+	pagemu_config_t cfg;
+	void *mem;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = frames;
+	cfg.readahead = readahead;
+	cfg.swap_size = 4 << 20;
+	snprintf(cfg.swap, sizeof(cfg.swap), "%s", uris);
+	*vm = NULL;
+	ck_assert_msg(pagemu_open(&cfg, vm) == 0, "open: %s", pagemu_last_error());
+	mem = pagemu_map(*vm, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull(mem);
+	return mem;
+}
+
+static void page_write(volatile uint64_t *a, size_t page, uint32_t ver)
+{
+	for (size_t i = 0; i < WORDS; i++)
+		a[page * WORDS + i] = pm_test_pattern(page * WORDS + i, ver);
+}
+
+/* Words of the page that differ from version ver. */
+static unsigned page_bad(volatile uint64_t *a, size_t page, uint32_t ver)
+{
+	unsigned bad = 0;
+
+	for (size_t i = 0; i < WORDS; i++)
+		bad += a[page * WORDS + i] != pm_test_pattern(page * WORDS + i, ver);
+	return bad;
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Fill every page (version 1), then ops random reads (each checked) and
+ * writes (a new version), then check every page: the words that differ. */
+static unsigned long workload(volatile uint64_t *a, uint32_t *ver, size_t pages, unsigned ops, uint64_t seed)
+{
+	unsigned long bad = 0;
+
+	for (size_t p = 0; p < pages; p++)
+		page_write(a, p, ver[p] = 1);
+	for (unsigned i = 0; i < ops; i++) {
+		uint64_t r = rnd(&seed);
+		size_t p = (size_t)(r >> 8) % pages;
+		if (r & 1)
+			page_write(a, p, ++ver[p]);
+		else
+			bad += page_bad(a, p, ver[p]);
+	}
+	for (size_t p = 0; p < pages; p++)
+		bad += page_bad(a, p, ver[p]);
+	return bad;
+}
+
+/* The workload over nservers memory servers, checked against the
+ * counters. */
+static void run_workload(int nservers)
+{
+	server_t s[3];
+	char uris[512];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(s, nservers, uris, sizeof(uris));
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uris, FRAMES, 8, PAGES, &vm);
+
+	ck_assert_uint_eq(workload(a, ver, PAGES, 4 * PAGES, 42), 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.nservers, (unsigned)nservers);
+	ck_assert_uint_gt(st.faults_major, 0);
+	ck_assert_uint_eq(st.remote_errors, 0);
+	/* Reads finish before their fault returns: every page read from swap
+	 * came from a server, once. */
+	ck_assert_uint_eq(st.remote_read_bytes, st.swap_read_pages * PAGE);
+	if (nservers == 1)
+		ck_assert_uint_eq(st.remote_reads, st.swap_reads);
+	else
+		ck_assert_uint_ge(st.remote_reads, st.swap_reads);
+	ck_assert_uint_gt(st.remote_writes, 0);
+	for (int i = 0; i < nservers; i++) {
+		ck_assert_str_eq(st.servers[i].server, s[i].uri);
+		ck_assert_uint_gt(st.servers[i].reads, 0);
+		ck_assert_uint_gt(st.servers[i].writes, 0);
+		ck_assert_uint_eq(st.servers[i].up, 1);
+	}
+	pagemu_close(vm);
+	servers_kill(s, nservers);
+}
+
+START_TEST(test_nbd_workload_one_server)
+{
+	run_workload(1);
+}
+END_TEST
+
+START_TEST(test_nbd_workload_striped)
+{
+	run_workload(3);
+}
+END_TEST
+
+/* ---- dying of SIGBUS, named ----------------------------------------------------------- */
+
+/* Run fn(arg) in a child process whose stderr goes to a file: the child's
+ * wait status; what it said in said (NUL-terminated). */
+static int in_child(void (*fn)(void *), void *arg, char *said, size_t len)
+{
+	int fd = memfd_create("stderr", 0), st = 0;
+	pid_t pid;
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, 2);
+		fn(arg);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	n = pread(fd, said, len - 1, 0);
+	said[n > 0 ? n : 0] = 0;
+	close(fd);
+	return st;
+}
+
+static void assert_sigbus(int st, const char *said)
+{
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "status 0x%x, not SIGBUS; stderr: %s", st, said);
+}
+
+typedef struct kill_run {
+	server_t *s;                         /* two servers */
+	int       to_parent[2], to_child[2];
+} kill_run_t;
+
+/* In the child: fill memory 8x the pool, striped over two servers; when
+ * the parent has killed the second one, read everything back. */
+static void fill_then_read(void *arg)
+{
+	kill_run_t *k = arg;
+	char uris[300], c = 0;
+	uint32_t ver[PAGES];
+
+	snprintf(uris, sizeof(uris), "%s,%s", k->s[0].uri, k->s[1].uri);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uris, FRAMES, 1, PAGES, &vm);
+	for (size_t p = 0; p < PAGES; p++)
+		page_write(a, p, ver[p] = 7);
+	if (write(k->to_parent[1], &c, 1) != 1 || read(k->to_child[0], &c, 1) != 1)
+		_exit(3);
+	for (size_t p = 0; p < PAGES; p++)
+		if (page_bad(a, p, ver[p]))
+			_exit(2);                    /* wrong data: never */
+	_exit(0);                                /* a dead server's pages were read: never */
+}
+
+START_TEST(test_nbd_server_killed_sigbus)
+{
+	server_t s[2];
+	kill_run_t k = { .s = s };
+	char uris[300], said[8192], want[200], c;
+	const char *why = nbdkit_missing();
+	int st;
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(s, 2, uris, sizeof(uris));
+	ck_assert_int_eq(pipe(k.to_parent), 0);
+	ck_assert_int_eq(pipe(k.to_child), 0);
+	pid_t killer = fork();
+	if (killer == 0) {                       /* kills the server when the child says */
+		if (read(k.to_parent[0], &c, 1) != 1)
+			_exit(1);
+		kill(s[1].pid, SIGKILL);
+		usleep(100000);                      /* the kernel closes its sockets */
+		_exit(write(k.to_child[1], &c, 1) == 1 ? 0 : 1);
+	}
+	st = in_child(fill_then_read, &k, said, sizeof(said));
+	waitpid(killer, NULL, 0);
+	assert_sigbus(st, said);
+	snprintf(want, sizeof(want), "pagemu: swap server %s (PAGEMU_SWAP): ", s[1].uri);
+	ck_assert_msg(strstr(said, want), "stderr lacks \"%s\": %s", want, said);
+	ck_assert_msg(strstr(said, "pages held there get SIGBUS"), "%s", said);
+	/* The fault that died read from the dead server, or needed a frame
+	 * whose page could only be written there. */
+	ck_assert_msg(strstr(said, "(the swap server failed (named above; PAGEMU_SWAP); errno 121)"), "%s", said);
+	snprintf(want, sizeof(want), "swap server %s", s[0].uri);
+	ck_assert_msg(!strstr(said, want), "the live server named as failed: %s", said);
+	servers_kill(s, 2);
+}
+END_TEST
+
+/* ---- nbdkit's filters: injected errors and latency --------------------------------------- */
+
+static char error_file[64];
+
+static void fill_then_fail(void *arg)
+{
+	const char *uri = arg;
+	uint32_t ver[PAGES];
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uri, FRAMES, 1, PAGES, &vm);
+
+	for (size_t p = 0; p < PAGES; p++)
+		page_write(a, p, ver[p] = 3);
+	int fd = open(error_file, O_CREAT | O_WRONLY, 0600);    /* from now on, every read fails */
+	close(fd);
+	for (size_t p = 0; p < PAGES; p++)
+		if (page_bad(a, p, ver[p]))
+			_exit(2);
+	_exit(0);
+}
+
+START_TEST(test_nbd_read_error_sigbus)
+{
+	server_t s;
+	char arg[100], said[8192], want[400];
+	const char *why = nbdkit_missing();
+	int st;
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	snprintf(error_file, sizeof(error_file), "/tmp/pagemu-test-nbd-err-%d", (int)getpid());
+	unlink(error_file);
+	snprintf(arg, sizeof(arg), "error-pread-file=%s", error_file);
+	const char *const args[] = { "--filter=error", "memory", "64M", "error-pread-rate=100%", arg, NULL };
+	ck_assert_int_eq(server_start(&s, "e", args), 0);
+	st = in_child(fill_then_fail, s.uri, said, sizeof(said));
+	unlink(error_file);
+	assert_sigbus(st, said);
+	snprintf(want, sizeof(want), "pagemu: swap server %s (PAGEMU_SWAP): the server failed a read of 4096 bytes", s.uri);
+	ck_assert_msg(strstr(said, want), "stderr lacks \"%s\": %s", want, said);
+	ck_assert_msg(strstr(said, "(NBD error 5, EIO); a read gets SIGBUS"), "%s", said);
+	ck_assert_msg(strstr(said, "swap read failed (the swap server failed (named above; PAGEMU_SWAP); errno 121)"),
+		      "%s", said);
+	server_kill(&s);
+}
+END_TEST
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A read delayed 20 ms by nbdkit's delay filter: each major fault takes
+ * at least that, and the data is right. */
+START_TEST(test_nbd_delay_filter)
+{
+	server_t s;
+	pagemu_stats_t s0, s1;
+	uint32_t ver[64];
+	const char *why = nbdkit_missing();
+	const char *const args[] = { "--filter=delay", "memory", "64M", "delay-read=20ms", NULL };
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_int_eq(server_start(&s, "slow", args), 0);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(s.uri, 16, 1, 64, &vm);
+	for (size_t p = 0; p < 64; p++)
+		page_write(a, p, ver[p] = 5);
+	pagemu_get_stats(vm, &s0);
+	uint64_t t0 = now_ns();
+	for (size_t p = 0; p < 64; p++)
+		ck_assert_uint_eq(page_bad(a, p, ver[p]), 0);
+	uint64_t ns = now_ns() - t0;
+	pagemu_get_stats(vm, &s1);
+	uint64_t majors = s1.faults_major - s0.faults_major;
+	ck_assert_uint_eq(majors, 64);           /* sequential over 4x the pool: every page came from swap */
+	ck_assert_uint_eq(s1.remote_reads - s0.remote_reads, 64);
+	ck_assert_msg(ns >= majors * 20000000ull, "%llu major faults in %llu ms: the 20 ms delay was not waited for",
+		      (unsigned long long)majors, (unsigned long long)(ns / 1000000));
+	pagemu_close(vm);
+	server_kill(&s);
+}
+END_TEST
+
+/* ---- fork --------------------------------------------------------------------------- */
+
+/* A child of a process whose swap is on NBD gets a private copy: its swap
+ * is a local file holding the parent's used slots. Both sides see their
+ * own data; the child's writes never reach the parent's slots. */
+START_TEST(test_nbd_fork_child_copy)
+{
+	server_t s;
+	char uris[200];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const char *why = nbdkit_missing();
+	int status;
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(&s, 1, uris, sizeof(uris));
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote(uris, FRAMES, 4, PAGES, &vm);
+	for (size_t p = 0; p < PAGES; p++)
+		page_write(a, p, ver[p] = 11);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		unsigned long bad = 0;
+		pagemu_get_stats(vm, &st);
+		if (st.nservers != 0)
+			_exit(4);                    /* the child must not use the parent's connections */
+		for (size_t p = 0; p < PAGES; p++)
+			bad += page_bad(a, p, 11);
+		for (size_t p = 0; p < PAGES; p++)
+			page_write(a, p, 12);        /* through the child's own swap */
+		for (size_t p = 0; p < PAGES; p++)
+			bad += page_bad(a, p, 12);
+		_exit(bad ? 2 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	for (size_t p = 0; p < PAGES; p++)
+		ck_assert_uint_eq(page_bad(a, p, ver[p]), 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.nservers, 1);
+	ck_assert_uint_eq(st.remote_errors, 0);
+	pagemu_close(vm);
+	server_kill(&s);
+}
+END_TEST
+
+/* ---- pagemu run --swap ------------------------------------------------------------------ */
+
+/* GNU sort of 40,000 lines under pagemu run with its swap striped over
+ * two servers: the output is the native run's, and the report counts the
+ * remote reads. */
+START_TEST(test_nbd_pagemu_run_sort)
+{
+	server_t s[2];
+	char uris[300], env[600], dir[] = "/tmp/pagemu-test-nbd-run-XXXXXX", cmd[700], path[600], line[8192];
+	const char *why = nbdkit_missing();
+	FILE *f;
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	pt_need_pagemu();
+	servers_start(s, 2, uris, sizeof(uris));
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "seq 1 40000 | sort -R --random-source=/dev/zero > %s/in.txt", dir);
+	ck_assert_int_eq(pt_sh(cmd), 0);
+	snprintf(env, sizeof(env), "PAGEMU_SWAP=%s PAGEMU_SWAP_SIZE=64M", uris);
+	ck_assert_msg(pt_same_output(dir, env, "64", "sort in.txt"), "sort's output under pagemu run --swap differs");
+	pt_assert_paged(dir, 1);
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	ck_assert_uint_gt(pt_counter(line, "remote_reads"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_errors"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_read_bytes"), pt_counter(line, "swap_read_pages") * PAGE);
+	ck_assert_ptr_nonnull(strstr(line, s[0].uri));
+	ck_assert_ptr_nonnull(strstr(line, s[1].uri));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	pt_sh(cmd);
+	servers_kill(s, 2);
+}
+END_TEST
+
+/* ---- bad input: a clear error at open, never a hang ------------------------------------- */
+
+static int open_err(const char *uris, uint64_t swap_size, unsigned timeout_ms, char *msg, size_t len)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm = NULL;
+	int rc;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.swap_size = swap_size;
+	cfg.swap_timeout_ms = timeout_ms;
+	snprintf(cfg.swap, sizeof(cfg.swap), "%s", uris);
+	rc = pagemu_open(&cfg, &vm);
+	snprintf(msg, len, "%s", rc < 0 ? pagemu_last_error() : "");
+	if (rc == 0)
+		pagemu_close(vm);
+	return rc;
+}
+
+static void assert_says(const char *msg, const char *part)
+{
+	ck_assert_msg(strstr(msg, part), "\"%s\" lacks \"%s\"", msg, part);
+}
+
+START_TEST(test_nbd_uri_malformed)
+{
+	static const struct { const char *uri, *why; } bad[] = {
+		{ "nbd:/127.0.0.1/x",        "not nbd://HOST[:PORT][/EXPORT]" },
+		{ "http://127.0.0.1/x",      "not nbd://HOST[:PORT][/EXPORT]" },
+		{ "nbd://",                  "no host" },
+		{ "nbd://h:0/x",             "the port is not a number from 1 to 65535" },
+		{ "nbd://h:65536/x",         "the port is not a number from 1 to 65535" },
+		{ "nbd://h:12a/x",           "the port is not a number from 1 to 65535" },
+		{ "nbd://[::1/x",            "an IPv6 address without its closing ']'" },
+		{ "nbd://h/x?tls=on",        "no query or fragment is supported" },
+		{ "nbd://h/x,",              "not nbd://HOST[:PORT][/EXPORT]" },
+	};
+	char msg[1500], want[300];
+	pagemu_config_t cfg;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* The variable, as the user wrote it. */
+		setenv("PAGEMU_SWAP", bad[i].uri, 1);
+		pagemu_config_default(&cfg);
+		ck_assert_int_eq(pagemu_config_from_env(&cfg), -EINVAL);
+		snprintf(want, sizeof(want), "PAGEMU_SWAP=\"%s\": ", bad[i].uri);
+		assert_says(pagemu_last_error(), want);
+		assert_says(pagemu_last_error(), bad[i].why);
+		ck_assert_str_eq(cfg.swap, "");
+		unsetenv("PAGEMU_SWAP");
+		/* The API's field, at open. */
+		ck_assert_int_eq(open_err(bad[i].uri, 1 << 20, 1000, msg, sizeof(msg)), -EINVAL);
+		snprintf(want, sizeof(want), "swap (PAGEMU_SWAP) = \"%s\"", bad[i].uri);
+		assert_says(msg, want);
+		assert_says(msg, bad[i].why);
+	}
+}
+END_TEST
+
+START_TEST(test_nbd_connection_refused)
+{
+	char msg[1500], uri[100], want[400];
+	int port, fd = listen_any(&port, -1);      /* bound, not listening: the port refuses */
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%d/x", port);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 1000, msg, sizeof(msg)), -ECONNREFUSED);
+	snprintf(want, sizeof(want), "swap (PAGEMU_SWAP) = \"%s\": %s: cannot connect 127.0.0.1:%d: Connection refused",
+		 uri, uri, port);
+	assert_says(msg, want);
+	close(fd);
+}
+END_TEST
+
+/* A server that accepts the connection (the kernel does) and never says a
+ * word: the handshake gives up after swap_timeout_ms. */
+START_TEST(test_nbd_server_silent_timeout)
+{
+	char msg[1500], uri[100], want[400];
+	int port, fd = listen_any(&port, 4);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%d/x", port);
+	uint64_t t0 = now_ns();
+	ck_assert_int_eq(open_err(uri, 1 << 20, 300, msg, sizeof(msg)), -ETIMEDOUT);
+	uint64_t ms = (now_ns() - t0) / 1000000;
+	snprintf(want, sizeof(want), "%s: handshake: no answer in time (PAGEMU_SWAP_TIMEOUT)", uri);
+	assert_says(msg, want);
+	ck_assert_msg(ms >= 300 && ms < 3000, "gave up after %llu ms, not 300", (unsigned long long)ms);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_nbd_export_refused)
+{
+	server_t s;
+	char msg[1500], want[300];
+	const char *why = nbdkit_missing();
+	const char *const args[] = { "--filter=exportname", "memory", "64M", "exportname=good",
+				     "exportname-strict=true", NULL };
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_int_eq(server_start(&s, "bad", args), 0);
+	ck_assert_int_lt(open_err(s.uri, 1 << 20, 5000, msg, sizeof(msg)), 0);
+	snprintf(want, sizeof(want), "swap (PAGEMU_SWAP) = \"%s\": %s: export \"bad\": ", s.uri, s.uri);
+	assert_says(msg, want);
+	server_kill(&s);
+}
+END_TEST
+
+START_TEST(test_nbd_export_too_small)
+{
+	server_t s[2];
+	char msg[1500], want[400], uris[300];
+	const char *why = nbdkit_missing();
+	const char *const small[] = { "memory", "1M", NULL };
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_int_eq(server_start(&s[0], "small", small), 0);
+	ck_assert_int_eq(open_err(s[0].uri, 8 << 20, 5000, msg, sizeof(msg)), -ENOSPC);
+	snprintf(want, sizeof(want), "%s: the export holds 1048576 bytes, less than the 8388608 this server must hold "
+		 "of the swap (swap_size, PAGEMU_SWAP_SIZE)", s[0].uri);
+	assert_says(msg, want);
+	/* Striped over two, each holds half (256 chunks of 16 slots: 128
+	 * each): 1M is too small for 8M, 4M is enough. */
+	ck_assert_int_eq(server_start(&s[1], "small", small), 0);
+	snprintf(uris, sizeof(uris), "%s,%s", s[0].uri, s[1].uri);
+	ck_assert_int_eq(open_err(uris, 8 << 20, 5000, msg, sizeof(msg)), -ENOSPC);
+	snprintf(want, sizeof(want), "%s: the export holds 1048576 bytes, less than the 4194304", s[0].uri);
+	assert_says(msg, want);
+	ck_assert_int_eq(open_err(uris, 2 << 20, 5000, msg, sizeof(msg)), 0);
+	servers_kill(s, 2);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("nbd");
+	TCase *work = tcase_create("workload"), *fail = tcase_create("failures"), *bad = tcase_create("bad input");
+
+	tcase_set_timeout(work, 120);
+	tcase_add_test(work, test_nbd_workload_one_server);
+	tcase_add_test(work, test_nbd_workload_striped);
+	tcase_add_test(work, test_nbd_fork_child_copy);
+	tcase_add_test(work, test_nbd_pagemu_run_sort);
+	suite_add_tcase(s, work);
+	tcase_set_timeout(fail, 120);
+	tcase_add_test(fail, test_nbd_server_killed_sigbus);
+	tcase_add_test(fail, test_nbd_read_error_sigbus);
+	tcase_add_test(fail, test_nbd_delay_filter);
+	suite_add_tcase(s, fail);
+	tcase_set_timeout(bad, 60);
+	tcase_add_test(bad, test_nbd_uri_malformed);
+	tcase_add_test(bad, test_nbd_connection_refused);
+	tcase_add_test(bad, test_nbd_server_silent_timeout);
+	tcase_add_test(bad, test_nbd_export_refused);
+	tcase_add_test(bad, test_nbd_export_too_small);
+	suite_add_tcase(s, bad);
+	return s;
+}
+
+PM_TEST_MAIN(make_suite)
