@@ -263,8 +263,8 @@ static void discard_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 {
 	struct pagemu *vm = ctx;
 
-	if (pte_stale(*pte) || pte_window(*pte))
-		pm_mmu_flush_stale(vm);          /* (a window is voided by its fault) */
+	if (pte_stale(*pte))
+		pm_mmu_flush_stale(vm);          /* (the region stays: its stale mappings go now) */
 	if (pte_window(*pte)) {
 		pm_mmu_window_void(vm, vpn, pte);
 		return;

@@ -116,7 +116,7 @@ int pm_object_open(struct pagemu *vm, int fd, int prot, int shared, int anon, ui
 		return -ENFILE;
 	}
 	o = pm_object(vm, obj);
-	rc = anon ? pm_prim_tmpfile(vm->cfg.swap_dir, size) : pm_prim_dup_file(fd);
+	rc = anon ? pm_prim_tmpfile(vm->cfg.swap_dir, 0, size) : pm_prim_dup_file(fd);
 	if (rc < 0) {
 		if (anon)
 			pm_set_error("pagemu_map: cannot create the file of shared anonymous memory in swap_dir (PAGEMU_SWAP_DIR) = \"%s\": %s",

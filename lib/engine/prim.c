@@ -400,23 +400,29 @@ int pm_prim_reopen_direct(int fd, int rw)
 	return nfd < 0 ? (int)nfd : pm_prim_own_fd((int)nfd);
 }
 
-int pm_prim_tmpfile(const char *dir, uint64_t size)
+int pm_prim_tmpfile(const char *dir, int direct, uint64_t size)
 {
-	long fd = raw(SYS_openat, AT_FDCWD, (long)dir, O_RDWR | O_CLOEXEC | O_TMPFILE, 0600);
+	long fd = raw(SYS_openat, AT_FDCWD, (long)dir, O_RDWR | O_CLOEXEC | O_TMPFILE | (direct ? O_DIRECT : 0), 0600), rc = 0;
 
 	if (fd == -EOPNOTSUPP || fd == -EISDIR || fd == -EINVAL) {
+		/* No O_TMPFILE here: a named file, unlinked at once. */
 		char path[PATH_MAX];
 		int saved = errno;
-		snprintf(path, sizeof(path), "%s/pagemu-shm-XXXXXX", dir);
+		snprintf(path, sizeof(path), "%s/pagemu-XXXXXX", dir);
 		fd = mkostemp(path, O_CLOEXEC);
 		fd = fd < 0 ? -errno : fd;
 		if (fd >= 0)
 			unlink(path);
 		errno = saved;
+		if (fd >= 0 && direct)
+			rc = raw(SYS_fcntl, fd, F_SETFL, O_DIRECT, 0);
 	}
 	if (fd < 0)
 		return (int)fd;
-	long rc = raw(SYS_ftruncate, fd, (long)size, 0, 0);
+	if (rc == 0)
+		rc = raw(SYS_fchmod, fd, 0600, 0, 0);
+	if (rc == 0 && size)
+		rc = raw(SYS_ftruncate, fd, (long)size, 0, 0);
 	if (rc < 0) {
 		raw(SYS_close, fd, 0, 0, 0);
 		return (int)rc;

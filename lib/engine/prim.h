@@ -111,9 +111,11 @@ int   pm_prim_dup_file(int fd);
 /* The file fd refers to, opened again with O_DIRECT (read-write when
  * rw), owned: fd or -errno (-EINVAL: its file system has no O_DIRECT). */
 int   pm_prim_reopen_direct(int fd, int rw);
-/* An unlinked file of size bytes in dir, mode 0600, read-write, owned
- * (the backing of anonymous shared memory): fd or -errno. */
-int   pm_prim_tmpfile(const char *dir, uint64_t size);
+/* An unlinked file in dir (O_TMPFILE, else a named one unlinked at once),
+ * mode 0600, read-write, close-on-exec, owned, with O_DIRECT when direct,
+ * of size bytes (0: empty): the swap file, the backing of shared
+ * anonymous memory. fd or -errno. */
+int   pm_prim_tmpfile(const char *dir, int direct, uint64_t size);
 /* Host page size. */
 size_t pm_prim_host_page(void);
 

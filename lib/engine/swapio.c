@@ -69,42 +69,19 @@ struct pm_swapio {
 	pm_rreq_t      rreq[MAX_RREQ];
 };
 
-static int open_swap_file(const pagemu_config_t *cfg)
-{
-	int flags = O_RDWR | O_CLOEXEC | (cfg->swap_direct ? O_DIRECT : 0);
-	int fd = open(cfg->swap_dir, flags | O_TMPFILE, 0600);
-
-	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-		char path[300];
-		snprintf(path, sizeof(path), "%s/pagemu-swap-XXXXXX", cfg->swap_dir);
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd >= 0) {
-			unlink(path);
-			if (cfg->swap_direct && fcntl(fd, F_SETFL, O_DIRECT) < 0) {
-				int err = errno;
-				pm_prim_close(fd);
-				errno = err;
-				return -1;
-			}
-		}
-	}
-	return pm_prim_own_fd(fd);
-}
-
 /* The swap file of cfg, sized, and an io_uring in ring: 0, or -errno with
  * the message naming the setting at fault as dir and size say. */
 static int swap_file_and_ring(const pagemu_config_t *cfg, const char *dir, const char *size, struct io_uring *ring)
 {
-	int fd = open_swap_file(cfg), rc;
+	int fd = pm_prim_tmpfile(cfg->swap_dir, cfg->swap_direct, 0), rc;
 
 	if (fd < 0) {
-		rc = -errno;
+		rc = fd;
 		pm_set_error("%s: cannot create the swap file%s: %s", dir,
 			     cfg->swap_direct ? " with O_DIRECT (PAGEMU_SWAP_DIRECT=1; tmpfs has no O_DIRECT)" : "",
 			     strerror(-rc));
 		return rc;
 	}
-	fchmod(fd, 0600);
 	if (ftruncate(fd, (off_t)(cfg->swap_size / cfg->page_size * cfg->page_size)) < 0) {
 		rc = -errno;
 		pm_set_error("%s: cannot size the swap file in \"%s\": %s", size, cfg->swap_dir, strerror(-rc));
@@ -215,11 +192,11 @@ int pm_swapio_fd(struct pagemu *vm)
 int pm_swapio_copy(struct pagemu *vm)
 {
 	struct pm_swapio *io = vm->io;
-	int fd = open_swap_file(&vm->cfg), rc;
+	int fd = pm_prim_tmpfile(vm->cfg.swap_dir, vm->cfg.swap_direct, 0), rc;
 	uint64_t s = 0;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (ftruncate(fd, (off_t)(vm->nslots * vm->page)) < 0)
 		goto err;
 	if (io->nbd) {                        /* the child's swap is a local file (README, "Swap on NBD") */
