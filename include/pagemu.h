@@ -110,6 +110,9 @@ typedef struct pagemu_config {
 	pagemu_tlb_policy_t tlb_policy[2]; /* L1, L2 TLB replacement; default LRU, LRU; PAGEMU_TLB_POLICY=P[,P] */
 	char     trace_path[256];  /* write the event trace here; "" = off; PAGEMU_TRACE */
 	int      verbose;          /* 1 = one line on stderr at open and at close; PAGEMU_VERBOSE */
+	int      tlb_asid;         /* 1 = TLB entries carry their address space's ASID and survive switches; default 0 (a switch flushes the TLB); PAGEMU_TLB_ASID */
+	int      load_control;     /* 1 = suspend the space with the largest working set while the working sets exceed the pool; default 0; PAGEMU_LOAD_CONTROL */
+	unsigned ws_tau;           /* working-set window, in quanta of a space's own run time (switches into it); default 1; PAGEMU_WS_TAU */
 } pagemu_config_t;
 
 PAGEMU_API void pagemu_config_default(pagemu_config_t *cfg);
@@ -194,6 +197,76 @@ PAGEMU_API size_t pagemu_page_size(const pagemu_t *vm);
  * as the kernel refuses an allocation larger than memory plus swap. */
 PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 
+/* ---- Address spaces (emulated processes) ---------------------------------- *
+ *
+ * Several page tables over one frame pool, as several processes share one
+ * physical memory. An instance opens with one space, its initial one,
+ * current; pagemu_map, unmap, protect, advise, remap, sync and pin act on
+ * the current space. pagemu_space_switch is the CR3 write: the old space's
+ * pages lose their real mappings (one system call per region), the new
+ * space's come back through faults, and every space's frames stay
+ * resident until the replacement policy evicts them. Without ASIDs a
+ * switch flushes the modeled TLB (tlb_flushes); with tlb_asid its entries
+ * carry the space's ASID and survive.
+ *
+ * One space runs at a time (a uniprocessor): while a switch, fork, reset
+ * or free runs, no other thread may touch the instance's emulated memory
+ * (threads of the current space otherwise fault as always). Spaces are
+ * not threads: a thread touching a region of a space that is not current
+ * gets the SIGSEGV a process gets touching memory it has not mapped. */
+typedef struct pagemu_space pagemu_space_t;
+
+/* A new, empty space (its ASID is its number, 1 up; the initial one is 0):
+ * 0, -EINVAL, or -ENOSPC (256 spaces live already). */
+PAGEMU_API int  pagemu_space_new(pagemu_t *vm, pagemu_space_t **out);
+/* Free sp and everything it maps (frames and swap slots no other space
+ * shares). 0, -EBUSY (sp is current: switch away first), -EINVAL (freed
+ * already, or NULL). */
+PAGEMU_API int  pagemu_space_free(pagemu_space_t *sp);
+/* Make sp current. 0, -EINVAL (sp freed, or not vm's), -EBUSY (the
+ * current space has pinned pages), -EAGAIN (load control suspended sp:
+ * run another; pagemu_space_stats says when it is resumed). */
+PAGEMU_API int  pagemu_space_switch(pagemu_t *vm, pagemu_space_t *sp);
+PAGEMU_API pagemu_space_t *pagemu_space_current(pagemu_t *vm);
+/* The instance and the number (ASID) of sp. */
+PAGEMU_API pagemu_t *pagemu_space_vm(const pagemu_space_t *sp);
+PAGEMU_API unsigned  pagemu_space_id(const pagemu_space_t *sp);
+/* pagemu_map into sp, current or not. addr NULL: the kernel chooses a
+ * free address, as pagemu_map. addr given (page aligned): exactly there;
+ * the range may be mapped by other spaces (that is the point: several
+ * spaces at the same addresses), not by sp itself (EEXIST), nor by
+ * anything not the instance's (EEXIST). NULL with errno as pagemu_map. */
+PAGEMU_API void *pagemu_space_map(pagemu_space_t *sp, void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* fork: a new space, *child, with sp's regions at the same addresses;
+ * every private page is shared by both, write-protected, until the first
+ * write on either side copies it (faults_cow; the last sharer's write
+ * takes the frame without a copy: cow_reuses); pages in swap are shared
+ * by slot; shared mappings stay shared. 0, -EINVAL, -ENOSPC (no space
+ * left), -EBUSY (a page of sp is being read in: a fault in flight),
+ * -ENOMEM. */
+PAGEMU_API int  pagemu_space_fork(pagemu_space_t *sp, pagemu_space_t **child);
+/* execve: sp loses its private mappings (anonymous and private file
+ * ones); its shared mappings stay. 0 or -EINVAL. */
+PAGEMU_API int  pagemu_space_reset(pagemu_space_t *sp);
+/* Local replacement: sp may hold at most `frames` frames of its own
+ * (anonymous pages); at that many, its faults evict its own pages.
+ * 0 = global replacement (the default). 0 or -EINVAL. */
+PAGEMU_API int  pagemu_space_set_quota(pagemu_space_t *sp, uint64_t frames);
+
+typedef struct pagemu_space_stats {
+	unsigned id;               /* its ASID */
+	int      current;          /* 1 = the current space */
+	int      suspended;        /* 1 = load control suspended it */
+	uint64_t quota;            /* frames (0 = global replacement) */
+	uint64_t quanta;           /* times it was switched in: its virtual time */
+	uint64_t regions;          /* regions it maps */
+	uint64_t resident;         /* frames holding its anonymous pages (a page shared after a fork counts for one space) */
+	uint64_t working_set;      /* distinct pages it touched in its last completed window of ws_tau quanta */
+	uint64_t faults, faults_zero, faults_minor, faults_write, faults_major, faults_cow;
+	uint64_t evictions;        /* its pages evicted */
+} pagemu_space_stats_t;
+PAGEMU_API int  pagemu_space_stats(pagemu_space_t *sp, pagemu_space_stats_t *out);
+
 /* ---- Statistics ---------------------------------------------------------- */
 
 /* One list generates the struct, the JSON writer and the printer.
@@ -205,7 +278,13 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(faults_write,   COUNT, "write-protection faults: first write to a clean page") \
 	X(faults_major,   COUNT, "major faults: page read from swap")           \
 	X(faults_declined,COUNT, "faults declined (real SIGSEGV delivered)")     \
-	X(faults_cow,     COUNT, "copy-on-write faults: a private mapping's first write to a file page copied it") \
+	X(faults_cow,     COUNT, "copy-on-write faults: the first write to a page shared after a fork, or to a private mapping's view of a file page") \
+	X(cow_reuses,     COUNT, "copy-on-write faults of the page's last sharer: the frame made writable, no copy") \
+	X(space_switches, COUNT, "address-space switches (the CR3 write)")     \
+	X(tlb_flushes,    COUNT, "modeled TLB flushes on a switch (ASIDs off)") \
+	X(space_forks,    COUNT, "address spaces forked")                      \
+	X(load_suspends,  COUNT, "spaces suspended by load control (working sets over the pool)") \
+	X(load_resumes,   COUNT, "spaces resumed by load control")              \
 	X(page_cache_hits,COUNT, "faults on a file page another mapping held in a frame already (no read)") \
 	X(file_reads,     COUNT, "file read requests of mapped files (a cluster counts once)") \
 	X(file_read_pages,COUNT, "pages read from mapped files, readahead included") \
@@ -241,7 +320,8 @@ PAGEMU_API uint64_t pagemu_capacity(const pagemu_t *vm);
 	X(frames_free,    GAUGE, "frames on the free list")                      \
 	X(swap_used,      GAUGE, "swap slots in use")                            \
 	X(file_pages,     GAUGE, "frames holding pages of mapped files (the page cache)") \
-	X(shared_frames,  GAUGE, "frames mapped by more than one PTE (a file page mapped twice)") \
+	X(shared_frames,  GAUGE, "frames mapped by more than one PTE (a file page mapped twice, a page shared after a fork)") \
+	X(spaces,         GAUGE, "address spaces live")                         \
 	X(reserved,       GAUGE, "untouched pages with a frame reserved (sequential first touch)") \
 	X(parked,         GAUGE, "resident pages kept mapped PROT_NONE until their next touch") \
 	X(vmas,           GAUGE, "kernel mappings (VMAs) the regions use now")    \
