@@ -1,7 +1,8 @@
 # pagemu - a plain Makefile.  `make V=1` shows full commands.
 #
 #   make            build/libpagemu.a, build/libpagemu.so, build/pagemu.pc, tools
-#   make demo       set-up + build + the flagship demo
+#   make demo       set-up + build + the flagship demo, then demo-multi
+#   make demo-multi N emulated processes over one pool: Denning's thrashing curve
 #   make check      set-up + build + every test (plain, then ASan/UBSan)
 #   make compat     the compatibility corpus: Debian's programs under pagemu run
 #   make bench      benchmarks (ratios against baselines in the same run)
@@ -64,7 +65,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 
-.PHONY: all deps debug demo sweep-sort check check-plain check-asan check-accept-fast check-compat-fast check-install bench stress install clean tests accept compat FORCE
+.PHONY: all deps debug demo demo-multi sweep-sort check check-plain check-asan check-accept-fast check-compat-fast check-install bench stress install clean tests accept compat FORCE
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
@@ -146,6 +147,12 @@ tests: $(TEST_BIN)
 # ---- targets a user runs ----------------------------------------------------------
 demo: all
 	$(Q)./$(B)/demos/locality
+	$(Q)./$(B)/demos/multiprog --csv $(B)/multiprog.csv
+
+# N emulated processes over one pool: throughput against N, with and
+# without load control (README, "Emulated processes"); about 80 s.
+demo-multi: all
+	$(Q)./$(B)/demos/multiprog --csv $(B)/multiprog.csv
 
 # Every test, then the same tests built with ASan+UBSan (ASan must leave
 # SIGSEGV to pagemu: handle_segv=0). Each run ends "tests: N passed, N
