@@ -18,7 +18,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pagemu.h"
 
@@ -262,6 +264,81 @@ static inline void bu_summary(const char *bench, const char *metric, double valu
 	if (op && *op != '-')
 		verdict = (op[0] == '<' ? value <= target : value >= target) ? "met" : "MISSED";
 	printf("SUMMARY %s %s %.3f %s %.2f %s\n", bench, metric, value, op ? op : "-", target, verdict);
+}
+
+/* ---- a helper process for kernel baselines ---------------------------------
+ * Forked before any pagemu instance is opened: a fork() of the benchmark
+ * once an instance is open runs pagemu's atfork handlers and copies the
+ * instance, which is not the kernel's cost being measured. The helper
+ * answers requests of two numbers with one number, serve(a, b), until
+ * bu_helper_stop. The benchmark interleaves its own runs with requests, so
+ * that both sides of a ratio are measured moments apart. */
+typedef double (*bu_serve_fn)(uint64_t a, uint64_t b);
+
+typedef struct bu_helper {
+	pid_t pid;
+	int   to, from;              /* request pipe (write end), reply pipe (read end) */
+} bu_helper_t;
+
+static inline void bu_xwrite(int fd, const void *b, size_t n)
+{
+	if (write(fd, b, n) != (ssize_t)n)
+		BU_DIE("write: %s\n", strerror(errno));
+}
+
+static inline void bu_xread(int fd, void *b, size_t n)
+{
+	if (read(fd, b, n) != (ssize_t)n)
+		BU_DIE("read: %s\n", strerror(errno));
+}
+
+static inline bu_helper_t bu_helper_start(bu_serve_fn serve)
+{
+	int req[2], rep[2];
+	bu_helper_t h;
+
+	if (pipe(req) < 0 || pipe(rep) < 0)
+		BU_DIE("pipe: %s\n", strerror(errno));
+	fflush(stdout);
+	h.pid = fork();
+	if (h.pid < 0)
+		BU_DIE("fork: %s\n", strerror(errno));
+	if (h.pid == 0) {
+		uint64_t ab[2];
+		close(req[1]);
+		close(rep[0]);
+		for (;;) {
+			double v;
+			if (read(req[0], ab, sizeof(ab)) != (ssize_t)sizeof(ab))
+				_exit(0);            /* stopped: the request pipe closed */
+			v = serve(ab[0], ab[1]);
+			bu_xwrite(rep[1], &v, sizeof(v));
+		}
+	}
+	close(req[0]);
+	close(rep[1]);
+	h.to = req[1];
+	h.from = rep[0];
+	return h;
+}
+
+static inline double bu_helper_ask(const bu_helper_t *h, uint64_t a, uint64_t b)
+{
+	uint64_t ab[2] = { a, b };
+	double v;
+
+	bu_xwrite(h->to, ab, sizeof(ab));
+	bu_xread(h->from, &v, sizeof(v));
+	return v;
+}
+
+static inline void bu_helper_stop(bu_helper_t *h)
+{
+	int status;
+
+	close(h->to);
+	waitpid(h->pid, &status, 0);
+	close(h->from);
 }
 
 #endif
