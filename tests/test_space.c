@@ -9,7 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <time.h>
+
 #include "engine/engine.h"
+#include "nbdkit.h"
 #include "testutil.h"
 
 #define PG 4096
@@ -508,6 +512,57 @@ START_TEST(bad_use)
 }
 END_TEST
 
+/* Forking the current space while a fault is in flight (a swap-in whose
+ * read an NBD server delays by 600 ms): -EBUSY, a clear message, and the
+ * fault completes with its page intact; once it is in, the fork works. */
+static volatile uint64_t *inflight_page;
+static uint64_t inflight_value;
+
+static void *touch_swapped(void *arg)
+{
+	PM_UNUSED(arg);
+	inflight_value = inflight_page[0];
+	return NULL;
+}
+
+START_TEST(fork_while_fault_in_flight)
+{
+	const char *why = nbdkit_missing();
+	const char *const args[] = { "--filter=delay", "memory", "64M", "delay-read=600ms", NULL };
+	server_t srv = { 0 };
+	pagemu_config_t cfg;
+	pagemu_t *vm;
+	pagemu_space_t *child;
+	pthread_t t;
+
+	if (why) {
+		PM_TEST_SKIP("%s", why);
+		return;
+	}
+	ck_assert_int_eq(server_start(&srv, "swap", args), 0);
+	pagemu_config_default(&cfg);
+	cfg.frames = 16;
+	cfg.swap_size = 16 << 20;
+	cfg.readahead = 1;
+	snprintf(cfg.swap, sizeof(cfg.swap), "%s", srv.uri);
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+	volatile uint64_t *p = pagemu_map(vm, 64 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fill(p, 64, 5);                          /* page 0 goes to the server */
+	inflight_page = p;
+	ck_assert_int_eq(pthread_create(&t, NULL, touch_swapped, NULL), 0);
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	ck_assert_int_eq(pagemu_space_fork(pagemu_space_current(vm), &child), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(pagemu_last_error(), "in flight"));
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_eq(inflight_value, pm_test_pattern(0, 5));
+	ck_assert_int_eq(pagemu_space_fork(pagemu_space_current(vm), &child), 0);
+	check_invariants(vm);
+	pagemu_close(vm);
+	server_kill(&srv);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("space");
@@ -524,6 +579,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, quota_is_local_replacement);
 	tcase_add_test(tc, load_control_suspends_and_resumes);
 	tcase_add_test(tc, bad_use);
+	tcase_add_test(tc, fork_while_fault_in_flight);
 	suite_add_tcase(s, tc);
 	return s;
 }
