@@ -124,11 +124,12 @@ END_TEST
 
 START_TEST(swapmap_first_fit_and_hint)
 {
-	static uint64_t mem[8];
+	static uint64_t mem[64];             /* zero: the references counts start at 0 */
 	pm_swapmap_t s;
 
-	ck_assert_uint_eq(pm_swapmap_mem_size(200, 0), 64);
-	ck_assert_uint_eq(pm_swapmap_mem_size(200, 1), 64 + 200 * 4);
+	/* Two bitmaps, then a checksum (sums on) and a reference count a slot. */
+	ck_assert_uint_eq(pm_swapmap_mem_size(200, 0), 64 + 200 * 2);
+	ck_assert_uint_eq(pm_swapmap_mem_size(200, 1), 64 + 200 * 4 + 200 * 2);
 	pm_swapmap_init(&s, 200, mem, 0);
 	ck_assert_ptr_null(s.sums);
 	ck_assert_uint_eq(pm_swapmap_alloc(&s, PM_NONE), 0);
@@ -155,13 +156,26 @@ START_TEST(swapmap_first_fit_and_hint)
 	ck_assert_uint_eq(pm_swapmap_alloc(&s, 7), 150);
 	ck_assert_uint_eq(s.nfreed, 0);                      /* reused: nothing to give back */
 	ck_assert_int_eq(pm_swapmap_check(&s), 0);
+	/* A slot a fork shared: one free per reference, free at the last. */
+	ck_assert_uint_eq(pm_swapmap_refs(&s, 150), 1);
+	ck_assert_int_eq(pm_swapmap_dup(&s, 150), 0);
+	ck_assert_int_eq(pm_swapmap_dup(&s, 150), 0);
+	ck_assert_uint_eq(pm_swapmap_refs(&s, 150), 3);
+	pm_swapmap_free(&s, 150);
+	pm_swapmap_free(&s, 150);
+	ck_assert(pm_swapmap_test(&s, 150));
+	ck_assert_uint_eq(s.used, 200);
+	pm_swapmap_free(&s, 150);
+	ck_assert(!pm_swapmap_test(&s, 150));
+	ck_assert_uint_eq(s.used, 199);
+	ck_assert_int_eq(pm_swapmap_check(&s), 0);
 }
 END_TEST
 
 /* Freed slots keep their blocks until taken, run by run, lowest first. */
 START_TEST(swapmap_freed_runs)
 {
-	static uint64_t mem[8 + 100];
+	static uint64_t mem[8 + 100 + 50];
 	uint64_t start, len;
 	pm_swapmap_t s;
 

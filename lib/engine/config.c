@@ -64,6 +64,12 @@ static const pm_setting_t settings[] = {
 	{ "PAGEMU_TLB_POLICY", "--tlb-policy", NULL, FIELD(tlb_policy), PM_SET_TLB_POLICY, 0, 0,
 	  "lru, fifo, random or plru; P,P for L1,L2 (one name: both)",
 	  "TLB replacement within a set (exact mode: lru, plru also fault on hits)" },
+	{ "PAGEMU_TLB_ASID", "--tlb-asid", "1", FIELD(tlb_asid), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "TLB entries tagged with their address space's ASID: a space switch keeps them (else flushes the TLB)" },
+	{ "PAGEMU_LOAD_CONTROL", "--load-control", "1", FIELD(load_control), PM_SET_BOOL, 0, 1,
+	  "0 or 1", "suspend the address space with the largest working set while the working sets exceed the pool" },
+	{ "PAGEMU_WS_TAU", "--ws-tau", NULL, FIELD(ws_tau), PM_SET_NUM, 1, 1000000,
+	  "1 to 1000000 (quanta)", "working-set window: quanta (switches into a space) of its own run time" },
 	{ "PAGEMU_TRACE", "--trace", NULL, FIELD(trace_path), PM_SET_FILE, 0, 0,
 	  "a file pagemu may create", "write the binary fault event trace here" },
 	{ "PAGEMU_VERBOSE", "--verbose", "1", FIELD(verbose), PM_SET_BOOL, 0, 1,
@@ -401,6 +407,9 @@ void pagemu_config_default(pagemu_config_t *cfg)
 	cfg->tlb_sets[0] = 16;  cfg->tlb_ways[0] = 4;    /* 64 entries, 4-way */
 	cfg->tlb_sets[1] = 128; cfg->tlb_ways[1] = 12;   /* 1536 entries, 12-way */
 	cfg->tlb_policy[0] = cfg->tlb_policy[1] = PAGEMU_TLB_LRU;
+	cfg->tlb_asid = 0;
+	cfg->load_control = 0;
+	cfg->ws_tau = 1;
 }
 
 /* The fields of cfg, each against its row (the shim's settings have none). */

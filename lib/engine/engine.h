@@ -8,6 +8,8 @@
  * of engine_api.h. Inside the engine, calls go down this list:
  *
  *   vm.c         the instance: open/close, pin, stats, translate
+ *   space.c      address spaces: switch (the CR3 write), fork with
+ *                copy-on-write, reset, free; working sets, load control
  *   mapping.c    the regions' calls: map, unmap, protect, advise, remap
  *   fork.c       fork(): a private copy of emulated memory for the child
  *   filemap.c    mapped files written back: pagemu_sync, unmap, close;
@@ -66,17 +68,27 @@ typedef struct pm_region {
 	uint32_t  obj;                    /* 0 = anonymous private memory; else the object's number + 1 */
 	int       shared;                 /* MAP_SHARED: writes reach the object (else copy-on-write) */
 	uint64_t  pgoff;                  /* object page mapped at start */
-	void     *ticket;                 /* libsigsegv registration */
+	uint16_t  space;                  /* the address space it belongs to */
+	void     *ticket;                 /* libsigsegv registration (only the current space's regions have one) */
 	struct pagemu *vm;                /* owner */
 } pm_region_t;
 
-pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, int prot);
+/* A region of space (registered with the dispatcher when space is the
+ * current one). */
+pm_region_t *pm_region_new(struct pagemu *vm, unsigned space, uintptr_t start, uintptr_t end, int prot);
 void pm_region_delete(struct pagemu *vm, pm_region_t *r);
 /* Split r at addr (page aligned, strictly inside): r keeps [start, addr),
  * the returned region gets [addr, end). NULL when the table is full. */
 pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr);
-/* The live region of vm holding addr, or NULL. */
+/* The live region of vm's current space holding addr, or NULL. */
 pm_region_t *pm_region_find(struct pagemu *vm, uintptr_t addr);
+/* Register (on = 1) or unregister the regions of space with the
+ * dispatcher: a switch. */
+void pm_region_attach_space(struct pagemu *vm, unsigned space, int on);
+/* Is r live and of the current space? */
+static inline int pm_region_here(const struct pagemu *vm, const pm_region_t *r);
+/* Does a live region of vm other than `except` overlap [lo, hi)? */
+int pm_region_overlaps(struct pagemu *vm, uintptr_t lo, uintptr_t hi, const pm_region_t *except);
 /* The region holding addr in any instance: signal context, no lock. */
 pm_region_t *pm_region_dispatch(void *addr);
 
@@ -146,9 +158,11 @@ uint64_t pm_object_pages(struct pagemu *vm, uint32_t obj);
 uint64_t pm_pcache_lookup(struct pagemu *vm, uint32_t obj, uint64_t index);
 void pm_pcache_insert(struct pagemu *vm, uint64_t ppn);
 void pm_pcache_remove(struct pagemu *vm, uint64_t ppn);
-/* The reverse map: call fn for every PTE that maps the object frame ppn
- * (through every region of its object whose range holds its page).
- * Returns the PTEs visited. */
+/* The reverse map: call fn for every PTE that maps frame ppn: an object
+ * page through every region of its object whose range holds its page, in
+ * every space; an anonymous page its owner's, and when it is shared after
+ * a fork, the PTE of its vpn in every other space that maps it. While fn
+ * runs, vm->op_space is the PTE's space. Returns the PTEs visited. */
 typedef void (*pm_rmap_fn)(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg);
 unsigned pm_rmap_walk(struct pagemu *vm, uint64_t ppn, pm_rmap_fn fn, void *arg);
 /* The object page a region maps at vpn. */
@@ -286,6 +300,15 @@ void pm_mmu_flush_stale(struct pagemu *vm);
 /* The reservation window of the untouched page vpn is void (its frame went
  * to another page): forget it, keeping the VMA count exact. */
 void pm_mmu_window_void(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Drop every real translation of the current space's regions: each is a
+ * plain reservation again (one mmap a region), its PTEs lose M and K (the
+ * pages stay resident). A switch, a space fork, a process fork's child.
+ * Returns the PTEs with T (touched in the working-set window) seen;
+ * clear_t: and clears them. vm->lock held, no read in flight. */
+uint64_t pm_mmu_drop_all(struct pagemu *vm, int clear_t);
+/* The modeled TLB's entry of vpn, of the space whose PTE is being changed
+ * (vm->op_space): gone (exact-TLB mode). */
+void pm_tlb_forget(struct pagemu *vm, uint64_t vpn);
 /* Invariant checker for tests: the mapped, parked, reserved and resident
  * counts agree with the page table, and the frame table is sound.
  * 0 or -1. Call with vm->lock held (or no fault in flight). */
@@ -337,6 +360,9 @@ void pm_reclaim_env_init(struct pagemu *vm);
  * a write failed, -ENOMEM everything pinned.
  * signal context; called with vm->lock held. */
 uint64_t pm_reclaim_frame(struct pagemu *vm, int *err);
+/* Local replacement: the current space holds its quota of frames (its
+ * next page takes one of its own: pm_reclaim_frame). */
+int pm_reclaim_at_quota(struct pagemu *vm);
 /* Take the free frame ppn itself (a reservation window's): 0, or -1 when
  * it is not free (or the machine has no memory for it). */
 int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn);
@@ -344,6 +370,18 @@ int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn);
  * to change: pm_reclaim_frame's codes, and -EBADMSG for a page read back
  * with a checksum other than the one written. */
 const char *pm_reclaim_cause(int err);
+/* An anonymous page of the current space came into frame ppn for pte at
+ * vpn: its owner (the frame counts for the space). */
+void pm_frame_own(struct pagemu *vm, uint64_t ppn, uint64_t vpn, pm_pte_t *pte);
+/* pte stops sharing the anonymous frame
+ * ppn a fork shared: one share less; when pte was the owner's, another
+ * sharer becomes the owner. */
+void pm_frame_unshare(struct pagemu *vm, uint64_t ppn, const pm_pte_t *pte);
+/* Release the pages [lo, hi] of space id (current or not): pm_page_release
+ * of every PTE, page-table nodes left empty freed. */
+void pm_reclaim_release_range(struct pagemu *vm, unsigned id, uint64_t lo, uint64_t hi);
+/* Load control: evict every page space id owns alone (it is suspended). */
+void pm_reclaim_space(struct pagemu *vm, unsigned id);
 /* Forget a page's frame or slot (pagemu_unmap); an object page stays in
  * the page cache (its dirty bit with the frame). */
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
@@ -397,6 +435,32 @@ enum pm_fault_outcome pm_fault_handle(struct pm_fault *f);
  * the instruction restarts; 0 = not ours. signal context, takes vm->lock. */
 int pm_fault_entry(void *fault_address, int serious);
 
+/* space.c - address spaces (emulated processes) over one frame pool. One
+ * is current: its page table is vm->pt (the CR3), its regions are the
+ * dispatcher's. The others keep their page tables here; their PTEs have
+ * no real mapping (no M, no K), their pages stay resident until evicted.
+ * A space's number is its ASID. */
+#define PM_SPACES_MAX 256
+struct pagemu_space {
+	struct pagemu *vm;
+	int       live;
+	uint16_t  id;                     /* its slot, and its ASID */
+	int       suspended;              /* load control took it off the pool */
+	pm_pt_t   pt;                     /* its page table; while it is current, vm->pt is the live one */
+	uint64_t  quota;                  /* local replacement: its anonymous frames at most; 0 = global */
+	uint64_t  frames;                 /* frames holding its anonymous pages (owner) */
+	uint64_t  quanta;                 /* switches into it: its virtual time */
+	uint64_t  window;                 /* quanta into its working-set window */
+	uint64_t  ws;                     /* pages touched (T) in its last completed window */
+	uint64_t  suspend_seq;            /* order of suspension: oldest resumed first */
+	pagemu_space_stats_t st;          /* its fault and eviction counters */
+};
+typedef struct pagemu_space pm_space_t;
+/* The page table of space id (vm->pt for the current one). */
+static inline pm_pt_t *pm_space_pt(struct pagemu *vm, unsigned id);
+/* Open: the initial space (0), current. */
+void pm_space_init(struct pagemu *vm);
+
 /* The instance. */
 typedef struct pagemu {
 	pagemu_config_t cfg;              /* as validated at open */
@@ -412,8 +476,16 @@ typedef struct pagemu {
 	uint64_t      frames_hwm;         /* frames below this were handed out; those above still hold the kernel's zeros */
 	char         *physmap;            /* pagemu's own mapping of the pool */
 
-	pm_arena_t    arena;              /* page-table nodes */
-	pm_pt_t       pt;                 /* the page table (all regions) */
+	pm_arena_t    arena;              /* page-table nodes (every space's) */
+	pm_pt_t       pt;                 /* the current space's page table (the CR3) */
+	pm_space_t   *spaces;             /* PM_SPACES_MAX entries */
+	uint16_t      cur;                /* the current space */
+	uint16_t      op_space;           /* the space whose PTEs are being changed (cur unless an rmap or eviction says) */
+	uint64_t      nspaces;            /* live spaces */
+	uint64_t      space_next;         /* where pagemu_space_new looks for a slot (round robin: a freed one is reused last) */
+	uint64_t      suspend_seq;        /* load control's suspension counter */
+	int           reclaim_local;      /* reclaiming for a space at its quota: its own frames only (reclaim.c) */
+	uint64_t      quota_pending;      /* frames a swap-in cluster took so far, not yet its space's */
 	pm_frames_t   frames;             /* the frame table */
 	pm_swapmap_t  swapmap;            /* swap slots */
 	const pm_policy_ops_t *policy;    /* replacement policy */
@@ -486,6 +558,8 @@ static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { retur
 static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
 static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }
 static inline pm_object_t *pm_object(struct pagemu *vm, uint32_t obj) { return &vm->objects[obj - 1]; }
+static inline pm_pt_t *pm_space_pt(struct pagemu *vm, unsigned id) { return id == vm->cur ? &vm->pt : &vm->spaces[id].pt; }
+static inline int pm_region_here(const struct pagemu *vm, const pm_region_t *r) { return r->live && r->space == vm->cur; }
 static inline uint64_t pm_region_index(const struct pagemu *vm, const pm_region_t *r, uint64_t vpn)
 {
 	return r->pgoff + vpn - pm_va_vpn(vm, r->start);
@@ -563,6 +637,14 @@ void pm_filemap_close(struct pagemu *vm);
  * file at the same addresses (parent and child then share it), and is
  * pagemu's no more. Returns how many. */
 int  pm_filemap_fork(struct pagemu *vm);
+
+/* mapping.c - for space.c: unmap every region of space id (current or
+ * not), shared_too = 0: its private regions only (execve). vm->lock held,
+ * no read in flight. */
+void pm_mapping_drop_space(struct pagemu *vm, unsigned id, int shared_too);
+/* pagemu_close: every region of every space goes, its address space
+ * back to the kernel (frames and slots go with the pool). */
+void pm_mapping_release_all(struct pagemu *vm);
 
 /* fork.c - fork(): each side keeps a private view of emulated memory.
  * Instances register at open so the atfork handlers can find them. */

@@ -260,7 +260,7 @@ static void reserve_window(struct pagemu *vm, pm_region_t *r, uint64_t vpn, uint
  * decides CLOCK's hand order and the random policy's victims. */
 static uint64_t zero_frame(struct pagemu *vm, pm_pte_t *pte, int *err)
 {
-	if (pte_window(*pte) && pm_frames_next(&vm->frames) == pte_ppn(*pte) &&
+	if (pte_window(*pte) && pm_frames_next(&vm->frames) == pte_ppn(*pte) && !pm_reclaim_at_quota(vm) &&
 	    pm_reclaim_claim(vm, pte_ppn(*pte)) == 0)
 		return pte_ppn(*pte);
 	return pm_reclaim_frame(vm, err);
@@ -298,8 +298,7 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
 	if (keep_k)
 		*pte = pte_mkkept(*pte);
-	vm->frames.f[ppn].vpn = vpn;
-	vm->frames.f[ppn].pte = pte;
+	pm_frame_own(vm, ppn, vpn, pte);
 	vm->policy->loaded(vm->policy_state, ppn, 1);
 	vm->stats.resident++;
 	if (install(f, map_prot(f->region, 1)) < 0)
@@ -407,8 +406,7 @@ static void cluster_present(struct pagemu *vm, uint64_t vpn, uint64_t slot, cons
 			continue;
 		pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn + i, NULL);
 		pm_frame_t *f = &vm->frames.f[ppns[i]];
-		f->vpn = vpn + i;
-		f->pte = p;
+		pm_frame_own(vm, ppns[i], vpn + i, p);
 		f->slot = slot + i;
 		*p = pte_mk_present(ppns[i]);
 		*p = i ? pte_mkreadahead(*p) : pte_mkyoung(*p);
@@ -481,10 +479,12 @@ static enum pm_fault_outcome do_swap_page(struct pm_fault *f)
 	drop_stale(vm, vpn, n);
 	/* Frames first (this may evict, but never a page that is in swap). */
 	for (got = 0; got < n; got++) {
+		vm->quota_pending = got;         /* (a space at its quota counts them: local replacement) */
 		ppns[got] = pm_reclaim_frame(vm, &err);
 		if (ppns[got] == PM_NONE)
 			break;
 	}
+	vm->quota_pending = 0;
 	if (got == 0)
 		return no_frame(f, err);
 	/* Exact-TLB mode maps what the TLB model says, under the lock. */
@@ -539,31 +539,49 @@ static void file_pte(struct pagemu *vm, const pm_region_t *r, pm_pte_t *pte, uin
 	vm->frames.f[ppn].mapcount++;
 }
 
-/* A write to a private mapping's view of an object page (C): copy the
- * page into a frame of its own, which from now on is anonymous memory
- * (evicted to swap), and map that read-write. The object's frame stays
- * in the page cache for its other mappings. */
+/* A write to a page mapped copy-on-write (C): a private mapping's view
+ * of an object page, or an anonymous page a fork shared. Copy the page
+ * into a frame of its own, anonymous memory from now on (evicted to
+ * swap), and map that read-write; the source stays for its other
+ * mappings. The last sharer of a forked page takes the frame itself, no
+ * copy (Linux's reuse). */
 static enum pm_fault_outcome do_cow_page(struct pm_fault *f)
 {
 	struct pagemu *vm = f->vm;
 	pm_pte_t *pte = f->pte;
 	uint64_t src = pte_ppn(*pte), ppn;
+	pm_frame_t *s = &vm->frames.f[src];
 	int err = -ENOMEM;
 
-	vm->frames.f[src].pins++;        /* taking a frame must not evict the source */
+	if (!s->obj && !s->shares) {
+		*pte = pte_mkdirty(pte_mkyoung(pte_clear_cow(*pte)));
+		PM_COUNT(vm, faults_cow);
+		PM_COUNT(vm, cow_reuses);
+		vm->spaces[vm->cur].st.faults_cow++;
+		if (pte_mapped(*pte) && pm_protect_pte(vm, f->vpn, pte, map_prot(f->region, 1)) == 0)
+			return PM_FAULT_WRITE;
+		pm_shootdown(vm, f->vpn, pte);
+		if (install(f, map_prot(f->region, 1)) < 0)
+			return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+		return PM_FAULT_WRITE;
+	}
+	s->pins++;                       /* taking a frame must not evict the source */
 	ppn = pm_reclaim_frame(vm, &err);
-	vm->frames.f[src].pins--;
+	s->pins--;
 	if (ppn == PM_NONE)
 		return no_frame(f, err);
 	__builtin_memcpy(pm_frame_addr(vm, ppn), pm_frame_addr(vm, src), vm->page);
 	pm_shootdown(vm, f->vpn, pte);          /* (mapped or parked: the view goes) */
-	PM_DEC(vm->frames.f[src].mapcount);
+	if (s->obj)
+		PM_DEC(s->mapcount);
+	else
+		pm_frame_unshare(vm, src, pte);
 	*pte = pte_mkdirty(pte_mkyoung(pte_mk_present(ppn)));
-	vm->frames.f[ppn].vpn = f->vpn;
-	vm->frames.f[ppn].pte = pte;
+	pm_frame_own(vm, ppn, f->vpn, pte);
 	vm->policy->loaded(vm->policy_state, ppn, 1);
 	vm->stats.resident++;
 	PM_COUNT(vm, faults_cow);
+	vm->spaces[vm->cur].st.faults_cow++;
 	if (install(f, map_prot(f->region, 1)) < 0)
 		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
 	return PM_FAULT_WRITE;
@@ -692,16 +710,19 @@ static void trace(struct pagemu *vm, uintptr_t va, enum pm_fault_outcome out, ui
 
 static void count(struct pagemu *vm, enum pm_fault_outcome out)
 {
+	pagemu_space_stats_t *st = &vm->spaces[vm->cur].st;
+
 	switch (out) {
-	case PM_FAULT_ZERO:    PM_COUNT(vm, faults_zero); break;
-	case PM_FAULT_MINOR:   PM_COUNT(vm, faults_minor); break;
-	case PM_FAULT_WRITE:   PM_COUNT(vm, faults_write); break;
-	case PM_FAULT_MAJOR:   PM_COUNT(vm, faults_major); break;
+	case PM_FAULT_ZERO:    PM_COUNT(vm, faults_zero); st->faults_zero++; break;
+	case PM_FAULT_MINOR:   PM_COUNT(vm, faults_minor); st->faults_minor++; break;
+	case PM_FAULT_WRITE:   PM_COUNT(vm, faults_write); st->faults_write++; break;
+	case PM_FAULT_MAJOR:   PM_COUNT(vm, faults_major); st->faults_major++; break;
 	case PM_FAULT_DECLINE: PM_COUNT(vm, faults_declined); return;
 	case PM_FAULT_TLB_HIT: PM_COUNT(vm, tlb_hit_faults); return;   /* no page fault */
 	default: break;
 	}
 	PM_COUNT(vm, faults);
+	st->faults++;
 }
 
 /* Not ours, or not allowed: restore the default action so that the
@@ -746,7 +767,7 @@ int pm_fault_entry(void *fault_address, int serious)
 	t0 = pm_prim_now_ns();
 	pm_lock(vm);
 	/* The region may have been unmapped or split since the dispatch. */
-	if (!r->live || va < r->start || va >= r->end)
+	if (!pm_region_here(vm, r) || va < r->start || va >= r->end)
 		r = pm_region_find(vm, va);
 	if (r)
 		pm_reclaim_note_fault(pm_signal_fault_insn(), pm_va_vpn(vm, va));
@@ -756,6 +777,10 @@ int pm_fault_entry(void *fault_address, int serious)
 		out = pm_fault_handle(&f);
 		if (out != PM_FAULT_RETRY) {
 			count(vm, out);
+			/* The page is in its space's working set (the window's
+			 * touches are counted at its end: space.c). */
+			if (out != PM_FAULT_DECLINE && out != PM_FAULT_SIGBUS && f.pte && pte_present(*f.pte))
+				*f.pte = pte_mktouched(*f.pte);
 			break;
 		}
 		pm_wait_busy(vm);                /* the page is being read in: wait, look again */

@@ -84,7 +84,7 @@ static int clip(struct pagemu *vm, const pm_region_t *r, uintptr_t lo, uintptr_t
 {
 	uintptr_t a = r->start > lo ? r->start : lo, b = r->end < hi ? r->end : hi;
 
-	if (!r->live || a >= b)
+	if (!pm_region_here(vm, r) || a >= b)
 		return 0;
 	*first = pm_va_vpn(vm, a);
 	*last = pm_va_vpn(vm, b - 1);
@@ -174,11 +174,6 @@ void pm_filemap_close(struct pagemu *vm)
 
 /* ---- fork: shared mappings go to the kernel ------------------------------------- */
 
-static void release_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	pm_page_release(ctx, vpn, pte);
-}
-
 /* After a fork, parent and child must see each other's writes to a shared
  * mapping, and each side's pool is its own. So before the fork, every
  * shared mapping (of a file, or shared anonymous memory) becomes the
@@ -192,14 +187,14 @@ int pm_filemap_fork(struct pagemu *vm)
 
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
-		if (!r->live || !r->obj || !r->shared)
+		if (!pm_region_here(vm, r) || !r->obj || !r->shared)
 			continue;
 		uintptr_t start = r->start, end = r->end;
 		uint32_t obj = r->obj;
 		uint64_t first = pm_va_vpn(vm, start), last = pm_va_vpn(vm, end - 1);
 		pm_filemap_sync(vm, start, end, 0);
 		pm_mmu_range_released(vm, first, last);
-		pm_pt_walk_range(&vm->pt, first, last, release_visit, vm, 1);
+		pm_reclaim_release_range(vm, vm->cur, first, last);
 		if (pm_prim_map_file((void *)start, end - start, r->prot, pm_object(vm, obj)->fd,
 				     r->pgoff << vm->page_shift) < 0) {
 			/* (cannot happen short of ENOMEM: the pages stay

@@ -125,17 +125,6 @@ void pm_fork_parent(void)
 	pthread_mutex_unlock(&list_lock);
 }
 
-/* Forget every real translation: the VAs are reservations again. */
-static void drop_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
-{
-	PM_UNUSED(ctx);
-	PM_UNUSED(vpn);
-	if (pte_present(*pte) || pte_swapped(*pte))
-		*pte = pte_clear_kept(pte_mkunmapped(*pte));
-	else if (pte_kept(*pte))
-		*pte = 0;                  /* a reservation window of the parent's pool */
-}
-
 static int adopt(struct pagemu *vm)
 {
 	uint64_t size = vm->nframes * vm->page;
@@ -151,24 +140,13 @@ static int adopt(struct pagemu *vm)
 	vm->pool_fd = vm->fork_pool_fd;
 	vm->physmap = phys;
 	vm->fork_pool_fd = -1;
-	for (size_t i = 0; i < vm->nregions_hw; i++) {
-		pm_region_t *r = &vm->regions[i];
-		if (r->live)
-			pm_prim_unmap_page((void *)r->start, r->end - r->start);
-	}
-	pm_pt_walk_range(&vm->pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, drop_visit, NULL, 0);
-	vm->stats.mapped = 0;
-	vm->parked = 0;
-	vm->reserved = 0;
-	vm->nstale = 0;
-	vm->map_gen++;
+	pm_mmu_drop_all(vm, 0);          /* every VA a reservation again */
 	pm_tlb_flush(&vm->tlb);
-	pm_mmu_regions_recount(vm);
 	/* Pinned pages must stay reachable for the kernel: map them again. */
 	for (uint64_t f = 0; f < vm->nframes; f++) {
 		pm_frame_t *fr = &vm->frames.f[f];
 		pm_region_t *r;
-		if (fr->state != PM_FRAME_USED || !fr->pins)
+		if (fr->state != PM_FRAME_USED || !fr->pins || (!fr->obj && fr->space != vm->cur))
 			continue;
 		r = pm_region_find(vm, pm_vpn_va(vm, fr->vpn));
 		if (r)

@@ -61,60 +61,222 @@ static uintptr_t reserve(struct pagemu *vm, size_t rlen)
 	return start;
 }
 
-/* A new region of rlen bytes at start mapping obj (0: anonymous private)
- * from page pgoff. vm->lock held. NULL when the table is full. */
-static pm_region_t *region_add(struct pagemu *vm, uintptr_t start, size_t rlen, int prot, uint32_t obj, int shared,
-			       uint64_t pgoff)
+/* A new region of rlen bytes at start, in space, mapping obj (0:
+ * anonymous private) from page pgoff. vm->lock held. NULL when the table
+ * is full. */
+static pm_region_t *region_add_in(struct pagemu *vm, unsigned space, uintptr_t start, size_t rlen, int prot,
+				  uint32_t obj, int shared, uint64_t pgoff)
 {
-	pm_region_t *r = pm_region_new(vm, start, start + rlen, prot);
+	pm_region_t *r = pm_region_new(vm, space, start, start + rlen, prot);
 
 	if (!r)
 		return NULL;
 	r->obj = obj;
 	r->shared = shared;
 	r->pgoff = pgoff;
-	pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
+	if (space == vm->cur)
+		pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
 	return r;
 }
 
-void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off)
+static pm_region_t *region_add(struct pagemu *vm, uintptr_t start, size_t rlen, int prot, uint32_t obj, int shared,
+			       uint64_t pgoff)
 {
-	int rc = vm ? check_map(vm, len, prot, flags, fd, off) : -EINVAL, obj = 0;
+	return region_add_in(vm, vm->cur, start, rlen, prot, obj, shared, pgoff);
+}
+
+/* Call fn for each run [a, b) of [start, end) that the instance's regions
+ * hold (held = 1) or not (0): runs end at the regions' edges. */
+static void for_runs(struct pagemu *vm, uintptr_t start, uintptr_t end, void (*fn)(void *, uintptr_t, uintptr_t, int),
+		     void *arg)
+{
+	uintptr_t a = start;
+
+	while (a < end) {
+		uintptr_t b = end;
+		int held = 0;
+		for (size_t i = 0; i < vm->nregions_hw; i++) {
+			const pm_region_t *r = &vm->regions[i];
+			if (!r->live)
+				continue;
+			held |= r->start <= a && a < r->end;
+			if (r->start > a && r->start < b)
+				b = r->start;
+			if (r->end > a && r->end < b)
+				b = r->end;
+		}
+		fn(arg, a, b, held);
+		a = b;
+	}
+}
+
+static void release_run(void *arg, uintptr_t a, uintptr_t b, int held)
+{
+	PM_UNUSED(arg);
+	if (held)
+		pm_prim_unmap_page((void *)a, b - a);
+	else
+		pm_prim_release((void *)a, b - a);
+}
+
+/* The address space [start, end) a region of the instance had goes back
+ * to the kernel, except the parts other regions (of other spaces) still
+ * hold: those become plain reservations again (dropping any frame mapped
+ * there). The region is out of the table already. vm->lock held. */
+static void release_va(struct pagemu *vm, uintptr_t start, uintptr_t end)
+{
+	if (vm->nspaces == 1) {
+		pm_prim_release((void *)start, end - start);
+		return;
+	}
+	for_runs(vm, start, end, release_run, NULL);
+}
+
+struct fixed_arg {
+	uintptr_t reserved_to;            /* runs before this one were reserved here */
+	int       failed;
+};
+
+static void reserve_run(void *arg, uintptr_t a, uintptr_t b, int held)
+{
+	struct fixed_arg *f = arg;
+
+	if (f->failed)
+		return;
+	if (!held && pm_prim_reserve_at((void *)a, b - a) < 0) {
+		f->failed = 1;
+		return;
+	}
+	f->reserved_to = b;
+}
+
+/* A fixed address for space: [start, start + rlen) holds no region of
+ * space, and the parts no region of the instance holds are free in the
+ * process (reserved now). 0, or -EEXIST with nothing reserved. vm->lock
+ * held. */
+static int reserve_fixed(struct pagemu *vm, unsigned space, uintptr_t start, size_t rlen)
+{
+	struct fixed_arg f = { start, 0 };
+	uintptr_t end = start + rlen;
+
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		const pm_region_t *r = &vm->regions[i];
+		if (r->live && r->space == space && r->start < end && r->end > start) {
+			pm_set_error("pagemu_space_map: [%p, +%zu) overlaps a region of the space already",
+				     (void *)start, rlen);
+			return -EEXIST;
+		}
+	}
+	for_runs(vm, start, end, reserve_run, &f);
+	if (f.failed) {
+		for_runs(vm, start, f.reserved_to, release_run, NULL);   /* (only the free parts go) */
+		pm_set_error("pagemu_space_map: [%p, +%zu) is mapped by something that is not the instance's",
+			     (void *)start, rlen);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* pagemu_map into space (addr 0: where the kernel chooses). */
+static void *map_in(struct pagemu *vm, unsigned space, uintptr_t addr, size_t len, int prot, int flags, int fd,
+		    off_t off)
+{
+	int rc = check_map(vm, len, prot, flags, fd, off), obj = 0;
 	int anon_shared = (flags & MAP_ANONYMOUS) && (flags & MAP_SHARED);
-	uintptr_t start;
+	uintptr_t start = addr;
 	size_t rlen;
 	pm_region_t *r;
 
+	if (rc == 0 && (addr & (vm->page - 1))) {
+		pm_set_error("pagemu_space_map: addr %p is not a multiple of the page size (%zu bytes)", (void *)addr,
+			     vm->page);
+		rc = -EINVAL;
+	}
 	if (rc < 0) {
 		errno = -rc;
 		return NULL;
 	}
 	rlen = align_up(len, vm->page);
-	if (!(start = reserve(vm, rlen))) {
+	if (!addr && !(start = reserve(vm, rlen))) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	pm_lock(vm);
+	if (addr && (rc = reserve_fixed(vm, space, start, rlen)) < 0) {
+		pm_unlock(vm);
+		errno = -rc;
+		return NULL;
+	}
 	/* A file, or shared anonymous memory: its object. */
 	if (!(flags & MAP_ANONYMOUS) || anon_shared)
 		obj = pm_object_open(vm, fd, prot, (flags & MAP_SHARED) != 0, anon_shared, rlen);
-	r = obj >= 0 ? region_add(vm, start, rlen, prot, (uint32_t)obj, (flags & MAP_SHARED) != 0,
-				  (flags & MAP_ANONYMOUS) ? 0 : (uint64_t)off >> vm->page_shift)
+	r = obj >= 0 ? region_add_in(vm, space, start, rlen, prot, (uint32_t)obj, (flags & MAP_SHARED) != 0,
+				     (flags & MAP_ANONYMOUS) ? 0 : (uint64_t)off >> vm->page_shift)
 		     : NULL;
 	if (!r && obj > 0 && pm_object_unused(vm, (uint32_t)obj))
 		pm_object_close(vm, (uint32_t)obj);
+	if (!r)
+		release_va(vm, start, start + rlen);
 	pm_unlock(vm);
 	if (!r) {
-		pm_prim_release((void *)start, rlen);
 		errno = obj < 0 ? -obj : ENOMEM;
 		return NULL;
 	}
 	return (void *)start;
 }
 
-static void release_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+void *pagemu_map(pagemu_t *vm, size_t len, int prot, int flags, int fd, off_t off)
 {
-	pm_page_release(ctx, vpn, pte);
+	if (!vm) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return map_in(vm, vm->cur, 0, len, prot, flags, fd, off);
+}
+
+void *pagemu_space_map(pagemu_space_t *sp, void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (!sp || !sp->live) {
+		pm_set_error("pagemu_space_map: %s", sp ? "the space was freed" : "sp is NULL");
+		errno = EINVAL;
+		return NULL;
+	}
+	return map_in(sp->vm, sp->id, (uintptr_t)addr, len, prot, flags, fd, off);
+}
+
+void pm_mapping_release_all(struct pagemu *vm)
+{
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!r->live)
+			continue;
+		pm_region_delete(vm, r);
+		release_va(vm, r->start, r->end);
+	}
+}
+
+/* Unmap every region of space id (any space; its PTEs released, its
+ * address space released where no other space holds it); shared_too = 0:
+ * its private regions only (execve). vm->lock held, no read in flight. */
+void pm_mapping_drop_space(struct pagemu *vm, unsigned id, int shared_too)
+{
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!r->live || r->space != id || (!shared_too && r->shared))
+			continue;
+		uintptr_t start = r->start, end = r->end;
+		uint32_t obj = r->obj;
+		uint64_t first = pm_va_vpn(vm, start), last = pm_va_vpn(vm, end - 1);
+		if (id == vm->cur) {
+			if (obj && r->shared)
+				pm_filemap_sync(vm, start, end, 0);
+			pm_mmu_range_released(vm, first, last);
+		}
+		pm_reclaim_release_range(vm, id, first, last);
+		pm_region_delete(vm, r);
+		release_va(vm, start, end);
+		pm_filemap_release(vm, obj);
+	}
 }
 
 /* Apply fn to the part of every region of vm inside [lo, hi), splitting
@@ -127,7 +289,7 @@ static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn,
 
 	for (size_t i = 0; i < vm->nregions_hw && rc == 0; i++) {
 		pm_region_t *r = &vm->regions[i];
-		if (!r->live || r->end <= lo || r->start >= hi)
+		if (!pm_region_here(vm, r) || r->end <= lo || r->start >= hi)
 			continue;
 		any = 1;
 		if (r->start < lo && !(r = pm_region_split(vm, r, lo)))
@@ -146,9 +308,9 @@ static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 
 	PM_UNUSED(arg);
 	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
-	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1), release_visit, vm, 1);
+	pm_reclaim_release_range(vm, vm->cur, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
 	pm_region_delete(vm, r);
-	pm_prim_release((void *)start, end - start);
+	release_va(vm, start, end);
 	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
 	return 0;
 }
@@ -243,7 +405,7 @@ int pagemu_protect(pagemu_t *vm, void *addr, size_t len, int prot)
 	 * for writing (mprotect's EACCES). */
 	for (size_t i = 0; i < vm->nregions_hw && (prot & PROT_WRITE); i++) {
 		pm_region_t *r = &vm->regions[i];
-		if (r->live && r->end > lo && r->start < hi && r->obj && r->shared && !pm_object(vm, r->obj)->writable) {
+		if (pm_region_here(vm, r) && r->end > lo && r->start < hi && r->obj && r->shared && !pm_object(vm, r->obj)->writable) {
 			pm_set_error("pagemu_protect: PROT_WRITE on a shared mapping of a file open read-only");
 			pm_unlock(vm);
 			return -EACCES;
@@ -294,7 +456,7 @@ int pagemu_advise(pagemu_t *vm, void *addr, size_t len, int advice)
 	pm_lock(vm);
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
-		any |= r->live && r->end > lo && r->start < hi;
+		any |= pm_region_here(vm, r) && r->end > lo && r->start < hi;
 	}
 	if (any && (advice == MADV_DONTNEED || advice == MADV_FREE)) {
 		while (range_locked(vm, lo, hi))
@@ -303,7 +465,7 @@ int pagemu_advise(pagemu_t *vm, void *addr, size_t len, int advice)
 		for (size_t i = 0; i < vm->nregions_hw; i++) {
 			pm_region_t *r = &vm->regions[i];
 			uintptr_t a = r->start > lo ? r->start : lo, b = r->end < hi ? r->end : hi;
-			if (r->live && a < b)
+			if (pm_region_here(vm, r) && a < b)
 				pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, a), pm_va_vpn(vm, b - 1), discard_visit, vm, 0);
 		}
 	}

@@ -101,17 +101,18 @@ static int sweepable(const pm_frame_t *f)
 {
 	/* A frame taken moments ago (a swap-in cluster being read) has no
 	 * PTE yet. */
-	return f->state == PM_FRAME_USED && !f->obj && f->pte && !f->pins && (pte_mapped(*f->pte) || pte_kept(*f->pte));
+	return f->state == PM_FRAME_USED && !f->obj && !f->shares && f->pte && !f->pins &&
+	       (pte_mapped(*f->pte) || pte_kept(*f->pte));
 }
 
-/* An object page's mappings go one by one (they may be anywhere). */
+/* An object page's mappings go one by one (they may be anywhere), and a
+ * page a fork shared (the current space's PTE may not be the owner's). */
 static void budget_unmap_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
 {
 	PM_UNUSED(arg);
 	if (!pte_mapped(*pte) && !pte_parked(*pte))
 		return;
-	if (vm->cfg.tlb_exact)
-		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_tlb_forget(vm, vpn);
 	pm_unmap_pte(vm, vpn, pte);
 	vm->stats.budget_unmaps++;
 }
@@ -124,7 +125,7 @@ static void budget_sweep(struct pagemu *vm, uint64_t target)
 		uint64_t f0 = vm->budget_hand, k = 0;
 		pm_frame_t *f = &vm->frames.f[f0];
 		vm->budget_hand = f0 + 1 == vm->nframes ? 0 : f0 + 1;
-		if (f->state == PM_FRAME_USED && f->obj && f->mapcount && !f->pins)
+		if (f->state == PM_FRAME_USED && (f->obj ? f->mapcount != 0 : f->shares != 0) && !f->pins)
 			pm_rmap_walk(vm, f0, budget_unmap_visit, NULL);
 		if (!sweepable(f))
 			continue;
@@ -174,7 +175,10 @@ static int map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot, int
 	int rc = premapped ? 0 : -1;
 
 	PM_ASSERT(pte_present(*pte) &&
-		  (vm->frames.f[ppn].obj || (vm->frames.f[ppn].pte == pte && vm->frames.f[ppn].vpn == vpn)));
+		  (vm->frames.f[ppn].obj || (vm->frames.f[ppn].pte == pte && vm->frames.f[ppn].vpn == vpn) ||
+		   (vm->frames.f[ppn].shares && vm->frames.f[ppn].vpn == vpn)));
+	if (pte_cow(*pte))
+		prot &= ~PROT_WRITE;             /* copy-on-write: the first write faults */
 	PM_ASSERT(!premapped || !pte_kept(*pte));
 	pm_budget_make_room(vm);
 	before = boundaries(vm, vpn, vpn);
@@ -286,10 +290,20 @@ int pm_protect_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot)
 	return 0;
 }
 
+void pm_tlb_forget(struct pagemu *vm, uint64_t vpn)
+{
+	if (!vm->cfg.tlb_exact)
+		return;
+	if (vm->op_space == vm->cur)
+		pm_tlb_invalidate(&vm->tlb, vpn);
+	else if (vm->cfg.tlb_asid)
+		pm_tlb_invalidate_asid(&vm->tlb, vm->op_space, vpn);
+	/* (else the TLB holds nothing of that space: flushed at the switch) */
+}
+
 void pm_shootdown(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
-	if (vm->cfg.tlb_exact)
-		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_tlb_forget(vm, vpn);
 	pm_unmap_pte(vm, vpn, pte);
 }
 
@@ -323,8 +337,7 @@ int pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k)
 
 void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
-	if (vm->cfg.tlb_exact)
-		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_tlb_forget(vm, vpn);
 	pm_park_pte(vm, vpn, pte);
 }
 
@@ -458,8 +471,49 @@ void pm_mmu_regions_recount(struct pagemu *vm)
 
 	vm->vmas = 0;
 	for (size_t i = 0; i < vm->nregions_hw; i++)
-		if (vm->regions[i].live)
+		if (pm_region_here(vm, &vm->regions[i]))
 			vm->vmas += !joined(edge_key(vm, pm_va_vpn(vm, vm->regions[i].start) - 1), res);
+}
+
+struct drop_arg {
+	uint64_t touched;
+	int      clear_t;
+};
+
+/* The VA is a reservation again: no real translation, no kept mapping. */
+static void drop_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct drop_arg *a = ctx;
+
+	PM_UNUSED(vpn);
+	a->touched += pte_touched(*pte);
+	if (a->clear_t)
+		*pte = pte_untouched(*pte);
+	if (pte_present(*pte) || pte_swapped(*pte))
+		*pte = pte_clear_kept(pte_mkunmapped(*pte));
+	else if (pte_kept(*pte))
+		*pte = 0;                  /* a reservation window */
+}
+
+uint64_t pm_mmu_drop_all(struct pagemu *vm, int clear_t)
+{
+	struct drop_arg a = { 0, clear_t };
+
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!pm_region_here(vm, r))
+			continue;
+		pm_prim_unmap_page((void *)r->start, r->end - r->start);
+		pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, r->start), pm_va_vpn(vm, r->end - 1), drop_visit, &a, 0);
+	}
+	vm->stats.mapped = 0;
+	vm->parked = 0;
+	vm->reserved = 0;
+	vm->nstale = 0;
+	vm->park_n = 0;
+	vm->map_gen++;
+	pm_mmu_regions_recount(vm);
+	return a.touched;
 }
 
 /* ---- invariant checker (tests) ------------------------------------------------- */
@@ -489,10 +543,22 @@ int pm_mmu_check(struct pagemu *vm)
 	uint64_t objpages = 0, views = 0;
 
 	pm_pt_walk_range(&vm->pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, check_visit, &a, 0);
+	/* The other spaces: present PTEs count, with no real mapping. */
+	for (unsigned id = 0; id < PM_SPACES_MAX; id++) {
+		struct check_arg o = { 0, 0, 0, 0, 0 };
+		if (id == vm->cur || !vm->spaces[id].live)
+			continue;
+		pm_pt_walk_range(&vm->spaces[id].pt, 0, (1ULL << vm->pt.geom.vpn_bits) - 1, check_visit, &o, 0);
+		if (o.mapped || o.parked || o.reserved || o.bad || pm_pt_check(&vm->spaces[id].pt) < 0)
+			return -1;
+		a.present += o.present;
+	}
 	/* Present PTEs: one per anonymous page, and an object page's
 	 * mapcount each; every object page is in the page cache. */
 	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
 		const pm_frame_t *f = &vm->frames.f[ppn];
+		if (f->state == PM_FRAME_USED && !f->obj)
+			views += f->shares;           /* the other spaces' PTEs of a page shared by a fork */
 		if (f->state != PM_FRAME_USED || !f->obj)
 			continue;
 		objpages++;

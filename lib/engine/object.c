@@ -228,6 +228,30 @@ void pm_pcache_remove(struct pagemu *vm, uint64_t ppn)
 
 /* ---- the reverse map ---------------------------------------------------------- */
 
+/* An anonymous page shared after a fork: the same vpn in every space
+ * whose PTE there maps the frame (the owner's first). */
+static unsigned anon_walk(struct pagemu *vm, uint64_t ppn, pm_rmap_fn fn, void *arg)
+{
+	const pm_frame_t *f = &vm->frames.f[ppn];
+	uint64_t vpn = f->vpn;
+	unsigned n = 1, owner = f->space;
+
+	vm->op_space = f->space;
+	fn(vm, vpn, f->pte, arg);
+	for (unsigned id = 0; id < PM_SPACES_MAX && f->shares; id++) {
+		if (id == owner || !vm->spaces[id].live)
+			continue;
+		pm_pte_t *pte = pm_pt_lookup(pm_space_pt(vm, id), vpn, NULL);
+		if (!pte || !pte_present(*pte) || pte_ppn(*pte) != ppn)
+			continue;
+		vm->op_space = (uint16_t)id;
+		fn(vm, vpn, pte, arg);
+		n++;
+	}
+	vm->op_space = vm->cur;
+	return n;
+}
+
 unsigned pm_rmap_walk(struct pagemu *vm, uint64_t ppn, pm_rmap_fn fn, void *arg)
 {
 	const pm_frame_t *f = &vm->frames.f[ppn];
@@ -235,18 +259,21 @@ unsigned pm_rmap_walk(struct pagemu *vm, uint64_t ppn, pm_rmap_fn fn, void *arg)
 	uint64_t index = f->index;
 	unsigned n = 0;
 
-	PM_ASSERT(obj);
+	if (!obj)
+		return anon_walk(vm, ppn, fn, arg);
 	for (size_t i = 0; i < vm->nregions_hw; i++) {
 		pm_region_t *r = &vm->regions[i];
 		uint64_t pages = (r->end - r->start) >> vm->page_shift;
 		if (!r->live || r->obj != obj || index < r->pgoff || index - r->pgoff >= pages)
 			continue;
 		uint64_t vpn = pm_va_vpn(vm, r->start) + (index - r->pgoff);
-		pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn, NULL);
+		pm_pte_t *pte = pm_pt_lookup(pm_space_pt(vm, r->space), vpn, NULL);
 		if (!pte || !pte_present(*pte) || pte_ppn(*pte) != ppn)
 			continue;
+		vm->op_space = r->space;
 		fn(vm, vpn, pte, arg);
 		n++;
 	}
+	vm->op_space = vm->cur;
 	return n;
 }

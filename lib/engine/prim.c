@@ -102,6 +102,19 @@ void *pm_prim_reserve(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+int pm_prim_reserve_at(void *va, size_t len)
+{
+	void *p = sys_mmap(va, len, PROT_NONE, RESERVE_FLAGS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -EEXIST;
+	if (p != va) {                   /* (a kernel older than 4.17: a hint, not taken) */
+		sys_munmap(p, len);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 void *pm_prim_alloc_tables(size_t len)
 {
 	void *p = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, RESERVE_FLAGS, -1, 0);

@@ -19,6 +19,9 @@
 
 /* Reserve len bytes of address space, inaccessible. NULL on failure (errno). */
 void *pm_prim_reserve(size_t len);
+/* Reserve exactly [va, va+len): 0, or -EEXIST when anything is mapped
+ * there. */
+int   pm_prim_reserve_at(void *va, size_t len);
 /* Map frame bytes [off, off+len) of fd at va with prot, populated.
  * Signal-safe. */
 int   pm_prim_map_frame(void *va, size_t len, int prot, int fd, uint64_t off);

@@ -70,6 +70,9 @@ static int env_evictable(void *ctx, uint64_t ppn)
 
 	if (f->state != PM_FRAME_USED || f->pins || f->busy)
 		return 0;
+	/* Local replacement: the space at its quota evicts its own pages. */
+	if (vm->reclaim_local && (f->obj || f->shares || f->space != vm->cur))
+		return 0;
 	if (!f->obj)
 		return !needed_now(f->vpn);
 	pm_rmap_walk(vm, ppn, needed_visit, &needed);
@@ -115,7 +118,7 @@ static void env_ref_cleared(void *ctx, uint64_t ppn)
 	pm_frame_t *f = &vm->frames.f[ppn];
 
 	PM_COUNT(vm, ref_clears);
-	if (f->obj)
+	if (f->obj || f->shares)
 		pm_rmap_walk(vm, ppn, ref_clear, NULL);
 	else
 		ref_clear(vm, f->vpn, f->pte, NULL);
@@ -163,6 +166,8 @@ static void frame_free(struct pagemu *vm, uint64_t ppn)
 {
 	if (vm->frames.f[ppn].obj)
 		pm_pcache_remove(vm, ppn);
+	else
+		PM_DEC(vm->spaces[vm->frames.f[ppn].space].frames);
 	vm->policy->freed(vm->policy_state, ppn);
 	pm_frames_push(&vm->frames, ppn);
 	PM_DEC(vm->stats.resident);
@@ -214,6 +219,30 @@ static int evict_object_page(struct pagemu *vm, uint64_t ppn, int nowrite)
 	return 0;
 }
 
+static void revoke_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	PM_UNUSED(arg);
+	pm_mmu_revoke(vm, vpn, pte);
+}
+
+struct evict_arg {
+	uint64_t slot;
+	unsigned n;                       /* PTEs pointed at the slot so far */
+};
+
+/* Each PTE of the page takes a reference to its slot: the first the one
+ * the frame held, the others (sharers after a fork) one more each. The
+ * working-set mark (T) stays. */
+static void evicted_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	struct evict_arg *e = arg;
+
+	if (e->n++)
+		pm_swapmap_dup(&vm->swapmap, e->slot);
+	vm->spaces[vm->op_space].st.evictions++;
+	pm_mmu_evicted(vm, vpn, pte, pte_mk_swapped(e->slot) | (*pte & PM_PTE_T));
+}
+
 static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 {
 	pm_frame_t *f = &vm->frames.f[ppn];
@@ -225,7 +254,7 @@ static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 	wait_io(vm, f);
 	if (nowrite && pte_dirty(*pte))
 		return -EAGAIN;
-	pm_mmu_revoke(vm, f->vpn, pte);       /* no access while it is written out */
+	pm_rmap_walk(vm, ppn, revoke_visit, NULL);   /* no access while it is written out */
 	if (pte_dirty(*pte)) {
 		rc = pm_writeback_start(vm, &ppn, 1);
 		if (rc < 0)
@@ -238,9 +267,12 @@ static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 	} else {
 		PM_COUNT(vm, clean_evictions);
 	}
-	pm_mmu_evicted(vm, f->vpn, pte, pte_mk_swapped(f->slot));
+	struct evict_arg e = { f->slot, 0 };
+	uint64_t vpn = f->vpn;
+	pm_rmap_walk(vm, ppn, evicted_visit, &e);
 	if (vm->trace_fd >= 0)
-		pm_tracefile_event(vm, PM_TRACE_EVICT, pm_vpn_va(vm, f->vpn), ppn, f->slot, 0);
+		pm_tracefile_event(vm, PM_TRACE_EVICT, pm_vpn_va(vm, vpn), ppn, e.slot, 0);
+	f->shares = 0;
 	frame_free(vm, ppn);
 	PM_COUNT(vm, evictions);
 	return 0;
@@ -296,11 +328,53 @@ int pm_reclaim_claim(struct pagemu *vm, uint64_t ppn)
 	return 0;
 }
 
+/* Local replacement: the current space holds its quota of frames; evict
+ * one of its own pages (the policy's order, over its frames only). */
+static uint64_t reclaim_local(struct pagemu *vm, int *err)
+{
+	uint64_t ppn = PM_NONE;
+
+	vm->reclaim_local = 1;
+	for (uint64_t tries = 0; tries <= vm->nframes; tries++) {
+		uint64_t v = vm->policy->victim(vm->policy_state, &vm->policy_env);
+		park_flush(vm);
+		if (v == PM_NONE)
+			break;
+		int r = evict(vm, v, 0);
+		if (r == 0) {
+			ppn = pm_frames_pop(&vm->frames);
+			break;
+		}
+		if (r != -EAGAIN) {
+			*err = r;
+			break;
+		}
+	}
+	vm->reclaim_local = 0;
+	return ppn;
+}
+
+int pm_reclaim_at_quota(struct pagemu *vm)
+{
+	const pm_space_t *sp = &vm->spaces[vm->cur];
+
+	return sp->quota && sp->frames + vm->quota_pending >= sp->quota;
+}
+
 uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 {
-	uint64_t ppn = pm_frames_pop(&vm->frames);
+	uint64_t ppn;
 	int rc = -ENOMEM, nowrite = 0;
 
+	if (pm_reclaim_at_quota(vm)) {
+		if ((ppn = reclaim_local(vm, err)) != PM_NONE)
+			return ppn;
+		if (vm->quota_pending) {
+			*err = -ENOMEM;          /* a swap-in cluster has all its quota: it stops there */
+			return PM_NONE;
+		}
+	}
+	ppn = pm_frames_pop(&vm->frames);
 	if (ppn != PM_NONE) {
 		if (commit(vm, ppn) == 0)
 			return ppn;
@@ -337,10 +411,56 @@ uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 	return PM_NONE;
 }
 
+void pm_frame_unshare(struct pagemu *vm, uint64_t ppn, const pm_pte_t *pte)
+{
+	pm_frame_t *f = &vm->frames.f[ppn];
+
+	PM_ASSERT(f->shares);
+	f->shares--;
+	if (f->pte != pte)
+		return;
+	/* The owner's PTE goes: another sharer becomes the owner. */
+	for (unsigned id = 0; id < PM_SPACES_MAX; id++) {
+		if (id == f->space || !vm->spaces[id].live)
+			continue;
+		pm_pte_t *p = pm_pt_lookup(pm_space_pt(vm, id), f->vpn, NULL);
+		if (p && pte_present(*p) && pte_ppn(*p) == ppn) {
+			PM_DEC(vm->spaces[f->space].frames);
+			f->space = (uint16_t)id;
+			f->pte = p;
+			vm->spaces[id].frames++;
+			return;
+		}
+	}
+	PM_ASSERT(0);                     /* shares said there was one */
+}
+
+void pm_frame_own(struct pagemu *vm, uint64_t ppn, uint64_t vpn, pm_pte_t *pte)
+{
+	pm_frame_t *f = &vm->frames.f[ppn];
+
+	f->vpn = vpn;
+	f->pte = pte;
+	f->space = vm->cur;
+	f->shares = 0;
+	vm->spaces[vm->cur].frames++;
+}
+
+static void release_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	pm_page_release(ctx, vpn, pte);
+}
+
+void pm_reclaim_release_range(struct pagemu *vm, unsigned id, uint64_t lo, uint64_t hi)
+{
+	vm->op_space = (uint16_t)id;
+	pm_pt_walk_range(pm_space_pt(vm, id), lo, hi, release_visit, vm, 1);
+	vm->op_space = vm->cur;
+}
+
 void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
-	if (vm->cfg.tlb_exact)
-		pm_tlb_invalidate(&vm->tlb, vpn);
+	pm_tlb_forget(vm, vpn);
 	if (pte_parked(*pte))
 		PM_DEC(vm->parked);
 	else if (pte_window(*pte))
@@ -353,9 +473,12 @@ void pm_page_release(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 		pm_frame_t *f = &vm->frames.f[pte_ppn(*pte)];
 		f->fdirty |= pte_dirty(*pte);
 		PM_DEC(f->mapcount);
+	} else if (pte_present(*pte) && vm->frames.f[pte_ppn(*pte)].shares) {
+		pm_frame_unshare(vm, pte_ppn(*pte), pte);   /* a page shared after a fork: the others keep it */
 	} else if (pte_present(*pte)) {
 		uint64_t ppn = pte_ppn(*pte);
 		pm_frame_t *f = &vm->frames.f[ppn];
+		PM_DEC(vm->spaces[f->space].frames);
 		if (f->slot != PM_NONE)
 			pm_swapmap_free(&vm->swapmap, f->slot);
 		vm->policy->freed(vm->policy_state, ppn);
@@ -453,3 +576,29 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 	return rc;
 }
 
+
+/* ---- load control ------------------------------------------------------------- */
+
+void pm_reclaim_space(struct pagemu *vm, unsigned id)
+{
+	uint64_t batch[PM_IO_MAX_RUN];
+	unsigned n = 0;
+
+	/* Its dirty pages to swap first, in batches; then each goes clean. */
+	for (uint64_t ppn = 0; ppn <= vm->nframes; ppn++) {
+		pm_frame_t *f = ppn < vm->nframes ? &vm->frames.f[ppn] : NULL;
+		if (f && f->state == PM_FRAME_USED && !f->obj && f->space == id && !f->shares && !f->pins && !f->io &&
+		    pte_dirty(*f->pte))
+			batch[n++] = ppn;
+		if (n && (!f || n == PM_ARRAY_LEN(batch))) {
+			pm_writeback_submit(vm, batch, n);
+			n = 0;
+		}
+	}
+	pm_swapio_drain(vm);
+	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
+		pm_frame_t *f = &vm->frames.f[ppn];
+		if (f->state == PM_FRAME_USED && !f->obj && f->space == id && !f->shares && !f->pins && !f->busy)
+			evict(vm, ppn, 1);       /* (a page whose write failed stays) */
+	}
+}

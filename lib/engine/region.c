@@ -129,7 +129,7 @@ static pm_region_t *slot_new(struct pagemu *vm)
 	return &vm->regions[vm->nregions_hw++];
 }
 
-pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, int prot)
+pm_region_t *pm_region_new(struct pagemu *vm, unsigned space, uintptr_t start, uintptr_t end, int prot)
 {
 	pm_region_t *r = slot_new(vm);
 
@@ -142,13 +142,43 @@ pm_region_t *pm_region_new(struct pagemu *vm, uintptr_t start, uintptr_t end, in
 	r->obj = 0;
 	r->shared = 0;
 	r->pgoff = 0;
+	r->space = (uint16_t)space;
+	r->ticket = NULL;
 	r->live = 1;
+	if (space != vm->cur)
+		return r;                /* registered when its space is switched in */
 	attach(r);
 	if (!r->ticket) {
 		r->live = 0;
 		return NULL;
 	}
 	return r;
+}
+
+void pm_region_attach_space(struct pagemu *vm, unsigned space, int on)
+{
+	pthread_once(&dispatcher_once, dispatcher_init);
+	dlock();
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!r->live || r->space != space)
+			continue;
+		if (on && !r->ticket)
+			attach_locked(r);
+		else if (!on)
+			detach_locked(r);
+	}
+	dunlock();
+}
+
+int pm_region_overlaps(struct pagemu *vm, uintptr_t lo, uintptr_t hi, const pm_region_t *except)
+{
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		const pm_region_t *r = &vm->regions[i];
+		if (r != except && r->live && r->start < hi && r->end > lo)
+			return 1;
+	}
+	return 0;
 }
 
 void pm_region_delete(struct pagemu *vm, pm_region_t *r)
@@ -164,9 +194,24 @@ void pm_region_delete(struct pagemu *vm, pm_region_t *r)
 pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
 {
 	pm_region_t *tail = slot_new(vm);
+	int registered = r->ticket != NULL;
 
 	if (!tail)
 		return NULL;
+	tail->space = r->space;
+	tail->ticket = NULL;
+	if (!registered) {               /* a region of a space not current */
+		tail->start = addr;
+		tail->end = r->end;
+		tail->prot = r->prot;
+		tail->vm = vm;
+		tail->obj = r->obj;
+		tail->shared = r->shared;
+		tail->pgoff = r->pgoff + ((addr - r->start) >> vm->page_shift);
+		tail->live = 1;
+		r->end = addr;
+		return tail;
+	}
 	dlock();
 	detach_locked(r);
 	tail->start = addr;
@@ -198,7 +243,7 @@ pm_region_t *pm_region_find(struct pagemu *vm, uintptr_t addr)
 {
 	pm_region_t *r = pm_region_dispatch((void *)addr);
 
-	return r && r->live && r->vm == vm && addr >= r->start && addr < r->end ? r : NULL;
+	return r && pm_region_here(vm, r) && r->vm == vm && addr >= r->start && addr < r->end ? r : NULL;
 }
 
 pagemu_t *pagemu_owner(const void *addr)

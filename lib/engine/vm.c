@@ -79,7 +79,7 @@ static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 static int tables_init(struct pagemu *vm)
 {
 	pm_pt_geom_t g;
-	size_t node, off = 0, o_frames, o_policy, o_swap, o_regions, o_objects, o_pcache, o_tlb, o_arena, arena_len, tlb_len;
+	size_t node, off = 0, o_spaces, o_frames, o_policy, o_swap, o_regions, o_objects, o_pcache, o_tlb, o_arena, arena_len, tlb_len;
 	uint64_t pcache_slots = 2;
 	const pagemu_config_t *c = &vm->cfg;
 	char *mem;
@@ -96,6 +96,7 @@ static int tables_init(struct pagemu *vm)
 	o_policy = off;  off = align_up(off + vm->policy->state_size(vm->nframes), 64);
 	o_swap = off;    off = align_up(off + pm_swapmap_mem_size(vm->nslots, c->swap_checksum), 64);
 	o_regions = off; off = align_up(off + REGIONS_MAX * sizeof(pm_region_t), 64);
+	o_spaces = off;  off = align_up(off + PM_SPACES_MAX * sizeof(pm_space_t), 64);
 	while (pcache_slots < 2 * vm->nframes)
 		pcache_slots <<= 1;
 	o_objects = off; off = align_up(off + PM_OBJECTS_MAX * sizeof(pm_object_t), 64);
@@ -112,6 +113,7 @@ static int tables_init(struct pagemu *vm)
 	vm->policy->init(vm->policy_state, vm->nframes, vm->cfg.seed);
 	pm_swapmap_init(&vm->swapmap, vm->nslots, mem + o_swap, c->swap_checksum);
 	vm->regions = (pm_region_t *)(mem + o_regions);
+	vm->spaces = (pm_space_t *)(mem + o_spaces);
 	vm->objects = (pm_object_t *)(mem + o_objects);
 	vm->pcache = (uint32_t *)(mem + o_pcache);
 	vm->pcache_mask = pcache_slots - 1;
@@ -121,6 +123,7 @@ static int tables_init(struct pagemu *vm)
 		return -EINVAL;
 	vm->tlb_mru_only = c->tlb_exact && pm_tlb_policy_sees_hits(c->tlb_policy[0]);
 	pm_arena_init(&vm->arena, mem + o_arena, arena_len, node);
+	pm_space_init(vm);
 	return pm_pt_init(&vm->pt, &g, &vm->arena);
 }
 
@@ -252,13 +255,7 @@ void pagemu_close(pagemu_t *vm)
 		pm_wait_busy(vm);
 	pm_swapio_drain(vm);
 	pm_filemap_close(vm);
-	for (size_t i = 0; i < vm->nregions_hw; i++) {
-		pm_region_t *r = &vm->regions[i];
-		if (!r->live)
-			continue;
-		pm_region_delete(vm, r);
-		pm_prim_release((void *)r->start, r->end - r->start);
-	}
+	pm_mapping_release_all(vm);
 	pm_unlock(vm);
 	budget_give(vm->map_budget);
 	pm_tracefile_close(vm);
@@ -362,8 +359,10 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	vm->stats.parked = vm->parked;
 	vm->stats.file_pages = vm->cached;
 	vm->stats.shared_frames = 0;
-	for (uint64_t ppn = 0; ppn < vm->nframes && vm->cached; ppn++)
-		vm->stats.shared_frames += vm->frames.f[ppn].state == PM_FRAME_USED && vm->frames.f[ppn].mapcount > 1;
+	vm->stats.spaces = vm->nspaces;
+	for (uint64_t ppn = 0; ppn < vm->nframes && (vm->cached || vm->stats.space_forks); ppn++)
+		vm->stats.shared_frames += vm->frames.f[ppn].state == PM_FRAME_USED &&
+					   (vm->frames.f[ppn].mapcount > 1 || vm->frames.f[ppn].shares);
 	*out = vm->stats;
 	pm_swapio_stats(vm, out);
 	pm_unlock(vm);

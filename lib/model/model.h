@@ -93,7 +93,9 @@ enum pm_frame_state {
 	PM_FRAME_USED,                    /* holds a present page */
 };
 
-/* A frame holds either an anonymous page, owned by one PTE (vpn, pte), or
+/* A frame holds either an anonymous page, owned by one PTE (vpn, pte; after
+ * an address space forked, shared copy-on-write with the PTEs of the same
+ * vpn in `shares` other spaces), or
  * a page of a memory object (a file): then obj names the object, index
  * the page in it, and any number of PTEs map the frame (mapcount; the
  * engine finds them through the object's regions, a reverse map). */
@@ -111,7 +113,9 @@ typedef struct pm_frame {
 	uint8_t   fdirty;                 /* object page: dirty beyond what its PTEs say (a dirty mapping went) */
 	uint8_t   busy;                   /* object page: being read in (its readers wait) */
 	uint8_t   ra;                     /* object page: brought in by readahead, not touched yet */
-	uint8_t   pad[2];
+	uint16_t  space;                  /* anonymous page: the address space of its owner PTE (engine) */
+	uint32_t  shares;                 /* anonymous page: PTEs of other spaces that share it after a fork
+					     (same vpn, copy-on-write); 0 = the owner's alone */
 } pm_frame_t;
 
 typedef struct pm_frames {
@@ -147,6 +151,7 @@ typedef struct pm_swapmap {
 	uint64_t *bits;                   /* 1 = slot in use */
 	uint64_t *freed;                  /* 1 = free, but may still hold disk blocks */
 	uint32_t *sums;                   /* crc32c of what was written to each slot; NULL = checksums off */
+	uint16_t *refs;                   /* references to a used slot beyond the first (a fork shared it) */
 	uint64_t  nslots;
 	uint64_t  used;                   /* slots in use */
 	uint64_t  nfreed;                 /* slots with a freed bit */
@@ -160,9 +165,13 @@ size_t   pm_swapmap_mem_size(uint64_t nslots, int sums);
 void     pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem, int sums);
 /* hint if it is free, else the lowest free slot; PM_NONE if full. */
 uint64_t pm_swapmap_alloc(pm_swapmap_t *s, uint64_t hint);
-/* The slot is free again; it keeps its blocks until taken by
- * pm_swapmap_take_freed (or allocated again). */
+/* One reference to slot less: the last makes it free again; it keeps its
+ * blocks until taken by pm_swapmap_take_freed (or allocated again). */
 void     pm_swapmap_free(pm_swapmap_t *s, uint64_t slot);
+/* One more reference to the used slot (a fork shares it): 0, or -1 when
+ * it has 65536 already. */
+int      pm_swapmap_dup(pm_swapmap_t *s, uint64_t slot);
+static inline unsigned pm_swapmap_refs(const pm_swapmap_t *s, uint64_t slot) { return 1u + s->refs[slot]; }
 int      pm_swapmap_test(const pm_swapmap_t *s, uint64_t slot);
 /* The lowest run of freed slots, at most max long: 1 with *start and *len
  * set and their freed bits cleared (the caller releases their blocks);
@@ -302,7 +311,22 @@ typedef struct pm_tlb {
 	pm_tlb_level_t lv[2];             /* L1, L2 */
 	uint64_t tick;                    /* LRU/FIFO clock, one tick per use or fill */
 	uint64_t rng;                     /* random policy: xorshift64* state */
+	uint64_t asid_bits;               /* the current ASID, above the VPN (pm_tlb_set_asid); 0 = ASID 0 */
 } pm_tlb_t;
+
+/* ASIDs (address-space identifiers): every entry carries the ASID current
+ * when it was filled, and matches only that one; a switch sets the new
+ * one instead of flushing. VPNs must be below 2^PM_TLB_ASID_SHIFT. The
+ * simulator's fast path knows ASID 0 only. */
+#define PM_TLB_ASID_SHIFT 48
+#define PM_TLB_ASIDS      4095
+#define PM_TLB_VPN_MASK   ((1ULL << PM_TLB_ASID_SHIFT) - 1)
+void     pm_tlb_set_asid(pm_tlb_t *t, unsigned asid);
+/* Drop vpn's entry of another ASID (its page was evicted); the mask of
+ * levels that held it, as pm_tlb_invalidate. */
+int      pm_tlb_invalidate_asid(pm_tlb_t *t, unsigned asid, uint64_t vpn);
+/* Drop every entry of asid (its space is gone): the entries dropped. */
+uint64_t pm_tlb_flush_asid(pm_tlb_t *t, unsigned asid);
 
 /* Tree pseudo-LRU keeps a set's tree in one 64-bit word. */
 #define PM_TLB_PLRU_MAX_WAYS 64

@@ -11,6 +11,8 @@
  *   bit 3  L  locked: with S, the page is being read from swap; alone,
  *             the page is being read from its file; the reader alone may
  *             change the PTE, others wait (engine only)
+ *   bit 4  T  touched in its space's current working-set window (engine
+ *             only; kept across eviction, with P or S)
  *   bit 5  A  accessed (the reference bit the replacement policy reads)
  *   bit 6  D  dirty: the frame differs from the swap copy (or there is none)
  *   bit 7  M  mapped: the real MMU holds the translation (engine only)
@@ -39,6 +41,7 @@ typedef uint64_t pm_pte_t;
 #define PM_PTE_W  (1ULL << 1)
 #define PM_PTE_U  (1ULL << 2)
 #define PM_PTE_L  (1ULL << 3)
+#define PM_PTE_T  (1ULL << 4)
 #define PM_PTE_A  (1ULL << 5)
 #define PM_PTE_D  (1ULL << 6)
 #define PM_PTE_M  (1ULL << 7)
@@ -58,6 +61,7 @@ static inline int pte_young(pm_pte_t p)     { return (p & PM_PTE_A) != 0; }
 static inline int pte_dirty(pm_pte_t p)     { return (p & PM_PTE_D) != 0; }
 static inline int pte_readahead(pm_pte_t p) { return (p & PM_PTE_R) != 0; }
 static inline int pte_cow(pm_pte_t p)       { return (p & PM_PTE_C) != 0; }
+static inline int pte_touched(pm_pte_t p)   { return (p & PM_PTE_T) != 0; }
 /* K has three meanings, by what it is set with (see the layout above). */
 static inline int pte_locked(pm_pte_t p)    { return (p & PM_PTE_L) != 0; }
 static inline int pte_kept(pm_pte_t p)      { return (p & PM_PTE_K) != 0; }
@@ -101,5 +105,8 @@ static inline pm_pte_t pte_clear_kept(pm_pte_t p) { return p & ~PM_PTE_K; }
 static inline pm_pte_t pte_mklocked(pm_pte_t p)   { return p | PM_PTE_L; }
 static inline pm_pte_t pte_mkcow(pm_pte_t p)      { return p | PM_PTE_C; }
 static inline pm_pte_t pte_clear_locked(pm_pte_t p) { return p & ~PM_PTE_L; }
+static inline pm_pte_t pte_clear_cow(pm_pte_t p)  { return p & ~PM_PTE_C; }
+static inline pm_pte_t pte_mktouched(pm_pte_t p)  { return p | PM_PTE_T; }
+static inline pm_pte_t pte_untouched(pm_pte_t p)  { return p & ~PM_PTE_T; }
 
 #endif

@@ -3,7 +3,10 @@
  * Two bitmaps and a table over the slots: `bits`, the slots in use;
  * `freed`, the slots freed since their blocks were last given back (the
  * engine punches them out of the file in runs, pm_swapmap_take_freed);
- * `sums`, the crc32c of what was written to each slot (checksums on).
+ * `sums`, the crc32c of what was written to each slot (checksums on);
+ * `refs`, a slot's references beyond the first (a page in swap when an
+ * address space forked is the slot of both spaces' PTEs: freeing it then
+ * drops one reference, and the last frees the slot).
  *
  * Allocation is first fit: the lowest free slot, found from a low-water
  * mark, unless the caller's hint is free (the slot after the previous one
@@ -24,7 +27,8 @@ static size_t words_of(uint64_t nslots)
 
 size_t pm_swapmap_mem_size(uint64_t nslots, int sums)
 {
-	return 2 * words_of(nslots) * sizeof(uint64_t) + (sums ? nslots * sizeof(uint32_t) : 0);
+	return 2 * words_of(nslots) * sizeof(uint64_t) + (sums ? nslots * sizeof(uint32_t) : 0) +
+	       nslots * sizeof(uint16_t);
 }
 
 void pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem, int sums)
@@ -36,6 +40,8 @@ void pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem, int sums)
 	/* The sums are read only for slots written since: not cleared, so
 	 * that a large table stays untouched (lazily backed) until used. */
 	s->sums = sums ? (uint32_t *)(s->freed + words) : NULL;
+	/* (Untouched too: a slot's count is set to 0 when it is taken.) */
+	s->refs = (uint16_t *)((char *)(s->freed + words) + (sums ? nslots * sizeof(uint32_t) : 0));
 	s->nslots = nslots;
 	s->used = 0;
 	s->nfreed = 0;
@@ -96,11 +102,24 @@ uint64_t pm_swapmap_alloc(pm_swapmap_t *s, uint64_t hint)
 	return take(s, slot);
 }
 
+int pm_swapmap_dup(pm_swapmap_t *s, uint64_t slot)
+{
+	PM_ASSERT(pm_swapmap_test(s, slot));
+	if (s->refs[slot] == UINT16_MAX)
+		return -1;
+	s->refs[slot]++;
+	return 0;
+}
+
 void pm_swapmap_free(pm_swapmap_t *s, uint64_t slot)
 {
 	PM_ASSERT(pm_swapmap_test(s, slot));     /* a slot is freed once */
 	if (!pm_swapmap_test(s, slot))
 		return;
+	if (s->refs[slot]) {
+		s->refs[slot]--;                 /* another reference remains */
+		return;
+	}
 	s->bits[slot / 64] &= ~(1ULL << (slot % 64));
 	s->used--;
 	s->freed[slot / 64] |= 1ULL << (slot % 64);

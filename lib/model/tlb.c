@@ -65,6 +65,7 @@ int pm_tlb_init(pm_tlb_t *t, unsigned sets, unsigned ways, unsigned sets2, unsig
 		return -EINVAL;
 	level_init(&t->lv[1], sets2, ways2, level_init(&t->lv[0], sets, ways, mem));
 	t->tick = 0;
+	t->asid_bits = 0;
 	t->rng = 1;
 	return 0;
 }
@@ -258,10 +259,60 @@ static uint64_t fill_l1(pm_tlb_t *t, uint64_t vpn, uint64_t ppn)
 	return out;
 }
 
+/* The VPN as the TLB holds it: the current ASID above the VPN's bits (an
+ * entry matches only the space that filled it). 0 with ASIDs unused. */
+static inline uint64_t tagged(const pm_tlb_t *t, uint64_t vpn)
+{
+	return vpn | t->asid_bits;
+}
+
+/* An entry the TLB pushed out, as the caller knows it: the VPN of the
+ * current space, or PM_NONE (another space's entry: nothing of it is
+ * mapped now). */
+static inline uint64_t untagged(const pm_tlb_t *t, uint64_t tv)
+{
+	if (tv == PM_NONE || (tv & ~PM_TLB_VPN_MASK) != t->asid_bits)
+		return PM_NONE;
+	return tv & PM_TLB_VPN_MASK;
+}
+
+void pm_tlb_set_asid(pm_tlb_t *t, unsigned asid)
+{
+	PM_ASSERT(asid < PM_TLB_ASIDS);
+	t->asid_bits = (uint64_t)asid << PM_TLB_ASID_SHIFT;
+}
+
+int pm_tlb_invalidate_asid(pm_tlb_t *t, unsigned asid, uint64_t vpn)
+{
+	uint64_t cur = t->asid_bits;
+	int mask;
+
+	pm_tlb_set_asid(t, asid);
+	mask = pm_tlb_invalidate(t, vpn);
+	t->asid_bits = cur;
+	return mask;
+}
+
+uint64_t pm_tlb_flush_asid(pm_tlb_t *t, unsigned asid)
+{
+	uint64_t n = 0, bits = (uint64_t)asid << PM_TLB_ASID_SHIFT;
+
+	for (unsigned l = 0; l < 2; l++) {
+		pm_tlb_level_t *lv = &t->lv[l];
+		for (size_t i = 0; i < (size_t)lv->sets * lv->ways; i++)
+			if (lv->tag[i] != PM_NONE && (vpn_of(lv, i) & ~PM_TLB_VPN_MASK) == bits) {
+				lv->tag[i] = PM_NONE;
+				n++;
+			}
+	}
+	return n;
+}
+
 enum pm_tlb_result pm_tlb_probe(const pm_tlb_t *t, uint64_t vpn, uint64_t *ppn)
 {
 	long i;
 
+	vpn = tagged(t, vpn);
 	if ((i = find(&t->lv[0], vpn)) >= 0) {
 		*ppn = t->lv[0].ppn[i];
 		return PM_TLB_HIT_L1;
@@ -281,6 +332,7 @@ enum pm_tlb_result pm_tlb_lookup(pm_tlb_t *t, uint64_t vpn, uint64_t *ppn, uint6
 
 	if (l1_evicted)
 		*l1_evicted = PM_NONE;
+	vpn = tagged(t, vpn);
 	if ((i = find(l1, vpn)) >= 0) {
 		touch(t, l1, (size_t)i);
 		*ppn = l1->ppn[i];
@@ -292,7 +344,7 @@ enum pm_tlb_result pm_tlb_lookup(pm_tlb_t *t, uint64_t vpn, uint64_t *ppn, uint6
 	*ppn = l2->ppn[i];
 	out = fill_l1(t, vpn, *ppn);
 	if (l1_evicted)
-		*l1_evicted = out;
+		*l1_evicted = untagged(t, out);
 	return PM_TLB_HIT_L2;
 }
 
@@ -301,6 +353,7 @@ uint64_t pm_tlb_fill(pm_tlb_t *t, uint64_t vpn, uint64_t ppn)
 	uint64_t old_ppn;
 	long i;
 
+	vpn = tagged(t, vpn);
 	/* L2 first, so that the L1 victim written back afterwards is not
 	 * pushed straight out by the new entry: the two levels then hold as
 	 * many distinct translations as they can. A refill updates in place. */
@@ -318,13 +371,14 @@ uint64_t pm_tlb_fill(pm_tlb_t *t, uint64_t vpn, uint64_t ppn)
 		touch(t, &t->lv[0], (size_t)i);
 		return PM_NONE;
 	}
-	return fill_l1(t, vpn, ppn);
+	return untagged(t, fill_l1(t, vpn, ppn));
 }
 
 int pm_tlb_invalidate(pm_tlb_t *t, uint64_t vpn)
 {
 	int mask = 0;
 
+	vpn = tagged(t, vpn);
 	for (unsigned l = 0; l < 2; l++) {
 		long i = find(&t->lv[l], vpn);
 		/* The replacement words stay: an empty way is filled first
@@ -367,9 +421,9 @@ uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way)
 {
 	const pm_tlb_level_t *l1 = &t->lv[0];
 	uint64_t tag;
-	size_t i = set_of(l1, vpn, &tag) + way;
+	size_t i = set_of(l1, tagged(t, vpn), &tag) + way;
 
-	return way < l1->ways && l1->tag[i] != PM_NONE ? vpn_of(l1, i) : PM_NONE;
+	return way < l1->ways && l1->tag[i] != PM_NONE ? untagged(t, vpn_of(l1, i)) : PM_NONE;
 }
 
 /* ---- the simulator's fast path -----------------------------------------------
