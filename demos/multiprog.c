@@ -60,7 +60,7 @@ typedef struct proc {
 
 typedef struct table_geom {
 	slot_t  *base;               /* the same address in every space */
-	uint64_t slots;              /* a power of two */
+	uint64_t slots;
 	uint64_t keys;               /* the key universe: 55% of the slots */
 } table_geom_t;
 
@@ -93,10 +93,10 @@ static void corrupt(const proc_t *p, uint64_t k, const char *what, uint64_t got)
  * the table never fills beyond the key universe's 55%). */
 static slot_t *probe(const table_geom_t *t, uint64_t k)
 {
-	uint64_t i = mix(k) & (t->slots - 1);
+	uint64_t i = mix(k) % t->slots;
 
 	while (t->base[i].key && t->base[i].key != k + 1)
-		i = (i + 1) & (t->slots - 1);
+		i = i + 1 < t->slots ? i + 1 : 0;
 	return &t->base[i];
 }
 
@@ -202,8 +202,6 @@ static void machine_open(machine_t *m, int nprocs, int load_control)
 	len = (size_t)TABLE_PAGES * 4096;     /* the table's bytes, whatever the page size */
 	len = (len + page - 1) / page * page;
 	m->t.slots = len / sizeof(slot_t);
-	while (m->t.slots & (m->t.slots - 1))
-		m->t.slots &= m->t.slots - 1;
 	m->t.keys = m->t.slots * 55 / 100;
 	m->nprocs = nprocs;
 	for (int i = 0; i < nprocs; i++) {
@@ -321,7 +319,7 @@ static void schedule(machine_t *m, uint64_t end_ns, uint64_t io_ns, sched_stats_
 typedef struct point {
 	int      nprocs, load_control;
 	double   secs;               /* the measured window */
-	double   ops_s, major_s, major_kop, paging, idle;
+	double   ops_s, major_s, major_kop, paging, idle, switching;
 	uint64_t majors, switches, suspends, resumes, refused;
 	uint64_t ws_sum;             /* working sets at the end, pages */
 	int      suspended;          /* spaces suspended at the end */
@@ -370,6 +368,7 @@ static point_t run_point(int nprocs, int load_control, double secs, uint64_t io_
 	pt.major_kop = st.ops ? 1000.0 * (double)pt.majors / (double)st.ops : 0;
 	pt.paging = (double)(b.handler_ns - a.handler_ns) / (double)(t1 - t0);
 	pt.idle = (double)st.idle_ns / (double)(t1 - t0);
+	pt.switching = (double)st.switch_ns / (double)(t1 - t0);
 	pt.switches = b.space_switches - a.space_switches;
 	pt.suspends = b.load_suspends - a.load_suspends;
 	pt.resumes = b.load_resumes - a.load_resumes;
@@ -382,6 +381,8 @@ static point_t run_point(int nprocs, int load_control, double secs, uint64_t io_
 
 /* The CPU time of one burst as the scheduler sees it (switch-in and the
  * faults that map the table again included): two processes, no I/O. */
+static size_t pool_frames;           /* the pool, PAGEMU_FRAMES applied */
+
 static uint64_t calibrate_burst_ns(void)
 {
 	machine_t m;
@@ -389,6 +390,7 @@ static uint64_t calibrate_burst_ns(void)
 	uint64_t t0;
 
 	machine_open(&m, 2, 0);
+	pool_frames = m.frames;
 	schedule(&m, now_ns() + 200000000, 0, &st);
 	st = (sched_stats_t){ 0 };
 	t0 = now_ns();
@@ -403,14 +405,14 @@ static uint64_t calibrate_burst_ns(void)
 static void print_header(int load_control)
 {
 	printf("\n%s:\n", load_control ? "with load control (cfg.load_control = 1)" : "without load control");
-	printf("%5s %12s %10s %11s %8s %7s %9s %10s %9s\n", "procs", "ops/s", "major/s", "major/kop", "paging",
-	       "idle", "switches", "ws/pool", load_control ? "suspended" : "");
+	printf("%5s %12s %10s %11s %8s %8s %7s %9s %8s %9s\n", "procs", "ops/s", "major/s", "major/kop", "paging",
+	       "switch", "idle", "switches", "ws/pool", load_control ? "suspended" : "");
 }
 
 static void print_point(const point_t *p)
 {
-	printf("%5d %12.0f %10.0f %11.2f %7.1f%% %6.1f%% %9llu %9.2f", p->nprocs, p->ops_s, p->major_s,
-	       p->major_kop, 100 * p->paging, 100 * p->idle, (unsigned long long)p->switches,
+	printf("%5d %12.0f %10.0f %11.2f %7.1f%% %7.1f%% %6.1f%% %9llu %8.2f", p->nprocs, p->ops_s, p->major_s,
+	       p->major_kop, 100 * p->paging, 100 * p->switching, 100 * p->idle, (unsigned long long)p->switches,
 	       (double)p->ws_sum / (double)p->frames);
 	if (p->load_control)
 		printf(" %9d", p->suspended);
@@ -419,11 +421,11 @@ static void print_point(const point_t *p)
 
 static void csv_row(FILE *f, const point_t *p)
 {
-	fprintf(f, "%s,%d,%.3f,%.0f,%llu,%.1f,%.3f,%.4f,%.4f,%llu,%llu,%llu,%llu,%llu,%zu\n",
+	fprintf(f, "%s,%d,%.3f,%.0f,%llu,%.1f,%.3f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%llu,%llu,%d,%zu\n",
 		p->load_control ? "load_control" : "none", p->nprocs, p->secs, p->ops_s,
-		(unsigned long long)p->majors, p->major_s, p->major_kop, p->paging, p->idle,
+		(unsigned long long)p->majors, p->major_s, p->major_kop, p->paging, p->switching, p->idle,
 		(unsigned long long)p->switches, (unsigned long long)p->suspends, (unsigned long long)p->resumes,
-		(unsigned long long)p->refused, (unsigned long long)p->ws_sum, p->frames);
+		(unsigned long long)p->refused, (unsigned long long)p->ws_sum, p->suspended, p->frames);
 }
 
 /* Where the curve without load control peaks and what happens past it. */
@@ -488,10 +490,10 @@ int main(int argc, char **argv)
 	uint64_t burst_ns = calibrate_burst_ns(), io_ns = IO_BURSTS * burst_ns;
 	printf("multiprog: N processes, each its own address space with a hash table of %d pages at the same\n"
 	       "address; a burst of %d inserts/lookups (%.2f ms of CPU measured), then an I/O wait of %.2f ms;\n"
-	       "round-robin, one burst a quantum. Pool: %d frames; %.1f s measured per point.\n",
-	       TABLE_PAGES, BURST_OPS, (double)burst_ns / 1e6, (double)io_ns / 1e6, POOL_FRAMES, secs);
+	       "round-robin, one burst a quantum. Pool: %zu frames; %.1f s measured per point.\n",
+	       TABLE_PAGES, BURST_OPS, (double)burst_ns / 1e6, (double)io_ns / 1e6, pool_frames, secs);
 	fprintf(csv, "mode,processes,seconds,ops_per_s,major_faults,major_per_s,major_per_kop,paging_share,"
-		     "idle_share,switches,load_suspends,load_resumes,switches_refused,ws_pages,pool_frames\n");
+		     "switch_share,idle_share,switches,load_suspends,load_resumes,switches_refused,ws_pages,suspended,pool_frames\n");
 	for (int lcm = 0; lcm < 2; lcm++) {
 		point_t *pts = lcm ? lc : plain;
 		print_header(lcm);
@@ -506,6 +508,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	print_knee(plain, lc, count);
-	printf("(ws/pool: the working sets summed over the pool at the end of the run; CSV in %s)\n", csv_path);
+	printf("(paging: time in pagemu's fault handler, the kernel's signal delivery around it not included; switch:\n"
+	       "time in pagemu_space_switch; ws/pool: the working sets at the end, summed, over the pool. CSV: %s)\n",
+	       csv_path);
 	return 0;
 }
