@@ -34,14 +34,20 @@ static const size_t page_counts[] = { 0, 16, 256, 4096 };
 
 static size_t host_page;
 
-/* Rounds a measurement takes: ~16k page writes, at least 8 rounds. */
+/* Rounds a measurement takes: ~8k page writes (2k quick), at least 2
+ * rounds; warm-up rounds before them: a quarter as many, at least 1. */
 static unsigned rounds_for(size_t pages, int quick)
 {
-	unsigned r = (unsigned)(16384 / (pages + 8));
+	unsigned r = (unsigned)(8192 / (pages + 8));
 
 	if (quick)
 		r /= 4;
-	return r < 8 ? 8 : r;
+	return r < 2 ? 2 : r;
+}
+
+static unsigned warmup_for(unsigned rounds)
+{
+	return rounds / 4 ? rounds / 4 : 1;
 }
 
 static void pin_to_this_cpu(void)
@@ -73,7 +79,7 @@ static void partner(int in, int out, size_t pages, unsigned rounds)
 }
 
 /* ns per switch (switch + the page writes after it), measured over
- * rounds round trips after as many warm-up ones. */
+ * rounds round trips after the warm-up ones. */
 static double kernel_pingpong(size_t pages, unsigned rounds)
 {
 	int ab[2], ba[2], status;
@@ -89,15 +95,15 @@ static double kernel_pingpong(size_t pages, unsigned rounds)
 	if (pid == 0) {
 		close(ab[1]);
 		close(ba[0]);
-		partner(ab[0], ba[1], pages, 2 * rounds);
+		partner(ab[0], ba[1], pages, warmup_for(rounds) + rounds);
 	}
 	close(ab[0]);
 	close(ba[1]);
 	/* after the fork: pages of its own, not shared copy-on-write */
 	p = bu_anon((pages ? pages : 1) * host_page, 1);
 	bu_write_pages(p, pages, host_page);
-	for (unsigned r = 0; r < 2 * rounds; r++) {
-		if (r == rounds)
+	for (unsigned r = 0; r < warmup_for(rounds) + rounds; r++) {
+		if (r == warmup_for(rounds))
 			t0 = bu_now_ns();
 		bu_xwrite(ab[1], &tok, 1);
 		bu_xread(ba[0], &tok, 1);
@@ -161,15 +167,15 @@ typedef struct pm_point {
 } pm_point_t;
 
 /* Rounds of A -> B -> A, each space writing its pages after its switch-in,
- * after as many warm-up rounds (A is current on entry and on return). */
+ * after the warm-up rounds (A is current on entry and on return). */
 static pm_point_t pagemu_pingpong(two_spaces_t *t, size_t pages, unsigned rounds)
 {
 	pagemu_stats_t a, b;
 	pm_point_t pt = { 0, 0, 0, 0 };
 	uint64_t call = 0, t0 = 0;
 
-	for (unsigned r = 0; r < 2 * rounds; r++) {
-		if (r == rounds) {
+	for (unsigned r = 0; r < warmup_for(rounds) + rounds; r++) {
+		if (r == warmup_for(rounds)) {
 			call = 0;
 			pagemu_get_stats(t->vm, &a);
 			t0 = bu_now_ns();
