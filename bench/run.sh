@@ -6,7 +6,8 @@
 #   (~12 minutes, most of it the kernel's 2,000,000 random swap-ins).
 #   Every bench/*.c is run (thrash and scale through thrash.sh and scale.sh,
 #   which set up their kernel baselines); BENCH_ONLY="fault_cost resident"
-#   selects some.
+#   selects some. switch and spacefork (address spaces against the
+#   kernel's own switch and fork: ~20 s and ~10 s quick) run as the rest.
 # Exit status: 1 when a benchmark failed to run; a missed target is reported
 # in the table, not as a failure.
 set -u

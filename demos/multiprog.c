@@ -22,7 +22,7 @@
  * memory) and every value found against the value its key must hold in
  * that process: a page of another space, or a lost write, aborts.
  *
- * usage: multiprog [--quick] [--csv FILE] [--seconds S]
+ * usage: multiprog [--quick] [--csv FILE] [--seconds S] [--sweeps K]
  * PAGEMU_* variables apply (PAGEMU_FRAMES=8192: everything fits, no knee).
  */
 #include <errno.h>
@@ -40,6 +40,7 @@
 #define BURST_OPS    6144        /* operations per CPU burst (16 per table page) */
 #define IO_BURSTS    4           /* I/O wait = this many bursts: the CPU saturates at N = 5 */
 #define MAX_PROCS    16
+#define MAX_SWEEPS   9
 
 /* ---- the process's work: a hash table in its own space --------------------- */
 
@@ -323,6 +324,7 @@ typedef struct point {
 	uint64_t majors, switches, suspends, resumes, refused;
 	uint64_t ws_sum;             /* working sets at the end, pages */
 	int      suspended;          /* spaces suspended at the end */
+	int      ran;                /* processes that ran a burst in the window */
 	size_t   frames;
 } point_t;
 
@@ -341,21 +343,37 @@ static uint64_t working_sets(machine_t *m, int *suspended)
 	return sum;
 }
 
-/* Warm up for a quarter of secs and at least two bursts a process (the
- * tables filled, their pages where the policy put them; at most secs
- * more), then measure for secs. */
+/* 1 when every process has run a burst or is suspended: every working
+ * set is known, and load control has made its choice. */
+static int all_started(machine_t *m)
+{
+	for (int i = 0; i < m->nprocs; i++) {
+		pagemu_space_stats_t s;
+		if (!m->procs[i].ops && (pagemu_space_stats(m->procs[i].space, &s) < 0 || !s.suspended))
+			return 0;
+	}
+	return 1;
+}
+
+/* Warm up for a quarter of secs and until every process has started
+ * (each table filled, the pages where the policy puts them; at most secs
+ * more) and run a round more, then measure for secs. */
 static point_t run_point(int nprocs, int load_control, double secs, uint64_t io_ns)
 {
 	machine_t m;
 	sched_stats_t warm = { 0 }, st = { 0 };
 	pagemu_stats_t a, b;
 	point_t pt = { .nprocs = nprocs, .load_control = load_control };
-	uint64_t t0, t1, warm_end = now_ns() + (uint64_t)(secs * 0.25e9);
+	uint64_t t0, t1, ops0[MAX_PROCS], warm_end = now_ns() + (uint64_t)(secs * 0.25e9);
 
 	machine_open(&m, nprocs, load_control);
 	schedule(&m, warm_end, io_ns, &warm);
-	while (warm.bursts < 2 * (uint64_t)nprocs && now_ns() < warm_end + (uint64_t)(secs * 1e9))
+	while (!all_started(&m) && now_ns() < warm_end + (uint64_t)(secs * 1e9))
 		schedule(&m, now_ns() + 1000000, io_ns, &warm);
+	for (uint64_t b0 = warm.bursts; warm.bursts < b0 + (uint64_t)nprocs && now_ns() < warm_end + (uint64_t)(secs * 1e9);)
+		schedule(&m, now_ns() + 1000000, io_ns, &warm);
+	for (int i = 0; i < nprocs; i++)
+		ops0[i] = m.procs[i].ops;
 	pagemu_get_stats(m.vm, &a);
 	t0 = now_ns();
 	schedule(&m, t0 + (uint64_t)(secs * 1e9), io_ns, &st);
@@ -375,6 +393,8 @@ static point_t run_point(int nprocs, int load_control, double secs, uint64_t io_
 	pt.refused = st.refused;
 	pt.frames = m.frames;
 	pt.ws_sum = working_sets(&m, &pt.suspended);
+	for (int i = 0; i < nprocs; i++)
+		pt.ran += m.procs[i].ops > ops0[i];
 	machine_close(&m);
 	return pt;
 }
@@ -405,13 +425,13 @@ static uint64_t calibrate_burst_ns(void)
 static void print_header(int load_control)
 {
 	printf("\n%s:\n", load_control ? "with load control (cfg.load_control = 1)" : "without load control");
-	printf("%5s %12s %10s %11s %8s %8s %7s %9s %8s %9s\n", "procs", "ops/s", "major/s", "major/kop", "paging",
-	       "switch", "idle", "switches", "ws/pool", load_control ? "suspended" : "");
+	printf("%5s %4s %12s %10s %11s %8s %8s %7s %9s %8s %9s\n", "procs", "ran", "ops/s", "major/s", "major/kop",
+	       "paging", "switch", "idle", "switches", "ws/pool", load_control ? "suspended" : "");
 }
 
 static void print_point(const point_t *p)
 {
-	printf("%5d %12.0f %10.0f %11.2f %7.1f%% %7.1f%% %6.1f%% %9llu %8.2f", p->nprocs, p->ops_s, p->major_s,
+	printf("%5d %4d %12.0f %10.0f %11.2f %7.1f%% %7.1f%% %6.1f%% %9llu %8.2f", p->nprocs, p->ran, p->ops_s, p->major_s,
 	       p->major_kop, 100 * p->paging, 100 * p->switching, 100 * p->idle, (unsigned long long)p->switches,
 	       (double)p->ws_sum / (double)p->frames);
 	if (p->load_control)
@@ -421,39 +441,60 @@ static void print_point(const point_t *p)
 
 static void csv_row(FILE *f, const point_t *p)
 {
-	fprintf(f, "%s,%d,%.3f,%.0f,%llu,%.1f,%.3f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%llu,%llu,%d,%zu\n",
+	fprintf(f, "%s,%d,%.3f,%.0f,%llu,%.1f,%.3f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%llu,%llu,%d,%d,%zu\n",
 		p->load_control ? "load_control" : "none", p->nprocs, p->secs, p->ops_s,
 		(unsigned long long)p->majors, p->major_s, p->major_kop, p->paging, p->switching, p->idle,
 		(unsigned long long)p->switches, (unsigned long long)p->suspends, (unsigned long long)p->resumes,
-		(unsigned long long)p->refused, (unsigned long long)p->ws_sum, p->suspended, p->frames);
+		(unsigned long long)p->refused, (unsigned long long)p->ws_sum, p->suspended, p->ran, p->frames);
 }
 
-/* Where the curve without load control peaks and what happens past it. */
+/* Point i of the sweep whose throughput there is the median (the whole
+ * row is that run's, so its columns agree with each other). */
+static point_t median_point(point_t (*sweep)[16], int sweeps, int i)
+{
+	int best = 0;
+
+	for (int k = 0; k < sweeps; k++) {
+		int below = 0, above = 0;
+		for (int j = 0; j < sweeps; j++) {
+			below += sweep[j][i].ops_s < sweep[k][i].ops_s;
+			above += sweep[j][i].ops_s > sweep[k][i].ops_s;
+		}
+		if (below <= sweeps / 2 && above <= sweeps / 2)
+			best = k;
+	}
+	return sweep[best][i];
+}
+
+/* Where the curve without load control peaks, and the points past it
+ * (their mean: one point alone is at the mercy of the machine's noise). */
 static void print_knee(const point_t *plain, const point_t *lc, int n)
 {
-	int peak = 0, worst = 0;
+	double after = 0, after_lc = 0;
+	int peak = 0;
 
 	for (int i = 1; i < n; i++)
 		if (plain[i].ops_s > plain[peak].ops_s)
 			peak = i;
-	for (int i = peak; i < n; i++)
-		if (plain[i].ops_s < plain[worst > peak ? worst : peak].ops_s)
-			worst = i;
-	if (peak == n - 1 || worst <= peak) {
+	if (peak == n - 1) {
 		printf("\nno knee: throughput still rises at N = %d (the working sets fit in the pool)\n",
 		       plain[peak].nprocs);
 		return;
 	}
-	printf("\nknee: throughput peaks at N = %d (%.0f ops/s): %d tables of %d pages = %d pages of a %zu-frame "
-	       "pool.\n", plain[peak].nprocs, plain[peak].ops_s, plain[peak].nprocs, TABLE_PAGES,
+	for (int i = peak + 1; i < n; i++) {
+		after += plain[i].ops_s / (n - peak - 1);
+		after_lc += lc[i].ops_s / (n - peak - 1);
+	}
+	printf("\nknee: throughput peaks at N = %d (%.0f ops/s): %d tables of %d pages, %d pages in a pool of %zu "
+	       "frames.\n", plain[peak].nprocs, plain[peak].ops_s, plain[peak].nprocs, TABLE_PAGES,
 	       plain[peak].nprocs * TABLE_PAGES, plain[peak].frames);
-	printf("Past it the working sets exceed the pool (N = %d: %d pages), every switch-in pages its table\n"
-	       "back in from swap, and the CPU stalls in the fault handler: at N = %d throughput is %.0f%% of the\n"
-	       "peak (%.0f major faults/s, %.0f%% of the time paging); load control keeps %.0f%% there by\n"
-	       "suspending processes until the working sets of the others fit.\n",
-	       plain[peak + 1].nprocs, plain[peak + 1].nprocs * TABLE_PAGES, plain[worst].nprocs,
-	       100 * plain[worst].ops_s / plain[peak].ops_s, plain[worst].major_s, 100 * plain[worst].paging,
-	       100 * lc[worst].ops_s / plain[peak].ops_s);
+	printf("Past it the working sets exceed the pool (N = %d: %d pages): every switch-in pages its table back\n"
+	       "in from swap (%.0f major faults per 1000 operations at N = %d), the CPU stalls in the faults, and\n"
+	       "throughput falls to %.0f%% of the peak (the mean of N = %d..%d). Load control suspends processes\n"
+	       "until the working sets of the others fit: %.0f%% of the peak over the same N.\n",
+	       plain[peak + 1].nprocs, plain[peak + 1].nprocs * TABLE_PAGES, plain[n - 1].major_kop,
+	       plain[n - 1].nprocs, 100 * after / plain[peak].ops_s, plain[peak + 1].nprocs, plain[n - 1].nprocs,
+	       100 * after_lc / plain[peak].ops_s);
 }
 
 int main(int argc, char **argv)
@@ -463,7 +504,9 @@ int main(int argc, char **argv)
 	const char *csv_path = "multiprog.csv";
 	double secs = 0;
 	int quick = 0;
+	static point_t runs[2][MAX_SWEEPS][16];     /* [load control][sweep][point] */
 	point_t plain[16], lc[16];
+	int sweeps = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick"))
@@ -472,15 +515,19 @@ int main(int argc, char **argv)
 			csv_path = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
 			secs = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--sweeps") && i + 1 < argc)
+			sweeps = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: %s [--quick] [--csv FILE] [--seconds S]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--csv FILE] [--seconds S] [--sweeps K]\n", argv[0]);
 			return 2;
 		}
 	}
 	const int *ns = quick ? quick_n : full_n;
 	int count = quick ? 3 : 10;
 	if (secs <= 0)
-		secs = quick ? 0.4 : 2.0;
+		secs = quick ? 0.4 : 0.6;
+	if (sweeps < 1 || sweeps > MAX_SWEEPS)
+		sweeps = quick ? 1 : 3;
 	FILE *csv = fopen(csv_path, "w");
 	if (!csv) {
 		perror(csv_path);
@@ -490,15 +537,31 @@ int main(int argc, char **argv)
 	uint64_t burst_ns = calibrate_burst_ns(), io_ns = IO_BURSTS * burst_ns;
 	printf("multiprog: N processes, each its own address space with a hash table of %d pages at the same\n"
 	       "address; a burst of %d inserts/lookups (%.2f ms of CPU measured), then an I/O wait of %.2f ms;\n"
-	       "round-robin, one burst a quantum. Pool: %zu frames; %.1f s measured per point.\n",
-	       TABLE_PAGES, BURST_OPS, (double)burst_ns / 1e6, (double)io_ns / 1e6, pool_frames, secs);
+	       "round-robin, one burst a quantum. Pool: %zu frames; %.1f s measured per point, the median of %d sweeps.\n",
+	       TABLE_PAGES, BURST_OPS, (double)burst_ns / 1e6, (double)io_ns / 1e6, pool_frames, secs, sweeps);
 	fprintf(csv, "mode,processes,seconds,ops_per_s,major_faults,major_per_s,major_per_kop,paging_share,"
-		     "switch_share,idle_share,switches,load_suspends,load_resumes,switches_refused,ws_pages,suspended,pool_frames\n");
+		     "switch_share,idle_share,switches,load_suspends,load_resumes,switches_refused,ws_pages,suspended,ran,pool_frames\n");
+	/* Both modes at each N one after the other, and the whole curve
+	 * sweeps times: the machine's drift falls on both modes alike, and
+	 * the median of each point leaves a passing slowdown out. */
+	for (int k = 0; k < sweeps; k++) {
+		printf("sweep %d of %d: N =", k + 1, sweeps);
+		for (int i = 0; i < count; i++) {
+			printf(" %d", ns[i]);
+			fflush(stdout);
+			runs[0][k][i] = run_point(ns[i], 0, secs, io_ns);
+			runs[1][k][i] = run_point(ns[i], 1, secs, io_ns);
+		}
+		printf("\n");
+	}
+	for (int i = 0; i < count; i++) {
+		plain[i] = median_point(runs[0], sweeps, i);
+		lc[i] = median_point(runs[1], sweeps, i);
+	}
 	for (int lcm = 0; lcm < 2; lcm++) {
 		point_t *pts = lcm ? lc : plain;
 		print_header(lcm);
 		for (int i = 0; i < count; i++) {
-			pts[i] = run_point(ns[i], lcm, secs, io_ns);
 			print_point(&pts[i]);
 			csv_row(csv, &pts[i]);
 		}
@@ -508,8 +571,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	print_knee(plain, lc, count);
-	printf("(paging: time in pagemu's fault handler, the kernel's signal delivery around it not included; switch:\n"
-	       "time in pagemu_space_switch; ws/pool: the working sets at the end, summed, over the pool. CSV: %s)\n",
-	       csv_path);
+	printf("(ran: processes that ran in the measured window; paging: time in pagemu's fault handler, the\n"
+	       "kernel's signal delivery around it not included; switch: time in pagemu_space_switch; ws/pool:\n"
+	       "the working sets at the end, summed, over the pool. CSV: %s)\n", csv_path);
 	return 0;
 }
