@@ -125,13 +125,21 @@ static double serve_pingpong(uint64_t pages, uint64_t rounds)
 
 /* ---- pagemu: two spaces at the same address -------------------------------------- */
 
+/* The pagemu cases: pages written in address order, ASIDs off and on;
+ * and in a shuffled order, so that virtually adjacent pages get frames
+ * far apart and each mapped page is a kernel mapping (VMA) of its own, as
+ * a program's random accesses leave them. */
+enum { M_SEQ, M_SEQ_ASID, M_SCATTERED, M_N };
+static const char *const mode_name[M_N] = { "in order, asid off", "in order, asid on", "shuffled, asid off" };
+
 typedef struct two_spaces {
 	pagemu_t       *vm;
 	pagemu_space_t *a, *b;
 	char           *p;                /* the region, in both */
+	const uint32_t *order;            /* the pages in the order written; NULL = address order */
 } two_spaces_t;
 
-static void two_open(two_spaces_t *t, int asid)
+static void two_open(two_spaces_t *t, int asid, const uint32_t *order)
 {
 	pagemu_config_t cfg;
 	int rc;
@@ -140,6 +148,7 @@ static void two_open(two_spaces_t *t, int asid)
 	cfg.frames = 2 * MAX_PAGES + 1024;
 	cfg.tlb_asid = asid;
 	t->vm = bu_open(&cfg);
+	t->order = order;
 	t->a = pagemu_space_current(t->vm);
 	if ((rc = pagemu_space_new(t->vm, &t->b)) < 0)
 		BU_DIE("pagemu_space_new: %s\n", pagemu_strerror(rc));
@@ -160,10 +169,42 @@ static uint64_t switch_to(two_spaces_t *t, pagemu_space_t *sp)
 	return bu_now_ns() - t0;
 }
 
+/* Pages [0, pages) of the region written, each once, in t->order. */
+static void write_space_pages(const two_spaces_t *t, size_t pages)
+{
+	if (!t->order) {
+		bu_write_pages(t->p, pages, host_page);
+		return;
+	}
+	for (size_t i = 0, k = 0; k < pages; i++)
+		if (t->order[i] < pages)
+			((volatile char *)t->p)[t->order[i] * host_page] = (char)k++;
+}
+
+/* A shuffle of [0, MAX_PAGES) (Fisher-Yates, seeded): its first P values
+ * below P are the order of P pages. */
+static uint32_t *shuffled_pages(void)
+{
+	uint32_t *order = malloc(MAX_PAGES * sizeof(*order));
+	uint64_t rng = 7;
+
+	if (!order)
+		BU_DIE("out of memory\n");
+	for (uint32_t i = 0; i < MAX_PAGES; i++)
+		order[i] = i;
+	for (uint32_t i = MAX_PAGES - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)(bu_rand(&rng) % (i + 1)), x = order[i];
+		order[i] = order[j];
+		order[j] = x;
+	}
+	return order;
+}
+
 typedef struct pm_point {
 	double call_ns, full_ns;          /* per switch: the call; the call + the page writes */
 	double flushes;                   /* modeled TLB flushes per switch */
 	double faults;                    /* faults per switch */
+	double vmas;                      /* kernel mappings of the regions before a switch */
 } pm_point_t;
 
 /* Rounds of A -> B -> A, each space writing its pages after its switch-in,
@@ -171,7 +212,7 @@ typedef struct pm_point {
 static pm_point_t pagemu_pingpong(two_spaces_t *t, size_t pages, unsigned rounds)
 {
 	pagemu_stats_t a, b;
-	pm_point_t pt = { 0, 0, 0, 0 };
+	pm_point_t pt = { 0, 0, 0, 0, 0 };
 	uint64_t call = 0, t0 = 0;
 
 	for (unsigned r = 0; r < warmup_for(rounds) + rounds; r++) {
@@ -181,12 +222,13 @@ static pm_point_t pagemu_pingpong(two_spaces_t *t, size_t pages, unsigned rounds
 			t0 = bu_now_ns();
 		}
 		call += switch_to(t, t->b);
-		bu_write_pages(t->p, pages, host_page);
+		write_space_pages(t, pages);
 		call += switch_to(t, t->a);
-		bu_write_pages(t->p, pages, host_page);
+		write_space_pages(t, pages);
 	}
 	t0 = bu_now_ns() - t0;
 	pagemu_get_stats(t->vm, &b);
+	pt.vmas = (double)b.vmas;
 	pt.call_ns = (double)call / (2.0 * rounds);
 	pt.full_ns = (double)t0 / (2.0 * rounds);
 	pt.flushes = (double)(b.tlb_flushes - a.tlb_flushes) / (2.0 * rounds);
@@ -196,13 +238,14 @@ static pm_point_t pagemu_pingpong(two_spaces_t *t, size_t pages, unsigned rounds
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static double call_us[2][NP][BU_MAX_RUNS], full_us[2][NP][BU_MAX_RUNS], kern_us[NP][BU_MAX_RUNS];
-static double flushes[2][NP], faults[2][NP];
+static double call_us[M_N][NP][BU_MAX_RUNS], full_us[M_N][NP][BU_MAX_RUNS], kern_us[NP][BU_MAX_RUNS];
+static pm_point_t last[M_N][NP];
 
 int main(int argc, char **argv)
 {
 	bu_common_t c = { .runs = 7, .quick = 0 };
-	two_spaces_t t[2];
+	two_spaces_t t[M_N];
+	uint32_t *order;
 	bu_helper_t h;
 
 	for (int i = 1; i < argc; i++)
@@ -214,43 +257,43 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	pin_to_this_cpu();
 	h = bu_helper_start(serve_pingpong);
-	for (int asid = 0; asid < 2; asid++)
-		two_open(&t[asid], asid);
+	order = shuffled_pages();
+	for (int m = 0; m < M_N; m++)
+		two_open(&t[m], m == M_SEQ_ASID, m == M_SCATTERED ? order : NULL);
 	printf("switch: %d runs, one CPU; per switch: the switch and one byte written in each of P pages after it\n",
 	       c.runs);
 	for (int run = 0; run < c.runs; run++)
 		for (size_t i = 0; i < NP; i++) {
 			unsigned rounds = rounds_for(page_counts[i], c.quick);
-			for (int asid = 0; asid < 2; asid++) {
-				pm_point_t pt = pagemu_pingpong(&t[asid], page_counts[i], rounds);
-				call_us[asid][i][run] = pt.call_ns / 1e3;
-				full_us[asid][i][run] = pt.full_ns / 1e3;
-				flushes[asid][i] = pt.flushes;
-				faults[asid][i] = pt.faults;
+			for (int m = 0; m < M_N; m++) {
+				last[m][i] = pagemu_pingpong(&t[m], page_counts[i], rounds);
+				call_us[m][i][run] = last[m][i].call_ns / 1e3;
+				full_us[m][i][run] = last[m][i].full_ns / 1e3;
 			}
 			kern_us[i][run] = bu_helper_ask(&h, page_counts[i], rounds) / 1e3;
 		}
 	bu_helper_stop(&h);
-	for (int asid = 0; asid < 2; asid++)
-		pagemu_close(t[asid].vm);
+	for (int m = 0; m < M_N; m++)
+		pagemu_close(t[m].vm);
+	free(order);
 
 	printf("\n(us per switch, medians; x kernel: median of the per-run ratios)\n");
-	printf("%6s %5s %12s %16s %9s %14s %11s %10s\n", "pages", "asid", "switch call", "switch+touches",
-	       "faults", "tlb flushes", "kernel", "x kernel");
+	printf("%6s  %-19s %6s %12s %15s %7s %8s %10s %9s\n", "pages", "pagemu: touched", "VMAs", "switch call",
+	       "switch+touches", "faults", "flushes", "kernel", "x kernel");
 	for (size_t i = 0; i < NP; i++)
-		for (int asid = 0; asid < 2; asid++) {
-			double x = bu_median_ratio(full_us[asid][i], kern_us[i], c.runs);
-			printf("%6zu %5s %12.2f %16.2f %9.0f %14.2f %11.2f %10.2f\n", page_counts[i], asid ? "on" : "off",
-			       bu_median(call_us[asid][i], c.runs), bu_median(full_us[asid][i], c.runs),
-			       faults[asid][i], flushes[asid][i], bu_median(kern_us[i], c.runs), x);
-		}
-	printf("\npagemu's switch drops the outgoing space's real mappings (one system call a region), so after\n"
-	       "it each page touched faults once (faults column); the kernel keeps both page tables and its\n"
-	       "re-touch costs TLB misses. The kernel column includes the pipe write and read that switch.\n\n");
+		for (int m = 0; m < M_N; m++)
+			printf("%6zu  %-19s %6.0f %12.1f %15.1f %7.0f %8.2f %10.1f %9.1f\n", page_counts[i], mode_name[m],
+			       last[m][i].vmas, bu_median(call_us[m][i], c.runs), bu_median(full_us[m][i], c.runs),
+			       last[m][i].faults, last[m][i].flushes, bu_median(kern_us[i], c.runs),
+			       bu_median_ratio(full_us[m][i], kern_us[i], c.runs));
+	printf("\npagemu's switch drops the outgoing space's real mappings (one system call a region, whose cost\n"
+	       "grows with the kernel mappings it removes: VMAs), so after it each page touched faults once\n"
+	       "(faults); flushes: modeled TLB flushes a switch. The kernel keeps both page tables: its re-touch\n"
+	       "costs TLB misses. The kernel column includes the pipe write and read that make it switch.\n\n");
 	for (size_t i = 0; i < NP; i++) {
 		char metric[64];
 		snprintf(metric, sizeof(metric), "switch+%zu-pages/kernel", page_counts[i]);
-		bu_summary("switch", metric, bu_median_ratio(full_us[0][i], kern_us[i], c.runs), "-", 0);
+		bu_summary("switch", metric, bu_median_ratio(full_us[M_SEQ][i], kern_us[i], c.runs), "-", 0);
 	}
 	return 0;
 }
