@@ -10,6 +10,12 @@
  *               pagemu's frames); the child calls _exit(0) at once, the
  *               parent waits for it. Only the fork call is timed, in the
  *               parent (the space's or the process's).
+ *   first read after the fork, of every page, the child still alive:
+ *               pagemu's fork drops the parent's real mappings (its pages
+ *               become read-only, shared), so each page read afterwards
+ *               takes a minor fault; the kernel copies the page table and
+ *               its reads take none. The fork call alone hides that cost:
+ *               this row shows it.
  *   first write after the fork, to every page, the child still alive:
  *               pagemu: the parent space writes one byte a page; each is
  *               a copy-on-write fault that copies the frame (faults_cow);
@@ -28,10 +34,10 @@ static size_t host_page;
 static char *kernel_mem;             /* the helper's resident memory */
 static size_t kernel_pages;
 
-enum { K_SETUP, K_FORK, K_COW };
+enum { K_SETUP, K_FORK, K_READ, K_COW };
 
 /* The kernel side, in the helper: what = K_SETUP (n pages written, its
- * own: not shared with the benchmark), K_FORK or K_COW; ns. */
+ * own: not shared with the benchmark), K_FORK, K_READ or K_COW; ns. */
 static double serve_fork(uint64_t what, uint64_t n)
 {
 	int gate[2], status;
@@ -45,7 +51,7 @@ static double serve_fork(uint64_t what, uint64_t n)
 		bu_write_pages(kernel_mem, kernel_pages, host_page);
 		return 0;
 	}
-	if (what == K_COW && pipe(gate) < 0)
+	if (what != K_FORK && pipe(gate) < 0)
 		BU_DIE("spacefork: pipe: %s\n", strerror(errno));
 	t0 = bu_now_ns();
 	pid = fork();
@@ -53,13 +59,16 @@ static double serve_fork(uint64_t what, uint64_t n)
 	if (pid < 0)
 		BU_DIE("spacefork: fork: %s\n", strerror(errno));
 	if (pid == 0) {
-		if (what == K_COW && read(gate[0], &c, 1) < 0)
+		if (what != K_FORK && read(gate[0], &c, 1) < 0)
 			_exit(1);
 		_exit(0);
 	}
-	if (what == K_COW) {
+	if (what != K_FORK) {
 		t0 = bu_now_ns();
-		bu_write_pages(kernel_mem, kernel_pages, host_page);
+		if (what == K_READ)
+			bu_read_pages(kernel_mem, kernel_pages, host_page);
+		else
+			bu_write_pages(kernel_mem, kernel_pages, host_page);
 		t1 = bu_now_ns();
 		bu_xwrite(gate[1], &c, 1);
 		close(gate[0]);
@@ -72,7 +81,7 @@ static double serve_fork(uint64_t what, uint64_t n)
 /* ---- pagemu -------------------------------------------------------------------- */
 
 typedef struct pm_run {
-	double fork_ns, free_ns, cow_ns;
+	double fork_ns, free_ns, read_ns, cow_ns;
 	uint64_t cow_faults, cow_reuses;
 } pm_run_t;
 
@@ -95,7 +104,7 @@ static void free_or_die(pagemu_space_t *sp)
 }
 
 /* One run: a fork timed, its child freed; then a fork whose child lives
- * while the parent writes every page. */
+ * while the parent reads every page; then one while it writes them. */
 static pm_run_t pagemu_run(pagemu_t *vm, char *p, size_t pages)
 {
 	pagemu_space_t *sp = pagemu_space_current(vm), *child;
@@ -111,6 +120,10 @@ static pm_run_t pagemu_run(pagemu_t *vm, char *p, size_t pages)
 	r.free_ns = (double)(bu_now_ns() - t0);
 
 	child = fork_or_die(sp);
+	r.read_ns = (double)bu_read_pages(p, pages, host_page);
+	free_or_die(child);
+
+	child = fork_or_die(sp);
 	pagemu_get_stats(vm, &a);
 	r.cow_ns = (double)bu_write_pages(p, pages, host_page);
 	pagemu_get_stats(vm, &b);
@@ -122,8 +135,8 @@ static pm_run_t pagemu_run(pagemu_t *vm, char *p, size_t pages)
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static double pm_fork[BU_MAX_RUNS], pm_free[BU_MAX_RUNS], pm_cow[BU_MAX_RUNS];
-static double k_fork[BU_MAX_RUNS], k_cow[BU_MAX_RUNS];
+static double pm_fork[BU_MAX_RUNS], pm_free[BU_MAX_RUNS], pm_read[BU_MAX_RUNS], pm_cow[BU_MAX_RUNS];
+static double k_fork[BU_MAX_RUNS], k_read[BU_MAX_RUNS], k_cow[BU_MAX_RUNS];
 
 int main(int argc, char **argv)
 {
@@ -165,26 +178,33 @@ int main(int argc, char **argv)
 		last = pagemu_run(vm, p, pages);
 		pm_fork[run] = last.fork_ns / 1e3;
 		pm_free[run] = last.free_ns / 1e3;
+		pm_read[run] = last.read_ns / 1e3 / (double)pages;
 		pm_cow[run] = last.cow_ns / 1e3 / (double)pages;
 		k_fork[run] = bu_helper_ask(&h, K_FORK, 0) / 1e3;
+		k_read[run] = bu_helper_ask(&h, K_READ, 0) / 1e3 / (double)pages;
 		k_cow[run] = bu_helper_ask(&h, K_COW, 0) / 1e3 / (double)pages;
-		printf("run %d: fork %.0f / %.0f us, first write %.2f / %.2f us a page (pagemu / kernel)\n", run + 1,
-		       pm_fork[run], k_fork[run], pm_cow[run], k_cow[run]);
+		printf("run %d: fork %.0f / %.0f us, first read %.2f / %.2f, first write %.2f / %.2f us a page "
+		       "(pagemu / kernel)\n", run + 1, pm_fork[run], k_fork[run], pm_read[run], k_read[run], pm_cow[run],
+		       k_cow[run]);
 	}
 	bu_helper_stop(&h);
 	pagemu_close(vm);
 
 	double x_fork = bu_median_ratio(pm_fork, k_fork, c.runs), x_cow = bu_median_ratio(pm_cow, k_cow, c.runs);
+	double x_read = bu_median_ratio(pm_read, k_read, c.runs);
 	printf("\n(medians; x kernel: median of the per-run ratios)\n");
 	printf("%-44s %12s %12s %9s\n", "", "pagemu", "kernel", "x kernel");
 	printf("%-44s %12.0f %12.0f %9.2f\n", "fork, us", bu_median(pm_fork, c.runs), bu_median(k_fork, c.runs),
 	       x_fork);
+	printf("%-44s %12.2f %12.2f %9.1f\n", "first read after the fork, us a page", bu_median(pm_read, c.runs),
+	       bu_median(k_read, c.runs), x_read);
 	printf("%-44s %12.2f %12.2f %9.2f\n", "first write after the fork, us a page", bu_median(pm_cow, c.runs),
 	       bu_median(k_cow, c.runs), x_cow);
 	printf("(pagemu: the child freed in %.0f us; last run %llu copy-on-write faults, %llu reuses, for %zu pages)\n\n",
 	       bu_median(pm_free, c.runs), (unsigned long long)last.cow_faults, (unsigned long long)last.cow_reuses,
 	       pages);
 	bu_summary("spacefork", "fork/kernel", x_fork, "<=", 2.0);
+	bu_summary("spacefork", "read-after-fork/kernel", x_read, "-", 0);
 	bu_summary("spacefork", "cow-write/kernel", x_cow, "-", 0);
 	return 0;
 }
