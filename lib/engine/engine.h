@@ -486,6 +486,7 @@ typedef struct pagemu {
 	uint64_t      suspend_seq;        /* load control's suspension counter */
 	int           reclaim_local;      /* reclaiming for a space at its quota: its own frames only (reclaim.c) */
 	uint64_t      quota_pending;      /* frames a swap-in cluster took so far, not yet its space's */
+	uint64_t      pins_held;          /* pagemu_pin holds not yet undone (0: no page is pinned) */
 	pm_frames_t   frames;             /* the frame table */
 	pm_swapmap_t  swapmap;            /* swap slots */
 	const pm_policy_ops_t *policy;    /* replacement policy */

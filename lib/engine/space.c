@@ -123,6 +123,8 @@ static void quiesce(struct pagemu *vm)
  * its address)? */
 static int pinned_here(struct pagemu *vm)
 {
+	if (!vm->pins_held)
+		return 0;
 	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
 		const pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state == PM_FRAME_USED && f->pins && (f->obj || f->space == vm->cur))
