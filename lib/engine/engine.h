@@ -306,6 +306,9 @@ void pm_mmu_window_void(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
  * Returns the PTEs with T (touched in the working-set window) seen;
  * clear_t: and clears them. vm->lock held, no read in flight. */
 uint64_t pm_mmu_drop_all(struct pagemu *vm, int clear_t);
+/* Every page of the current space's regions mapped read-write becomes
+ * read-only (a run of consecutive pages, one mprotect): a space fork. */
+void pm_mmu_wrprotect_all(struct pagemu *vm);
 /* The modeled TLB's entry of vpn, of the space whose PTE is being changed
  * (vm->op_space): gone (exact-TLB mode). */
 void pm_tlb_forget(struct pagemu *vm, uint64_t vpn);
