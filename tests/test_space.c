@@ -206,10 +206,21 @@ START_TEST(fork_cow_counts_exact)
 	ck_assert_uint_eq(p[PG / 8], 2001);
 	check_invariants(vm);
 	switch_to(vm, parent);
+	for (size_t i = 0; i < 8; i++)           /* every page mapped now */
+		ck_assert_uint_eq(p[i * (PG / 8)], i == 0 ? 1000 : i == 1 ? 1001 : pm_test_pattern(i, 1));
 	ck_assert_int_eq(pagemu_space_free(child), 0);
 	pagemu_get_stats(vm, &s);
 	ck_assert_uint_eq(s.shared_frames, 0);
 	ck_assert_uint_eq(s.resident, 8);
+	ck_assert_uint_eq(s.mapped, 8);
+	/* The child's region went, at the parent's addresses: the parent's
+	 * mappings there stay (no fault to read or write them). */
+	uint64_t faults = s.faults;
+	for (size_t i = 2; i < 8; i++)
+		ck_assert_uint_eq(p[i * (PG / 8)], pm_test_pattern(i, 1));
+	p[0] = 1002;
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.faults, faults);
 	check_invariants(vm);
 	pagemu_close(vm);
 }

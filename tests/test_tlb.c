@@ -203,6 +203,42 @@ START_TEST(plru_ways_not_a_power_of_two)
 }
 END_TEST
 
+/* ASIDs: an entry matches only the space that filled it; another space's
+ * entries stay through a switch, and when one is pushed out it is not
+ * reported (nothing of that space is mapped now). L1 4 sets x 2 ways, L2
+ * 8 x 2. */
+START_TEST(asid_tags)
+{
+	uint64_t ppn, ev;
+
+	make(4, 2, 8, 2);
+	pm_tlb_set_asid(&tlb, 1);
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 0, 100), PM_NONE);
+	pm_tlb_set_asid(&tlb, 2);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0, &ppn), PM_TLB_MISS);     /* 1's VPN 0 is not 2's */
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 0, 200), PM_NONE);         /* both in set 0 now */
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 0, &ppn, NULL), PM_TLB_HIT_L1);
+	ck_assert_uint_eq(ppn, 200);
+	ck_assert_uint_eq(pm_tlb_l1_way_vpn(&tlb, 0, 0), PM_NONE);      /* way 0 is 1's */
+	ck_assert_uint_eq(pm_tlb_l1_way_vpn(&tlb, 0, 1), 0);
+	/* 2's VPN 4 pushes 1's VPN 0 (LRU) out of L1: not reported. */
+	ck_assert_uint_eq(pm_tlb_fill(&tlb, 4, 204), PM_NONE);
+	pm_tlb_set_asid(&tlb, 1);
+	ck_assert_int_eq(pm_tlb_lookup(&tlb, 0, &ppn, &ev), PM_TLB_HIT_L2);   /* (written back to L2) */
+	ck_assert_uint_eq(ppn, 100);
+	ck_assert_uint_eq(ev, PM_NONE);          /* it pushed out one of 2's: not reported either */
+	/* Invalidation: of the current space, of another, of a whole ASID. */
+	ck_assert_int_eq(pm_tlb_invalidate_asid(&tlb, 2, 4), 3);          /* 2's VPN 4: in L1 and L2 */
+	ck_assert_int_eq(pm_tlb_invalidate_asid(&tlb, 2, 4), 0);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0, &ppn), PM_TLB_HIT_L1);     /* 1's untouched */
+	ck_assert_uint_eq(pm_tlb_flush_asid(&tlb, 1), 2);                 /* 1's VPN 0, L1 and L2 */
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0, &ppn), PM_TLB_MISS);
+	pm_tlb_set_asid(&tlb, 2);
+	ck_assert_int_eq(pm_tlb_probe(&tlb, 0, &ppn), PM_TLB_HIT_L2);     /* 2's VPN 0 stays */
+	ck_assert_uint_eq(ppn, 200);
+}
+END_TEST
+
 START_TEST(policy_names_and_limits)
 {
 	pagemu_tlb_policy_t p, pol[2] = { PAGEMU_TLB_PLRU, PAGEMU_TLB_PLRU };
@@ -245,6 +281,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, policies_pick_their_victims);
 	tcase_add_test(tc, plru_ways_not_a_power_of_two);
 	tcase_add_test(tc, policy_names_and_limits);
+	tcase_add_test(tc, asid_tags);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -306,6 +306,9 @@ void pm_mmu_window_void(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
  * Returns the PTEs with T (touched in the working-set window) seen;
  * clear_t: and clears them. vm->lock held, no read in flight. */
 uint64_t pm_mmu_drop_all(struct pagemu *vm, int clear_t);
+/* Every page of the current space's regions mapped read-write becomes
+ * read-only (a run of consecutive pages, one mprotect): a space fork. */
+void pm_mmu_wrprotect_all(struct pagemu *vm);
 /* The modeled TLB's entry of vpn, of the space whose PTE is being changed
  * (vm->op_space): gone (exact-TLB mode). */
 void pm_tlb_forget(struct pagemu *vm, uint64_t vpn);
@@ -486,6 +489,7 @@ typedef struct pagemu {
 	uint64_t      suspend_seq;        /* load control's suspension counter */
 	int           reclaim_local;      /* reclaiming for a space at its quota: its own frames only (reclaim.c) */
 	uint64_t      quota_pending;      /* frames a swap-in cluster took so far, not yet its space's */
+	uint64_t      pins_held;          /* pagemu_pin holds not yet undone (0: no page is pinned) */
 	pm_frames_t   frames;             /* the frame table */
 	pm_swapmap_t  swapmap;            /* swap slots */
 	const pm_policy_ops_t *policy;    /* replacement policy */

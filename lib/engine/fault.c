@@ -408,7 +408,7 @@ static void cluster_present(struct pagemu *vm, uint64_t vpn, uint64_t slot, cons
 		pm_frame_t *f = &vm->frames.f[ppns[i]];
 		pm_frame_own(vm, ppns[i], vpn + i, p);
 		f->slot = slot + i;
-		*p = pte_mk_present(ppns[i]);
+		*p = pte_mk_present(ppns[i]) | (*p & PM_PTE_T);   /* (touched in its space's window: it stays so) */
 		*p = i ? pte_mkreadahead(*p) : pte_mkyoung(*p);
 		vm->policy->loaded(vm->policy_state, ppns[i], i == 0);
 		vm->stats.resident++;

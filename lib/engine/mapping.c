@@ -110,26 +110,29 @@ static void for_runs(struct pagemu *vm, uintptr_t start, uintptr_t end, void (*f
 	}
 }
 
+/* arg: the region was the current space's (its frames may be mapped
+ * there), else NULL. */
 static void release_run(void *arg, uintptr_t a, uintptr_t b, int held)
 {
-	PM_UNUSED(arg);
-	if (held)
-		pm_prim_unmap_page((void *)a, b - a);
-	else
+	if (!held)
 		pm_prim_release((void *)a, b - a);
+	else if (arg)
+		pm_prim_unmap_page((void *)a, b - a);
 }
 
-/* The address space [start, end) a region of the instance had goes back
- * to the kernel, except the parts other regions (of other spaces) still
- * hold: those become plain reservations again (dropping any frame mapped
- * there). The region is out of the table already. vm->lock held. */
-static void release_va(struct pagemu *vm, uintptr_t start, uintptr_t end)
+/* The address space [start, end) a region of space id had goes back to
+ * the kernel, except the parts other regions (of other spaces) still
+ * hold: there a region of the current space leaves a plain reservation
+ * (its frames unmapped), and one of another space, which maps nothing,
+ * leaves the VA as it is (the current space's pages may be mapped there).
+ * The region is out of the table already. vm->lock held. */
+static void release_va(struct pagemu *vm, unsigned id, uintptr_t start, uintptr_t end)
 {
 	if (vm->nspaces == 1) {
 		pm_prim_release((void *)start, end - start);
 		return;
 	}
-	for_runs(vm, start, end, release_run, NULL);
+	for_runs(vm, start, end, release_run, id == vm->cur ? vm : NULL);
 }
 
 struct fixed_arg {
@@ -169,7 +172,7 @@ static int reserve_fixed(struct pagemu *vm, unsigned space, uintptr_t start, siz
 	}
 	for_runs(vm, start, end, reserve_run, &f);
 	if (f.failed) {
-		for_runs(vm, start, f.reserved_to, release_run, NULL);   /* (only the free parts go) */
+		for_runs(vm, start, f.reserved_to, release_run, NULL);   /* (only the free parts go: nothing is mapped) */
 		pm_set_error("pagemu_space_map: [%p, +%zu) is mapped by something that is not the instance's",
 			     (void *)start, rlen);
 		return -EEXIST;
@@ -216,7 +219,7 @@ static void *map_in(struct pagemu *vm, unsigned space, uintptr_t addr, size_t le
 	if (!r && obj > 0 && pm_object_unused(vm, (uint32_t)obj))
 		pm_object_close(vm, (uint32_t)obj);
 	if (!r)
-		release_va(vm, start, start + rlen);
+		release_va(vm, space, start, start + rlen);
 	pm_unlock(vm);
 	if (!r) {
 		errno = obj < 0 ? -obj : ENOMEM;
@@ -251,7 +254,7 @@ void pm_mapping_release_all(struct pagemu *vm)
 		if (!r->live)
 			continue;
 		pm_region_delete(vm, r);
-		release_va(vm, r->start, r->end);
+		release_va(vm, vm->cur, r->start, r->end);   /* (every region goes: none is left to keep) */
 	}
 }
 
@@ -274,7 +277,7 @@ void pm_mapping_drop_space(struct pagemu *vm, unsigned id, int shared_too)
 		}
 		pm_reclaim_release_range(vm, id, first, last);
 		pm_region_delete(vm, r);
-		release_va(vm, start, end);
+		release_va(vm, id, start, end);
 		pm_filemap_release(vm, obj);
 	}
 }
@@ -310,7 +313,7 @@ static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
 	pm_reclaim_release_range(vm, vm->cur, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
 	pm_region_delete(vm, r);
-	release_va(vm, start, end);
+	release_va(vm, vm->cur, start, end);
 	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
 	return 0;
 }

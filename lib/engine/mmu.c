@@ -516,6 +516,60 @@ uint64_t pm_mmu_drop_all(struct pagemu *vm, int clear_t)
 	return a.touched;
 }
 
+struct wrprotect_arg {
+	struct pagemu *vm;
+	uint64_t lo, n;                   /* the run of mapped writable pages being gathered */
+};
+
+/* The run's pages become read-only, with one mprotect. */
+static void wrprotect_run(struct wrprotect_arg *a)
+{
+	struct pagemu *vm = a->vm;
+	uint64_t hi = a->lo + a->n - 1, before;
+
+	if (!a->n)
+		return;
+	before = boundaries(vm, a->lo, hi);
+	if (pm_prim_protect((void *)pm_vpn_va(vm, a->lo), a->n * vm->page, PROT_READ) == 0) {
+		for (uint64_t v = a->lo; v <= hi; v++) {
+			pm_pte_t *p = pm_pt_lookup(&vm->pt, v, NULL);
+			*p = pte_wrprotect(*p);
+		}
+	} else {
+		for (uint64_t v = a->lo; v <= hi; v++)   /* (no memory for the split: unmap them) */
+			pm_unmap_pte(vm, v, pm_pt_lookup(&vm->pt, v, NULL));
+	}
+	vm->map_gen++;
+	account(vm, before, boundaries(vm, a->lo, hi));
+	a->n = 0;
+}
+
+static void wrprotect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
+{
+	struct wrprotect_arg *a = ctx;
+
+	if (!pte_mapped(*pte) || !pte_write(*pte))
+		return;
+	if (a->n && vpn != a->lo + a->n)
+		wrprotect_run(a);
+	if (!a->n)
+		a->lo = vpn;
+	a->n++;
+}
+
+void pm_mmu_wrprotect_all(struct pagemu *vm)
+{
+	struct wrprotect_arg a = { vm, 0, 0 };
+
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!pm_region_here(vm, r))
+			continue;
+		pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, r->start), pm_va_vpn(vm, r->end - 1), wrprotect_visit, &a, 0);
+		wrprotect_run(&a);
+	}
+}
+
 /* ---- invariant checker (tests) ------------------------------------------------- */
 
 struct check_arg {

@@ -123,6 +123,8 @@ static void quiesce(struct pagemu *vm)
  * its address)? */
 static int pinned_here(struct pagemu *vm)
 {
+	if (!vm->pins_held)
+		return 0;
 	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
 		const pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state == PM_FRAME_USED && f->pins && (f->obj || f->space == vm->cur))
@@ -420,11 +422,11 @@ int pagemu_space_fork(pagemu_space_t *sp, pagemu_space_t **out)
 		return id;
 	}
 	pm_space_t *child = space_of(vm, (unsigned)id);
-	/* The parent's pages become read-only where they are mapped: drop
-	 * its real mappings (one mmap a region; they come back through
-	 * faults, read-only while shared). */
+	/* The parent's pages become read-only where they are mapped, as the
+	 * kernel's fork write-protects the parent's PTEs: its reads go on
+	 * without a fault, its first write to a shared page copies it. */
 	if (sp->id == vm->cur)
-		pm_mmu_drop_all(vm, 0);
+		pm_mmu_wrprotect_all(vm);
 	struct fork_arg a = { vm, child, 0 };
 	for (size_t i = 0; i < vm->nregions_hw && !a.err; i++) {
 		pm_region_t *r = &vm->regions[i];

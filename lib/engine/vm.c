@@ -280,6 +280,7 @@ static int pin_page(struct pagemu *vm, uintptr_t va)
 		pm_pte_t *pte = pm_pt_lookup(&vm->pt, pm_va_vpn(vm, va), NULL);
 		if (pte && pte_mapped(*pte) && (pte_write(*pte) || !want_write)) {
 			vm->frames.f[pte_ppn(*pte)].pins++;
+			vm->pins_held++;
 			return 0;
 		}
 		struct pm_fault f = { .vm = vm, .region = r, .va = va,
@@ -310,8 +311,10 @@ int pagemu_pin(pagemu_t *vm, const void *addr, size_t len)
 	for (uintptr_t va = a; va < end && rc == 0; va += vm->page) {
 		rc = pin_page(vm, va);
 		if (rc < 0 && va > a)  /* undo what this call pinned */
-			for (uintptr_t u = a; u < va; u += vm->page)
+			for (uintptr_t u = a; u < va; u += vm->page) {
 				vm->frames.f[pte_ppn(*pm_pt_lookup(&vm->pt, pm_va_vpn(vm, u), NULL))].pins--;
+				PM_DEC(vm->pins_held);
+			}
 	}
 	pm_unlock(vm);
 	return rc;
@@ -327,9 +330,11 @@ int pagemu_unpin(pagemu_t *vm, const void *addr, size_t len)
 	pm_lock(vm);
 	for (uintptr_t va = a; va < end; va += vm->page) {
 		pm_pte_t *pte = pm_pt_lookup(&vm->pt, pm_va_vpn(vm, va), NULL);
-		if (pte && pte_present(*pte) && vm->frames.f[pte_ppn(*pte)].pins)
+		if (pte && pte_present(*pte) && vm->frames.f[pte_ppn(*pte)].pins) {
 			vm->frames.f[pte_ppn(*pte)].pins--;
-		else
+			if (vm->pins_held)
+				vm->pins_held--;
+		} else
 			rc = -EINVAL;          /* not pinned */
 	}
 	pm_unlock(vm);
