@@ -11,11 +11,12 @@
  *               parent waits for it. Only the fork call is timed, in the
  *               parent (the space's or the process's).
  *   first read after the fork, of every page, the child still alive:
- *               pagemu's fork drops the parent's real mappings (its pages
- *               become read-only, shared), so each page read afterwards
- *               takes a minor fault; the kernel copies the page table and
- *               its reads take none. The fork call alone hides that cost:
- *               this row shows it.
+ *               what the fork leaves the parent. The kernel copies the
+ *               page table, write-protected, and its reads take no fault;
+ *               pagemu write-protects the parent's mapped pages in place
+ *               (one mprotect a run), so its reads take none either. A
+ *               fork that dropped the mappings instead would be cheap to
+ *               call and pay a minor fault a page here.
  *   first write after the fork, to every page, the child still alive:
  *               pagemu: the parent space writes one byte a page; each is
  *               a copy-on-write fault that copies the frame (faults_cow);
