@@ -150,7 +150,7 @@ demo: all
 	$(Q)./$(B)/demos/multiprog --csv $(B)/multiprog.csv
 
 # N emulated processes over one pool: throughput against N, with and
-# without load control (README, "Emulated processes"); about 80 s.
+# without load control (README, "Emulated processes"); 60-85 s here.
 demo-multi: all
 	$(Q)./$(B)/demos/multiprog --csv $(B)/multiprog.csv
 
