@@ -8,7 +8,7 @@
 #include "testutil.h"
 
 #define MULTIPROG PM_BUILD_DIR "/demos/multiprog"
-#define QUICK_POINTS 3            /* multiprog --quick: N = 1, 3, 8 */
+#define QUICK_POINTS 3            /* multiprog --quick: N = 1, 5, 8 */
 
 static char dir[] = "/tmp/pagemu-test-multiprog-XXXXXX";
 
