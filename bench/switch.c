@@ -9,8 +9,11 @@
  *           outgoing space's real mappings, so every re-touch after it is
  *           a (minor) fault: the cost of a switch is the call and the
  *           faults it causes, and the call alone is printed beside it.
- *           Two instances: cfg.tlb_asid 0 (a switch flushes the modeled
- *           TLB: tlb_flushes) and 1 (ASID-tagged entries survive).
+ *           Three instances: pages written in address order with
+ *           cfg.tlb_asid 0 (a switch flushes the modeled TLB:
+ *           tlb_flushes) and 1 (ASID-tagged entries survive); and in a
+ *           shuffled order, ASIDs off, so that each mapped page is a
+ *           kernel mapping of its own (the switch removes them all).
  *   kernel  two forked processes pinned to one CPU (so that each message
  *           is a real switch), a pipe ping-pong: each, on its turn, writes
  *           its own P pages (anonymous, 4 KiB, resident) and passes the
