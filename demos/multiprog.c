@@ -41,6 +41,7 @@
 #define IO_BURSTS    3.5         /* I/O wait = this many bursts: the CPU saturates at N = 5 (4.5 / 1) */
 #define MAX_PROCS    16
 #define MAX_SWEEPS   9
+#define MAX_POINTS   16
 
 /* ---- the process's work: a hash table in its own space --------------------- */
 
@@ -150,12 +151,18 @@ static void fill(const table_geom_t *t, proc_t *p)
 
 /* ---- the machine: one instance, N spaces -------------------------------------- */
 
-static uint64_t now_ns(void)
+/* Nanoseconds of a clock: CLOCK_MONOTONIC (now_ns), or the thread's CPU time. */
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static void sleep_until(uint64_t t)
@@ -418,14 +425,6 @@ static point_t run_point(int nprocs, int load_control, double secs, uint64_t io_
 
 static size_t pool_frames;           /* the pool, PAGEMU_FRAMES applied */
 
-static uint64_t cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* The CPU time of one burst as the scheduler sees it (switch-in and the
  * faults that map the table again included): two processes, no I/O.
  * The thread's CPU time, not the wall clock's: on a machine busy with
@@ -443,9 +442,9 @@ static uint64_t calibrate_burst_ns(void)
 	pool_frames = m.frames;
 	schedule(&m, now_ns() + 200000000, 0, &st);
 	st = (sched_stats_t){ 0 };
-	t0 = cpu_ns();
+	t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	schedule(&m, now_ns() + 300000000, 0, &st);
-	t0 = cpu_ns() - t0;
+	t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 	machine_close(&m);
 	return st.bursts ? t0 / st.bursts : 1000000;
 }
@@ -480,7 +479,7 @@ static void csv_row(FILE *f, const point_t *p)
 
 /* Point i of the sweep whose throughput there is the median (the whole
  * row is that run's, so its columns agree with each other). */
-static point_t median_point(point_t (*sweep)[16], int sweeps, int i)
+static point_t median_point(point_t (*sweep)[MAX_POINTS], int sweeps, int i)
 {
 	int best = 0;
 
@@ -527,82 +526,103 @@ static void print_knee(const point_t *plain, const point_t *lc, int n)
 	       100 * after_lc / plain[peak].ops_s);
 }
 
-int main(int argc, char **argv)
+typedef struct opts {
+	const char *csv_path;        /* --csv; default multiprog.csv */
+	double      secs;            /* --seconds: the window of a point */
+	int         sweeps;          /* --sweeps */
+	const int  *ns;              /* the N of the points */
+	int         count;
+} opts_t;
+
+static void parse(opts_t *o, int argc, char **argv)
 {
 	static const int full_n[] = { 1, 2, 3, 4, 5, 6, 8, 12, 16 };
 	static const int quick_n[] = { 1, 5, 8 };
-	const char *csv_path = "multiprog.csv";
-	double secs = 0;
 	int quick = 0;
-	static point_t runs[2][MAX_SWEEPS][16];     /* [load control][sweep][point] */
-	point_t plain[16], lc[16];
-	int sweeps = 0;
 
+	*o = (opts_t){ .csv_path = "multiprog.csv" };
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick"))
 			quick = 1;
 		else if (!strcmp(argv[i], "--csv") && i + 1 < argc)
-			csv_path = argv[++i];
+			o->csv_path = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			secs = atof(argv[++i]);
+			o->secs = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--sweeps") && i + 1 < argc)
-			sweeps = atoi(argv[++i]);
+			o->sweeps = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: %s [--quick] [--csv FILE] [--seconds S] [--sweeps K]\n", argv[0]);
-			return 2;
+			exit(2);
 		}
 	}
-	const int *ns = quick ? quick_n : full_n;
-	int count = quick ? 3 : 9;
-	if (secs <= 0)
-		secs = quick ? 0.4 : 0.5;
-	if (sweeps < 1 || sweeps > MAX_SWEEPS)
-		sweeps = quick ? 1 : 3;
-	FILE *csv = fopen(csv_path, "w");
-	if (!csv) {
-		perror(csv_path);
-		return 1;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	uint64_t burst_ns = calibrate_burst_ns(), io_ns = (uint64_t)(IO_BURSTS * (double)burst_ns);
-	printf("multiprog: N processes, each its own address space with a hash table of %d pages at the same\n"
-	       "address; a burst of %d inserts/lookups (%.2f ms of CPU time measured), then an I/O wait of %.2f ms;\n"
-	       "round-robin, one burst a quantum. Pool: %zu frames; %.1f s measured per point, the median of %d sweeps.\n",
-	       TABLE_PAGES, BURST_OPS, (double)burst_ns / 1e6, (double)io_ns / 1e6, pool_frames, secs, sweeps);
-	fprintf(csv, "mode,processes,seconds,ops_per_s,major_faults,major_per_s,major_per_kop,paging_share,"
-		     "switch_share,idle_share,switches,load_suspends,load_resumes,switches_refused,ws_pages,suspended,ran,pool_frames\n");
-	/* Both modes at each N one after the other, and the whole curve
-	 * sweeps times: the machine's drift falls on both modes alike, and
-	 * the median of each point leaves a passing slowdown out. */
-	for (int k = 0; k < sweeps; k++) {
-		printf("sweep %d of %d: N =", k + 1, sweeps);
-		for (int i = 0; i < count; i++) {
-			printf(" %d", ns[i]);
+	o->ns = quick ? quick_n : full_n;
+	o->count = quick ? 3 : 9;
+	if (o->secs <= 0)
+		o->secs = quick ? 0.4 : 0.5;
+	if (o->sweeps < 1 || o->sweeps > MAX_SWEEPS)
+		o->sweeps = quick ? 1 : 3;
+}
+
+/* Both modes at each N one after the other, and the whole curve swept
+ * o->sweeps times: the machine's drift falls on both modes alike, and the
+ * median of each point leaves a passing slowdown out. */
+static void sweep_curve(const opts_t *o, uint64_t io_ns, point_t *plain, point_t *lc)
+{
+	static point_t runs[2][MAX_SWEEPS][MAX_POINTS];     /* [load control][sweep][point] */
+
+	for (int k = 0; k < o->sweeps; k++) {
+		printf("sweep %d of %d: N =", k + 1, o->sweeps);
+		for (int i = 0; i < o->count; i++) {
+			printf(" %d", o->ns[i]);
 			fflush(stdout);
-			runs[0][k][i] = run_point(ns[i], 0, secs, io_ns);
-			runs[1][k][i] = run_point(ns[i], 1, secs, io_ns);
+			runs[0][k][i] = run_point(o->ns[i], 0, o->secs, io_ns);
+			runs[1][k][i] = run_point(o->ns[i], 1, o->secs, io_ns);
 		}
 		printf("\n");
 	}
-	for (int i = 0; i < count; i++) {
-		plain[i] = median_point(runs[0], sweeps, i);
-		lc[i] = median_point(runs[1], sweeps, i);
+	for (int i = 0; i < o->count; i++) {
+		plain[i] = median_point(runs[0], o->sweeps, i);
+		lc[i] = median_point(runs[1], o->sweeps, i);
 	}
+}
+
+int main(int argc, char **argv)
+{
+	point_t plain[MAX_POINTS], lc[MAX_POINTS];
+	uint64_t burst_ns, io_ns;
+	opts_t o;
+	FILE *csv;
+
+	parse(&o, argc, argv);
+	if (!(csv = fopen(o.csv_path, "w"))) {           /* before a minute of work, not after */
+		perror(o.csv_path);
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	burst_ns = calibrate_burst_ns();
+	io_ns = (uint64_t)(IO_BURSTS * (double)burst_ns);
+	printf("multiprog: N processes, each its own address space with a hash table of %d pages at the same\n"
+	       "address; a burst of %d inserts/lookups (%.2f ms of CPU time measured), then an I/O wait of %.2f ms;\n"
+	       "round-robin, one burst a quantum. Pool: %zu frames; %.1f s measured per point, the median of %d sweeps.\n",
+	       TABLE_PAGES, BURST_OPS, (double)burst_ns / 1e6, (double)io_ns / 1e6, pool_frames, o.secs, o.sweeps);
+	sweep_curve(&o, io_ns, plain, lc);
+	fprintf(csv, "mode,processes,seconds,ops_per_s,major_faults,major_per_s,major_per_kop,paging_share,"
+		     "switch_share,idle_share,switches,load_suspends,load_resumes,switches_refused,ws_pages,suspended,ran,pool_frames\n");
 	for (int lcm = 0; lcm < 2; lcm++) {
-		point_t *pts = lcm ? lc : plain;
+		const point_t *pts = lcm ? lc : plain;
 		print_header(lcm);
-		for (int i = 0; i < count; i++) {
+		for (int i = 0; i < o.count; i++) {
 			print_point(&pts[i]);
 			csv_row(csv, &pts[i]);
 		}
 	}
 	if (fclose(csv) != 0) {
-		perror(csv_path);
+		perror(o.csv_path);
 		return 1;
 	}
-	print_knee(plain, lc, count);
+	print_knee(plain, lc, o.count);
 	printf("(ran: processes that ran in the measured window; paging: time in pagemu's fault handler, the\n"
 	       "kernel's signal delivery around it not included; switch: time in pagemu_space_switch; ws/pool:\n"
-	       "the working sets at the end, summed, over the pool. CSV: %s)\n", csv_path);
+	       "the working sets at the end, summed, over the pool. CSV: %s)\n", o.csv_path);
 	return 0;
 }
