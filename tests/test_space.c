@@ -478,6 +478,50 @@ START_TEST(load_control_suspends_and_resumes)
 }
 END_TEST
 
+/* No space starves: three spaces whose working sets never shrink, one
+ * fits at a time; a round-robin scheduler that skips the suspended ones
+ * still runs each of them again and again (a suspended space changes
+ * places with the one admitted longest ago after 4 switches per running
+ * space), every page intact from swap. */
+START_TEST(load_control_rotates)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm;
+	pagemu_space_t *sp[3];
+	int ran[3] = { 0, 0, 0 };
+	pagemu_stats_t s;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.swap_size = 64 << 20;
+	cfg.load_control = 1;
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+	sp[0] = pagemu_space_current(vm);
+	ck_assert_int_eq(pagemu_space_new(vm, &sp[1]), 0);
+	ck_assert_int_eq(pagemu_space_new(vm, &sp[2]), 0);
+	volatile uint64_t *p = pagemu_map(vm, 40 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int i = 1; i < 3; i++)
+		ck_assert_ptr_eq(pagemu_space_map(sp[i], (void *)p, 40 * PG, PROT_READ | PROT_WRITE,
+						  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), (void *)p);
+	for (int q = 0; q < 90; q++) {
+		int i = q % 3, rc = pagemu_space_switch(vm, sp[i]);
+		ck_assert(rc == 0 || rc == -EAGAIN);
+		if (rc < 0)
+			continue;
+		if (ran[i])
+			ck_assert_uint_eq(mismatches(p, 40, (uint64_t)(i + 1) * 1000 + (uint64_t)ran[i] - 1), 0);
+		fill(p, 40, (uint64_t)(i + 1) * 1000 + (uint64_t)ran[i]);
+		ran[i]++;
+	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_ge(ran[i], 5);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_ge(s.load_resumes, 4);
+	check_invariants(vm);
+	pagemu_close(vm);
+}
+END_TEST
+
 /* Bad use gets a clear error and changes nothing. */
 START_TEST(bad_use)
 {
@@ -589,6 +633,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, tlb_asid_on_keeps_entries);
 	tcase_add_test(tc, quota_is_local_replacement);
 	tcase_add_test(tc, load_control_suspends_and_resumes);
+	tcase_add_test(tc, load_control_rotates);
 	tcase_add_test(tc, bad_use);
 	tcase_add_test(tc, fork_while_fault_in_flight);
 	suite_add_tcase(s, tc);

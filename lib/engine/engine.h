@@ -456,6 +456,7 @@ struct pagemu_space {
 	uint64_t  window;                 /* quanta into its working-set window */
 	uint64_t  ws;                     /* pages touched (T) in its last completed window */
 	uint64_t  suspend_seq;            /* order of suspension: oldest resumed first */
+	uint64_t  since;                  /* space_switches when it was last suspended or resumed */
 	pagemu_space_stats_t st;          /* its fault and eviction counters */
 };
 typedef struct pagemu_space pm_space_t;

@@ -207,14 +207,57 @@ static void say_load(struct pagemu *vm, const char *what, const pm_space_t *sp)
 	pm_prim_say(msg);
 }
 
+static void suspend(struct pagemu *vm, pm_space_t *sp)
+{
+	sp->suspended = 1;
+	sp->suspend_seq = ++vm->suspend_seq;
+	sp->since = vm->stats.space_switches;
+	sp->st.suspended = 1;
+	PM_COUNT(vm, load_suspends);
+	say_load(vm, "suspends", sp);
+	pm_reclaim_space(vm, sp->id);
+}
+
+static void resume(struct pagemu *vm, pm_space_t *sp)
+{
+	sp->suspended = 0;
+	sp->since = vm->stats.space_switches;
+	sp->st.suspended = 0;
+	PM_COUNT(vm, load_resumes);
+	say_load(vm, "resumes", sp);
+}
+
+/* The suspended space waiting longest, or the running one admitted
+ * longest ago (suspended = 0). */
+static pm_space_t *oldest(struct pagemu *vm, int suspended)
+{
+	pm_space_t *o = NULL;
+
+	for (unsigned id = 0; id < PM_SPACES_MAX; id++) {
+		pm_space_t *sp = space_of(vm, id);
+		if (sp->live && sp->suspended == suspended &&
+		    (!o || (suspended ? sp->suspend_seq < o->suspend_seq : sp->since < o->since)))
+			o = sp;
+	}
+	return o;
+}
+
+/* Switches a suspended space waits, at most, while others run: then it
+ * changes places with the space admitted longest ago (no space starves). */
+#define ROTATE_PER_ACTIVE 4
+
 /* While the running spaces' working sets exceed the pool, suspend the one
  * with the largest (its pages go to swap: a medium-term scheduler's swap
- * out); then resume the longest suspended while its working set fits. At
- * least one space always runs. Called at a switch, before it. */
+ * out); then resume the longest suspended while its working set fits.
+ * One that waited ROTATE_PER_ACTIVE switches per running space without
+ * fitting takes the place of the space admitted longest ago, as the
+ * working-set model's swapping rotates the processes it keeps in memory.
+ * At least one space always runs. Called at a switch, before it. */
 static void load_control(struct pagemu *vm)
 {
 	unsigned nactive;
 	uint64_t sum = active_ws(vm, &nactive);
+	pm_space_t *next;
 
 	while (sum > vm->nframes && nactive > 1) {
 		pm_space_t *big = NULL;
@@ -223,30 +266,19 @@ static void load_control(struct pagemu *vm)
 			if (sp->live && !sp->suspended && (!big || sp->ws > big->ws))
 				big = sp;
 		}
-		big->suspended = 1;
-		big->suspend_seq = ++vm->suspend_seq;
-		big->st.suspended = 1;
-		PM_COUNT(vm, load_suspends);
-		say_load(vm, "suspends", big);
-		pm_reclaim_space(vm, big->id);
+		suspend(vm, big);
 		sum -= big->ws;
 		nactive--;
 	}
-	for (;;) {
-		pm_space_t *next = NULL;
-		for (unsigned id = 0; id < PM_SPACES_MAX; id++) {
-			pm_space_t *sp = space_of(vm, id);
-			if (sp->live && sp->suspended && (!next || sp->suspend_seq < next->suspend_seq))
-				next = sp;
-		}
-		if (!next || (nactive && sum + next->ws > vm->nframes))
-			break;
-		next->suspended = 0;
-		next->st.suspended = 0;
-		PM_COUNT(vm, load_resumes);
-		say_load(vm, "resumes", next);
+	while ((next = oldest(vm, 1)) && (!nactive || sum + next->ws <= vm->nframes)) {
+		resume(vm, next);
 		sum += next->ws;
 		nactive++;
+	}
+	if (next && vm->stats.space_switches - next->since >= ROTATE_PER_ACTIVE * (uint64_t)(nactive + 1)) {
+		pm_space_t *out = oldest(vm, 0);
+		suspend(vm, out);
+		resume(vm, next);
 	}
 }
 
