@@ -488,6 +488,7 @@ typedef struct pagemu {
 	uint64_t      nspaces;            /* live spaces */
 	uint64_t      space_next;         /* where pagemu_space_new looks for a slot (round robin: a freed one is reused last) */
 	uint64_t      suspend_seq;        /* load control's suspension counter */
+	uint64_t      rotated_at;         /* space_switches at load control's last rotation */
 	int           reclaim_local;      /* reclaiming for a space at its quota: its own frames only (reclaim.c) */
 	uint64_t      quota_pending;      /* frames a swap-in cluster took so far, not yet its space's */
 	uint64_t      pins_held;          /* pagemu_pin holds not yet undone (0: no page is pinned) */

@@ -250,7 +250,8 @@ static pm_space_t *oldest(struct pagemu *vm, int suspended)
  * with the largest (its pages go to swap: a medium-term scheduler's swap
  * out); then resume the longest suspended while its working set fits.
  * One that waited ROTATE_PER_ACTIVE switches per running space without
- * fitting takes the place of the space admitted longest ago, as the
+ * fitting takes the place of the space admitted longest ago (one such
+ * rotation per that many switches), as the
  * working-set model's swapping rotates the processes it keeps in memory.
  * At least one space always runs. Called at a switch, before it. */
 static void load_control(struct pagemu *vm)
@@ -275,10 +276,12 @@ static void load_control(struct pagemu *vm)
 		sum += next->ws;
 		nactive++;
 	}
-	if (next && vm->stats.space_switches - next->since >= ROTATE_PER_ACTIVE * (uint64_t)(nactive + 1)) {
+	uint64_t period = ROTATE_PER_ACTIVE * (uint64_t)(nactive + 1), now = vm->stats.space_switches;
+	if (next && now - next->since >= period && now - vm->rotated_at >= period) {
 		pm_space_t *out = oldest(vm, 0);
 		suspend(vm, out);
 		resume(vm, next);
+		vm->rotated_at = now;            /* (one rotation a period: the waiting ones take turns) */
 	}
 }
 
