@@ -112,6 +112,7 @@ typedef struct pagemu_config {
 	int      verbose;          /* 1 = one line on stderr at open and at close; PAGEMU_VERBOSE */
 	int      tlb_asid;         /* 1 = TLB entries carry their address space's ASID and survive switches; default 0 (a switch flushes the TLB); PAGEMU_TLB_ASID */
 	int      load_control;     /* 1 = suspend the space with the largest working set while the working sets exceed the pool; default 0; PAGEMU_LOAD_CONTROL */
+	unsigned fault_around;     /* a fault on a file page also maps up to this many pages in all that follow it in the page cache, in one mmap; default 1 (off: every touch is seen); PAGEMU_FAULT_AROUND */
 	unsigned ws_tau;           /* working-set window, in quanta of a space's own run time (switches into it); default 1; PAGEMU_WS_TAU */
 } pagemu_config_t;
 
@@ -290,6 +291,7 @@ PAGEMU_API int  pagemu_space_stats(pagemu_space_t *sp, pagemu_space_stats_t *out
 	X(file_read_pages,COUNT, "pages read from mapped files, readahead included") \
 	X(file_writes,    COUNT, "write requests of dirty shared file pages to their files") \
 	X(file_write_pages,COUNT, "dirty shared file pages written to their files") \
+	X(fault_around_pages,COUNT, "file pages mapped by fault-around without a fault of their own (PAGEMU_FAULT_AROUND)") \
 	X(evictions,      COUNT, "pages evicted from their frames")              \
 	X(writebacks,     COUNT, "dirty pages written to swap (pre-cleaned ahead of the hand, or at eviction)") \
 	X(clean_evictions,COUNT, "evictions that needed no write then (pre-cleaned, or read back unmodified)") \

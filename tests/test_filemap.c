@@ -625,6 +625,45 @@ START_TEST(test_remap)
 }
 END_TEST
 
+/* Fault-around (PAGEMU_FAULT_AROUND=16): a sequential reader of a file
+ * read in clusters of 16 takes one fault per cluster, the 15 pages that
+ * follow mapped with it; every word right; a write to such a page still
+ * faults, marks it dirty, and reaches the file. */
+START_TEST(test_fault_around)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm;
+	pagemu_stats_t s;
+	int fd = make_file(64, 0, O_RDWR);
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 256;
+	cfg.readahead = 16;
+	cfg.fault_around = 16;
+	cfg.swap_size = 64ULL << 20;
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+	volatile uint64_t *m = pagemu_map(vm, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert_ptr_nonnull((void *)m);
+	for (uint64_t p = 0; p < 64; p++)
+		for (unsigned i = 0; i < PAGE / 8; i += 64)
+			ck_assert_uint_eq(m[p * PAGE / 8 + i], word_of(p, i));
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_le(s.faults, 64 / 4);                 /* (windows' markers fault on their own) */
+	ck_assert_uint_ge(s.fault_around_pages, 64 - s.faults);
+	ck_assert_uint_eq(s.faults + s.fault_around_pages, 64);
+	ck_assert_uint_eq(s.mapped, 64);
+	uint64_t faults = s.faults;
+	m[5 * PAGE / 8] = 42;                                /* mapped read-only: a write fault */
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.faults, faults + 1);
+	ck_assert_int_eq(pagemu_sync(vm, (void *)m, 64 * PAGE, MS_SYNC), 0);
+	ck_assert_uint_eq(file_word(fd, 5, 0), 42);
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)m, 64 * PAGE), 0);
+	pagemu_close(vm);
+	close(fd);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("filemap");
@@ -648,6 +687,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_fork_shared_both_ways);
 	tcase_add_test(tc, test_advise_dontneed);
 	tcase_add_test(tc, test_remap);
+	tcase_add_test(tc, test_fault_around);
 	suite_add_tcase(s, tc);
 	return s;
 }

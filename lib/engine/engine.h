@@ -279,6 +279,10 @@ void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 /* Make the mapped page inaccessible but keep its mapping (PROT_NONE, K):
  * the next touch faults and maps it again with an mprotect. */
 void pm_park_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
+/* Map the n pages from vpn, whose PTEs are present and not mapped, to the
+ * consecutive frames from ppn with prot, in one mmap (fault-around).
+ * 0 or -errno (nothing mapped). */
+int  pm_map_run(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t n, int prot);
 /* Park the n mapped pages from vpn at once (one mprotect). */
 void pm_park_run(struct pagemu *vm, uint64_t vpn, uint64_t n);
 /* Change the protection of a mapped page. 0 or -errno. */
@@ -342,6 +346,8 @@ int  pm_readahead_read(struct pagemu *vm, uint32_t obj, uint64_t index, const ui
 /* A fault found ppn in the page cache: a page read ahead counts as a hit,
  * and a window's marker starts the next window. */
 void pm_readahead_hit(struct pagemu *vm, uint64_t ppn);
+/* Is ppn a window's marker (its touch starts the next window)? */
+int  pm_readahead_marker(const struct pagemu *vm, uint64_t ppn);
 /* Take the windows whose reads completed into the cache. */
 void pm_readahead_poll(struct pagemu *vm);
 /* The busy frame ppn: when a window's read holds it, wait for that read

@@ -587,6 +587,45 @@ static enum pm_fault_outcome do_cow_page(struct pm_fault *f)
 	return PM_FAULT_WRITE;
 }
 
+/* PAGEMU_FAULT_AROUND (Linux's fault-around): after a fault on a file
+ * page, the pages that follow it in the region, up to fault_around in
+ * all, are mapped too when they sit in the page cache in the frames that
+ * follow (a window read ahead leaves them so), with one mmap, read-only
+ * (a write still faults, to mark the page dirty). They count as
+ * referenced: their touches are not seen. A window's marker page is
+ * left for its own fault, which starts the next window. */
+static void fault_around(struct pagemu *vm, const pm_region_t *r, uint64_t vpn, uint64_t ppn)
+{
+	uint64_t last = pm_va_vpn(vm, r->end - 1), pages = pm_object_pages(vm, r->obj), n = 0;
+
+	while (n + 1 < vm->cfg.fault_around && vpn + n + 1 <= last) {
+		uint64_t v = vpn + n + 1, p = ppn + n + 1, index = pm_region_index(vm, r, v);
+		pm_pte_t *pte;
+		if (index >= pages || p >= vm->nframes || pm_pcache_lookup(vm, r->obj, index) != p ||
+		    vm->frames.f[p].busy || pm_readahead_marker(vm, p) || !(pte = pm_pt_ensure(&vm->pt, v)) ||
+		    !pte_none(*pte))
+			break;
+		n++;
+	}
+	if (!n)
+		return;
+	for (uint64_t i = 1; i <= n; i++) {
+		pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		file_pte(vm, r, pte, ppn + i);
+		pm_readahead_hit(vm, ppn + i);           /* (read ahead, now in use) */
+		vm->policy->referenced(vm->policy_state, ppn + i);
+	}
+	if (pm_map_run(vm, vpn + 1, ppn + 1, n, map_prot(r, 0)) < 0) {
+		for (uint64_t i = 1; i <= n; i++) {       /* (no mapping: their touches fault as usual) */
+			pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+			PM_DEC(vm->frames.f[ppn + i].mapcount);
+			*pte = 0;
+		}
+		return;
+	}
+	vm->stats.fault_around_pages += n;
+}
+
 /* First touch of a page of a file (or of shared memory) through this
  * mapping: the frame another mapping holds already (a page cache hit), or
  * the page read from the file (a major fault, with readahead). A write
@@ -643,6 +682,8 @@ static enum pm_fault_outcome do_file_page(struct pm_fault *f)
 	}
 	if (install(f, map_prot(f->region, f->region->shared && pte_dirty(*pte))) < 0)
 		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
+	if (vm->cfg.fault_around > 1 && !vm->cfg.tlb_exact)
+		fault_around(vm, f->region, f->vpn, ppn);
 	return out;
 }
 

@@ -222,6 +222,28 @@ int pm_map_pte_premapped(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int pro
 	return map_pte(vm, vpn, pte, prot, 1);
 }
 
+int pm_map_run(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t n, int prot)
+{
+	uint64_t before;
+	int rc;
+
+	pm_budget_make_room(vm);
+	before = boundaries(vm, vpn, vpn + n - 1);
+	rc = pm_prim_map_frame((void *)pm_vpn_va(vm, vpn), n * vm->page, prot, vm->pool_fd, ppn * vm->page);
+	if (rc < 0)
+		return rc;
+	for (uint64_t i = 0; i < n; i++) {
+		pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		PM_ASSERT(pte && pte_present(*pte) && !pte_kept(*pte) && pte_ppn(*pte) == ppn + i);
+		*pte = pte_mkmapped(*pte);
+		*pte = (prot & PROT_WRITE) ? pte_mkwrite(*pte) : pte_wrprotect(*pte);
+	}
+	vm->map_gen++;
+	vm->stats.mapped += n;
+	account(vm, before, boundaries(vm, vpn, vpn + n - 1));
+	return 0;
+}
+
 void pm_unmap_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 {
 	uint64_t before;

@@ -231,6 +231,11 @@ int pm_readahead_read(struct pagemu *vm, uint32_t obj, uint64_t index, const uin
 	return got < 0 ? got : (int)kept;
 }
 
+int pm_readahead_marker(const struct pagemu *vm, uint64_t ppn)
+{
+	return vm->frames.f[ppn].ra == RA_MARK;
+}
+
 void pm_readahead_hit(struct pagemu *vm, uint64_t ppn)
 {
 	pm_frame_t *fr = &vm->frames.f[ppn];
