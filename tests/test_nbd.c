@@ -694,6 +694,46 @@ START_TEST(test_nbd_replicas_server_killed)
 }
 END_TEST
 
+/* Two copies on two servers, one of which starts failing every read
+ * (nbdkit's error filter): it fails over at its first error, each read is
+ * retried on the other copy, the data right, no signal. */
+START_TEST(test_nbd_replicas_read_error_failover)
+{
+	server_t s[2];
+	char arg[100], uris[300];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const remote_cfg_t two = { .replicas = 2 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	snprintf(error_file, sizeof(error_file), "/tmp/pagemu-test-nbd-err-%d", (int)getpid());
+	unlink(error_file);
+	snprintf(arg, sizeof(arg), "error-pread-file=%s", error_file);
+	const char *const failing[] = { "--filter=error", "memory", "256M", "error-pread-rate=100%", arg, NULL };
+	ck_assert_int_eq(server_start(&s[0], "swap", memory_args), 0);
+	ck_assert_int_eq(server_start(&s[1], "swap", failing), 0);
+	snprintf(uris, sizeof(uris), "%s,%s", s[0].uri, s[1].uri);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 4, PAGES, &two, &vm);
+	for (size_t p = 0; p < PAGES; p++)
+		page_write(a, p, ver[p] = 4);
+	make_error_file();
+	for (size_t p = 0; p < PAGES; p++)
+		ck_assert_uint_eq(page_bad(a, p, ver[p]), 0);
+	unlink(error_file);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_ge(st.remote_retries, 1);
+	ck_assert_uint_eq(st.servers[0].up, 1);
+	ck_assert_uint_eq(st.servers[1].up, 0);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	pagemu_close(vm);
+	servers_kill(s, 2);
+}
+END_TEST
+
 /* Two copies on two servers, one of which never answers a read (nbdkit's
  * delay filter, 60 s): its reads fail over to the other copy after
  * PAGEMU_SWAP_TIMEOUT, the data right, in seconds, never a hang. */
@@ -824,6 +864,7 @@ static Suite *make_suite(void)
 	tcase_add_test(fail, test_nbd_delay_filter);
 	tcase_add_test(fail, test_nbd_replicas_server_killed);
 	tcase_add_test(fail, test_nbd_replicas_timeout_failover);
+	tcase_add_test(fail, test_nbd_replicas_read_error_failover);
 	tcase_add_test(fail, test_nbd_timeout_sigbus);
 	tcase_add_test(fail, test_nbd_injected_delay);
 	suite_add_tcase(s, fail);
