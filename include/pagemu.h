@@ -305,6 +305,7 @@ PAGEMU_API int  pagemu_space_stats(pagemu_space_t *sp, pagemu_space_stats_t *out
 	X(remote_writes,  COUNT, "NBD write requests answered")                 \
 	X(remote_write_bytes, COUNT, "bytes written to NBD servers")            \
 	X(remote_errors,  COUNT, "NBD requests failed (server error or lost connection)") \
+	X(remote_read_ns, COUNT, "nanoseconds NBD read requests took, from queued to completed, summed (the latency the client sees, an injected delay included)") \
 	X(remote_retries, COUNT, "NBD reads retried on another replica after their server failed (PAGEMU_SWAP_REPLICAS)") \
 	X(remote_failovers, COUNT, "NBD servers failed over: marked dead, their slots read from and copied to the other replicas") \
 	X(remote_repairs, COUNT, "swap slots copied to a new replica after a server failed (re-replication)") \

@@ -129,7 +129,7 @@ typedef struct nbd_req {
 	int          tracked;             /* a write counted in its chunks' gen and writing */
 	unsigned     n;                   /* pages */
 	unsigned     nsegs, npieces;
-	uint64_t     queued_ns;           /* when it was queued (the injected delay) */
+	uint64_t     queued_ns;           /* a read: when it was queued (its latency, the injected delay) */
 	_Atomic unsigned left;            /* pieces not done */
 	_Atomic unsigned segs_ok;         /* segments with a copy done (bit per segment) */
 	_Atomic int  res;                 /* SYNC_REQ, REPAIR_REQ: the result, once done */
@@ -198,6 +198,7 @@ struct pm_nbd {
 	char        *repair_buf;          /* a chunk's pages (the repair thread's) */
 	struct iovec repair_iov[STRIPE];  /* its pages */
 	_Atomic uint64_t retries, failovers, repairs;
+	_Atomic uint64_t read_ns;         /* swapio's reads: queued to completed, summed */
 	nbd_req_t    req[NREQ];
 	nbd_conn_t   conn[PM_NBD_MAX_SERVERS];
 };
@@ -786,6 +787,8 @@ static void req_finish(struct pm_nbd *nbd, nbd_req_t *r)
 		atomic_store(&r->done, 1);
 		pm_prim_futex_wake((uint32_t *)&r->done, INT_MAX);
 	} else {
+		if (!r->write)
+			atomic_fetch_add_explicit(&nbd->read_ns, pm_prim_now_ns() - r->queued_ns, memory_order_relaxed);
 		post(nbd, r->tag, res);
 	}
 }
@@ -1153,7 +1156,7 @@ static void queue(struct pm_nbd *nbd, unsigned req, uint64_t tag, int write, uin
 	r->write = write;
 	r->n = n;
 	r->tracked = write && nbd->chunks && only == NO_COPY;
-	r->queued_ns = !write && nbd->delay_ns ? pm_prim_now_ns() : 0;
+	r->queued_ns = write ? 0 : pm_prim_now_ns();
 	atomic_store(&r->segs_ok, 0);
 	atomic_store(&r->done, 0);
 	cut(nbd, r, slot, n);
@@ -1612,6 +1615,7 @@ void pm_nbd_stats(struct pm_nbd *nbd, pagemu_stats_t *s)
 	s->remote_retries += atomic_load_explicit(&nbd->retries, memory_order_relaxed);
 	s->remote_failovers += atomic_load_explicit(&nbd->failovers, memory_order_relaxed);
 	s->remote_repairs += atomic_load_explicit(&nbd->repairs, memory_order_relaxed);
+	s->remote_read_ns += atomic_load_explicit(&nbd->read_ns, memory_order_relaxed);
 	for (unsigned i = 0; i < nbd->nconn; i++) {
 		nbd_conn_t *c = &nbd->conn[i];
 		pagemu_server_stats_t *v = &s->servers[i];
