@@ -734,6 +734,44 @@ START_TEST(test_nbd_replicas_read_error_failover)
 }
 END_TEST
 
+static void stop_server(void *arg)
+{
+	kill(((server_t *)arg)->pid, SIGSTOP);
+}
+
+/* Three servers, two copies; one is stopped (SIGSTOP: its connection
+ * stays open, nothing is answered, reads nor writes) half-way through the
+ * workload: it fails over after PAGEMU_SWAP_TIMEOUT, no word is wrong,
+ * the run ends in seconds. */
+START_TEST(test_nbd_replicas_server_stopped)
+{
+	server_t s[3];
+	char uris[512];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const remote_cfg_t quick = { .replicas = 2, .timeout_ms = 300 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(s, 3, uris, sizeof(uris));
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 8, PAGES, &quick, &vm);
+	midway_t mid = { .at = 2 * PAGES, .fn = stop_server, .arg = &s[2] };
+	uint64_t t0 = now_ns();
+
+	ck_assert_uint_eq(workload_mid(a, ver, PAGES, 4 * PAGES, 99, &mid), 0);
+	uint64_t ms = (now_ns() - t0) / 1000000;
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_eq(st.servers[2].up, 0);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	ck_assert_msg(ms < 20000, "the workload took %llu ms", (unsigned long long)ms);
+	pagemu_close(vm);
+	servers_kill(s, 3);
+}
+END_TEST
+
 /* Two copies on two servers, one of which never answers a read (nbdkit's
  * delay filter, 60 s): its reads fail over to the other copy after
  * PAGEMU_SWAP_TIMEOUT, the data right, in seconds, never a hang. */
@@ -864,6 +902,7 @@ static Suite *make_suite(void)
 	tcase_add_test(fail, test_nbd_delay_filter);
 	tcase_add_test(fail, test_nbd_replicas_server_killed);
 	tcase_add_test(fail, test_nbd_replicas_timeout_failover);
+	tcase_add_test(fail, test_nbd_replicas_server_stopped);
 	tcase_add_test(fail, test_nbd_replicas_read_error_failover);
 	tcase_add_test(fail, test_nbd_timeout_sigbus);
 	tcase_add_test(fail, test_nbd_injected_delay);
