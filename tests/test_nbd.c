@@ -13,6 +13,7 @@
  * malformed URI, a refused connection, a server that never answers, a
  * refused export, an export smaller than its share of swap_size: each a
  * clear error at open naming the URI and PAGEMU_SWAP, never a hang. */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -734,6 +735,59 @@ START_TEST(test_nbd_replicas_read_error_failover)
 }
 END_TEST
 
+/* One thread's half of the memory and its workload. */
+typedef struct half {
+	volatile uint64_t *a;                /* its first page */
+	uint32_t           ver[PAGES / 2];
+	uint64_t           seed;
+	const midway_t    *mid;              /* NULL: none */
+	unsigned long      bad;
+} half_t;
+
+static void *half_main(void *arg)
+{
+	half_t *h = arg;
+
+	h->bad = workload_mid(h->a, h->ver, PAGES / 2, 2 * PAGES, h->seed, h->mid);
+	return NULL;
+}
+
+/* The acceptance test with two threads faulting at once (several reads in
+ * flight, retried on other servers while the other thread's go on): one
+ * server killed by the first thread half-way through its part. */
+START_TEST(test_nbd_replicas_killed_two_threads)
+{
+	server_t s[3];
+	char uris[512];
+	pagemu_stats_t st;
+	pthread_t t[2];
+	static half_t h[2];
+	const remote_cfg_t two = { .replicas = 2 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(s, 3, uris, sizeof(uris));
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 4, PAGES, &two, &vm);
+	midway_t mid = { .at = PAGES, .fn = kill_server, .arg = &s[0] };
+	for (int i = 0; i < 2; i++) {
+		h[i] = (half_t){ .a = a + (size_t)i * (PAGES / 2) * WORDS, .seed = 5 + (uint64_t)i, .mid = i ? NULL : &mid };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, half_main, &h[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	ck_assert_uint_eq(h[0].bad, 0);
+	ck_assert_uint_eq(h[1].bad, 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_eq(st.servers[0].up, 0);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	pagemu_close(vm);
+	servers_kill(s, 3);
+}
+END_TEST
+
 static void stop_server(void *arg)
 {
 	kill(((server_t *)arg)->pid, SIGSTOP);
@@ -901,6 +955,7 @@ static Suite *make_suite(void)
 	tcase_add_test(fail, test_nbd_read_error_sigbus);
 	tcase_add_test(fail, test_nbd_delay_filter);
 	tcase_add_test(fail, test_nbd_replicas_server_killed);
+	tcase_add_test(fail, test_nbd_replicas_killed_two_threads);
 	tcase_add_test(fail, test_nbd_replicas_timeout_failover);
 	tcase_add_test(fail, test_nbd_replicas_server_stopped);
 	tcase_add_test(fail, test_nbd_replicas_read_error_failover);
