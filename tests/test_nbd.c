@@ -936,6 +936,14 @@ START_TEST(test_nbd_replicas_bad_input)
 	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
 	assert_says(pagemu_last_error(), "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 20: an injected latency needs swap on "
 		    "NBD servers");
+	snprintf(cfg.swap, sizeof(cfg.swap), "nbd://a/x");
+	cfg.swap_delay_us = 500000;
+	cfg.swap_timeout_ms = 500;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
+	assert_says(pagemu_last_error(), "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 500000: not below the request timeout, "
+		    "swap_timeout_ms (PAGEMU_SWAP_TIMEOUT) = 500 ms");
+	cfg.swap_delay_us = 499999;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), 0);
 }
 END_TEST
 

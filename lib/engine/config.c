@@ -43,7 +43,7 @@ static const pm_setting_t settings[] = {
 	{ "PAGEMU_SWAP_REPLICAS", "--swap-replicas", NULL, FIELD(swap_replicas), PM_SET_NUM, 1, PM_NBD_MAX_SERVERS,
 	  "1 to the servers in PAGEMU_SWAP", "copies of each swap slot, on different NBD servers (a dead server fails over)" },
 	{ "PAGEMU_SWAP_DELAY_US", "--swap-delay-us", NULL, FIELD(swap_delay_us), PM_SET_NUM, 0, 1000000,
-	  "0 to 1000000 (us)", "latency injected into NBD reads by pagemu's client: a read completes no sooner than this after "
+	  "0 to 1000000 (us), below PAGEMU_SWAP_TIMEOUT", "latency injected into NBD reads by pagemu's client: a read completes no sooner than this after "
 	  "it was queued" },
 	{ "PAGEMU_SWAP_DIRECT", "--swap-direct", "1", FIELD(swap_direct), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "O_DIRECT swap I/O (honest device timing; not on tmpfs)" },
@@ -480,6 +480,13 @@ static int check_remote(const pagemu_config_t *cfg, const pm_given_t *given)
 		pm_config_name("PAGEMU_SWAP_DELAY_US", cfg, given, name, sizeof(name));
 		pm_set_error("%s: an injected latency needs swap on NBD servers (PAGEMU_SWAP=nbd://...); "
 			     "the local swap file has none", name);
+		return -EINVAL;
+	}
+	if ((uint64_t)cfg->swap_delay_us >= (uint64_t)cfg->swap_timeout_ms * 1000) {
+		/* A read held that long would fail its server. */
+		pm_config_name("PAGEMU_SWAP_DELAY_US", cfg, given, name, sizeof(name));
+		pm_set_error("%s: not below the request timeout, swap_timeout_ms (PAGEMU_SWAP_TIMEOUT) = %u ms", name,
+			     cfg->swap_timeout_ms);
 		return -EINVAL;
 	}
 	return 0;
