@@ -460,8 +460,9 @@ END_TEST
 /* ---- pagemu run --swap ------------------------------------------------------------------ */
 
 /* GNU sort of 40,000 lines under pagemu run with its swap striped over
- * two servers: the output is the native run's, and the report counts the
- * remote reads. */
+ * two servers, two copies of each slot (PAGEMU_SWAP_REPLICAS=2): the
+ * output is the native run's, and the report counts the remote reads
+ * (each from one copy). */
 START_TEST(test_nbd_pagemu_run_sort)
 {
 	server_t s[2];
@@ -476,7 +477,7 @@ START_TEST(test_nbd_pagemu_run_sort)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(cmd, sizeof(cmd), "seq 1 40000 | sort -R --random-source=/dev/zero > %s/in.txt", dir);
 	ck_assert_int_eq(pt_sh(cmd), 0);
-	snprintf(env, sizeof(env), "PAGEMU_SWAP=%s PAGEMU_SWAP_SIZE=64M", uris);
+	snprintf(env, sizeof(env), "PAGEMU_SWAP=%s PAGEMU_SWAP_SIZE=64M PAGEMU_SWAP_REPLICAS=2", uris);
 	ck_assert_msg(pt_same_output(dir, env, "64", "sort in.txt"), "sort's output under pagemu run --swap differs");
 	pt_assert_paged(dir, 1);
 	snprintf(path, sizeof(path), "%s/report.json", dir);
@@ -485,6 +486,7 @@ START_TEST(test_nbd_pagemu_run_sort)
 	fclose(f);
 	ck_assert_uint_gt(pt_counter(line, "remote_reads"), 0);
 	ck_assert_uint_eq(pt_counter(line, "remote_errors"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_failovers"), 0);
 	ck_assert_uint_eq(pt_counter(line, "remote_read_bytes"), pt_counter(line, "swap_read_pages") * PAGE);
 	ck_assert_ptr_nonnull(strstr(line, s[0].uri));
 	ck_assert_ptr_nonnull(strstr(line, s[1].uri));
