@@ -630,6 +630,24 @@ START_TEST(test_nbd_export_too_small)
 	snprintf(want, sizeof(want), "%s: the export holds 1048576 bytes, less than the 4194304", s[0].uri);
 	assert_says(msg, want);
 	ck_assert_int_eq(open_err(uris, 2 << 20, 5000, msg, sizeof(msg)), 0);
+	/* Two copies: each export holds three regions (two copies and a
+	 * spare) of its rows: 8 rows of a 64 KiB chunk for 1M of swap, 1.5M;
+	 * 4 rows for 512K, 768K. */
+	pagemu_config_t cfg;
+	pagemu_t *vm = NULL;
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.swap_replicas = 2;
+	cfg.swap_size = 1 << 20;
+	snprintf(cfg.swap, sizeof(cfg.swap), "%s", uris);
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), -ENOSPC);
+	snprintf(want, sizeof(want), "%s: the export holds 1048576 bytes, less than the 1572864 this server must hold of "
+		 "the swap (swap_size, PAGEMU_SWAP_SIZE; with PAGEMU_SWAP_REPLICAS its copies, and room for a failed "
+		 "server's)", s[0].uri);
+	assert_says(pagemu_last_error(), want);
+	cfg.swap_size = 512 << 10;
+	ck_assert_msg(pagemu_open(&cfg, &vm) == 0, "%s", pagemu_last_error());
+	pagemu_close(vm);
 	servers_kill(s, 2);
 }
 END_TEST
