@@ -5,10 +5,12 @@
  * The same program, the same sequence; each workload starts cold (the
  * kernel's page cache of the file dropped, pagemu's instance new).
  *
- *   filemap --mode pagemu|native --file F [--frames N] [--passes N] [--touches N] [--seed N]
+ *   filemap --mode pagemu|native --file F [--frames N] [--passes N] [--touches N] [--seed N] [--fault-around N]
  *     seq   --passes sequential passes reading one word per page (default 2)
  *     rand  --touches random page reads (default 100,000)
- *     prints RESULT <mode> <workload> <seconds> <major faults>
+ *     prints RESULT <mode> <workload> <seconds> <major faults>; with
+ *     --fault-around N > 1 (pagemu: PAGEMU_FAULT_AROUND) the mode is
+ *     printed pagemu-faN
  *   filemap --device --file F [--touches N]
  *     the device's own cost: random 4 KiB O_DIRECT preads at queue depth 1
  *     prints DEVICE <microseconds per read>
@@ -29,6 +31,7 @@ typedef struct fm_opts {
 	bu_common_t c;
 	const char *mode, *file, *dir;
 	size_t frames;
+	unsigned fault_around;
 	int passes, device, resident;
 	uint64_t touches, seed;
 } fm_opts_t;
@@ -73,6 +76,7 @@ static void workload(const fm_opts_t *o, int fd, size_t len, int seq)
 		pagemu_config_default(&cfg);
 		cfg.frames = o->frames;
 		cfg.file_direct = 1;
+		cfg.fault_around = o->fault_around;
 		vm = bu_open(&cfg);
 		p = pagemu_map(vm, len, PROT_READ, MAP_SHARED, fd, 0);
 	} else {
@@ -91,7 +95,11 @@ static void workload(const fm_opts_t *o, int fd, size_t len, int seq)
 	__asm__ volatile("" : : "r"(sum));
 	if (pm) {
 		pagemu_get_stats(vm, &s);
-		printf("RESULT pagemu %s %.4f %llu\n", seq ? "seq" : "rand", secs, (unsigned long long)s.faults_major);
+		if (o->fault_around > 1)
+			printf("RESULT pagemu-fa%u %s %.4f %llu\n", o->fault_around, seq ? "seq" : "rand", secs,
+			       (unsigned long long)s.faults_major);
+		else
+			printf("RESULT pagemu %s %.4f %llu\n", seq ? "seq" : "rand", secs, (unsigned long long)s.faults_major);
 		printf("  pagemu: faults %llu (major %llu, page cache hits %llu), file reads %llu (%llu pages), evictions %llu; handler %.2f s\n",
 		       (unsigned long long)s.faults, (unsigned long long)s.faults_major,
 		       (unsigned long long)s.page_cache_hits, (unsigned long long)s.file_reads,
@@ -180,7 +188,7 @@ static void resident(const fm_opts_t *o)
 
 int main(int argc, char **argv)
 {
-	fm_opts_t o = { .c = { 5, 0 }, .mode = "pagemu", .file = NULL, .dir = "/var/tmp", .frames = 16384,
+	fm_opts_t o = { .c = { 5, 0 }, .mode = "pagemu", .file = NULL, .dir = "/var/tmp", .frames = 16384, .fault_around = 1,
 			.passes = 2, .touches = 100000, .seed = 1 };
 	const char *v;
 
@@ -199,6 +207,8 @@ int main(int argc, char **argv)
 			o.passes = atoi(v);
 		else if ((v = bu_opt(argc, argv, &i, "--touches")))
 			o.touches = (uint64_t)atoll(v);
+		else if ((v = bu_opt(argc, argv, &i, "--fault-around")))
+			o.fault_around = (unsigned)strtoul(v, NULL, 0);
 		else if ((v = bu_opt(argc, argv, &i, "--seed")))
 			o.seed = (uint64_t)atoll(v);
 		else if (!strcmp(argv[i], "--device"))

@@ -95,7 +95,9 @@ typedef struct pagemu_config {
 	uint64_t swap_size;        /* swap file capacity, bytes; default 4 GiB (sparse); PAGEMU_SWAP_SIZE */
 	char     swap_dir[256];    /* directory of the unlinked swap file; default $TMPDIR or /tmp; PAGEMU_SWAP_DIR */
 	char     swap[1024];       /* "" = a local file in swap_dir; nbd://HOST[:PORT][/EXPORT], a comma-separated list stripes the slots over the servers; PAGEMU_SWAP */
-	unsigned swap_timeout_ms;  /* connecting to a swap server and its handshake, ms; default 5000; PAGEMU_SWAP_TIMEOUT */
+	unsigned swap_timeout_ms;  /* a swap server's connect and handshake, and each request: older than this, the server has failed; ms; default 5000; PAGEMU_SWAP_TIMEOUT */
+	unsigned swap_replicas;    /* copies of each swap slot on different NBD servers (1 to the servers in swap); default 1; PAGEMU_SWAP_REPLICAS */
+	unsigned swap_delay_us;    /* NBD reads: latency injected by pagemu's client (a read completes no sooner than this after it was queued), us; default 0; PAGEMU_SWAP_DELAY_US */
 	int      swap_direct;      /* 1 = O_DIRECT swap I/O (honest device timing); default 0; PAGEMU_SWAP_DIRECT */
 	int      swap_checksum;    /* 1 = crc32c per swap slot, checked on swap-in (mismatch: SIGBUS); default 1; PAGEMU_SWAP_CHECKSUM */
 	int      file_direct;      /* 1 = O_DIRECT reads and writes of mapped files (no kernel page cache between); default 0; PAGEMU_FILE_DIRECT */
@@ -305,6 +307,10 @@ PAGEMU_API int  pagemu_space_stats(pagemu_space_t *sp, pagemu_space_stats_t *out
 	X(remote_writes,  COUNT, "NBD write requests answered")                 \
 	X(remote_write_bytes, COUNT, "bytes written to NBD servers")            \
 	X(remote_errors,  COUNT, "NBD requests failed (server error or lost connection)") \
+	X(remote_read_ns, COUNT, "nanoseconds NBD read requests took, from queued to completed, summed (the latency the client sees, an injected delay included)") \
+	X(remote_retries, COUNT, "NBD reads retried on another replica after their server failed (PAGEMU_SWAP_REPLICAS)") \
+	X(remote_failovers, COUNT, "NBD servers failed over: marked dead, their slots read from and copied to the other replicas") \
+	X(remote_repairs, COUNT, "swap slots copied to a new replica after a server failed (re-replication)") \
 	X(readahead_pages,COUNT, "pages brought in by readahead")                \
 	X(readahead_hits, COUNT, "readahead pages touched before eviction")      \
 	X(ref_clears,     COUNT, "reference bits cleared by the CLOCK hand")     \

@@ -276,7 +276,7 @@ START_TEST(table_is_complete)
 		fields += s->field && s->kind != PM_SET_MEMORY;
 	}
 	/* Every field of pagemu_config_t has its row (tlb_sets and tlb_ways share one). */
-	ck_assert_uint_eq(fields, 23);
+	ck_assert_uint_eq(fields, 25);
 	ck_assert_ptr_null(pm_setting_find("--no-such-option"));
 }
 END_TEST

@@ -13,6 +13,7 @@
  * malformed URI, a refused connection, a server that never answers, a
  * refused export, an export smaller than its share of swap_size: each a
  * clear error at open naming the URI and PAGEMU_SWAP, never a hang. */
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -48,9 +49,18 @@ static void servers_kill(server_t *s, int n)
 
 /* ---- the instance and the workload ---------------------------------------------------- */
 
-/* An instance of frames frames swapping to uris (4 MiB of swap), and
- * pages of memory mapped in it: the memory; the instance in *vm. */
-static volatile uint64_t *open_remote(const char *uris, size_t frames, unsigned readahead, size_t pages, pagemu_t **vm)
+/* What an instance of the tests sets beyond the defaults. */
+typedef struct remote_cfg {
+	unsigned replicas;                   /* 0: 1 */
+	unsigned timeout_ms;                 /* 0: the default */
+	unsigned delay_us;
+} remote_cfg_t;
+
+/* An instance of frames frames swapping to uris (4 MiB of swap) as rc
+ * says, and pages of memory mapped in it: the memory; the instance in
+ * *vm. */
+static volatile uint64_t *open_remote_cfg(const char *uris, size_t frames, unsigned readahead, size_t pages,
+					  const remote_cfg_t *rc, pagemu_t **vm)
 {
 	pagemu_config_t cfg;
 	void *mem;
@@ -59,12 +69,24 @@ static volatile uint64_t *open_remote(const char *uris, size_t frames, unsigned 
 	cfg.frames = frames;
 	cfg.readahead = readahead;
 	cfg.swap_size = 4 << 20;
+	if (rc->replicas)
+		cfg.swap_replicas = rc->replicas;
+	if (rc->timeout_ms)
+		cfg.swap_timeout_ms = rc->timeout_ms;
+	cfg.swap_delay_us = rc->delay_us;
 	snprintf(cfg.swap, sizeof(cfg.swap), "%s", uris);
 	*vm = NULL;
 	ck_assert_msg(pagemu_open(&cfg, vm) == 0, "open: %s", pagemu_last_error());
 	mem = pagemu_map(*vm, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_nonnull(mem);
 	return mem;
+}
+
+static volatile uint64_t *open_remote(const char *uris, size_t frames, unsigned readahead, size_t pages, pagemu_t **vm)
+{
+	static const remote_cfg_t plain = { 0 };
+
+	return open_remote_cfg(uris, frames, readahead, pages, &plain, vm);
 }
 
 static void page_write(volatile uint64_t *a, size_t page, uint32_t ver)
@@ -91,9 +113,18 @@ static uint64_t rnd(uint64_t *x)
 	return *x;
 }
 
+/* Called once, at op `at` of the workload. */
+typedef struct midway {
+	unsigned at;
+	void   (*fn)(void *);
+	void    *arg;
+} midway_t;
+
 /* Fill every page (version 1), then ops random reads (each checked) and
- * writes (a new version), then check every page: the words that differ. */
-static unsigned long workload(volatile uint64_t *a, uint32_t *ver, size_t pages, unsigned ops, uint64_t seed)
+ * writes (a new version), mid->fn at op mid->at (mid may be NULL), then
+ * check every page: the words that differ. */
+static unsigned long workload_mid(volatile uint64_t *a, uint32_t *ver, size_t pages, unsigned ops, uint64_t seed,
+				  const midway_t *mid)
 {
 	unsigned long bad = 0;
 
@@ -101,6 +132,8 @@ static unsigned long workload(volatile uint64_t *a, uint32_t *ver, size_t pages,
 		page_write(a, p, ver[p] = 1);
 	for (unsigned i = 0; i < ops; i++) {
 		uint64_t r = rnd(&seed);
+		if (mid && i == mid->at)
+			mid->fn(mid->arg);
 		size_t p = (size_t)(r >> 8) % pages;
 		if (r & 1)
 			page_write(a, p, ++ver[p]);
@@ -110,6 +143,11 @@ static unsigned long workload(volatile uint64_t *a, uint32_t *ver, size_t pages,
 	for (size_t p = 0; p < pages; p++)
 		bad += page_bad(a, p, ver[p]);
 	return bad;
+}
+
+static unsigned long workload(volatile uint64_t *a, uint32_t *ver, size_t pages, unsigned ops, uint64_t seed)
+{
+	return workload_mid(a, ver, pages, ops, seed, NULL);
 }
 
 /* The workload over nservers memory servers, checked against the
@@ -259,21 +297,38 @@ END_TEST
 
 static char error_file[64];
 
-static void fill_then_fail(void *arg)
+/* In a child: fill memory 8x the pool swapping to uri as rc says, call
+ * then() (when not NULL), read every page back: exits 2 on wrong data,
+ * 0 when everything was read (the tests that call it expect neither:
+ * SIGBUS). */
+static void fill_then_read_back(const char *uri, const remote_cfg_t *rc, void (*then)(void))
 {
-	const char *uri = arg;
 	uint32_t ver[PAGES];
 	pagemu_t *vm;
-	volatile uint64_t *a = open_remote(uri, FRAMES, 1, PAGES, &vm);
+	volatile uint64_t *a = open_remote_cfg(uri, FRAMES, 1, PAGES, rc, &vm);
 
 	for (size_t p = 0; p < PAGES; p++)
 		page_write(a, p, ver[p] = 3);
-	int fd = open(error_file, O_CREAT | O_WRONLY, 0600);    /* from now on, every read fails */
-	close(fd);
+	if (then)
+		then();
 	for (size_t p = 0; p < PAGES; p++)
 		if (page_bad(a, p, ver[p]))
 			_exit(2);
 	_exit(0);
+}
+
+static void make_error_file(void)
+{
+	int fd = open(error_file, O_CREAT | O_WRONLY, 0600);    /* from now on, every read fails */
+
+	close(fd);
+}
+
+static void fill_then_fail(void *arg)
+{
+	static const remote_cfg_t plain = { 0 };
+
+	fill_then_read_back(arg, &plain, make_error_file);
 }
 
 START_TEST(test_nbd_read_error_sigbus)
@@ -310,21 +365,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* A read delayed 20 ms by nbdkit's delay filter: each major fault takes
- * at least that, and the data is right. */
-START_TEST(test_nbd_delay_filter)
+/* 64 pages over 16 frames swapping to uri as rc says: written, then
+ * read back in order, each a major fault (sequential over 4x the pool):
+ * the nanoseconds the reads took. The data is right, every page came
+ * from the server. */
+static uint64_t time_64_swapins(const char *uri, const remote_cfg_t *rc)
 {
-	server_t s;
 	pagemu_stats_t s0, s1;
 	uint32_t ver[64];
-	const char *why = nbdkit_missing();
-	const char *const args[] = { "--filter=delay", "memory", "64M", "delay-read=20ms", NULL };
-
-	if (why)
-		PM_TEST_SKIP("%s", why);
-	ck_assert_int_eq(server_start(&s, "slow", args), 0);
 	pagemu_t *vm;
-	volatile uint64_t *a = open_remote(s.uri, 16, 1, 64, &vm);
+	volatile uint64_t *a = open_remote_cfg(uri, 16, 1, 64, rc, &vm);
+
 	for (size_t p = 0; p < 64; p++)
 		page_write(a, p, ver[p] = 5);
 	pagemu_get_stats(vm, &s0);
@@ -333,12 +384,27 @@ START_TEST(test_nbd_delay_filter)
 		ck_assert_uint_eq(page_bad(a, p, ver[p]), 0);
 	uint64_t ns = now_ns() - t0;
 	pagemu_get_stats(vm, &s1);
-	uint64_t majors = s1.faults_major - s0.faults_major;
-	ck_assert_uint_eq(majors, 64);           /* sequential over 4x the pool: every page came from swap */
+	ck_assert_uint_eq(s1.faults_major - s0.faults_major, 64);
 	ck_assert_uint_eq(s1.remote_reads - s0.remote_reads, 64);
-	ck_assert_msg(ns >= majors * 20000000ull, "%llu major faults in %llu ms: the 20 ms delay was not waited for",
-		      (unsigned long long)majors, (unsigned long long)(ns / 1000000));
 	pagemu_close(vm);
+	return ns;
+}
+
+/* A read delayed 20 ms by nbdkit's delay filter: each major fault takes
+ * at least that, and the data is right. */
+START_TEST(test_nbd_delay_filter)
+{
+	server_t s;
+	static const remote_cfg_t plain = { 0 };
+	const char *why = nbdkit_missing();
+	const char *const args[] = { "--filter=delay", "memory", "64M", "delay-read=20ms", NULL };
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_int_eq(server_start(&s, "slow", args), 0);
+	uint64_t ns = time_64_swapins(s.uri, &plain);
+	ck_assert_msg(ns >= 64 * 20000000ull, "64 major faults in %llu ms: the 20 ms delay was not waited for",
+		      (unsigned long long)(ns / 1000000));
 	server_kill(&s);
 }
 END_TEST
@@ -394,8 +460,9 @@ END_TEST
 /* ---- pagemu run --swap ------------------------------------------------------------------ */
 
 /* GNU sort of 40,000 lines under pagemu run with its swap striped over
- * two servers: the output is the native run's, and the report counts the
- * remote reads. */
+ * two servers, two copies of each slot (PAGEMU_SWAP_REPLICAS=2): the
+ * output is the native run's, and the report counts the remote reads
+ * (each from one copy). */
 START_TEST(test_nbd_pagemu_run_sort)
 {
 	server_t s[2];
@@ -410,7 +477,7 @@ START_TEST(test_nbd_pagemu_run_sort)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(cmd, sizeof(cmd), "seq 1 40000 | sort -R --random-source=/dev/zero > %s/in.txt", dir);
 	ck_assert_int_eq(pt_sh(cmd), 0);
-	snprintf(env, sizeof(env), "PAGEMU_SWAP=%s PAGEMU_SWAP_SIZE=64M", uris);
+	snprintf(env, sizeof(env), "PAGEMU_SWAP=%s PAGEMU_SWAP_SIZE=64M PAGEMU_SWAP_REPLICAS=2", uris);
 	ck_assert_msg(pt_same_output(dir, env, "64", "sort in.txt"), "sort's output under pagemu run --swap differs");
 	pt_assert_paged(dir, 1);
 	snprintf(path, sizeof(path), "%s/report.json", dir);
@@ -419,6 +486,7 @@ START_TEST(test_nbd_pagemu_run_sort)
 	fclose(f);
 	ck_assert_uint_gt(pt_counter(line, "remote_reads"), 0);
 	ck_assert_uint_eq(pt_counter(line, "remote_errors"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_failovers"), 0);
 	ck_assert_uint_eq(pt_counter(line, "remote_read_bytes"), pt_counter(line, "swap_read_pages") * PAGE);
 	ck_assert_ptr_nonnull(strstr(line, s[0].uri));
 	ck_assert_ptr_nonnull(strstr(line, s[1].uri));
@@ -562,7 +630,340 @@ START_TEST(test_nbd_export_too_small)
 	snprintf(want, sizeof(want), "%s: the export holds 1048576 bytes, less than the 4194304", s[0].uri);
 	assert_says(msg, want);
 	ck_assert_int_eq(open_err(uris, 2 << 20, 5000, msg, sizeof(msg)), 0);
+	/* Two copies: each export holds three regions (two copies and a
+	 * spare) of its rows: 8 rows of a 64 KiB chunk for 1M of swap, 1.5M;
+	 * 4 rows for 512K, 768K. */
+	pagemu_config_t cfg;
+	pagemu_t *vm = NULL;
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.swap_replicas = 2;
+	cfg.swap_size = 1 << 20;
+	snprintf(cfg.swap, sizeof(cfg.swap), "%s", uris);
+	ck_assert_int_eq(pagemu_open(&cfg, &vm), -ENOSPC);
+	snprintf(want, sizeof(want), "%s: the export holds 1048576 bytes, less than the 1572864 this server must hold of "
+		 "the swap (swap_size, PAGEMU_SWAP_SIZE; with PAGEMU_SWAP_REPLICAS its copies, and room for a failed "
+		 "server's)", s[0].uri);
+	assert_says(pagemu_last_error(), want);
+	cfg.swap_size = 512 << 10;
+	ck_assert_msg(pagemu_open(&cfg, &vm) == 0, "%s", pagemu_last_error());
+	pagemu_close(vm);
 	servers_kill(s, 2);
+}
+END_TEST
+
+/* ---- replicas: failover, re-replication, timeouts ------------------------------------------ */
+
+static void kill_server(void *arg)
+{
+	server_kill(arg);
+}
+
+/* Wait (at most 30 s) until the repair thread has ended a pass: its
+ * slots are counted in remote_repairs then. */
+static void wait_repaired(pagemu_t *vm, pagemu_stats_t *st)
+{
+	for (int i = 0; i < 3000; i++) {
+		pagemu_get_stats(vm, st);
+		if (st->remote_repairs)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("no re-replication in 30 s");
+}
+
+/* The acceptance test: three memory servers, the swap striped over them
+ * with two copies of each slot; the self-checking workload over 8x the
+ * pool; one server killed (SIGKILL) half-way. No word is wrong, the
+ * failover is counted, the dead server's copies are copied again to the
+ * two live ones; then a second server is killed and every page still
+ * reads back from the last one (nothing lost while one server at a time
+ * dies). */
+START_TEST(test_nbd_replicas_server_killed)
+{
+	server_t s[3];
+	char uris[512];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const remote_cfg_t two = { .replicas = 2 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(s, 3, uris, sizeof(uris));
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 8, PAGES, &two, &vm);
+	midway_t mid = { .at = 2 * PAGES, .fn = kill_server, .arg = &s[1] };
+
+	ck_assert_uint_eq(workload_mid(a, ver, PAGES, 4 * PAGES, 42, &mid), 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_eq(st.servers[0].up, 1);
+	ck_assert_uint_eq(st.servers[1].up, 0);
+	ck_assert_uint_eq(st.servers[2].up, 1);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	wait_repaired(vm, &st);
+	ck_assert_uint_gt(st.remote_repairs, 0);
+	server_kill(&s[2]);
+	for (size_t p = 0; p < PAGES; p++)
+		ck_assert_uint_eq(page_bad(a, p, ver[p]), 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 2);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	pagemu_close(vm);
+	servers_kill(s, 3);
+}
+END_TEST
+
+/* Two copies on two servers, one of which starts failing every read
+ * (nbdkit's error filter): it fails over at its first error, each read is
+ * retried on the other copy, the data right, no signal. */
+START_TEST(test_nbd_replicas_read_error_failover)
+{
+	server_t s[2];
+	char arg[100], uris[300];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const remote_cfg_t two = { .replicas = 2 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	snprintf(error_file, sizeof(error_file), "/tmp/pagemu-test-nbd-err-%d", (int)getpid());
+	unlink(error_file);
+	snprintf(arg, sizeof(arg), "error-pread-file=%s", error_file);
+	const char *const failing[] = { "--filter=error", "memory", "256M", "error-pread-rate=100%", arg, NULL };
+	ck_assert_int_eq(server_start(&s[0], "swap", memory_args), 0);
+	ck_assert_int_eq(server_start(&s[1], "swap", failing), 0);
+	snprintf(uris, sizeof(uris), "%s,%s", s[0].uri, s[1].uri);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 4, PAGES, &two, &vm);
+	for (size_t p = 0; p < PAGES; p++)
+		page_write(a, p, ver[p] = 4);
+	make_error_file();
+	for (size_t p = 0; p < PAGES; p++)
+		ck_assert_uint_eq(page_bad(a, p, ver[p]), 0);
+	unlink(error_file);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_ge(st.remote_retries, 1);
+	ck_assert_uint_eq(st.servers[0].up, 1);
+	ck_assert_uint_eq(st.servers[1].up, 0);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	pagemu_close(vm);
+	servers_kill(s, 2);
+}
+END_TEST
+
+/* One thread's half of the memory and its workload. */
+typedef struct half {
+	volatile uint64_t *a;                /* its first page */
+	uint32_t           ver[PAGES / 2];
+	uint64_t           seed;
+	const midway_t    *mid;              /* NULL: none */
+	unsigned long      bad;
+} half_t;
+
+static void *half_main(void *arg)
+{
+	half_t *h = arg;
+
+	h->bad = workload_mid(h->a, h->ver, PAGES / 2, 2 * PAGES, h->seed, h->mid);
+	return NULL;
+}
+
+/* The acceptance test with two threads faulting at once (several reads in
+ * flight, retried on other servers while the other thread's go on): one
+ * server killed by the first thread half-way through its part. */
+START_TEST(test_nbd_replicas_killed_two_threads)
+{
+	server_t s[3];
+	char uris[512];
+	pagemu_stats_t st;
+	pthread_t t[2];
+	static half_t h[2];
+	const remote_cfg_t two = { .replicas = 2 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(s, 3, uris, sizeof(uris));
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 4, PAGES, &two, &vm);
+	midway_t mid = { .at = PAGES, .fn = kill_server, .arg = &s[0] };
+	for (int i = 0; i < 2; i++) {
+		h[i] = (half_t){ .a = a + (size_t)i * (PAGES / 2) * WORDS, .seed = 5 + (uint64_t)i, .mid = i ? NULL : &mid };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, half_main, &h[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	ck_assert_uint_eq(h[0].bad, 0);
+	ck_assert_uint_eq(h[1].bad, 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_eq(st.servers[0].up, 0);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	pagemu_close(vm);
+	servers_kill(s, 3);
+}
+END_TEST
+
+static void stop_server(void *arg)
+{
+	kill(((server_t *)arg)->pid, SIGSTOP);
+}
+
+/* Three servers, two copies; one is stopped (SIGSTOP: its connection
+ * stays open, nothing is answered, reads nor writes) half-way through the
+ * workload: it fails over after PAGEMU_SWAP_TIMEOUT, no word is wrong,
+ * the run ends in seconds. */
+START_TEST(test_nbd_replicas_server_stopped)
+{
+	server_t s[3];
+	char uris[512];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const remote_cfg_t quick = { .replicas = 2, .timeout_ms = 300 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(s, 3, uris, sizeof(uris));
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 8, PAGES, &quick, &vm);
+	midway_t mid = { .at = 2 * PAGES, .fn = stop_server, .arg = &s[2] };
+	uint64_t t0 = now_ns();
+
+	ck_assert_uint_eq(workload_mid(a, ver, PAGES, 4 * PAGES, 99, &mid), 0);
+	uint64_t ms = (now_ns() - t0) / 1000000;
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_eq(st.servers[2].up, 0);
+	ck_assert_uint_eq(st.swap_checksum_errors, 0);
+	ck_assert_msg(ms < 20000, "the workload took %llu ms", (unsigned long long)ms);
+	pagemu_close(vm);
+	servers_kill(s, 3);
+}
+END_TEST
+
+/* Two copies on two servers, one of which never answers a read (nbdkit's
+ * delay filter, 60 s): its reads fail over to the other copy after
+ * PAGEMU_SWAP_TIMEOUT, the data right, in seconds, never a hang. */
+START_TEST(test_nbd_replicas_timeout_failover)
+{
+	server_t s[2];
+	char uris[300];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const remote_cfg_t quick = { .replicas = 2, .timeout_ms = 300 };
+	const char *const slow[] = { "--filter=delay", "memory", "256M", "delay-read=60", NULL };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_int_eq(server_start(&s[0], "swap", memory_args), 0);
+	ck_assert_int_eq(server_start(&s[1], "swap", slow), 0);
+	snprintf(uris, sizeof(uris), "%s,%s", s[0].uri, s[1].uri);
+	pagemu_t *vm;
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 1, PAGES, &quick, &vm);
+	uint64_t t0 = now_ns();
+	ck_assert_uint_eq(workload(a, ver, PAGES, PAGES, 7), 0);
+	uint64_t ms = (now_ns() - t0) / 1000000;
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.remote_failovers, 1);
+	ck_assert_uint_ge(st.remote_retries, 1);
+	ck_assert_uint_eq(st.servers[1].up, 0);
+	ck_assert_msg(ms < 20000, "the workload took %llu ms", (unsigned long long)ms);
+	pagemu_close(vm);
+	servers_kill(s, 2);
+}
+END_TEST
+
+static void fill_then_read_slow(void *arg)
+{
+	static const remote_cfg_t quick = { .timeout_ms = 300 };
+
+	fill_then_read_back(arg, &quick, NULL);
+}
+
+/* One copy on a server that never answers a read: SIGBUS naming the
+ * server and PAGEMU_SWAP_TIMEOUT, soon after the timeout. */
+START_TEST(test_nbd_timeout_sigbus)
+{
+	server_t s;
+	char said[8192], want[300];
+	const char *const slow[] = { "--filter=delay", "memory", "64M", "delay-read=60", NULL };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_int_eq(server_start(&s, "slow", slow), 0);
+	uint64_t t0 = now_ns();
+	int st = in_child(fill_then_read_slow, s.uri, said, sizeof(said));
+	uint64_t ms = (now_ns() - t0) / 1000000;
+	assert_sigbus(st, said);
+	snprintf(want, sizeof(want), "pagemu: swap server %s (PAGEMU_SWAP): no answer to a request in 300 ms "
+		 "(PAGEMU_SWAP_TIMEOUT); pages held there get SIGBUS", s.uri);
+	ck_assert_msg(strstr(said, want), "stderr lacks \"%s\": %s", want, said);
+	ck_assert_msg(ms < 10000, "SIGBUS after %llu ms", (unsigned long long)ms);
+	server_kill(&s);
+}
+END_TEST
+
+/* PAGEMU_SWAP_DELAY_US: each read completes no sooner than the delay
+ * after it was queued (injected by pagemu's client), the data right. */
+START_TEST(test_nbd_injected_delay)
+{
+	server_t s;
+	static const remote_cfg_t slow = { .delay_us = 5000 };
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_int_eq(server_start(&s, "swap", memory_args), 0);
+	uint64_t ns = time_64_swapins(s.uri, &slow);
+	ck_assert_msg(ns >= 64 * 5000000ull, "64 major faults in %llu us: the 5 ms injected delay was not waited for",
+		      (unsigned long long)(ns / 1000));
+	ck_assert_msg(ns < 64 * 50000000ull, "64 major faults in %llu us: far more than 5 ms each",
+		      (unsigned long long)(ns / 1000));
+	server_kill(&s);
+}
+END_TEST
+
+/* Replicas need as many servers; the injected delay needs servers. */
+START_TEST(test_nbd_replicas_bad_input)
+{
+	pagemu_config_t cfg;
+
+	pagemu_config_default(&cfg);
+	cfg.swap_replicas = 2;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
+	assert_says(pagemu_last_error(), "swap_replicas (PAGEMU_SWAP_REPLICAS) = 2: more copies than swap servers "
+		    "(0 in PAGEMU_SWAP, which is empty)");
+	snprintf(cfg.swap, sizeof(cfg.swap), "nbd://a/x,nbd://b/x");
+	cfg.swap_replicas = 3;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
+	assert_says(pagemu_last_error(), "swap_replicas (PAGEMU_SWAP_REPLICAS) = 3: more copies than swap servers (2 in "
+		    "swap (PAGEMU_SWAP) = \"nbd://a/x,nbd://b/x\")");
+	cfg.swap_replicas = 2;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), 0);
+	setenv("PAGEMU_SWAP_REPLICAS", "9", 1);
+	ck_assert_int_eq(pagemu_config_from_env(&cfg), -EINVAL);
+	assert_says(pagemu_last_error(), "PAGEMU_SWAP_REPLICAS=\"9\": out of range (1 to the servers in PAGEMU_SWAP)");
+	unsetenv("PAGEMU_SWAP_REPLICAS");
+	pagemu_config_default(&cfg);
+	cfg.swap_delay_us = 20;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
+	assert_says(pagemu_last_error(), "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 20: an injected latency needs swap on "
+		    "NBD servers");
+	snprintf(cfg.swap, sizeof(cfg.swap), "nbd://a/x");
+	cfg.swap_delay_us = 500000;
+	cfg.swap_timeout_ms = 500;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
+	assert_says(pagemu_last_error(), "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 500000: not below the request timeout, "
+		    "swap_timeout_ms (PAGEMU_SWAP_TIMEOUT) = 500 ms");
+	cfg.swap_delay_us = 499999;
+	ck_assert_int_eq(pagemu_config_validate(&cfg), 0);
 }
 END_TEST
 
@@ -581,6 +982,13 @@ static Suite *make_suite(void)
 	tcase_add_test(fail, test_nbd_server_killed_sigbus);
 	tcase_add_test(fail, test_nbd_read_error_sigbus);
 	tcase_add_test(fail, test_nbd_delay_filter);
+	tcase_add_test(fail, test_nbd_replicas_server_killed);
+	tcase_add_test(fail, test_nbd_replicas_killed_two_threads);
+	tcase_add_test(fail, test_nbd_replicas_timeout_failover);
+	tcase_add_test(fail, test_nbd_replicas_server_stopped);
+	tcase_add_test(fail, test_nbd_replicas_read_error_failover);
+	tcase_add_test(fail, test_nbd_timeout_sigbus);
+	tcase_add_test(fail, test_nbd_injected_delay);
 	suite_add_tcase(s, fail);
 	tcase_set_timeout(bad, 60);
 	tcase_add_test(bad, test_nbd_uri_malformed);
@@ -588,6 +996,7 @@ static Suite *make_suite(void)
 	tcase_add_test(bad, test_nbd_server_silent_timeout);
 	tcase_add_test(bad, test_nbd_export_refused);
 	tcase_add_test(bad, test_nbd_export_too_small);
+	tcase_add_test(bad, test_nbd_replicas_bad_input);
 	suite_add_tcase(s, bad);
 	return s;
 }

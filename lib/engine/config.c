@@ -38,7 +38,13 @@ static const pm_setting_t settings[] = {
 	  "empty, or nbd://HOST[:PORT][/EXPORT][,nbd://...]",
 	  "swap on NBD servers (a list stripes the slots); empty = a local file in the swap directory" },
 	{ "PAGEMU_SWAP_TIMEOUT", "--swap-timeout", NULL, FIELD(swap_timeout_ms), PM_SET_NUM, 1, 3600000,
-	  "1 to 3600000 (ms)", "connecting to an NBD swap server and its handshake, at most (ms)" },
+	  "1 to 3600000 (ms)", "an NBD swap server's connect and handshake, and each of its requests, at most: "
+	  "a request unanswered this long fails the server (ms)" },
+	{ "PAGEMU_SWAP_REPLICAS", "--swap-replicas", NULL, FIELD(swap_replicas), PM_SET_NUM, 1, PM_NBD_MAX_SERVERS,
+	  "1 to the servers in PAGEMU_SWAP", "copies of each swap slot, on different NBD servers (a dead server fails over)" },
+	{ "PAGEMU_SWAP_DELAY_US", "--swap-delay-us", NULL, FIELD(swap_delay_us), PM_SET_NUM, 0, 1000000,
+	  "0 to 1000000 (us), below PAGEMU_SWAP_TIMEOUT", "latency injected into NBD reads by pagemu's client: a read completes no sooner than this after "
+	  "it was queued" },
 	{ "PAGEMU_SWAP_DIRECT", "--swap-direct", "1", FIELD(swap_direct), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "O_DIRECT swap I/O (honest device timing; not on tmpfs)" },
 	{ "PAGEMU_FILE_DIRECT", "--file-direct", "1", FIELD(file_direct), PM_SET_BOOL, 0, 1,
@@ -400,6 +406,8 @@ void pagemu_config_default(pagemu_config_t *cfg)
 	cfg->swap_direct = 0;
 	cfg->swap_checksum = 1;
 	cfg->swap_timeout_ms = 5000;
+	cfg->swap_replicas = 1;
+	cfg->swap_delay_us = 0;
 	cfg->policy = PAGEMU_POLICY_CLOCK;
 	cfg->readahead = 32;
 	cfg->reclaim_batch = 32;
@@ -454,9 +462,44 @@ static int check_fields(const pagemu_config_t *cfg, const pm_given_t *given)
 	return 0;
 }
 
+/* Settings that hold only with swap on NBD servers: replicas need that
+ * many servers (a copy of a slot per server), the injected delay an NBD
+ * client to inject it. */
+static int check_remote(const pagemu_config_t *cfg, const pm_given_t *given)
+{
+	char name[600], swap[1200];
+	int servers = cfg->swap[0] ? pm_nbd_check_uri(cfg->swap, "PAGEMU_SWAP") : 0;
+
+	if (servers < 0)
+		return servers;                   /* check_fields said so */
+	pm_config_name("PAGEMU_SWAP", cfg, given, swap, sizeof(swap));
+	if (cfg->swap_replicas > 1 && cfg->swap_replicas > (unsigned)servers) {
+		pm_config_name("PAGEMU_SWAP_REPLICAS", cfg, given, name, sizeof(name));
+		pm_set_error("%s: more copies than swap servers (%d in %s); each copy of a slot lives on a "
+			     "different NBD server", name, servers, servers ? swap : "PAGEMU_SWAP, which is empty");
+		return -EINVAL;
+	}
+	if (cfg->swap_delay_us && !servers) {
+		pm_config_name("PAGEMU_SWAP_DELAY_US", cfg, given, name, sizeof(name));
+		pm_set_error("%s: an injected latency needs swap on NBD servers (PAGEMU_SWAP=nbd://...); "
+			     "the local swap file has none", name);
+		return -EINVAL;
+	}
+	if ((uint64_t)cfg->swap_delay_us >= (uint64_t)cfg->swap_timeout_ms * 1000) {
+		/* A read held that long would fail its server. */
+		pm_config_name("PAGEMU_SWAP_DELAY_US", cfg, given, name, sizeof(name));
+		pm_set_error("%s: not below the request timeout, swap_timeout_ms (PAGEMU_SWAP_TIMEOUT) = %u ms", name,
+			     cfg->swap_timeout_ms);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int pagemu_config_validate(const pagemu_config_t *cfg)
 {
-	return check_fields(cfg, NULL);
+	int rc = check_fields(cfg, NULL);
+
+	return rc < 0 ? rc : check_remote(cfg, NULL);
 }
 
 int pm_config_check_memory(const pagemu_config_t *cfg, const pm_given_t *given)
@@ -489,7 +532,8 @@ int pm_config_check(const pagemu_config_t *cfg, const pm_given_t *given)
 	char dir[600], size[600], trace[600];
 	int rc;
 
-	if ((rc = check_fields(cfg, given)) < 0 || (rc = pm_config_check_memory(cfg, given)) < 0)
+	if ((rc = check_fields(cfg, given)) < 0 || (rc = check_remote(cfg, given)) < 0 ||
+	    (rc = pm_config_check_memory(cfg, given)) < 0)
 		return rc;
 	pm_config_name("PAGEMU_SWAP_DIR", cfg, given, dir, sizeof(dir));
 	pm_config_name("PAGEMU_SWAP_SIZE", cfg, given, size, sizeof(size));

@@ -587,7 +587,7 @@ static inline uint64_t pm_region_index(const struct pagemu *vm, const pm_region_
 #define PM_NBD_URI_MAX     256            /* bytes of one URI */
 #define PM_NBD_REQS        128            /* request indices: swapio's writes, then its reads */
 struct pm_nbd;
-/* list (cfg->swap) is a list of good URIs: 0, or -EINVAL with
+/* list (cfg->swap) is a list of good URIs: their count, or -EINVAL with
  * pagemu_last_error() naming setting (how the user gave it) and the URI. */
 int  pm_nbd_check_uri(const char *list, const char *setting);
 /* Connect to every server of cfg->swap (within cfg->swap_timeout_ms
@@ -607,7 +607,7 @@ void pm_nbd_forget(struct pm_nbd *nbd);
  * iov[0..n) (one page each, alive until the completion) as request req
  * (< PM_NBD_REQS); its completion is posted with user_data tag. A read
  * starts at once; writes wait for pm_nbd_kick. 0.
- * signal context; called with vm->lock held (the only producer). */
+ * signal context; called with vm->lock held. */
 int  pm_nbd_read(struct pm_nbd *nbd, unsigned req, uint64_t tag, uint64_t slot, const struct iovec *iov, unsigned n);
 int  pm_nbd_write(struct pm_nbd *nbd, unsigned req, uint64_t tag, uint64_t slot, const struct iovec *iov, unsigned n);
 void pm_nbd_kick(struct pm_nbd *nbd);
