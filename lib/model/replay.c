@@ -27,6 +27,55 @@ static inline void notify(pagemu_model_t *m, uint64_t ppn)
 	}
 }
 
+/* pm_model_walk without a report, through the leaf slots: a hit counts
+ * the levels a walk reads (a leaf exists: all of them) and reads none of
+ * the interior nodes. */
+static pm_pte_t *fast_walk(pagemu_model_t *m, uint64_t vpn)
+{
+	uint64_t key = vpn >> m->leaf_bits, idx = vpn & ((1ULL << m->leaf_bits) - 1);
+	pm_leaf_slot_t *sl = &m->leaves[key % PM_LEAF_SLOTS];
+	pm_pte_t *pte;
+
+	if (sl->key == key) {
+		m->stats.page_walks++;
+		m->stats.walk_levels += m->pt.geom.levels;
+		return sl->node + idx;
+	}
+	if ((pte = pm_model_walk(m, vpn, NULL))) {
+		sl->key = key;
+		sl->node = pte - idx;
+	}
+	return pte;
+}
+
+/* Where vpn's PTE is, when its leaf is in the slots (else the slot, any
+ * address will do): the replay asks the host for that line some
+ * references ahead, so that a reference that walks or faults finds it
+ * in the host's cache (the leaves of a trace spread over a large space
+ * do not stay there). A hint only: nothing of the model changes. The
+ * caller prefetches: GCC takes a function whose only effect is a
+ * prefetch for one without effects, and drops its calls. */
+static inline const void *pte_hint(const pm_leaf_slot_t *leaves, unsigned leaf_bits, uint64_t vpn)
+{
+	uint64_t key = vpn >> leaf_bits;
+	const pm_leaf_slot_t *sl = &leaves[key % PM_LEAF_SLOTS];
+
+	return sl->key == key ? (const void *)(sl->node + (vpn & ((1ULL << leaf_bits) - 1))) : (const void *)sl;
+}
+
+/* The frame the policy would evict next, as it stands (else any
+ * address): eviction reads its frame entry (the victim's PTE and VPN),
+ * one line of a table that does not stay in the host's cache, and the
+ * next fault is some references away. A hint only, as pte_hint. */
+static inline const void *next_victim_hint(const pagemu_model_t *m)
+{
+	uint64_t next;
+
+	if (m->policy->upcoming(m->policy_state, &next, 1, 8) == 1)
+		return &m->frames.f[next];
+	return m->frames.f;
+}
+
 /* The TLB missed in L1: L2, else the walk and perhaps a fault. Returns
  * 0, 1 for a fault, -ENOMEM; *ppn the page's frame. */
 static int fast_miss(pagemu_model_t *m, uint64_t vpn, uint64_t *ppn)
@@ -43,12 +92,13 @@ static int fast_miss(pagemu_model_t *m, uint64_t vpn, uint64_t *ppn)
 		}
 		m->stats.tlb_misses++;
 	}
-	pte = pm_model_walk(m, vpn, NULL);
+	pte = fast_walk(m, vpn);
 	if (!pte || !pte_present(*pte)) {
 		fault = 1;
 		m->stats.faults++;
 		if (!(pte = pm_model_page_in(m, vpn, pte)))
 			return -ENOMEM;
+		__builtin_prefetch(next_victim_hint(m));
 	} else if (m->notify_walk) {
 		notify(m, pte_ppn(*pte));
 	}
@@ -106,6 +156,10 @@ int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
  * read it. A reference to the page of the one before it, which hit L1,
  * hits the same entry (nothing ran between them): no scan. Returns 0 or
  * the error of reference *done. */
+/* How many references ahead the replay asks for a PTE: about the
+ * references a host memory access lasts. */
+#define AHEAD 16
+
 static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
 {
 	pm_tlb_level_t *l1 = &m->tlb.lv[0];
@@ -114,6 +168,8 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 	const uint8_t *fbits = m->fbits;      /* the pointer only: page_in writes what it points to */
 	const uint64_t set_mask = l1->sets ? l1->sets - 1 : 0, va_limit = m->va_limit;
 	const unsigned ways = l1->ways, set_bits = l1->set_bits, page_bits = m->page_bits;
+	const pm_leaf_slot_t *leaves = m->leaves;
+	const unsigned leaf_bits = m->leaf_bits;
 	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU,
 		  notify_hit = m->notify_hit;
 	uint64_t tick = m->tlb.tick, refs = 0, writes = 0, hits1 = 0, last_vpn = PM_NONE;
@@ -126,6 +182,8 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 		uint64_t a = va[i], vpn = a >> page_bits, ppn;
 		unsigned wr = (unsigned)access[i] >> 1 & 1;   /* PM_PROT_WRITE */
 		long e = -1;
+
+		__builtin_prefetch(pte_hint(leaves, leaf_bits, va[i + AHEAD < n ? i + AHEAD : i] >> page_bits));
 
 		if (a > va_limit) {
 			r = -EINVAL;
