@@ -63,11 +63,12 @@ static inline const void *pte_hint(const pm_leaf_slot_t *leaves, unsigned leaf_b
 	return sl->key == key ? (const void *)(sl->node + (vpn & ((1ULL << leaf_bits) - 1))) : (const void *)sl;
 }
 
-/* The frame the policy would evict next, as it stands (else any
- * address): eviction reads its frame entry (the victim's PTE and VPN),
- * one line of a table that does not stay in the host's cache, and the
- * next fault is some references away. A hint only, as pte_hint. */
-static inline const void *next_victim_hint(const pagemu_model_t *m)
+/* The frame entry of the frame the policy would evict next, as it stands
+ * (else the first): eviction reads its VPN and its PTE's address, from a
+ * table that does not stay in the host's cache, and the next fault is
+ * some references away. An entry may span two lines: the caller
+ * prefetches both ends. A hint only, as pte_hint. */
+static inline const pm_frame_t *next_victim_hint(const pagemu_model_t *m)
 {
 	uint64_t next;
 
@@ -98,7 +99,9 @@ static int fast_miss(pagemu_model_t *m, uint64_t vpn, uint64_t *ppn)
 		m->stats.faults++;
 		if (!(pte = pm_model_page_in(m, vpn, pte)))
 			return -ENOMEM;
-		__builtin_prefetch(next_victim_hint(m));
+		const pm_frame_t *next = next_victim_hint(m);
+		__builtin_prefetch(&next->vpn);
+		__builtin_prefetch(&next->pte);
 	} else if (m->notify_walk) {
 		notify(m, pte_ppn(*pte));
 	}
