@@ -122,10 +122,17 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (bu_common_opt(&o.c, argc, argv, &i))
 			continue;
-		if ((v = bu_opt(argc, argv, &i, "--refs")))
-			o.refs = strtoull(v, NULL, 0);
-		else if ((v = bu_opt(argc, argv, &i, "--frames")))
-			o.frames = strtoull(v, NULL, 0);
+		/* pm_parse_u64, as pagemu-sim: "20M" is 20 x 2^20 (strtoull read
+		 * it as 20 references). */
+		if ((v = bu_opt(argc, argv, &i, "--refs"))) {
+			uint64_t x;
+			if (pm_parse_u64(v, &x) < 0 || x == 0 || x > SIZE_MAX / sizeof(uint64_t))
+				BU_DIE("--refs %s: a count of references (20000000, 20M)\n", v);
+			o.refs = (size_t)x;
+		} else if ((v = bu_opt(argc, argv, &i, "--frames"))) {
+			if (pm_parse_u64(v, &o.frames) < 0 || o.frames == 0)
+				BU_DIE("--frames %s: a count of frames\n", v);
+		}
 		else if ((v = bu_opt(argc, argv, &i, "--policy")))
 			o.policy = v;
 		else
