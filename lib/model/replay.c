@@ -11,7 +11,11 @@
  *  - the policy hears of a reference only when that can change it:
  *    FIFO and random ignore references, and a second referenced() of the
  *    frame the last call named, with no other call between, changes
- *    nothing (CLOCK's bit is still set, LRU's frame is still the newest).
+ *    nothing (CLOCK's bit is still set, LRU's frame is still the newest);
+ *  - what a fault reads from tables too large for the host's caches is
+ *    asked for ahead: the PTE of the reference AHEAD further on (found
+ *    through the leaf slots, which also spare the walk its interior
+ *    levels) and the frame entry of the policy's next victim.
  * Policy calls come from here, from pm_model_page_in and from ref() (model.c);
  * the last two forget the memo. */
 #include <errno.h>
