@@ -156,6 +156,10 @@ int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
 	return fast_ref(m, va, access);
 }
 
+/* How many references ahead the replay asks for a PTE: about the
+ * references a host memory access lasts (8 and 32 did the same). */
+#define AHEAD 16
+
 /* fast_ref over an array, with what an L1 hit needs held in locals (the
  * L1 arrays, the frame bits, the tick, three counters): stores through
  * m's uint64_t fields would otherwise make the compiler reload all of it
@@ -163,10 +167,6 @@ int pagemu_model_access(pagemu_model_t *m, uint64_t va, int access)
  * read it. A reference to the page of the one before it, which hit L1,
  * hits the same entry (nothing ran between them): no scan. Returns 0 or
  * the error of reference *done. */
-/* How many references ahead the replay asks for a PTE: about the
- * references a host memory access lasts. */
-#define AHEAD 16
-
 static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *access, size_t n, size_t *done)
 {
 	pm_tlb_level_t *l1 = &m->tlb.lv[0];

@@ -669,9 +669,11 @@ static uint64_t fill_l1_at(pm_tlb_t *t, pm_tlb_index_t *x, size_t v, uint64_t vp
  * the ways' "tick << 8 | way" (distinct ticks: the lowest of equals
  * would be the same), a minimum that compiles to conditional moves: a
  * select of the way beside that of the tick becomes a branch taken at
- * random. Ticks stay below 2^56 (both_lru checks) and ways at most 256. */
+ * random. The way takes 8 bits: both_lru leaves the generic steps to
+ * more than 256 ways, and to a tick past 2^55 (no trace gets there). */
 #define LRU_WAY_BITS 8
 
+/* The least recently used way of the full set at s. */
 static inline __attribute__((always_inline))
 size_t lru_oldest(const pm_tlb_level_t *lv, size_t s, unsigned ways)
 {
@@ -686,6 +688,8 @@ size_t lru_oldest(const pm_tlb_level_t *lv, size_t s, unsigned ways)
 	return s + (least & ((1u << LRU_WAY_BITS) - 1));
 }
 
+/* The way of L1's set at s a fill takes: the lowest empty one, else the
+ * least recently used. */
 static inline __attribute__((always_inline))
 size_t lru_way_l1(const pm_tlb_level_t *l1, size_t s, unsigned ways)
 {
@@ -712,7 +716,6 @@ size_t lru_place_l2(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, 
 
 	if (v == SIZE_MAX)
 		v = lru_oldest(l2, s, ways2);
-
 	l2->tag[v] = tag;
 	l2->ppn[v] = ppn;
 	l2->used[v] = ++t->tick;
@@ -757,6 +760,7 @@ uint64_t lru_fill_l1_ways(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t
 	return out;
 }
 
+/* An L2 hit's fill of L1 (home: the L2 entry that hit). */
 static uint64_t lru_fill_l1(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint64_t ppn, size_t home)
 {
 	if (t->lv[0].ways == 4 && t->lv[1].ways == 12)
@@ -773,6 +777,7 @@ static uint64_t lru_fill_both(pm_tlb_t *t, pm_tlb_index_t *x, uint64_t vpn, uint
 				t->lv[1].ways);
 }
 
+/* The steps above serve t (the fast path's callers have an L2). */
 static inline int both_lru(const pm_tlb_t *t)
 {
 	return t->lv[0].policy == PAGEMU_TLB_LRU && t->lv[1].policy == PAGEMU_TLB_LRU && t->lv[1].sets &&
