@@ -55,11 +55,14 @@ static int paging_init(pagemu_model_t *m)
 	m->policy = pm_policy_get(c->policy);
 	m->policy_state = calloc(1, m->policy->state_size(c->frames));
 	m->fbits = calloc(c->frames, 1);
-	m->leaves = malloc(PM_LEAF_SLOTS * sizeof(*m->leaves));
-	if (!m->frames_mem || !m->policy_state || !m->fbits || !m->leaves)
+	m->leaf_key = malloc(PM_LEAF_SLOTS * (sizeof(*m->leaf_key) + sizeof(*m->leaf_node)));
+	if (!m->frames_mem || !m->policy_state || !m->fbits || !m->leaf_key)
 		return -ENOMEM;
-	for (size_t i = 0; i < PM_LEAF_SLOTS; i++)
-		m->leaves[i] = (pm_leaf_slot_t){ .key = PM_NONE, .node = NULL };
+	m->leaf_node = (pm_pte_t **)(m->leaf_key + PM_LEAF_SLOTS);
+	for (size_t i = 0; i < PM_LEAF_SLOTS; i++) {
+		m->leaf_key[i] = PM_NONE;
+		m->leaf_node[i] = (pm_pte_t *)m->pt.root;
+	}
 	m->leaf_bits = m->pt.geom.bits[m->pt.geom.levels - 1];
 	pm_frames_init(&m->frames, c->frames, m->frames_mem);
 	m->policy->init(m->policy_state, c->frames, c->seed);
@@ -147,7 +150,7 @@ void pagemu_model_free(pagemu_model_t *m)
 	free(m->cache_mem);
 	free(m->frames_mem);
 	free(m->fbits);
-	free(m->leaves);
+	free(m->leaf_key);
 	free(m->policy_state);
 	free(m);
 }

@@ -37,34 +37,32 @@ static inline void notify(pagemu_model_t *m, uint64_t ppn)
 static pm_pte_t *fast_walk(pagemu_model_t *m, uint64_t vpn)
 {
 	uint64_t key = vpn >> m->leaf_bits, idx = vpn & ((1ULL << m->leaf_bits) - 1);
-	pm_leaf_slot_t *sl = &m->leaves[key % PM_LEAF_SLOTS];
+	size_t slot = key % PM_LEAF_SLOTS;
 	pm_pte_t *pte;
 
-	if (sl->key == key) {
+	if (m->leaf_key[slot] == key) {
 		m->stats.page_walks++;
 		m->stats.walk_levels += m->pt.geom.levels;
-		return sl->node + idx;
+		return m->leaf_node[slot] + idx;
 	}
 	if ((pte = pm_model_walk(m, vpn, NULL))) {
-		sl->key = key;
-		sl->node = pte - idx;
+		m->leaf_key[slot] = key;
+		m->leaf_node[slot] = pte - idx;
 	}
 	return pte;
 }
 
-/* Where vpn's PTE is, when its leaf is in the slots (else the slot, any
- * address will do): the replay asks the host for that line some
- * references ahead, so that a reference that walks or faults finds it
- * in the host's cache (the leaves of a trace spread over a large space
- * do not stay there). A hint only: nothing of the model changes. The
- * caller prefetches: GCC takes a function whose only effect is a
- * prefetch for one without effects, and drops its calls. */
-static inline const void *pte_hint(const pm_leaf_slot_t *leaves, unsigned leaf_bits, uint64_t vpn)
+/* Where vpn's PTE is if its leaf is in the slots (else a PTE of another
+ * node: any address will do, and the key is not read, as it costs the
+ * test more than a useless prefetch costs): the replay asks the host for
+ * that line some references ahead, so that a reference that walks or
+ * faults finds it in the host's cache (the leaves of a trace spread over
+ * a large space do not stay there). A hint only: nothing of the model
+ * changes. The caller prefetches: GCC takes a function whose only effect
+ * is a prefetch for one without effects, and drops its calls. */
+static inline const void *pte_hint(pm_pte_t *const *leaf_node, unsigned leaf_bits, uint64_t leaf_mask, uint64_t vpn)
 {
-	uint64_t key = vpn >> leaf_bits;
-	const pm_leaf_slot_t *sl = &leaves[key % PM_LEAF_SLOTS];
-
-	return sl->key == key ? (const void *)(sl->node + (vpn & ((1ULL << leaf_bits) - 1))) : (const void *)sl;
+	return leaf_node[(vpn >> leaf_bits) % PM_LEAF_SLOTS] + (vpn & leaf_mask);
 }
 
 /* The frame entry of the frame the policy would evict next, as it stands
@@ -175,8 +173,9 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 	const uint8_t *fbits = m->fbits;      /* the pointer only: page_in writes what it points to */
 	const uint64_t set_mask = l1->sets ? l1->sets - 1 : 0, va_limit = m->va_limit;
 	const unsigned ways = l1->ways, set_bits = l1->set_bits, page_bits = m->page_bits;
-	const pm_leaf_slot_t *leaves = m->leaves;
+	pm_pte_t *const *leaf_node = m->leaf_node;
 	const unsigned leaf_bits = m->leaf_bits;
+	const uint64_t leaf_mask = (1ULL << leaf_bits) - 1;
 	const int has_tlb = m->has_tlb, lru1 = l1->policy == PAGEMU_TLB_LRU, plru1 = l1->policy == PAGEMU_TLB_PLRU,
 		  notify_hit = m->notify_hit;
 	uint64_t tick = m->tlb.tick, refs = 0, writes = 0, hits1 = 0, last_vpn = PM_NONE;
@@ -190,7 +189,7 @@ static int fast_replay(pagemu_model_t *m, const uint64_t *va, const uint8_t *acc
 		unsigned wr = (unsigned)access[i] >> 1 & 1;   /* PM_PROT_WRITE */
 		long e = -1;
 
-		__builtin_prefetch(pte_hint(leaves, leaf_bits, va[i + AHEAD < n ? i + AHEAD : i] >> page_bits));
+		__builtin_prefetch(pte_hint(leaf_node, leaf_bits, leaf_mask, va[i + AHEAD < n ? i + AHEAD : i] >> page_bits));
 
 		if (a > va_limit) {
 			r = -EINVAL;
