@@ -64,6 +64,7 @@ static int paging_init(pagemu_model_t *m)
 		m->leaf_node[i] = (pm_pte_t *)m->pt.root;
 	}
 	m->leaf_bits = m->pt.geom.bits[m->pt.geom.levels - 1];
+	m->prefetch = 1;
 	pm_frames_init(&m->frames, c->frames, m->frames_mem);
 	m->policy->init(m->policy_state, c->frames, c->seed);
 	m->env.ctx = m;

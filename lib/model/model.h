@@ -884,6 +884,7 @@ struct pagemu_model {
 	uint64_t *leaf_key;               /* fast path: per leaf slot, vpn >> leaf_bits; PM_NONE = empty */
 	pm_pte_t **leaf_node;             /* per leaf slot, the leaf node's first PTE (replay.c) */
 	unsigned leaf_bits;               /* index bits of the leaf level */
+	int      prefetch;                /* fast path: the replay prefetches PTEs (its last span walked often); 1 */
 
 	pagemu_model_stats_t stats;       /* counters */
 };
