@@ -1,12 +1,15 @@
 /* sim_speed - how fast the model replays a trace (the simulator's hot path).
  *
  * usage: sim_speed [--quick|--full] [--runs N] [--refs N] [--frames N] [--policy P]
+ *                  [--kind sweep|hot|far]
  *
  * A synthetic trace with mixed locality (a sequential sweep, a hot set of
  * pages, rare far jumps; one reference in four a write) runs through the
  * model with the default x86-64 geometry: 4-level page table, L1 TLB 16x4
  * + L2 128x12, demand paging over --frames frames. For LRU, CLOCK and FIFO
- * (or the one --policy names: callgrind's counts for one policy)
+ * (or the one --policy names: callgrind's counts for one policy; --kind
+ * keeps one kind of reference of the three, to time each alone: the
+ * sweep's are L1 hits, the hot set's L2 hits, the far pages' faults)
  * it times, in the same process and run after run in turn:
  *   old     pm_model_access_ref per reference: pagemu_model_access as it
  *           was before the fast path (the same code, kept as the reference
@@ -34,16 +37,19 @@ typedef struct opts {
 	size_t refs;                      /* trace length; 50M (5M with --quick) */
 	uint64_t frames;                  /* frames of the model; 8192 */
 	const char *policy;               /* only this policy; NULL = lru, clock, fifo */
+	int kind;                         /* -1 = the mix; else 0 sweep, 1 hot set, 2 far pages alone */
 } opts_t;
 
-/* Mixed locality, deterministic. Addresses span 1 GiB. */
-static void make_trace(uint64_t *va, uint8_t *acc, size_t n)
+/* Mixed locality, deterministic. Addresses span 1 GiB. kind >= 0: every
+ * reference of that kind (the same stream of draws). */
+static void make_trace(uint64_t *va, uint8_t *acc, size_t n, int kind)
 {
+	static const unsigned kind_pick[] = { 0, 70, 95 };
 	uint64_t rng = 42, seq = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t r = bu_rand(&rng);
-		unsigned pick = (unsigned)(r % 100);
+		unsigned pick = kind >= 0 ? kind_pick[kind] : (unsigned)(r % 100);
 		if (pick < 70) {                         /* sequential sweep, 8-byte steps over 64 MiB */
 			seq = (seq + 8) & ((64ULL << 20) - 1);
 			va[i] = 0x10000000ULL + seq;
@@ -112,7 +118,8 @@ static double model_secs(pagemu_policy_t p, uint64_t frames, const uint64_t *va,
 int main(int argc, char **argv)
 {
 	static const pagemu_policy_t pols[] = { PAGEMU_POLICY_LRU, PAGEMU_POLICY_CLOCK, PAGEMU_POLICY_FIFO };
-	opts_t o = { .c = { .runs = 3, .quick = 0 }, .refs = 0, .frames = 8192 };
+	static const char *const kinds[] = { "sweep", "hot", "far" };
+	opts_t o = { .c = { .runs = 3, .quick = 0 }, .refs = 0, .frames = 8192, .kind = -1 };
 	double base[BU_MAX_RUNS], t[BU_MAX_RUNS], t_old[BU_MAX_RUNS], w[BU_MAX_RUNS], w_old[BU_MAX_RUNS], bmed;
 	pagemu_model_stats_t st;
 	uint64_t *va;
@@ -135,8 +142,12 @@ int main(int argc, char **argv)
 		}
 		else if ((v = bu_opt(argc, argv, &i, "--policy")))
 			o.policy = v;
-		else
-			BU_DIE("usage: %s [--quick|--full] [--runs N] [--refs N] [--frames N] [--policy P]\n", argv[0]);
+		else if ((v = bu_opt(argc, argv, &i, "--kind"))) {
+			if ((o.kind = pm_parse_name(v, kinds, 3)) < 0)
+				BU_DIE("--kind %s: sweep, hot or far\n", v);
+		} else
+			BU_DIE("usage: %s [--quick|--full] [--runs N] [--refs N] [--frames N] [--policy P]"
+			       " [--kind sweep|hot|far]\n", argv[0]);
 	}
 	if (!o.refs)
 		o.refs = o.c.quick ? 5000000 : 50000000;
@@ -144,13 +155,14 @@ int main(int argc, char **argv)
 	acc = malloc(o.refs);
 	if (!va || !acc)
 		BU_DIE("out of memory for %zu references\n", o.refs);
-	make_trace(va, acc, o.refs);
+	make_trace(va, acc, o.refs, o.kind);
 
 	for (int r = 0; r < o.c.runs; r++)
 		base[r] = baseline_secs(va, acc, o.refs);
 	bmed = bu_median(base, o.c.runs);
-	printf("sim_speed: %zu references, %llu frames, 4-level table, TLB 16x4 + 128x12, median of %d runs\n",
-	       o.refs, (unsigned long long)o.frames, o.c.runs);
+	printf("sim_speed: %zu references%s%s, %llu frames, 4-level table, TLB 16x4 + 128x12, median of %d runs\n",
+	       o.refs, o.kind >= 0 ? " of the kind " : "", o.kind >= 0 ? kinds[o.kind] : "", (unsigned long long)o.frames,
+	       o.c.runs);
 	printf("  %-8s %12.1f Mrefs/s  (plain loop reading the trace)\n", "baseline", o.refs / bmed / 1e6);
 	for (size_t p = 0; p < sizeof(pols) / sizeof(pols[0]); p++) {
 		pagemu_model_stats_t st_old;
