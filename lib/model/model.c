@@ -55,8 +55,16 @@ static int paging_init(pagemu_model_t *m)
 	m->policy = pm_policy_get(c->policy);
 	m->policy_state = calloc(1, m->policy->state_size(c->frames));
 	m->fbits = calloc(c->frames, 1);
-	if (!m->frames_mem || !m->policy_state || !m->fbits)
+	m->leaf_key = malloc(PM_LEAF_SLOTS * (sizeof(*m->leaf_key) + sizeof(*m->leaf_node)));
+	if (!m->frames_mem || !m->policy_state || !m->fbits || !m->leaf_key)
 		return -ENOMEM;
+	m->leaf_node = (pm_pte_t **)(m->leaf_key + PM_LEAF_SLOTS);
+	for (size_t i = 0; i < PM_LEAF_SLOTS; i++) {
+		m->leaf_key[i] = PM_NONE;
+		m->leaf_node[i] = (pm_pte_t *)m->pt.root;
+	}
+	m->leaf_bits = m->pt.geom.bits[m->pt.geom.levels - 1];
+	m->prefetch = 1;
 	pm_frames_init(&m->frames, c->frames, m->frames_mem);
 	m->policy->init(m->policy_state, c->frames, c->seed);
 	m->env.ctx = m;
@@ -143,6 +151,7 @@ void pagemu_model_free(pagemu_model_t *m)
 	free(m->cache_mem);
 	free(m->frames_mem);
 	free(m->fbits);
+	free(m->leaf_key);
 	free(m->policy_state);
 	free(m);
 }
@@ -221,7 +230,10 @@ static uint64_t evict(pagemu_model_t *m)
 	uint64_t v = m->policy->victim(m->policy_state, &m->env);
 	pm_frame_t *f = &m->frames.f[v];
 
-	if (pte_dirty(*f->pte))
+	/* Dirty from the frame's copy (fbits mirrors D): the victim's PTE is
+	 * then only written, and a store that misses the host's cache does
+	 * not hold up what follows, where a load would. */
+	if (m->fbits[v] & PM_FB_D)
 		m->stats.writebacks++;
 	/* The model keeps no swap contents; S only marks "faulted before". */
 	*f->pte = pte_mk_swapped(0);

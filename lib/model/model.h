@@ -838,6 +838,15 @@ void pm_json_string(FILE *f, const char *s);
 #define PM_FB_W 1                         /* fbits: the page is writable */
 #define PM_FB_D 2                         /* fbits: the page is dirty */
 
+/* The fast path's shortcut to the leaves of the page table: per slot a
+ * leaf node and its key, the VPN bits above the leaf's index (slot = key
+ * modulo PM_LEAF_SLOTS, direct-mapped). A hit is the walk's last node
+ * without the interior levels. The standalone model never frees a node,
+ * so an entry never goes stale. Keys and nodes are apart: the replay's
+ * prefetch reads the node alone (an empty slot's node is the root, so
+ * that any slot gives an address inside a node). */
+#define PM_LEAF_SLOTS 2048
+
 struct pagemu_model {
 	pagemu_model_config_t cfg;        /* as validated */
 	unsigned page_bits;               /* log2 page size */
@@ -872,6 +881,10 @@ struct pagemu_model {
 	int      notify_hit;              /* fast_ref: tell the policy of TLB hits (CLOCK, LRU; not tlb_exact) */
 	int      notify_walk;             /* fast_ref: of references that walk (CLOCK, LRU) */
 	uint64_t last_ref;                /* the frame of the policy's last call if it was referenced(), else PM_NONE */
+	uint64_t *leaf_key;               /* fast path: per leaf slot, vpn >> leaf_bits; PM_NONE = empty */
+	pm_pte_t **leaf_node;             /* per leaf slot, the leaf node's first PTE (replay.c) */
+	unsigned leaf_bits;               /* index bits of the leaf level */
+	int      prefetch;                /* fast path: the replay prefetches PTEs (its last span walked often); 1 */
 
 	pagemu_model_stats_t stats;       /* counters */
 };
