@@ -376,7 +376,7 @@ static inline int pm_tlb_policy_sees_hits(pagemu_tlb_policy_t p)
  * out of range). */
 uint64_t pm_tlb_l1_way_vpn(const pm_tlb_t *t, uint64_t vpn, unsigned way);
 
-/* The simulator's fast path (tlb.c, end): the same effects as
+/* The simulator's fast path (tlbfast.c): the same effects as
  * pm_tlb_lookup, pm_tlb_fill and pm_tlb_invalidate, entry for entry,
  * tick for tick, with fewer and shorter set scans: L2 entries are found
  * through an index beside the TLB, a byte per way (the engine has none and
@@ -863,7 +863,7 @@ struct pagemu_model {
 	int      has_tlb;                 /* 1 = cfg.tlb_sets > 0 */
 	pm_tlb_t tlb;
 	void    *tlb_mem;
-	pm_tlb_index_t tlbx;              /* fast path: L2's index (tlb.c) */
+	pm_tlb_index_t tlbx;              /* fast path: L2's index (tlbfast.c) */
 	pm_tlb_index_t *ix;               /* &tlbx with an L2, else NULL */
 	void    *tlbx_mem;
 	int      has_cache;               /* 1 = cfg.cache_line > 0 */

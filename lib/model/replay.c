@@ -7,7 +7,7 @@
  *    loop, a reference to the page of the one before costs no scan);
  *  - L2 entries are found through an index, and each set is scanned at
  *    most once, with no data-dependent exit (pm_tlb_lookup_l2,
- *    pm_tlb_fill_absent, pm_tlb_invalidate_fast: see tlb.c);
+ *    pm_tlb_fill_absent, pm_tlb_invalidate_fast: see tlbfast.c);
  *  - the policy hears of a reference only when that can change it:
  *    FIFO and random ignore references, and a second referenced() of the
  *    frame the last call named, with no other call between, changes
