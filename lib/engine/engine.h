@@ -87,8 +87,6 @@ pm_region_t *pm_region_find(struct pagemu *vm, uintptr_t addr);
 void pm_region_attach_space(struct pagemu *vm, unsigned space, int on);
 /* Is r live and of the current space? */
 static inline int pm_region_here(const struct pagemu *vm, const pm_region_t *r);
-/* Does a live region of vm other than `except` overlap [lo, hi)? */
-int pm_region_overlaps(struct pagemu *vm, uintptr_t lo, uintptr_t hi, const pm_region_t *except);
 /* The region holding addr in any instance: signal context, no lock. */
 pm_region_t *pm_region_dispatch(void *addr);
 

@@ -258,30 +258,6 @@ void pm_mapping_release_all(struct pagemu *vm)
 	}
 }
 
-/* Unmap every region of space id (any space; its PTEs released, its
- * address space released where no other space holds it); shared_too = 0:
- * its private regions only (execve). vm->lock held, no read in flight. */
-void pm_mapping_drop_space(struct pagemu *vm, unsigned id, int shared_too)
-{
-	for (size_t i = 0; i < vm->nregions_hw; i++) {
-		pm_region_t *r = &vm->regions[i];
-		if (!r->live || r->space != id || (!shared_too && r->shared))
-			continue;
-		uintptr_t start = r->start, end = r->end;
-		uint32_t obj = r->obj;
-		uint64_t first = pm_va_vpn(vm, start), last = pm_va_vpn(vm, end - 1);
-		if (id == vm->cur) {
-			if (obj && r->shared)
-				pm_filemap_sync(vm, start, end, 0);
-			pm_mmu_range_released(vm, first, last);
-		}
-		pm_reclaim_release_range(vm, id, first, last);
-		pm_region_delete(vm, r);
-		release_va(vm, id, start, end);
-		pm_filemap_release(vm, obj);
-	}
-}
-
 /* Apply fn to the part of every region of vm inside [lo, hi), splitting
  * regions at the edges. Called with vm->lock held. */
 typedef int (*range_fn)(struct pagemu *vm, pm_region_t *r, void *arg);
@@ -304,18 +280,39 @@ static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn,
 	return rc ? rc : any ? 0 : -ENOENT;
 }
 
+/* The region r goes, of whichever space: its pages, its address space
+ * (where no other space's region holds it), its object's pages when it
+ * was the last mapping. */
 static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 {
 	uintptr_t start = r->start, end = r->end;
+	uint64_t first = pm_va_vpn(vm, start), last = pm_va_vpn(vm, end - 1);
+	unsigned id = r->space;
 	uint32_t obj = r->obj;
 
 	PM_UNUSED(arg);
-	pm_mmu_range_released(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
-	pm_reclaim_release_range(vm, vm->cur, pm_va_vpn(vm, start), pm_va_vpn(vm, end - 1));
+	if (id == vm->cur)
+		pm_mmu_range_released(vm, first, last);
+	pm_reclaim_release_range(vm, id, first, last);
 	pm_region_delete(vm, r);
-	release_va(vm, vm->cur, start, end);
+	release_va(vm, id, start, end);
 	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
 	return 0;
+}
+
+/* Unmap every region of space id (any space; its PTEs released, its
+ * address space released where no other space holds it); shared_too = 0:
+ * its private regions only (execve). vm->lock held, no read in flight. */
+void pm_mapping_drop_space(struct pagemu *vm, unsigned id, int shared_too)
+{
+	for (size_t i = 0; i < vm->nregions_hw; i++) {
+		pm_region_t *r = &vm->regions[i];
+		if (!r->live || r->space != id || (!shared_too && r->shared))
+			continue;
+		if (id == vm->cur && r->obj && r->shared)
+			pm_filemap_sync(vm, r->start, r->end, 0);   /* (the others' dirty bits stay with the frames) */
+		unmap_region(vm, r, NULL);
+	}
 }
 
 static void locked_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)

@@ -545,16 +545,18 @@ static void say_lost(struct pagemu *vm, const pm_frame_t *f)
 	PM_UNUSED(vm);
 }
 
-int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
+/* Which frames a batched write-back takes (with arg). */
+typedef int (*frame_pick_fn)(const pm_frame_t *f, uint64_t arg);
+
+/* Write the dirty frames `pick` takes, in batches, and wait for them. */
+static void write_back_picked(struct pagemu *vm, frame_pick_fn pick, uint64_t arg)
 {
 	uint64_t batch[PM_IO_MAX_RUN];
 	unsigned n = 0;
-	int rc = 0;
 
-	/* Dirty pages first, to the file, in batches; then every page goes. */
 	for (uint64_t ppn = 0; ppn <= vm->nframes; ppn++) {
 		pm_frame_t *f = ppn < vm->nframes ? &vm->frames.f[ppn] : NULL;
-		if (f && f->state == PM_FRAME_USED && f->obj == obj && !f->io && pm_writeback_dirty(vm, ppn))
+		if (f && f->state == PM_FRAME_USED && !f->io && pick(f, arg) && pm_writeback_dirty(vm, ppn))
 			batch[n++] = ppn;
 		if (n && (!f || n == PM_ARRAY_LEN(batch))) {
 			pm_writeback_submit(vm, batch, n);
@@ -562,6 +564,19 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 		}
 	}
 	pm_swapio_drain(vm);
+}
+
+static int of_object(const pm_frame_t *f, uint64_t obj)
+{
+	return f->obj == obj;
+}
+
+int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
+{
+	int rc = 0;
+
+	/* Dirty pages first, to the file, in batches; then every page goes. */
+	write_back_picked(vm, of_object, obj);
 	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
 		pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state != PM_FRAME_USED || f->obj != obj)
@@ -576,29 +591,19 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 	return rc;
 }
 
-
 /* ---- load control ------------------------------------------------------------- */
+
+/* An anonymous page space id holds alone, and may evict. */
+static int space_owns(const pm_frame_t *f, uint64_t id)
+{
+	return !f->obj && f->space == id && !f->shares && !f->pins && !f->busy;
+}
 
 void pm_reclaim_space(struct pagemu *vm, unsigned id)
 {
-	uint64_t batch[PM_IO_MAX_RUN];
-	unsigned n = 0;
-
 	/* Its dirty pages to swap first, in batches; then each goes clean. */
-	for (uint64_t ppn = 0; ppn <= vm->nframes; ppn++) {
-		pm_frame_t *f = ppn < vm->nframes ? &vm->frames.f[ppn] : NULL;
-		if (f && f->state == PM_FRAME_USED && !f->obj && f->space == id && !f->shares && !f->pins && !f->io &&
-		    pte_dirty(*f->pte))
-			batch[n++] = ppn;
-		if (n && (!f || n == PM_ARRAY_LEN(batch))) {
-			pm_writeback_submit(vm, batch, n);
-			n = 0;
-		}
-	}
-	pm_swapio_drain(vm);
-	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
-		pm_frame_t *f = &vm->frames.f[ppn];
-		if (f->state == PM_FRAME_USED && !f->obj && f->space == id && !f->shares && !f->pins && !f->busy)
+	write_back_picked(vm, space_owns, id);
+	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++)
+		if (vm->frames.f[ppn].state == PM_FRAME_USED && space_owns(&vm->frames.f[ppn], id))
 			evict(vm, ppn, 1);       /* (a page whose write failed stays) */
-	}
 }

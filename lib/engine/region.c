@@ -171,16 +171,6 @@ void pm_region_attach_space(struct pagemu *vm, unsigned space, int on)
 	dunlock();
 }
 
-int pm_region_overlaps(struct pagemu *vm, uintptr_t lo, uintptr_t hi, const pm_region_t *except)
-{
-	for (size_t i = 0; i < vm->nregions_hw; i++) {
-		const pm_region_t *r = &vm->regions[i];
-		if (r != except && r->live && r->start < hi && r->end > lo)
-			return 1;
-	}
-	return 0;
-}
-
 void pm_region_delete(struct pagemu *vm, pm_region_t *r)
 {
 	PM_UNUSED(vm);
@@ -188,32 +178,9 @@ void pm_region_delete(struct pagemu *vm, pm_region_t *r)
 	r->live = 0;
 }
 
-/* One registration change, all of it under the dispatcher's lock: a
- * fault in the region meanwhile (another thread's) must find one half or
- * the other, never neither (it would be declined: a SIGSEGV). */
-pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
+/* r keeps [start, addr), tail takes [addr, end) and what r maps there. */
+static void cut(struct pagemu *vm, pm_region_t *r, pm_region_t *tail, uintptr_t addr)
 {
-	pm_region_t *tail = slot_new(vm);
-	int registered = r->ticket != NULL;
-
-	if (!tail)
-		return NULL;
-	tail->space = r->space;
-	tail->ticket = NULL;
-	if (!registered) {               /* a region of a space not current */
-		tail->start = addr;
-		tail->end = r->end;
-		tail->prot = r->prot;
-		tail->vm = vm;
-		tail->obj = r->obj;
-		tail->shared = r->shared;
-		tail->pgoff = r->pgoff + ((addr - r->start) >> vm->page_shift);
-		tail->live = 1;
-		r->end = addr;
-		return tail;
-	}
-	dlock();
-	detach_locked(r);
 	tail->start = addr;
 	tail->end = r->end;
 	tail->prot = r->prot;
@@ -221,8 +188,29 @@ pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
 	tail->obj = r->obj;
 	tail->shared = r->shared;
 	tail->pgoff = r->pgoff + ((addr - r->start) >> vm->page_shift);
+	tail->space = r->space;
+	tail->ticket = NULL;
 	tail->live = 1;
 	r->end = addr;
+}
+
+/* One registration change, all of it under the dispatcher's lock: a
+ * fault in the region meanwhile (another thread's) must find one half or
+ * the other, never neither (it would be declined: a SIGSEGV). A region of
+ * a space not current is registered nowhere: cut alone. */
+pm_region_t *pm_region_split(struct pagemu *vm, pm_region_t *r, uintptr_t addr)
+{
+	pm_region_t *tail = slot_new(vm);
+
+	if (!tail)
+		return NULL;
+	if (!r->ticket) {
+		cut(vm, r, tail, addr);
+		return tail;
+	}
+	dlock();
+	detach_locked(r);
+	cut(vm, r, tail, addr);
 	attach_locked(r);
 	attach_locked(tail);
 	if (!r->ticket || !tail->ticket) {

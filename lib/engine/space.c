@@ -320,6 +320,20 @@ int pagemu_space_switch(pagemu_t *vm, pagemu_space_t *sp)
 
 /* ---- free, reset ------------------------------------------------------------- */
 
+/* The space sp (not current) goes: its regions, pages and page table
+ * (frames and slots others share stay theirs), its TLB entries, its slot. */
+static void space_end(struct pagemu *vm, pm_space_t *sp)
+{
+	pm_mapping_drop_space(vm, sp->id, 1);
+	pm_reclaim_release_range(vm, sp->id, 0, (1ULL << vm->pt.geom.vpn_bits) - 1);
+	PM_ASSERT(sp->frames == 0 && sp->pt.nodes == 1);
+	pm_arena_release(&vm->arena, sp->pt.root);
+	if (vm->cfg.tlb_exact && vm->cfg.tlb_asid)
+		pm_tlb_flush_asid(&vm->tlb, sp->id);
+	sp->live = 0;
+	vm->nspaces--;
+}
+
 int pagemu_space_free(pagemu_space_t *sp)
 {
 	int rc = check_space(sp, "pagemu_space_free");
@@ -336,14 +350,7 @@ int pagemu_space_free(pagemu_space_t *sp)
 	}
 	quiesce(vm);
 	pm_swapio_drain(vm);             /* no write may land in a slot freed here */
-	pm_mapping_drop_space(vm, sp->id, 1);
-	pm_reclaim_release_range(vm, sp->id, 0, (1ULL << vm->pt.geom.vpn_bits) - 1);
-	PM_ASSERT(sp->frames == 0 && sp->pt.nodes == 1);
-	pm_arena_release(&vm->arena, sp->pt.root);
-	if (vm->cfg.tlb_exact && vm->cfg.tlb_asid)
-		pm_tlb_flush_asid(&vm->tlb, sp->id);
-	sp->live = 0;
-	vm->nspaces--;
+	space_end(vm, sp);
 	pm_writeback_trim_swap(vm, 0);
 	pm_unlock(vm);
 	return 0;
@@ -426,16 +433,6 @@ static void fork_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 	*c = copy;
 }
 
-/* Undo a fork that failed half way: the child's pages released. */
-static void fork_undo(struct pagemu *vm, pm_space_t *child)
-{
-	pm_mapping_drop_space(vm, child->id, 1);
-	pm_reclaim_release_range(vm, child->id, 0, (1ULL << vm->pt.geom.vpn_bits) - 1);
-	pm_arena_release(&vm->arena, child->pt.root);
-	child->live = 0;
-	vm->nspaces--;
-}
-
 int pagemu_space_fork(pagemu_space_t *sp, pagemu_space_t **out)
 {
 	int rc = check_space(sp, "pagemu_space_fork");
@@ -479,7 +476,7 @@ int pagemu_space_fork(pagemu_space_t *sp, pagemu_space_t **out)
 				 &a, 0);
 	}
 	if (a.err) {
-		fork_undo(vm, child);
+		space_end(vm, child);          /* (half forked: what it has goes) */
 		pm_unlock(vm);
 		pm_set_error("pagemu_space_fork: out of page-table or region memory");
 		return a.err;
