@@ -226,6 +226,35 @@ START_TEST(fork_cow_counts_exact)
 }
 END_TEST
 
+/* fork write-protects the parent's mapped pages, as the kernel's does:
+ * its reads go on without a fault; its first write to each is a
+ * copy-on-write fault. */
+START_TEST(fork_parent_reads_without_fault)
+{
+	pagemu_t *vm = open_vm(64, 0, 0);
+	pagemu_space_t *child;
+	volatile uint64_t *p = pagemu_map(vm, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pagemu_stats_t s;
+
+	fill(p, 16, 3);
+	ck_assert_int_eq(pagemu_space_fork(pagemu_space_current(vm), &child), 0);
+	pagemu_get_stats(vm, &s);
+	uint64_t faults = s.faults;
+	ck_assert_uint_eq(mismatches(p, 16, 3), 0);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.faults, faults);
+	ck_assert_uint_eq(s.mapped, 16);
+	fill(p, 16, 4);
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_eq(s.faults_cow, 16);
+	ck_assert_uint_eq(s.faults, faults + 16);
+	switch_to(vm, child);
+	ck_assert_uint_eq(mismatches(p, 16, 3), 0);
+	check_invariants(vm);
+	pagemu_close(vm);
+}
+END_TEST
+
 /* fork over a pool 4x too small: pages in swap at the fork are shared by
  * slot; parent, child and grandchild each see only their own writes; and
  * once all are gone, not a frame nor a slot is left. */
@@ -627,6 +656,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, two_spaces_same_addresses);
 	tcase_add_test(tc, other_space_memory_faults);
 	tcase_add_test(tc, fork_cow_counts_exact);
+	tcase_add_test(tc, fork_parent_reads_without_fault);
 	tcase_add_test(tc, fork_with_swap_three_generations);
 	tcase_add_test(tc, fork_keeps_shared_reset_drops_private);
 	tcase_add_test(tc, tlb_asid_off_flushes);
