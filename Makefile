@@ -69,7 +69,7 @@ HDRS      := $(wildcard include/*.h lib/*/*.h preload/*.h preload/guard/*.h)
 all: $(B)/.deps $(B)/libpagemu.a $(B)/libpagemu-model.a $(B)/libpagemu.so $(B)/libpagemu-preload.so $(B)/pagemu.pc $(TOOL_BIN) $(DEMO_BIN)
 
 # ---- set-up: install what the build needs (Debian 12) -----------------------
-DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config gnuplot-nox nbdkit
+DEB_PKGS = libsigsegv-dev liburing-dev check pkg-config gnuplot-nox nbdkit libgnutls28-dev gnutls-bin
 $(B)/.deps: Makefile
 	$(Q)sh tools/deps.sh $(DEB_PKGS)
 	$(Q)mkdir -p $(B) && touch $@

@@ -158,6 +158,31 @@ static double thrash(const char *uri, size_t frames, uint64_t touches, uint64_t 
 	return s;
 }
 
+/* A PSK file in a fresh directory under /tmp (identity "pagemu", a
+ * random 256-bit key): its path in path. 0 or -1. */
+static int psk_make(char *path, size_t len)
+{
+	char dir[] = "/tmp/pagemu-bench-tls-XXXXXX";
+	unsigned char key[32];
+	FILE *r, *f;
+
+	if (!mkdtemp(dir) || !(r = fopen("/dev/urandom", "r")))
+		return -1;
+	if (fread(key, 1, sizeof(key), r) != sizeof(key)) {
+		fclose(r);
+		return -1;
+	}
+	fclose(r);
+	snprintf(path, len, "%s/keys.psk", dir);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fprintf(f, "pagemu:");
+	for (size_t i = 0; i < sizeof(key); i++)
+		fprintf(f, "%02x", key[i]);
+	fprintf(f, "\n");
+	return fclose(f) == 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const disk_dirs[] = { "/var/tmp", "/home", "/root", NULL };
@@ -166,8 +191,9 @@ int main(int argc, char **argv)
 	size_t pages = 0;
 	uint64_t touches = 0;
 	const char *dir = NULL, *v, *why;
-	server_t srv;
-	double us_direct[BU_MAX_RUNS], us_nbd[BU_MAX_RUNS];
+	server_t srv, tls;
+	char psk[128], opt[200], tls_uri[400];
+	double us_direct[BU_MAX_RUNS], us_nbd[BU_MAX_RUNS], us_tls[BU_MAX_RUNS];
 
 	host_page = (size_t)sysconf(_SC_PAGESIZE);
 	for (int i = 1; i < argc; i++) {
@@ -198,28 +224,45 @@ int main(int argc, char **argv)
 	}
 	if (server_start(&srv, "swap", memory) < 0)
 		BU_DIE("nbd_cost: cannot start nbdkit\n");
+	/* The same server, encrypted: TLS with a pre-shared key (nbds://). */
+	const char *tls_args[] = { "--tls=require", opt, "memory", "1G", NULL };
+	if (psk_make(psk, sizeof(psk)) < 0)
+		BU_DIE("nbd_cost: cannot write a PSK file in /tmp\n");
+	snprintf(opt, sizeof(opt), "--tls-psk=%s", psk);
+	if (server_start(&tls, "swap", tls_args) < 0)
+		BU_DIE("nbd_cost: cannot start nbdkit\n");
+	snprintf(tls_uri, sizeof(tls_uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s", tls.port, psk);
 	printf("nbd_cost: %d runs; region %zu pages, %zu frames, readahead 1; O_DIRECT swap in %s (%s) vs nbdkit memory "
-	       "on 127.0.0.1\n", c.runs, pages, pages / 4, dir, bu_fs_name(dir));
+	       "on 127.0.0.1, plain and over TLS (PSK)\n", c.runs, pages, pages / 4, dir, bu_fs_name(dir));
 
 	for (int run = 0; run < c.runs; run++) {
-		major_vm_t m[2];
+		major_vm_t m[3];
 		major_open(&m[0], pages, dir, NULL);
 		major_open(&m[1], pages, NULL, srv.uri);
+		major_open(&m[2], pages, NULL, tls_uri);
 		for (size_t i = 0; i < pages; i += 256) {
 			size_t n = pages - i < 256 ? pages - i : 256;
-			for (int k = 0; k < 2; k++) {
-				major_vm_t *x = &m[k ^ (int)(i / 256 % 2)];
+			for (int k = 0; k < 3; k++) {              /* taking turns, each first in its turn */
+				major_vm_t *x = &m[(k + i / 256) % 3];
 				x->ns += bu_read_pages(x->p + i * host_page, n, host_page);
 			}
 		}
 		us_direct[run] = major_close(&m[0]);
 		us_nbd[run] = major_close(&m[1]);
-		printf("  run %d: O_DIRECT %.1f us, NBD %.1f us per major fault\n", run, us_direct[run], us_nbd[run]);
+		us_tls[run] = major_close(&m[2]);
+		printf("  run %d: O_DIRECT %.1f us, NBD %.1f us, NBD over TLS %.1f us per major fault\n", run, us_direct[run],
+		       us_nbd[run], us_tls[run]);
 	}
-	double ratio = bu_median_ratio(us_nbd, us_direct, c.runs);
+	double ratio = bu_median_ratio(us_nbd, us_direct, c.runs), tls_ratio = bu_median_ratio(us_tls, us_nbd, c.runs);
 	printf("major fault, median: O_DIRECT swap file %.1f us, NBD on loopback %.1f us: %.2fx\n",
 	       bu_median(us_direct, c.runs), bu_median(us_nbd, c.runs), ratio);
+	printf("major fault over TLS, median: %.1f us: %.2fx plain NBD\n", bu_median(us_tls, c.runs), tls_ratio);
 	bu_summary("nbd_cost", "major_nbd/major_direct", ratio, "-", 0);
+	bu_summary("nbd_cost", "major_nbds/major_nbd", tls_ratio, "-", 0);
+	server_kill(&tls);
+	snprintf(opt, sizeof(opt), "rm -rf %.*s", (int)(strrchr(psk, '/') - psk), psk);
+	if (system(opt) != 0)
+		fprintf(stderr, "nbd_cost: cannot remove %s\n", psk);
 	double fl = floor_us(srv.port, c.runs);
 	printf("floor: one 4 KiB NBD read round trip from this thread %.1f us; pagemu adds %.1f us per NBD major fault\n",
 	       fl, bu_median(us_nbd, c.runs) - fl);

@@ -94,7 +94,7 @@ typedef struct pagemu_config {
 	size_t   page_size;        /* emulated page, bytes: host page x 2^k; default host page; PAGEMU_PAGE_SIZE */
 	uint64_t swap_size;        /* swap file capacity, bytes; default 4 GiB (sparse); PAGEMU_SWAP_SIZE */
 	char     swap_dir[256];    /* directory of the unlinked swap file; default $TMPDIR or /tmp; PAGEMU_SWAP_DIR */
-	char     swap[1024];       /* "" = a local file in swap_dir; nbd://HOST[:PORT][/EXPORT], a comma-separated list stripes the slots over the servers; PAGEMU_SWAP */
+	char     swap[1024];       /* "" = a local file in swap_dir; nbd://HOST[:PORT][/EXPORT] (nbds://...[?tls-psk-file=F|tls-certificates=D]: over TLS), a comma-separated list stripes the slots over the servers; PAGEMU_SWAP */
 	unsigned swap_timeout_ms;  /* a swap server's connect and handshake, and each request: older than this, the server has failed; ms; default 5000; PAGEMU_SWAP_TIMEOUT */
 	unsigned swap_replicas;    /* copies of each swap slot on different NBD servers (1 to the servers in swap); default 1; PAGEMU_SWAP_REPLICAS */
 	unsigned swap_delay_us;    /* NBD reads: latency injected by pagemu's client (a read completes no sooner than this after it was queued), us; default 0; PAGEMU_SWAP_DELAY_US */
@@ -343,7 +343,8 @@ PAGEMU_API int  pagemu_space_stats(pagemu_space_t *sp, pagemu_space_stats_t *out
 	X(writes,      "write requests answered")                                \
 	X(write_bytes, "bytes written")                                          \
 	X(errors,      "requests failed")                                        \
-	X(up,          "1 while the connection works")
+	X(up,          "1 while the connection works")                           \
+	X(tls,         "1 when the connection is encrypted (nbds://)")
 
 typedef struct pagemu_server_stats {
 	char server[256];          /* its URI */

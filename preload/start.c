@@ -33,6 +33,15 @@ static void start_failed(int rc)
 	_exit(PM_SHIM_EXIT_FAILED);
 }
 
+/* Every thread pagemu starts (its NBD I/O threads) is inside pagemu for
+ * good: what it allocates (GnuTLS's records) comes from the bootstrap
+ * arena, never from the program's heap, whose pages may be swapped to the
+ * very servers the thread talks to. */
+static void own_thread(void)
+{
+	pm_shim_depth++;
+}
+
 void pm_shim_start(void)
 {
 	pagemu_config_t cfg;
@@ -49,6 +58,7 @@ void pm_shim_start(void)
 		rc = pm_config_env_bool("PAGEMU_MMAP", &pm_shim.mmap);
 	if (rc == 0)
 		rc = pm_config_trace_per_process(&cfg);   /* exec'd children trace too */
+	pm_prim_set_thread_hook(own_thread);
 	if (rc == 0)
 		rc = pagemu_open(&cfg, &pm_shim.vm);
 	if (rc < 0)

@@ -12,7 +12,10 @@
  * wrong data), latency injected by its delay filter. Bad input: a
  * malformed URI, a refused connection, a server that never answers, a
  * refused export, an export smaller than its share of swap_size: each a
- * clear error at open naming the URI and PAGEMU_SWAP, never a hang. */
+ * clear error at open naming the URI and PAGEMU_SWAP, never a hang. TLS
+ * (nbds://): servers that require it (nbdkit --tls=require) with a PSK
+ * and with X.509 certificates made by certtool, the workload with a
+ * failover over TLS, every refusal, and `pagemu run` over TLS. */
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -463,35 +466,45 @@ END_TEST
  * two servers, two copies of each slot (PAGEMU_SWAP_REPLICAS=2): the
  * output is the native run's, and the report counts the remote reads
  * (each from one copy). */
+/* GNU sort of 40,000 lines under `pagemu run` with env (the swap's
+ * settings) and 64 frames, in dir: output identical to native, paged;
+ * the report's line in line. */
+static void sort_under_pagemu(const char *dir, const char *env, char *line, size_t len)
+{
+	char cmd[700], path[600];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "seq 1 40000 | sort -R --random-source=/dev/zero > %s/in.txt", dir);
+	ck_assert_int_eq(pt_sh(cmd), 0);
+	ck_assert_msg(pt_same_output(dir, env, "64", "sort in.txt"), "sort's output under pagemu run (%s) differs", env);
+	pt_assert_paged(dir, 1);
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_ptr_nonnull(fgets(line, (int)len, f));
+	fclose(f);
+	ck_assert_uint_gt(pt_counter(line, "remote_reads"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_errors"), 0);
+	ck_assert_uint_eq(pt_counter(line, "remote_read_bytes"), pt_counter(line, "swap_read_pages") * PAGE);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	pt_sh(cmd);
+}
+
 START_TEST(test_nbd_pagemu_run_sort)
 {
 	server_t s[2];
-	char uris[300], env[600], dir[] = "/tmp/pagemu-test-nbd-run-XXXXXX", cmd[700], path[600], line[8192];
+	char uris[300], env[600], dir[] = "/tmp/pagemu-test-nbd-run-XXXXXX", line[8192];
 	const char *why = nbdkit_missing();
-	FILE *f;
 
 	if (why)
 		PM_TEST_SKIP("%s", why);
 	pt_need_pagemu();
 	servers_start(s, 2, uris, sizeof(uris));
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "seq 1 40000 | sort -R --random-source=/dev/zero > %s/in.txt", dir);
-	ck_assert_int_eq(pt_sh(cmd), 0);
 	snprintf(env, sizeof(env), "PAGEMU_SWAP=%s PAGEMU_SWAP_SIZE=64M PAGEMU_SWAP_REPLICAS=2", uris);
-	ck_assert_msg(pt_same_output(dir, env, "64", "sort in.txt"), "sort's output under pagemu run --swap differs");
-	pt_assert_paged(dir, 1);
-	snprintf(path, sizeof(path), "%s/report.json", dir);
-	ck_assert_ptr_nonnull(f = fopen(path, "r"));
-	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-	fclose(f);
-	ck_assert_uint_gt(pt_counter(line, "remote_reads"), 0);
-	ck_assert_uint_eq(pt_counter(line, "remote_errors"), 0);
+	sort_under_pagemu(dir, env, line, sizeof(line));
 	ck_assert_uint_eq(pt_counter(line, "remote_failovers"), 0);
-	ck_assert_uint_eq(pt_counter(line, "remote_read_bytes"), pt_counter(line, "swap_read_pages") * PAGE);
 	ck_assert_ptr_nonnull(strstr(line, s[0].uri));
 	ck_assert_ptr_nonnull(strstr(line, s[1].uri));
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	pt_sh(cmd);
 	servers_kill(s, 2);
 }
 END_TEST
@@ -531,7 +544,13 @@ START_TEST(test_nbd_uri_malformed)
 		{ "nbd://h:65536/x",         "the port is not a number from 1 to 65535" },
 		{ "nbd://h:12a/x",           "the port is not a number from 1 to 65535" },
 		{ "nbd://[::1/x",            "an IPv6 address without its closing ']'" },
-		{ "nbd://h/x?tls=on",        "no query or fragment is supported" },
+		{ "nbd://h/x?tls=on",        "a query (TLS parameters) needs the nbds:// scheme" },
+		{ "nbds://h/x?tls=on",       "an unknown parameter (known: tls-psk-file, tls-username" },
+		{ "nbds://h/x?tls-psk-file", "a parameter without a value (KEY=VALUE)" },
+		{ "nbds://h/x?tls-verify-peer=maybe", "tls-verify-peer is true or false" },
+		{ "nbds://h/x?tls-psk-file=/a&tls-certificates=/b", "tls-psk-file and tls-certificates both given" },
+		{ "nbds://h/x#frag",         "no fragment is supported" },
+		{ "nbds:/h/x",               "only the nbd and nbds schemes are supported" },
 		{ "nbd://h/x,",              "not nbd://HOST[:PORT][/EXPORT]" },
 	};
 	char msg[1500], want[300];
@@ -967,10 +986,233 @@ START_TEST(test_nbd_replicas_bad_input)
 }
 END_TEST
 
+
+/* ---- NBD over TLS (nbds://) ---------------------------------------------------------------- */
+
+/* A PSK file at path: identity ident, a 256-bit key from /dev/urandom
+ * (other_ident: a second line, another key, before it). */
+static void psk_write(const char *path, const char *ident, const char *other_ident)
+{
+	unsigned char key[32];
+	FILE *r = fopen("/dev/urandom", "r"), *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(f);
+	for (int line = other_ident ? 0 : 1; line < 2; line++) {
+		ck_assert_uint_eq(fread(key, 1, sizeof(key), r), sizeof(key));
+		fprintf(f, "%s:", line ? ident : other_ident);
+		for (size_t i = 0; i < sizeof(key); i++)
+			fprintf(f, "%02x", key[i]);
+		fputc('\n', f);
+	}
+	fclose(r);
+	fclose(f);
+}
+
+/* A memory server on a fresh port that requires TLS with the PSKs of
+ * psk (tls = "psk") or the certificates of a directory (tls = "x509");
+ * NULL: no TLS. Its nbds:// URI with query (may be "") in uri. */
+static void tls_server(server_t *s, const char *tls, const char *file, const char *query, char *uri, size_t len)
+{
+	char opt[400];
+	const char *args[] = { "--tls=require", opt, "memory", "256M", NULL };
+
+	if (!tls) {
+		args[0] = "memory";
+		args[1] = "256M";
+		args[2] = NULL;
+	} else {
+		snprintf(opt, sizeof(opt), "--tls-%s=%s", strcmp(tls, "psk") == 0 ? "psk" : "certificates", file);
+	}
+	ck_assert_int_eq(server_start(s, "swap", args), 0);
+	snprintf(uri, len, "nbds://127.0.0.1:%d/swap%s%s", s->port, query[0] ? "?" : "", query);
+}
+
+/* The workload over two TLS servers (PSK), replicated: the pages come
+ * back whole, the counters count every read at a server, the report
+ * says the connections are encrypted; and one server killed mid-run
+ * fails over to the other's copy. */
+START_TEST(test_nbd_tls_psk_workload)
+{
+	server_t s[2];
+	char dir[] = "/tmp/pagemu-test-tls-XXXXXX", psk[300], query[400], uris[1100], u[2][520];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	const char *why = nbdkit_missing();
+	remote_cfg_t rc = { .replicas = 2 };
+	pagemu_t *vm;
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
+	psk_write(psk, "pagemu", "someone");
+	snprintf(query, sizeof(query), "tls-psk-file=%s&tls-username=pagemu", psk);
+	for (int i = 0; i < 2; i++)
+		tls_server(&s[i], "psk", psk, query, u[i], sizeof(u[i]));
+	snprintf(uris, sizeof(uris), "%s,%s", u[0], u[1]);
+	volatile uint64_t *a = open_remote_cfg(uris, FRAMES, 8, PAGES, &rc, &vm);
+	pagemu_get_stats(vm, &st);
+	for (int i = 0; i < 2; i++)
+		ck_assert_uint_eq(st.servers[i].tls, 1);
+	midway_t mid = { .at = 2 * PAGES, .fn = kill_server, .arg = &s[0] };
+	ck_assert_uint_eq(workload_mid(a, ver, PAGES, 4 * PAGES, 7, &mid), 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_gt(st.faults_major, 0);
+	ck_assert_uint_gt(st.servers[1].reads, 0);
+	ck_assert_uint_gt(st.servers[1].writes, 0);
+	ck_assert_uint_eq(st.servers[0].up, 0);
+	ck_assert_uint_ge(st.remote_failovers, 1);
+	ck_assert_uint_eq(st.remote_read_bytes, st.swap_read_pages * PAGE);
+	pagemu_close(vm);
+	servers_kill(s, 2);
+	snprintf(query, sizeof(query), "rm -rf %s", dir);
+	ck_assert_int_eq(system(query), 0);
+}
+END_TEST
+
+/* Every refusal of a TLS set-up is a clear error at open naming the URI. */
+START_TEST(test_nbd_tls_refusals)
+{
+	server_t tls, plain;
+	char dir[] = "/tmp/pagemu-test-tls-XXXXXX", psk[300], other[300], q[700], uri[1000], msg[1500];
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
+	snprintf(other, sizeof(other), "%s/other.psk", dir);
+	psk_write(psk, "pagemu", NULL);
+	psk_write(other, "pagemu", NULL);       /* the same identity, another key */
+	tls_server(&tls, "psk", psk, "", uri, sizeof(uri));
+	tls_server(&plain, NULL, NULL, "", q, sizeof(q));
+
+	/* nbd:// to a server that requires TLS. */
+	snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%d/swap", tls.port);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -EACCES);
+	assert_says(msg, uri);
+	assert_says(msg, "the server requires TLS: use nbds://");
+	/* The wrong key. */
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s", tls.port, other);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -EPROTO);
+	assert_says(msg, uri);
+	assert_says(msg, "TLS handshake: ");
+	assert_says(msg, "is the key of this identity the server's?");
+	/* An identity the file does not hold. */
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s&tls-username=nobody", tls.port, psk);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -ENOENT);
+	assert_says(msg, "no key for this identity (tls-username)");
+	/* No such file. */
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s/none", tls.port, dir);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -ENOENT);
+	assert_says(msg, "/none: No such file or directory");
+	/* A server without TLS. */
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s", plain.port, psk);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -EPROTONOSUPPORT);
+	assert_says(msg, "the server does not offer TLS (NBD_OPT_STARTTLS refused");
+	/* The right key works on the same server. */
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s", tls.port, psk);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), 0);
+	server_kill(&tls);
+	server_kill(&plain);
+	snprintf(q, sizeof(q), "rm -rf %s", dir);
+	ck_assert_int_eq(system(q), 0);
+}
+END_TEST
+
+/* A certificate authority and a server certificate for 127.0.0.1 in dir
+ * (nbdkit's names: ca-cert.pem, server-cert.pem, server-key.pem), made
+ * with certtool; 0, or -1 when certtool is missing. */
+static int x509_make(const char *dir)
+{
+	char cmd[2048];
+
+	if (system("certtool --version >/dev/null 2>&1") != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && (printf 'cn = pagemu test CA\\nca\\ncert_signing_key\\nexpiration_days = 2\\n' > ca.info && "
+		 "printf 'cn = 127.0.0.1\\nip_address = 127.0.0.1\\ntls_www_server\\nencryption_key\\nsigning_key\\n"
+		 "expiration_days = 2\\n' > server.info && "
+		 "certtool -p --sec-param=medium --outfile ca-key.pem && "
+		 "certtool -s --load-privkey ca-key.pem --template ca.info --outfile ca-cert.pem && "
+		 "certtool -p --sec-param=medium --outfile server-key.pem && "
+		 "certtool -c --load-privkey server-key.pem --load-ca-certificate ca-cert.pem "
+		 "--load-ca-privkey ca-key.pem --template server.info --outfile server-cert.pem) >certtool.log 2>&1",
+		 dir);
+	ck_assert_msg(pt_sh(cmd) == 0, "certtool failed: %s/certtool.log", dir);
+	return 0;
+}
+
+/* X.509: the server's certificate checked against tls-certificates=DIR
+ * (its ca-cert.pem); refused when another authority signed it, unless
+ * tls-verify-peer=false. */
+START_TEST(test_nbd_tls_x509)
+{
+	server_t s;
+	char dir[] = "/tmp/pagemu-test-x509-XXXXXX", other[] = "/tmp/pagemu-test-x509o-XXXXXX", uri[1000], msg[1500];
+	uint32_t ver[PAGES];
+	pagemu_stats_t st;
+	pagemu_t *vm;
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_ptr_nonnull(mkdtemp(other));
+	if (x509_make(dir) < 0 || x509_make(other) < 0)
+		PM_TEST_SKIP("certtool does not run here (apt-get install gnutls-bin)");
+	tls_server(&s, "x509", dir, "", uri, sizeof(uri));
+
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-certificates=%s", s.port, other);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -EPROTO);
+	assert_says(msg, "the server's certificate is refused: no authority pagemu trusts signed it");
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-certificates=%s&tls-verify-peer=false", s.port, other);
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), 0);
+
+	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-certificates=%s", s.port, dir);
+	volatile uint64_t *a = open_remote(uri, FRAMES, 8, PAGES, &vm);
+	ck_assert_uint_eq(workload(a, ver, PAGES, 2 * PAGES, 11), 0);
+	pagemu_get_stats(vm, &st);
+	ck_assert_uint_eq(st.servers[0].tls, 1);
+	ck_assert_uint_gt(st.servers[0].reads, 0);
+	ck_assert_uint_eq(st.remote_read_bytes, st.swap_read_pages * PAGE);
+	pagemu_close(vm);
+	server_kill(&s);
+	snprintf(msg, sizeof(msg), "rm -rf %s %s", dir, other);
+	ck_assert_int_eq(system(msg), 0);
+}
+END_TEST
+
+/* `pagemu run` over TLS: the program's heap is swapped through GnuTLS,
+ * whose allocations in pagemu's I/O threads must never land in that
+ * heap. */
+START_TEST(test_nbd_tls_pagemu_run)
+{
+	server_t s;
+	char dir[] = "/tmp/pagemu-test-tls-run-XXXXXX", psk[300], q[400], uri[700], env[900], line[8192];
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	pt_need_pagemu();
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
+	psk_write(psk, "pagemu", NULL);
+	snprintf(q, sizeof(q), "tls-psk-file=%s", psk);
+	tls_server(&s, "psk", psk, q, uri, sizeof(uri));
+	snprintf(env, sizeof(env), "PAGEMU_SWAP='%s' PAGEMU_SWAP_SIZE=64M", uri);
+	sort_under_pagemu(dir, env, line, sizeof(line));
+	ck_assert_ptr_nonnull(strstr(line, "\"tls\":1"));
+	server_kill(&s);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("nbd");
 	TCase *work = tcase_create("workload"), *fail = tcase_create("failures"), *bad = tcase_create("bad input");
+	TCase *tls = tcase_create("tls");
 
 	tcase_set_timeout(work, 120);
 	tcase_add_test(work, test_nbd_workload_one_server);
@@ -998,6 +1240,12 @@ static Suite *make_suite(void)
 	tcase_add_test(bad, test_nbd_export_too_small);
 	tcase_add_test(bad, test_nbd_replicas_bad_input);
 	suite_add_tcase(s, bad);
+	tcase_set_timeout(tls, 120);
+	tcase_add_test(tls, test_nbd_tls_psk_workload);
+	tcase_add_test(tls, test_nbd_tls_refusals);
+	tcase_add_test(tls, test_nbd_tls_x509);
+	tcase_add_test(tls, test_nbd_tls_pagemu_run);
+	suite_add_tcase(s, tls);
 	return s;
 }
 

@@ -35,8 +35,9 @@ static const pm_setting_t settings[] = {
 	{ "PAGEMU_SWAP_DIR", "--swap-dir", NULL, FIELD(swap_dir), PM_SET_DIR, 0, 0,
 	  "a directory pagemu may create files in", "directory of the (unlinked) swap file" },
 	{ "PAGEMU_SWAP", "--swap", NULL, FIELD(swap), PM_SET_URI, 0, 0,
-	  "empty, or nbd://HOST[:PORT][/EXPORT][,nbd://...]",
-	  "swap on NBD servers (a list stripes the slots); empty = a local file in the swap directory" },
+	  "empty, or nbd://HOST[:PORT][/EXPORT][,nbd://...]; nbds://...[?tls-psk-file=F|tls-certificates=D] for TLS",
+	  "swap on NBD servers (a list stripes the slots; nbds:// encrypts with TLS); empty = a local file in the swap "
+	  "directory" },
 	{ "PAGEMU_SWAP_TIMEOUT", "--swap-timeout", NULL, FIELD(swap_timeout_ms), PM_SET_NUM, 1, 3600000,
 	  "1 to 3600000 (ms)", "an NBD swap server's connect and handshake, and each of its requests, at most: "
 	  "a request unanswered this long fails the server (ms)" },

@@ -39,6 +39,11 @@ int   pm_prim_append_private(const char *path);
  * Returns the new number (fd itself if it could not move); fd < 0 is
  * returned as it is. */
 int   pm_prim_own_fd(int fd);
+/* hook runs first on every thread pagemu starts (its I/O threads), before
+ * anything else the thread does: the shim routes the thread's allocations
+ * (a TLS library's, say) to memory that is never emulated, whose faults
+ * could need these very threads. Set once, before pagemu_open. */
+void  pm_prim_set_thread_hook(void (*hook)(void));
 /* Signal-safe: 1 when fd is one of pagemu's. */
 int   pm_prim_fd_owned(int fd);
 /* Signal-safe: the lowest of pagemu's descriptors >= from, or -1. */

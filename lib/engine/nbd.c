@@ -1,9 +1,10 @@
 /* nbd.c - swap slots on NBD servers: the remote backing store beneath
  * swapio.c's slot I/O (PAGEMU_SWAP=nbd://HOST:PORT/EXPORT[,nbd://...]).
  * This file: the URIs, the connections (fixed newstyle handshake with
- * NBD_OPT_GO, at open, blocking with a deadline), open and close, the
- * fork child's copy, the statistics. nbdio.c moves the slots; nbdrepair.c
- * places their copies and makes them again when a server dies.
+ * NBD_OPT_GO, after NBD_OPT_STARTTLS for nbds://, at open, blocking with a
+ * deadline), open and close, the fork child's copy, the statistics.
+ * nbdio.c moves the slots; nbdrepair.c places their copies and makes them
+ * again when a server dies; nbdtls.c is TLS (GnuTLS) for nbds://.
  *
  * The client speaks the NBD protocol's simple requests itself over one TCP
  * connection per server: NBD_CMD_READ and NBD_CMD_WRITE with simple
@@ -33,7 +34,75 @@
 
 /* ---- URIs ------------------------------------------------------------------ */
 
-/* One URI, nbd://HOST[:PORT][/EXPORT], into c's host, port and name.
+/* Copy value [v, vend) into dst (size bytes): 0, or -EINVAL (too long). */
+static int param_copy(char *dst, size_t size, const char *v, const char *vend)
+{
+	size_t n = (size_t)(vend - v);
+
+	if (n >= size)
+		return -EINVAL;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* The query of an nbds:// URI, [p, end): KEY=VALUE pairs joined by '&',
+ * the names libnbd's URIs use: tls-psk-file, tls-username,
+ * tls-certificates, tls-verify-peer. 0, or -EINVAL with *why. */
+static int parse_params(const char *p, const char *end, nbd_conn_t *c, const char **why)
+{
+	c->tls_verify = 1;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *pend = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(pend - p)), *v = eq ? eq + 1 : pend;
+		size_t klen = (size_t)((eq ? eq : pend) - p);
+		int rc = 0;
+#define KEY(k) (klen == sizeof(k) - 1 && strncmp(p, k, klen) == 0)
+		if (!c->want_tls) {
+			*why = "a query (TLS parameters) needs the nbds:// scheme";
+			return -EINVAL;
+		}
+		if (!eq || v == pend) {
+			*why = "a parameter without a value (KEY=VALUE)";
+			return -EINVAL;
+		}
+		if (KEY("tls-psk-file"))
+			rc = param_copy(c->tls_psk, sizeof(c->tls_psk), v, pend);
+		else if (KEY("tls-username"))
+			rc = param_copy(c->tls_user, sizeof(c->tls_user), v, pend);
+		else if (KEY("tls-certificates"))
+			rc = param_copy(c->tls_certs, sizeof(c->tls_certs), v, pend);
+		else if (KEY("tls-verify-peer")) {
+			size_t vlen = (size_t)(pend - v);
+			if ((vlen == 5 && !strncmp(v, "false", 5)) || (vlen == 1 && *v == '0'))
+				c->tls_verify = 0;
+			else if ((vlen == 4 && !strncmp(v, "true", 4)) || (vlen == 1 && *v == '1'))
+				c->tls_verify = 1;
+			else {
+				*why = "tls-verify-peer is true or false";
+				return -EINVAL;
+			}
+		} else {
+			*why = "an unknown parameter (known: tls-psk-file, tls-username, tls-certificates, "
+			       "tls-verify-peer)";
+			return -EINVAL;
+		}
+#undef KEY
+		if (rc < 0) {
+			*why = "a parameter's value is too long";
+			return -EINVAL;
+		}
+		p = amp ? amp + 1 : end;
+	}
+	if (c->tls_psk[0] && c->tls_certs[0]) {
+		*why = "tls-psk-file and tls-certificates both given (one kind of credentials)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One URI, nbd://HOST[:PORT][/EXPORT] or nbds://HOST[:PORT][/EXPORT][?PARAMS],
+ * into c's host, port, name and TLS parameters.
  * HOST may be a bracketed IPv6 address. 0 or -EINVAL with *why. */
 static int parse_one(const char *uri, size_t len, nbd_conn_t *c, const char **why)
 {
@@ -47,11 +116,14 @@ static int parse_one(const char *uri, size_t len, nbd_conn_t *c, const char **wh
 	}
 	memcpy(c->uri, uri, len);
 	c->uri[len] = '\0';
-	if (len < 6 || strncmp(p, "nbd://", 6) != 0) {
-		*why = "not nbd://HOST[:PORT][/EXPORT] (only the nbd scheme is supported)";
+	c->want_tls = len >= 7 && strncmp(p, "nbds://", 7) == 0;
+	if (!c->want_tls && (len < 6 || strncmp(p, "nbd://", 6) != 0)) {
+		*why = "not nbd://HOST[:PORT][/EXPORT] or nbds://HOST[:PORT][/EXPORT][?PARAMS] (TLS): "
+		       "only the nbd and nbds schemes are supported";
 		return -EINVAL;
 	}
-	p += 6;
+	p += c->want_tls ? 7 : 6;
+	c->tls_verify = 1;
 	if (*p == '[') {
 		h = ++p;
 		while (p < end && *p != ']')
@@ -63,7 +135,7 @@ static int parse_one(const char *uri, size_t len, nbd_conn_t *c, const char **wh
 		hend = p++;
 	} else {
 		h = p;
-		while (p < end && *p != ':' && *p != '/')
+		while (p < end && *p != ':' && *p != '/' && *p != '?')
 			p++;
 		hend = p;
 	}
@@ -80,27 +152,28 @@ static int parse_one(const char *uri, size_t len, nbd_conn_t *c, const char **wh
 		unsigned long v = 0;
 		while (p < end && *p >= '0' && *p <= '9' && v <= 65535)
 			v = v * 10 + (unsigned long)(*p++ - '0');
-		if (p == q || v == 0 || v > 65535 || (p < end && *p != '/')) {
+		if (p == q || v == 0 || v > 65535 || (p < end && *p != '/' && *p != '?')) {
 			*why = "the port is not a number from 1 to 65535";
 			return -EINVAL;
 		}
 		snprintf(c->port, sizeof(c->port), "%lu", v);
 	}
-	if (p < end && *p != '/') {
+	if (p < end && *p != '/' && *p != '?') {
 		*why = "junk after the host";
 		return -EINVAL;
 	}
-	if (p < end)
+	if (p < end && *p == '/')
 		p++;
-	n = (size_t)(end - p);
+	const char *q = memchr(p, '?', (size_t)(end - p));
+	n = (size_t)((q ? q : end) - p);
 	memcpy(c->name, p, n);
 	c->name[n] = '\0';
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)c->name[i] < 0x20 || c->name[i] == '?' || c->name[i] == '#') {
-			*why = "the export name holds a control character, '?' or '#' (no query or fragment is supported)";
+		if ((unsigned char)c->name[i] < 0x20 || c->name[i] == '#') {
+			*why = "the export name holds a control character or '#' (no fragment is supported)";
 			return -EINVAL;
 		}
-	return 0;
+	return q ? parse_params(q + 1, end, c, why) : 0;
 }
 
 /* Split list (comma-separated URIs) into conns[]: the count, or -EINVAL
@@ -142,31 +215,22 @@ int pm_nbd_check_uri(const char *list, const char *setting)
 
 /* ---- the handshake (open time: blocking, with a deadline) --------------------- */
 
-/* recv exactly len bytes (the socket's timeouts bound each call), with
- * raw system calls (prim: never the shim's recv and send, which the I/O
- * threads must not enter). 0, -errno, or -ECONNRESET for the peer's
- * close. The handshake's. */
-static int recv_all(int sock, void *buf, size_t len)
+/* Receive or send exactly len bytes on c (over TLS once it is up), each
+ * call bounded by the socket's timeouts, with raw system calls (prim:
+ * never the shim's recv and send, which the I/O threads must not enter).
+ * 0, -errno, or -ECONNRESET for the peer's close. The handshake's. */
+static int recv_all(nbd_conn_t *c, void *buf, size_t len)
 {
-	char *p = buf;
+	struct iovec v = { buf, len };
 
-	while (len) {
-		long n = pm_prim_recv(sock, p, len);
-		if (n == -EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? (n == -EAGAIN ? -ETIMEDOUT : (int)n) : -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return len ? pm_nbd_xfer(c, &v, 1, 1, 0) : 0;
 }
 
-static int send_all(int sock, const void *buf, size_t len)
+static int send_all(nbd_conn_t *c, const void *buf, size_t len)
 {
 	struct iovec v = { (void *)buf, len };
 
-	return pm_nbd_xfer(sock, &v, 1, 0, NULL);
+	return len ? pm_nbd_xfer(c, &v, 1, 0, 0) : 0;
 }
 
 static void set_timeout(int sock, unsigned ms)
@@ -244,7 +308,8 @@ static const char *rep_error(uint32_t type)
 	case 2:  return "refused by the server's policy";
 	case 3:  return "the server found the request invalid";
 	case 4:  return "not supported on the server's platform";
-	case 5:  return "the server requires TLS (not supported yet)";
+	case 5:  return "the server requires TLS: use nbds://HOST[:PORT]/EXPORT?tls-psk-file=FILE (or "
+			"?tls-certificates=DIR, or the system's trusted authorities)";
 	case 6:  return "no such export on the server";
 	case 7:  return "the server is shutting down";
 	case 8:  return "the server requires a block size negotiation";
@@ -252,17 +317,94 @@ static const char *rep_error(uint32_t type)
 	}
 }
 
-/* The fixed newstyle handshake on c->sock, ending in the transmission
- * phase with c->size set: 0, or -errno with msg (len bytes) saying why. */
+/* Say what a failed socket call of the handshake (rc) means. */
+static int io_failed(int rc, char *msg, size_t len)
+{
+	snprintf(msg, len, "handshake: %s", rc == -ECONNRESET ? "the server closed the connection"
+		 : rc == -ETIMEDOUT ? "no answer in time (PAGEMU_SWAP_TIMEOUT)" : strerror(-rc));
+	return rc;
+}
+
+/* Send option opt with its data (dlen bytes). 0 or -errno with msg. */
+static int option_send(nbd_conn_t *c, uint32_t opt, const void *odata, uint32_t dlen, char *msg, size_t len)
+{
+	uint8_t b[16];
+	int rc;
+
+	put_be(b, NBD_IHAVEOPT, 8);
+	put_be(b + 8, opt, 4);
+	put_be(b + 12, dlen, 4);
+	if ((rc = send_all(c, b, 16)) < 0 || (dlen && (rc = send_all(c, odata, dlen)) < 0))
+		return io_failed(rc, msg, len);
+	return 0;
+}
+
+/* Read one reply to option opt: its type in *type, its data (at most
+ * size - 1 bytes kept, the rest read and dropped, NUL-terminated) in
+ * data, the bytes kept in *keep. 0, or -errno with msg. */
+static int option_reply(nbd_conn_t *c, uint32_t opt, uint32_t *type, char *data, uint32_t size, uint32_t *keep,
+			char *msg, size_t len)
+{
+	uint8_t b[32];
+	uint32_t rlen;
+	int rc;
+
+	if ((rc = recv_all(c, b, 20)) < 0)
+		return io_failed(rc, msg, len);
+	if (get_be(b, 8) != NBD_REP_MAGIC || get_be(b + 8, 4) != opt) {
+		snprintf(msg, len, "a malformed reply to %s", opt == NBD_OPT_GO ? "NBD_OPT_GO" : "NBD_OPT_STARTTLS");
+		return -EPROTO;
+	}
+	*type = (uint32_t)get_be(b + 12, 4);
+	rlen = (uint32_t)get_be(b + 16, 4);
+	*keep = rlen < size - 1 ? rlen : size - 1;
+	if ((rc = recv_all(c, data, *keep)) < 0)
+		return io_failed(rc, msg, len);
+	for (uint32_t skip = rlen - *keep; skip; ) {        /* the rest of a long reply */
+		uint32_t k = skip < 32 ? skip : 32;
+		if ((rc = recv_all(c, b, k)) < 0)
+			return io_failed(rc, msg, len);
+		skip -= k;
+	}
+	data[*keep] = '\0';
+	return 0;
+}
+
+/* nbds://: NBD_OPT_STARTTLS, then the TLS handshake (nbdtls.c); the rest
+ * of the negotiation runs over TLS. 0, or -errno with msg. */
+static int start_tls(nbd_conn_t *c, char *msg, size_t len)
+{
+	char data[256];
+	uint32_t type, keep;
+	int rc = option_send(c, NBD_OPT_STARTTLS, NULL, 0, msg, len);
+
+	if (rc < 0 || (rc = option_reply(c, NBD_OPT_STARTTLS, &type, data, sizeof(data), &keep, msg, len)) < 0)
+		return rc;
+	if (type & NBD_REP_FLAG_ERROR) {
+		snprintf(msg, len, "the server does not offer TLS (NBD_OPT_STARTTLS refused: %s%s%s): start it with "
+			 "--tls=on or --tls=require, or use nbd://", rep_error(type), keep ? ": " : "", keep ? data : "");
+		return -EPROTONOSUPPORT;
+	}
+	if (type != NBD_REP_ACK) {
+		snprintf(msg, len, "a malformed reply to NBD_OPT_STARTTLS");
+		return -EPROTO;
+	}
+	return pm_nbd_tls_start(c, msg, len);
+}
+
+/* The fixed newstyle handshake on c->sock (TLS first for nbds://), ending
+ * in the transmission phase with c->size set: 0, or -errno with msg (len
+ * bytes) saying why. */
 static int handshake(nbd_conn_t *c, char *msg, size_t len)
 {
-	uint8_t b[32], opt[16 + 4 + PM_NBD_URI_MAX + 2], data[1024];
+	uint8_t b[32], opt[4 + PM_NBD_URI_MAX + 2];
+	char data[1024];
 	size_t nlen = strlen(c->name);
 	uint32_t hflags;
 	int rc, have_size = 0;
 
-	if ((rc = recv_all(c->sock, b, 18)) < 0)
-		goto io;
+	if ((rc = recv_all(c, b, 18)) < 0)
+		return io_failed(rc, msg, len);
 	if (get_be(b, 8) != NBD_MAGIC || get_be(b + 8, 8) != NBD_IHAVEOPT) {
 		snprintf(msg, len, get_be(b + 8, 8) == NBD_OLDSTYLE ? "an oldstyle NBD server (only newstyle is supported)"
 			 : "not an NBD server (no NBDMAGIC/IHAVEOPT greeting)");
@@ -274,44 +416,27 @@ static int handshake(nbd_conn_t *c, char *msg, size_t len)
 		return -EPROTO;
 	}
 	put_be(b, NBD_FLAG_FIXED_NEWSTYLE | (hflags & NBD_FLAG_NO_ZEROES), 4);
-	if ((rc = send_all(c->sock, b, 4)) < 0)
-		goto io;
-	put_be(opt, NBD_IHAVEOPT, 8);
-	put_be(opt + 8, NBD_OPT_GO, 4);
-	put_be(opt + 12, 4 + nlen + 2, 4);
-	put_be(opt + 16, nlen, 4);
-	memcpy(opt + 20, c->name, nlen);
-	put_be(opt + 20 + nlen, 0, 2);             /* no information requests */
-	if ((rc = send_all(c->sock, opt, 22 + nlen)) < 0)
-		goto io;
+	if ((rc = send_all(c, b, 4)) < 0)
+		return io_failed(rc, msg, len);
+	if (c->want_tls && (rc = start_tls(c, msg, len)) < 0)
+		return rc;
+	put_be(opt, nlen, 4);
+	memcpy(opt + 4, c->name, nlen);
+	put_be(opt + 4 + nlen, 0, 2);             /* no information requests */
+	if ((rc = option_send(c, NBD_OPT_GO, opt, (uint32_t)(4 + nlen + 2), msg, len)) < 0)
+		return rc;
 	for (;;) {
-		uint32_t type, dlen, keep;
-		if ((rc = recv_all(c->sock, b, 20)) < 0)
-			goto io;
-		if (get_be(b, 8) != NBD_REP_MAGIC || get_be(b + 8, 4) != NBD_OPT_GO) {
-			snprintf(msg, len, "a malformed reply to NBD_OPT_GO");
-			return -EPROTO;
-		}
-		type = (uint32_t)get_be(b + 12, 4);
-		dlen = (uint32_t)get_be(b + 16, 4);
-		keep = dlen < sizeof(data) - 1 ? dlen : (uint32_t)sizeof(data) - 1;
-		if ((rc = recv_all(c->sock, data, keep)) < 0)
-			goto io;
-		for (uint32_t skip = dlen - keep; skip; ) {        /* the rest of a long reply */
-			uint32_t k = skip < 32 ? skip : 32;
-			if ((rc = recv_all(c->sock, b, k)) < 0)
-				goto io;
-			skip -= k;
-		}
-		data[keep] = '\0';
+		uint32_t type, keep;
+		if ((rc = option_reply(c, NBD_OPT_GO, &type, data, sizeof(data), &keep, msg, len)) < 0)
+			return rc;
 		if (type & NBD_REP_FLAG_ERROR) {
-			snprintf(msg, len, "export \"%s\": %s%s%s", c->name, rep_error(type), keep ? ": " : "",
-				 keep ? (char *)data : "");
+			snprintf(msg, len, "export \"%s\": %s%s%.300s", c->name, rep_error(type), keep ? ": " : "",
+				 keep ? data : "");
 			return type == (NBD_REP_FLAG_ERROR | 6) ? -ENOENT : -EACCES;
 		}
-		if (type == NBD_REP_INFO && keep >= 12 && get_be(data, 2) == NBD_INFO_EXPORT) {
-			c->size = get_be(data + 2, 8);
-			if (get_be(data + 10, 2) & NBD_FLAG_READ_ONLY) {
+		if (type == NBD_REP_INFO && keep >= 12 && get_be((uint8_t *)data, 2) == NBD_INFO_EXPORT) {
+			c->size = get_be((uint8_t *)data + 2, 8);
+			if (get_be((uint8_t *)data + 10, 2) & NBD_FLAG_READ_ONLY) {
 				snprintf(msg, len, "export \"%s\" is read-only", c->name);
 				return -EROFS;
 			}
@@ -325,10 +450,6 @@ static int handshake(nbd_conn_t *c, char *msg, size_t len)
 		return -EPROTO;
 	}
 	return 0;
-io:
-	snprintf(msg, len, "handshake: %s", rc == -ECONNRESET ? "the server closed the connection"
-		 : rc == -ETIMEDOUT ? "no answer in time (PAGEMU_SWAP_TIMEOUT)" : strerror(-rc));
-	return rc;
 }
 
 /* Regions per export: one per copy, and a spare one (room to re-replicate
@@ -380,6 +501,7 @@ static int conn_open(nbd_conn_t *c, uint64_t need, const pagemu_config_t *cfg, u
 	set_timeout(c->sock, tick_ms);
 	return 0;
 err_close:
+	pm_nbd_tls_end(c);
 	pm_prim_close(c->sock);
 	c->sock = -1;
 	return rc;
@@ -427,6 +549,8 @@ static int connect_all(struct pm_nbd *nbd, const pagemu_config_t *cfg, uint64_t 
 
 static void disconnect_all(struct pm_nbd *nbd)
 {
+	for (unsigned i = 0; i < nbd->nconn; i++)
+		pm_nbd_tls_end(&nbd->conn[i]);
 	for (unsigned i = 0; i < nbd->nconn; i++)
 		if (nbd->conn[i].sock >= 0) {
 			pm_prim_close(nbd->conn[i].sock);
@@ -551,8 +675,10 @@ static void stop_threads(struct pm_nbd *nbd)
 		atomic_store(&c->sleeping, 1);
 		pm_nbd_wake(c);
 		pm_prim_thread_join(c->sender);
-		if (!atomic_load(&c->dead))
-			send_all(c->sock, disc, sizeof(disc));     /* a polite end; no reply comes */
+		if (!atomic_load(&c->dead)) {
+			send_all(c, disc, sizeof(disc));     /* a polite end; no reply comes */
+			pm_nbd_tls_bye(c);
+		}
 		shutdown(c->sock, SHUT_RDWR);
 		pm_prim_thread_join(c->receiver);
 		c->threads = 0;
@@ -585,6 +711,8 @@ void pm_nbd_forget(struct pm_nbd *nbd)
 {
 	/* In a fork child: the threads were the parent's; the descriptors are
 	 * copies of the parent's connections, which the child must not use. */
+	for (unsigned i = 0; i < nbd->nconn; i++)
+		pm_nbd_tls_forget(&nbd->conn[i]);
 	disconnect_all(nbd);
 	if (nbd->post_ok)
 		pm_prim_ring_exit(&nbd->post);
@@ -642,6 +770,7 @@ void pm_nbd_stats(struct pm_nbd *nbd, pagemu_stats_t *s)
 		v->write_bytes = atomic_load_explicit(&c->write_bytes, memory_order_relaxed);
 		v->errors = atomic_load_explicit(&c->errors, memory_order_relaxed);
 		v->up = !atomic_load(&c->dead);
+		v->tls = c->tls != NULL;
 		s->remote_reads += v->reads;
 		s->remote_read_bytes += v->read_bytes;
 		s->remote_writes += v->writes;

@@ -1,8 +1,8 @@
 /* nbd.h - the NBD swap store's own header: its types and the functions
- * its three files share. Who may include it: nbd.c (URIs, handshake,
+ * its four files share. Who may include it: nbd.c (URIs, handshake,
  * connections, open and close, fork, statistics), nbdio.c (the queues,
- * the I/O threads, completions and failures, the fault path's side) and
- * nbdrepair.c (placement of copies, re-replication). The engine sees the
+ * the I/O threads, completions and failures, the fault path's side),
+ * nbdrepair.c (placement of copies, re-replication) and nbdtls.c (TLS). The engine sees the
  * store through engine.h's pm_nbd_* only.
  *
  * Glossary. chunk: STRIPE consecutive slots, the unit of striping and of
@@ -48,6 +48,7 @@ _Static_assert(MAX_PIECES <= 256 && NREQ < (1u << 23), "a handle is request << 8
 #define NBD_REP_MAGIC       0x0003e889045565a9ULL
 #define NBD_FLAG_FIXED_NEWSTYLE 1
 #define NBD_FLAG_NO_ZEROES  2
+#define NBD_OPT_STARTTLS    5
 #define NBD_OPT_GO          7
 #define NBD_REP_ACK         1
 #define NBD_REP_INFO        3
@@ -110,6 +111,12 @@ typedef struct nbd_conn {
 	struct pm_nbd *nbd;
 	char         uri[PM_NBD_URI_MAX]; /* as the user wrote it, for messages */
 	char         host[256], port[16], name[PM_NBD_URI_MAX];   /* the export */
+	int          want_tls;            /* nbds://: TLS or nothing */
+	int          tls_verify;          /* check the server's certificate (tls-verify-peer) */
+	char         tls_psk[PM_NBD_URI_MAX];     /* tls-psk-file: a PSK file, "" for X.509 */
+	char         tls_user[128];       /* tls-username: its identity, "" for the file's first */
+	char         tls_certs[PM_NBD_URI_MAX];   /* tls-certificates: a directory, "" for the system's */
+	struct nbd_tls *tls;              /* the TLS session, once up (nbdtls.c), else NULL */
 	int          sock;                /* -1 = none */
 	uint64_t     size;                /* the export's bytes */
 	pm_thread_t  sender, receiver;
@@ -182,10 +189,11 @@ static inline uint64_t get_be(const uint8_t *p, unsigned bytes)
 
 /* ---- nbdio.c: the queues, the I/O threads, completions ------------------------------- */
 
-/* Send (or, recv = 1, receive) all of iov[0..n) on sock; live: the I/O
- * threads' connection (a request of it overdue ends the wait), NULL: the
- * socket's timeout is the deadline. 0 or -errno (-ECONNRESET: closed). */
-int   pm_nbd_xfer(int sock, struct iovec *iov, int n, int recv_, nbd_conn_t *live);
+/* Send (or, recv = 1, receive) all of iov[0..n) on c's socket (over TLS
+ * when c->tls); live: the I/O threads' call (a request of c overdue ends
+ * the wait), 0: the socket's timeout is the deadline (the handshake). 0
+ * or -errno (-ECONNRESET: closed). */
+int   pm_nbd_xfer(nbd_conn_t *c, struct iovec *iov, int n, int recv_, int live);
 /* The I/O threads of a connection (arg: its nbd_conn_t). */
 void *pm_nbd_sender_main(void *arg);
 void *pm_nbd_receiver_main(void *arg);
@@ -203,6 +211,29 @@ int   pm_nbd_run_sync(struct pm_nbd *nbd, unsigned req, int write, uint64_t slot
 		      unsigned n, unsigned only);
 /* One line on stderr from parts (NULL-terminated), without stdio. */
 void  pm_nbd_say(const char *const *parts);
+
+/* ---- nbdtls.c: NBD over TLS (GnuTLS, loaded when a URI asks) -------------------------- */
+
+/* After the server's ACK of NBD_OPT_STARTTLS: the TLS handshake on c->sock
+ * with c's credentials, within the socket's timeouts. 0 with c->tls set,
+ * or -errno with msg (len bytes) saying why. Open time. */
+int   pm_nbd_tls_start(nbd_conn_t *c, char *msg, size_t len);
+/* pm_nbd_xfer over c's TLS session: send (or receive) all of iov[0..n),
+ * which it may change. While the socket's tick passes, it waits on as
+ * long as wait_on(c) says 1 (NULL: not at all: -ETIMEDOUT). One sender
+ * and one receiver may run at once. 0 or -errno (-ECONNRESET: closed,
+ * -EPROTO: a TLS error). */
+int   pm_nbd_tls_xfer(nbd_conn_t *c, struct iovec *iov, int n, int recv_, int (*wait_on)(nbd_conn_t *));
+/* The TLS version c speaks ("TLS1.3"), NULL without TLS. */
+const char *pm_nbd_tls_version(nbd_conn_t *c);
+/* TLS's own polite end (close_notify), when c speaks TLS: after the
+ * last request, while the receiver may still read. */
+void  pm_nbd_tls_bye(nbd_conn_t *c);
+/* End c's session (no I/O thread may use it any more). */
+void  pm_nbd_tls_end(nbd_conn_t *c);
+/* A fork child: forget c's session without touching it (the parent's
+ * threads may have been inside it). */
+void  pm_nbd_tls_forget(nbd_conn_t *c);
 
 /* ---- nbdrepair.c: placement and re-replication --------------------------------------- */
 

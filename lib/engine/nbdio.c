@@ -46,17 +46,25 @@
 
 static int overdue(nbd_conn_t *c);
 
+/* c's request overdue? Not: its I/O threads wait on (pm_nbd_tls_xfer). */
+static int wait_on(nbd_conn_t *c)
+{
+	return !overdue(c);
+}
+
 /* Send (or, recv = 1, receive) all of iov[0..n), which it may change.
  * live: the connection's I/O threads, whose socket wakes them every tick:
- * they wait on unless a request of live is overdue (-ETIMEDOUT); NULL
- * (the handshake): the socket's timeout is the deadline. */
-int pm_nbd_xfer(int sock, struct iovec *iov, int n, int recv_, nbd_conn_t *live)
+ * they wait on unless a request of c is overdue (-ETIMEDOUT); 0 (the
+ * handshake): the socket's timeout is the deadline. */
+int pm_nbd_xfer(nbd_conn_t *c, struct iovec *iov, int n, int recv_, int live)
 {
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 
+	if (c->tls)
+		return pm_nbd_tls_xfer(c, iov, n, recv_, live ? wait_on : NULL);
 	while (m.msg_iovlen) {
-		long k = pm_prim_msg(sock, &m, recv_);
-		if (k == -EINTR || (k == -EAGAIN && live && !overdue(live)))
+		long k = pm_prim_msg(c->sock, &m, recv_);
+		if (k == -EINTR || (k == -EAGAIN && live && !overdue(c)))
 			continue;
 		if (k <= 0)
 			return k < 0 ? (k == -EAGAIN ? -ETIMEDOUT : (int)k) : -ECONNRESET;
@@ -303,6 +311,8 @@ static void io_failed(nbd_conn_t *c, const char *what, int rc)
 		conn_fail(c, line, 0);
 	} else if (rc == -ECONNRESET) {
 		conn_fail(c, "the server closed the connection", 0);
+	} else if (rc == -EPROTO) {
+		conn_fail(c, "a TLS error (a record that does not decrypt, or an alert)", 0);
 	} else {
 		conn_fail(c, what, -rc);
 	}
@@ -380,7 +390,7 @@ static int send_piece(nbd_conn_t *c, nbd_req_t *r, nbd_piece_t *p, uint32_t h)
 	if (r->write)
 		for (unsigned i = 0; i < g->n; i++)
 			iov[niov++] = r->iov[g->iov0 + i];
-	return pm_nbd_xfer(c->sock, iov, (int)niov, 0, c);
+	return pm_nbd_xfer(c, iov, (int)niov, 0, 1);
 }
 
 /* The sender: takes piece handles from the queue, sends their requests;
@@ -448,7 +458,7 @@ static int recv_pages(nbd_conn_t *c, nbd_req_t *r, nbd_piece_t *p)
 
 	for (unsigned i = 0; i < g->n; i++)
 		iov[i] = r->iov[g->iov0 + i];
-	if ((rc = pm_nbd_xfer(c->sock, iov, (int)g->n, 1, c)) < 0)
+	if ((rc = pm_nbd_xfer(c, iov, (int)g->n, 1, 1)) < 0)
 		return rc;
 	if (c->nbd->delay_ns)
 		hold_until(r->queued_ns + c->nbd->delay_ns);
@@ -467,7 +477,7 @@ void *pm_nbd_receiver_main(void *arg)
 	pm_nbd_thread_started(&c->started);
 	while (!atomic_load(&c->dead)) {
 		struct iovec v = { rep, sizeof(rep) };
-		int rc = pm_nbd_xfer(c->sock, &v, 1, 1, c);
+		int rc = pm_nbd_xfer(c, &v, 1, 1, 1);
 		if (rc < 0) {
 			io_failed(c, "connection lost", rc);
 			return NULL;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <liburing.h>
 #include <sys/mman.h>
@@ -653,6 +654,43 @@ long pm_prim_msg(int fd, struct msghdr *m, int recv)
 	return recv ? raw(SYS_recvmsg, fd, (long)m, MSG_WAITALL, 0) : raw(SYS_sendmsg, fd, (long)m, MSG_NOSIGNAL, 0);
 }
 
+long pm_prim_recv_some(int fd, void *buf, size_t len)
+{
+	return raw6(SYS_recvfrom, fd, (long)buf, (long)len, 0, 0, 0);
+}
+
+int pm_prim_wait_readable(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	return (int)raw6(SYS_ppoll, (long)&pfd, 1, ms < 0 ? 0 : (long)&ts, 0, 0, 0);
+}
+
+/* The hook every thread of pagemu's runs first (pm_prim_set_thread_hook). */
+static void (*thread_hook)(void);
+
+void pm_prim_set_thread_hook(void (*hook)(void))
+{
+	thread_hook = hook;
+}
+
+/* What a thread of pagemu's starts with: its function and argument. */
+typedef struct thread_start {
+	void *(*fn)(void *);
+	void *arg;
+} thread_start_t;
+
+static void *thread_main(void *p)
+{
+	thread_start_t ts = *(thread_start_t *)p;
+
+	if (thread_hook)
+		thread_hook();
+	free(p);
+	return ts.fn(ts.arg);
+}
+
 int pm_prim_thread_start(pm_thread_t *t, void *(*fn)(void *), void *arg)
 {
 	typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
@@ -674,9 +712,15 @@ int pm_prim_thread_start(pm_thread_t *t, void *(*fn)(void *), void *arg)
 	sigdelset(&all, SIGFPE);
 	sigdelset(&all, SIGTRAP);
 	sigdelset(&all, SIGSYS);
+	thread_start_t *ts = malloc(sizeof(*ts));
+	if (!ts)
+		return -ENOMEM;
+	*ts = (thread_start_t){ fn, arg };
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = create(&th, NULL, fn, arg);
+	rc = create(&th, NULL, thread_main, ts);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		free(ts);
 	if (rc == 0)
 		*t = (pm_thread_t)th;
 	return -rc;

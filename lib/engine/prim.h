@@ -100,6 +100,12 @@ void  pm_prim_thread_join(pm_thread_t t);
 struct msghdr;
 long  pm_prim_recv(int fd, void *buf, size_t len);
 long  pm_prim_msg(int fd, struct msghdr *m, int recv);
+/* recv(2) of what is there, at most len bytes (no MSG_WAITALL), raw:
+ * the bytes, 0 at the peer's close, or -errno. */
+long  pm_prim_recv_some(int fd, void *buf, size_t len);
+/* Wait at most ms (< 0: no limit) for fd to be readable, raw (ppoll): 1,
+ * 0 at the deadline, or -errno. */
+int   pm_prim_wait_readable(int fd, int ms);
 /* A file a region maps: fd's identity (device, inode), size in bytes and
  * access mode (O_RDONLY, O_WRONLY or O_RDWR). -ENODEV when fd is no
  * regular file, -EBADF when it is no descriptor. Signal-safe. */
