@@ -664,6 +664,53 @@ START_TEST(test_fault_around)
 }
 END_TEST
 
+/* Evicted file pages leave their mappings behind, PROT_NONE, to be
+ * unmapped later in runs (windows of their old frames): a touch before or
+ * after that finds the file's words, a write through a shared mapping
+ * reaches the file, with and without fault-around, with the invariant
+ * checks on in the debug build. */
+START_TEST(test_evicted_pages_come_back)
+{
+	static const unsigned around[] = { 1, 16 };
+
+	setenv("PAGEMU_CHECK", "1", 0);
+	for (unsigned k = 0; k < sizeof(around) / sizeof(around[0]); k++) {
+		pagemu_config_t cfg;
+		pagemu_t *vm;
+		pagemu_stats_t s;
+		int fd = make_file(256, 0, O_RDWR);
+
+		pagemu_config_default(&cfg);
+		cfg.frames = 32;
+		cfg.readahead = 16;
+		cfg.fault_around = around[k];
+		cfg.swap_size = 64ULL << 20;
+		ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+		volatile uint64_t *m = pagemu_map(vm, 256 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ck_assert_ptr_nonnull((void *)m);
+		for (uint64_t p = 0; p < 256; p++)                    /* forward: evicting */
+			ck_assert_uint_eq(m[p * PAGE / 8 + 3], word_of(p, 3));
+		ck_assert_uint_eq(ppn_of(vm, (const void *)m), UINT64_MAX);
+		for (uint64_t p = 256; p-- > 0;)                      /* back: the last evicted first */
+			ck_assert_uint_eq(m[p * PAGE / 8 + 5], word_of(p, 5));
+		for (uint64_t p = 0; p < 256; p += 3)                 /* writes, evicted in turn */
+			m[p * PAGE / 8] = 1000 + p;
+		for (uint64_t p = 0; p < 256; p++)
+			ck_assert_uint_eq(m[p * PAGE / 8], p % 3 ? word_of(p, 0) : 1000 + p);
+		ck_assert_int_eq(pagemu_sync(vm, (void *)m, 256 * PAGE, MS_SYNC), 0);
+		for (uint64_t p = 0; p < 256; p++)
+			ck_assert_uint_eq(file_word(fd, p, 0), p % 3 ? word_of(p, 0) : 1000 + p);
+		pagemu_get_stats(vm, &s);
+		ck_assert_uint_gt(s.evictions, 3 * 256 - 32 - 1);
+		ck_assert_uint_le(s.mapped, 32);
+		ck_assert_uint_eq(s.swap_used, 0);
+		ck_assert_int_eq(pagemu_unmap(vm, (void *)m, 256 * PAGE), 0);
+		pagemu_close(vm);
+		close(fd);
+	}
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("filemap");
@@ -688,6 +735,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_advise_dontneed);
 	tcase_add_test(tc, test_remap);
 	tcase_add_test(tc, test_fault_around);
+	tcase_add_test(tc, test_evicted_pages_come_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -298,6 +298,10 @@ int  pm_reserve_frames(struct pagemu *vm, uint64_t vpn, uint64_t ppn, uint64_t k
  * unmap (pm_mmu_flush_stale). */
 void pm_mmu_revoke(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swapped);
+/* An object page's mapping goes (evicted, dropped): its PTE becomes none;
+ * a parked mapping stays as a window of the old frame, queued for the
+ * batched unmap with the stale ones. */
+void pm_mmu_dropped(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte);
 void pm_mmu_flush_stale(struct pagemu *vm);
 /* The reservation window of the untouched page vpn is void (its frame went
  * to another page): forget it, keeping the VMA count exact. */

@@ -593,8 +593,11 @@ static enum pm_fault_outcome do_cow_page(struct pm_fault *f)
  * follow (a window read ahead leaves them so), with one mmap, read-only
  * (a write still faults, to mark the page dirty). They count as
  * referenced: their touches are not seen. A window's marker page is
- * left for its own fault, which starts the next window. */
-static void fault_around(struct pagemu *vm, const pm_region_t *r, uint64_t vpn, uint64_t ppn)
+ * left for its own fault, which starts the next window. The faulting page
+ * (vpn, in ppn, its PTE made) is mapped in the same mmap when with_self
+ * (it is to be mapped read-only too). 0 when the faulting page was mapped
+ * so, -1 when it is still to be mapped. */
+static int fault_around(struct pagemu *vm, const pm_region_t *r, uint64_t vpn, uint64_t ppn, int with_self)
 {
 	uint64_t last = pm_va_vpn(vm, r->end - 1), pages = pm_object_pages(vm, r->obj), n = 0;
 
@@ -603,27 +606,30 @@ static void fault_around(struct pagemu *vm, const pm_region_t *r, uint64_t vpn, 
 		pm_pte_t *pte;
 		if (index >= pages || p >= vm->nframes || pm_pcache_lookup(vm, r->obj, index) != p ||
 		    vm->frames.f[p].busy || pm_readahead_marker(vm, p) || !(pte = pm_pt_ensure(&vm->pt, v)) ||
-		    !pte_none(*pte))
+		    !(pte_none(*pte) || pte_window(*pte)))
 			break;
 		n++;
 	}
 	if (!n)
-		return;
+		return -1;
 	for (uint64_t i = 1; i <= n; i++) {
 		pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		if (pte_window(*pte))
+			pm_mmu_window_void(vm, vpn + i, pte);   /* (the mmap replaces it) */
 		file_pte(vm, r, pte, ppn + i);
 		pm_readahead_hit(vm, ppn + i);           /* (read ahead, now in use) */
 		vm->policy->referenced(vm->policy_state, ppn + i);
 	}
-	if (pm_map_run(vm, vpn + 1, ppn + 1, n, map_prot(r, 0)) < 0) {
+	if (pm_map_run(vm, vpn + !with_self, ppn + !with_self, n + !!with_self, map_prot(r, 0)) < 0) {
 		for (uint64_t i = 1; i <= n; i++) {       /* (no mapping: their touches fault as usual) */
 			pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
 			PM_DEC(vm->frames.f[ppn + i].mapcount);
 			*pte = 0;
 		}
-		return;
+		return -1;
 	}
 	vm->stats.fault_around_pages += n;
+	return with_self ? 0 : -1;
 }
 
 /* First touch of a page of a file (or of shared memory) through this
@@ -641,6 +647,8 @@ static enum pm_fault_outcome do_file_page(struct pm_fault *f)
 
 	if (!pte)
 		return fail_sigbus(f, -ENOMEM, "page-table memory exhausted");
+	if (pte_window(*pte))
+		pm_mmu_window_void(vm, f->vpn, pte);   /* (the mapping made below replaces it) */
 	ppn = pm_pcache_lookup(vm, obj, index);
 	if (ppn != PM_NONE && vm->frames.f[ppn].busy) {
 		pm_readahead_wait(vm, ppn);      /* a window read ahead: finish it */
@@ -680,10 +688,15 @@ static enum pm_fault_outcome do_file_page(struct pm_fault *f)
 		}
 		*pte = pte_mkdirty(*pte);
 	}
-	if (install(f, map_prot(f->region, f->region->shared && pte_dirty(*pte))) < 0)
+	int prot = map_prot(f->region, f->region->shared && pte_dirty(*pte));
+	int around = vm->cfg.fault_around > 1 && !vm->cfg.tlb_exact;
+	/* Read-only like the pages around it: one mmap for all of them. */
+	if (around && prot == map_prot(f->region, 0) && fault_around(vm, f->region, f->vpn, ppn, 1) == 0)
+		return out;
+	if (install(f, prot) < 0)
 		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
-	if (vm->cfg.fault_around > 1 && !vm->cfg.tlb_exact)
-		fault_around(vm, f->region, f->vpn, ppn);
+	if (around && prot != map_prot(f->region, 0))
+		fault_around(vm, f->region, f->vpn, ppn, 0);
 	return out;
 }
 

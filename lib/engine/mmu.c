@@ -17,6 +17,7 @@
  *
  * Everything here: signal context; called with vm->lock held. */
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "engine/engine.h"
@@ -390,31 +391,80 @@ void pm_mmu_evicted(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, pm_pte_t swa
 	account(vm, before, boundaries(vm, vpn, vpn));
 }
 
+/* An object page left its frame (evicted, or its file shrank): its
+ * mapping here goes. A parked one (PROT_NONE: CLOCK parks the pages whose
+ * reference bit it clears, so a victim usually is) is not unmapped now: it
+ * stays as a window of its old frame, queued with the stale mappings and
+ * unmapped with them in runs (a touch before then faults on the PROT_NONE
+ * mapping, and the fault maps afresh over it). A mapped one goes now. */
+void pm_mmu_dropped(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
+{
+	pm_tlb_forget(vm, vpn);
+	if (!pte_parked(*pte)) {
+		pm_unmap_pte(vm, vpn, pte);
+		*pte = 0;
+		return;
+	}
+	if (vm->nstale == PM_ARRAY_LEN(vm->stale))
+		pm_mmu_flush_stale(vm);
+	/* The VA keeps its PROT_NONE mapping of the same frame: the same
+	 * kernel mapping before and after, no boundary changes. */
+	PM_DEC(vm->parked);
+	vm->reserved++;
+	vm->stale_ppn[vm->nstale] = pte_ppn(*pte);
+	vm->stale[vm->nstale++] = vpn;
+	*pte = pte_mk_window(pte_ppn(*pte));
+}
+
+/* A queued page whose stale mapping is still there: a swapped page's
+ * (stale), or a dropped object page's (a window; an anonymous reservation
+ * window made there since goes too, harmlessly). */
 static int is_stale(struct pagemu *vm, uint64_t vpn)
 {
 	pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn, NULL);
 
-	return p && pte_stale(*p);
+	return p && (pte_stale(*p) || pte_window(*p));
+}
+
+/* Sort v[0..n) (insertion: the hand evicts mostly in order, and the
+ * fault path may not call qsort, which may allocate). */
+static void sort_vpns(uint64_t *v, uint64_t n)
+{
+	for (uint64_t i = 1; i < n; i++) {
+		uint64_t x = v[i], j = i;
+		for (; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 void pm_mmu_flush_stale(struct pagemu *vm)
 {
-	uint64_t n = vm->nstale, i = 0;
+	uint64_t n = vm->nstale, i = 0, vpns[PM_ARRAY_LEN(vm->stale)];
 
 	/* The queue stays until the end: key_of reads the frames of the
-	 * stale pages not unmapped yet from it. */
+	 * stale pages not unmapped yet from it. The runs are built from its
+	 * pages in address order (a copy, sorted): pages the hand evicts out
+	 * of order still leave in one call. */
+	memcpy(vpns, vm->stale, n * sizeof(vpns[0]));
+	sort_vpns(vpns, n);
 	while (i < n) {
-		uint64_t lo = vm->stale[i++], k = 1, before;
+		uint64_t lo = vpns[i++], k = 1, before;
 		/* Entries whose page came back (or went) since are not stale. */
 		if (!is_stale(vm, lo))
 			continue;
-		while (i < n && vm->stale[i] == lo + k && is_stale(vm, lo + k))
-			i++, k++;
+		for (; i < n && (vpns[i] == lo + k - 1 || (vpns[i] == lo + k && is_stale(vm, lo + k))); i++)
+			k += vpns[i] == lo + k;         /* (a page queued twice: once) */
 		before = boundaries(vm, lo, lo + k - 1);
 		pm_prim_unmap_page((void *)pm_vpn_va(vm, lo), k * vm->page);
 		for (uint64_t v = lo; v < lo + k; v++) {
 			pm_pte_t *p = pm_pt_lookup(&vm->pt, v, NULL);
-			*p = pte_clear_kept(*p);
+			if (pte_window(*p)) {
+				PM_DEC(vm->reserved);
+				*p = 0;
+			} else {
+				*p = pte_clear_kept(*p);
+			}
 		}
 		vm->map_gen++;
 		account(vm, before, boundaries(vm, lo, lo + k - 1));

@@ -181,10 +181,9 @@ static void unmap_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *ar
 	pm_frame_t *f = &vm->frames.f[pte_ppn(*pte)];
 
 	PM_UNUSED(arg);
-	pm_shootdown(vm, vpn, pte);
 	f->fdirty |= pte_dirty(*pte);
 	PM_DEC(f->mapcount);
-	*pte = 0;
+	pm_mmu_dropped(vm, vpn, pte);
 }
 
 /* Evict an object page: unmap it from every mapping, write it to its

@@ -230,28 +230,37 @@ void pm_writeback_done(struct pagemu *vm, uint64_t ppn, int res)
 
 void pm_writeback_preclean(struct pagemu *vm)
 {
-	uint64_t cand[512], n, i, ready = 0;
-	unsigned batch = vm->cfg.reclaim_batch, k = 0;
+	uint64_t cand[512], n, i, ready, want, scan = 4 * PM_ARRAY_LEN(cand);
+	unsigned batch = vm->cfg.reclaim_batch, k;
 
 	/* Keep a lead of at least one batch of clean (or in-flight) pages
 	 * ahead of the hand; when it runs short, write a whole batch. Without
 	 * this, the window ahead slides one frame per eviction and every call
-	 * would write the one page that just entered it. */
+	 * would write the one page that just entered it. This runs at every
+	 * eviction: the candidates are asked for a few at first (the lead is
+	 * usually decided within two batches), and all of them only when
+	 * those did not decide; the outcome is the same. */
 	if (!vm->policy->upcoming)
 		return;
-	n = vm->policy->upcoming(vm->policy_state, cand, PM_ARRAY_LEN(cand), 4 * PM_ARRAY_LEN(cand));
-	for (i = 0; i < n && k < batch; i++) {
-		pm_frame_t *f = &vm->frames.f[cand[i]];
-		if (f->state != PM_FRAME_USED || f->pins)
-			continue;
-		if (f->busy)
-			continue;
-		if (f->io || !pm_writeback_dirty(vm, cand[i])) {
-			if (++ready >= batch && !k)
-				return;        /* lead long enough: nothing to do */
-		} else {
-			cand[k++] = cand[i];   /* k <= i: overwrites only what was read */
+	want = 2 * (uint64_t)batch < PM_ARRAY_LEN(cand) ? 2 * (uint64_t)batch : PM_ARRAY_LEN(cand);
+	for (;;) {
+		n = vm->policy->upcoming(vm->policy_state, cand, want, scan);
+		for (i = 0, k = 0, ready = 0; i < n && k < batch; i++) {
+			pm_frame_t *f = &vm->frames.f[cand[i]];
+			if (f->state != PM_FRAME_USED || f->pins)
+				continue;
+			if (f->busy)
+				continue;
+			if (f->io || !pm_writeback_dirty(vm, cand[i])) {
+				if (++ready >= batch && !k)
+					return;        /* lead long enough: nothing to do */
+			} else {
+				cand[k++] = cand[i];   /* k <= i: overwrites only what was read */
+			}
 		}
+		if (k == batch || n < want || want == PM_ARRAY_LEN(cand))
+			break;
+		want = PM_ARRAY_LEN(cand);          /* undecided: every candidate */
 	}
 	if (k && writeback(vm, cand, k) > 0) {
 		pm_swapio_submit(vm);
