@@ -162,8 +162,16 @@ int pm_filemap_release(struct pagemu *vm, uint32_t obj)
 
 void pm_filemap_close(struct pagemu *vm)
 {
+	int any = 0;
+
 	pm_filemap_sync(vm, 0, UINTPTR_MAX & ~(uintptr_t)(vm->page - 1), 0);
 	pm_readahead_drain(vm);
+	for (uint32_t obj = 1; obj <= PM_OBJECTS_MAX && !any; obj++)
+		any = pm_object(vm, obj)->live;
+	/* Every region goes next: its real mappings go now, one call a
+	 * region, not one a page as each object page is dropped. */
+	if (any)
+		pm_mmu_drop_all(vm, 0);
 	for (uint32_t obj = 1; obj <= PM_OBJECTS_MAX; obj++) {
 		if (!pm_object(vm, obj)->live)
 			continue;
