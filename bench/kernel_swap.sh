@@ -30,10 +30,29 @@ ks_why()
 	fi
 }
 
+# What a run killed before its cleanup left behind (its swap file still
+# on, its cgroup still there): undone first, said so.
+ks_leftovers()
+{
+	if awk -v f="$KS_SWAPFILE" '$1 == f { found = 1 } END { exit !found }' /proc/swaps 2>/dev/null; then
+		echo "kernel_swap.sh: $KS_SWAPFILE is still on from an earlier run: swapoff" >&2
+		swapoff "$KS_SWAPFILE" || return 1
+	fi
+	for cg in "/sys/fs/cgroup/memory/$1" "/sys/fs/cgroup/$1"; do
+		[ -d "$cg" ] || continue
+		echo "kernel_swap.sh: the cgroup $cg is left from an earlier run: removed" >&2
+		for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+			echo "$p" > "$(dirname "$cg")/cgroup.procs" 2>/dev/null
+		done
+		rmdir "$cg" 2>/dev/null || true
+	done
+}
+
 ks_setup()
 {
 	name=$1 dir=$2 size=$3 limit=$4
 	KS_SWAPFILE=$dir/$name.swap
+	ks_leftovers "$name"
 	rm -f "$KS_SWAPFILE"
 	if ! { fallocate -l "$size" "$KS_SWAPFILE" && chmod 600 "$KS_SWAPFILE" &&
 	       mkswap -q "$KS_SWAPFILE" >/dev/null && swapon "$KS_SWAPFILE"; } 2>/dev/null; then
