@@ -40,7 +40,9 @@ static int make_file(uint64_t pages, uint64_t bytes, int flags)
 
 static uint64_t word_of(uint64_t page, unsigned i) { return pm_test_pattern(page, 7) + i; }
 
-static pagemu_t *open_vm(size_t frames, unsigned readahead)
+/* An instance of frames frames, readahead window readahead, fault-around
+ * of fault_around pages (1: off). */
+static pagemu_t *open_vm_around(size_t frames, unsigned readahead, unsigned fault_around)
 {
 	pagemu_config_t cfg;
 	pagemu_t *vm;
@@ -48,9 +50,15 @@ static pagemu_t *open_vm(size_t frames, unsigned readahead)
 	pagemu_config_default(&cfg);
 	cfg.frames = frames;
 	cfg.readahead = readahead;
+	cfg.fault_around = fault_around;
 	cfg.swap_size = 64ULL << 20;
 	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
 	return vm;
+}
+
+static pagemu_t *open_vm(size_t frames, unsigned readahead)
+{
+	return open_vm_around(frames, readahead, 1);
 }
 
 static uint64_t file_word(int fd, uint64_t page, unsigned i)
@@ -631,17 +639,9 @@ END_TEST
  * faults, marks it dirty, and reaches the file. */
 START_TEST(test_fault_around)
 {
-	pagemu_config_t cfg;
-	pagemu_t *vm;
+	pagemu_t *vm = open_vm_around(256, 16, 16);
 	pagemu_stats_t s;
 	int fd = make_file(64, 0, O_RDWR);
-
-	pagemu_config_default(&cfg);
-	cfg.frames = 256;
-	cfg.readahead = 16;
-	cfg.fault_around = 16;
-	cfg.swap_size = 64ULL << 20;
-	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
 	volatile uint64_t *m = pagemu_map(vm, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ck_assert_ptr_nonnull((void *)m);
 	for (uint64_t p = 0; p < 64; p++)
@@ -675,17 +675,9 @@ START_TEST(test_evicted_pages_come_back)
 
 	setenv("PAGEMU_CHECK", "1", 0);
 	for (unsigned k = 0; k < sizeof(around) / sizeof(around[0]); k++) {
-		pagemu_config_t cfg;
-		pagemu_t *vm;
+		pagemu_t *vm = open_vm_around(32, 16, around[k]);
 		pagemu_stats_t s;
 		int fd = make_file(256, 0, O_RDWR);
-
-		pagemu_config_default(&cfg);
-		cfg.frames = 32;
-		cfg.readahead = 16;
-		cfg.fault_around = around[k];
-		cfg.swap_size = 64ULL << 20;
-		ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
 		volatile uint64_t *m = pagemu_map(vm, 256 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		ck_assert_ptr_nonnull((void *)m);
 		for (uint64_t p = 0; p < 256; p++)                    /* forward: evicting */
