@@ -1,8 +1,9 @@
 /* nbd.h - the NBD swap store's own header: its types and the functions
- * its four files share. Who may include it: nbd.c (URIs, handshake,
+ * its five files share. Who may include it: nbd.c (URIs, handshake,
  * connections, open and close, fork, statistics), nbdio.c (the queues,
  * the I/O threads, completions and failures, the fault path's side),
- * nbdrepair.c (placement of copies, re-replication) and nbdtls.c (TLS). The engine sees the
+ * nbdrepair.c (placement of copies, re-replication), nbdtls.c (TLS) and
+ * nbduri.c (the URIs). The engine sees the
  * store through engine.h's pm_nbd_* only.
  *
  * Glossary. chunk: STRIPE consecutive slots, the unit of striping and of
@@ -186,6 +187,13 @@ static inline uint64_t get_be(const uint8_t *p, unsigned bytes)
 		v = v << 8 | p[i];
 	return v;
 }
+
+/* ---- nbduri.c: the URIs ------------------------------------------------------------- */
+
+/* Split list (comma-separated URIs) into conns[] (PM_NBD_MAX_SERVERS of
+ * them): the count, or -EINVAL with pagemu_last_error() naming setting
+ * and the bad URI. */
+int   pm_nbd_parse_list(const char *list, nbd_conn_t *conns, const char *setting);
 
 /* ---- nbdio.c: the queues, the I/O threads, completions ------------------------------- */
 
