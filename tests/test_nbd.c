@@ -417,20 +417,17 @@ END_TEST
 /* A child of a process whose swap is on NBD gets a private copy: its swap
  * is a local file holding the parent's used slots. Both sides see their
  * own data; the child's writes never reach the parent's slots. */
-START_TEST(test_nbd_fork_child_copy)
+/* fork: the child gets its pages from the parent's servers, copied into
+ * a local swap file of its own, and never uses the parent's connections
+ * (nor, over TLS, its sessions); the parent goes on with them. */
+static void fork_child_copy(const char *uris)
 {
-	server_t s;
-	char uris[200];
 	uint32_t ver[PAGES];
 	pagemu_stats_t st;
-	const char *why = nbdkit_missing();
 	int status;
-
-	if (why)
-		PM_TEST_SKIP("%s", why);
-	servers_start(&s, 1, uris, sizeof(uris));
 	pagemu_t *vm;
 	volatile uint64_t *a = open_remote(uris, FRAMES, 4, PAGES, &vm);
+
 	for (size_t p = 0; p < PAGES; p++)
 		page_write(a, p, ver[p] = 11);
 	pid_t pid = fork();
@@ -451,11 +448,25 @@ START_TEST(test_nbd_fork_child_copy)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
 	for (size_t p = 0; p < PAGES; p++)
+		page_write(a, p, ++ver[p]);          /* the parent's connections still work */
+	for (size_t p = 0; p < PAGES; p++)
 		ck_assert_uint_eq(page_bad(a, p, ver[p]), 0);
 	pagemu_get_stats(vm, &st);
 	ck_assert_uint_eq(st.nservers, 1);
 	ck_assert_uint_eq(st.remote_errors, 0);
 	pagemu_close(vm);
+}
+
+START_TEST(test_nbd_fork_child_copy)
+{
+	server_t s;
+	char uris[200];
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	servers_start(&s, 1, uris, sizeof(uris));
+	fork_child_copy(uris);
 	server_kill(&s);
 }
 END_TEST
@@ -1121,6 +1132,27 @@ START_TEST(test_nbd_tls_refusals)
 }
 END_TEST
 
+/* fork over TLS: the child's copy comes through the parent's session. */
+START_TEST(test_nbd_tls_fork)
+{
+	server_t s;
+	char dir[] = "/tmp/pagemu-test-tls-fork-XXXXXX", psk[300], q[400], uri[700];
+	const char *why = nbdkit_missing();
+
+	if (why)
+		PM_TEST_SKIP("%s", why);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
+	psk_write(psk, "pagemu", NULL);
+	snprintf(q, sizeof(q), "tls-psk-file=%s", psk);
+	tls_server(&s, "psk", psk, q, uri, sizeof(uri));
+	fork_child_copy(uri);
+	server_kill(&s);
+	snprintf(q, sizeof(q), "rm -rf %s", dir);
+	ck_assert_int_eq(system(q), 0);
+}
+END_TEST
+
 /* A certificate authority and a server certificate for 127.0.0.1 in dir
  * (nbdkit's names: ca-cert.pem, server-cert.pem, server-key.pem), made
  * with certtool; 0, or -1 when certtool is missing. */
@@ -1243,6 +1275,7 @@ static Suite *make_suite(void)
 	tcase_set_timeout(tls, 120);
 	tcase_add_test(tls, test_nbd_tls_psk_workload);
 	tcase_add_test(tls, test_nbd_tls_refusals);
+	tcase_add_test(tls, test_nbd_tls_fork);
 	tcase_add_test(tls, test_nbd_tls_x509);
 	tcase_add_test(tls, test_nbd_tls_pagemu_run);
 	suite_add_tcase(s, tls);
