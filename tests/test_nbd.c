@@ -561,6 +561,8 @@ START_TEST(test_nbd_uri_malformed)
 		{ "nbds://h/x?tls-verify-peer=maybe", "tls-verify-peer is true or false" },
 		{ "nbds://h/x?tls-psk-file=/a&tls-certificates=/b", "tls-psk-file and tls-certificates both given" },
 		{ "nbds://h/x#frag",         "no fragment is supported" },
+		{ "nbds://h/x?tls-psk-file=/nonexistent/k.psk", "tls-psk-file names no file this process can read" },
+		{ "nbds://h/x?tls-certificates=/nonexistent", "tls-certificates names no directory this process can read" },
 		{ "nbds:/h/x",               "only the nbd and nbds schemes are supported" },
 		{ "nbd://h/x,",              "not nbd://HOST[:PORT][/EXPORT]" },
 	};
@@ -1114,10 +1116,10 @@ START_TEST(test_nbd_tls_refusals)
 	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s&tls-username=nobody", tls.port, psk);
 	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -ENOENT);
 	assert_says(msg, "no key for this identity (tls-username)");
-	/* No such file. */
+	/* No such file: said before any server is asked. */
 	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s/none", tls.port, dir);
-	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -ENOENT);
-	assert_says(msg, "/none: No such file or directory");
+	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -EINVAL);
+	assert_says(msg, "tls-psk-file names no file this process can read");
 	/* A server without TLS. */
 	snprintf(uri, sizeof(uri), "nbds://127.0.0.1:%d/swap?tls-psk-file=%s", plain.port, psk);
 	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), -EPROTONOSUPPORT);

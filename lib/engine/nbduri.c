@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/nbd.h"
 
@@ -72,6 +73,15 @@ static int parse_params(const char *p, const char *end, nbd_conn_t *c, const cha
 	}
 	if (c->tls_psk[0] && c->tls_certs[0]) {
 		*why = "tls-psk-file and tls-certificates both given (one kind of credentials)";
+		return -EINVAL;
+	}
+	/* Said now, before any server is asked (the handshake says more). */
+	if (c->tls_psk[0] && access(c->tls_psk, R_OK) < 0) {
+		*why = "tls-psk-file names no file this process can read";
+		return -EINVAL;
+	}
+	if (c->tls_certs[0] && access(c->tls_certs, R_OK | X_OK) < 0) {
+		*why = "tls-certificates names no directory this process can read";
 		return -EINVAL;
 	}
 	return 0;
