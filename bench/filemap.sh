@@ -99,4 +99,8 @@ END {
 		if (ratio[w[i]] >= 0) printf "SUMMARY filemap %s-time-pagemu/kernel %.3f <= 1.00 %s\n", w[i], ratio[w[i]], ratio[w[i]] <= 1.0 ? "met" : "MISSED"
 		else printf "SUMMARY filemap %s-time-pagemu/kernel - <= 1.00 skipped\n", w[i]
 	}
+	for (i = 1; i <= n; i++) {
+		p = median("pagemu-fa16 " w[i]); k = median("native " w[i])
+		if (k > 0) printf "SUMMARY filemap %s-fa16-time-pagemu/kernel %.3f - 0.00 info\n", w[i], p / k
+	}
 }' "$OUT"
