@@ -232,8 +232,6 @@ int   pm_nbd_tls_start(nbd_conn_t *c, char *msg, size_t len);
  * and one receiver may run at once. 0 or -errno (-ECONNRESET: closed,
  * -EPROTO: a TLS error). */
 int   pm_nbd_tls_xfer(nbd_conn_t *c, struct iovec *iov, int n, int recv_, int (*wait_on)(nbd_conn_t *));
-/* The TLS version c speaks ("TLS1.3"), NULL without TLS. */
-const char *pm_nbd_tls_version(nbd_conn_t *c);
 /* TLS's own polite end (close_notify), when c speaks TLS: after the
  * last request, while the receiver may still read. */
 void  pm_nbd_tls_bye(nbd_conn_t *c);

@@ -73,9 +73,7 @@ struct nbd_tls {
 	X(int, bye, (gnutls_session_t, gnutls_close_request_t))                                  \
 	X(ssize_t, record_send, (gnutls_session_t, const void *, size_t))                        \
 	X(ssize_t, record_recv, (gnutls_session_t, void *, size_t))                              \
-	X(const char *, strerror, (int))                                                         \
-	X(gnutls_protocol_t, protocol_get_version, (gnutls_session_t))                           \
-	X(const char *, protocol_get_name, (gnutls_protocol_t))
+	X(const char *, strerror, (int))
 
 static struct {
 #define FIELD(ret, name, args) ret (*name) args;
@@ -351,11 +349,6 @@ int pm_nbd_tls_start(nbd_conn_t *c, char *msg, size_t len)
 fail:
 	tls_free(t);
 	return rc;
-}
-
-const char *pm_nbd_tls_version(nbd_conn_t *c)
-{
-	return c->tls ? g.protocol_get_name(g.protocol_get_version(c->tls->session)) : NULL;
 }
 
 /* What to do after a call that moved nothing (k): 0 to call again, or
