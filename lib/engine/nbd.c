@@ -43,14 +43,14 @@ static int recv_all(nbd_conn_t *c, void *buf, size_t len)
 {
 	struct iovec v = { buf, len };
 
-	return len ? pm_nbd_xfer(c, &v, 1, 1, 0) : 0;
+	return pm_nbd_xfer(c, &v, 1, 1, 0);
 }
 
 static int send_all(nbd_conn_t *c, const void *buf, size_t len)
 {
 	struct iovec v = { (void *)buf, len };
 
-	return len ? pm_nbd_xfer(c, &v, 1, 0, 0) : 0;
+	return pm_nbd_xfer(c, &v, 1, 0, 0);
 }
 
 static void set_timeout(int sock, unsigned ms)

@@ -62,7 +62,15 @@ int pm_nbd_xfer(nbd_conn_t *c, struct iovec *iov, int n, int recv_, int live)
 
 	if (c->tls)
 		return pm_nbd_tls_xfer(c, iov, n, recv_, live ? wait_on : NULL);
-	while (m.msg_iovlen) {
+	for (;;) {
+		/* (An empty piece moves nothing: a recvmsg of 0 bytes would
+		 * return 0, which is the peer's close.) */
+		while (m.msg_iovlen && !m.msg_iov->iov_len) {
+			m.msg_iov++;
+			m.msg_iovlen--;
+		}
+		if (!m.msg_iovlen)
+			return 0;
 		long k = pm_prim_msg(c->sock, &m, recv_);
 		if (k == -EINTR || (k == -EAGAIN && live && !overdue(c)))
 			continue;
@@ -78,7 +86,6 @@ int pm_nbd_xfer(nbd_conn_t *c, struct iovec *iov, int n, int recv_, int live)
 			m.msg_iov->iov_len -= (size_t)k;
 		}
 	}
-	return 0;
 }
 
 /* ---- the queues ---------------------------------------------------------------------- */
