@@ -163,24 +163,11 @@ static double thrash(const char *uri, size_t frames, uint64_t touches, uint64_t 
 static int psk_make(char *path, size_t len)
 {
 	char dir[] = "/tmp/pagemu-bench-tls-XXXXXX";
-	unsigned char key[32];
-	FILE *r, *f;
 
-	if (!mkdtemp(dir) || !(r = fopen("/dev/urandom", "r")))
+	if (!mkdtemp(dir))
 		return -1;
-	if (fread(key, 1, sizeof(key), r) != sizeof(key)) {
-		fclose(r);
-		return -1;
-	}
-	fclose(r);
 	snprintf(path, len, "%s/keys.psk", dir);
-	if (!(f = fopen(path, "w")))
-		return -1;
-	fprintf(f, "pagemu:");
-	for (size_t i = 0; i < sizeof(key); i++)
-		fprintf(f, "%02x", key[i]);
-	fprintf(f, "\n");
-	return fclose(f) == 0 ? 0 : -1;
+	return psk_file_write(path, "pagemu", NULL);
 }
 
 int main(int argc, char **argv)

@@ -82,6 +82,32 @@ static inline int server_start(server_t *s, const char *export, const char *cons
 	return s->pid > 0 ? 0 : -1;
 }
 
+/* A PSK file at path for nbdkit's --tls-psk and pagemu's tls-psk-file:
+ * a line "ident:HEXKEY", a 256-bit key from /dev/urandom (other_ident,
+ * when not NULL: another line, another key, before it). 0 or -1. */
+static inline int psk_file_write(const char *path, const char *ident, const char *other_ident)
+{
+	unsigned char key[32];
+	FILE *r = fopen("/dev/urandom", "r"), *f = fopen(path, "w");
+	int rc = r && f ? 0 : -1;
+
+	for (int line = other_ident ? 0 : 1; rc == 0 && line < 2; line++) {
+		if (fread(key, 1, sizeof(key), r) != sizeof(key)) {
+			rc = -1;
+			break;
+		}
+		fprintf(f, "%s:", line ? ident : other_ident);
+		for (size_t i = 0; i < sizeof(key); i++)
+			fprintf(f, "%02x", key[i]);
+		fputc('\n', f);
+	}
+	if (r)
+		fclose(r);
+	if (f && fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
 static inline void server_kill(server_t *s)
 {
 	if (s->pid > 0) {

@@ -963,20 +963,25 @@ START_TEST(test_nbd_injected_delay)
 END_TEST
 
 /* Replicas need as many servers; the injected delay needs servers. */
+/* cfg is refused, with msg in the error. */
+static void assert_refused(const pagemu_config_t *cfg, const char *msg)
+{
+	ck_assert_int_eq(pagemu_config_validate(cfg), -EINVAL);
+	assert_says(pagemu_last_error(), msg);
+}
+
 START_TEST(test_nbd_replicas_bad_input)
 {
 	pagemu_config_t cfg;
 
 	pagemu_config_default(&cfg);
 	cfg.swap_replicas = 2;
-	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
-	assert_says(pagemu_last_error(), "swap_replicas (PAGEMU_SWAP_REPLICAS) = 2: more copies than swap servers "
-		    "(0 in PAGEMU_SWAP, which is empty)");
+	assert_refused(&cfg, "swap_replicas (PAGEMU_SWAP_REPLICAS) = 2: more copies than swap servers "
+		       "(0 in PAGEMU_SWAP, which is empty)");
 	snprintf(cfg.swap, sizeof(cfg.swap), "nbd://a/x,nbd://b/x");
 	cfg.swap_replicas = 3;
-	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
-	assert_says(pagemu_last_error(), "swap_replicas (PAGEMU_SWAP_REPLICAS) = 3: more copies than swap servers (2 in "
-		    "swap (PAGEMU_SWAP) = \"nbd://a/x,nbd://b/x\")");
+	assert_refused(&cfg, "swap_replicas (PAGEMU_SWAP_REPLICAS) = 3: more copies than swap servers (2 in "
+		       "swap (PAGEMU_SWAP) = \"nbd://a/x,nbd://b/x\")");
 	cfg.swap_replicas = 2;
 	ck_assert_int_eq(pagemu_config_validate(&cfg), 0);
 	setenv("PAGEMU_SWAP_REPLICAS", "9", 1);
@@ -985,15 +990,12 @@ START_TEST(test_nbd_replicas_bad_input)
 	unsetenv("PAGEMU_SWAP_REPLICAS");
 	pagemu_config_default(&cfg);
 	cfg.swap_delay_us = 20;
-	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
-	assert_says(pagemu_last_error(), "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 20: an injected latency needs swap on "
-		    "NBD servers");
+	assert_refused(&cfg, "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 20: an injected latency needs swap on NBD servers");
 	snprintf(cfg.swap, sizeof(cfg.swap), "nbd://a/x");
 	cfg.swap_delay_us = 500000;
 	cfg.swap_timeout_ms = 500;
-	ck_assert_int_eq(pagemu_config_validate(&cfg), -EINVAL);
-	assert_says(pagemu_last_error(), "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 500000: not below the request timeout, "
-		    "swap_timeout_ms (PAGEMU_SWAP_TIMEOUT) = 500 ms");
+	assert_refused(&cfg, "swap_delay_us (PAGEMU_SWAP_DELAY_US) = 500000: not below the request timeout, "
+		       "swap_timeout_ms (PAGEMU_SWAP_TIMEOUT) = 500 ms");
 	cfg.swap_delay_us = 499999;
 	ck_assert_int_eq(pagemu_config_validate(&cfg), 0);
 }
@@ -1002,24 +1004,22 @@ END_TEST
 
 /* ---- NBD over TLS (nbds://) ---------------------------------------------------------------- */
 
-/* A PSK file at path: identity ident, a 256-bit key from /dev/urandom
- * (other_ident: a second line, another key, before it). */
-static void psk_write(const char *path, const char *ident, const char *other_ident)
+/* A fresh directory from the template dir (made in place), and in it a
+ * PSK file of identity "pagemu" (after a line of other_ident's, when not
+ * NULL): its path in psk. */
+static void psk_dir(char *dir, char *psk, size_t len, const char *other_ident)
 {
-	unsigned char key[32];
-	FILE *r = fopen("/dev/urandom", "r"), *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(psk, len, "%s/keys.psk", dir);
+	ck_assert_msg(psk_file_write(psk, "pagemu", other_ident) == 0, "cannot write the PSK file %s", psk);
+}
 
-	ck_assert_ptr_nonnull(r);
-	ck_assert_ptr_nonnull(f);
-	for (int line = other_ident ? 0 : 1; line < 2; line++) {
-		ck_assert_uint_eq(fread(key, 1, sizeof(key), r), sizeof(key));
-		fprintf(f, "%s:", line ? ident : other_ident);
-		for (size_t i = 0; i < sizeof(key); i++)
-			fprintf(f, "%02x", key[i]);
-		fputc('\n', f);
-	}
-	fclose(r);
-	fclose(f);
+static void dir_remove(const char *dir)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
 }
 
 /* A memory server on a fresh port that requires TLS with the PSKs of
@@ -1057,9 +1057,7 @@ START_TEST(test_nbd_tls_psk_workload)
 
 	if (why)
 		PM_TEST_SKIP("%s", why);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
-	psk_write(psk, "pagemu", "someone");
+	psk_dir(dir, psk, sizeof(psk), "someone");
 	snprintf(query, sizeof(query), "tls-psk-file=%s&tls-username=pagemu", psk);
 	for (int i = 0; i < 2; i++)
 		tls_server(&s[i], "psk", psk, query, u[i], sizeof(u[i]));
@@ -1079,8 +1077,7 @@ START_TEST(test_nbd_tls_psk_workload)
 	ck_assert_uint_eq(st.remote_read_bytes, st.swap_read_pages * PAGE);
 	pagemu_close(vm);
 	servers_kill(s, 2);
-	snprintf(query, sizeof(query), "rm -rf %s", dir);
-	ck_assert_int_eq(system(query), 0);
+	dir_remove(dir);
 }
 END_TEST
 
@@ -1093,11 +1090,9 @@ START_TEST(test_nbd_tls_refusals)
 
 	if (why)
 		PM_TEST_SKIP("%s", why);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
+	psk_dir(dir, psk, sizeof(psk), NULL);
 	snprintf(other, sizeof(other), "%s/other.psk", dir);
-	psk_write(psk, "pagemu", NULL);
-	psk_write(other, "pagemu", NULL);       /* the same identity, another key */
+	ck_assert_int_eq(psk_file_write(other, "pagemu", NULL), 0);   /* the same identity, another key */
 	tls_server(&tls, "psk", psk, "", uri, sizeof(uri));
 	tls_server(&plain, NULL, NULL, "", q, sizeof(q));
 
@@ -1129,8 +1124,7 @@ START_TEST(test_nbd_tls_refusals)
 	ck_assert_int_eq(open_err(uri, 1 << 20, 5000, msg, sizeof(msg)), 0);
 	server_kill(&tls);
 	server_kill(&plain);
-	snprintf(q, sizeof(q), "rm -rf %s", dir);
-	ck_assert_int_eq(system(q), 0);
+	dir_remove(dir);
 }
 END_TEST
 
@@ -1143,15 +1137,12 @@ START_TEST(test_nbd_tls_fork)
 
 	if (why)
 		PM_TEST_SKIP("%s", why);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
-	psk_write(psk, "pagemu", NULL);
+	psk_dir(dir, psk, sizeof(psk), NULL);
 	snprintf(q, sizeof(q), "tls-psk-file=%s", psk);
 	tls_server(&s, "psk", psk, q, uri, sizeof(uri));
 	fork_child_copy(uri);
 	server_kill(&s);
-	snprintf(q, sizeof(q), "rm -rf %s", dir);
-	ck_assert_int_eq(system(q), 0);
+	dir_remove(dir);
 }
 END_TEST
 
@@ -1213,8 +1204,8 @@ START_TEST(test_nbd_tls_x509)
 	ck_assert_uint_eq(st.remote_read_bytes, st.swap_read_pages * PAGE);
 	pagemu_close(vm);
 	server_kill(&s);
-	snprintf(msg, sizeof(msg), "rm -rf %s %s", dir, other);
-	ck_assert_int_eq(system(msg), 0);
+	dir_remove(dir);
+	dir_remove(other);
 }
 END_TEST
 
@@ -1230,9 +1221,7 @@ START_TEST(test_nbd_tls_pagemu_run)
 	if (why)
 		PM_TEST_SKIP("%s", why);
 	pt_need_pagemu();
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(psk, sizeof(psk), "%s/keys.psk", dir);
-	psk_write(psk, "pagemu", NULL);
+	psk_dir(dir, psk, sizeof(psk), NULL);
 	snprintf(q, sizeof(q), "tls-psk-file=%s", psk);
 	tls_server(&s, "psk", psk, q, uri, sizeof(uri));
 	snprintf(env, sizeof(env), "PAGEMU_SWAP='%s' PAGEMU_SWAP_SIZE=64M", uri);
