@@ -439,6 +439,27 @@ START_TEST(quota_is_local_replacement)
 }
 END_TEST
 
+/* Load control on 64 frames, three spaces each mapping 40 pages at the
+ * same address: the instance in *vm, the spaces in sp[], the address. */
+static volatile uint64_t *three_spaces(pagemu_t **vm, pagemu_space_t *sp[3])
+{
+	pagemu_config_t cfg;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 64;
+	cfg.swap_size = 64 << 20;
+	cfg.load_control = 1;
+	ck_assert_int_eq(pagemu_open(&cfg, vm), 0);
+	sp[0] = pagemu_space_current(*vm);
+	ck_assert_int_eq(pagemu_space_new(*vm, &sp[1]), 0);
+	ck_assert_int_eq(pagemu_space_new(*vm, &sp[2]), 0);
+	volatile uint64_t *p = pagemu_map(*vm, 40 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int i = 1; i < 3; i++)
+		ck_assert_ptr_eq(pagemu_space_map(sp[i], (void *)p, 40 * PG, PROT_READ | PROT_WRITE,
+						  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), (void *)p);
+	return p;
+}
+
 /* Working sets and load control: three spaces, each writing 40 pages a
  * quantum at the same addresses, over 64 frames (ws_tau 1). Load control
  * runs at each switch, on the windows completed so far:
@@ -454,23 +475,11 @@ END_TEST
  * (suspended longest) resumes, 1 still does not fit beside it. */
 START_TEST(load_control_suspends_and_resumes)
 {
-	pagemu_config_t cfg;
 	pagemu_t *vm;
 	pagemu_space_t *sp[3];
 	pagemu_stats_t s;
 
-	pagemu_config_default(&cfg);
-	cfg.frames = 64;
-	cfg.swap_size = 64 << 20;
-	cfg.load_control = 1;
-	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
-	sp[0] = pagemu_space_current(vm);
-	ck_assert_int_eq(pagemu_space_new(vm, &sp[1]), 0);
-	ck_assert_int_eq(pagemu_space_new(vm, &sp[2]), 0);
-	volatile uint64_t *p = pagemu_map(vm, 40 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	for (int i = 1; i < 3; i++)
-		ck_assert_ptr_eq(pagemu_space_map(sp[i], (void *)p, 40 * PG, PROT_READ | PROT_WRITE,
-						  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), (void *)p);
+	volatile uint64_t *p = three_spaces(&vm, sp);
 	for (int i = 0; i < 3; i++) {
 		switch_to(vm, sp[i]);
 		fill(p, 40, (uint64_t)i + 1);
@@ -514,24 +523,12 @@ END_TEST
  * space), every page intact from swap. */
 START_TEST(load_control_rotates)
 {
-	pagemu_config_t cfg;
 	pagemu_t *vm;
 	pagemu_space_t *sp[3];
 	int ran[3] = { 0, 0, 0 };
 	pagemu_stats_t s;
 
-	pagemu_config_default(&cfg);
-	cfg.frames = 64;
-	cfg.swap_size = 64 << 20;
-	cfg.load_control = 1;
-	ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
-	sp[0] = pagemu_space_current(vm);
-	ck_assert_int_eq(pagemu_space_new(vm, &sp[1]), 0);
-	ck_assert_int_eq(pagemu_space_new(vm, &sp[2]), 0);
-	volatile uint64_t *p = pagemu_map(vm, 40 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	for (int i = 1; i < 3; i++)
-		ck_assert_ptr_eq(pagemu_space_map(sp[i], (void *)p, 40 * PG, PROT_READ | PROT_WRITE,
-						  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), (void *)p);
+	volatile uint64_t *p = three_spaces(&vm, sp);
 	for (int q = 0; q < 90; q++) {
 		int i = q % 3, rc = pagemu_space_switch(vm, sp[i]);
 		ck_assert(rc == 0 || rc == -EAGAIN);
