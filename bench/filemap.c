@@ -11,6 +11,16 @@
  *     prints RESULT <mode> <workload> <seconds> <major faults>; with
  *     --fault-around N > 1 (pagemu: PAGEMU_FAULT_AROUND) the mode is
  *     printed pagemu-faN
+ *   filemap --floor N --file F [--passes N]
+ *     the sequential passes served by the least a SIGSEGV pager can do: a
+ *     bare handler maps the N pages from the faulting one's N-aligned
+ *     run with one mmap (MAP_POPULATE) of pages already in memory; the
+ *     frames are reused in FIFO order over 64 MiB, and the pages that
+ *     held them are unmapped 64 runs at a time (one mmap PROT_NONE per
+ *     stretch of consecutive addresses). No file I/O at all, no model:
+ *     a lower bound on any SIGSEGV pager's time, against which the
+ *     kernel's time (with its I/O) shows whether a target is reachable.
+ *     prints RESULT floor-faN seq <seconds> 0
  *   filemap --device --file F [--touches N]
  *     the device's own cost: random 4 KiB O_DIRECT preads at queue depth 1
  *     prints DEVICE <microseconds per read>
@@ -33,6 +43,7 @@ typedef struct fm_opts {
 	size_t frames;
 	unsigned fault_around;
 	int passes, device, resident;
+	unsigned floor;
 	uint64_t touches, seed;
 } fm_opts_t;
 
@@ -129,6 +140,84 @@ static void device(const fm_opts_t *o, size_t len)
 	close(fd);
 }
 
+/* ---- the floor ----------------------------------------------------------------- */
+
+#define FLOOR_BATCH 64                   /* runs of frames freed at a time */
+
+static struct {
+	char *region;
+	size_t len, n, nruns;    /* region bytes, pages a fault maps, runs of frames */
+	int fd;                  /* the frames: a memfd, populated */
+	uint64_t hand;
+	uintptr_t *owner;        /* the run of pages each run of frames holds (0: none) */
+} ff;
+
+static void floor_handler(int sig, siginfo_t *si, void *ctx)
+{
+	size_t run = ff.n * PAGE, off = ((uintptr_t)si->si_addr - (uintptr_t)ff.region) / run * run;
+	size_t bytes = ff.len - off < run ? ff.len - off : run;
+	uint64_t r = ff.hand++ % ff.nruns;
+	int saved = errno;
+
+	(void)sig;
+	(void)ctx;
+	if (r % FLOOR_BATCH == 0)
+		for (uint64_t i = r, end = r + FLOOR_BATCH < ff.nruns ? r + FLOOR_BATCH : ff.nruns; i < end;) {
+			uint64_t j = i + 1;
+			if (!ff.owner[i]) {
+				i++;
+				continue;
+			}
+			while (j < end && ff.owner[j] == ff.owner[j - 1] + run)
+				j++;
+			mmap((void *)ff.owner[i], (j - i) * run, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+			     -1, 0);
+			for (uint64_t k = i; k < j; k++)
+				ff.owner[k] = 0;
+			i = j;
+		}
+	if (mmap(ff.region + off, bytes, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_POPULATE, ff.fd, (off_t)(r * run)) ==
+	    MAP_FAILED)
+		_exit(5);
+	ff.owner[r] = (uintptr_t)(ff.region + off);
+	errno = saved;
+}
+
+static void floor_seq(const fm_opts_t *o, size_t len)
+{
+	size_t frames = o->frames - o->frames % o->floor;
+	struct sigaction sa;
+	uint64_t t0, sum = 0;
+
+	ff.n = o->floor;
+	ff.len = len;
+	ff.nruns = frames / ff.n;
+	ff.fd = memfd_create("filemap-floor", 0);
+	ff.owner = calloc(ff.nruns, sizeof(*ff.owner));
+	if (ff.fd < 0 || !ff.owner || ftruncate(ff.fd, (off_t)(frames * PAGE)) < 0)
+		BU_DIE("floor: memfd: %s\n", strerror(errno));
+	char *pool = mmap(NULL, frames * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ff.fd, 0);
+	ff.region = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (pool == MAP_FAILED || ff.region == MAP_FAILED)
+		BU_DIE("floor: mmap: %s\n", strerror(errno));
+	for (size_t i = 0; i < frames; i++)
+		pool[i * PAGE] = (char)i;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = floor_handler;
+	sa.sa_flags = SA_SIGINFO;
+	if (sigaction(SIGSEGV, &sa, NULL) < 0)
+		BU_DIE("floor: sigaction: %s\n", strerror(errno));
+	t0 = bu_now_ns();
+	for (int k = 0; k < o->passes; k++)
+		sum += read_seq(ff.region, len / PAGE);
+	double secs = bu_secs_since(t0);
+	__asm__ volatile("" : : "r"(sum));
+	printf("RESULT floor-fa%u seq %.4f 0\n", o->floor, secs);
+	printf("  floor: %llu faults, each a SIGSEGV and one mmap of %u pages (unmaps: 64 runs at a time)\n",
+	       (unsigned long long)ff.hand, o->floor);
+	fflush(stdout);
+}
+
 /* Warm, resident: a scan reading every cache line, through each mapping. */
 static double scan(const volatile char *p, size_t len, int passes)
 {
@@ -209,6 +298,8 @@ int main(int argc, char **argv)
 			o.touches = (uint64_t)atoll(v);
 		else if ((v = bu_opt(argc, argv, &i, "--fault-around")))
 			o.fault_around = (unsigned)strtoul(v, NULL, 0);
+		else if ((v = bu_opt(argc, argv, &i, "--floor")))
+			o.floor = (unsigned)strtoul(v, NULL, 0);
 		else if ((v = bu_opt(argc, argv, &i, "--seed")))
 			o.seed = (uint64_t)atoll(v);
 		else if (!strcmp(argv[i], "--device"))
@@ -235,6 +326,10 @@ int main(int argc, char **argv)
 	size_t len = (size_t)st.st_size & ~(size_t)(PAGE - 1);
 	if (o.device) {
 		device(&o, len);
+		return 0;
+	}
+	if (o.floor) {
+		floor_seq(&o, len);
 		return 0;
 	}
 	workload(&o, fd, len, 1);

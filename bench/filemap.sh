@@ -9,6 +9,10 @@
 #   kernel: build/bench/filemap --mode native: mmap of the same file inside
 #           a 64 MiB memory cgroup (its page cache is charged there).
 #   device: random 4 KiB O_DIRECT preads at queue depth 1.
+#   floor:  build/bench/filemap --floor 1 and --floor 16: the sequential
+#           passes served by a bare SIGSEGV handler that maps 1 (16) pages
+#           already in memory per fault, no file I/O, no model: the least
+#           any SIGSEGV pager pays, beside the kernel's time.
 #   resident: a 32 MiB file read warm through both (throughput ratio).
 #
 # usage: sh bench/filemap.sh [BUILD_DIR] [--quick] [--runs N] [--dir DIR] [--no-kernel]
@@ -66,6 +70,9 @@ while [ "$r" -le "$RUNS" ]; do
 	"$BIN" --mode pagemu --file "$FILE" --touches "$TOUCHES" | tee -a "$OUT" || exit 1
 	echo "--- run $r: pagemu, PAGEMU_FAULT_AROUND=16"
 	"$BIN" --mode pagemu --fault-around 16 --file "$FILE" --touches "$TOUCHES" | tee -a "$OUT" || exit 1
+	echo "--- run $r: floor, 1 and 16 pages a fault"
+	"$BIN" --floor 1 --file "$FILE" | tee -a "$OUT" || exit 1
+	"$BIN" --floor 16 --file "$FILE" | tee -a "$OUT" || exit 1
 	if [ -z "$why" ]; then
 		echo "--- run $r: kernel"
 		ks_in_cgroup "$BIN" --mode native --file "$FILE" --touches "$TOUCHES" | tee -a "$OUT" || exit 1
@@ -93,14 +100,24 @@ END {
 		if (k > 0) printf "%-6s %10.3f %10s %10.3f %10s %8.3f   (PAGEMU_FAULT_AROUND=16)\n", w[i], p, "", k, "", p / k
 		else       printf "%-6s %10.3f   (PAGEMU_FAULT_AROUND=16)\n", w[i], p
 	}
+	for (f = 1; f <= 16; f += 15) {
+		p = median("floor-fa" f " seq"); k = median("native seq")
+		if (k > 0) printf "%-6s %10.3f %10s %10.3f %10s %8.3f   (floor: a bare SIGSEGV pager, %d page%s a fault, no I/O)\n", "seq", p, "", k, "", p / k, f, (f > 1 ? "s" : "")
+		else       printf "%-6s %10.3f   (floor: a bare SIGSEGV pager, %d page%s a fault, no I/O)\n", "seq", p, f, (f > 1 ? "s" : "")
+	}
 	print "(ratio = pagemu time / kernel time; a major fault of the kernel may bring in a readahead window;"
 	print " the kernel maps 16 pages a fault too: its fault-around)"
 	for (i = 1; i <= n; i++) {
-		if (ratio[w[i]] >= 0) printf "SUMMARY filemap %s-time-pagemu/kernel %.3f <= 1.00 %s\n", w[i], ratio[w[i]], ratio[w[i]] <= 1.0 ? "met" : "MISSED"
+		if (ratio[w[i]] >= 0) printf "SUMMARY filemap %s-time-pagemu/kernel %.3f <= 1.00 %s\n", w[i], ratio[w[i]], (ratio[w[i]] <= 1.0 ? "met" : "MISSED")
 		else printf "SUMMARY filemap %s-time-pagemu/kernel - <= 1.00 skipped\n", w[i]
 	}
 	for (i = 1; i <= n; i++) {
 		p = median("pagemu-fa16 " w[i]); k = median("native " w[i])
 		if (k > 0) printf "SUMMARY filemap %s-fa16-time-pagemu/kernel %.3f - 0.00 info\n", w[i], p / k
+	}
+	for (f = 1; f <= 16; f += 15) {
+		p = median("floor-fa" f " seq"); k = median("native seq"); q = median((f > 1 ? "pagemu-fa16" : "pagemu") " seq")
+		if (k > 0) printf "SUMMARY filemap seq-floor%d-time/kernel %.3f - 0.00 info\n", f, p / k
+		if (p > 0) printf "SUMMARY filemap seq-%s-time-pagemu/floor%d %.3f - 0.00 info\n", (f > 1 ? "fa16" : "default"), f, q / p
 	}
 }' "$OUT"

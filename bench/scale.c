@@ -26,6 +26,15 @@
  *          (pagemu faults_major, the kernel's ru_majflt). The kernel side
  *          runs in a forked child that enters the cgroup given by
  *          --kernel-cgroup (bench/scale.sh makes it, as root).
+ *          Floor: the same touches over the same memory served by the
+ *          least a SIGSEGV pager can do for a major fault, in a forked
+ *          child: a bare handler takes the next frame in FIFO order,
+ *          unmaps the page that held it (one mmap PROT_NONE), reads the
+ *          page with one O_DIRECT pread from the device file into the
+ *          frame and maps it read-write (one mmap MAP_POPULATE). No
+ *          model, no reference bits, no write-back (dirty pages are
+ *          dropped): how far any SIGSEGV-driven pager can scale its
+ *          major faults on these CPUs, this disk and this kernel.
  *   device O_DIRECT 4 KiB random preads on a file in the swap directory,
  *          from 1, 2 and 4 threads (queue depth 1, 2, 4): what the disk
  *          allows.
@@ -43,6 +52,7 @@
  * <= 1.0, sequential <= 0.8. */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -456,6 +466,85 @@ static void major_kernel(const scale_opts_t *o, int run)
 		rate[K_MAJOR][S_KERNEL][ti][run] = r[ti];
 }
 
+/* The major floor (see the top): state of the child's bare pager. */
+static struct {
+	char *region, *frames;
+	size_t nframes, npages;
+	int pool_fd, dev_fd;
+	size_t dev_pages;
+	_Atomic uint64_t hand, faults;
+	_Atomic uintptr_t *owner;        /* the page each frame holds (0: none) */
+} mf;
+
+static void major_floor_handler(int sig, siginfo_t *si, void *ctx)
+{
+	uintptr_t va = (uintptr_t)si->si_addr & ~(uintptr_t)(page - 1), old;
+	size_t pn = (va - (uintptr_t)mf.region) / page;
+	uint64_t f = atomic_fetch_add(&mf.hand, 1) % mf.nframes;
+	int saved = errno;
+
+	(void)sig;
+	(void)ctx;
+	old = atomic_exchange(&mf.owner[f], va);
+	if (old)
+		mmap((void *)old, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	if (pread(mf.dev_fd, mf.frames + f * page, page, (off_t)((pn % mf.dev_pages) * page)) != (ssize_t)page)
+		_exit(5);
+	mmap((void *)va, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, mf.pool_fd,
+	     (off_t)(f * page));
+	atomic_fetch_add(&mf.faults, 1);
+	errno = saved;
+}
+
+static void major_floor(const scale_opts_t *o, int run, int dev_fd)
+{
+	double r[NT];
+	int fds[2];
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		BU_DIE("major floor: pipe: %s\n", strerror(errno));
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		BU_DIE("major floor: fork: %s\n", strerror(errno));
+	if (pid == 0) {
+		struct sigaction sa;
+		mf.nframes = o->major_frames;
+		mf.npages = 4 * o->major_frames;
+		mf.dev_fd = dev_fd;
+		mf.dev_pages = o->dev_mib * ((1u << 20) / page);
+		mf.owner = calloc(mf.nframes, sizeof(*mf.owner));
+		mf.pool_fd = memfd_create("scale-major-floor", 0);
+		if (!mf.owner || mf.pool_fd < 0 || ftruncate(mf.pool_fd, (off_t)(mf.nframes * page)) < 0)
+			_exit(1);
+		mf.frames = mmap(NULL, mf.nframes * page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mf.pool_fd, 0);
+		mf.region = mmap(NULL, mf.npages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = major_floor_handler;
+		sa.sa_flags = SA_SIGINFO;
+		if (mf.frames == MAP_FAILED || mf.region == MAP_FAILED || sigaction(SIGSEGV, &sa, NULL) < 0)
+			_exit(1);
+		run_rand(1, mf.region, mf.npages, o->major_touches / 4, 99);      /* every frame in use */
+		for (int k = 0; k < NT; k++) {
+			int ti = order(run, k);
+			uint64_t f0 = atomic_load(&mf.faults);
+			double secs = run_rand(nthreads[ti], mf.region, mf.npages, o->major_touches,
+					       (uint64_t)run * 10 + (uint64_t)k);
+			r[ti] = (double)(atomic_load(&mf.faults) - f0) / secs;
+		}
+		if (write(fds[1], r, sizeof(r)) != (ssize_t)sizeof(r))
+			_exit(3);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], r, sizeof(r)) != (ssize_t)sizeof(r))
+		BU_DIE("major floor: the child failed\n");
+	close(fds[0]);
+	waitpid(pid, NULL, 0);
+	for (int ti = 0; ti < NT; ti++)
+		rate[K_MAJOR][S_FLOOR][ti][run] = r[ti];
+}
+
 /* ---- the device ------------------------------------------------------------------ */
 
 /* A file of dev_mib MiB in the swap directory, written out (reads of
@@ -522,8 +611,8 @@ static void report(const scale_opts_t *o)
 	printf(" %8s %8s %8s\n", "2T x1", "4T x1", "4T x2");
 	for (int k = 0; k < K_N; k++)
 		for (int s = 0; s < S_N; s++) {
-			if (s == S_FLOOR && k != K_ZERO)
-				continue;               /* the floor is a first touch */
+			if (s == S_FLOOR && k == K_MINOR)
+				continue;               /* (no floor of its own: fault_cost's) */
 			printf("%-6s %-7s", kind_name[k], side_name[s]);
 			if (!measured[k][s]) {
 				printf(" skipped: %s\n", skipped[k][s]);
@@ -558,6 +647,10 @@ static void report(const scale_opts_t *o)
 	bu_summary("scale", "minor-2t/1t-kernel", scaling(K_MINOR, S_KERNEL, 1, 0, runs), "-", 0);
 	bu_summary("scale", "major-2t/1t-pagemu", scaling(K_MAJOR, S_PAGEMU, 1, 0, runs), ">=", 1.6);
 	bu_summary("scale", "major-4t/2t-pagemu", scaling(K_MAJOR, S_PAGEMU, 2, 1, runs), ">=", 0.95);
+	bu_summary("scale", "major-2t/1t-floor", scaling(K_MAJOR, S_FLOOR, 1, 0, runs), "-", 0);
+	bu_summary("scale", "major-4t/2t-floor", scaling(K_MAJOR, S_FLOOR, 2, 1, runs), "-", 0);
+	bu_summary("scale", "major-1t-pagemu/floor-rate",
+		   bu_median_ratio(rate[K_MAJOR][S_PAGEMU][0], rate[K_MAJOR][S_FLOOR][0], runs), "-", 0);
 	if (measured[K_MAJOR][S_KERNEL]) {
 		bu_summary("scale", "major-2t/1t-kernel", scaling(K_MAJOR, S_KERNEL, 1, 0, runs), "-", 0);
 		bu_summary("scale", "major-1t-pagemu/kernel",
@@ -645,7 +738,7 @@ int main(int argc, char **argv)
 	       4 * o.major_frames, (unsigned long long)o.major_touches, o.swap_dir, bu_fs_name(o.swap_dir));
 	for (int k = 0; k < K_N; k++)
 		measured[k][S_PAGEMU] = measured[k][S_KERNEL] = 1;
-	measured[K_ZERO][S_FLOOR] = 1;
+	measured[K_ZERO][S_FLOOR] = measured[K_MAJOR][S_FLOOR] = 1;
 	if (!o.cgroup) {
 		measured[K_MAJOR][S_KERNEL] = 0;
 		snprintf(skipped[K_MAJOR][S_KERNEL], sizeof(skipped[0][0]), "%s",
@@ -678,9 +771,10 @@ int main(int argc, char **argv)
 		t_major = bu_now_ns();
 		if (measured[K_MAJOR][S_KERNEL])
 			major_kernel(&o, run);
+		major_floor(&o, run, dev_fd);
 		t_kernel = bu_now_ns();
 		device(&o, dev_fd, run);
-		printf("run %d (%.1f s zero and minor, %.1f s major pagemu, %.1f s major kernel, %.1f s device):", run + 1,
+		printf("run %d (%.1f s zero and minor, %.1f s major pagemu, %.1f s major kernel and floor, %.1f s device):", run + 1,
 		       (double)(t_small - t_run) / 1e9, (double)(t_major - t_small) / 1e9,
 		       (double)(t_kernel - t_major) / 1e9, bu_secs_since(t_kernel));
 		for (int k = 0; k < K_N; k++)
