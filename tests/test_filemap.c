@@ -163,6 +163,35 @@ START_TEST(test_windows_ahead)
 }
 END_TEST
 
+/* A sequential reader of a file four times the memory reads each page
+ * from the file once a pass, with and without fault-around: the windows
+ * read ahead of it are not evicted before it gets there (they enter
+ * CLOCK referenced, as any loaded page does). */
+START_TEST(test_windows_read_once)
+{
+	static const unsigned around[] = { 1, 16 };
+
+	for (unsigned k = 0; k < sizeof(around) / sizeof(around[0]); k++) {
+		pagemu_t *vm = open_vm_around(1024, 32, around[k]);
+		int fd = make_file(4096, 0, O_RDONLY);
+		volatile uint64_t *m = pagemu_map(vm, 4096 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+		pagemu_stats_t s;
+
+		ck_assert_ptr_nonnull((void *)m);
+		for (uint64_t pass = 1; pass <= 2; pass++) {
+			for (uint64_t p = 0; p < 4096; p++)
+				ck_assert_uint_eq(m[p * PAGE / 8 + 11], word_of(p, 11));
+			pagemu_get_stats(vm, &s);
+			ck_assert_uint_eq(s.file_read_pages, pass * 4096);
+			ck_assert_uint_eq(s.evictions, pass * 4096 - 1024);
+		}
+		ck_assert_int_eq(pagemu_unmap(vm, (void *)m, 4096 * PAGE), 0);
+		pagemu_close(vm);
+		close(fd);
+	}
+}
+END_TEST
+
 /* Writes through a shared mapping reach the file on pagemu_sync, at
  * eviction, on unmap and at close. */
 START_TEST(test_shared_write_reaches_file)
@@ -712,6 +741,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_shared_read_exact);
 	tcase_add_test(tc, test_shared_read_readahead);
 	tcase_add_test(tc, test_windows_ahead);
+	tcase_add_test(tc, test_windows_read_once);
 	tcase_add_test(tc, test_shared_write_reaches_file);
 	tcase_add_test(tc, test_two_mappings_one_frame);
 	tcase_add_test(tc, test_shared_frame_evicted_from_both);
