@@ -163,6 +163,36 @@ START_TEST(test_windows_ahead)
 }
 END_TEST
 
+/* A shared mapping made read-only, then writable with pagemu_protect:
+ * its writes reach the file on pagemu_sync and on eviction (its dirty
+ * pages are found though the mapping began read-only). */
+START_TEST(test_protect_then_write_reaches_file)
+{
+	pagemu_t *vm = open_vm(16, 1);
+	int fd = make_file(64, 0, O_RDWR);
+	volatile uint64_t *m = pagemu_map(vm, 64 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+
+	ck_assert_ptr_nonnull((void *)m);
+	for (uint64_t p = 0; p < 64; p++)
+		ck_assert_uint_eq(m[p * PAGE / 8], word_of(p, 0));
+	ck_assert_int_eq(pagemu_protect(vm, (void *)m, 64 * PAGE, PROT_READ | PROT_WRITE), 0);
+	for (uint64_t p = 48; p < 64; p++)                     /* resident: synced */
+		m[p * PAGE / 8] = 5000 + p;
+	ck_assert_int_eq(pagemu_sync(vm, (void *)m, 64 * PAGE, MS_SYNC), 0);
+	for (uint64_t p = 48; p < 64; p++)
+		ck_assert_uint_eq(file_word(fd, p, 0), 5000 + p);
+	for (uint64_t p = 0; p < 64; p++)                      /* 64 pages over 16 frames: evicted dirty */
+		m[p * PAGE / 8 + 1] = 7000 + p;
+	for (uint64_t p = 0; p < 32; p++)                      /* (the first half is evicted by now) */
+		ck_assert_uint_eq(file_word(fd, p, 1), 7000 + p);
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)m, 64 * PAGE), 0);
+	for (uint64_t p = 0; p < 64; p++)
+		ck_assert_uint_eq(file_word(fd, p, 1), 7000 + p);
+	pagemu_close(vm);
+	close(fd);
+}
+END_TEST
+
 /* A sequential reader of a file four times the memory reads each page
  * from the file once a pass, with and without fault-around: the windows
  * read ahead of it are not evicted before it gets there (they enter
@@ -742,6 +772,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_shared_read_readahead);
 	tcase_add_test(tc, test_windows_ahead);
 	tcase_add_test(tc, test_windows_read_once);
+	tcase_add_test(tc, test_protect_then_write_reaches_file);
 	tcase_add_test(tc, test_shared_write_reaches_file);
 	tcase_add_test(tc, test_two_mappings_one_frame);
 	tcase_add_test(tc, test_shared_frame_evicted_from_both);

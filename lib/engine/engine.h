@@ -127,6 +127,7 @@ typedef struct pm_object {
 	int       dfd;                    /* the same file with O_DIRECT (file_direct), whole-page I/O; else fd */
 	int       writable;               /* open read-write: shared writable mappings allowed */
 	int       anon;                   /* anonymous shared memory: a file of pagemu's own */
+	int       wmapped;                /* a region has mapped it writable: its PTEs may be dirty */
 	uint64_t  dev, ino;               /* the file's identity: its mappings share this object */
 	uint64_t  size;                   /* the file's size in bytes, as last seen */
 	uint64_t  ra_next;                /* readahead: the page after the last one read or read ahead */

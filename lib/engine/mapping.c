@@ -74,6 +74,8 @@ static pm_region_t *region_add_in(struct pagemu *vm, unsigned space, uintptr_t s
 	r->obj = obj;
 	r->shared = shared;
 	r->pgoff = pgoff;
+	if (obj && (prot & PROT_WRITE))
+		pm_object(vm, obj)->wmapped = 1;
 	if (space == vm->cur)
 		pm_mmu_region_added(vm, pm_va_vpn(vm, start), pm_va_vpn(vm, start + rlen - 1));
 	return r;
@@ -386,6 +388,8 @@ static void protect_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 static int protect_region(struct pagemu *vm, pm_region_t *r, void *arg)
 {
 	r->prot = ((struct protect_arg *)arg)->prot;
+	if (r->obj && (r->prot & PROT_WRITE))
+		pm_object(vm, r->obj)->wmapped = 1;
 	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, r->start), pm_va_vpn(vm, r->end - 1), protect_visit, vm, 0);
 	return 0;
 }

@@ -12,7 +12,8 @@
 #include "engine/engine.h"
 
 /* Is the page in frame ppn dirty? An object page is when any PTE that
- * maps it says so, or a dirty mapping of it went (fdirty). */
+ * maps it says so, or a dirty mapping of it went (fdirty). The PTEs of
+ * an object no region ever mapped writable cannot be dirty: no walk. */
 static void dirty_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
 {
 	PM_UNUSED(vm);
@@ -27,7 +28,7 @@ int pm_writeback_dirty(struct pagemu *vm, uint64_t ppn)
 
 	if (!f->obj)
 		return pte_dirty(*f->pte);
-	if (!dirty)
+	if (!dirty && pm_object(vm, f->obj)->wmapped)
 		pm_rmap_walk(vm, ppn, dirty_visit, &dirty);
 	return dirty;
 }
