@@ -510,6 +510,47 @@ START_TEST(test_vma_count_exact)
 }
 END_TEST
 
+/* The budget unmaps scattered pages with one call for a row of them
+ * (the reservations between them re-reserved): the VMA count stays what
+ * the kernel says, every page comes back with its data, and the pages
+ * kept as windows or parked between them are left alone. */
+START_TEST(test_budget_sweep_scattered)
+{
+	pagemu_config_t cfg;
+	pagemu_t *vm = NULL;
+	pagemu_stats_t s0, s;
+	volatile uint64_t *a;
+	long base;
+
+	setenv("PAGEMU_CHECK", "1", 0);
+	pagemu_config_default(&cfg);
+	cfg.frames = 2048;
+	cfg.map_budget = 256;
+	cfg.swap_size = 64ULL << 20;
+	ck_assert_msg(pagemu_open(&cfg, &vm) == 0, "open: %s", pagemu_last_error());
+	pagemu_get_stats(vm, &s0);
+	base = maps_lines();
+	a = map_pages(vm, 4096);
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t p = 0; p < 4096; p += 2 + (p / 512) % 3)    /* strides 2, 3, 4 */
+			a[p * WORDS] = pm_test_pattern(p, pass);
+		assert_vmas(vm, base, s0.vmas, "scattered writes");
+		for (size_t p = 0; p < 4096; p += 2 + (p / 512) % 3)
+			ck_assert_msg(a[p * WORDS] == pm_test_pattern(p, pass), "pass %d page %zu", pass, p);
+		assert_vmas(vm, base, s0.vmas, "scattered reads");
+		ck_assert_int_eq(pm_mmu_check((struct pagemu *)vm), 0);
+	}
+	pagemu_get_stats(vm, &s);
+	ck_assert_uint_gt(s.budget_unmaps, 1000);
+	ck_assert_uint_gt(s.faults_minor, 1000);
+	ck_assert_uint_le(s.vmas, s.map_budget);
+	ck_assert_uint_eq(s.evictions, 0);
+	ck_assert_int_eq(pagemu_unmap(vm, (void *)a, 4096 * 4096), 0);
+	assert_vmas(vm, base, s0.vmas, "unmap");
+	pagemu_close(vm);
+}
+END_TEST
+
 /* One instruction whose access spans two pages needs both resident at
  * once. With one frame it cannot complete: the fault that would evict the
  * instruction's other page gets SIGBUS with a message (the textbook's
@@ -544,6 +585,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_clean_eviction_costs_no_write);
 	tcase_add_test(tc, test_clock_exact_on_real_faults);
 	tcase_add_test(tc, test_mapping_budget);
+	tcase_add_test(tc, test_budget_sweep_scattered);
 	tcase_add_test(tc, test_large_pages);
 	tcase_add_test(tc, test_direct_swap);
 	tcase_add_test(tc, test_partial_unmap);

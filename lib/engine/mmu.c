@@ -118,23 +118,47 @@ static void budget_unmap_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, v
 	vm->stats.budget_unmaps++;
 }
 
-/* Unmap runs of mapped pages (consecutive pages in consecutive frames, so
- * one call each) in frame order until the count is down to target. */
+#define SWEEP_GAP 16                     /* pages a run may skip between two of its pages */
+
+/* May the unmap of a run that ends at vpn `last` (in region r) go on to
+ * the page vpn after it, covering the pages between? Only when those are
+ * reservations already (no PTE maps or keeps a frame there) of the same
+ * region, and none is locked (a thread reading a page in maps it before
+ * it takes vm->lock again): re-reserving them changes nothing. */
+static int sweep_reaches(struct pagemu *vm, const pm_region_t *r, uint64_t last, uint64_t vpn)
+{
+	if (vpn <= last || vpn - last > SWEEP_GAP || pm_vpn_va(vm, vpn) >= r->end)
+		return 0;
+	for (uint64_t v = last + 1; v < vpn; v++) {
+		pm_pte_t *p = pm_pt_lookup(&vm->pt, v, NULL);
+		if (p && (pte_mapped(*p) || pte_kept(*p) || pte_locked(*p)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Unmap runs of mapped pages in frame order until the count is down to
+ * target: frames in a row whose pages follow each other in one region,
+ * with nothing but reservations between them (often none), one call a
+ * run. */
 static void budget_sweep(struct pagemu *vm, uint64_t target)
 {
 	for (uint64_t i = 0; i < vm->nframes && vm->vmas > target; i++) {
-		uint64_t f0 = vm->budget_hand, k = 0;
+		uint64_t f0 = vm->budget_hand, k = 1;
 		pm_frame_t *f = &vm->frames.f[f0];
 		vm->budget_hand = f0 + 1 == vm->nframes ? 0 : f0 + 1;
 		if (f->state == PM_FRAME_USED && (f->obj ? f->mapcount != 0 : f->shares != 0) && !f->pins)
 			pm_rmap_walk(vm, f0, budget_unmap_visit, NULL);
 		if (!sweepable(f))
 			continue;
-		while (f0 + k < vm->nframes && k < 512 && sweepable(&vm->frames.f[f0 + k]) &&
-		       vm->frames.f[f0 + k].vpn == f->vpn + k)
+		const pm_region_t *r = pm_region_find(vm, pm_vpn_va(vm, f->vpn));
+		while (r && f0 + k < vm->nframes && k < 512 && sweepable(&vm->frames.f[f0 + k]) &&
+		       (vm->frames.f[f0 + k].vpn == vm->frames.f[f0 + k - 1].vpn + 1 ||
+			sweep_reaches(vm, r, vm->frames.f[f0 + k - 1].vpn, vm->frames.f[f0 + k].vpn)))
 			k++;
-		uint64_t before = boundaries(vm, f->vpn, f->vpn + k - 1);
-		pm_prim_unmap_page((void *)pm_vpn_va(vm, f->vpn), k * vm->page);
+		uint64_t last = vm->frames.f[f0 + k - 1].vpn;
+		uint64_t before = boundaries(vm, f->vpn, last);
+		pm_prim_unmap_page((void *)pm_vpn_va(vm, f->vpn), (last - f->vpn + 1) * vm->page);
 		for (uint64_t j = 0; j < k; j++) {
 			pm_frame_t *g = &vm->frames.f[f0 + j];
 			if (vm->cfg.tlb_exact)
@@ -146,7 +170,7 @@ static void budget_sweep(struct pagemu *vm, uint64_t target)
 			*g->pte = pte_clear_kept(pte_mkunmapped(*g->pte));
 		}
 		vm->map_gen++;
-		account(vm, before, boundaries(vm, f->vpn, f->vpn + k - 1));
+		account(vm, before, boundaries(vm, f->vpn, last));
 		vm->stats.budget_unmaps += k;
 		vm->budget_hand = f0 + k >= vm->nframes ? 0 : f0 + k;
 	}
