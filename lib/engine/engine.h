@@ -202,6 +202,12 @@ int  pm_swapio_read_res(struct pagemu *vm, int id);
 int  pm_swapio_read_end(struct pagemu *vm, int id);
 /* Reads in flight. */
 unsigned pm_swapio_reads(struct pagemu *vm);
+/* Faults at work outside vm->lock on pages whose PTEs they locked: swap
+ * and file reads, and first touches mapping their frames. Whoever would
+ * change those pages' PTEs or put their page table away (unmap, advice,
+ * fork, a space's switch or end, close) waits while any are. vm->lock
+ * held. */
+unsigned pm_inflight(struct pagemu *vm);
 /* Submit the reads started so far now, without waiting (a read nobody
  * waits for yet: readahead). */
 void pm_swapio_read_kick(struct pagemu *vm);
@@ -526,6 +532,7 @@ typedef struct pagemu {
 	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
 	uint64_t      zero_last_vpn;      /* VPN of the last demand-zero fault */
+	unsigned      maps_inflight;      /* first touches mapping their frame outside vm->lock (fault.c) */
 	uint64_t      park_vpn, park_n;   /* reference bits cleared, pages still mapped: parked at once (reclaim.c) */
 	uint64_t      reserved;           /* PTEs with K, not present (reservation windows) */
 	uint64_t      parked;             /* PTEs with K, present (parked pages) */

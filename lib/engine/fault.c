@@ -78,12 +78,13 @@ static enum pm_fault_outcome fail_sigbus(struct pm_fault *f, int err, const char
 	return PM_FAULT_SIGBUS;
 }
 
-/* No frame could be had. When other faults' reads hold frames (taken,
- * not yet holding their pages, so no policy may evict them), one will be
- * free to evict soon: wait and try again. Otherwise SIGBUS. */
+/* No frame could be had. When other faults at work outside the lock hold
+ * frames (taken, not yet holding their pages, so no policy may evict
+ * them), one will be free to evict soon: wait and try again. Otherwise
+ * SIGBUS. */
 static enum pm_fault_outcome no_frame(struct pm_fault *f, int err)
 {
-	if (err == -ENOMEM && pm_swapio_reads(f->vm))
+	if (err == -ENOMEM && pm_inflight(f->vm))
 		return PM_FAULT_RETRY;
 	return fail_sigbus(f, err, "no free frame");
 }
@@ -266,13 +267,43 @@ static uint64_t zero_frame(struct pagemu *vm, pm_pte_t *pte, int *err)
 	return pm_reclaim_frame(vm, err);
 }
 
+/* Map the frame of a first touch at f->va with prot outside vm->lock (an
+ * mprotect of its window when keep_k), so that first touches on other
+ * threads go on meanwhile. The PTE stays locked (L alone, or the
+ * window's K with L): a fault on the page waits, and so does whoever
+ * would change the page or put its table away (pm_inflight). The frame is
+ * nobody's yet (not owned, not loaded into the policy): no one evicts or
+ * unmaps it. Returns with vm->lock held and the PTE as it was: 1 when the
+ * mapping was made. f->region is looked up again (a protection change
+ * may have split it meanwhile). */
+static int map_unlocked(struct pm_fault *f, uint64_t ppn, int keep_k, int prot)
+{
+	struct pagemu *vm = f->vm;
+	pm_pte_t *pte = f->pte, was = *pte;
+	void *va = (void *)pm_vpn_va(vm, f->vpn);
+	int ok;
+
+	*pte = pte_mklocked(was);
+	vm->maps_inflight++;
+	pm_lock_drop(vm);
+	ok = (keep_k ? pm_prim_protect(va, vm->page, prot)
+		     : pm_prim_map_frame(va, vm->page, prot, vm->pool_fd, ppn * vm->page)) == 0;
+	pm_lock_retake(vm);
+	vm->maps_inflight--;
+	*pte = was;
+	pm_busy_done(vm);
+	f->region = pm_region_find(vm, f->va);
+	PM_ASSERT(f->region);
+	return ok;
+}
+
 /* First touch: a zero-filled frame. */
 static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 {
 	struct pagemu *vm = f->vm;
 	pm_pte_t *pte = f->pte = pm_pt_ensure(&vm->pt, f->vpn);
 	uint64_t vpn = f->vpn, ppn, hwm = vm->frames_hwm;
-	int err = -ENOMEM;
+	int err = -ENOMEM, prot, premapped = 0;
 
 	if (!pte)
 		return fail_sigbus(f, -ENOMEM, "page-table memory exhausted");
@@ -291,6 +322,10 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 	int keep_k = pte_window(*pte) && pte_ppn(*pte) == ppn;
 	if (pte_window(*pte) && !keep_k)
 		pm_mmu_window_void(vm, vpn, pte);
+	/* Exact-TLB mode maps what the TLB model says, under the lock. */
+	prot = map_prot(f->region, 1);
+	if (!vm->cfg.tlb_exact)
+		premapped = map_unlocked(f, ppn, keep_k, prot);
 	if (keep_k) {
 		PM_DEC(vm->reserved);
 		vm->parked++;     /* present and mapped PROT_NONE: parked, until mapped */
@@ -301,7 +336,11 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 	pm_frame_own(vm, ppn, vpn, pte);
 	vm->policy->loaded(vm->policy_state, ppn, 1);
 	vm->stats.resident++;
-	if (install(f, map_prot(f->region, 1)) < 0)
+	if (premapped && map_prot(f->region, 1) == prot)
+		err = pm_map_pte_premapped(vm, vpn, pte, prot);
+	else                             /* (the region's protection changed meanwhile) */
+		err = install(f, map_prot(f->region, 1));
+	if (err < 0)
 		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
 	if (!vm->cfg.tlb_exact)
 		reserve_window(vm, f->region, vpn, ppn);

@@ -103,7 +103,7 @@ void pm_fork_prepare(void)
 			continue;
 		pm_lock(vm);
 		pm_readahead_drain(vm);
-		while (pm_swapio_reads(vm))    /* the child could not finish them */
+		while (pm_inflight(vm))        /* the child could not finish them */
 			pm_wait_busy(vm);
 		pm_filemap_fork(vm);           /* shared mappings: the kernel's from now on */
 		pm_swapio_drain(vm);

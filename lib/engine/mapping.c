@@ -328,7 +328,7 @@ static int range_locked(struct pagemu *vm, uintptr_t lo, uintptr_t hi)
 {
 	int locked = 0;
 
-	if (!pm_swapio_reads(vm))
+	if (!pm_inflight(vm))
 		return 0;
 	pm_pt_walk_range(&vm->pt, pm_va_vpn(vm, lo), pm_va_vpn(vm, hi - 1), locked_visit, &locked, 0);
 	return locked;

@@ -122,16 +122,18 @@ static void budget_unmap_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, v
 
 /* May the unmap of a run that ends at vpn `last` (in region r) go on to
  * the page vpn after it, covering the pages between? Only when those are
- * reservations already (no PTE maps or keeps a frame there) of the same
- * region, and none is locked (a thread reading a page in maps it before
- * it takes vm->lock again): re-reserving them changes nothing. */
+ * reservations already, of the same region: pages never touched or in
+ * swap, no frame kept there, none locked. Not a resident page, even
+ * unmapped: a fault may have mapped it outside vm->lock and not yet said
+ * so (pm_map_pte_premapped is still to come), and that mapping must
+ * stay. Re-reserving the others changes nothing. */
 static int sweep_reaches(struct pagemu *vm, const pm_region_t *r, uint64_t last, uint64_t vpn)
 {
 	if (vpn <= last || vpn - last > SWEEP_GAP || pm_vpn_va(vm, vpn) >= r->end)
 		return 0;
 	for (uint64_t v = last + 1; v < vpn; v++) {
 		pm_pte_t *p = pm_pt_lookup(&vm->pt, v, NULL);
-		if (p && (pte_mapped(*p) || pte_kept(*p) || pte_locked(*p)))
+		if (p && (pte_present(*p) || pte_kept(*p) || pte_locked(*p)))
 			return 0;
 	}
 	return 1;
@@ -204,7 +206,6 @@ static int map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot, int
 		   (vm->frames.f[ppn].shares && vm->frames.f[ppn].vpn == vpn)));
 	if (pte_cow(*pte))
 		prot &= ~PROT_WRITE;             /* copy-on-write: the first write faults */
-	PM_ASSERT(!premapped || !pte_kept(*pte));
 	pm_budget_make_room(vm);
 	before = boundaries(vm, vpn, vpn);
 	/* A first touch that finds its frame reserved, or a parked page: the
@@ -215,7 +216,8 @@ static int map_pte(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, int prot, int
 		else
 			PM_DEC(vm->reserved);
 		*pte = pte_clear_kept(*pte);
-		rc = pm_prim_protect(va, vm->page, prot);
+		if (!premapped)
+			rc = pm_prim_protect(va, vm->page, prot);
 	}
 	if (rc < 0)
 		rc = pm_prim_map_frame(va, vm->page, prot, vm->pool_fd, ppn * vm->page);
@@ -682,8 +684,9 @@ static void check_visit(void *ctx, uint64_t vpn, pm_pte_t *pte)
 	a->parked += pte_parked(*pte);
 	a->reserved += pte_window(*pte);
 	/* A page being read in is in swap, with no mapping kept, or is an
-	 * object page never touched here (L alone). */
-	a->bad += pte_locked(*pte) && *pte != PM_PTE_L && (!pte_swapped(*pte) || pte_kept(*pte));
+	 * object page never touched here (L alone); a first touch mapping
+	 * its frame outside the lock is L alone, or its window (K) with L. */
+	a->bad += pte_locked(*pte) && *pte != PM_PTE_L && !pte_window(*pte) && (!pte_swapped(*pte) || pte_kept(*pte));
 }
 
 int pm_mmu_check(struct pagemu *vm)

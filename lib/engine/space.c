@@ -115,7 +115,7 @@ unsigned pagemu_space_id(const pagemu_space_t *sp)
 static void quiesce(struct pagemu *vm)
 {
 	pm_readahead_drain(vm);
-	while (pm_swapio_reads(vm))
+	while (pm_inflight(vm))
 		pm_wait_busy(vm);
 }
 
@@ -443,7 +443,7 @@ int pagemu_space_fork(pagemu_space_t *sp, pagemu_space_t **out)
 		return rc < 0 ? rc : -EINVAL;
 	vm = sp->vm;
 	pm_lock(vm);
-	if (sp->id == vm->cur && pm_swapio_reads(vm)) {
+	if (sp->id == vm->cur && pm_inflight(vm)) {
 		pm_unlock(vm);
 		pm_set_error("pagemu_space_fork: a page of the space is being read in (a fault in flight): fork it after");
 		return -EBUSY;

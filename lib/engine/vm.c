@@ -251,7 +251,7 @@ void pagemu_close(pagemu_t *vm)
 	pm_engine_run_close_hooks(vm);      /* the heap's, before its regions go */
 	pm_lock(vm);
 	pm_readahead_drain(vm);
-	while (pm_swapio_reads(vm))
+	while (pm_inflight(vm))
 		pm_wait_busy(vm);
 	pm_swapio_drain(vm);
 	pm_filemap_close(vm);
