@@ -444,12 +444,13 @@ void pm_mmu_dropped(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte)
 
 /* A queued page whose stale mapping is still there: a swapped page's
  * (stale), or a dropped object page's (a window; an anonymous reservation
- * window made there since goes too, harmlessly). */
+ * window made there since goes too, harmlessly). Not a locked window: a
+ * first touch is mapping its frame there outside vm->lock. */
 static int is_stale(struct pagemu *vm, uint64_t vpn)
 {
 	pm_pte_t *p = pm_pt_lookup(&vm->pt, vpn, NULL);
 
-	return p && (pte_stale(*p) || pte_window(*p));
+	return p && !pte_locked(*p) && (pte_stale(*p) || pte_window(*p));
 }
 
 /* Sort v[0..n) (insertion: the hand evicts mostly in order, and the
