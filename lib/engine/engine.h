@@ -202,12 +202,6 @@ int  pm_swapio_read_res(struct pagemu *vm, int id);
 int  pm_swapio_read_end(struct pagemu *vm, int id);
 /* Reads in flight. */
 unsigned pm_swapio_reads(struct pagemu *vm);
-/* Faults at work outside vm->lock on pages whose PTEs they locked: swap
- * and file reads, and first touches mapping their frames. Whoever would
- * change those pages' PTEs or put their page table away (unmap, advice,
- * fork, a space's switch or end, close) waits while any are. vm->lock
- * held. */
-unsigned pm_inflight(struct pagemu *vm);
 /* Submit the reads started so far now, without waiting (a read nobody
  * waits for yet: readahead). */
 void pm_swapio_read_kick(struct pagemu *vm);
@@ -576,6 +570,12 @@ void pm_lock_retake(struct pagemu *vm);
 void pm_wait_busy(struct pagemu *vm);
 /* An in-flight page is done: wake pm_wait_busy's sleepers. */
 void pm_busy_done(struct pagemu *vm);
+/* Faults at work outside vm->lock on pages whose PTEs they locked: swap
+ * and file reads, and first touches mapping their frames. Whoever would
+ * change those pages' PTEs or put their page table away (unmap, advice,
+ * fork, a space's switch or end, close) waits while any are. vm->lock
+ * held. */
+unsigned pm_inflight(struct pagemu *vm);
 static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }
 static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
 static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }

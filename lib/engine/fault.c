@@ -336,10 +336,8 @@ static enum pm_fault_outcome do_anonymous_page(struct pm_fault *f)
 	pm_frame_own(vm, ppn, vpn, pte);
 	vm->policy->loaded(vm->policy_state, ppn, 1);
 	vm->stats.resident++;
-	if (premapped && map_prot(f->region, 1) == prot)
-		err = pm_map_pte_premapped(vm, vpn, pte, prot);
-	else                             /* (the region's protection changed meanwhile) */
-		err = install(f, map_prot(f->region, 1));
+	int now = map_prot(f->region, 1);  /* (changed meanwhile: mapped again) */
+	err = premapped && now == prot ? pm_map_pte_premapped(vm, vpn, pte, prot) : install(f, now);
 	if (err < 0)
 		return fail_sigbus(f, -ENOMEM, "mmap of a frame failed");
 	if (!vm->cfg.tlb_exact)

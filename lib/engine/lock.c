@@ -100,6 +100,11 @@ void pm_wait_busy(struct pagemu *vm)
 	pm_lock_retake(vm);
 }
 
+unsigned pm_inflight(struct pagemu *vm)
+{
+	return pm_swapio_reads(vm) + vm->maps_inflight;
+}
+
 void pm_busy_done(struct pagemu *vm)
 {
 	atomic_fetch_add_explicit(&vm->busy_seq, 1, memory_order_release);

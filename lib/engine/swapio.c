@@ -710,11 +710,6 @@ unsigned pm_swapio_reads(struct pagemu *vm)
 	return vm->io->reads;
 }
 
-unsigned pm_inflight(struct pagemu *vm)
-{
-	return vm->io->reads + vm->maps_inflight;
-}
-
 void pm_swapio_stats(struct pagemu *vm, pagemu_stats_t *s)
 {
 	if (vm->io && vm->io->nbd)
