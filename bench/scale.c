@@ -415,14 +415,42 @@ static int write_str(const char *dir, const char *name, const char *value)
 	return close(fd) == 0 && ok ? 0 : -1;
 }
 
+/* Run child(o, run, arg, r) in a forked child (its own SIGSEGV handler,
+ * cgroup, ...) and take back the rates it measured for each thread count
+ * into r. */
+static void rates_in_child(const char *what, const scale_opts_t *o, int run, int arg,
+			   void (*child)(const scale_opts_t *, int, int, double *), double *r)
+{
+	int fds[2], st = 0;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		BU_DIE("%s: pipe: %s\n", what, strerror(errno));
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		BU_DIE("%s: fork: %s\n", what, strerror(errno));
+	if (pid == 0) {
+		close(fds[0]);
+		child(o, run, arg, r);
+		_exit(write(fds[1], r, NT * sizeof(*r)) == (ssize_t)(NT * sizeof(*r)) ? 0 : 3);
+	}
+	close(fds[1]);
+	if (read(fds[0], r, NT * sizeof(*r)) != (ssize_t)(NT * sizeof(*r))) {
+		waitpid(pid, &st, 0);
+		BU_DIE("%s: the child failed (status %d)\n", what, st);
+	}
+	close(fds[0]);
+	waitpid(pid, &st, 0);
+}
+
 /* The child: enters the cgroup, fills a region 4x its limit (most of it
- * goes to swap), then the random phases; the rates go back through fd. */
-static void major_kernel_child(const scale_opts_t *o, int run, int fd)
+ * goes to swap), then the random phases. */
+static void major_kernel_child(const scale_opts_t *o, int run, int unused, double *r)
 {
 	size_t region = 4 * o->major_frames, len = region * page;
-	double r[NT];
 	char pid[32], *p;
 
+	(void)unused;
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (write_str(o->cgroup, "cgroup.procs", pid) < 0)
 		_exit(2);
@@ -435,33 +463,15 @@ static void major_kernel_child(const scale_opts_t *o, int run, int fd)
 		double secs = run_rand(nthreads[ti], p, region, o->major_touches, (uint64_t)run * 10 + (uint64_t)k);
 		r[ti] = (double)(bu_majflt() - m0) / secs;
 	}
-	if (write(fd, r, sizeof(r)) != (ssize_t)sizeof(r))
-		_exit(3);
-	_exit(0);
 }
 
 static void major_kernel(const scale_opts_t *o, int run)
 {
 	double r[NT];
-	int fds[2], st;
-	pid_t pid;
+	char what[600];
 
-	if (pipe(fds) < 0)
-		BU_DIE("pipe: %s\n", strerror(errno));
-	fflush(stdout);
-	if ((pid = fork()) < 0)
-		BU_DIE("fork: %s\n", strerror(errno));
-	if (pid == 0) {
-		close(fds[0]);
-		major_kernel_child(o, run, fds[1]);
-	}
-	close(fds[1]);
-	if (read(fds[0], r, sizeof(r)) != (ssize_t)sizeof(r)) {
-		waitpid(pid, &st, 0);
-		BU_DIE("major, kernel: the child in %s failed (status %d)\n", o->cgroup, st);
-	}
-	close(fds[0]);
-	waitpid(pid, &st, 0);
+	snprintf(what, sizeof(what), "major, kernel (memory cgroup %s)", o->cgroup);
+	rates_in_child(what, o, run, 0, major_kernel_child, r);
 	for (int ti = 0; ti < NT; ti++)
 		rate[K_MAJOR][S_KERNEL][ti][run] = r[ti];
 }
@@ -496,51 +506,41 @@ static void major_floor_handler(int sig, siginfo_t *si, void *ctx)
 	errno = saved;
 }
 
+/* The floor's child: the bare pager over a FIFO pool, then the random
+ * phases. */
+static void major_floor_child(const scale_opts_t *o, int run, int dev_fd, double *r)
+{
+	struct sigaction sa;
+
+	mf.nframes = o->major_frames;
+	mf.npages = 4 * o->major_frames;
+	mf.dev_fd = dev_fd;
+	mf.dev_pages = o->dev_mib * ((1u << 20) / page);
+	mf.owner = calloc(mf.nframes, sizeof(*mf.owner));
+	mf.pool_fd = memfd_create("scale-major-floor", 0);
+	if (!mf.owner || mf.pool_fd < 0 || ftruncate(mf.pool_fd, (off_t)(mf.nframes * page)) < 0)
+		_exit(1);
+	mf.frames = mmap(NULL, mf.nframes * page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mf.pool_fd, 0);
+	mf.region = mmap(NULL, mf.npages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = major_floor_handler;
+	sa.sa_flags = SA_SIGINFO;
+	if (mf.frames == MAP_FAILED || mf.region == MAP_FAILED || sigaction(SIGSEGV, &sa, NULL) < 0)
+		_exit(1);
+	run_rand(1, mf.region, mf.npages, o->major_touches / 4, 99);      /* every frame in use */
+	for (int k = 0; k < NT; k++) {
+		int ti = order(run, k);
+		uint64_t f0 = atomic_load(&mf.faults);
+		double secs = run_rand(nthreads[ti], mf.region, mf.npages, o->major_touches, (uint64_t)run * 10 + (uint64_t)k);
+		r[ti] = (double)(atomic_load(&mf.faults) - f0) / secs;
+	}
+}
+
 static void major_floor(const scale_opts_t *o, int run, int dev_fd)
 {
 	double r[NT];
-	int fds[2];
-	pid_t pid;
 
-	if (pipe(fds) < 0)
-		BU_DIE("major floor: pipe: %s\n", strerror(errno));
-	fflush(stdout);
-	if ((pid = fork()) < 0)
-		BU_DIE("major floor: fork: %s\n", strerror(errno));
-	if (pid == 0) {
-		struct sigaction sa;
-		mf.nframes = o->major_frames;
-		mf.npages = 4 * o->major_frames;
-		mf.dev_fd = dev_fd;
-		mf.dev_pages = o->dev_mib * ((1u << 20) / page);
-		mf.owner = calloc(mf.nframes, sizeof(*mf.owner));
-		mf.pool_fd = memfd_create("scale-major-floor", 0);
-		if (!mf.owner || mf.pool_fd < 0 || ftruncate(mf.pool_fd, (off_t)(mf.nframes * page)) < 0)
-			_exit(1);
-		mf.frames = mmap(NULL, mf.nframes * page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mf.pool_fd, 0);
-		mf.region = mmap(NULL, mf.npages * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = major_floor_handler;
-		sa.sa_flags = SA_SIGINFO;
-		if (mf.frames == MAP_FAILED || mf.region == MAP_FAILED || sigaction(SIGSEGV, &sa, NULL) < 0)
-			_exit(1);
-		run_rand(1, mf.region, mf.npages, o->major_touches / 4, 99);      /* every frame in use */
-		for (int k = 0; k < NT; k++) {
-			int ti = order(run, k);
-			uint64_t f0 = atomic_load(&mf.faults);
-			double secs = run_rand(nthreads[ti], mf.region, mf.npages, o->major_touches,
-					       (uint64_t)run * 10 + (uint64_t)k);
-			r[ti] = (double)(atomic_load(&mf.faults) - f0) / secs;
-		}
-		if (write(fds[1], r, sizeof(r)) != (ssize_t)sizeof(r))
-			_exit(3);
-		_exit(0);
-	}
-	close(fds[1]);
-	if (read(fds[0], r, sizeof(r)) != (ssize_t)sizeof(r))
-		BU_DIE("major floor: the child failed\n");
-	close(fds[0]);
-	waitpid(pid, NULL, 0);
+	rates_in_child("major floor", o, run, dev_fd, major_floor_child, r);
 	for (int ti = 0; ti < NT; ti++)
 		rate[K_MAJOR][S_FLOOR][ti][run] = r[ti];
 }
