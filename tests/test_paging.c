@@ -544,6 +544,57 @@ START_TEST(test_vma_count_exact)
 }
 END_TEST
 
+/* A clean victim still mapped (FIFO's, the random policy's) is unmapped
+ * when it is evicted, not parked and queued as a stale mapping to be
+ * unmapped later (two system calls for one): after read-only passes no
+ * swapped page keeps a stale mapping, the VMA count is the kernel's, and
+ * the contents are intact. */
+START_TEST(test_clean_victim_unmapped_at_once)
+{
+	static const pagemu_policy_t pols[] = { PAGEMU_POLICY_FIFO, PAGEMU_POLICY_RANDOM };
+	const size_t frames = 64, pages = 200;   /* (200 evictions a pass: not a multiple of the queue) */
+
+	for (size_t k = 0; k < PM_ARRAY_LEN(pols); k++) {
+		pagemu_config_t cfg;
+		pagemu_t *vm = NULL;
+		pagemu_stats_t s0, s1, s2;
+		volatile uint64_t *a;
+		long base;
+
+		pagemu_config_default(&cfg);
+		cfg.frames = frames;
+		cfg.readahead = 1;
+		cfg.policy = pols[k];
+		ck_assert_int_eq(pagemu_open(&cfg, &vm), 0);
+		pagemu_get_stats(vm, &s0);
+		base = maps_lines();
+		a = map_pages(vm, pages);
+		nwatched = 0;
+		watch(a, pages);
+		fill(a, pages, 0);
+		for (size_t p = 0; p < pages; p++)      /* swap-ins: clean pages, mapped read-only */
+			verify_page(a, p, 0);
+		pagemu_get_stats(vm, &s1);
+		for (size_t p = 0; p < pages; p++)      /* they are the victims now */
+			verify_page(a, p, 0);
+		pagemu_get_stats(vm, &s2);
+		ck_assert_uint_ge(s2.evictions - s1.evictions, pages - frames);
+		ck_assert_uint_le(s2.writebacks, pages);     /* each page written once at most */
+		struct pagemu *m = (struct pagemu *)vm;
+		for (size_t p = 0; p < pages; p++) {
+			pm_pte_t *pte = pm_pt_lookup(&m->pt, pm_va_vpn(m, (uintptr_t)(a + p * WORDS)), NULL);
+			ck_assert_ptr_nonnull(pte);
+			ck_assert_msg(!pte_stale(*pte), "%s: page %zu kept a stale mapping", pagemu_policy_name(pols[k]), p);
+		}
+		ck_assert_int_eq(pm_mmu_check(m), 0);
+		assert_vmas(vm, base, s0.vmas, "read-only passes");
+		for (size_t p = 0; p < pages; p++)
+			verify_page(a, p, 0);
+		pagemu_close(vm);
+	}
+}
+END_TEST
+
 /* The budget unmaps scattered pages with one call for a row of them
  * (the reservations between them re-reserved): the VMA count stays what
  * the kernel says, every page comes back with its data, and the pages
@@ -630,6 +681,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_stats_json);
 	tcase_add_test(tc, test_trace_replays_exactly);
 	tcase_add_test(tc, test_vma_count_exact);
+	tcase_add_test(tc, test_clean_victim_unmapped_at_once);
 	tcase_add_test_raise_signal(tc, test_instruction_needs_its_pages, SIGBUS);
 	suite_add_tcase(s, tc);
 	return s;

@@ -224,6 +224,20 @@ static void revoke_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *a
 	pm_mmu_revoke(vm, vpn, pte);
 }
 
+/* A clean victim still mapped (FIFO's and the random policy's victims
+ * usually are; CLOCK's were parked when their bit was cleared) is
+ * unmapped at once: parked, it would cost a second system call later,
+ * when its stale mapping is unmapped. (A clean page is mapped read-only:
+ * no write can slip in.) A parked one stays parked: its stale mapping
+ * leaves in a run with its neighbours'. */
+static void drop_visit(struct pagemu *vm, uint64_t vpn, pm_pte_t *pte, void *arg)
+{
+	PM_UNUSED(arg);
+	pm_tlb_forget(vm, vpn);
+	if (pte_mapped(*pte))
+		pm_unmap_pte(vm, vpn, pte);
+}
+
 struct evict_arg {
 	uint64_t slot;
 	unsigned n;                       /* PTEs pointed at the slot so far */
@@ -253,7 +267,8 @@ static int evict(struct pagemu *vm, uint64_t ppn, int nowrite)
 	wait_io(vm, f);
 	if (nowrite && pte_dirty(*pte))
 		return -EAGAIN;
-	pm_rmap_walk(vm, ppn, revoke_visit, NULL);   /* no access while it is written out */
+	/* No access while it is written out; a clean one goes now. */
+	pm_rmap_walk(vm, ppn, pte_dirty(*pte) ? revoke_visit : drop_visit, NULL);
 	if (pte_dirty(*pte)) {
 		rc = pm_writeback_start(vm, &ppn, 1);
 		if (rc < 0)
