@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/engine.h"
 #include "testutil.h"
 
 #define WORDS 512
@@ -136,6 +137,56 @@ START_TEST(test_fork_twice)
 }
 END_TEST
 
+/* Pages of [p, p + len) in memory (mincore). */
+static size_t resident_pages(const void *p, size_t len)
+{
+	uintptr_t lo = (uintptr_t)p & ~(uintptr_t)4095, hi = ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095;
+	static unsigned char vec[1 << 16];
+	size_t n = 0;
+
+	ck_assert_uint_le((hi - lo) / 4096, sizeof(vec));
+	ck_assert_int_eq(mincore((void *)lo, hi - lo, vec), 0);
+	for (size_t i = 0; i < (hi - lo) / 4096; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/* A fork costs the memory in use, not the pool's size: with a 1 GiB pool
+ * (262,144 frames) and 100 pages in use, neither the instance's set-up
+ * nor the fork (the parent's copy, the child's adoption) touches the
+ * frame table past the frames handed out: 2 of its 3,584 pages. */
+START_TEST(test_fork_costs_memory_in_use)
+{
+	pagemu_config_t cfg;
+	pagemu_t *big;
+	volatile uint64_t *b;
+	struct pagemu *m;
+	size_t len;
+	pid_t pid;
+
+	pagemu_config_default(&cfg);
+	cfg.frames = 1u << 18;
+	ck_assert_int_eq(pagemu_open(&cfg, &big), 0);
+	m = (struct pagemu *)big;
+	len = m->nframes * sizeof(pm_frame_t);
+	b = pagemu_map(big, 100 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_nonnull((const void *)b);
+	for (size_t p = 0; p < 100; p++)
+		b[p * WORDS] = pm_test_pattern(p, 0);
+	ck_assert_uint_le(resident_pages(m->frames.f, len), 4);
+	pid = fork();
+	if (pid == 0) {
+		int ok = resident_pages(m->frames.f, len) <= 4;
+		for (size_t p = 0; p < 100; p++)
+			ok &= b[p * WORDS] == pm_test_pattern(p, 0);
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(wait_child(pid), 0);
+	ck_assert_uint_le(resident_pages(m->frames.f, len), 4);
+	pagemu_close(big);
+}
+END_TEST
+
 /* Debug and sanitizer builds: the invariant checkers after every fault. */
 __attribute__((constructor)) static void ask_for_checks(void)
 {
@@ -151,6 +202,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_child_writes_parent_checks);
 	tcase_add_test(tc, test_parent_writes_child_checks);
 	tcase_add_test(tc, test_fork_twice);
+	tcase_add_test(tc, test_fork_costs_memory_in_use);
 	suite_add_tcase(s, tc);
 	return s;
 }

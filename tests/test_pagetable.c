@@ -279,6 +279,61 @@ START_TEST(frames_fill_in_order)
 }
 END_TEST
 
+/* The table is set up lazily (fresh frames are not on the stack until a
+ * claim out of turn needs them there): every pop, push and claim gives
+ * what a table with every frame on its stack from the start gives. */
+START_TEST(frames_lazy_as_eager)
+{
+	enum { N = 64 };
+	static uint64_t mem[N * 16];
+	uint32_t ref[N], rn = N;                 /* the eager stack: top = ref[rn - 1] */
+	uint8_t used[N] = { 0 };
+	pm_frames_t ft;
+	uint64_t x = 7;
+
+	ck_assert_uint_le(pm_frames_mem_size(N), sizeof(mem));
+	pm_frames_init(&ft, N, mem);
+	for (uint32_t i = 0; i < N; i++)
+		ref[i] = N - 1 - i;
+	for (int step = 0; step < 20000; step++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		unsigned op = (unsigned)(x >> 60) % 4, pick = (unsigned)(x >> 33) % N;
+		if (op == 0) {                                   /* pop */
+			uint64_t want = rn ? ref[--rn] : PM_NONE;
+			ck_assert_uint_eq(pm_frames_next(&ft), want);
+			ck_assert_uint_eq(pm_frames_pop(&ft), want);
+			if (want != PM_NONE) {
+				ck_assert_uint_eq(ft.f[want].vpn, PM_NONE);
+				ck_assert_uint_eq(ft.f[want].slot, PM_NONE);
+				used[want] = 1;
+			}
+		} else if (op == 1) {                            /* push a used frame */
+			if (!used[pick])
+				continue;
+			pm_frames_push(&ft, pick);
+			ref[rn++] = pick;
+			used[pick] = 0;
+		} else {                                         /* claim one (free or not) */
+			uint32_t at = 0;
+			while (at < rn && ref[at] != pick)
+				at++;
+			if (at == rn) {
+				ck_assert_int_eq(pm_frames_claim(&ft, pick), -1);
+				continue;
+			}
+			ck_assert_int_eq(pm_frames_claim(&ft, pick), 0);
+			ref[at] = ref[rn - 1];                   /* the top into its place */
+			rn--;
+			used[pick] = 1;
+		}
+		ck_assert_uint_eq(ft.nfree, rn);
+		if (step % 512 == 0)
+			ck_assert_int_eq(pm_frames_check(&ft), 0);
+	}
+	ck_assert_int_eq(pm_frames_check(&ft), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("pagetable");
@@ -291,6 +346,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, swapmap_freed_runs);
 	tcase_add_test(tc, crc32c_known_and_both_ways);
 	tcase_add_test(tc, frames_fill_in_order);
+	tcase_add_test(tc, frames_lazy_as_eager);
 	suite_add_tcase(s, tc);
 	return s;
 }

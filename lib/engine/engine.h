@@ -579,6 +579,10 @@ unsigned pm_inflight(struct pagemu *vm);
 static inline uintptr_t pm_vpn_va(const struct pagemu *vm, uint64_t vpn) { return (uintptr_t)vpn << vm->page_shift; }
 static inline uint64_t  pm_va_vpn(const struct pagemu *vm, uintptr_t va) { return (uint64_t)va >> vm->page_shift; }
 static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { return vm->physmap + ppn * vm->page; }
+/* A walk over the frames in use ends here: those above were never handed
+ * out (free, untouched), so that a walk costs the memory in use, not the
+ * pool's size (a fork, the statistics, a file's truncation). */
+static inline uint64_t  pm_frames_end(const struct pagemu *vm) { return vm->frames_hwm; }
 static inline pm_object_t *pm_object(struct pagemu *vm, uint32_t obj) { return &vm->objects[obj - 1]; }
 static inline pm_pt_t *pm_space_pt(struct pagemu *vm, unsigned id) { return id == vm->cur ? &vm->pt : &vm->spaces[id].pt; }
 static inline int pm_region_here(const struct pagemu *vm, const pm_region_t *r) { return r->live && r->space == vm->cur; }

@@ -76,7 +76,7 @@ static int copy_pool(struct pagemu *vm)
 		pm_prim_close(fd);
 		return -ENOMEM;
 	}
-	for (uint64_t f = 0; f < vm->nframes; f++)
+	for (uint64_t f = 0; f < pm_frames_end(vm); f++)
 		if (vm->frames.f[f].state == PM_FRAME_USED)
 			memcpy(copy + f * vm->page, vm->physmap + f * vm->page, vm->page);
 	pm_prim_release(copy, size);
@@ -143,7 +143,7 @@ static int adopt(struct pagemu *vm)
 	pm_mmu_drop_all(vm, 0);          /* every VA a reservation again */
 	pm_tlb_flush(&vm->tlb);
 	/* Pinned pages must stay reachable for the kernel: map them again. */
-	for (uint64_t f = 0; f < vm->nframes; f++) {
+	for (uint64_t f = 0; f < pm_frames_end(vm); f++) {
 		pm_frame_t *fr = &vm->frames.f[f];
 		pm_region_t *r;
 		if (fr->state != PM_FRAME_USED || !fr->pins || (!fr->obj && fr->space != vm->cur))

@@ -554,10 +554,8 @@ int pm_nbd_copy(struct pm_nbd *nbd, const pm_swapmap_t *map, uint64_t nslots, in
 		return -ENOMEM;
 	for (unsigned i = 0; i < PM_IO_MAX_RUN; i++)
 		iov[i] = (struct iovec){ buf + i * page, page };
-	while (s < nslots && rc == 0) {
+	while (rc == 0 && (s = pm_swapmap_next_used(map, s)) != PM_NONE) {
 		unsigned run = 0;
-		while (s < nslots && !pm_swapmap_test(map, s))
-			s++;
 		while (s + run < nslots && run < PM_IO_MAX_RUN && pm_swapmap_test(map, s + run))
 			run++;
 		if (!run)

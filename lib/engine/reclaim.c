@@ -528,7 +528,7 @@ int pm_reclaim_file_resized(struct pagemu *vm, uint32_t obj)
 	/* Truncated: its pages past the new end go, dirty or not, as the
 	 * kernel's truncate drops them (pages being read in see the end of
 	 * file when their read completes). */
-	for (uint64_t ppn = 0; ppn < vm->nframes && vm->cached; ppn++) {
+	for (uint64_t ppn = 0; ppn < pm_frames_end(vm) && vm->cached; ppn++) {
 		pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state == PM_FRAME_USED && f->obj == obj && f->index >= pages && !f->busy && !f->pins)
 			object_page_drop(vm, ppn);
@@ -565,11 +565,11 @@ typedef int (*frame_pick_fn)(const pm_frame_t *f, uint64_t arg);
 /* Write the dirty frames `pick` takes, in batches, and wait for them. */
 static void write_back_picked(struct pagemu *vm, frame_pick_fn pick, uint64_t arg)
 {
-	uint64_t batch[PM_IO_MAX_RUN];
+	uint64_t batch[PM_IO_MAX_RUN], end = pm_frames_end(vm);
 	unsigned n = 0;
 
-	for (uint64_t ppn = 0; ppn <= vm->nframes; ppn++) {
-		pm_frame_t *f = ppn < vm->nframes ? &vm->frames.f[ppn] : NULL;
+	for (uint64_t ppn = 0; ppn <= end; ppn++) {
+		pm_frame_t *f = ppn < end ? &vm->frames.f[ppn] : NULL;
 		if (f && f->state == PM_FRAME_USED && !f->io && pick(f, arg) && pm_writeback_dirty(vm, ppn))
 			batch[n++] = ppn;
 		if (n && (!f || n == PM_ARRAY_LEN(batch))) {
@@ -591,7 +591,7 @@ int pm_reclaim_drop_object(struct pagemu *vm, uint32_t obj)
 
 	/* Dirty pages first, to the file, in batches; then every page goes. */
 	write_back_picked(vm, of_object, obj);
-	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
+	for (uint64_t ppn = 0; ppn < pm_frames_end(vm); ppn++) {
 		pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state != PM_FRAME_USED || f->obj != obj)
 			continue;
@@ -617,7 +617,7 @@ void pm_reclaim_space(struct pagemu *vm, unsigned id)
 {
 	/* Its dirty pages to swap first, in batches; then each goes clean. */
 	write_back_picked(vm, space_owns, id);
-	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++)
+	for (uint64_t ppn = 0; ppn < pm_frames_end(vm); ppn++)
 		if (vm->frames.f[ppn].state == PM_FRAME_USED && space_owns(&vm->frames.f[ppn], id))
 			evict(vm, ppn, 1);       /* (a page whose write failed stays) */
 }

@@ -125,7 +125,7 @@ static int pinned_here(struct pagemu *vm)
 {
 	if (!vm->pins_held)
 		return 0;
-	for (uint64_t ppn = 0; ppn < vm->nframes; ppn++) {
+	for (uint64_t ppn = 0; ppn < pm_frames_end(vm); ppn++) {
 		const pm_frame_t *f = &vm->frames.f[ppn];
 		if (f->state == PM_FRAME_USED && f->pins && (f->obj || f->space == vm->cur))
 			return 1;

@@ -206,10 +206,8 @@ int pm_swapio_copy(struct pagemu *vm)
 		}
 		return fd;
 	}
-	while (s < vm->nslots) {
+	while ((s = pm_swapmap_next_used(&vm->swapmap, s)) != PM_NONE) {
 		uint64_t run = 0;
-		while (s < vm->nslots && !pm_swapmap_test(&vm->swapmap, s))
-			s++;
 		while (s + run < vm->nslots && pm_swapmap_test(&vm->swapmap, s + run))
 			run++;
 		loff_t in = (loff_t)(s * vm->page), out = in;

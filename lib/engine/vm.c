@@ -365,7 +365,7 @@ void pagemu_get_stats(pagemu_t *vm, pagemu_stats_t *out)
 	vm->stats.file_pages = vm->cached;
 	vm->stats.shared_frames = 0;
 	vm->stats.spaces = vm->nspaces;
-	for (uint64_t ppn = 0; ppn < vm->nframes && (vm->cached || vm->stats.space_forks); ppn++)
+	for (uint64_t ppn = 0; ppn < pm_frames_end(vm) && (vm->cached || vm->stats.space_forks); ppn++)
 		vm->stats.shared_frames += vm->frames.f[ppn].state == PM_FRAME_USED &&
 					   (vm->frames.f[ppn].mapcount > 1 || vm->frames.f[ppn].shares);
 	*out = vm->stats;

@@ -37,9 +37,7 @@ static void list_init(void *st, uint64_t n, uint64_t seed)
 	l->n = n;
 	l->head = l->tail = NIL;
 	l->ln = (link_t *)l->mem;
-	l->in = (uint8_t *)(l->ln + n);
-	for (uint64_t i = 0; i < n; i++)
-		l->in[i] = 0;
+	l->in = (uint8_t *)(l->ln + n);  /* (zeroed memory: no frame is on the list) */
 }
 
 static void unlink_frame(list_state_t *l, uint32_t f)

@@ -120,14 +120,21 @@ typedef struct pm_frame {
 
 typedef struct pm_frames {
 	pm_frame_t *f;                    /* nframes entries */
-	uint32_t   *free;                 /* stack of free frame numbers */
-	uint32_t   *pos;                  /* per frame: its index in free[] when free */
+	uint32_t   *free;                 /* stack of free frame numbers (freed ones) */
+	uint32_t   *pos;                  /* per frame: its index in free[] when on it */
 	uint64_t    nframes;
-	uint64_t    nfree;
+	uint64_t    nfree;                /* free frames: on the stack, and fresh ones */
+	uint64_t    nstack;               /* entries of free[] */
+	uint64_t    fresh;                /* frames [fresh, nframes) were never handed out:
+					     free, not on the stack, their entries still zero */
 } pm_frames_t;
 
 /* Bytes of memory pm_frames_init needs for n frames. */
 size_t   pm_frames_mem_size(uint64_t n);
+/* mem: pm_frames_mem_size(n) bytes, zero-filled (calloc, a fresh mmap):
+ * the table is set up in O(1), and a frame's entry is first written when
+ * the frame is first handed out, so that a large pool costs nothing
+ * until it is used. */
 void     pm_frames_init(pm_frames_t *ft, uint64_t n, void *mem);
 /* Lowest-numbered free frame first on a fresh table (frames fill in
  * order); PM_NONE when none is free. */
@@ -136,7 +143,7 @@ void     pm_frames_push(pm_frames_t *ft, uint64_t ppn);
 /* The frame pm_frames_pop would return, without taking it; PM_NONE. */
 static inline uint64_t pm_frames_next(const pm_frames_t *ft)
 {
-	return ft->nfree ? ft->free[ft->nfree - 1] : PM_NONE;
+	return ft->nstack ? ft->free[ft->nstack - 1] : ft->fresh < ft->nframes ? ft->fresh : PM_NONE;
 }
 /* Take the free frame ppn itself: 0, or -1 when it is not free. */
 int      pm_frames_claim(pm_frames_t *ft, uint64_t ppn);
@@ -173,6 +180,9 @@ void     pm_swapmap_free(pm_swapmap_t *s, uint64_t slot);
 int      pm_swapmap_dup(pm_swapmap_t *s, uint64_t slot);
 static inline unsigned pm_swapmap_refs(const pm_swapmap_t *s, uint64_t slot) { return 1u + s->refs[slot]; }
 int      pm_swapmap_test(const pm_swapmap_t *s, uint64_t slot);
+/* The first slot in use at or after from, else PM_NONE (64 slots a step
+ * over free ones). */
+uint64_t pm_swapmap_next_used(const pm_swapmap_t *s, uint64_t from);
 /* The lowest run of freed slots, at most max long: 1 with *start and *len
  * set and their freed bits cleared (the caller releases their blocks);
  * 0 when none is left. */
@@ -214,7 +224,9 @@ typedef struct pm_policy_env {
 typedef struct pm_policy_ops {
 	pagemu_policy_t id;
 	const char *name;
-	/* Bytes of state for n frames (the caller provides zeroed memory). */
+	/* Bytes of state for n frames (the caller provides zeroed memory,
+	 * and init touches none of it that scales with n: a large pool
+	 * costs nothing until it is used). */
 	size_t   (*state_size)(uint64_t n);
 	void     (*init)(void *st, uint64_t n, uint64_t seed);
 	/* A page was placed in ppn; referenced = its first access happened. */

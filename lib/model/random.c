@@ -16,9 +16,7 @@ static void random_init(void *st, uint64_t n, uint64_t seed)
 	random_state_t *r = st;
 
 	r->n = n;
-	r->s = seed ? seed : 0x9e3779b97f4a7c15ULL;
-	for (uint64_t i = 0; i < n; i++)
-		r->used[i] = 0;
+	r->s = seed ? seed : 0x9e3779b97f4a7c15ULL;   /* (used[]: zeroed memory) */
 }
 
 static void random_loaded(void *st, uint64_t ppn, int referenced)

@@ -47,7 +47,7 @@ void pm_swapmap_init(pm_swapmap_t *s, uint64_t nslots, void *mem, int sums)
 	s->nfreed = 0;
 	s->low = 0;
 	s->freed_low = nslots;
-	memset(s->bits, 0, 2 * words * sizeof(uint64_t));
+	/* (mem is zero-filled: the bitmaps too stay untouched until used.) */
 }
 
 static int bit(const uint64_t *map, uint64_t i)
@@ -86,6 +86,11 @@ static uint64_t scan(const uint64_t *map, int set, uint64_t from, uint64_t nslot
 		from = (from & ~63ULL) + 64;
 	}
 	return PM_NONE;
+}
+
+uint64_t pm_swapmap_next_used(const pm_swapmap_t *s, uint64_t from)
+{
+	return scan(s->bits, 1, from, s->nslots);
 }
 
 uint64_t pm_swapmap_alloc(pm_swapmap_t *s, uint64_t hint)
