@@ -692,6 +692,53 @@ START_TEST(test_remap)
 }
 END_TEST
 
+/* A sparse region (a large reservation, a few pages used; one dropped
+ * with MADV_DONTNEED, one in swap) moves at the cost of its pages, not of
+ * its length: the pages that exist are copied, the others read as zeros
+ * in the new region too, and no page is made (64 MiB over 8 frames: a
+ * byte-for-byte copy would take 32,768 faults and fill the swap). A
+ * private file mapping likewise: its pages never written still read the
+ * file. */
+START_TEST(test_remap_sparse)
+{
+	const size_t len = 64ULL << 20, n = len / PAGE;
+	pagemu_t *vm = open_vm(8, 1);
+	int fd = make_file(32, 0, O_RDWR);
+	volatile uint64_t *a = pagemu_map(vm, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile uint64_t *f = pagemu_map(vm, 32 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	volatile uint64_t *b, *g;
+	const size_t used[] = { 0, 1, 777, n / 2, n - 2, n - 1 };
+	pagemu_stats_t s0, s1;
+
+	for (size_t i = 0; i < (sizeof(used) / sizeof(used[0])); i++)
+		a[used[i] * PAGE / 8 + 5] = used[i] + 1;
+	ck_assert_int_eq(pagemu_advise(vm, (void *)(a + 777 * PAGE / 8), PAGE, MADV_DONTNEED), 0);
+	for (unsigned p = 100; p < 120; p++)           /* pushes the first pages to swap */
+		a[p * PAGE / 8] = p;
+	f[3 * PAGE / 8 + 1] = 99;                      /* one private copy */
+	pagemu_get_stats(vm, &s0);
+	ck_assert_uint_gt(s0.swap_used, 0);
+	b = pagemu_remap(vm, (void *)a, len, 2 * len, MREMAP_MAYMOVE);
+	g = pagemu_remap(vm, (void *)f, 32 * PAGE, 64 * PAGE, MREMAP_MAYMOVE);
+	ck_assert_ptr_nonnull((void *)b);
+	ck_assert_ptr_nonnull((void *)g);
+	pagemu_get_stats(vm, &s1);
+	ck_assert_uint_le(s1.faults - s0.faults, 3 * ((sizeof(used) / sizeof(used[0])) + 20 + 2));
+	for (size_t i = 0; i < (sizeof(used) / sizeof(used[0])); i++)
+		ck_assert_uint_eq(b[used[i] * PAGE / 8 + 5], used[i] == 777 ? 0 : used[i] + 1);
+	for (unsigned p = 100; p < 120; p++)
+		ck_assert_uint_eq(b[p * PAGE / 8], p);
+	ck_assert_uint_eq(b[(n + 5) * PAGE / 8], 0);
+	ck_assert_uint_eq(b[12345 * PAGE / 8 + 5], 0);
+	ck_assert_uint_eq(g[3 * PAGE / 8 + 1], 99);
+	ck_assert_uint_eq(g[3 * PAGE / 8 + 2], word_of(3, 2));
+	ck_assert_uint_eq(g[17 * PAGE / 8 + 4], word_of(17, 4));
+	ck_assert_uint_eq(file_word(fd, 3, 1), word_of(3, 1));   /* private: never the file's */
+	pagemu_close(vm);
+	close(fd);
+}
+END_TEST
+
 /* Fault-around (PAGEMU_FAULT_AROUND=16): a sequential reader of a file
  * read in clusters of 16 takes one fault per cluster, the 15 pages that
  * follow mapped with it; every word right; a write to such a page still
@@ -787,6 +834,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_fork_shared_both_ways);
 	tcase_add_test(tc, test_advise_dontneed);
 	tcase_add_test(tc, test_remap);
+	tcase_add_test(tc, test_remap_sparse);
 	tcase_add_test(tc, test_fault_around);
 	tcase_add_test(tc, test_evicted_pages_come_back);
 	suite_add_tcase(s, tc);

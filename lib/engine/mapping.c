@@ -479,6 +479,33 @@ int pagemu_advise(pagemu_t *vm, void *addr, size_t len, int advice)
 
 /* ---- remapping ------------------------------------------------------------------ */
 
+/* Copy the pages of [from, from + len) that exist (resident or in swap)
+ * to the same offsets from to: a page never touched, or dropped, reads
+ * as zeros in an anonymous region and as its file's bytes in a private
+ * file mapping, and so does the same page of the new region. So a
+ * sparse region (a large reservation with a few pages used) costs its
+ * pages, not its length. Each page is copied without vm->lock, through
+ * faults, as any program's memcpy. */
+static void copy_pages(struct pagemu *vm, uintptr_t from, uintptr_t to, size_t len)
+{
+	uint64_t v = pm_va_vpn(vm, from), last = pm_va_vpn(vm, from + len - 1);
+
+	for (;;) {
+		pm_pte_t *p;
+		pm_lock(vm);
+		do {
+			v = pm_pt_next(&vm->pt, v, last);
+			p = v != PM_NONE ? pm_pt_lookup(&vm->pt, v, NULL) : NULL;
+		} while (p && pte_window(*p) && !pte_locked(*p) && ++v <= last);  /* (a reservation: never touched) */
+		pm_unlock(vm);
+		if (v == PM_NONE || v > last)
+			return;
+		memcpy((void *)(to + (pm_vpn_va(vm, v) - from)), (const void *)pm_vpn_va(vm, v), vm->page);
+		if (v++ == last)
+			return;
+	}
+}
+
 void *pagemu_remap(pagemu_t *vm, void *old, size_t old_len, size_t new_len, int flags)
 {
 	uintptr_t a = (uintptr_t)old, start;
@@ -536,7 +563,7 @@ void *pagemu_remap(pagemu_t *vm, void *old, size_t old_len, size_t new_len, int 
 	if (copy) {
 		if (!(prot & PROT_READ))
 			pagemu_protect(vm, old, olen, prot | PROT_READ);
-		memcpy((void *)start, old, olen);
+		copy_pages(vm, a, start, olen);
 		if (prot != (PROT_READ | PROT_WRITE))
 			pagemu_protect(vm, (void *)start, nlen, prot);
 	}

@@ -83,6 +83,9 @@ pm_pte_t *pm_pt_ensure(pm_pt_t *pt, uint64_t vpn);
  * then free interior nodes left empty when prune is set. fn may change *pte. */
 typedef void (*pm_pt_visit_fn)(void *ctx, uint64_t vpn, pm_pte_t *pte);
 void pm_pt_walk_range(pm_pt_t *pt, uint64_t first, uint64_t last, pm_pt_visit_fn fn, void *ctx, int prune);
+/* The first VPN in [first, last] whose PTE is not zero, else PM_NONE
+ * (absent tables skipped whole). */
+uint64_t pm_pt_next(const pm_pt_t *pt, uint64_t first, uint64_t last);
 /* Invariant checker for tests: counts nodes reachable from the root;
  * returns 0 when it matches pt->nodes, else -1. */
 int  pm_pt_check(pm_pt_t *pt);

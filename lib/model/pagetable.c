@@ -143,6 +143,33 @@ void pm_pt_walk_range(pm_pt_t *pt, uint64_t first, uint64_t last, pm_pt_visit_fn
 	walk_node(pt, pt->root, 0, 0, first, last, fn, ctx, prune);
 }
 
+static uint64_t next_node(const pm_pt_geom_t *g, const uint64_t *node, unsigned l, uint64_t base, uint64_t first,
+			  uint64_t last)
+{
+	uint64_t span = 1ULL << g->shift[l], n = 1ULL << g->bits[l];
+
+	for (uint64_t i = first > base ? (first - base) / span : 0; i < n; i++) {
+		uint64_t lo = base + i * span, v;
+		if (lo > last)
+			break;
+		if (!node[i])
+			continue;
+		if (l + 1 == g->levels)
+			return lo;
+		v = next_node(g, (const uint64_t *)(uintptr_t)node[i], l + 1, lo, first, last);
+		if (v != PM_NONE)
+			return v;
+	}
+	return PM_NONE;
+}
+
+uint64_t pm_pt_next(const pm_pt_t *pt, uint64_t first, uint64_t last)
+{
+	if (first > last)
+		return PM_NONE;
+	return next_node(&pt->geom, pt->root, 0, 0, first, last);
+}
+
 static uint64_t count_nodes(const pm_pt_geom_t *g, const uint64_t *node, unsigned l)
 {
 	uint64_t i, n = 1ULL << g->bits[l], count = 1;
