@@ -171,7 +171,8 @@ PAGEMU_API int pagemu_unmap(pagemu_t *vm, void *addr, size_t len);
 PAGEMU_API int pagemu_advise(pagemu_t *vm, void *addr, size_t len, int advice);
 /* Like mremap(2) over one whole region (from pagemu_map): shrinking keeps
  * the address; growing needs MREMAP_MAYMOVE and moves the region (a file
- * mapping maps the same pages, anonymous memory is copied). NULL with
+ * mapping maps the same pages, anonymous memory is copied: the pages it
+ * has, resident or in swap, not its length). NULL with
  * errno EINVAL (flags: MREMAP_FIXED is not supported), EFAULT (not one
  * whole region), ENOMEM. */
 PAGEMU_API void *pagemu_remap(pagemu_t *vm, void *old, size_t old_len, size_t new_len, int flags);
