@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -57,28 +58,64 @@ static void unpin_buf(const void *buf, size_t len, int pinned)
 		return r_;                                                      \
 	} while (0)
 
+/* fd is a regular file or a block device: a read or write of it moves
+ * every byte asked for, unless at the end of the file or on an error. */
+static int whole_file(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* As PINNED_CALL, for read, write, pread and pwrite: a buffer cut to the
+ * pin limit would make a short transfer where the kernel makes a whole
+ * one on a regular file (and a program that writes a large buffer once
+ * without looking at the count would lose the rest), so there the call
+ * is made again for the rest, at b_ + done_, while each part went whole.
+ * Returns the bytes of all parts, or the first part's error. */
+#define WHOLE_CALL(fd, buf, len, call)                                                  \
+	do {                                                                            \
+		size_t done_ = 0;                                                       \
+		for (;;) {                                                              \
+			size_t n_ = (len) - done_, asked_;                              \
+			char *b_ = (char *)(uintptr_t)(buf) + done_;                    \
+			int pin_ = pin_buf(b_, &n_, 1), e_;                             \
+			ssize_t r_;                                                     \
+			asked_ = n_;                                                    \
+			r_ = call;                                                      \
+			e_ = errno;                                                     \
+			unpin_buf(b_, n_, pin_);                                        \
+			errno = e_;                                                     \
+			if (r_ <= 0)                                                    \
+				return done_ ? (ssize_t)done_ : r_;                     \
+			done_ += (size_t)r_;                                            \
+			if (done_ >= (len) || (size_t)r_ < asked_ || !whole_file(fd))   \
+				return (ssize_t)done_;                                  \
+		}                                                                       \
+	} while (0)
+
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
 	REAL(ssize_t, read, int, void *, size_t)
-	PINNED_CALL(buf, len, real_read(fd, buf, n_));
+	WHOLE_CALL(fd, buf, len, real_read(fd, b_, n_));
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	REAL(ssize_t, write, int, const void *, size_t)
-	PINNED_CALL(buf, len, real_write(fd, buf, n_));
+	WHOLE_CALL(fd, buf, len, real_write(fd, b_, n_));
 }
 
 EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
 {
 	REAL(ssize_t, pread, int, void *, size_t, off_t)
-	PINNED_CALL(buf, len, real_pread(fd, buf, n_, off));
+	WHOLE_CALL(fd, buf, len, real_pread(fd, b_, n_, off + (off_t)done_));
 }
 
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	REAL(ssize_t, pwrite, int, const void *, size_t, off_t)
-	PINNED_CALL(buf, len, real_pwrite(fd, buf, n_, off));
+	WHOLE_CALL(fd, buf, len, real_pwrite(fd, b_, n_, off + (off_t)done_));
 }
 
 /* off_t is 64 bits here: glibc's pread64 and pwrite64 are pread and

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 
@@ -411,6 +412,46 @@ static long make_call(struct pm_call *c)
 	return ret;
 }
 
+/* fd is a regular file or a block device: a read or write of it moves
+ * every byte asked for, unless at the end of the file or on an error. */
+static int whole_file(long fd)
+{
+	struct stat st;
+
+	return raw3(SYS_fstat, fd, (long)&st, 0) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* signal context: read, write, pread64 and pwrite64. Their buffer is
+ * pinned a budget (a quarter of the pool) at a time: a larger one would
+ * make a short transfer where the kernel makes a whole one, and a
+ * program that writes a large buffer to a file once, without looking at
+ * the count, would lose the rest. So on a regular file the call is made
+ * again for the rest of the buffer as long as each part went whole, and
+ * returns the bytes of all (or the error, when nothing moved). A pipe's,
+ * a socket's or a terminal's short count is theirs to give: returned. */
+static long whole_call(struct pm_call *c)
+{
+	int pos = c->nr == SYS_pread64 || c->nr == SYS_pwrite64;
+	long want = c->a[2], done = 0, ret;
+	struct pm_call part = *c;
+
+	if (c->nr != SYS_read && c->nr != SYS_write && !pos)
+		return make_call(c);
+	for (;;) {
+		ret = make_call(&part);           /* (part.a[2]: the length cut to the pins) */
+		if (ret <= 0)
+			return done ? done : ret;
+		done += ret;
+		if (done >= want || ret < part.a[2] || !whole_file(c->a[0]))
+			return done;
+		part = *c;
+		part.a[1] = c->a[1] + done;
+		part.a[2] = want - done;
+		if (pos)
+			part.a[3] = c->a[3] + done;
+	}
+}
+
 void pm_guard_sigsys(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
@@ -434,7 +475,7 @@ void pm_guard_sigsys(int sig, siginfo_t *si, void *ucv)
 	c.prev = pm_guard_sel;
 	release_exec_pins(c.prev);
 	if (!emulate(&c, uc))
-		g[REG_RAX] = make_call(&c);
+		g[REG_RAX] = whole_call(&c);
 	errno = saved_errno;
 }
 
