@@ -432,23 +432,21 @@ static int whole_file(long fd)
 static long whole_call(struct pm_call *c)
 {
 	int pos = c->nr == SYS_pread64 || c->nr == SYS_pwrite64;
-	long want = c->a[2], done = 0, ret;
-	struct pm_call part = *c;
+	long buf = c->a[1], want = c->a[2], off = c->a[3], done = 0, ret;
 
 	if (c->nr != SYS_read && c->nr != SYS_write && !pos)
 		return make_call(c);
 	for (;;) {
-		ret = make_call(&part);           /* (part.a[2]: the length cut to the pins) */
+		ret = make_call(c);               /* (c->a[2]: the length cut to the pins) */
 		if (ret <= 0)
 			return done ? done : ret;
 		done += ret;
-		if (done >= want || ret < part.a[2] || !whole_file(c->a[0]))
+		if (done >= want || ret < c->a[2] || !whole_file(c->a[0]))
 			return done;
-		part = *c;
-		part.a[1] = c->a[1] + done;
-		part.a[2] = want - done;
+		c->a[1] = buf + done;             /* (c is made afresh: pin_args) */
+		c->a[2] = want - done;
 		if (pos)
-			part.a[3] = c->a[3] + done;
+			c->a[3] = off + done;
 	}
 }
 
