@@ -108,8 +108,9 @@ END {
 	}
 	print "(seq = the three passes together; ratio = pagemu time / kernel time)"
 	print ""
-	if (ratio["seq"] >= 0) printf "SUMMARY thrash seq-time-pagemu/kernel %.3f <= 1.00 %s\n", ratio["seq"], ratio["seq"] <= 1.0 ? "met" : "MISSED"
-	if (ratio["rand"] >= 0) printf "SUMMARY thrash rand-time-pagemu/kernel %.3f <= 0.80 %s\n", ratio["rand"], ratio["rand"] <= 0.8 ? "met" : "MISSED"
-	if (ratio["seq"] < 0) print "SUMMARY thrash seq-time-pagemu/kernel - <= 1.00 skipped"
-	if (ratio["rand"] < 0) print "SUMMARY thrash rand-time-pagemu/kernel - <= 0.80 skipped"
+	# The targets of issue 9: sequential <= 0.8, random <= 1.0.
+	if (ratio["seq"] >= 0) printf "SUMMARY thrash seq-time-pagemu/kernel %.3f <= 0.80 %s\n", ratio["seq"], ratio["seq"] <= 0.8 ? "met" : "MISSED"
+	if (ratio["rand"] >= 0) printf "SUMMARY thrash rand-time-pagemu/kernel %.3f <= 1.00 %s\n", ratio["rand"], ratio["rand"] <= 1.0 ? "met" : "MISSED"
+	if (ratio["seq"] < 0) print "SUMMARY thrash seq-time-pagemu/kernel - <= 0.80 skipped"
+	if (ratio["rand"] < 0) print "SUMMARY thrash rand-time-pagemu/kernel - <= 1.00 skipped"
 }' "$OUT"

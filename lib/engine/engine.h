@@ -531,8 +531,8 @@ typedef struct pagemu {
 	uint64_t      reserved;           /* PTEs with K, not present (reservation windows) */
 	uint64_t      parked;             /* PTEs with K, present (parked pages) */
 	uint64_t      vmas;               /* kernel mappings our pages use now (mmu.c) */
-	uint64_t      stale[64];          /* evicted pages whose stale mapping awaits unmap */
-	uint64_t      stale_ppn[64];      /* the frame each of them still maps (PROT_NONE) */
+	uint64_t      stale[512];         /* evicted pages whose stale mapping awaits unmap */
+	uint64_t      stale_ppn[512];     /* the frame each of them still maps (PROT_NONE) */
 	uint64_t      nstale;             /* entries in stale[] */
 	int           broken;             /* a fork could not copy emulated memory: faults get SIGBUS */
 	int           check_faults;       /* debug builds: run pm_mmu_check after every fault (PAGEMU_CHECK=1) */
