@@ -71,7 +71,7 @@ static const pm_setting_t settings[] = {
 	{ "PAGEMU_TLB_POLICY", "--tlb-policy", NULL, FIELD(tlb_policy), PM_SET_TLB_POLICY, 0, 0,
 	  "lru, fifo, random or plru; P,P for L1,L2 (one name: both)",
 	  "TLB replacement within a set (exact mode: lru, plru also fault on hits)" },
-	{ "PAGEMU_FAULT_AROUND", "--fault-around", NULL, FIELD(fault_around), PM_SET_NUM, 1, 64,
+	{ "PAGEMU_FAULT_AROUND", "--fault-around", NULL, FIELD(fault_around), PM_SET_NUM, 1, PM_FAULT_AROUND_MAX,
 	  "1 to 64; 1 = off", "pages mapped at once by a fault on a file page (Linux's fault-around): they count as referenced, their touches unseen" },
 	{ "PAGEMU_TLB_ASID", "--tlb-asid", "1", FIELD(tlb_asid), PM_SET_BOOL, 0, 1,
 	  "0 or 1", "TLB entries tagged with their address space's ASID: a space switch keeps them (else flushes the TLB)" },

@@ -155,6 +155,9 @@ uint64_t pm_object_pages(struct pagemu *vm, uint32_t obj);
 /* The page cache: the frame holding page index of obj, or PM_NONE; and
  * the frame ppn (obj and index set) entering or leaving it. */
 uint64_t pm_pcache_lookup(struct pagemu *vm, uint32_t obj, uint64_t index);
+/* Frame ppn holds the object's page index: O(1), no hash (a frame's
+ * obj and index are set exactly while it is in the page cache). */
+static inline int pm_pcache_holds(const struct pagemu *vm, uint64_t ppn, uint32_t obj, uint64_t index);
 void pm_pcache_insert(struct pagemu *vm, uint64_t ppn);
 void pm_pcache_remove(struct pagemu *vm, uint64_t ppn);
 /* The reverse map: call fn for every PTE that maps frame ppn: an object
@@ -170,6 +173,7 @@ static inline uint64_t pm_region_index(const struct pagemu *vm, const pm_region_
 /* swapio.c - the swap file and its io_uring. All but open/close and
  * pm_swapio_read_wait: signal context; called with vm->lock held. */
 #define PM_IO_MAX_RUN 64                  /* frames per read or write request */
+#define PM_FAULT_AROUND_MAX 64            /* most pages one fault maps (PAGEMU_FAULT_AROUND) */
 struct pm_swapio;
 /* Called for every frame whose write finished (res 0) or failed (-errno),
  * from pm_swapio_reap: the caller's (reclaim's) bookkeeping, so that swap
@@ -584,6 +588,10 @@ static inline char     *pm_frame_addr(const struct pagemu *vm, uint64_t ppn) { r
  * pool's size (a fork, the statistics, a file's truncation). */
 static inline uint64_t  pm_frames_end(const struct pagemu *vm) { return vm->frames_hwm; }
 static inline pm_object_t *pm_object(struct pagemu *vm, uint32_t obj) { return &vm->objects[obj - 1]; }
+static inline int pm_pcache_holds(const struct pagemu *vm, uint64_t ppn, uint32_t obj, uint64_t index)
+{
+	return ppn < vm->nframes && vm->frames.f[ppn].obj == obj && vm->frames.f[ppn].index == index;
+}
 static inline pm_pt_t *pm_space_pt(struct pagemu *vm, unsigned id) { return id == vm->cur ? &vm->pt : &vm->spaces[id].pt; }
 static inline int pm_region_here(const struct pagemu *vm, const pm_region_t *r) { return r->live && r->space == vm->cur; }
 static inline uint64_t pm_region_index(const struct pagemu *vm, const pm_region_t *r, uint64_t vpn)

@@ -637,20 +637,21 @@ static enum pm_fault_outcome do_cow_page(struct pm_fault *f)
 static int fault_around(struct pagemu *vm, const pm_region_t *r, uint64_t vpn, uint64_t ppn, int with_self)
 {
 	uint64_t last = pm_va_vpn(vm, r->end - 1), pages = pm_object_pages(vm, r->obj), n = 0;
+	pm_pte_t *ptes[PM_FAULT_AROUND_MAX + 1];
 
 	while (n + 1 < vm->cfg.fault_around && vpn + n + 1 <= last) {
 		uint64_t v = vpn + n + 1, p = ppn + n + 1, index = pm_region_index(vm, r, v);
 		pm_pte_t *pte;
-		if (index >= pages || p >= vm->nframes || pm_pcache_lookup(vm, r->obj, index) != p ||
+		if (index >= pages || !pm_pcache_holds(vm, p, r->obj, index) ||
 		    vm->frames.f[p].busy || pm_readahead_marker(vm, p) || !(pte = pm_pt_ensure(&vm->pt, v)) ||
 		    !(pte_none(*pte) || pte_window(*pte)))
 			break;
-		n++;
+		ptes[++n] = pte;
 	}
 	if (!n)
 		return -1;
 	for (uint64_t i = 1; i <= n; i++) {
-		pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
+		pm_pte_t *pte = ptes[i];
 		if (pte_window(*pte))
 			pm_mmu_window_void(vm, vpn + i, pte);   /* (the mmap replaces it) */
 		file_pte(vm, r, pte, ppn + i);
@@ -659,9 +660,8 @@ static int fault_around(struct pagemu *vm, const pm_region_t *r, uint64_t vpn, u
 	}
 	if (pm_map_run(vm, vpn + !with_self, ppn + !with_self, n + !!with_self, map_prot(r, 0)) < 0) {
 		for (uint64_t i = 1; i <= n; i++) {       /* (no mapping: their touches fault as usual) */
-			pm_pte_t *pte = pm_pt_lookup(&vm->pt, vpn + i, NULL);
 			PM_DEC(vm->frames.f[ppn + i].mapcount);
-			*pte = 0;
+			*ptes[i] = 0;
 		}
 		return -1;
 	}
