@@ -115,6 +115,11 @@ PM_HIDDEN int  pm_guard_init(pagemu_t *vm, size_t limit);
 PM_HIDDEN int  pm_guard_active(void);
 /* Register the calling thread (a new thread, a fork child). */
 PM_HIDDEN void pm_guard_thread(void);
+/* Between enter and leave, the calling thread's system calls are
+ * pagemu's own (the engine's fork handlers, run by fork() in the
+ * program's context): never trapped nor emulated. Pairs may nest. */
+PM_HIDDEN void pm_guard_own_enter(void);
+PM_HIDDEN void pm_guard_own_leave(void);
 
 /* ---- protect.c - mprotect on emulated memory ----------------------------- */
 

@@ -42,6 +42,24 @@ static void own_thread(void)
 	pm_shim_depth++;
 }
 
+/* fork(): the engine's atfork handlers run in the program's context, with
+ * its selector and its heap; between these the thread is inside pagemu
+ * (its allocations from the bootstrap arena, its system calls its own:
+ * an mprotect of emulated memory there, handing a shared mapping to the
+ * kernel, is not the program's to emulate, which would wait forever for
+ * the instance lock the handler holds). */
+static void fork_enter(void)
+{
+	pm_shim_depth++;
+	pm_guard_own_enter();
+}
+
+static void fork_leave(void)
+{
+	pm_guard_own_leave();
+	pm_shim_depth--;
+}
+
 void pm_shim_start(void)
 {
 	pagemu_config_t cfg;
@@ -59,6 +77,7 @@ void pm_shim_start(void)
 	if (rc == 0)
 		rc = pm_config_trace_per_process(&cfg);   /* exec'd children trace too */
 	pm_prim_set_thread_hook(own_thread);
+	pm_fork_set_hooks(fork_enter, fork_leave);
 	if (rc == 0)
 		rc = pagemu_open(&cfg, &pm_shim.vm);
 	if (rc < 0)

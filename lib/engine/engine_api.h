@@ -163,6 +163,12 @@ void pm_fork_child(void);
 /* Signal-safe: 1 between this thread's pm_fork_prepare and its parent or
  * child (a fork() whose atfork handlers ran): its system call needs none. */
 int  pm_fork_prepared(void);
+/* enter and leave run around each of the handlers above (prepare, parent,
+ * child), on the forking thread: fork() runs them in the caller's
+ * context, and the shim marks what they do there as pagemu's own (its
+ * system calls are never the program's, for the syscall guard to
+ * emulate). Set once, before pagemu_open. */
+void pm_fork_set_hooks(void (*enter)(void), void (*leave)(void));
 
 /* The program's own SIGSEGV action, chained behind pagemu's handler: it
  * gets the faults pagemu does not serve. act NULL: query only. 0. */

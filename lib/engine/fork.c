@@ -38,6 +38,25 @@ static atomic_int prepared;               /* a fork is prepared (list_lock held)
 static pthread_t  preparer;               /* ...by this thread */
 
 static void install(void);
+static void (*hook_enter)(void), (*hook_leave)(void);
+
+void pm_fork_set_hooks(void (*enter)(void), void (*leave)(void))
+{
+	hook_enter = enter;
+	hook_leave = leave;
+}
+
+static void enter(void)
+{
+	if (hook_enter)
+		hook_enter();
+}
+
+static void leave(void)
+{
+	if (hook_leave)
+		hook_leave();
+}
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 
 void pm_fork_register(struct pagemu *vm)
@@ -94,6 +113,7 @@ static void close_copies(struct pagemu *vm)
 
 void pm_fork_prepare(void)
 {
+	enter();
 	pthread_mutex_lock(&list_lock);
 	preparer = pthread_self();
 	atomic_store(&prepared, 1);
@@ -112,10 +132,12 @@ void pm_fork_prepare(void)
 		if (vm->fork_swap_fd < 0)
 			close_copies(vm);     /* the child will report it */
 	}
+	leave();
 }
 
 void pm_fork_parent(void)
 {
+	enter();
 	atomic_store(&prepared, 0);
 	for (int i = 0; i < MAX_INSTANCES; i++)
 		if (instances[i]) {
@@ -123,6 +145,7 @@ void pm_fork_parent(void)
 			pm_unlock(instances[i]);
 		}
 	pthread_mutex_unlock(&list_lock);
+	leave();
 }
 
 static int adopt(struct pagemu *vm)
@@ -159,6 +182,7 @@ static int adopt(struct pagemu *vm)
 
 void pm_fork_child(void)
 {
+	enter();
 	atomic_store(&prepared, 0);
 	for (int i = 0; i < MAX_INSTANCES; i++) {
 		struct pagemu *vm = instances[i];
@@ -172,6 +196,7 @@ void pm_fork_child(void)
 		pm_unlock(vm);
 	}
 	pthread_mutex_unlock(&list_lock);
+	leave();
 }
 
 int pm_fork_prepared(void)

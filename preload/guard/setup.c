@@ -31,6 +31,26 @@ void pm_guard_thread(void)
 		pm_guard_sel = SUD_ALLOW;
 }
 
+/* pagemu's own work on this thread in the program's context (fork()'s
+ * atfork handlers: the engine's run there): its system calls are not the
+ * program's, and pass as they are. Pairs may nest. */
+static __thread char own_prev IE;
+static __thread int own_depth IE;
+
+void pm_guard_own_enter(void)
+{
+	if (!own_depth++) {
+		own_prev = pm_guard_sel;
+		pm_guard_sel = SUD_ALLOW;
+	}
+}
+
+void pm_guard_own_leave(void)
+{
+	if (own_depth && !--own_depth)
+		pm_guard_sel = own_prev;
+}
+
 /* The allowed range: this object's executable segment, which must hold
  * the trampolines and the handler. 0 or -1. */
 static int find_range(void)

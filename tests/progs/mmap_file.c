@@ -1,7 +1,8 @@
 /* mmap_file.c - a program that maps a file as a database does: reads
  * through a shared mapping, writes with pwrite and through the mapping,
  * msync, a private copy-on-write mapping, mremap to grow the mapping after
- * the file grew, madvise(MADV_DONTNEED) of anonymous memory, munmap. It
+ * the file grew, madvise(MADV_DONTNEED) of anonymous memory, fork() with
+ * shared mappings of the file and of anonymous memory dirty, munmap. It
  * prints what it read; run natively and under pagemu run --mmap, the two
  * outputs must be the same. Exits 1 on a mismatch it can see itself.
  *
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PAGE 4096
@@ -92,6 +94,31 @@ int main(int argc, char **argv)
 		sum += (unsigned char)a[i];
 	printf("after madvise: %llu\n", (unsigned long long)sum);
 	munmap(a, len);
+	/* fork() (glibc's, its atfork handlers run) with a shared mapping of
+	 * the file and a shared anonymous one, both dirty: each side sees the
+	 * other's writes. */
+	uint64_t *sf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	uint64_t *sa = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sf == MAP_FAILED || sa == MAP_FAILED)
+		return 2;
+	sf[3] = 777;
+	sa[0] = 41;
+	fflush(stdout);
+	pid_t child = fork();
+	if (child < 0)
+		return 2;
+	if (child == 0) {
+		sf[512 + 3] = sf[3] + 1;
+		sa[1] = sa[0] + 1;
+		_exit(0);
+	}
+	int status;
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+		return 2;
+	printf("after fork: %llu %llu\n", (unsigned long long)sf[512 + 3], (unsigned long long)sa[1]);
+	bad |= (sf[512 + 3] != 778 || sa[1] != 42) << 4;
+	munmap(sf, len);
+	munmap(sa, PAGE);
 	/* The file as read(2) sees it at the end. */
 	sum = 0;
 	lseek(fd, 0, SEEK_SET);
