@@ -12,6 +12,11 @@
  *     chooses its regions' addresses), stacks (MAP_STACK, MAP_GROWSDOWN),
  *     huge pages (MAP_HUGETLB), MAP_32BIT, and mappings of anything but
  *     a regular file (devices, /dev/zero);
+ *   - shared mappings of a file in memory (tmpfs, ramfs, hugetlbfs:
+ *     /dev/shm, shm_open, memfd_create): such a file exists to share
+ *     memory with other processes, and pagemu's copy of its pages is this
+ *     process's (and its fork children's) alone, where another process
+ *     mapping it would never see a write;
  *   - a mapping made while pagemu cannot start, or once every object
  *     slot is taken (ENFILE).
  * munmap, msync, mremap and madvise of such a mapping go to the kernel.
@@ -21,6 +26,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 
 #include "engine/engine_api.h"
 #include "shim.h"
@@ -51,6 +57,22 @@ static int owned(const void *addr)
 	return enabled() && pagemu_owner(addr) == pm_shim.vm;
 }
 
+#define TMPFS_MAGIC_     0x01021994
+#define RAMFS_MAGIC_     0x858458f6
+#define HUGETLBFS_MAGIC_ 0x958458f6
+
+/* A shared mapping of a file that lives in memory: shared memory between
+ * processes (POSIX shm, memfd, a file in /dev/shm), left to the kernel,
+ * whose single copy every process sees. */
+static int shared_memory(int flags, int fd)
+{
+	struct statfs st;
+
+	if ((flags & MAP_TYPE) != MAP_SHARED || fd < 0 || fstatfs(fd, &st) < 0)
+		return 0;
+	return st.f_type == TMPFS_MAGIC_ || st.f_type == RAMFS_MAGIC_ || st.f_type == HUGETLBFS_MAGIC_;
+}
+
 static void *map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	REAL(void *, mmap, void *, size_t, int, int, int, off_t)
@@ -60,6 +82,8 @@ static void *map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		return real_mmap(addr, len, prot, flags, fd, off);
 	if ((flags & MAP_TYPE) == MAP_SHARED_VALIDATE)
 		flags = (flags & ~MAP_TYPE) | MAP_SHARED;
+	if (shared_memory(flags, fd))
+		return real_mmap(addr, len, prot, flags, fd, off);
 	pm_shim_depth++;
 	p = pagemu_map(pm_shim.vm, len, prot, flags & ~IGNORED_FLAGS, fd, off);
 	pm_shim_depth--;

@@ -75,6 +75,19 @@ START_TEST(mmap_program)
 }
 END_TEST
 
+/* pagemu run --mmap: shared memory between two processes that each have
+ * an instance of their own (shm_open, a second program started with
+ * posix_spawn): each sees the other's writes, as natively (a file in
+ * memory mapped shared is the kernel's: pagemu's copy of its pages would
+ * be one process's alone). */
+START_TEST(shm_between_programs)
+{
+	pt_compile(dir, "shm_ipc");
+	ck_assert_msg(pt_same_output(dir, "PAGEMU_MMAP=1", "64", "./shm_ipc"),
+		      "output differs under pagemu run --mmap");
+}
+END_TEST
+
 START_TEST(sort_numbers)
 {
 	same_output_paged("128", "/usr/bin/sort -n nums.txt", 1);
@@ -180,6 +193,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, ls_and_pipes);
 	tcase_add_test(tc, run_errors);
 	tcase_add_test(tc, mmap_program);
+	tcase_add_test(tc, shm_between_programs);
 	suite_add_tcase(s, tc);
 	return s;
 }
