@@ -95,9 +95,14 @@ $(B)/libpagemu.so: $(LIB_OBJ)
 	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SO_LDLIBS)
 
 # The LD_PRELOAD shim: the process's malloc on a pagemu heap (preload/).
+# -Bsymbolic-functions: pagemu's own calls to the functions the shim
+# defines (malloc, calloc, free, mmap, ...) are the shim's, also in a
+# program that defines them itself (rustc links jemalloc in: pagemu's
+# start, from jemalloc's first mmap, called jemalloc's calloc, which waited
+# for the lock jemalloc held while it mapped).
 $(B)/libpagemu-preload.so: $(PRELOAD_SRC) $(LIB_OBJ) $(HDRS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $(PRELOAD_SRC) $(LIB_OBJ) $(SO_LDLIBS) -ldl
+	$(Q)$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,-Bsymbolic-functions -o $@ $(PRELOAD_SRC) $(LIB_OBJ) $(SO_LDLIBS) -ldl
 
 # pagemu.pc holds PREFIX: the stamp changes whenever PREFIX does, so that
 # `make install PREFIX=DIR` after a plain `make` installs DIR's.

@@ -66,14 +66,18 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 
 static void report_json(const char *path, const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 {
-	char msg[600], *line = NULL;
-	size_t len = 0;
+	/* The line is built in a buffer of our own, not open_memstream's: that
+	 * one comes from the process's malloc, which may be the program's own
+	 * (jemalloc linked in), and is not ours to free. */
+	static char line[1 << 16];
+	char msg[600];
 	int fd = pm_prim_append_private(path), rc = fd;
 	FILE *f;
 
 	if (fd >= 0) {
 		rc = -ENOMEM;
-		if ((f = open_memstream(&line, &len))) {
+		if ((f = fmemopen(line, sizeof(line), "w"))) {
+			setvbuf(f, NULL, _IONBF, 0);
 			fputs("{\"program\":", f);
 			pm_json_string(f, program_invocation_short_name);
 			fprintf(f, ",\"pid\":%d,\"stats\":", (int)getpid());
@@ -81,8 +85,11 @@ static void report_json(const char *path, const pagemu_stats_t *s, const pagemu_
 			fputs(",\"heap\":", f);
 			pm_heap_stats_json_object(h, f);
 			fputs("}\n", f);
-			rc = fclose(f) == 0 ? pm_prim_write(fd, line, len) : -EIO;
-			free(line);
+			long len = ftell(f);
+			rc = !ferror(f) && len > 0 && (size_t)len < sizeof(line) - 1 ? 0 : -EOVERFLOW;
+			fclose(f);
+			if (rc == 0)
+				rc = pm_prim_write(fd, line, (size_t)len);
 		}
 		pm_prim_close(fd);
 	}

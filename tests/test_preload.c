@@ -88,6 +88,24 @@ START_TEST(shm_between_programs)
 }
 END_TEST
 
+/* A program with an allocator of its own (as rustc links jemalloc in):
+ * its set-up maps its arena, which may be the first call pagemu sees;
+ * pagemu starts without calling that allocator (own_malloc aborts if it
+ * is re-entered), and its report at exit frees nothing of the program's.
+ * Without and with --mmap (its arena then emulated memory). */
+START_TEST(own_allocator)
+{
+	char line[8192];
+
+	pt_compile(dir, "own_malloc");
+	ck_assert_msg(pt_same_output(dir, "", "64", "./own_malloc"), "output differs under pagemu run");
+	ck_assert_msg(pt_same_output(dir, "PAGEMU_MMAP=1", "64", "./own_malloc"),
+		      "output differs under pagemu run --mmap");
+	first_report(line, sizeof(line));
+	ck_assert_uint_gt(pt_counter(line, "faults_zero"), 1000);
+}
+END_TEST
+
 START_TEST(sort_numbers)
 {
 	same_output_paged("128", "/usr/bin/sort -n nums.txt", 1);
@@ -194,6 +212,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, run_errors);
 	tcase_add_test(tc, mmap_program);
 	tcase_add_test(tc, shm_between_programs);
+	tcase_add_test(tc, own_allocator);
 	suite_add_tcase(s, tc);
 	return s;
 }
