@@ -14,7 +14,8 @@
 #include "engine/engine_api.h"
 #include "shim.h"
 
-#define BOOT_RESERVE   (1ULL << 32)
+#define BOOT_RESERVE   (1ULL << 32)   /* address space; a smaller one under a tight RLIMIT_AS */
+#define BOOT_RESERVE_MIN (16ULL << 20)
 #define BOOT_MAGIC     0xB0075u
 #define BOOT_CLASSES   40
 
@@ -51,13 +52,24 @@ static char *boot_take(unsigned cls)
 	char *raw = NULL;
 
 	if (!boot.base) {
-		/* The system call: mmap is the shim's own (mmap.c). */
-		long m = syscall(SYS_mmap, NULL, BOOT_RESERVE, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		/* The system call: mmap is the shim's own (mmap.c). Only address
+		 * space, backed as used: under a limit on it (ulimit -v), an
+		 * eighth of what it leaves at most, down to 16 MiB. */
+		long m = -1;
+		size_t len = BOOT_RESERVE;
+		uint64_t room = pm_prim_as_room() / 8;
+		while (len > BOOT_RESERVE_MIN && len > room)
+			len /= 2;
+		for (; len >= BOOT_RESERVE_MIN; len /= 2) {
+			m = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			if (m != -1)
+				break;
+		}
 		if (m == -1)
 			return NULL;
 		boot.base = boot.cur = (char *)m;
-		boot.end = boot.base + BOOT_RESERVE;
+		boot.end = boot.base + len;
 	}
 	if ((raw = boot.free[cls])) {
 		boot.free[cls] = *(void **)raw;

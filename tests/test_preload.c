@@ -106,6 +106,21 @@ START_TEST(own_allocator)
 }
 END_TEST
 
+/* Under a limit on address space (ulimit -v 400 MiB, set before the
+ * program's exec): pagemu's reservations (its tables, its bootstrap
+ * arena, the heap) take a share of what is left instead of their full
+ * size (terabytes of address space, nothing committed), and the program
+ * runs as natively. */
+START_TEST(address_space_limit)
+{
+	pt_compile(dir, "alloc_mix");
+	ck_assert_msg(pt_same_output(dir, "", "256", "sh -c 'ulimit -v 400000 && exec ./alloc_mix nums.txt'"),
+		      "output differs under pagemu run with ulimit -v");
+	ck_assert_msg(pt_same_output(dir, "PAGEMU_MMAP=1", "256", "sh -c 'ulimit -v 400000 && exec ./alloc_mix nums.txt'"),
+		      "output differs under pagemu run --mmap with ulimit -v");
+}
+END_TEST
+
 START_TEST(sort_numbers)
 {
 	same_output_paged("128", "/usr/bin/sort -n nums.txt", 1);
@@ -213,6 +228,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, mmap_program);
 	tcase_add_test(tc, shm_between_programs);
 	tcase_add_test(tc, own_allocator);
+	tcase_add_test(tc, address_space_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,6 +5,7 @@
 #define PAGEMU_ENGINE_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "pagemu.h"
@@ -12,6 +13,11 @@
 /* Reserve-and-commit len bytes of private read-write memory for pagemu's
  * own tables (lazily backed by the kernel). NULL on failure. */
 void *pm_prim_alloc_tables(size_t len);
+/* Address space this process may still map under its RLIMIT_AS (ulimit
+ * -v): the limit less what is mapped now; UINT64_MAX without a limit.
+ * pagemu's own reservations (tables, the bootstrap arena) take a share of
+ * it, not all, so that the program and the frame pool fit too. */
+uint64_t pm_prim_as_room(void);
 /* Give back address space (munmap): 0 or -errno. */
 int   pm_prim_release(void *addr, size_t len);
 /* Write the whole string to stderr, retrying; signal-safe. */

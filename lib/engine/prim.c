@@ -116,6 +116,20 @@ int pm_prim_reserve_at(void *va, size_t len)
 	return 0;
 }
 
+uint64_t pm_prim_as_room(void)
+{
+	struct rlimit rl;
+	char buf[128];
+	unsigned long long pages;
+
+	if (getrlimit(RLIMIT_AS, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	if (read_text("/proc/self/statm", buf, sizeof(buf)) <= 0 || sscanf(buf, "%llu", &pages) != 1)
+		return rl.rlim_cur / 2;          /* (no /proc: assume half is used) */
+	uint64_t used = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+	return used < rl.rlim_cur ? rl.rlim_cur - used : 0;
+}
+
 void *pm_prim_alloc_tables(size_t len)
 {
 	void *p = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, RESERVE_FLAGS, -1, 0);

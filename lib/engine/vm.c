@@ -102,10 +102,24 @@ static int tables_init(struct pagemu *vm)
 	o_objects = off; off = align_up(off + PM_OBJECTS_MAX * sizeof(pm_object_t), 64);
 	o_pcache = off;  off = align_up(off + pcache_slots * sizeof(uint32_t), 64);
 	o_tlb = off;     off = align_up(off + tlb_len, node);
-	o_arena = off;   off += arena_len;
-	mem = pm_prim_alloc_tables(off);
+	o_arena = off;
+	/* Only address space, backed as used. Under a limit on it (ulimit
+	 * -v), the page-table arena takes an eighth of what is left at most
+	 * (its worst case is one table per page; the program and the pool
+	 * need the rest), less if even that cannot be had: a fault that then
+	 * finds it spent gets SIGBUS, saying so. */
+	uint64_t room = pm_prim_as_room() / 8;
+	if (room < arena_len)
+		arena_len = align_up(room > 64 * node ? room - node : 64 * node, node);
+	for (;;) {
+		mem = pm_prim_alloc_tables(off + arena_len);
+		if (mem || arena_len <= 64 * node)
+			break;
+		arena_len = align_up(arena_len / 2, node);
+	}
 	if (!mem)
 		return -ENOMEM;
+	off += arena_len;
 	vm->tables_mem = mem;
 	vm->tables_len = off;
 	pm_frames_init(&vm->frames, vm->nframes, mem + o_frames);

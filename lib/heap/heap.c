@@ -95,7 +95,7 @@ static char *extend(struct pm_heap *h, struct arena *a, size_t asize)
 		last = a->brk - have;                        /* its payload */
 	}
 	grow = asize - have;
-	if ((size_t)(a->base + ARENA_SPAN - a->brk) < grow)
+	if ((size_t)(a->end - a->brk) < grow)
 		return NULL;
 	if (last)
 		pm_heap_list_remove(a, last, have);
@@ -341,7 +341,7 @@ static int resize_in_place(struct pm_heap *h, struct arena *a, char *bp, tag_t t
 			csize += tag_size(nt);
 		} else if (next == a->brk) {
 			/* The last block: move the break. */
-			if ((size_t)(a->base + ARENA_SPAN - a->brk) < want)
+			if ((size_t)(a->end - a->brk) < want)
 				return 0;
 			a->brk += want;
 			a->grows++;
@@ -501,7 +501,7 @@ int pm_heap_owns(struct pagemu *vm, const void *p)
 
 	if (!h)
 		return 0;
-	if ((const char *)p >= h->base && (const char *)p < h->base + HEAP_RESERVE)
+	if ((const char *)p >= h->base && (const char *)p < h->base + h->reserve)
 		return 1;
 	/* Not the heap lock: the shim asks from signal handlers too. */
 	return pagemu_owner(p) == vm;

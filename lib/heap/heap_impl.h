@@ -26,11 +26,10 @@
 #include "engine/engine_api.h"
 #include "heap/heap.h"
 
-#define HEAP_RESERVE  (1ULL << 40)        /* address space of the break heaps */
+#define HEAP_RESERVE  (1ULL << 40)        /* address space of the break heaps (less under RLIMIT_AS) */
 #define NPAIRS        4u                  /* arena pairs per heap: threads spread over them */
 #define NARENAS       (2 * NPAIRS)        /* arenas per heap: pair p = arenas p and NPAIRS + p */
-#define ARENA_SHIFT   37                  /* log2(HEAP_RESERVE / NARENAS) */
-#define ARENA_SPAN    (1ULL << ARENA_SHIFT)
+#define HEAP_RESERVE_MIN (NARENAS * (16ULL << 20))  /* the least a heap reserves: 16 MiB an arena */
 #define LARGE_MIN     (128u * 1024)       /* blocks this big get their own region */
 #define ALIGN         16u                 /* payload alignment */
 #define WSIZE         8u                  /* a boundary tag */
@@ -183,6 +182,7 @@ struct pm_heap;
 struct tcache {
 	struct pagemu  *vm;               /* the heap's instance; TC_NO_VM = unbound */
 	char           *base;             /* the heap's reservation */
+	size_t          reserve;          /* and its bytes */
 	struct pm_heap *heap;             /* bound heap, NULL = none */
 	unsigned        pair;             /* arena pair it allocates from */
 	uint16_t        count[NBINS];     /* blocks per bin */
@@ -239,6 +239,7 @@ typedef struct large_ent {
 struct arena {
 	pthread_mutex_t lock;             /* the arena lock */
 	char           *base;             /* start of its span */
+	char           *end;              /* end of its span */
 	char           *first;            /* payload of the first block; NULL until first use */
 	char           *brk;              /* the break: end of the epilogue header */
 	char           *lists[NCLASSES];  /* free-list heads, by class */
@@ -252,6 +253,8 @@ struct arena {
 struct pm_heap {
 	struct pagemu  *vm;               /* owner */
 	char           *base;             /* start of the reservation */
+	size_t          reserve;          /* its bytes: HEAP_RESERVE, less under a limit on address space */
+	unsigned        arena_shift;      /* log2(reserve / NARENAS) */
 	struct arena    arena[NARENAS];
 	pthread_mutex_t lock;             /* the heap lock: everything below */
 	large_ent_t    *large;            /* large-block table */
@@ -300,7 +303,7 @@ static inline struct arena *arena_of(struct pm_heap *h, const char *p)
 {
 	uintptr_t off = (uintptr_t)p - (uintptr_t)h->base;
 
-	return off < HEAP_RESERVE ? &h->arena[off >> ARENA_SHIFT] : NULL;
+	return off < h->reserve ? &h->arena[off >> h->arena_shift] : NULL;
 }
 
 /* Called with a's lock held. */

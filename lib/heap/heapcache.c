@@ -93,6 +93,7 @@ static void tc_link(struct pm_heap *h, struct tcache *c)
 	c->pair = best;
 	c->heap = h;
 	c->base = h->base;
+	c->reserve = h->reserve;
 	c->next = h->caches;
 	c->pprev = &h->caches;
 	if (h->caches)
@@ -325,7 +326,7 @@ static __attribute__((noinline)) void free_slow(pagemu_t *vm, void *p)
 	if (!vm || !(h = pm_heap_find(vm)))
 		pm_heap_die("free(%p): not a pointer pagemu_malloc returned (this instance has no heap)", p);
 	c = pm_tcache_bind(h);
-	if (c && (uintptr_t)p - (uintptr_t)c->base < HEAP_RESERVE && (uintptr_t)p % ALIGN == 0) {
+	if (c && (uintptr_t)p - (uintptr_t)c->base < c->reserve && (uintptr_t)p % ALIGN == 0) {
 		tag_t t = *hdrp(p);
 		size_t size = tag_size(t);
 		if ((t & TAG_STATE_MASK) == TAG_STATE_USED && size - MIN_BLOCK <= CACHE_MAX - MIN_BLOCK &&
@@ -350,7 +351,7 @@ void pagemu_free(pagemu_t *vm, void *p)
 {
 	struct tcache *c = tc_self;
 
-	if (likely(c > TC_DEAD && c->vm == vm && (uintptr_t)p - (uintptr_t)c->base < HEAP_RESERVE &&
+	if (likely(c > TC_DEAD && c->vm == vm && (uintptr_t)p - (uintptr_t)c->base < c->reserve &&
 		   (uintptr_t)p % ALIGN == 0)) {
 		tag_t t = *hdrp(p);
 		size_t size = tag_size(t);

@@ -3,6 +3,8 @@
  * heap lock free. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "heap/heap_impl.h"
@@ -33,9 +35,36 @@ static struct pm_heap *heap_create(struct pagemu *vm)
 	h = pm_prim_alloc_tables(sizeof(*h));
 	if (!h)
 		goto out;
-	h->base = pagemu_map(vm, HEAP_RESERVE, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* Address space only. Under a limit on it (ulimit -v), half of what
+	 * is left at most (the program maps too), down to HEAP_RESERVE_MIN. */
+	h->reserve = HEAP_RESERVE;
+	h->arena_shift = 37;                     /* log2(HEAP_RESERVE / NARENAS) */
+	uint64_t room = pm_prim_as_room() / 2;
+	while (h->reserve > HEAP_RESERVE_MIN && h->reserve > room) {
+		h->reserve /= 2;
+		h->arena_shift--;
+	}
+	for (;;) {
+		h->base = pagemu_map(vm, h->reserve, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (h->base || h->reserve <= HEAP_RESERVE_MIN)
+			break;
+		h->reserve /= 2;
+		h->arena_shift--;
+	}
 	if (!h->base) {
+		static int said;                 /* (the next allocation tries again: say it once) */
+		char msg[256];
+		uint64_t left = pm_prim_as_room();
+		if (left != UINT64_MAX)
+			snprintf(msg, sizeof(msg), "pagemu: heap: no room for its %llu MiB of address space under RLIMIT_AS "
+				 "(ulimit -v; %llu MiB left): allocations fail; raise the limit or lower PAGEMU_MEMORY\n",
+				 (unsigned long long)(HEAP_RESERVE_MIN >> 20), (unsigned long long)(left >> 20));
+		else
+			snprintf(msg, sizeof(msg), "pagemu: heap: cannot reserve its address space (%s): allocations fail\n",
+				 strerror(errno));
+		if (!said++)
+			pm_prim_say(msg);
 		pm_prim_release(h, sizeof(*h));
 		h = NULL;
 		goto out;
@@ -44,7 +73,8 @@ static struct pm_heap *heap_create(struct pagemu *vm)
 	pthread_mutex_init(&h->lock, NULL);
 	for (unsigned i = 0; i < NARENAS; i++) {
 		pthread_mutex_init(&h->arena[i].lock, NULL);
-		h->arena[i].base = h->base + i * ARENA_SPAN;
+		h->arena[i].base = h->base + ((size_t)i << h->arena_shift);
+		h->arena[i].end = h->arena[i].base + ((size_t)1 << h->arena_shift);
 	}
 	/* The engine closes this heap with its instance (a hook, so that the
 	 * engine never calls up into the heap). */
@@ -79,7 +109,7 @@ void pm_heap_close(struct pagemu *vm)
 		pm_heaps.heap[i] = NULL;
 		pm_tcache_unbind_all(h);
 		pm_large_release_all(h);
-		pagemu_unmap(vm, h->base, HEAP_RESERVE);
+		pagemu_unmap(vm, h->base, h->reserve);
 		for (unsigned k = 0; k < NARENAS; k++)
 			pthread_mutex_destroy(&h->arena[k].lock);
 		pthread_mutex_destroy(&h->lock);
