@@ -57,6 +57,7 @@ static void leave(void)
 	if (hook_leave)
 		hook_leave();
 }
+
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 
 void pm_fork_register(struct pagemu *vm)
