@@ -157,6 +157,13 @@ int pm_config_trace_per_process(pagemu_config_t *cfg);
  * Takes vm->lock; no-op when vm does not trace. */
 void pm_tracefile_flush(pagemu_t *vm);
 
+/* mapping.c - [addr, addr + len) leaves pagemu as pagemu_unmap would have
+ * it leave (its pages released, a shared mapping's writes in its file),
+ * but the kernel's mapping there stays: the caller maps over it at once
+ * (the shim, for a program's MAP_FIXED mapping made over emulated memory,
+ * which from then on is the kernel's). 0 or -errno. */
+int pm_mapping_yield(pagemu_t *vm, void *addr, size_t len);
+
 /* fork.c - what fork()'s atfork handlers do, for a fork made without
  * them (the LD_PRELOAD shim's syscall guard, for a fork system call made
  * directly, glibc's _Fork, clone without CLONE_VM). prepare: every

@@ -283,8 +283,9 @@ static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn,
 }
 
 /* The region r goes, of whichever space: its pages, its address space
- * (where no other space's region holds it), its object's pages when it
- * was the last mapping. */
+ * (where no other space's region holds it; arg non-NULL: the kernel's
+ * mapping there stays, for the caller to map over), its object's pages
+ * when it was the last mapping. */
 static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 {
 	uintptr_t start = r->start, end = r->end;
@@ -292,12 +293,12 @@ static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 	unsigned id = r->space;
 	uint32_t obj = r->obj;
 
-	PM_UNUSED(arg);
 	if (id == vm->cur)
 		pm_mmu_range_released(vm, first, last);
 	pm_reclaim_release_range(vm, id, first, last);
 	pm_region_delete(vm, r);
-	release_va(vm, id, start, end);
+	if (!arg)
+		release_va(vm, id, start, end);
 	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
 	return 0;
 }
@@ -345,8 +346,9 @@ static int check_range(struct pagemu *vm, const void *addr, size_t len, uintptr_
 	return 0;
 }
 
-int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
+static int unmap_range(pagemu_t *vm, void *addr, size_t len, int keep_va)
 {
+	static char keep;
 	uintptr_t lo, hi;
 	int rc = check_range(vm, addr, len, &lo, &hi);
 
@@ -357,10 +359,20 @@ int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
 		pm_wait_busy(vm);        /* a page being read in is its reader's until it is in */
 	pm_filemap_sync(vm, lo, hi, 0);  /* a shared mapping's writes reach its file */
 	pm_swapio_drain(vm);        /* no write may land in a slot freed here */
-	rc = for_range(vm, lo, hi, unmap_region, NULL);
+	rc = for_range(vm, lo, hi, unmap_region, keep_va ? &keep : NULL);
 	pm_writeback_trim_swap(vm, 0);     /* the freed slots' disk blocks, once enough wait */
 	pm_unlock(vm);
 	return rc == -ENOENT ? 0 : rc;       /* like munmap: nothing there is fine */
+}
+
+int pagemu_unmap(pagemu_t *vm, void *addr, size_t len)
+{
+	return unmap_range(vm, addr, len, 0);
+}
+
+int pm_mapping_yield(pagemu_t *vm, void *addr, size_t len)
+{
+	return unmap_range(vm, addr, len, 1);
 }
 
 struct protect_arg {

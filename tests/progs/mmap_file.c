@@ -119,6 +119,33 @@ int main(int argc, char **argv)
 	bad |= (sf[512 + 3] != 778 || sa[1] != 42) << 4;
 	munmap(sf, len);
 	munmap(sa, PAGE);
+	/* A reservation committed piece by piece with MAP_FIXED (as
+	 * allocators and runtimes do), then fork: the child reads what the
+	 * parent wrote there. */
+	char *res = mmap(NULL, 16 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return 2;
+	for (int k = 0; k < 8; k++) {
+		if (mmap(res + k * PAGE, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+		    res + k * PAGE)
+			return 2;
+		memset(res + k * PAGE, k + 1, PAGE);
+	}
+	fflush(stdout);
+	child = fork();
+	if (child < 0)
+		return 2;
+	if (child == 0) {
+		unsigned s8 = 0;
+		for (int k = 0; k < 8; k++)
+			s8 += (unsigned char)res[k * PAGE + 100];
+		_exit(s8 == 36 ? 0 : 3);
+	}
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status))
+		return 2;
+	printf("after fixed commit: child %d\n", WEXITSTATUS(status));
+	bad |= (WEXITSTATUS(status) != 0) << 5;
+	munmap(res, 16 * PAGE);
 	/* The file as read(2) sees it at the end. */
 	sum = 0;
 	lseek(fd, 0, SEEK_SET);
