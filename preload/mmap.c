@@ -9,7 +9,8 @@
  *     exported mmap, and the kernel writes to a thread's stack outside
  *     system calls (signal frames), where nothing could page it in;
  *   - mappings at a fixed address (MAP_FIXED, MAP_FIXED_NOREPLACE: pagemu
- *     chooses its regions' addresses), stacks (MAP_STACK, MAP_GROWSDOWN),
+ *     chooses its regions' addresses; one made over emulated memory takes
+ *     that range from pagemu), stacks (MAP_STACK, MAP_GROWSDOWN),
  *     huge pages (MAP_HUGETLB), MAP_32BIT, and mappings of anything but
  *     a regular file (devices, /dev/zero);
  *   - shared mappings of a file in memory (tmpfs, ramfs, hugetlbfs:
