@@ -121,6 +121,19 @@ START_TEST(address_space_limit)
 }
 END_TEST
 
+/* pagemu run --mmap: threads write through a shared file mapping while
+ * another thread forks, twenty rounds: the fork hands the mapping to the
+ * kernel, and a fault raised just before (or waiting for the lock) goes
+ * on against the kernel's mapping instead of dying of SIGSEGV. */
+START_TEST(fork_while_threads_write_shared)
+{
+	pt_compile(dir, "fork_race");
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(pt_same_output(dir, "PAGEMU_MMAP=1", "64", "./fork_race ."),
+			      "output differs under pagemu run --mmap (run %d)", i);
+}
+END_TEST
+
 START_TEST(sort_numbers)
 {
 	same_output_paged("128", "/usr/bin/sort -n nums.txt", 1);
@@ -229,6 +242,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, shm_between_programs);
 	tcase_add_test(tc, own_allocator);
 	tcase_add_test(tc, address_space_limit);
+	tcase_add_test(tc, fork_while_threads_write_shared);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -89,6 +89,11 @@ void pm_region_attach_space(struct pagemu *vm, unsigned space, int on);
 static inline int pm_region_here(const struct pagemu *vm, const pm_region_t *r);
 /* The region holding addr in any instance: signal context, no lock. */
 pm_region_t *pm_region_dispatch(void *addr);
+/* Signal-safe: 1 when addr was in one of the last regions deleted (any
+ * instance): a fault raised there before the deletion may reach the
+ * handler after it (a fork handed the mapping to the kernel meanwhile),
+ * and is worth one more try of its instruction. */
+int pm_region_recently_gone(uintptr_t addr);
 
 /* signal.c - the process's SIGSEGV handler: libsigsegv's, installed once
  * with the fault path's entry as its handler, behind a thin SA_SIGINFO

@@ -852,14 +852,31 @@ int pm_fault_entry(void *fault_address, int serious)
 	uint64_t t0;
 
 	PM_UNUSED(serious);
-	if (!r)
+	if (!r) {
+		/* Raised in a region deleted before this handler looked (a fork
+		 * handed a shared mapping to the kernel meanwhile, or another
+		 * thread unmapped it): the instruction runs once more and meets
+		 * what is there now. A second fault there is the program's. */
+		static __thread uintptr_t retried __attribute__((tls_model("initial-exec")));
+		if (pm_region_recently_gone(va) && retried != va) {
+			retried = va;
+			return 1;
+		}
+		retried = 0;
 		return decline();
+	}
 	vm = r->vm;
 	t0 = pm_prim_now_ns();
 	pm_lock(vm);
 	/* The region may have been unmapped or split since the dispatch. */
 	if (!pm_region_here(vm, r) || va < r->start || va >= r->end)
 		r = pm_region_find(vm, va);
+	/* Gone meanwhile (another thread unmapped it, or a fork handed a
+	 * shared mapping to the kernel while this fault waited for the lock):
+	 * the instruction runs again and meets what is there now, a kernel
+	 * mapping or none (then its fault finds no region: the program's
+	 * SIGSEGV, as natively). */
+	int vanished = !r;
 	if (r)
 		pm_reclaim_note_fault(pm_signal_fault_insn(), pm_va_vpn(vm, va));
 	while (r) {
@@ -876,6 +893,7 @@ int pm_fault_entry(void *fault_address, int serious)
 		}
 		pm_wait_busy(vm);                /* the page is being read in: wait, look again */
 		r = pm_region_find(vm, va);
+		vanished = !r;
 		out = PM_FAULT_DECLINE;
 	}
 	/* Debug builds: the invariant checkers after every fault, for the
@@ -889,5 +907,5 @@ int pm_fault_entry(void *fault_address, int serious)
 		trace(vm, va, out, ns);
 	pm_unlock(vm);
 	errno = saved_errno;
-	return out != PM_FAULT_DECLINE ? 1 : decline();
+	return out != PM_FAULT_DECLINE || vanished ? 1 : decline();
 }

@@ -171,9 +171,32 @@ void pm_region_attach_space(struct pagemu *vm, unsigned space, int on)
 	dunlock();
 }
 
+/* The last regions deleted, for pm_region_recently_gone (a ring; an entry
+ * read while it is rewritten is at worst a try too many or too few). */
+#define GONE_MAX 64
+static struct {
+	_Atomic uintptr_t start, end;
+} gone[GONE_MAX];
+static atomic_uint gone_next;
+
+int pm_region_recently_gone(uintptr_t addr)
+{
+	for (unsigned i = 0; i < GONE_MAX; i++)
+		if (addr >= atomic_load_explicit(&gone[i].start, memory_order_relaxed) &&
+		    addr < atomic_load_explicit(&gone[i].end, memory_order_relaxed))
+			return 1;
+	return 0;
+}
+
 void pm_region_delete(struct pagemu *vm, pm_region_t *r)
 {
 	PM_UNUSED(vm);
+	if (r->ticket) {
+		unsigned i = atomic_fetch_add_explicit(&gone_next, 1, memory_order_relaxed) % GONE_MAX;
+		atomic_store_explicit(&gone[i].end, 0, memory_order_relaxed);
+		atomic_store_explicit(&gone[i].start, r->start, memory_order_relaxed);
+		atomic_store_explicit(&gone[i].end, r->end, memory_order_relaxed);
+	}
 	detach(r);
 	r->live = 0;
 }
