@@ -77,13 +77,14 @@ static int shared_memory(int flags, int fd)
 static void *map(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	REAL(void *, mmap, void *, size_t, int, int, int, off_t)
+	int on = enabled();
 	void *p;
 
-	if (!enabled() || (flags & NATIVE_FLAGS) || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
+	if (!on || (flags & NATIVE_FLAGS) || (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))) {
 		/* A fixed mapping over emulated memory (a reservation the program
 		 * commits piece by piece, a ring buffer mapped twice): that
 		 * range is the kernel's from now on, and pagemu's no more. */
-		if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE) && enabled()) {
+		if (on && (flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
 			pm_shim_depth++;
 			pm_mapping_yield(pm_shim.vm, addr, len);
 			pm_shim_depth--;

@@ -159,9 +159,9 @@ void pm_tracefile_flush(pagemu_t *vm);
 
 /* mapping.c - [addr, addr + len) leaves pagemu as pagemu_unmap would have
  * it leave (its pages released, a shared mapping's writes in its file),
- * but the kernel's mapping there stays: the caller maps over it at once
- * (the shim, for a program's MAP_FIXED mapping made over emulated memory,
- * which from then on is the kernel's). 0 or -errno. */
+ * but its address space stays reserved (PROT_NONE): the caller maps over
+ * it at once (the shim, for a program's MAP_FIXED mapping made over
+ * emulated memory, which from then on is the kernel's). 0 or -errno. */
 int pm_mapping_yield(pagemu_t *vm, void *addr, size_t len);
 
 /* fork.c - what fork()'s atfork handlers do, for a fork made without

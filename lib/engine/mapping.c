@@ -283,9 +283,11 @@ static int for_range(struct pagemu *vm, uintptr_t lo, uintptr_t hi, range_fn fn,
 }
 
 /* The region r goes, of whichever space: its pages, its address space
- * (where no other space's region holds it; arg non-NULL: the kernel's
- * mapping there stays, for the caller to map over), its object's pages
- * when it was the last mapping. */
+ * (where no other space's region holds it; arg non-NULL: the range stays
+ * reserved, PROT_NONE, for the caller to map over, so that no other
+ * mapping takes it meanwhile and no frame stays mapped there should the
+ * caller's mapping fail), its object's pages when it was the last
+ * mapping. */
 static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 {
 	uintptr_t start = r->start, end = r->end;
@@ -299,6 +301,8 @@ static int unmap_region(struct pagemu *vm, pm_region_t *r, void *arg)
 	pm_region_delete(vm, r);
 	if (!arg)
 		release_va(vm, id, start, end);
+	else
+		pm_prim_unmap_page((void *)start, end - start);
 	pm_filemap_release(vm, obj);     /* its last mapping: the file's pages go */
 	return 0;
 }
