@@ -532,6 +532,7 @@ typedef struct pagemu {
 	size_t        map_budget;         /* max pages mapped at once */
 	uint64_t      budget_hand;        /* frame where the budget sweep resumes */
 	unsigned      ra_window;          /* current readahead window, pages */
+	unsigned      preclean_tick;      /* evictions since the last write-back lead check */
 	uint64_t      ra_hits_seen;       /* readahead_hits at the last major fault */
 	uint64_t      ra_last_vpn;        /* VPN of the last major fault */
 	uint64_t      zero_last_vpn;      /* VPN of the last demand-zero fault */

@@ -407,7 +407,14 @@ uint64_t pm_reclaim_frame(struct pagemu *vm, int *err)
 			break;
 		int r = evict(vm, v, nowrite);
 		if (r == 0) {
-			pm_writeback_preclean(vm);
+			/* The lead of clean pages ahead of the hand is looked at
+			 * every eighth of a batch of evictions, not at each: it
+			 * shrinks by one a victim, and asking the policy for the
+			 * candidates ahead is a scan of its own. */
+			if (++vm->preclean_tick >= (vm->cfg.reclaim_batch + 7) / 8) {
+				vm->preclean_tick = 0;
+				pm_writeback_preclean(vm);
+			}
 			return pm_frames_pop(&vm->frames);
 		}
 		if (r == -EAGAIN)
