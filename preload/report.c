@@ -29,7 +29,7 @@ static void report_text(const pagemu_stats_t *s, const pagemu_heap_stats_t *h)
 
 	snprintf(msg, sizeof(msg),
 		 "pagemu: %s[%d]: %llu faults (%llu zero, %llu minor, %llu write, %llu major, %llu declined)\n"
-		 "pagemu:   %llu evictions (%llu written back, %llu clean); swap: %llu reads (%llu pages), %llu writes; "
+		 "pagemu:   %llu evictions, %llu pages written back (ahead of the hand or at eviction), %llu evicted clean; swap: %llu reads (%llu pages), %llu writes; "
 		 "%.1f ms in the handler\n"
 		 "pagemu:   heap: %.1f MiB at most, peak %.1f MiB allocated, utilization %.0f%%, "
 		 "internal frag %.1f MiB, external frag %.0f%%, %llu blocks live\n",
