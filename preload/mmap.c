@@ -26,6 +26,7 @@
  * cached pages, dirty pages reach the file before a read). */
 #include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/vfs.h>
 
@@ -146,6 +147,31 @@ EXPORT int msync(void *addr, size_t len, int flags)
 	rc = pagemu_sync(pm_shim.vm, addr, len, flags);
 	pm_shim_depth--;
 	return result(rc);
+}
+
+void pm_shim_mmap_exit(void)
+{
+	char msg[200], num[12], *p;
+	int rc, n = 0;
+
+	if (atomic_load_explicit(&pm_shim.state, memory_order_acquire) != SHIM_READY || !pm_shim.mmap || pm_shim_depth)
+		return;
+	pm_shim_depth++;
+	pm_guard_own_enter();                /* its writes are pagemu's, not the program's to guard */
+	rc = pm_filemap_exit(pm_shim.vm);
+	pm_guard_own_leave();
+	pm_shim_depth--;
+	if (rc < 0) {
+		/* Signal-safe: no stdio (the guard's handler calls this). */
+		for (unsigned v = (unsigned)-rc; v || !n; v /= 10)
+			num[n++] = (char)('0' + v % 10);
+		p = stpcpy(msg, "pagemu-preload: at exit, pages of a shared file mapping could not be written to "
+				"their file (errno ");
+		while (n)
+			*p++ = num[--n];
+		stpcpy(p, ")\n");
+		pm_prim_say(msg);
+	}
 }
 
 EXPORT int madvise(void *addr, size_t len, int advice)

@@ -108,6 +108,11 @@ __attribute__((destructor)) static void report(void)
 
 	if (atomic_load(&pm_shim.state) != SHIM_READY)
 		return;
+	/* First the program's shared file mappings reach their files (every
+	 * process: a fork child's mappings since the fork are its own), so
+	 * that the report counts those writes too. The guard does it again at
+	 * exit_group, for what later destructors and _exit wrote. */
+	pm_shim_mmap_exit();
 	/* The instance is never closed: its trace would stay in its buffer
 	 * (the syscall guard flushes it again at exit_group, for the records
 	 * of the very end). Any process: a fork child traces to its own file. */

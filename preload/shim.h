@@ -35,6 +35,11 @@
  *     fputs, puts) pin the program's buffer around the real call (not when
  *     the guard is on: it pins the buffer of the system call itself).
  *
+ * At exit (and before exit_group and execve, through the guard; before a
+ * fatal signal, through the guard's stand-in handlers, guard/death.c; and
+ * before a fault of the program's own ends it) the dirty pages of the
+ * program's shared file mappings are written to their files (mmap.c,
+ * pm_shim_mmap_exit): the kernel's page cache would outlive the process.
  * At exit the process that opened the instance prints a short report on
  * stderr, or appends one JSON line to $PAGEMU_REPORT (PAGEMU_REPORT=none:
  * no report; the file is made 0600, never through a symbolic link). The
@@ -127,6 +132,14 @@ PM_HIDDEN void pm_guard_own_leave(void);
  * its protection was changed by pagemu (*ret = 0 or -errno), 0 when it is
  * not pagemu's (make the real call). Signal-safe. */
 PM_HIDDEN int pm_shim_protect(void *addr, size_t len, int prot, long *ret);
+
+/* ---- mmap.c - the program's own mappings (PAGEMU_MMAP) --------------------- */
+
+/* The process ends or execs: every dirty page of the program's shared file
+ * mappings reaches its file (the kernel's page cache would outlive the
+ * process; pagemu's pool does not). Any process, any thread; from the
+ * program's context or the guard's handler, never inside pagemu. */
+PM_HIDDEN void pm_shim_mmap_exit(void);
 
 /* ---- lookup.c - the real functions and code segments --------------------- */
 

@@ -78,6 +78,7 @@ void pm_shim_start(void)
 		rc = pm_config_trace_per_process(&cfg);   /* exec'd children trace too */
 	pm_prim_set_thread_hook(own_thread);
 	pm_fork_set_hooks(fork_enter, fork_leave);
+	pm_signal_set_fatal_hook(pm_shim_mmap_exit);
 	if (rc == 0)
 		rc = pagemu_open(&cfg, &pm_shim.vm);
 	if (rc < 0)

@@ -88,6 +88,32 @@ START_TEST(shm_between_programs)
 }
 END_TEST
 
+/* pagemu run --mmap: a program writes a file through a shared mapping and
+ * ends without msync or munmap, in every way a process ends that the
+ * kernel survives with the writes in its page cache: returning, exit,
+ * _exit, an execve, a fatal signal sent (SIGTERM, SIGQUIT, SIGINT from
+ * another thread, SIGPIPE), abort, a fault of its own, and SIGTERM left at
+ * SIG_DFL after a handler of its own ran (the stand-in is invisible to
+ * it). With 64 frames, the last dirty pages are still in the pool at the
+ * end: they must reach the file all the same (they were lost before). */
+START_TEST(mapped_file_outlives_process)
+{
+	static const char *const modes[] = { "return", "exit", "_exit", "exec", "term", "quit",
+					     "pipe",   "thread", "abort", "segv", "dfl" };
+	char cmd[512];
+
+	pt_compile(dir, "mapped_death");
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "sh -c 'ulimit -c 0; ./mapped_death f.dat %s 2>/dev/null; ./mapped_death f.dat check'",
+			 modes[i]);
+		ck_assert_msg(pt_same_output(dir, "PAGEMU_MMAP=1", "64", cmd), "%s: the file differs under pagemu run --mmap",
+			      modes[i]);
+		snprintf(cmd, sizeof(cmd), "grep -q '^pages 256 of 256 written' %s/pagemu.out", dir);
+		ck_assert_msg(pt_sh(cmd) == 0, "%s: not every page reached the file", modes[i]);
+	}
+}
+END_TEST
+
 /* A program with an allocator of its own (as rustc links jemalloc in):
  * its set-up maps its arena, which may be the first call pagemu sees;
  * pagemu starts without calling that allocator (own_malloc aborts if it
@@ -240,6 +266,7 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, run_errors);
 	tcase_add_test(tc, mmap_program);
 	tcase_add_test(tc, shm_between_programs);
+	tcase_add_test(tc, mapped_file_outlives_process);
 	tcase_add_test(tc, own_allocator);
 	tcase_add_test(tc, address_space_limit);
 	tcase_add_test(tc, fork_while_threads_write_shared);

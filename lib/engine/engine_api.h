@@ -157,6 +157,13 @@ int pm_config_trace_per_process(pagemu_config_t *cfg);
  * Takes vm->lock; no-op when vm does not trace. */
 void pm_tracefile_flush(pagemu_t *vm);
 
+/* filemap.c - the process ends (or execs) without closing vm, as the shim
+ * never closes its instance: every dirty page of a shared file mapping is
+ * written to its file now (and waited for), as the kernel's page cache
+ * outlives a process that exits. Takes the instance lock: not from inside
+ * pagemu. 0 or the first write error (-errno). */
+int pm_filemap_exit(pagemu_t *vm);
+
 /* mapping.c - [addr, addr + len) leaves pagemu as pagemu_unmap would have
  * it leave (its pages released, a shared mapping's writes in its file),
  * but its address space stays reserved (PROT_NONE): the caller maps over
@@ -182,6 +189,12 @@ int  pm_fork_prepared(void);
  * system calls are never the program's, for the syscall guard to
  * emulate). Set once, before pagemu_open. */
 void pm_fork_set_hooks(void (*enter)(void), void (*leave)(void));
+
+/* fn runs (signal context, no lock held) when a fault that is not pagemu's
+ * to serve will end the process, no handler of the program's taking it:
+ * the shim writes the program's mapped files then. Set once, before
+ * pagemu_open. */
+void pm_signal_set_fatal_hook(void (*fn)(void));
 
 /* The program's own SIGSEGV action, chained behind pagemu's handler: it
  * gets the faults pagemu does not serve. act NULL: query only. 0. */

@@ -160,6 +160,16 @@ int pm_filemap_release(struct pagemu *vm, uint32_t obj)
 	return rc;
 }
 
+int pm_filemap_exit(pagemu_t *vm)
+{
+	int rc;
+
+	pm_lock(vm);
+	rc = pm_filemap_sync(vm, 0, UINTPTR_MAX & ~(uintptr_t)(vm->page - 1), 0);
+	pm_unlock(vm);
+	return rc == -ENOMEM ? 0 : rc;           /* -ENOMEM: no region at all */
+}
+
 void pm_filemap_close(struct pagemu *vm)
 {
 	int any = 0;

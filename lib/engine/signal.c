@@ -87,6 +87,12 @@ static __thread uint64_t fault_insn IE;
  * pagemu's: it gets every fault that is not pagemu's to serve. */
 static struct sigaction chained_action;
 static volatile int chained;
+static void (*fatal_hook)(void);
+
+void pm_signal_set_fatal_hook(void (*fn)(void))
+{
+	fatal_hook = fn;
+}
 
 int pm_signal_fault_access(void)
 {
@@ -287,12 +293,16 @@ static void access_wrapper(int sig, siginfo_t *si, void *ctx)
 		run_chained(sig, si, ctx);    /* not in any region: not ours at all */
 		return;
 	}
+	int nested = in_handler;
+
 	fault_declined = 0;
 	in_handler = 1;
 	serve(sig, si, ctx);
 	in_handler = 0;
 	if (fault_declined && chained)
 		run_chained(sig, si, ctx);    /* ours, but forbidden: the program's */
+	else if (fault_declined && !nested && fatal_hook)
+		fatal_hook();                 /* no handler takes it: the access faults again, and the process ends */
 }
 
 /* Install libsigsegv's handler again, behind the wrapper, blocking every

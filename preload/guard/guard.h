@@ -92,9 +92,10 @@
  *              and the call-site trampolines
  *   fds.c      pagemu's descriptors: the program's close, dup2... refused
  *   decode.c   the argument decoder: a table indexed by syscall number
+ *   death.c    a death by signal: the mapped files' pages written first
  *   pin.c      pinning the memory a call refers to
  *   warn.c     what the guard says on stderr
- * Every function of sigsys.c, tramp.c, fds.c, decode.c, pin.c and warn.c
+ * Every function of sigsys.c, tramp.c, fds.c, decode.c, death.c, pin.c and warn.c
  * runs in signal context (the SIGSYS handler): no malloc, no stdio, no
  * locks. */
 #ifndef PAGEMU_PRELOAD_GUARD_H
@@ -192,6 +193,18 @@ PM_HIDDEN extern __thread volatile char pm_guard_sel IE;
 PM_HIDDEN void pm_guard_sigsys(int sig, siginfo_t *si, void *uc);
 /* signal context: pagemu's SIGSEGV/SIGBUS handler, with the selector at ALLOW. */
 PM_HIDDEN void pm_guard_segv(int sig, siginfo_t *si, void *uc);
+
+/* ---- death.c - a death by signal writes the mapped files first ---------- */
+
+/* The stand-in installed for every fatal signal left at SIG_DFL (PAGEMU_MMAP). */
+PM_HIDDEN void pm_guard_death_init(void);
+/* rt_sigaction(sig, act, oact) when it sets or asks SIG_DFL of a fatal
+ * signal: made here (1, *ret its result), or 0: the caller makes it. */
+PM_HIDDEN int  pm_guard_death_action(int sig, const struct ksigaction *act, struct ksigaction *oact, long *ret);
+/* 1 while the stand-in is sig's action. */
+PM_HIDDEN int  pm_guard_death_stands(int sig);
+/* The program's own action replaced the stand-in: oact says SIG_DFL. */
+PM_HIDDEN void pm_guard_death_replaced(int sig, struct ksigaction *oact);
 
 /* ---- tramp.c - code inside the allowed range ----------------------------- */
 

@@ -120,6 +120,7 @@ int pm_guard_init(pagemu_t *vm, size_t limit)
 	if (raw6(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8, 0, 0) < 0)
 		return -1;
 	wrap_handlers();
+	pm_guard_death_init();
 	set_vfork_registration();
 	atomic_store(&pm_guard.active, 1);
 	pm_guard_thread();

@@ -87,6 +87,8 @@ static long chain_segv(const struct ksigaction *act, struct ksigaction *oact)
 static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigaction *oact, size_t size)
 {
 	struct ksigaction k;
+	long ret;
+	int stood;
 
 	if (size != 8)
 		return -EINVAL;
@@ -98,15 +100,21 @@ static long sys_sigaction(int sig, const struct ksigaction *act, struct ksigacti
 	}
 	if (sig == SIGSEGV && !pm_shim_depth && atomic_load(&pm_shim.state) == SHIM_READY)
 		return chain_segv(act, oact);
+	if (pm_guard_death_action(sig, act, oact, &ret))
+		return ret;                      /* SIG_DFL of a fatal signal: the stand-in (death.c) */
 	if (!act)
 		return raw6(SYS_rt_sigaction, sig, 0, (long)oact, 8, 0, 0);
+	stood = pm_guard_death_stands(sig);
 	k = *act;
 	k.mask &= ~PM_GUARD_UNBLOCKABLE;
 	if (k.handler != SIG_DFL && k.handler != SIG_IGN && (k.flags & K_SA_RESTORER))
 		k.restorer = (void *)pm_sud_restorer;
 	/* (real_segv stays: pm_guard_segv only runs while it is installed, and
 	 * a posix_spawn child, sharing our memory, resets every handler.) */
-	return raw6(SYS_rt_sigaction, sig, (long)&k, (long)oact, 8, 0, 0);
+	ret = raw6(SYS_rt_sigaction, sig, (long)&k, (long)oact, 8, 0, 0);
+	if (ret == 0 && stood)
+		pm_guard_death_replaced(sig, oact);
+	return ret;
 }
 
 /* signal context: c makes a child with a copy of this process's memory
@@ -294,12 +302,16 @@ static void unblock_in_call(struct pm_call *c)
 }
 
 /* signal context: the process ends or becomes another program: the
- * instance, never closed, must write out its trace first. */
-static void flush_trace(const struct pm_call *c)
+ * instance, never closed, must write out what it holds first: the dirty
+ * pages of the program's shared file mappings (the kernel's page cache
+ * would keep them; pagemu's pool goes with the process), then its trace.
+ * (An execve that fails has only written them early.) */
+static void before_exit(const struct pm_call *c)
 {
 	if (c->nr != SYS_exit_group && c->nr != SYS_execve && c->nr != SYS_execveat)
 		return;
 	pm_guard_sel = SUD_ALLOW;
+	pm_shim_mmap_exit();
 	pm_tracefile_flush(pm_guard.vm);
 	pm_guard_sel = c->prev;
 }
@@ -393,7 +405,7 @@ static long make_call(struct pm_call *c)
 {
 	long ret;
 
-	flush_trace(c);
+	before_exit(c);
 	pin_args(c);
 	unblock_in_call(c);
 	if ((c->nr == SYS_execve || c->nr == SYS_execveat) && c->npins) {
